@@ -1,1 +1,8 @@
+//! pbc-compiler: the load → resolve → model → check pipeline for `agenticops/v1` playbooks.
+
+pub mod diag;
+pub mod fs;
+pub mod load;
+pub mod render;
 pub mod span;
+pub mod yaml;

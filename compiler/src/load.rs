@@ -1,0 +1,155 @@
+//! Loading files: read through the [`FileSystem`], register in the [`SourceMap`], decode,
+//! parse into spanned documents. Each file is parsed once per [`Loader`]; concurrent callers
+//! share the result.
+
+use crate::diag::Diagnostic;
+use crate::fs::{FileSystem, ReadError, normalize};
+use crate::span::{SourceFile, SourceMap, Span};
+use crate::yaml::{self, Document, Limits};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// A parsed file: its source, its documents and the problems found while loading it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub file: Arc<SourceFile>,
+    pub docs: Vec<Document>,
+    pub diags: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    /// True if loading produced an error (the documents may be incomplete).
+    pub fn has_errors(&self) -> bool {
+        self.diags.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Why a file could not be loaded at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadError {
+    /// The path does not exist.
+    NotFound(PathBuf),
+    /// Any other I/O failure.
+    Io(PathBuf, String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::NotFound(p) => write!(f, "{}: no such file or directory", p.display()),
+            LoadError::Io(p, e) => write!(f, "{}: {e}", p.display()),
+        }
+    }
+}
+
+type Slot = Arc<OnceLock<Result<Arc<Loaded>, LoadError>>>;
+
+/// Loads and caches files. Paths are keyed after lexical normalization; the display path is
+/// made relative to `cwd` when it lies under it.
+pub struct Loader {
+    pub fs: Arc<dyn FileSystem>,
+    pub sources: SourceMap,
+    pub limits: Limits,
+    cwd: PathBuf,
+    cache: Mutex<HashMap<PathBuf, Slot>>,
+}
+
+impl std::fmt::Debug for Loader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loader")
+            .field("cwd", &self.cwd)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Loader {
+    pub fn new(fs: Arc<dyn FileSystem>, cwd: impl Into<PathBuf>, limits: Limits) -> Self {
+        Loader {
+            fs,
+            sources: SourceMap::new(),
+            limits,
+            cwd: cwd.into(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The path shown to users for `path`: relative to the working directory if under it.
+    pub fn display_path(&self, path: &Path) -> PathBuf {
+        let abs = if path.is_absolute() || self.cwd.as_os_str().is_empty() {
+            normalize(path)
+        } else {
+            normalize(&self.cwd.join(path))
+        };
+        match abs.strip_prefix(normalize(&self.cwd)) {
+            Ok(rel) if !self.cwd.as_os_str().is_empty() => {
+                if rel.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    rel.to_path_buf()
+                }
+            }
+            _ => abs,
+        }
+    }
+
+    /// Loads (once) and parses a file.
+    pub fn load(&self, path: &Path) -> Result<Arc<Loaded>, LoadError> {
+        // The cache hands out a slot per path; the first caller fills it, others wait on it.
+        let key = normalize(path);
+        let slot = {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache.entry(key.clone()).or_default().clone()
+        };
+        slot.get_or_init(|| self.load_uncached(&key)).clone()
+    }
+
+    fn load_uncached(&self, path: &Path) -> Result<Arc<Loaded>, LoadError> {
+        let display = self.display_path(path);
+        let bytes = match self.fs.read(path, self.limits.max_file_bytes) {
+            Ok(b) => b,
+            Err(ReadError::TooLarge { len, limit }) => {
+                let file = self.sources.add(display, "");
+                let d = Diagnostic::new(
+                    &yaml::FILE_TOO_LARGE,
+                    Span::point(file.id, 0),
+                    format!(
+                        "the file is {len} bytes, over the limit of {limit} bytes; it was not read"
+                    ),
+                )
+                .with_help("split the file, or raise `limits.max-file-size` in `.pbc.yaml`");
+                return Ok(Arc::new(Loaded {
+                    file,
+                    docs: Vec::new(),
+                    diags: vec![d],
+                }));
+            }
+            Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(LoadError::NotFound(display));
+            }
+            Err(ReadError::Io(e)) => return Err(LoadError::Io(display, e.to_string())),
+        };
+        let provisional = self.sources.add(display.clone(), "");
+        match yaml::decode(provisional.id, bytes) {
+            Err(d) => Ok(Arc::new(Loaded {
+                file: provisional,
+                docs: Vec::new(),
+                diags: vec![d],
+            })),
+            Ok(text) => {
+                let file = self.sources.replace(provisional.id, text);
+                let mut diags = Vec::new();
+                let docs = yaml::parse(&file, &self.limits, &mut diags);
+                Ok(Arc::new(Loaded { file, docs, diags }))
+            }
+        }
+    }
+
+    /// Registers an in-memory text (an editor buffer, stdin) and parses it.
+    pub fn load_text(&self, display: impl Into<PathBuf>, text: impl Into<Arc<str>>) -> Arc<Loaded> {
+        let file = self.sources.add(display, text);
+        let mut diags = Vec::new();
+        let docs = yaml::parse(&file, &self.limits, &mut diags);
+        Arc::new(Loaded { file, docs, diags })
+    }
+}

@@ -1,0 +1,1052 @@
+//! The spanned YAML tree and its loader.
+//!
+//! YAML (and JSON, which loads through the same path) becomes a tree of [`Node`]s in which
+//! every key, value and sequence item carries the [`Span`] it came from. The loader reads
+//! saphyr-parser's event stream *iteratively*: nesting depth is bounded while events are read,
+//! before anything recursive runs, aliases are expanded against a node budget, and every
+//! problem is a diagnostic, never a panic.
+
+use crate::declare_codes;
+use crate::diag::{Diagnostic, did_you_mean};
+use crate::span::{FileId, SourceFile, Span};
+use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError};
+use std::collections::HashMap;
+
+declare_codes! {
+    /// The file is not valid YAML (or JSON).
+    ///
+    /// pbc reports the first syntax error the parser meets, at its position. Common causes are
+    /// tabs used for indentation, a `:` inside an unquoted value, and unclosed quotes or
+    /// brackets. Quote the value or fix the indentation.
+    PB0001 YAML_SYNTAX "yaml-syntax" Error "the file is not valid YAML";
+    /// The file is not valid UTF-8.
+    ///
+    /// YAML files must be UTF-8 (or UTF-16/32 with a byte-order mark, which pbc does not
+    /// accept either). The diagnostic points at the first invalid byte. Re-encode the file as
+    /// UTF-8.
+    PB0002 INVALID_UTF8 "invalid-utf8" Error "the file is not valid UTF-8";
+    /// The file looks binary (it contains NUL bytes).
+    ///
+    /// A file that pbc was asked to read holds NUL bytes, so it is not a YAML or JSON text.
+    /// Remove it from the checked paths, or list it in `.gitignore`.
+    PB0003 BINARY_FILE "binary-file" Error "the file is binary";
+    /// The file is larger than the configured limit (`limits.max-file-size`, default 8 MiB).
+    ///
+    /// pbc refuses to read very large files so that a stray data file cannot exhaust memory.
+    /// The file is not read at all. Split it, or raise the limit in `.pbc.yaml`.
+    PB0004 FILE_TOO_LARGE "file-too-large" Error "the file is too large";
+    /// Collections nest deeper than the limit (`limits.max-depth`, default 128).
+    ///
+    /// Real playbooks nest a dozen levels at most. Deeper nesting is refused while the file is
+    /// read, so that no input can exhaust the stack.
+    PB0005 NESTING_TOO_DEEP "nesting-too-deep" Error "collections nest too deeply";
+    /// Alias expansion exceeds the node budget (`limits.max-alias-nodes`, default 100,000).
+    ///
+    /// Aliases (`*name`) copy the anchored node. A few nested aliases can multiply into
+    /// billions of nodes (the "billion laughs" attack); pbc stops once the expanded document
+    /// would hold more nodes than the budget.
+    PB0006 ALIAS_BUDGET "alias-budget" Error "alias expansion exceeds the node budget";
+    /// A mapping has the same key twice.
+    ///
+    /// YAML forbids duplicate keys, and readers disagree on which value wins (kubectl keeps
+    /// the last, others the first or fail). Remove one of them.
+    PB0007 DUPLICATE_KEY "duplicate-key" Error "a mapping key is duplicated";
+    /// A plain scalar that a YAML 1.1 reader (Go, Kubernetes, kustomize) reads differently.
+    ///
+    /// pbc reads YAML 1.2, where `yes`, `no`, `on` and `off` are strings, `010` is
+    /// ten and `2024-01-01` is a string. Go's YAML readers used by Kubernetes tooling read them
+    /// as booleans, octal numbers and timestamps. Quote the value so every reader agrees.
+    PB0008 YAML11_SCALAR "yaml11-scalar" Warning "a plain scalar that YAML 1.1 readers read differently";
+    /// A mapping key that is not a scalar (a `? [a, b]` complex key).
+    ///
+    /// Playbooks and kustomizations only use string keys. Write the key as a string.
+    PB0009 COMPLEX_KEY "complex-key" Error "a mapping key is not a scalar";
+    /// A file could not be read (permissions, or it vanished while pbc ran).
+    PB0010 UNREADABLE "unreadable-file" Error "a file could not be read";
+}
+
+/// How a scalar was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Style {
+    Plain,
+    SingleQuoted,
+    DoubleQuoted,
+    Literal,
+    Folded,
+}
+
+impl Style {
+    pub fn is_quoted(self) -> bool {
+        matches!(self, Style::SingleQuoted | Style::DoubleQuoted)
+    }
+}
+
+/// The type a scalar resolves to (YAML 1.2 core schema, as Go's yaml.v3 and kyaml read it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScalarKind {
+    Null,
+    Bool,
+    Int,
+    Float,
+    Str,
+}
+
+/// A scalar: its value text (after unescaping), its resolved kind and its style.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scalar {
+    pub text: String,
+    pub kind: ScalarKind,
+    pub style: Style,
+}
+
+/// A mapping entry: a key node (always a scalar) and its value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub key: Node,
+    pub value: Node,
+}
+
+impl Entry {
+    /// The key's text.
+    pub fn key_str(&self) -> &str {
+        self.key.as_scalar().map(|s| s.text.as_str()).unwrap_or("")
+    }
+}
+
+/// The value of a node.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Scalar(Scalar),
+    Seq(Vec<Node>),
+    Map(Vec<Entry>),
+}
+
+/// A spanned YAML node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub span: Span,
+    pub value: Value,
+}
+
+impl Node {
+    pub fn scalar(span: Span, text: impl Into<String>, kind: ScalarKind, style: Style) -> Node {
+        Node {
+            span,
+            value: Value::Scalar(Scalar {
+                text: text.into(),
+                kind,
+                style,
+            }),
+        }
+    }
+
+    /// A plain string scalar.
+    pub fn string(span: Span, text: impl Into<String>) -> Node {
+        Node::scalar(span, text, ScalarKind::Str, Style::Plain)
+    }
+
+    pub fn map(span: Span, entries: Vec<Entry>) -> Node {
+        Node {
+            span,
+            value: Value::Map(entries),
+        }
+    }
+
+    pub fn seq(span: Span, items: Vec<Node>) -> Node {
+        Node {
+            span,
+            value: Value::Seq(items),
+        }
+    }
+
+    pub fn null(span: Span) -> Node {
+        Node::scalar(span, "", ScalarKind::Null, Style::Plain)
+    }
+
+    pub fn as_scalar(&self) -> Option<&Scalar> {
+        match &self.value {
+            Value::Scalar(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The text of a string-kind scalar.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Scalar(s) if s.kind == ScalarKind::Str => Some(&s.text),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[Entry]> {
+        match &self.value {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_map_mut(&mut self) -> Option<&mut Vec<Entry>> {
+        match &mut self.value {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.value {
+            Value::Seq(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(&self.value, Value::Scalar(s) if s.kind == ScalarKind::Null)
+    }
+
+    /// The entry for `key` in a mapping.
+    pub fn entry(&self, key: &str) -> Option<&Entry> {
+        self.as_map()?.iter().find(|e| e.key_str() == key)
+    }
+
+    /// The value for `key` in a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.entry(key).map(|e| &e.value)
+    }
+
+    /// Follows a path of mapping keys.
+    pub fn get_path(&self, path: &[&str]) -> Option<&Node> {
+        let mut n = self;
+        for k in path {
+            n = n.get(k)?;
+        }
+        Some(n)
+    }
+
+    /// A short name of the node's type, for messages: `a string`, `a mapping`, ….
+    pub fn type_name(&self) -> &'static str {
+        match &self.value {
+            Value::Scalar(s) => match s.kind {
+                ScalarKind::Null => "null",
+                ScalarKind::Bool => "a boolean",
+                ScalarKind::Int => "an integer",
+                ScalarKind::Float => "a number",
+                ScalarKind::Str => "a string",
+            },
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+
+    /// Converts to a JSON value (aliases already expanded).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match &self.value {
+            Value::Scalar(s) => match s.kind {
+                ScalarKind::Null => J::Null,
+                ScalarKind::Bool => J::Bool(s.text.eq_ignore_ascii_case("true")),
+                ScalarKind::Int => parse_int(&s.text)
+                    .map(|i| J::Number(i.into()))
+                    .unwrap_or_else(|| J::String(s.text.clone())),
+                ScalarKind::Float => parse_float(&s.text)
+                    .and_then(serde_json::Number::from_f64)
+                    .map(J::Number)
+                    .unwrap_or_else(|| J::String(s.text.clone())),
+                ScalarKind::Str => J::String(s.text.clone()),
+            },
+            Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
+            Value::Map(entries) => {
+                let mut m = serde_json::Map::new();
+                for e in entries {
+                    m.insert(e.key_str().to_string(), e.value.to_json());
+                }
+                J::Object(m)
+            }
+        }
+    }
+
+    /// The number of nodes in this subtree (iterative, no recursion).
+    pub fn count(&self) -> usize {
+        let mut n = 0;
+        let mut stack = vec![self];
+        while let Some(x) = stack.pop() {
+            n += 1;
+            match &x.value {
+                Value::Seq(items) => stack.extend(items.iter()),
+                Value::Map(entries) => {
+                    for e in entries {
+                        n += 1;
+                        stack.push(&e.value);
+                    }
+                }
+                Value::Scalar(_) => {}
+            }
+        }
+        n
+    }
+
+    /// The nesting depth of this subtree (iterative).
+    pub fn depth(&self) -> usize {
+        let mut max = 0;
+        let mut stack = vec![(self, 1usize)];
+        while let Some((x, d)) = stack.pop() {
+            max = max.max(d);
+            match &x.value {
+                Value::Seq(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+                Value::Map(entries) => stack.extend(entries.iter().map(|e| (&e.value, d + 1))),
+                Value::Scalar(_) => {}
+            }
+        }
+        max
+    }
+}
+
+/// Parses an integer as YAML 1.2 core reads it (decimal, `0o` octal, `0x` hex).
+pub fn parse_int(t: &str) -> Option<i64> {
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let v = if let Some(h) = body.strip_prefix("0x") {
+        i64::from_str_radix(h, 16).ok()?
+    } else if let Some(o) = body.strip_prefix("0o") {
+        i64::from_str_radix(o, 8).ok()?
+    } else {
+        body.parse::<i64>().ok()?
+    };
+    Some(if neg { -v } else { v })
+}
+
+/// Parses a float as YAML 1.2 core reads it.
+pub fn parse_float(t: &str) -> Option<f64> {
+    match t {
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => Some(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => Some(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => Some(f64::NAN),
+        _ => t.parse::<f64>().ok(),
+    }
+}
+
+/// Resolves a plain scalar's kind under the YAML 1.2 core schema.
+pub fn resolve_plain(t: &str) -> ScalarKind {
+    match t {
+        "" | "~" | "null" | "Null" | "NULL" => return ScalarKind::Null,
+        "true" | "True" | "TRUE" | "false" | "False" | "FALSE" => return ScalarKind::Bool,
+        _ => {}
+    }
+    let b = t.as_bytes();
+    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    let body = match b.first() {
+        Some(b'-') | Some(b'+') => &b[1..],
+        _ => b,
+    };
+    if digits(body)
+        || (t.starts_with("0x") && t.len() > 2 && t[2..].bytes().all(|c| c.is_ascii_hexdigit()))
+        || (t.starts_with("0o")
+            && t.len() > 2
+            && t[2..].bytes().all(|c| (b'0'..=b'7').contains(&c)))
+    {
+        return ScalarKind::Int;
+    }
+    if is_core_float(t) {
+        return ScalarKind::Float;
+    }
+    ScalarKind::Str
+}
+
+fn is_core_float(t: &str) -> bool {
+    if matches!(
+        t,
+        ".inf"
+            | ".Inf"
+            | ".INF"
+            | "+.inf"
+            | "+.Inf"
+            | "+.INF"
+            | "-.inf"
+            | "-.Inf"
+            | "-.INF"
+            | ".nan"
+            | ".NaN"
+            | ".NAN"
+    ) {
+        return true;
+    }
+    // [-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?
+    let s = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let (mant, exp) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let mant_ok = match mant.split_once('.') {
+        Some((a, b)) => {
+            (a.bytes().all(|c| c.is_ascii_digit()) && b.bytes().all(|c| c.is_ascii_digit()))
+                && !(a.is_empty() && b.is_empty())
+        }
+        None => !mant.is_empty() && mant.bytes().all(|c| c.is_ascii_digit()),
+    };
+    let exp_ok = match exp {
+        None => mant.contains('.'),
+        Some(e) => {
+            let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+            !e.is_empty() && e.bytes().all(|c| c.is_ascii_digit())
+        }
+    };
+    mant_ok && exp_ok
+}
+
+/// What a YAML 1.1 reader would make of a plain scalar that YAML 1.2 reads as a string or
+/// as a different number, if anything.
+pub fn yaml11_reading(t: &str) -> Option<&'static str> {
+    match t {
+        "yes" | "Yes" | "YES" | "on" | "On" | "ON" => return Some("the boolean true"),
+        "no" | "No" | "NO" | "off" | "Off" | "OFF" => {
+            return Some("the boolean false");
+        }
+        _ => {}
+    }
+    let b = t.as_bytes();
+    let body = t.strip_prefix(['-', '+']).unwrap_or(t);
+    if body.len() > 1 && body.starts_with('0') && body.bytes().all(|c| c.is_ascii_digit()) {
+        return Some(if body.bytes().all(|c| (b'0'..=b'7').contains(&c)) {
+            "an octal number"
+        } else {
+            "a number"
+        });
+    }
+    if body.starts_with("0b") && body.len() > 2 && body[2..].bytes().all(|c| c == b'0' || c == b'1')
+    {
+        return Some("a binary number");
+    }
+    // Dates and timestamps: YYYY-MM-DD...
+    if b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[8..10].iter().all(u8::is_ascii_digit)
+        && (b.len() == 10 || matches!(b[10], b'T' | b't' | b' ' | b'\t'))
+    {
+        return Some("a timestamp");
+    }
+    // Sexagesimal integers such as 1:30 (YAML 1.1 reads 90).
+    if let Some((h, m)) = t.split_once(':')
+        && !h.is_empty()
+        && h.bytes().all(|c| c.is_ascii_digit())
+        && m.len() == 2
+        && m.bytes().all(|c| c.is_ascii_digit())
+        && h.as_bytes()[0] != b'0'
+    {
+        return Some("a base-60 number");
+    }
+    None
+}
+
+/// Limits that bound what a file may cost.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_file_bytes: u64,
+    pub max_depth: usize,
+    pub max_alias_nodes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file_bytes: 8 * 1024 * 1024,
+            max_depth: 128,
+            max_alias_nodes: 100_000,
+        }
+    }
+}
+
+/// One YAML document of a file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document {
+    pub root: Node,
+    /// Index of the document in its file (0-based).
+    pub index: usize,
+}
+
+/// Checks raw bytes: binary content and UTF-8. Returns the text or a diagnostic.
+pub fn decode(file: FileId, bytes: Vec<u8>) -> Result<String, Diagnostic> {
+    let probe = &bytes[..bytes.len().min(8192)];
+    if let Some(pos) = probe.iter().position(|&b| b == 0) {
+        return Err(Diagnostic::new(
+            &BINARY_FILE,
+            Span::point(file, 0),
+            format!("the file is binary (a NUL byte at offset {pos}), not YAML or JSON"),
+        )
+        .with_help("remove it from the checked paths, or list it in `.gitignore`"));
+    }
+    match String::from_utf8(bytes) {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            Err(Diagnostic::new(
+                &INVALID_UTF8,
+                Span::point(file, valid as u32),
+                format!("the file is not valid UTF-8: invalid byte at offset {valid}"),
+            )
+            .with_help("re-encode the file as UTF-8"))
+        }
+    }
+}
+
+/// Converts saphyr markers (char index, 1-based line, 0-based char column) to byte offsets,
+/// in amortized linear time over a file.
+struct ByteIndex<'a> {
+    file: &'a SourceFile,
+    char_idx: usize,
+    byte_idx: usize,
+}
+
+impl<'a> ByteIndex<'a> {
+    fn new(file: &'a SourceFile) -> Self {
+        ByteIndex {
+            file,
+            char_idx: 0,
+            byte_idx: 0,
+        }
+    }
+
+    fn byte(&mut self, m: &Marker) -> u32 {
+        let text: &str = &self.file.text;
+        if m.index() < self.char_idx {
+            // Go back to the start of the marker's line, then walk forward.
+            let Some(ls) = self.file.line_start(m.line() as u32) else {
+                return text.len() as u32;
+            };
+            self.byte_idx = ls as usize;
+            self.char_idx = m.index().saturating_sub(m.col());
+        }
+        let rest = &text[self.byte_idx..];
+        let need = m.index() - self.char_idx;
+        let mut adv = rest.len();
+        for (n, (i, _)) in rest.char_indices().enumerate() {
+            if n == need {
+                adv = i;
+                break;
+            }
+        }
+        if need == 0 {
+            adv = 0;
+        }
+        self.byte_idx += adv;
+        self.char_idx = m.index();
+        self.byte_idx as u32
+    }
+
+    fn span(&mut self, s: &saphyr_parser::Span) -> Span {
+        let a = self.byte(&s.start);
+        let b = self.byte(&s.end);
+        Span::new(self.file.id, a, b)
+    }
+}
+
+enum Frame {
+    Seq {
+        span: Span,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        span: Span,
+        anchor: usize,
+        entries: Vec<Entry>,
+        pending_key: Option<Node>,
+        seen: HashMap<String, Span>,
+        /// `<<` merge sources, applied at the end.
+        merges: Vec<Node>,
+    },
+}
+
+/// Parses a file's text into documents. Problems go to `diags`; a document with a syntax
+/// error is dropped (with everything after it).
+pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) -> Vec<Document> {
+    let mut docs = Vec::new();
+    let mut idx = ByteIndex::new(file);
+    let mut parser = Parser::new_from_str(&file.text);
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut alias_nodes = 0usize;
+    let mut doc_root: Option<Node> = None;
+    let mut doc_index = 0usize;
+
+    loop {
+        let (ev, sspan) = match parser.next_event() {
+            None => break,
+            Some(Ok(x)) => x,
+            Some(Err(e)) => {
+                diags.push(scan_error(&mut idx, &e));
+                break;
+            }
+        };
+        let span = idx.span(&sspan);
+        let node = match ev {
+            Event::StreamStart | Event::Nothing => continue,
+            Event::StreamEnd => break,
+            Event::DocumentStart(_) => {
+                anchors.clear();
+                alias_nodes = 0;
+                continue;
+            }
+            Event::DocumentEnd => {
+                if let Some(root) = doc_root.take() {
+                    docs.push(Document {
+                        root,
+                        index: doc_index,
+                    });
+                }
+                doc_index += 1;
+                continue;
+            }
+            Event::SequenceStart(anchor, _tag) => {
+                if stack.len() >= limits.max_depth {
+                    diags.push(too_deep(span, limits));
+                    return docs;
+                }
+                stack.push(Frame::Seq {
+                    span,
+                    anchor,
+                    items: Vec::new(),
+                });
+                continue;
+            }
+            Event::MappingStart(anchor, _tag) => {
+                if stack.len() >= limits.max_depth {
+                    diags.push(too_deep(span, limits));
+                    return docs;
+                }
+                stack.push(Frame::Map {
+                    span,
+                    anchor,
+                    entries: Vec::new(),
+                    pending_key: None,
+                    seen: HashMap::new(),
+                    merges: Vec::new(),
+                });
+                continue;
+            }
+            Event::SequenceEnd => {
+                let Some(Frame::Seq {
+                    span: start,
+                    anchor,
+                    items,
+                }) = stack.pop()
+                else {
+                    diags.push(internal_yaml(span));
+                    return docs;
+                };
+                let s = collection_span(file, start, span, items.last().map(|n| n.span));
+                let node = Node::seq(s, items);
+                if anchor > 0 {
+                    anchors.insert(anchor, node.clone());
+                }
+                node
+            }
+            Event::MappingEnd => {
+                let Some(Frame::Map {
+                    span: start,
+                    anchor,
+                    mut entries,
+                    merges,
+                    ..
+                }) = stack.pop()
+                else {
+                    diags.push(internal_yaml(span));
+                    return docs;
+                };
+                apply_merges(&mut entries, merges);
+                let last = entries.last().map(|e| e.value.span);
+                let first = entries.first().map(|e| e.key.span);
+                let mut s = collection_span(file, start, span, last);
+                if let Some(f) = first
+                    && f.start < s.start
+                {
+                    s.start = f.start;
+                }
+                let node = Node::map(s, entries);
+                if anchor > 0 {
+                    anchors.insert(anchor, node.clone());
+                }
+                node
+            }
+            Event::Scalar(value, style, anchor, tag) => {
+                let style = match style {
+                    ScalarStyle::Plain => Style::Plain,
+                    ScalarStyle::SingleQuoted => Style::SingleQuoted,
+                    ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
+                    ScalarStyle::Literal => Style::Literal,
+                    ScalarStyle::Folded => Style::Folded,
+                };
+                let mut kind = if style == Style::Plain {
+                    resolve_plain(&value)
+                } else {
+                    ScalarKind::Str
+                };
+                if let Some(t) = &tag
+                    && (t.handle == "!!" || t.handle == "tag:yaml.org,2002:")
+                {
+                    kind = match t.suffix.as_str() {
+                        "str" => ScalarKind::Str,
+                        "int" => ScalarKind::Int,
+                        "float" => ScalarKind::Float,
+                        "bool" => ScalarKind::Bool,
+                        "null" => ScalarKind::Null,
+                        _ => kind,
+                    };
+                }
+                if style == Style::Plain
+                    && tag.is_none()
+                    && let Some(reading) = yaml11_reading(&value)
+                {
+                    diags.push(
+                        Diagnostic::new(
+                            &YAML11_SCALAR,
+                            span,
+                            format!(
+                                "`{value}` is {} here, but YAML 1.1 readers such as kubectl and Argo read {reading}",
+                                match kind {
+                                    ScalarKind::Int => "an integer",
+                                    ScalarKind::Float => "a number",
+                                    _ => "a string",
+                                }
+                            ),
+                        )
+                        .with_help(format!("quote it: \"{value}\""))
+                        .with_fix(
+                            "quote the value",
+                            vec![crate::diag::Edit {
+                                span,
+                                text: format!("\"{value}\""),
+                            }],
+                        ),
+                    );
+                }
+                let node = Node::scalar(span, value.into_owned(), kind, style);
+                if anchor > 0 {
+                    anchors.insert(anchor, node.clone());
+                }
+                node
+            }
+            Event::Alias(id) => {
+                let Some(target) = anchors.get(&id) else {
+                    diags.push(Diagnostic::new(
+                        &YAML_SYNTAX,
+                        span,
+                        "this alias refers to an anchor that is not defined before it",
+                    ));
+                    return docs;
+                };
+                let cost = target.count();
+                alias_nodes = alias_nodes.saturating_add(cost);
+                if alias_nodes > limits.max_alias_nodes {
+                    diags.push(
+                        Diagnostic::new(
+                            &ALIAS_BUDGET,
+                            span,
+                            format!(
+                                "alias expansion exceeds the budget of {} nodes (a \"billion laughs\" document?)",
+                                limits.max_alias_nodes
+                            ),
+                        )
+                        .with_help("use fewer nested aliases, or raise `limits.max-alias-nodes` in `.pbc.yaml`"),
+                    );
+                    return docs;
+                }
+                if stack.len() + target.depth() > limits.max_depth {
+                    diags.push(too_deep(span, limits));
+                    return docs;
+                }
+                target.clone()
+            }
+        };
+
+        // Attach the finished node to its parent.
+        match stack.last_mut() {
+            None => {
+                doc_root = Some(node);
+            }
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map {
+                entries,
+                pending_key,
+                seen,
+                merges,
+                ..
+            }) => match pending_key.take() {
+                None => {
+                    if node.as_scalar().is_none() {
+                        diags.push(
+                            Diagnostic::new(
+                                &COMPLEX_KEY,
+                                node.span,
+                                format!("a mapping key must be a string, not {}", node.type_name()),
+                            )
+                            .with_help("write the key as a plain or quoted string"),
+                        );
+                        return docs;
+                    }
+                    *pending_key = Some(node);
+                }
+                Some(key) => {
+                    let k = key.as_scalar().map(|s| s.text.clone()).unwrap_or_default();
+                    let is_merge =
+                        k == "<<" && key.as_scalar().is_some_and(|s| s.style == Style::Plain);
+                    if is_merge {
+                        match &node.value {
+                            Value::Seq(items) => merges.extend(items.iter().cloned()),
+                            _ => merges.push(node),
+                        }
+                        continue;
+                    }
+                    if let Some(first) = seen.get(&k) {
+                        diags.push(
+                            Diagnostic::new(
+                                &DUPLICATE_KEY,
+                                key.span,
+                                format!("duplicate key `{k}`"),
+                            )
+                            .with_label_text("defined again here")
+                            .with_label(*first, "first defined here")
+                            .with_help("remove one of the two entries"),
+                        );
+                    } else {
+                        seen.insert(k, key.span);
+                    }
+                    entries.push(Entry { key, value: node });
+                }
+            },
+        }
+    }
+    if let Some(root) = doc_root.take() {
+        docs.push(Document {
+            root,
+            index: doc_index,
+        });
+    }
+    docs
+}
+
+/// Applies `<<` merge keys: entries of the merged mappings that the mapping does not define
+/// itself are appended, earlier sources winning.
+fn apply_merges(entries: &mut Vec<Entry>, merges: Vec<Node>) {
+    for m in merges {
+        if let Value::Map(src) = m.value {
+            for e in src {
+                if !entries.iter().any(|x| x.key_str() == e.key_str()) {
+                    entries.push(e);
+                }
+            }
+        }
+    }
+}
+
+/// A collection's span: from its start to its closing bracket (flow) or its last child
+/// (block).
+fn collection_span(file: &SourceFile, start: Span, end_ev: Span, last_child: Option<Span>) -> Span {
+    let first = file.text.as_bytes().get(start.start as usize).copied();
+    let flow = matches!(first, Some(b'[') | Some(b'{'));
+    let end = if flow {
+        end_ev.end.max(start.end)
+    } else {
+        last_child.map(|c| c.end).unwrap_or(start.end)
+    };
+    Span::new(start.file, start.start, end)
+}
+
+fn too_deep(span: Span, limits: &Limits) -> Diagnostic {
+    Diagnostic::new(
+        &NESTING_TOO_DEEP,
+        span,
+        format!(
+            "collections nest more than {} levels deep",
+            limits.max_depth
+        ),
+    )
+    .with_help("flatten the document, or raise `limits.max-depth` in `.pbc.yaml`")
+}
+
+fn internal_yaml(span: Span) -> Diagnostic {
+    Diagnostic::new(
+        &YAML_SYNTAX,
+        span,
+        "the YAML event stream is inconsistent (unbalanced collection end)",
+    )
+}
+
+fn scan_error(idx: &mut ByteIndex<'_>, e: &ScanError) -> Diagnostic {
+    let at = idx.byte(e.marker());
+    let info = e.info();
+    if info.contains("recursion limit") {
+        return Diagnostic::new(
+            &NESTING_TOO_DEEP,
+            Span::point(idx.file.id, at),
+            "flow collections nest too deeply",
+        )
+        .with_help("flatten the document");
+    }
+    let mut d = Diagnostic::new(
+        &YAML_SYNTAX,
+        Span::point(idx.file.id, at),
+        format!("invalid YAML: {info}"),
+    );
+    if info.contains("tab") {
+        d = d.with_help("YAML indentation must use spaces, not tabs");
+    } else if info.contains("mapping values are not allowed") {
+        d = d.with_help("a `: ` inside a plain value starts a mapping; quote the value");
+    } else if info.contains("unknown anchor") {
+        d = d.with_help("define the anchor (`&name`) before using the alias (`*name`)");
+    }
+    d
+}
+
+/// Suggests the closest of `known` for an unknown key, for "did you mean" help.
+pub fn suggest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    did_you_mean(key, known.iter().copied())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::SourceMap;
+
+    fn load(text: &str) -> (Vec<Document>, Vec<Diagnostic>, std::sync::Arc<SourceFile>) {
+        let sm = SourceMap::new();
+        let f = sm.add("t.yaml", text);
+        let mut d = Vec::new();
+        let docs = parse(&f, &Limits::default(), &mut d);
+        (docs, d, f)
+    }
+
+    #[test]
+    fn spans_are_exact_after_non_ascii_and_block_scalars() {
+        let text = "a: |\n  Résumé 日本語\nb: \"café ☕\"\nc: [x, y]\n";
+        let (docs, d, f) = load(text);
+        assert!(d.is_empty(), "{d:?}");
+        let root = &docs[0].root;
+        let b = root.entry("b").unwrap();
+        assert_eq!(f.slice(b.key.span), "b");
+        assert_eq!(f.slice(b.value.span), "\"café ☕\"");
+        let c = root.get("c").unwrap();
+        assert_eq!(f.slice(c.span), "[x, y]");
+        assert_eq!(f.slice(c.as_seq().unwrap()[1].span), "y");
+        let lc = f.line_col(b.value.span.start);
+        assert_eq!((lc.line, lc.column), (3, 4));
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let (_, d, _) = load("a: 1\nb: 2\na: 3\n");
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].code.id, "PB0007");
+        assert_eq!(d[0].labels.len(), 1);
+    }
+
+    #[test]
+    fn scalars_resolve_as_core_schema() {
+        for (t, k) in [
+            ("1", ScalarKind::Int),
+            ("-3", ScalarKind::Int),
+            ("0x1F", ScalarKind::Int),
+            ("1.5", ScalarKind::Float),
+            ("1e3", ScalarKind::Float),
+            ("true", ScalarKind::Bool),
+            ("yes", ScalarKind::Str),
+            ("~", ScalarKind::Null),
+            ("4h", ScalarKind::Str),
+            ("1.2.3", ScalarKind::Str),
+        ] {
+            assert_eq!(resolve_plain(t), k, "{t}");
+        }
+    }
+
+    #[test]
+    fn yaml11_scalars_warn() {
+        let (_, d, _) = load("a: yes\nb: \"on\"\nc: 010\nd: 2024-01-01\ne: 1:30\nf: hello\n");
+        let codes: Vec<_> = d.iter().map(|d| d.code.id).collect();
+        assert_eq!(codes, vec!["PB0008"; 4]);
+    }
+
+    #[test]
+    fn aliases_and_merge_keys() {
+        let (docs, d, _) = load("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\n");
+        assert!(d.is_empty(), "{d:?}");
+        let o = docs[0].root.get("other").unwrap();
+        assert_eq!(o.get("x").unwrap().as_scalar().unwrap().text, "1");
+        assert_eq!(o.get("y").unwrap().as_scalar().unwrap().text, "3");
+    }
+
+    #[test]
+    fn multi_document() {
+        let (docs, d, _) = load("a: 1\n---\nb: 2\n---\n");
+        assert!(d.is_empty());
+        assert_eq!(docs.len(), 3);
+        assert!(docs[2].root.is_null());
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let (_, d, f) = load("a: 1\nb: [1, 2\n");
+        assert_eq!(d[0].code.id, "PB0001");
+        assert!(f.line_col(d[0].span.start).line >= 2);
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+    use crate::span::SourceMap;
+
+    fn codes(text: &str) -> Vec<&'static str> {
+        let sm = SourceMap::new();
+        let f = sm.add("t.yaml", text);
+        let mut d = Vec::new();
+        parse(&f, &Limits::default(), &mut d);
+        d.iter().map(|d| d.code.id).collect()
+    }
+
+    #[test]
+    fn deep_flow_nesting_is_refused() {
+        let text = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert_eq!(codes(&text), vec!["PB0005"]);
+        let text = "{a: ".repeat(10_000);
+        assert_eq!(codes(&text), vec!["PB0005"]);
+    }
+
+    #[test]
+    fn deep_block_nesting_is_refused() {
+        let mut text = String::new();
+        for i in 0..10_000 {
+            text.push_str(&" ".repeat(i));
+            text.push_str("- \n");
+        }
+        let c = codes(&text);
+        assert!(c == vec!["PB0005"] || c.first() == Some(&"PB0001"), "{c:?}");
+    }
+
+    #[test]
+    fn billion_laughs_is_refused() {
+        let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        assert_eq!(codes(&text), vec!["PB0006"]);
+    }
+
+    #[test]
+    fn binary_and_utf8() {
+        assert_eq!(
+            decode(FileId(0), b"a: \0\x01".to_vec())
+                .unwrap_err()
+                .code
+                .id,
+            "PB0002".replace('2', "3")
+        );
+        let e = decode(FileId(0), b"a: \xff\n".to_vec()).unwrap_err();
+        assert_eq!((e.code.id, e.span.start), ("PB0002", 3));
+    }
+}
