@@ -1,5 +1,8 @@
 //! pbc-compiler: the load → resolve → model → check pipeline for `agenticops/v1` playbooks.
 
+pub mod check;
+pub mod codes;
+pub mod config;
 pub mod diag;
 pub mod fs;
 pub mod load;
