@@ -471,23 +471,27 @@ pub struct Document {
 pub fn decode(file: FileId, bytes: Vec<u8>) -> Result<String, Box<Diagnostic>> {
     let probe = &bytes[..bytes.len().min(8192)];
     if let Some(pos) = probe.iter().position(|&b| b == 0) {
-        return Err(Box::new(Diagnostic::new(
-            &BINARY_FILE,
-            Span::point(file, 0),
-            format!("the file is binary (a NUL byte at offset {pos}), not YAML or JSON"),
-        )
-        .with_help("remove it from the checked paths, or list it in `.gitignore`")));
+        return Err(Box::new(
+            Diagnostic::new(
+                &BINARY_FILE,
+                Span::point(file, 0),
+                format!("the file is binary (a NUL byte at offset {pos}), not YAML or JSON"),
+            )
+            .with_help("remove it from the checked paths, or list it in `.gitignore`"),
+        ));
     }
     match String::from_utf8(bytes) {
         Ok(s) => Ok(s),
         Err(e) => {
             let valid = e.utf8_error().valid_up_to();
-            Err(Box::new(Diagnostic::new(
-                &INVALID_UTF8,
-                Span::point(file, valid as u32),
-                format!("the file is not valid UTF-8: invalid byte at offset {valid}"),
-            )
-            .with_help("re-encode the file as UTF-8")))
+            Err(Box::new(
+                Diagnostic::new(
+                    &INVALID_UTF8,
+                    Span::point(file, valid as u32),
+                    format!("the file is not valid UTF-8: invalid byte at offset {valid}"),
+                )
+                .with_help("re-encode the file as UTF-8"),
+            ))
         }
     }
 }
