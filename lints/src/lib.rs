@@ -1,1 +1,100 @@
-//! pbc-lints
+//! pbc-lints: compliance for `agenticops/v1` playbooks (contract §6).
+//!
+//! - [`catalog`]: the control catalogs as data (SOC 2 TSC, ISO/IEC 27001:2013 and 2022 Annex A
+//!   with the 2013 → 2022 correspondence), and an organisation's own.
+//! - [`tags`]: what a compliance tag names.
+//! - [`rules`]: the lints, one rule per file (`PB5001`–`PB5005`).
+//! - [`evidence`]: evidence rules as data, evaluated over [`facts`] of a resolved playbook.
+//! - [`coverage`]: the control-coverage report and its renderers (markdown, json, csv, html).
+//!
+//! [`Compliance`] bundles the catalogs, the evidence rules and the organisation's settings;
+//! [`doc_check`] plugs the lints into `pbc check`.
+
+pub mod catalog;
+pub mod coverage;
+mod data;
+pub mod evidence;
+pub mod facts;
+pub mod rules;
+pub mod tags;
+
+use catalog::Catalogs;
+use evidence::{EvidenceRules, Settings};
+use facts::PlaybookFacts;
+use pbc_compiler::check::PlaybookDoc;
+use pbc_compiler::config::Config;
+use pbc_compiler::diag::{Code, Diagnostic};
+use pbc_compiler::yaml::Node;
+use std::sync::{Arc, OnceLock};
+
+pub use rules::codes;
+
+/// Catalogs, evidence rules and settings: everything the compliance lints and the coverage
+/// report depend on.
+#[derive(Clone, Debug)]
+pub struct Compliance {
+    pub catalogs: Arc<Catalogs>,
+    pub rules: Arc<EvidenceRules>,
+    pub settings: Settings,
+}
+
+impl Compliance {
+    /// pbc's built-in catalogs and evidence rules, with the given settings.
+    pub fn builtin(settings: Settings) -> Compliance {
+        static CATS: OnceLock<Arc<Catalogs>> = OnceLock::new();
+        static RULES: OnceLock<Arc<EvidenceRules>> = OnceLock::new();
+        Compliance {
+            catalogs: CATS
+                .get_or_init(|| Arc::new(Catalogs::builtin().clone()))
+                .clone(),
+            rules: RULES
+                .get_or_init(|| Arc::new(EvidenceRules::builtin().clone()))
+                .clone(),
+            settings,
+        }
+    }
+
+    /// The built-ins with the settings of a configuration.
+    pub fn from_config(cfg: &Config) -> Compliance {
+        Compliance::builtin(Settings::from_config(cfg))
+    }
+
+    /// The facts of a Playbook document resolved for `environment`.
+    pub fn facts(&self, root: &Node, environment: Option<&str>) -> PlaybookFacts {
+        PlaybookFacts::from_node(root, environment, self.settings.is_production(environment))
+    }
+
+    /// Runs the tag lints on one list of tags.
+    pub fn lint_tags(&self, tags: &[facts::Spanned], diags: &mut Vec<Diagnostic>) {
+        rules::lint_tags(&self.catalogs, tags, diags);
+    }
+
+    /// Every compliance lint on one resolved Playbook document: the tag lints on
+    /// `metadata.compliance` and on each stage's `compliance`, then the evidence of each
+    /// claim.
+    pub fn check_playbook(
+        &self,
+        root: &Node,
+        environment: Option<&str>,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        let pb = self.facts(root, environment);
+        self.lint_tags(&pb.tags, diags);
+        for s in &pb.stages {
+            self.lint_tags(&s.tags, diags);
+        }
+        rules::missing_evidence::check(self, &pb, diags);
+    }
+}
+
+/// The compliance lints as a `pbc_compiler::check::DocCheck`: built-in catalogs and rules,
+/// production environments from the configuration, the environment from the tree's path.
+pub fn doc_check(doc: &PlaybookDoc, cfg: &Config, diags: &mut Vec<Diagnostic>) {
+    let env = doc.tree.as_deref().and_then(facts::environment_of);
+    Compliance::from_config(cfg).check_playbook(&doc.root, env.as_deref(), diags);
+}
+
+/// The code with this id among the compliance codes.
+pub fn lookup(id: &str) -> Option<&'static Code> {
+    codes().into_iter().find(|c| c.id.eq_ignore_ascii_case(id))
+}
