@@ -316,7 +316,10 @@ impl EvidenceRules {
     }
 }
 
+/// Reads one rule; a rule with any problem is dropped whole (a rule that silently requires
+/// less than it says would be worse than none).
 fn read_rule(r: &mut Reader<'_>, item: &Node, cats: &Catalogs) -> Option<EvidenceRule> {
+    let errors_before = r.errors;
     let fields = r.fields(item, "a rule", &["control", "requires", "rationale"])?;
     let mut control = None;
     let mut requires = Vec::new();
@@ -374,6 +377,7 @@ fn read_rule(r: &mut Reader<'_>, item: &Node, cats: &Catalogs) -> Option<Evidenc
         return None;
     }
     match resolve(cats, &control) {
+        Resolved::Control { .. } if r.errors > errors_before => None,
         Resolved::Control {
             catalog,
             control: c,
@@ -726,7 +730,13 @@ fn eval_kind(
                     continue;
                 };
                 gates += 1;
-                if let Some(role) = approvers.iter().find(|a| a.kind == ApproverKind::Role) {
+                if approvers.is_empty() {
+                    c.missing(
+                        format!("approvers on the gate of stage `{}` (it names nobody)", s.name),
+                        s.approval_span.unwrap_or(s.name_span),
+                        format!("add `approvers: [{{role: ROLE}}]` to stage `{}`", s.name),
+                    );
+                } else if let Some(role) = approvers.iter().find(|a| a.kind == ApproverKind::Role) {
                     c.found(
                         format!("stage `{}` is approved by role `{}`", s.name, role.name),
                         Some(role.span),
@@ -745,7 +755,10 @@ fn eval_kind(
             if gates == 0 {
                 let (what, at) = match scope {
                     Scope::Stage(_) => (
-                        "a gate with approver roles on this stage".to_string(),
+                        format!(
+                            "a gate with approver roles on stage `{}`",
+                            stages.first().map(|s| s.name.as_str()).unwrap_or("")
+                        ),
                         stages.first().map(|s| s.name_span).unwrap_or(spec),
                     ),
                     Scope::Playbook => (

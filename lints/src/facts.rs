@@ -464,7 +464,7 @@ pub fn parse_duration(s: &str) -> Option<u64> {
 /// Formats seconds as the largest whole unit (`365d`, `90m`).
 pub fn format_duration(secs: u64) -> String {
     for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-        if secs >= n && secs % n == 0 {
+        if secs >= n && secs.checked_rem(n) == Some(0) {
             return format!("{}{unit}", secs / n);
         }
     }

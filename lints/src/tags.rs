@@ -191,8 +191,17 @@ fn group_note(cats: &Catalogs, tag: &str) -> Option<String> {
                     })
                     .collect();
                 if let (Some(first), Some(last)) = (members.first(), members.last()) {
+                    let name = first
+                        .objective_name
+                        .as_deref()
+                        .filter(|_| first.objective.as_deref() == Some(head))
+                        .or_else(|| cat.group(head).map(|g| g.name.as_str()));
+                    let what = match name {
+                        Some(n) => format!("`{head}` ({n})"),
+                        None => format!("`{head}`"),
+                    };
                     return Some(format!(
-                        "in {}, `{head}` has {} controls: `{}{}` to `{}{}`",
+                        "in {}, {what} has {} controls: `{}{}` to `{}{}`",
                         cat.title,
                         members.len(),
                         p,
@@ -266,13 +275,16 @@ mod tests {
         assert_eq!(
             note.as_deref(),
             Some(
-                "in SOC 2 Trust Services Criteria, `CC7` has 5 controls: `SOC2-CC7.1` to `SOC2-CC7.5`"
+                "in SOC 2 Trust Services Criteria, `CC7` (System Operations) has 5 controls: `SOC2-CC7.1` to `SOC2-CC7.5`"
             )
         );
         let Resolved::Unknown { note, .. } = resolve(Catalogs::builtin(), "ISO27001-A.12.4.9")
         else {
             panic!()
         };
-        assert!(note.unwrap_or_default().contains("`A.12.4` has 4 controls"));
+        assert!(
+            note.unwrap_or_default()
+                .contains("`A.12.4` (Logging and monitoring) has 4 controls")
+        );
     }
 }

@@ -21,6 +21,29 @@ pub(crate) fn esc(s: &str) -> String {
     out
 }
 
+/// Escapes text and turns `` `code` `` spans (as the evidence texts write them) into
+/// `<code>` elements.
+pub(crate) fn rich(s: &str) -> String {
+    let mut out = String::new();
+    let mut parts = s.split('`').peekable();
+    let mut inside = false;
+    while let Some(p) = parts.next() {
+        if inside && parts.peek().is_some() {
+            out.push_str("<code>");
+            out.push_str(&esc(p));
+            out.push_str("</code>");
+        } else if inside {
+            // An unmatched backtick: keep it as text.
+            out.push('`');
+            out.push_str(&esc(p));
+        } else {
+            out.push_str(&esc(p));
+        }
+        inside = !inside;
+    }
+    out
+}
+
 const CSS: &str = r#"
 :root { color-scheme: light; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #111; margin: 2rem auto; max-width: 70rem; padding: 0 1rem; }
@@ -33,7 +56,12 @@ table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; }
 th, td { border: 1px solid #999; padding: .25rem .45rem; text-align: left; vertical-align: top; }
 th { background: #eee; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
-.status { font-weight: 600; white-space: nowrap; }
+.status { font-weight: 600; }
+table.controls { table-layout: fixed; }
+table.controls th.c-id { width: 6.5rem; }
+table.controls th.c-name { width: 15rem; }
+table.controls th.c-status { width: 8.5rem; }
+tr.row-covered td, tr.row-claimed-without-evidence td, tr.row-claimed-no-rule td { background: #fafafa; }
 .covered { color: #0a5d1a; }
 .claimed-without-evidence { color: #9a1b00; }
 .claimed-no-rule { color: #7a5200; }
@@ -71,14 +99,14 @@ fn item(out: &mut String, e: &EvidenceItem, missing: bool) {
         let _ = write!(
             out,
             "<li class=\"missing\">missing: {} <span class=\"req\">({})</span>",
-            esc(&e.text),
+            rich(&e.text),
             esc(e.requirement)
         );
     } else {
         let _ = write!(
             out,
             "<li>{} <span class=\"req\">({})</span>",
-            esc(&e.text),
+            rich(&e.text),
             esc(e.requirement)
         );
     }
@@ -86,7 +114,7 @@ fn item(out: &mut String, e: &EvidenceItem, missing: bool) {
         let _ = write!(out, " <span class=\"loc\">{}</span>", esc(&l.to_string()));
     }
     if let Some(h) = &e.hint {
-        let _ = write!(out, " — {}", esc(h));
+        let _ = write!(out, " — {}", rich(h));
     }
     out.push_str("</li>");
 }
@@ -197,7 +225,7 @@ pub fn render(r: &CoverageReport) -> String {
                 "<p class=\"meta\">{} controls: {} covered, {} claimed without evidence, {} claimed with no rule, {} not claimed.</p>",
                 t.controls, t.covered, t.claimed_without_evidence, t.claimed_no_rule, t.not_claimed
             );
-            out.push_str("<table class=\"controls\">\n<thead><tr><th>Control</th><th>Name</th><th>Status</th><th>Claims and evidence</th></tr></thead>\n<tbody>\n");
+            out.push_str("<table class=\"controls\">\n<thead><tr><th class=\"c-id\">Control</th><th class=\"c-name\">Name</th><th class=\"c-status\">Status</th><th>Claims and evidence</th></tr></thead>\n<tbody>\n");
             for c in &f.controls {
                 let _ = write!(
                     out,
@@ -219,7 +247,7 @@ pub fn render(r: &CoverageReport) -> String {
                                 out,
                                 "<p class=\"rule\">Rule: requires {}. {}</p>",
                                 req.join(", "),
-                                esc(&rule.rationale)
+                                rich(&rule.rationale)
                             );
                         }
                         None => out.push_str(
@@ -241,11 +269,11 @@ pub fn render(r: &CoverageReport) -> String {
                         let _ = write!(out, " — {verdict}");
                         if !cl.evidence.is_empty() || !cl.missing.is_empty() {
                             out.push_str("<ul>");
-                            for ev in &cl.evidence {
-                                item(&mut out, ev, false);
-                            }
                             for m in &cl.missing {
                                 item(&mut out, m, true);
+                            }
+                            for ev in &cl.evidence {
+                                item(&mut out, ev, false);
                             }
                             out.push_str("</ul>");
                         }
@@ -265,6 +293,18 @@ pub fn render(r: &CoverageReport) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn code_spans() {
+        assert_eq!(
+            super::rich("stage `a<b>` has `x"),
+            "stage <code>a&lt;b&gt;</code> has `x"
+        );
+        assert_eq!(
+            super::rich("`a` and `b`"),
+            "<code>a</code> and <code>b</code>"
+        );
+    }
+
     #[test]
     fn escapes() {
         assert_eq!(

@@ -5,13 +5,11 @@
 use super::{Claim, CoverageReport, EvidenceItem, Status};
 use std::fmt::Write as _;
 
-/// Escapes text for a Markdown table cell or list item.
+/// Escapes text for a Markdown table cell or list item: `|` (which ends a cell, even inside
+/// a code span in GitHub's tables) and line breaks. Values appear inside code spans, where
+/// HTML entities would show literally, so `<` and `>` are left alone.
 fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace(['\n', '\r'], " ")
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 fn who(c: &Claim) -> String {
@@ -182,11 +180,11 @@ pub fn render(r: &CoverageReport) -> String {
                         who(cl),
                         esc(&cl.tag)
                     );
-                    for ev in &cl.evidence {
-                        item(&mut out, ev, false);
-                    }
                     for m in &cl.missing {
                         item(&mut out, m, true);
+                    }
+                    for ev in &cl.evidence {
+                        item(&mut out, ev, false);
                     }
                 }
                 out.push('\n');

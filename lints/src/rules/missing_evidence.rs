@@ -109,7 +109,11 @@ fn check_list(
         for m in &outcome.missing {
             d = d.with_label(m.at, m.hint.clone());
         }
-        let kinds: Vec<&str> = rule.requires.iter().map(|k| k.name()).collect();
+        let kinds: Vec<String> = rule
+            .requires
+            .iter()
+            .map(|k| format!("`{}`", k.name()))
+            .collect();
         d = d.with_help(format!(
             "the evidence rule for `{}` requires {}: {}",
             rule.control,
