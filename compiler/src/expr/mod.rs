@@ -35,9 +35,12 @@ use std::ops::Range;
 
 pub mod ast;
 pub mod lexer;
+pub mod parser;
+pub mod print;
 
 pub use ast::{CompareOp, Expr, ExprKind};
 pub use lexer::{DurationUnit, Lexed, Token, TokenKind, lex};
+pub use parser::{MAX_DEPTH, parse};
 
 /// A byte range relative to the start of the text that was lexed or parsed.
 pub type Span = Range<u32>;
@@ -103,4 +106,10 @@ pub(crate) fn shift_span(span: &Span, offset: u32) -> Span {
 /// by the lexer before any span is made).
 pub(crate) fn pos(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The text `span` covers in `src`, or `""` when the span is not a valid range of `src`.
+pub(crate) fn slice<'a>(src: &'a str, span: &Span) -> &'a str {
+    src.get(span.start as usize..span.end as usize)
+        .unwrap_or("")
 }
