@@ -34,12 +34,18 @@ use std::fmt;
 use std::ops::Range;
 
 pub mod ast;
+pub mod interp;
 pub mod lexer;
+pub mod monitor;
 pub mod parser;
 pub mod print;
 
 pub use ast::{CompareOp, Expr, ExprKind};
+pub use interp::{Interpolation, Segment, scan_interpolations};
 pub use lexer::{DurationUnit, Lexed, Token, TokenKind, lex};
+pub use monitor::{
+    AlertCondition, MetricTarget, Percentile, parse_alert_condition, parse_metric_target,
+};
 pub use parser::{MAX_DEPTH, parse};
 
 /// A byte range relative to the start of the text that was lexed or parsed.
