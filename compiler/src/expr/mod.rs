@@ -40,6 +40,9 @@ pub mod monitor;
 pub mod parser;
 pub mod print;
 
+#[cfg(test)]
+mod proptests;
+
 pub use ast::{CompareOp, Expr, ExprKind};
 pub use interp::{Interpolation, Segment, scan_interpolations};
 pub use lexer::{DurationUnit, Lexed, Token, TokenKind, lex};
