@@ -71,8 +71,8 @@ pub fn scan(s: &str) -> (Vec<Segment>, Vec<ExprError>) {
     let mut i = 0usize;
     let piece = |a: usize, b: usize| s.get(a..b).unwrap_or("");
 
-    while i < bytes.len() {
-        if bytes[i] != b'$' {
+    while let Some(&b) = bytes.get(i) {
+        if b != b'$' {
             i += 1;
             continue;
         }

@@ -552,7 +552,7 @@ impl Lexer<'_> {
                 let close = if double { "}}" } else { "}" };
                 let rest = self.src.get(start + open..).unwrap_or("");
                 let (inner, end) = match rest.find(close) {
-                    Some(i) => (&rest[..i], start + open + i + close.len()),
+                    Some(i) => (rest.get(..i).unwrap_or(""), start + open + i + close.len()),
                     None => (rest, self.src.len()),
                 };
                 let inner = inner.trim();

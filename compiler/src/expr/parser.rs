@@ -95,6 +95,14 @@ fn join(a: &Span, b: &Span) -> Span {
     a.start.min(b.start)..a.end.max(b.end)
 }
 
+/// From the first operand's start to the last one's end.
+fn chain_span(operands: &[Expr]) -> Span {
+    match (operands.first(), operands.last()) {
+        (Some(first), Some(last)) => join(&first.span, &last.span),
+        _ => 0..0,
+    }
+}
+
 impl<'a> Parser<'a> {
     fn new(src: &'a str, tokens: Vec<Token>, errors: Vec<ExprError>) -> Self {
         let end = pos(src.len());
@@ -313,7 +321,7 @@ impl<'a> Parser<'a> {
                 ctx: Ctx::Logical,
             })));
         }
-        let span = join(&operands[0].span, &operands[operands.len() - 1].span);
+        let span = chain_span(&operands);
         Expr::new(ExprKind::Or { operands, op_spans }, span)
     }
 
@@ -346,7 +354,7 @@ impl<'a> Parser<'a> {
         {
             return only;
         }
-        let span = join(&operands[0].span, &operands[operands.len() - 1].span);
+        let span = chain_span(&operands);
         Expr::new(ExprKind::And { operands, op_spans }, span)
     }
 
