@@ -9,4 +9,5 @@ pub mod fs;
 pub mod load;
 pub mod render;
 pub mod span;
+pub mod types;
 pub mod yaml;
