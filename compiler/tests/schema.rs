@@ -483,6 +483,49 @@ fn inline_valid_cases() {
             ]),
         ),
         (
+            "else branch with its own approvers",
+            with(&[
+                (S1, "approval", Some(json!("conditional"))),
+                (S1, "approvers", None),
+                (
+                    S1,
+                    "conditions",
+                    Some(
+                        json!([{"if": "a.b > 1", "then": "auto"}, {"else": "manual", "approvers": [{"role": "dba"}]}]),
+                    ),
+                ),
+            ]),
+        ),
+        (
+            "medium-risk stage with approvers, no gate",
+            with(&[
+                (S0, "risk", Some(json!("medium"))),
+                (S0, "approvers", Some(json!(["owner"]))),
+            ]),
+        ),
+        (
+            "rate limit with extra spaces, cron with surrounding spaces",
+            with(&[
+                (
+                    "/spec",
+                    "rate-limits",
+                    Some(json!({"db:apply": "10  per  hour"})),
+                ),
+                ("/spec", "trigger", Some(json!({"schedule": " 0 3 * * * "}))),
+            ]),
+        ),
+        (
+            "monitoring target forms of the expression module",
+            with(&[(
+                "/spec",
+                "monitoring",
+                Some(json!({
+                "metrics": [{"name": "a", "target": "p99.9 <= 200"}, {"name": "_b", "target": "P95<1.5h"},
+                            {"name": "c", "target": ">= -3"}],
+                "alerts": [{"condition": "a>200", "notify": ["x"]}]})),
+            )]),
+        ),
+        (
             "when: a literal boolean",
             with(&[(S0, "when", Some(json!(false)))]),
         ),
@@ -544,9 +587,10 @@ fn inline_valid_cases() {
                     Some(json!({
                         "strategy": "canary",
                         "steps": [{"weight": 10, "pause": "10m"}, {"weight": 50, "pause": "30m"}, {"weight": 100}],
-                        "rollback": {"on-failure": "auto", "metrics": [
+                        "rollback": {"on-failure": "auto"},
+                        "metrics": [
                             {"name": "error-rate", "threshold": "> 1%"},
-                            {"name": "latency-p99", "threshold": "> 5s"}]},
+                            {"name": "latency-p99", "threshold": "> 5s"}],
                         "x-extra": {"anything": true}
                     })),
                 ),
@@ -875,7 +919,130 @@ fn inline_invalid_cases() {
         ),
         (
             "escalation level without after",
-            with(&[(S1, "escalation", Some(json!([{"notify": ["x"]}])))]),
+            with(&[
+                (S1, "sla", Some(json!("1h"))),
+                (S1, "escalation", Some(json!([{"notify": ["x"]}]))),
+            ]),
+        ),
+        (
+            "escalation without sla",
+            with(&[(
+                S1,
+                "escalation",
+                Some(json!([{"after": "1h", "notify": ["x"]}])),
+            )]),
+        ),
+        (
+            "conditions on a manual stage",
+            with(&[(
+                S1,
+                "conditions",
+                Some(json!([{"if": "a.b > 1", "then": "auto"}, {"else": "manual"}])),
+            )]),
+        ),
+        (
+            "conditions without approval (auto)",
+            with(&[(S0, "conditions", Some(json!([{"else": "auto"}])))]),
+        ),
+        (
+            "conditional manual branch with an empty approvers list, none on the stage",
+            with(&[
+                (S1, "approval", Some(json!("conditional"))),
+                (S1, "approvers", None),
+                (
+                    S1,
+                    "conditions",
+                    Some(
+                        json!([{"if": "a.b > 1", "then": "manual", "approvers": []}, {"else": "auto"}]),
+                    ),
+                ),
+            ]),
+        ),
+        (
+            "input schema given twice",
+            with(&[
+                (
+                    "/spec",
+                    "trigger",
+                    Some(json!({"event": "e", "input-schema": "a.json"})),
+                ),
+                ("/spec", "input-schema", Some(json!("b.json"))),
+            ]),
+        ),
+        (
+            "spec rollback without on-failure",
+            with(&[("/spec", "rollback", Some(json!({"notification": ["x"]})))]),
+        ),
+        (
+            "metric without target",
+            with(&[(
+                "/spec",
+                "monitoring",
+                Some(json!({"metrics": [{"name": "m"}]})),
+            )]),
+        ),
+        (
+            "metric name an alert cannot refer to",
+            with(&[(
+                "/spec",
+                "monitoring",
+                Some(json!({"metrics": [{"name": "9lives", "target": "< 5%"}]})),
+            )]),
+        ),
+        ("zero duration", with(&[(S0, "timeout", Some(json!("0s")))])),
+        (
+            "rate limit of zero",
+            with(&[(
+                "/spec",
+                "rate-limits",
+                Some(json!({"db:apply": "0 per hour"})),
+            )]),
+        ),
+        (
+            "retries over 1000",
+            with(&[(S0, "retries", Some(json!(1001)))]),
+        ),
+        ("blank prompt", with(&[(S0, "prompt", Some(json!("  ")))])),
+        ("blank agent", with(&[(S0, "agent", Some(json!("")))])),
+        (
+            "blank role",
+            with(&[(S1, "approvers", Some(json!([{"role": " "}])))]),
+        ),
+        (
+            "blank bare approver",
+            with(&[(S1, "approvers", Some(json!(["  "])))]),
+        ),
+        (
+            "cron with a Quartz seconds field",
+            with(&[("/spec", "trigger", Some(json!({"schedule": "0 0 3 * * *"})))]),
+        ),
+        (
+            "rollout without strategy",
+            with(&[("/spec", "rollout", Some(json!({"steps": [{"weight": 10}]})))]),
+        ),
+        (
+            "rollout step with an unknown key",
+            with(&[(
+                "/spec",
+                "rollout",
+                Some(json!({"strategy": "canary", "steps": [{"weight": 10, "wait": "1m"}]})),
+            )]),
+        ),
+        (
+            "rollout metric without threshold",
+            with(&[(
+                "/spec",
+                "rollout",
+                Some(json!({"strategy": "canary", "metrics": [{"name": "error-rate"}]})),
+            )]),
+        ),
+        (
+            "named promotion that is not a promotion",
+            with(&[(
+                "/spec",
+                "promotion",
+                Some(json!({"from": "dev", "to": "staging", "staging-promotion": "yes"})),
+            )]),
         ),
         (
             "needs naming a non-DNS name",
@@ -894,7 +1061,7 @@ fn inline_invalid_cases() {
             with(&[(
                 "/spec",
                 "rollout",
-                Some(json!({"steps": [{"weight": 150}]})),
+                Some(json!({"strategy": "canary", "steps": [{"weight": 150}]})),
             )]),
         ),
     ];
