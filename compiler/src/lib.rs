@@ -3,6 +3,7 @@
 pub mod diag;
 pub mod fs;
 pub mod load;
+pub mod model;
 pub mod render;
 pub mod span;
 pub mod yaml;
