@@ -324,9 +324,7 @@ mod human_impl {
             self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
         }
         fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-            if self.source.is_none() {
-                return None;
-            }
+            self.source.as_ref()?;
             Some(Box::new(self.labels.iter().cloned()))
         }
         fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn MDiag> + 'a>> {
@@ -428,7 +426,10 @@ mod human_impl {
         let handler = GraphicalReportHandler::new_themed(theme)
             .with_links(false)
             .with_width(opts.width)
-            .with_context_lines(1);
+            .with_context_lines(1)
+            // The source name already carries `path:line:column` (columns in Unicode scalar
+            // values); miette would append its own, counted in bytes.
+            .without_primary_span_start();
         let mut out = String::new();
         if handler.render_report(&mut out, report).is_err() {
             out = format!("{}: {}\n", report.code, report.message);

@@ -114,11 +114,21 @@ struct Obj<'n> {
     what: String,
     /// Where a missing field is reported.
     anchor: Span,
+    /// The keys this mapping may have.
+    allowed: &'static [&'static str],
 }
 
 impl<'n> Obj<'n> {
     fn get(&self, k: &str) -> Option<&'n Entry> {
         self.entries.iter().find(|e| e.key_str() == k)
+    }
+
+    /// Keys this mapping may not have.
+    fn unknown(&self) -> impl Iterator<Item = &'n str> + '_ {
+        self.entries
+            .iter()
+            .map(Entry::key_str)
+            .filter(|k| !self.allowed.contains(k))
     }
 
     fn keys(&self) -> Keys {
@@ -164,6 +174,21 @@ fn yaml_str(s: &str) -> String {
         s.to_string()
     } else {
         format!("{:?}", s)
+    }
+}
+
+/// Help text, led by "did you mean `x`?" when there is a guess.
+fn guess_help(guess: Option<&str>, rest: &str) -> String {
+    match guess {
+        Some(g) => {
+            let mut cs = rest.chars();
+            let rest = match cs.next() {
+                Some(c) => c.to_uppercase().chain(cs).collect::<String>(),
+                None => String::new(),
+            };
+            format!("did you mean `{g}`? {rest}")
+        }
+        None => rest.to_string(),
     }
 }
 
@@ -215,7 +240,7 @@ impl<'a> Builder<'a> {
         what: impl Into<String>,
         kind: &str,
         anchor: Span,
-        allowed: &[&str],
+        allowed: &'static [&'static str],
         ctx: Ctx,
     ) -> Option<Obj<'n>> {
         let Some(entries) = node.as_map() else {
@@ -227,6 +252,7 @@ impl<'a> Builder<'a> {
             span: node.span,
             what: what.into(),
             anchor,
+            allowed,
         };
         for e in entries {
             let k = e.key_str();
@@ -241,15 +267,13 @@ impl<'a> Builder<'a> {
         let k = e.key_str();
         let guess = did_you_mean(k, allowed.iter().copied());
         let hint = elsewhere(ctx, k);
-        let mut help = String::new();
-        if let Some(g) = guess {
-            help.push_str(&format!("did you mean `{g}`? "));
-        }
+        let mut rest = String::new();
         if let Some(h) = hint {
-            help.push_str(&h);
-            help.push_str("; ");
+            rest.push_str(&h);
+            rest.push_str("; ");
         }
-        help.push_str(&format!("the fields of {kind} are {}", one_of(allowed)));
+        rest.push_str(&format!("the fields of {kind} are {}", one_of(allowed)));
+        let help = guess_help(guess, &rest);
         let mut d = Diagnostic::new(
             &UNKNOWN_FIELD,
             e.key.span,
@@ -271,6 +295,13 @@ impl<'a> Builder<'a> {
     }
 
     fn missing(&mut self, obj: &Obj<'_>, key: &str, help: impl Into<String>) {
+        // A misspelling of the missing key was reported already.
+        if obj
+            .unknown()
+            .any(|k| did_you_mean(k, obj.allowed.iter().copied()) == Some(key))
+        {
+            return;
+        }
         self.push(
             Diagnostic::new(
                 &MISSING_FIELD,
@@ -424,11 +455,7 @@ impl<'a> Builder<'a> {
                     Diagnostic::new(
                         &INVALID_DURATION,
                         span,
-                        format!(
-                            "`{}` has no unit: expected a duration such as `30s`, `10m`, `4h` or `2d` for `{}`",
-                            show(&s.text),
-                            show(key)
-                        ),
+                        format!("`{}` is not a duration: it has no unit", show(&s.text),),
                     )
                     .with_help(help),
                 );
@@ -459,11 +486,7 @@ impl<'a> Builder<'a> {
             return Some(Spanned::new(t, span));
         }
         let guess = did_you_mean(&s.text, names.iter().copied());
-        let mut help = String::new();
-        if let Some(g) = guess {
-            help.push_str(&format!("did you mean `{g}`? "));
-        }
-        help.push_str(&format!("`{}` is {}", show(key), one_of(names)));
+        let help = guess_help(guess, &format!("`{}` is {}", show(key), one_of(names)));
         let shown = if s.kind == ScalarKind::Null && s.text.is_empty() {
             "nothing".to_string()
         } else {
@@ -684,7 +707,7 @@ impl<'a> Builder<'a> {
                                     )
                                     .with_help("write `role: R` or `user: EMAIL`"),
                                 );
-                            } else {
+                            } else if obj.unknown().next().is_none() {
                                 self.missing(&obj, "role", "write `role: R` or `user: EMAIL`");
                             }
                         }
@@ -696,6 +719,10 @@ impl<'a> Builder<'a> {
                     "an approver (`{role: R}`, `{user: EMAIL}` or a role name)",
                 ),
             }
+        }
+        if out.is_empty() && !items.is_empty() {
+            // Every item was invalid (reported): not "no approvers".
+            return None;
         }
         Some(Spanned::new(out, v.span))
     }
@@ -730,6 +757,7 @@ impl<'a> Builder<'a> {
             span: root.span,
             what: "the document".into(),
             anchor: doc_start,
+            allowed: TOP,
         };
         match (api, kind) {
             (Some(API_VERSION), Some("Playbook")) => {}
@@ -896,15 +924,9 @@ impl<'a> Builder<'a> {
                         m.namespace = Some(s);
                     }
                 }
-                "labels" => {
-                    if self.k8s_map("labels", v, true) {
-                        m.labels = Some(v.clone());
-                    }
-                }
-                "annotations" => {
-                    if self.k8s_map("annotations", v, false) {
-                        m.annotations = Some(v.clone());
-                    }
+                "labels" if self.k8s_map("labels", v, true) => m.labels = Some(v.clone()),
+                "annotations" if self.k8s_map("annotations", v, false) => {
+                    m.annotations = Some(v.clone())
                 }
                 "description" => m.description = self.string("description", v, "a string", false),
                 "compliance" => m.compliance = self.string_list("compliance", v, "control tags"),
@@ -1016,16 +1038,8 @@ impl<'a> Builder<'a> {
                 "audit" => spec.audit = self.audit(f),
                 "monitoring" => spec.monitoring = self.monitoring(f),
                 "rate-limits" => spec.rate_limits = self.rate_limits(v),
-                "rollout" => {
-                    if self.rollout(v) {
-                        spec.rollout = Some(v.clone());
-                    }
-                }
-                "promotion" => {
-                    if self.promotion(v) {
-                        spec.promotion = Some(v.clone());
-                    }
-                }
+                "rollout" if self.rollout(v, f.key.span) => spec.rollout = Some(v.clone()),
+                "promotion" if self.promotion(v) => spec.promotion = Some(v.clone()),
                 _ => {}
             }
         }
@@ -1059,7 +1073,7 @@ impl<'a> Builder<'a> {
             );
         }
         // Who approves a medium-risk playbook.
-        let has_approvers = spec.approvers.as_ref().is_some_and(|a| !a.value.is_empty());
+        let has_approvers = approvers_given(&spec.keys, &spec.approvers);
         match &spec.risk {
             Some(r) if r.value == Risk::Medium && !has_approvers => {
                 let mut d = Diagnostic::new(
@@ -1225,11 +1239,10 @@ impl<'a> Builder<'a> {
             .clone()
             .find(|n| n.eq_ignore_ascii_case(&s.value))
             .or_else(|| did_you_mean(&s.value, names));
-        let mut help = String::new();
-        if let Some(g) = guess {
-            help.push_str(&format!("did you mean `{g}`? "));
-        }
-        help.push_str("use a name from the IANA time zone database, such as `Europe/Berlin`, `America/New_York` or `UTC`");
+        let help = guess_help(
+            guess,
+            "use a name from the IANA time zone database, such as `Europe/Berlin`, `America/New_York` or `UTC`",
+        );
         let mut d = Diagnostic::new(
             &UNKNOWN_TIMEZONE,
             s.span,
@@ -1505,21 +1518,17 @@ impl<'a> Builder<'a> {
     }
 
     /// Shape-checks `spec.rollout` (seed 000 §9); returns whether it is a mapping.
-    fn rollout(&mut self, v: &Node) -> bool {
+    fn rollout(&mut self, v: &Node, key: Span) -> bool {
         let Some(obj) = self.obj(
             v,
             "rollout",
             "`rollout`",
             "`spec.rollout`",
-            v.span,
+            key,
             ROLLOUT,
             Ctx::Other,
         ) else {
             return false;
-        };
-        let obj = Obj {
-            anchor: item_anchor(v),
-            ..obj
         };
         match obj.get("strategy") {
             Some(s) => {
@@ -1631,10 +1640,8 @@ impl<'a> Builder<'a> {
                 "active-service" | "preview-service" => {
                     self.string(f.key_str(), fv, "a service name", true);
                 }
-                "auto-promotion" => {
-                    if fv.as_scalar().is_none_or(|s| s.kind != ScalarKind::Bool) {
-                        self.wrong_type("auto-promotion", fv, "a boolean");
-                    }
+                "auto-promotion" if fv.as_scalar().is_none_or(|s| s.kind != ScalarKind::Bool) => {
+                    self.wrong_type("auto-promotion", fv, "a boolean");
                 }
                 _ => {}
             }
@@ -1897,14 +1904,13 @@ impl<'a> Builder<'a> {
             return;
         }
         let guess = did_you_mean(&g.value, known);
-        let mut help = String::new();
-        if let Some(x) = guess {
-            help.push_str(&format!("did you mean `{x}`? "));
-        }
-        help.push_str(&format!(
-            "the built-in guardrails are {}; define others under `guardrails:` in `.pbc.yaml`",
-            one_of(BUILTIN_GUARDRAILS)
-        ));
+        let help = guess_help(
+            guess,
+            &format!(
+                "the built-in guardrails are {}; define others under `guardrails:` in `.pbc.yaml`",
+                one_of(BUILTIN_GUARDRAILS)
+            ),
+        );
         let mut d = Diagnostic::new(
             &UNKNOWN_GUARDRAIL,
             g.span,
@@ -1927,15 +1933,11 @@ impl<'a> Builder<'a> {
     }
 
     fn policy(&mut self, p: &Spanned<String>) {
-        if self.opts.policies.iter().any(|k| *k == p.value) {
+        if self.opts.policies.contains(&p.value) {
             return;
         }
         let guess = did_you_mean(&p.value, self.opts.policies.iter().map(String::as_str));
-        let mut help = String::new();
-        if let Some(x) = guess {
-            help.push_str(&format!("did you mean `{x}`? "));
-        }
-        help.push_str("define the policy under `policies:` in `.pbc.yaml`");
+        let help = guess_help(guess, "define the policy under `policies:` in `.pbc.yaml`");
         self.push(
             Diagnostic::new(
                 &UNKNOWN_POLICY,
@@ -2091,7 +2093,7 @@ impl<'a> Builder<'a> {
     /// Checks the gate as a whole: conditions vs approval, approvers, unused gate fields.
     fn gate(&mut self, st: &Stage, conditions: Option<&Entry>, spec: &Spec) {
         let approval = st.approval();
-        let stage_has = st.approvers.as_ref().is_some_and(|a| !a.value.is_empty());
+        let stage_has = approvers_given(&st.keys, &st.approvers);
         let approval_span = st.approval.as_ref().map(|a| a.span);
         let who = if st.name.value.is_empty() {
             format!("stage {}", st.index + 1)
@@ -2142,7 +2144,7 @@ impl<'a> Builder<'a> {
         }
         if approval == Approval::Conditional && !stage_has {
             for c in &st.conditions {
-                let own = c.approvers.as_ref().is_some_and(|a| !a.value.is_empty());
+                let own = approvers_given(&c.keys, &c.approvers);
                 if c.then.value == Gate::Manual && !own {
                     let branch = if c.is_else() {
                         "`else: manual`"
@@ -2354,6 +2356,12 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// Whether a mapping names approvers: the key is there and is not an empty list. (A
+/// wrong value was reported already; it is not reported again as "no approvers".)
+fn approvers_given(keys: &Keys, approvers: &Option<Spanned<Vec<Approver>>>) -> bool {
+    keys.get("approvers").is_some() && approvers.as_ref().is_none_or(|a| !a.value.is_empty())
+}
+
 /// A hint for a key that belongs to another mapping.
 fn elsewhere(ctx: Ctx, k: &str) -> Option<String> {
     match ctx {
@@ -2381,5 +2389,359 @@ fn elsewhere(ctx: Ctx, k: &str) -> Option<String> {
             "`{k}` belongs to `spec.rollback`; a stage's `rollback` is the undo step `{{action, params}}`"
         )),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::{Limits, parse};
+
+    const HEAD: &str = "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: x\nspec:\n  trigger: e\n  stages:\n";
+
+    /// Builds the first document; returns the model and `(code, text under the span)`.
+    fn run_opts(
+        text: &str,
+        opts: &ModelOptions,
+    ) -> (Option<Playbook>, Vec<(&'static str, String)>) {
+        let sm = SourceMap::new();
+        let f = sm.add("t.yaml", text);
+        let mut d = Vec::new();
+        let docs = parse(&f, &Limits::default(), &mut d);
+        assert!(d.is_empty(), "{d:?}");
+        let p = docs
+            .first()
+            .and_then(|doc| from_document(&doc.root, &sm, opts, &mut d));
+        let out = d
+            .iter()
+            .map(|d| (d.code.id, f.slice(d.span).to_string()))
+            .collect();
+        (p, out)
+    }
+
+    fn run(text: &str) -> (Option<Playbook>, Vec<(&'static str, String)>) {
+        run_opts(text, &ModelOptions::default())
+    }
+
+    fn stage(body: &str) -> Vec<(&'static str, String)> {
+        run(&format!("{HEAD}    - name: s\n{body}")).1
+    }
+
+    fn one<'v>(v: &'v [(&'static str, String)]) -> (&'static str, &'v str) {
+        assert_eq!(v.len(), 1, "{v:?}");
+        (v[0].0, v[0].1.as_str())
+    }
+
+    #[test]
+    fn other_documents_are_not_playbooks() {
+        for t in [
+            "- a\n- b\n",
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n",
+            "apiVersion: agenticops.io/v1\nkind: Playbook\nmetadata: {name: x}\n",
+            "apiVersion: v1\nkind: ConfigMap\n",
+            "a: 1\n",
+        ] {
+            let (p, d) = run(t);
+            assert!(p.is_none() && d.is_empty(), "{t}: {d:?}");
+        }
+        let (p, d) = run("apiVersion: agenticops/v1\nkind: Workflow\n");
+        assert!(p.is_none());
+        assert_eq!(one(&d), ("PB2020", "Workflow"));
+        let (p, d) = run(
+            "apiVersion: agenticops/v1\nmetadata: {name: x}\nspec: {trigger: e, stages: [{name: s, agent: m}]}\n",
+        );
+        assert!(p.is_some());
+        assert_eq!(one(&d), ("PB2003", ""));
+        let (p, d) = run(
+            "kind: Playbook\nmetadata: {name: x}\nspec: {trigger: e, stages: [{name: s, agent: m}]}\n",
+        );
+        assert!(p.is_some());
+        assert_eq!(one(&d), ("PB2003", ""));
+    }
+
+    #[test]
+    fn a_clean_playbook_has_no_findings() {
+        let (p, d) = run(&format!(
+            "{HEAD}    - name: s\n      agent: m\n      needs: []\n      when: true\n"
+        ));
+        assert!(d.is_empty(), "{d:?}");
+        let p = p.unwrap();
+        let s = &p.spec.stages[0];
+        assert_eq!(s.needs.as_ref().map(|n| n.value.len()), Some(0));
+        assert_eq!(s.when.as_ref().map(|w| w.text.value.as_str()), Some("true"));
+        assert_eq!(s.agent().map(|a| a.value.as_str()), Some("m"));
+        assert_eq!(s.approval(), Approval::Auto);
+    }
+
+    #[test]
+    fn nulls_and_empty_values() {
+        let d = stage("      agent: m\n      approval: manual\n      approvers:\n");
+        assert_eq!(one(&d).0, "PB2002");
+        assert_eq!(one(&stage("      agent: \"\"\n")), ("PB2018", "\"\""));
+        assert_eq!(one(&stage("      agent: m\n      approval:\n")).0, "PB2004");
+    }
+
+    #[test]
+    fn trigger_forms() {
+        let t = |trig: &str| {
+            run(&format!(
+                "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: x\nspec:\n  trigger: {trig}\n  stages: [{{name: s, agent: m}}]\n"
+            ))
+        };
+        let (p, d) = t("{event: e, input-schema: in.json}");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(
+            p.unwrap().spec.input_schema().map(|s| s.value.as_str()),
+            Some("in.json")
+        );
+        assert_eq!(one(&t("{}").1), ("PB2003", "trigger"));
+        assert_eq!(
+            one(&t("{event: e, timezone: UTC}").1),
+            ("PB2001", "timezone")
+        );
+        assert_eq!(
+            one(&t("{schedule: '0 3 * * *', input-schema: x.json}").1),
+            ("PB2001", "input-schema")
+        );
+        assert_eq!(one(&t("[e]").1).0, "PB2002");
+        assert_eq!(one(&t("{schedule: 5}").1), ("PB2002", "5"));
+        assert_eq!(one(&t("{schedule: '@every 5m'}").1), ("PB2006", "@every"));
+        assert_eq!(
+            one(&t("{schedule: 'TZ=UTC 0 3 * * *'}").1),
+            ("PB2006", "TZ=UTC")
+        );
+        assert_eq!(
+            one(&t("{schedule: '@daily', timezone: europe/berlin}").1),
+            ("PB2007", "europe/berlin")
+        );
+        let (_, d) = run(
+            "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: x\nspec:\n  trigger: {event: e, input-schema: a.json}\n  input-schema: b.json\n  stages: [{name: s, agent: m}]\n",
+        );
+        assert_eq!(one(&d), ("PB2022", "b.json"));
+    }
+
+    #[test]
+    fn spec_level_checks() {
+        let spec = |extra: &str| {
+            run(&format!(
+                "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: x\nspec:\n  trigger: e\n{extra}  stages: [{{name: s, agent: m}}]\n"
+            ))
+            .1
+        };
+        assert_eq!(one(&spec("  risk: medium\n")), ("PB2012", "medium"));
+        assert!(spec("  risk: medium\n  approvers: [release-managers]\n").is_empty());
+        assert_eq!(
+            one(&spec("  approvers: [release-managers]\n")),
+            ("PB2013", "approvers")
+        );
+        assert_eq!(
+            one(&spec("  rollback: {notification: [x]}\n")),
+            ("PB2003", "rollback")
+        );
+        assert_eq!(
+            one(&spec("  rollback: {on-failure: auto}\n")),
+            ("PB2004", "auto")
+        );
+        assert_eq!(
+            one(&spec("  audit: {log-to: [s3], retention: PT4H}\n")),
+            ("PB2005", "PT4H")
+        );
+        assert_eq!(
+            one(&spec("  audit: {log-to: [s3], retention: 0d}\n")),
+            ("PB2005", "0d")
+        );
+        assert_eq!(
+            one(&spec("  rate-limits: {\"a:b\": 10}\n")),
+            ("PB2017", "10")
+        );
+        assert_eq!(
+            one(&spec("  monitoring: {alerts: [{notify: [x]}]}\n")),
+            ("PB2003", "notify")
+        );
+        assert_eq!(
+            one(&spec(
+                "  monitoring: {metrics: [{name: 9lives, target: < 5%}]}\n"
+            ))
+            .0,
+            "PB2018"
+        );
+        let (_, d) = run(
+            "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: x\nspec:\n  trigger: e\n  stages: []\n",
+        );
+        assert_eq!(one(&d), ("PB2003", "stages"));
+        let (_, d) = run(
+            "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: x\n  status: {}\nspec:\n  trigger: e\n  stages: [{name: s, agent: m}]\n",
+        );
+        assert_eq!(one(&d), ("PB2001", "status"));
+    }
+
+    #[test]
+    fn rollout_and_promotion_from_the_seed() {
+        let extra = "  rollout:\n    strategy: canary\n    steps:\n      - weight: 10\n        pause: 10m\n      - weight: 100\n    rollback:\n      on-failure: auto\n    metrics:\n      - name: error-rate\n        threshold: \"> 1%\"\n  promotion:\n    from: dev\n    to: staging\n    requires:\n      - all-tests-passed\n      - ragas-score > 0.8\n    staging-promotion:\n      from: staging\n      to: production\n      requires: [ciso-approval]\n";
+        let (p, d) = run(&format!(
+            "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: x\nspec:\n  trigger: e\n{extra}  stages: [{{name: s, agent: m}}]\n"
+        ));
+        assert!(d.is_empty(), "{d:?}");
+        let p = p.unwrap();
+        assert!(p.spec.rollout.is_some() && p.spec.promotion.is_some());
+        let (_, d) = run(&format!(
+            "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: x\nspec:\n  trigger: e\n  rollout: {{strategy: linear, steps: [{{weight: 150}}]}}\n  stages: [{{name: s, agent: m}}]\n"
+        ));
+        assert_eq!(
+            d.iter().map(|x| x.0).collect::<Vec<_>>(),
+            ["PB2004", "PB2018"]
+        );
+    }
+
+    #[test]
+    fn stage_level_checks() {
+        assert_eq!(
+            one(&stage("      agent: m\n      retries: \"2\"\n")),
+            ("PB2002", "\"2\"")
+        );
+        assert_eq!(
+            one(&stage("      agent: m\n      retries: 1.5\n")),
+            ("PB2002", "1.5")
+        );
+        assert_eq!(
+            one(&stage(
+                "      agent: m\n      notification: {on-pendng: [x]}\n"
+            )),
+            ("PB2001", "on-pendng")
+        );
+        assert_eq!(
+            one(&stage("      agent: m\n      audit: {log-to: [x]}\n")),
+            ("PB2001", "audit")
+        );
+        let d = stage("      action: a:b\n      rollback: {on-failure: x}\n");
+        assert_eq!(
+            d,
+            [
+                ("PB2001", "on-failure".to_string()),
+                ("PB2003", "rollback".to_string())
+            ]
+        );
+        assert_eq!(
+            one(&stage("      action: a:b\n      rollback: {params: {}}\n")),
+            ("PB2003", "rollback")
+        );
+        assert_eq!(
+            one(&stage(
+                "      action: a:b\n      rollback: {action: undo}\n"
+            )),
+            ("PB2010", "undo")
+        );
+        assert_eq!(
+            one(&stage("      agent: m\n      params: [a]\n")).0,
+            "PB2002"
+        );
+        assert_eq!(one(&stage("      agent: m\n      when: [a]\n")).0, "PB2002");
+        assert_eq!(
+            one(&stage("      agent: m\n      audit-log: always\n")),
+            ("PB2004", "always")
+        );
+        assert_eq!(
+            one(&stage(
+                "      agent: m\n      langfuse: {trace-id: auto, tags: [a], metadata: {k: v}, extra: 1}\n"
+            )),
+            ("PB2001", "extra")
+        );
+        assert_eq!(
+            one(&stage("      agent: m\n      sla: 1h\n")),
+            ("PB2013", "sla")
+        );
+        assert!(
+            stage("      agent: m\n      risk: medium\n      approvers: [sre]\n      sla: 1h\n")
+                .is_empty()
+        );
+        assert_eq!(
+            one(&stage(
+                "      agent: m\n      approval: manual\n      approvers: [{}]\n"
+            ))
+            .0,
+            "PB2003"
+        );
+        assert_eq!(
+            one(&stage(
+                "      agent: m\n      approval: manual\n      approvers: [{group: x}]\n"
+            ))
+            .0,
+            "PB2001"
+        );
+        let d = stage("      agent: m\n      approval: manual\n      approvers: [{group: x}]\n");
+        assert_eq!(d.len(), 1, "{d:?}");
+    }
+
+    #[test]
+    fn condition_shapes() {
+        let c = |items: &str| {
+            stage(&format!(
+                "      agent: m\n      approval: conditional\n      approvers: [a]\n      conditions:\n{items}"
+            ))
+        };
+        assert!(
+            c("        - if: x > 1\n          then: manual\n        - else: auto\n").is_empty()
+        );
+        assert_eq!(
+            one(&c("        - if: x > 1\n          else: auto\n")),
+            ("PB2014", "else")
+        );
+        assert_eq!(
+            one(&c(
+                "        - if: x > 1\n          then: manual\n        - else: auto\n        - else: manual\n"
+            )),
+            ("PB2014", "else")
+        );
+        assert_eq!(
+            one(&c("        - approvers: [a]\n        - else: auto\n")),
+            ("PB2014", "approvers")
+        );
+        assert_eq!(
+            one(&c("        - if: x > 1\n        - else: auto\n")),
+            ("PB2003", "if")
+        );
+        assert_eq!(
+            one(&c("        - else: auto\n          then: manual\n")),
+            ("PB2014", "then")
+        );
+        let d = c(
+            "        - if: x > 1\n          then: manual\n        - else: manual\n          approvers: [b]\n",
+        );
+        assert!(d.is_empty(), "{d:?}");
+        let d = stage(
+            "      agent: m\n      approval: conditional\n      conditions:\n        - if: x\n          then: auto\n        - else: manual\n",
+        );
+        assert_eq!(one(&d), ("PB2012", "manual"));
+        let d = stage("      agent: m\n      approval: conditional\n      conditions: []\n");
+        assert_eq!(one(&d), ("PB2014", "conditions"));
+    }
+
+    #[test]
+    fn options_define_guardrails_and_policies() {
+        let text = format!(
+            "{HEAD}    - name: s\n      agent: m\n      guardrails: [owasp-top-10]\n      policy: prod\n"
+        );
+        let (_, d) = run(&text);
+        assert_eq!(
+            d.iter().map(|x| x.0).collect::<Vec<_>>(),
+            ["PB2015", "PB2016"]
+        );
+        let opts = ModelOptions {
+            extra_guardrails: vec!["owasp-top-10".into()],
+            policies: vec!["prod".into()],
+        };
+        assert!(run_opts(&text, &opts).1.is_empty());
+    }
+
+    #[test]
+    fn escalation_levels() {
+        let d = stage(
+            "      agent: m\n      approval: manual\n      approvers: [a]\n      sla: 1h\n      escalation:\n        - approvers: [b]\n",
+        );
+        assert_eq!(one(&d), ("PB2003", "approvers"));
+        let d = stage(
+            "      agent: m\n      approval: manual\n      approvers: [a]\n      sla: 1h\n      escalation: {after: 1h}\n",
+        );
+        assert_eq!(one(&d).0, "PB2002");
     }
 }

@@ -178,14 +178,9 @@ pub fn parse_cron(text: &str) -> Result<CronSchedule, CronError> {
     }
     if fields.len() != 5 {
         let n = fields.len();
-        let (s, e) = if n > 5 {
-            (fields.get(5).map(|f| f.0).unwrap_or(0), body_end)
-        } else {
-            (trimmed_start, body_end)
-        };
         let mut err = CronError::new(
-            s,
-            e,
+            trimmed_start,
+            body_end,
             format!(
                 "a cron schedule has 5 fields (minute hour day-of-month month day-of-week), this one has {n}"
             ),
@@ -518,7 +513,7 @@ mod tests {
         assert_eq!(err("0 3 * * MON-FRY").0, "FRY");
         assert_eq!(err("0 3 * * 5-1").0, "5-1");
         assert_eq!(err("*/0 3 * * *").0, "0");
-        assert_eq!(err("0 0 3 * * *").0, "*");
+        assert_eq!(err("0 0 3 * * *").0, "0 0 3 * * *");
         assert_eq!(err("0 3 * *").0, "0 3 * *");
         assert_eq!(err("0 3 L * *").0, "L");
         assert_eq!(err("0 3 1,,2 * *").0, "");

@@ -508,6 +508,7 @@ pub struct Spec {
     /// `spec.input-schema` (see [`Spec::input_schema`] for either place).
     pub input_schema: Option<Spanned<String>>,
     pub risk: Option<Spanned<Risk>>,
+    /// `None` if absent or invalid (reported); `Some([])` for an empty list.
     pub approvers: Option<Spanned<Vec<Approver>>>,
     pub stages: Vec<Stage>,
     pub rollback: Option<Rollback>,
@@ -584,6 +585,7 @@ pub struct Condition {
     pub test: Option<ExprText>,
     /// `then:` of an `if` branch, or the value of `else:`.
     pub then: Spanned<Gate>,
+    /// `None` if absent or invalid (reported); `Some([])` for an empty list.
     pub approvers: Option<Spanned<Vec<Approver>>>,
     pub span: Span,
     pub keys: Keys,
@@ -599,6 +601,7 @@ impl Condition {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Escalation {
     pub after: Spanned<Duration>,
+    /// `None` if absent or invalid (reported); `Some([])` for an empty list.
     pub approvers: Option<Spanned<Vec<Approver>>>,
     pub notify: Vec<Spanned<String>>,
     pub span: Span,
@@ -710,6 +713,7 @@ pub struct Stage {
     pub policy: Option<Spanned<String>>,
     /// As written; see [`Stage::approval`] for the default.
     pub approval: Option<Spanned<Approval>>,
+    /// `None` if absent or invalid (reported); `Some([])` for an empty list.
     pub approvers: Option<Spanned<Vec<Approver>>>,
     pub conditions: Vec<Condition>,
     pub escalation: Vec<Escalation>,

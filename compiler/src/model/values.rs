@@ -23,7 +23,7 @@ impl Duration {
     pub fn canonical(self) -> String {
         let s = self.seconds;
         for (unit, n) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-            if s != 0 && s % n == 0 {
+            if s != 0 && s.is_multiple_of(n) {
                 return format!("{}{unit}", s / n);
             }
         }
@@ -48,7 +48,8 @@ pub struct DurationError {
     pub suggestion: Option<String>,
 }
 
-const DURATION_HELP: &str = "write a whole number followed by one unit: `s`, `m`, `h` or `d` (e.g. `30s`, `10m`, `4h`, `2d`)";
+const DURATION_FORM: &str =
+    "a whole number followed by one unit, `s`, `m`, `h` or `d` (e.g. `30s`, `10m`, `4h`, `2d`)";
 
 /// Parses `30s`, `10m`, `4h`, `2d`. The error explains, and suggests the intended spelling
 /// for Go-style (`1h30m`), ISO 8601 (`PT4H`), upper-case, fractional and spelled-out forms.
@@ -56,8 +57,8 @@ pub fn parse_duration(t: &str) -> Result<Duration, DurationError> {
     let err = |message: String, suggestion: Option<Duration>| DurationError {
         message,
         help: match suggestion {
-            Some(d) => format!("write `{d}`; {DURATION_HELP}"),
-            None => DURATION_HELP.to_string(),
+            Some(d) => format!("write `{d}`: {DURATION_FORM}"),
+            None => format!("write {DURATION_FORM}"),
         },
         suggestion: suggestion.map(|d| d.canonical()),
     };
@@ -68,7 +69,7 @@ pub fn parse_duration(t: &str) -> Result<Duration, DurationError> {
         let d = d.map_err(|m| err(m, None))?;
         if d.seconds == 0 {
             return Err(DurationError {
-                message: format!("`{t}` is zero; a duration must be longer than that"),
+                message: format!("`{t}` is not a duration: it is zero"),
                 help: "give a positive duration, or remove the field".into(),
                 suggestion: None,
             });
@@ -89,9 +90,9 @@ pub fn parse_duration(t: &str) -> Result<Duration, DurationError> {
     } else if guess.is_some() && t.chars().filter(|c| c.is_ascii_alphabetic()).count() > 1 {
         "combines several units or spells the unit out"
     } else {
-        "is not a duration"
+        "is not a number followed by `s`, `m`, `h` or `d`"
     };
-    Err(err(format!("`{t}` {why}"), guess))
+    Err(err(format!("`{t}` is not a duration: it {why}"), guess))
 }
 
 /// `Some(Ok)` for the accepted form, `Some(Err)` for the accepted form that overflows,
@@ -177,6 +178,8 @@ pub fn dns1123_problem(t: &str) -> Option<(usize, usize, String)> {
         if !ok {
             let what = if c.is_ascii_uppercase() {
                 "upper-case letters are not allowed".to_string()
+            } else if c == ' ' {
+                "spaces are not allowed".to_string()
             } else if c.is_whitespace() || c.is_control() {
                 format!("`{}` is not allowed", c.escape_debug())
             } else {
