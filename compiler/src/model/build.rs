@@ -1,6 +1,6 @@
 //! Building the model from the spanned tree, with a diagnostic for every wrong shape.
 
-use super::scalar::{text_span, value_span};
+use super::scalar::{text_span, whole_value_span};
 use super::values::{
     dns1123_problem, k8s_key_problem, k8s_label_value_problem, normalize_dns1123, parse_action_ref,
     parse_duration, parse_rate,
@@ -226,7 +226,7 @@ impl<'a> Builder<'a> {
     }
 
     fn vspan(&self, n: &Node) -> Span {
-        value_span(self.sources, n)
+        whole_value_span(self.sources, n)
     }
 
     // ----- generic shapes -------------------------------------------------------------
@@ -2584,9 +2584,9 @@ mod tests {
         assert!(d.is_empty(), "{d:?}");
         let p = p.unwrap();
         assert!(p.spec.rollout.is_some() && p.spec.promotion.is_some());
-        let (_, d) = run(&format!(
-            "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: x\nspec:\n  trigger: e\n  rollout: {{strategy: linear, steps: [{{weight: 150}}]}}\n  stages: [{{name: s, agent: m}}]\n"
-        ));
+        let (_, d) = run(
+            "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: x\nspec:\n  trigger: e\n  rollout: {strategy: linear, steps: [{weight: 150}]}\n  stages: [{name: s, agent: m}]\n",
+        );
         assert_eq!(
             d.iter().map(|x| x.0).collect::<Vec<_>>(),
             ["PB2004", "PB2018"]

@@ -21,7 +21,7 @@
 
 mod build;
 pub mod cron;
-pub mod scalar;
+mod scalar;
 pub mod values;
 
 use crate::declare_codes;
@@ -417,7 +417,7 @@ str_enum! {
 }
 
 /// An expression kept as written (parsed by the expression pass), with its node so that
-/// positions inside it can be mapped back to the source ([`scalar::ScalarMap`]).
+/// positions inside it can be mapped back to the source ([`crate::yaml::value_span`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExprText {
     pub text: Spanned<String>,
