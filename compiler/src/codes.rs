@@ -20,6 +20,7 @@ pub fn all() -> Vec<&'static Code> {
         crate::config::CODES,
         crate::types::schema::CODES,
         crate::types::check::CODES,
+        crate::model::CODES,
         CODES,
     ]
     .into_iter()

@@ -7,6 +7,7 @@ pub mod diag;
 pub mod expr;
 pub mod fs;
 pub mod load;
+pub mod model;
 pub mod render;
 pub mod span;
 pub mod types;

@@ -930,15 +930,26 @@ pub fn value_span(file: &SourceFile, node: &Node, range: std::ops::Range<u32>) -
     };
     let start = at(range.start);
     let end = if range.end > range.start {
-        // The end of the last char of the range.
-        let last = range.end - 1;
-        let s = at(last);
-        let len = file
-            .text
-            .get(s as usize..)
-            .and_then(|t| t.chars().next())
-            .map(|c| c.len_utf8() as u32)
-            .unwrap_or(1);
+        // The end of the last char that starts inside the range (an escape or `''` spans
+        // several source bytes; a multi-byte char's last byte is not a char start).
+        let idx = map.partition_point(|(v, _)| *v < range.end);
+        let s = match idx.checked_sub(1).and_then(|i| map.get(i)) {
+            Some((_, s)) => base + s,
+            None => start,
+        };
+        let rest = file.text.get(s as usize..).unwrap_or("");
+        let len = match (sc.style, rest.as_bytes()) {
+            (Style::DoubleQuoted, [b'\\', b'x', ..]) => 4,
+            (Style::DoubleQuoted, [b'\\', b'u', ..]) => 6,
+            (Style::DoubleQuoted, [b'\\', b'U', ..]) => 10,
+            (Style::DoubleQuoted, [b'\\', _, ..]) => 2,
+            (Style::SingleQuoted, [b'\'', b'\'', ..]) => 2,
+            _ => rest
+                .chars()
+                .next()
+                .map(|c| c.len_utf8() as u32)
+                .unwrap_or(1),
+        };
         s + len
     } else {
         start
