@@ -20,6 +20,7 @@ pub fn all() -> Vec<&'static Code> {
         crate::config::CODES,
         crate::types::schema::CODES,
         crate::types::check::CODES,
+        crate::sema::CODES,
         crate::model::CODES,
         CODES,
     ]

@@ -235,7 +235,11 @@ fn bad_fixtures_match_their_schema_header() {
         .filter(|p| p.is_file() && is_yaml(p))
         .collect();
     files.sort();
-    assert!(files.len() >= 20, "testdata/bad holds only {} fixtures", files.len());
+    assert!(
+        files.len() >= 20,
+        "testdata/bad holds only {} fixtures",
+        files.len()
+    );
 
     let v = validator();
     let loader = loader();

@@ -21,7 +21,7 @@
 
 mod build;
 pub mod cron;
-mod scalar;
+pub mod scalar;
 pub mod values;
 
 use crate::declare_codes;

@@ -361,7 +361,7 @@ impl Cx<'_> {
                     span: nspan.clone(),
                     message: format!("`{}` has no field `{name}`", path.join(".")),
                     help: Some(help),
-                    label: Some((obj.span, "the schema of this output".into())),
+                    label: Some((obj.span, "the fields this output declares".into())),
                 });
                 return T::Err;
             };

@@ -179,14 +179,14 @@ impl SchemaStore {
         cands.into_iter().map(|p| normalize(&p)).find(|p| {
             loader
                 .fs
-                .metadata(p)
+                .metadata(&loader.resolve(p))
                 .is_ok_and(|m| m.kind == FileKind::File)
         })
     }
 
     /// Loads (once) the schema at `path`. `None` if the file cannot be read at all.
     pub fn load(&self, loader: &Loader, path: &Path) -> Option<Arc<Schema>> {
-        let key = normalize(path);
+        let key = loader.resolve(path);
         let slot = {
             let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             c.entry(key.clone()).or_default().clone()
@@ -445,7 +445,8 @@ impl<'a> Cx<'a, '_> {
                 Ty::Object(Arc::new(ObjTy {
                     fields,
                     open: !(closed("additionalProperties") || closed("unevaluatedProperties")),
-                    span: n.span,
+                    // Labels point at the `properties` key rather than the whole object.
+                    span: n.entry("properties").map(|e| e.key.span).unwrap_or(n.span),
                 }))
             }
             _ => Ty::Any,
