@@ -4,5 +4,6 @@ pub mod diag;
 pub mod fs;
 pub mod load;
 pub mod render;
+pub mod resolve;
 pub mod span;
 pub mod yaml;
