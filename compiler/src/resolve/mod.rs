@@ -1217,7 +1217,27 @@ impl<'a> Ctx<'a> {
                 }
                 r.store_prev();
                 let before_name = r.name_node().map(|n| n.span);
-                if let Err(e) = json6902::apply(&mut r.node, &ops) {
+                // kustomize's resources always carry (internal) annotations while patches
+                // run, so an op may add under `/metadata/annotations` of a resource that
+                // has none; and it writes annotations back as strings, dropping an empty map.
+                let md_span = r.node.get("metadata").map(|m| m.span).unwrap_or_default();
+                let had_annotations = r.node.get_path(&["metadata", "annotations"]).is_some();
+                if !had_annotations && let Some(md) = metadata_mut(&mut r.node, md_span) {
+                    set_entry(
+                        md,
+                        Node::string(md_span, "annotations"),
+                        Node::map(md_span, Vec::new()),
+                    );
+                }
+                let result = json6902::apply(&mut r.node, &ops);
+                if let Some(md) = r
+                    .node
+                    .as_map_mut()
+                    .and_then(|m| m.iter_mut().find(|e| e.key_str() == "metadata"))
+                {
+                    normalize_annotations(&mut md.value);
+                }
+                if let Err(e) = result {
                     let op = &ops[e.index];
                     let span = if e.in_from {
                         op.from.as_ref().map(|f| f.1).unwrap_or(op.path_span)
@@ -1233,19 +1253,6 @@ impl<'a> Ctx<'a> {
                         .with_help("the path is read against the resource as the earlier patches left it; the resource is left unpatched"),
                     );
                     continue;
-                }
-                // kustomize drops an annotations map a JSON patch leaves empty.
-                if let Some(md) = r
-                    .node
-                    .as_map_mut()
-                    .and_then(|m| m.iter_mut().find(|e| e.key_str() == "metadata"))
-                    && md
-                        .value
-                        .get("annotations")
-                        .and_then(|a| a.as_map())
-                        .is_some_and(|a| a.is_empty())
-                {
-                    remove_entry(&mut md.value, "annotations");
                 }
                 let after = r.name_node().map(|n| n.span);
                 if after != before_name
@@ -1459,6 +1466,37 @@ fn set_meta_pairs(doc: &mut Node, field: &str, pairs: &kust::Pairs) {
     }
     for (k, v) in &pairs.pairs {
         set_entry(target, k.clone(), v.clone());
+    }
+}
+
+/// Annotations as kustomize writes them back after a JSON patch: every value a string (a
+/// collection becomes `""`), and no empty map.
+fn normalize_annotations(md: &mut Node) {
+    let empty = match md
+        .as_map_mut()
+        .and_then(|m| m.iter_mut().find(|e| e.key_str() == "annotations"))
+    {
+        Some(e) => match &mut e.value.value {
+            Value::Map(m) => {
+                for a in m.iter_mut() {
+                    let text = match &a.value.value {
+                        Value::Scalar(s) if s.kind != crate::yaml::ScalarKind::Null => {
+                            s.text.clone()
+                        }
+                        _ => String::new(),
+                    };
+                    if a.value.as_str().is_none() {
+                        a.value = Node::string(a.value.span, text);
+                    }
+                }
+                m.is_empty()
+            }
+            _ => false,
+        },
+        None => false,
+    };
+    if empty {
+        remove_entry(md, "annotations");
     }
 }
 
@@ -1760,9 +1798,4 @@ fn apply_permutation(res: &mut [Res], order: &[usize]) {
             res[k] = r;
         }
     }
-}
-
-#[allow(dead_code)]
-fn value_is_map(v: &Value) -> bool {
-    matches!(v, Value::Map(_))
 }
