@@ -1,9 +1,14 @@
 //! pbc-compiler: the load → resolve → model → check pipeline for `agenticops/v1` playbooks.
 
+pub mod check;
+pub mod codes;
+pub mod config;
 pub mod diag;
+pub mod expr;
 pub mod fs;
 pub mod load;
 pub mod render;
 pub mod resolve;
 pub mod span;
+pub mod types;
 pub mod yaml;

@@ -130,12 +130,21 @@ impl Loader {
             Err(ReadError::Io(e)) => return Err(LoadError::Io(display, e.to_string())),
         };
         let provisional = self.sources.add(display.clone(), "");
-        match yaml::decode(provisional.id, bytes) {
-            Err(d) => Ok(Arc::new(Loaded {
-                file: provisional,
-                docs: Vec::new(),
-                diags: vec![d],
-            })),
+        let lossy = || String::from_utf8_lossy(&bytes).into_owned();
+        match yaml::decode(provisional.id, bytes.clone()) {
+            Err(d) => {
+                // Keep positions meaningful: the text up to the first invalid byte is exact.
+                let file = if d.code == &yaml::INVALID_UTF8 {
+                    self.sources.replace(provisional.id, lossy())
+                } else {
+                    provisional
+                };
+                Ok(Arc::new(Loaded {
+                    file,
+                    docs: Vec::new(),
+                    diags: vec![*d],
+                }))
+            }
             Ok(text) => {
                 let file = self.sources.replace(provisional.id, text);
                 let mut diags = Vec::new();

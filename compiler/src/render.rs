@@ -324,9 +324,7 @@ mod human_impl {
             self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
         }
         fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-            if self.source.is_none() {
-                return None;
-            }
+            self.source.as_ref()?;
             Some(Box::new(self.labels.iter().cloned()))
         }
         fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn MDiag> + 'a>> {
@@ -354,18 +352,9 @@ mod human_impl {
 
     pub(super) fn build(sources: &SourceMap, d: &Diagnostic) -> Report {
         let file = sources.get(d.span.file);
-        let source = file.as_ref().map(|f| {
-            NamedSource::new(
-                format!(
-                    "{}:{}:{}",
-                    path_str(&f.path),
-                    f.line_col(d.span.start).line,
-                    f.line_col(d.span.start).column
-                ),
-                f.text.to_string(),
-            )
-            .with_language("yaml")
-        });
+        let source = file
+            .as_ref()
+            .map(|f| NamedSource::new(path_str(&f.path), f.text.to_string()).with_language("yaml"));
         let len = file.as_ref().map(|f| f.text.len()).unwrap_or(0);
         let mut labels = vec![LabeledSpan::new_primary_with_span(
             d.label.clone(),
@@ -379,18 +368,14 @@ mod human_impl {
                     span_of(l.span, len),
                 ));
             } else if let Some(f) = sources.get(l.span.file) {
-                let lc = f.line_col(l.span.start);
                 related.push(Report {
                     message: l.message.clone(),
                     code: String::new(),
                     severity: miette::Severity::Advice,
                     help: None,
                     source: Some(
-                        NamedSource::new(
-                            format!("{}:{}:{}", path_str(&f.path), lc.line, lc.column),
-                            f.text.to_string(),
-                        )
-                        .with_language("yaml"),
+                        NamedSource::new(path_str(&f.path), f.text.to_string())
+                            .with_language("yaml"),
                     ),
                     labels: vec![LabeledSpan::new_primary_with_span(
                         Some(l.message.clone()),

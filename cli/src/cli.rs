@@ -1,0 +1,283 @@
+//! Command-line definitions (clap derive) and dispatch.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// pbc, the playbook compiler: resolves, type-checks, lints and compiles declarative
+/// AI-agent playbooks (`apiVersion: agenticops/v1`, `kind: Playbook`).
+#[derive(Parser, Debug)]
+#[command(name = "pbc", version, about, long_about = None, propagate_version = true)]
+#[command(
+    after_help = "Exit codes: 0 done, no errors; 1 errors found (or drift, or the run did not succeed); 2 could not do the job (usage, unreadable path, internal error).\nDocs for a diagnostic code: pbc explain PB0001"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// When to use colours in human output.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+    /// Print less: findings only, no summary.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Use this configuration file instead of searching for `.pbc.yaml`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckFormat {
+    Human,
+    Json,
+    Github,
+    Sarif,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Resolved,
+    Argo,
+    Crd,
+    Langgraph,
+    All,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadRestrictor {
+    /// Files must lie inside the kustomization root (kustomize's default).
+    Rootonly,
+    /// Allow files anywhere.
+    None,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Markdown,
+    Json,
+    Csv,
+    Html,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffFormat {
+    Markdown,
+    Json,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Load, resolve and check playbooks; report every problem.
+    ///
+    /// A PATH is a playbook file, a kustomization directory (checked as one resolved tree),
+    /// or a directory searched recursively (honouring .gitignore). Without PATH: `.`.
+    Check {
+        /// Files or directories to check.
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+        format: CheckFormat,
+    },
+    /// Resolve the kustomization at DIR and emit a target.
+    Build {
+        /// The kustomization directory.
+        dir: PathBuf,
+        /// What to emit.
+        #[arg(long, value_enum, default_value_t = Target::Resolved)]
+        target: Target,
+        /// Write files under OUT instead of printing to stdout.
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: Option<PathBuf>,
+        /// Where resources and patches may be loaded from.
+        #[arg(long, value_enum, default_value_t = LoadRestrictor::Rootonly)]
+        load_restrictor: LoadRestrictor,
+    },
+    /// Build the release bundle of one environment.
+    Bundle {
+        /// The playbook root (holding overlays/ENV), or the overlay itself.
+        root: PathBuf,
+        /// The environment (overlay name).
+        #[arg(long)]
+        env: String,
+        /// The bundle directory.
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: PathBuf,
+        /// Rebuild in memory and report files that differ from OUT (exit 1 on drift).
+        #[arg(long)]
+        check: bool,
+    },
+    /// Control-coverage report (SOC2, ISO 27001).
+    Coverage {
+        paths: Vec<PathBuf>,
+        /// Report only this environment.
+        #[arg(long)]
+        env: Option<String>,
+        /// Catalogs to report (default: soc2 and iso27001-2022).
+        #[arg(long = "catalog", value_name = "C")]
+        catalogs: Vec<String>,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+        format: ReportFormat,
+    },
+    /// Semantic diff between a git revision and the working tree.
+    Diff {
+        /// The git revision to compare against.
+        #[arg(long)]
+        base: String,
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = DiffFormat::Markdown)]
+        format: DiffFormat,
+    },
+    /// Execute a playbook locally.
+    Run {
+        /// A playbook file, or a kustomization directory with one playbook.
+        path: PathBuf,
+        /// The trigger payload (JSON or YAML).
+        #[arg(long)]
+        input: PathBuf,
+        /// The agents file (executors and roles).
+        #[arg(long)]
+        agents: Option<PathBuf>,
+        /// Which playbook, when PATH holds several.
+        #[arg(long)]
+        playbook: Option<String>,
+        #[command(flatten)]
+        state: StateArgs,
+        /// Who triggered the run (default: the OS user).
+        #[arg(long = "as", value_name = "WHO")]
+        as_who: Option<String>,
+        #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+        format: RunFormat,
+        /// Run stages whose guardrails the runtime cannot enforce.
+        #[arg(long)]
+        allow_unenforced_guardrails: bool,
+    },
+    /// Approve a pending gate.
+    Approve {
+        /// The approval id.
+        id: String,
+        #[arg(long = "as", value_name = "WHO")]
+        as_who: String,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Reject a pending gate.
+    Reject {
+        id: String,
+        #[arg(long = "as", value_name = "WHO")]
+        as_who: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Continue a run after approvals or a crash.
+    Resume {
+        run: String,
+        #[arg(long)]
+        agents: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+        format: RunFormat,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// List runs, or stop them.
+    Runs {
+        #[command(subcommand)]
+        action: Option<RunsAction>,
+        #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+        format: RunFormat,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Audit-log tools.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// Print the documentation of a diagnostic code (all codes without CODE).
+    Explain {
+        /// A code such as PB2001.
+        code: Option<String>,
+    },
+    /// Panics on purpose (tests the internal-error path).
+    #[command(hide = true)]
+    DebugPanic,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StateArgs {
+    /// The state directory (default: $PBC_STATE_DIR, else .pbc/state).
+    #[arg(long, env = "PBC_STATE_DIR", value_name = "DIR")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RunsAction {
+    /// The kill switch: stop runs before their next step.
+    Stop {
+        /// Stop every run.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// Verify the audit log's hash chain.
+    Verify {
+        /// The audit log (default: STATE/audit.jsonl).
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let g = cli.global.clone();
+    match cli.command {
+        Command::Check { paths, format } => crate::commands::check(&g, paths, format),
+        Command::Build {
+            dir,
+            target,
+            output,
+            load_restrictor,
+        } => crate::commands::build(&g, dir, target, output, load_restrictor),
+        Command::Explain { code } => crate::commands::explain(code),
+        Command::Bundle { .. } => not_built("bundle", 6),
+        Command::Coverage { .. } => not_built("coverage", 5),
+        Command::Diff { .. } => not_built("diff", 9),
+        Command::Run { .. } => not_built("run", 7),
+        Command::Approve { .. } => not_built("approve", 7),
+        Command::Reject { .. } => not_built("reject", 7),
+        Command::Resume { .. } => not_built("resume", 7),
+        Command::Runs { .. } => not_built("runs", 7),
+        Command::Audit { .. } => not_built("audit verify", 7),
+        Command::DebugPanic => panic!("debug-panic: a deliberate panic"),
+    }
+}
+
+fn not_built(cmd: &str, issue: u32) -> ExitCode {
+    eprintln!("pbc {cmd}: not built yet (tracked in issue #{issue})");
+    ExitCode::from(2)
+}

@@ -1,0 +1,203 @@
+//! Command implementations: each wires the library crates together and renders.
+
+use crate::cli::{CheckFormat, Color, Global, LoadRestrictor, Target};
+use pbc_compiler::check::{self, PlaybookDoc};
+use pbc_compiler::config::Config;
+use pbc_compiler::diag::{Code, Diagnostic, Summary};
+use pbc_compiler::fs::OsFs;
+use pbc_compiler::load::Loader;
+use pbc_compiler::render::{self, HumanOptions};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Every diagnostic code pbc knows, sorted.
+pub fn all_codes() -> Vec<&'static Code> {
+    let mut v = pbc_compiler::codes::all();
+    v.sort_by_key(|c| c.id);
+    v
+}
+
+fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+fn color_enabled(c: Color, stream_is_tty: bool) -> bool {
+    match c {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => stream_is_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
+}
+
+fn width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|w: &usize| *w >= 40)
+        .unwrap_or(100)
+}
+
+/// Builds the loader and the configuration for a command.
+fn setup(
+    g: &Global,
+    first_path: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<(Loader, Config), ExitCode> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| usage_error(format!("cannot read the current directory: {e}")))?;
+    let fs = Arc::new(OsFs);
+    let cfg_path = match &g.config {
+        Some(p) => {
+            if !p.is_file() {
+                return Err(usage_error(format!(
+                    "{}: no such configuration file",
+                    p.display()
+                )));
+            }
+            Some(p.clone())
+        }
+        None => Config::discover(fs.as_ref(), first_path),
+    };
+    // Limits come from the configuration, so read it with a default loader first.
+    let cfg = match &cfg_path {
+        Some(p) => {
+            let boot = Loader::new(fs.clone(), cwd.clone(), Default::default());
+            let mut cdiags = Vec::new();
+            let cfg = Config::load(&boot, p, &mut cdiags).map_err(usage_error)?;
+            cfg.validate_codes(&all_codes(), &mut cdiags);
+            // Re-load into the main loader's source map so spans resolve there.
+            let loader = Loader::new(fs.clone(), cwd.clone(), cfg.limits);
+            let mut again = Vec::new();
+            let cfg = Config::load(&loader, p, &mut again).map_err(usage_error)?;
+            cfg.validate_codes(&all_codes(), &mut again);
+            diags.extend(again);
+            return Ok((loader, cfg));
+        }
+        None => Config::default(),
+    };
+    Ok((Loader::new(fs, cwd, cfg.limits), cfg))
+}
+
+/// Runs the per-playbook checks. (Model and semantic passes plug in here.)
+fn doc_check(_doc: &PlaybookDoc, _cfg: &Config, _diags: &mut Vec<Diagnostic>) {}
+
+/// `pbc check`.
+pub fn check(g: &Global, mut paths: Vec<PathBuf>, format: CheckFormat) -> ExitCode {
+    if paths.is_empty() {
+        paths.push(PathBuf::from("."));
+    }
+    let mut config_diags = Vec::new();
+    let (loader, cfg) = match setup(g, &paths[0], &mut config_diags) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let units = match check::discover(&paths) {
+        Ok(u) => u,
+        Err(e) => return usage_error(e),
+    };
+    let mut report = check::check(&loader, &units, &cfg, &doc_check);
+    report.diags.splice(0..0, config_diags);
+    let summary = Summary::of(&report.diags, report.files);
+    let out = match format {
+        CheckFormat::Human => {
+            let stdout_tty = std::io::stdout().is_terminal();
+            let opts = HumanOptions {
+                color: color_enabled(g.color, stdout_tty),
+                width: width(),
+            };
+            if g.quiet {
+                let shown: Vec<Diagnostic> = report
+                    .diags
+                    .iter()
+                    .filter(|d| d.is_error())
+                    .cloned()
+                    .collect();
+                let mut s = String::new();
+                for d in &shown {
+                    s.push_str(&render::human_one(&loader.sources, d, &opts));
+                    s.push('\n');
+                }
+                s
+            } else {
+                render::human(&loader.sources, &report.diags, &summary, &opts)
+            }
+        }
+        CheckFormat::Json => render::json(&loader.sources, &report.diags, &summary),
+        CheckFormat::Github => render::github(&loader.sources, &report.diags),
+        CheckFormat::Sarif => {
+            render::sarif(&loader.sources, &report.diags, env!("CARGO_PKG_VERSION"))
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
+    if summary.errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `pbc build`.
+pub fn build(
+    _g: &Global,
+    _dir: PathBuf,
+    _target: Target,
+    _output: Option<PathBuf>,
+    _restrictor: LoadRestrictor,
+) -> ExitCode {
+    eprintln!("pbc build: not built yet (tracked in issues #3 and #6)");
+    ExitCode::from(2)
+}
+
+/// `pbc explain [CODE]`.
+pub fn explain(code: Option<String>) -> ExitCode {
+    let codes = all_codes();
+    let Some(code) = code else {
+        let mut out = String::new();
+        for c in &codes {
+            out.push_str(&format!(
+                "{}  {:<8} {:<28} {}\n",
+                c.id,
+                c.severity.as_str(),
+                c.name,
+                c.summary
+            ));
+        }
+        print!("{out}");
+        return ExitCode::SUCCESS;
+    };
+    let found = codes
+        .iter()
+        .find(|c| c.id.eq_ignore_ascii_case(&code) || c.name == code);
+    match found {
+        Some(c) => {
+            let doc: Vec<&str> = c
+                .doc
+                .lines()
+                .map(|l| l.strip_prefix(' ').unwrap_or(l))
+                .collect();
+            println!(
+                "{} ({}): {}\ndefault severity: {}\n\n{}",
+                c.id,
+                c.name,
+                c.summary,
+                c.severity,
+                doc.join("\n").trim()
+            );
+            ExitCode::SUCCESS
+        }
+        None => {
+            let ids: Vec<&str> = codes.iter().map(|c| c.id).collect();
+            let hint = pbc_compiler::diag::did_you_mean(&code, ids.iter().copied())
+                .map(|s| format!("; did you mean {s}?"))
+                .unwrap_or_default();
+            usage_error(format!(
+                "unknown code `{code}`{hint} (`pbc explain` lists them all)"
+            ))
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! End-to-end tests of the `pbc` binary: exit codes, output formats, hostile inputs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn pbc(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pbc"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("PBC_STATE_DIR")
+        .output()
+        .expect("run pbc")
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pbc-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn codes(v: &serde_json::Value) -> Vec<String> {
+    v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn example_tree_is_clean() {
+    let out = pbc(&workspace(), &["check", "testdata/example"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn hostile_inputs_end_with_findings() {
+    let d = tmpdir("hostile");
+    // Billion laughs.
+    let mut bomb = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    std::fs::write(d.join("bomb.yaml"), bomb).unwrap();
+    // 10,000-deep nesting, flow and block.
+    std::fs::write(
+        d.join("deep-flow.yaml"),
+        format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
+    )
+    .unwrap();
+    // Compact block sequences: `- - - … x` nests one level per dash on a single line.
+    let block = format!("{}x\n", "- ".repeat(10_000));
+    std::fs::write(d.join("deep-block.yaml"), block).unwrap();
+    std::fs::write(d.join("latin1.yaml"), b"name: caf\xe9\n").unwrap();
+    std::fs::write(d.join("binary.yaml"), b"\x7fELF\x02\x01\x01\x00\x00\x00").unwrap();
+    // 50 MB: written sparse-free but cheap (repeated line).
+    let big = "key: value\n".repeat(50 * 1024 * 1024 / 11 + 1);
+    std::fs::write(d.join("big.yaml"), big).unwrap();
+
+    for (file, code) in [
+        ("bomb.yaml", "PB0006"),
+        ("deep-flow.yaml", "PB0005"),
+        ("deep-block.yaml", "PB0005"),
+        ("latin1.yaml", "PB0002"),
+        ("binary.yaml", "PB0003"),
+        ("big.yaml", "PB0004"),
+    ] {
+        let out = pbc(&d, &["check", "--format", "json", file]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v = json(&out);
+        assert_eq!(codes(&v), vec![code.to_string()], "{file}");
+    }
+    // Invalid UTF-8 is reported at the exact byte: line 1, column 10 (after "name: caf").
+    let v = json(&pbc(&d, &["check", "--format", "json", "latin1.yaml"]));
+    assert_eq!(v["diagnostics"][0]["line"], 1);
+    assert_eq!(v["diagnostics"][0]["column"], 10);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn panics_are_internal_errors_with_exit_2() {
+    let out = pbc(&workspace(), &["debug-panic"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("PB9001") && err.contains("internal error"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_path_is_exit_2() {
+    let out = pbc(&workspace(), &["check", "no/such/path"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/path"));
+}
+
+#[test]
+fn unbuilt_commands_say_so() {
+    let out = pbc(&workspace(), &["diff", "--base", "HEAD"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+}
+
+#[test]
+fn formats() {
+    let d = tmpdir("formats");
+    std::fs::write(d.join("a.yaml"), "a: 1\na: 2\nb: on\n").unwrap();
+    let gh = pbc(&d, &["check", "--format", "github", "a.yaml"]);
+    assert_eq!(gh.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&gh.stdout);
+    assert!(
+        text.starts_with(
+            "::error file=a.yaml,line=2,col=1,endLine=2,endColumn=2,title=PB0007::duplicate key `a`"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("::warning file=a.yaml,line=3,col=4"),
+        "{text}"
+    );
+    let sarif = pbc(&d, &["check", "--format", "sarif", "a.yaml"]);
+    let v: serde_json::Value = serde_json::from_slice(&sarif.stdout).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    assert_eq!(v["runs"][0]["columnKind"], "unicodeCodePoints");
+    assert_eq!(v["runs"][0]["results"].as_array().unwrap().len(), 2);
+    let human = pbc(&d, &["check", "a.yaml"]);
+    let h = String::from_utf8_lossy(&human.stdout);
+    assert!(!h.contains('\u{1b}'), "NO_COLOR and a pipe: no escapes");
+    assert!(h.contains("failed: 1 error, 1 warning"), "{h}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn config_severity_and_suppression() {
+    let d = tmpdir("config");
+    std::fs::write(
+        d.join(".pbc.yaml"),
+        "severity:\n  PB0008: deny\n  PB0999: allow\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("a.yaml"),
+        "x: on\n# pbc:allow(PB0008)\ny: off\nz: yes # pbc:allow(PB0008)\n",
+    )
+    .unwrap();
+    let out = pbc(&d, &["check", "--format", "json", "a.yaml"]);
+    let v = json(&out);
+    let ds = v["diagnostics"].as_array().unwrap();
+    // PB0999 is unknown (a warning in .pbc.yaml); x: on is denied (error); y and z suppressed.
+    let got: Vec<(String, String, u64)> = ds
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap().into(),
+                d["severity"].as_str().unwrap().into(),
+                d["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("PB0022".into(), "warning".into(), 3),
+            ("PB0008".into(), "error".into(), 1)
+        ]
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn explain_documents_every_code() {
+    let list = pbc(&workspace(), &["explain"]);
+    let text = String::from_utf8_lossy(&list.stdout).to_string();
+    let ids: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(ids.len() >= 10, "{text}");
+    for id in ids {
+        let out = pbc(&workspace(), &["explain", id]);
+        assert_eq!(out.status.code(), Some(0), "{id}");
+        assert!(out.stdout.len() > 80, "{id} is barely documented");
+    }
+    assert_eq!(
+        pbc(&workspace(), &["explain", "PB7777"]).status.code(),
+        Some(2)
+    );
+}

@@ -1,0 +1,377 @@
+//! `pbc check`: discovery (contract §1), then load → resolve → model → checks per unit, in
+//! parallel, and the post-processing every command shares (suppressions, configured
+//! severities, one report for problems in a shared base).
+
+use crate::config::{self, Config};
+use crate::diag::{Diagnostic, sort_and_dedup};
+use crate::fs::normalize;
+use crate::load::{LoadError, Loader};
+use crate::span::Span;
+use crate::yaml::Node;
+use rayon::prelude::*;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Names a kustomization file may have, in kustomize's order of preference.
+pub const KUSTOMIZATION_FILES: &[&str] =
+    &["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// What discovery found: trees (kustomization directories) and loose files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Units {
+    /// Kustomization directories that no other found kustomization includes.
+    pub trees: Vec<PathBuf>,
+    /// YAML files outside every tree, and files named on the command line.
+    pub files: Vec<(PathBuf, bool)>,
+}
+
+/// A command-line problem that stops the command (exit 2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The kustomization file in `dir`, if any.
+pub fn kustomization_file(dir: &Path) -> Option<PathBuf> {
+    KUSTOMIZATION_FILES
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+}
+
+fn is_yaml(p: &Path) -> bool {
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("yaml") | Some("yml")
+    )
+}
+
+/// Finds the units to check under the given paths (contract §1). Uses the real disk and
+/// honours `.gitignore`.
+pub fn discover(paths: &[PathBuf]) -> Result<Units, UsageError> {
+    let mut units = Units::default();
+    let mut kdirs: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut loose: BTreeSet<PathBuf> = BTreeSet::new();
+    for p in paths {
+        let meta = std::fs::metadata(p)
+            .map_err(|e| UsageError(format!("{}: {}", p.display(), io_reason(&e))))?;
+        if meta.is_file() {
+            units.files.push((normalize(p), true));
+            continue;
+        }
+        if !meta.is_dir() {
+            return Err(UsageError(format!(
+                "{}: not a file or directory",
+                p.display()
+            )));
+        }
+        if kustomization_file(p).is_some() {
+            units.trees.push(normalize(p));
+            continue;
+        }
+        std::fs::read_dir(p)
+            .map_err(|e| UsageError(format!("{}: {}", p.display(), io_reason(&e))))?;
+        let walker = ignore::WalkBuilder::new(p)
+            .require_git(false)
+            .hidden(true)
+            .sort_by_file_name(|a, b| a.cmp(b))
+            .build();
+        for entry in walker.flatten() {
+            let path = entry.path();
+            let Some(ft) = entry.file_type() else {
+                continue;
+            };
+            if ft.is_dir() {
+                if kustomization_file(path).is_some() {
+                    kdirs.insert(normalize(path));
+                }
+            } else if ft.is_file() && is_yaml(path) {
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if !KUSTOMIZATION_FILES.contains(&name) && name != config::FILE_NAME {
+                    loose.insert(normalize(path));
+                }
+            }
+        }
+    }
+    // Kustomization directories included by another found one are not roots.
+    let mut included: BTreeSet<PathBuf> = BTreeSet::new();
+    for k in &kdirs {
+        for r in kustomization_refs(k) {
+            included.insert(r);
+        }
+    }
+    for k in &kdirs {
+        if !included.contains(k) {
+            units.trees.push(k.clone());
+        }
+    }
+    // Loose files: outside every kustomization directory.
+    for f in loose {
+        if !kdirs.iter().any(|k| f.starts_with(k)) {
+            units.files.push((f, false));
+        }
+    }
+    units.trees.sort();
+    units.trees.dedup();
+    Ok(units)
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Directories a kustomization refers to through `resources`, `bases` and `components`
+/// (normalized). A light read used only for discovery.
+pub fn kustomization_refs(dir: &Path) -> Vec<PathBuf> {
+    let Some(kf) = kustomization_file(dir) else {
+        return Vec::new();
+    };
+    let Ok(text) = std::fs::read_to_string(&kf) else {
+        return Vec::new();
+    };
+    let sm = crate::span::SourceMap::new();
+    let f = sm.add(kf, text);
+    let mut sink = Vec::new();
+    let docs = crate::yaml::parse(&f, &crate::yaml::Limits::default(), &mut sink);
+    let mut out = Vec::new();
+    if let Some(d) = docs.first() {
+        for key in ["resources", "bases", "components"] {
+            for item in d.root.get(key).and_then(Node::as_seq).unwrap_or(&[]) {
+                if let Some(s) = item.as_str() {
+                    let p = normalize(&dir.join(s));
+                    if p.is_dir() {
+                        out.push(p);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The result of checking.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub diags: Vec<Diagnostic>,
+    /// The number of files read.
+    pub files: usize,
+}
+
+/// One playbook document, ready for the checks: the resolved tree and where it came from.
+#[derive(Debug, Clone)]
+pub struct PlaybookDoc {
+    pub root: Node,
+    /// The tree (kustomization dir) it was resolved in, if any.
+    pub tree: Option<PathBuf>,
+}
+
+/// The hook the later passes plug into: checks one Playbook document.
+pub type DocCheck = dyn Fn(&PlaybookDoc, &Config, &mut Vec<Diagnostic>) + Sync;
+
+/// True if a document declares `kind: Playbook`.
+pub fn is_playbook(root: &Node) -> bool {
+    root.get("kind").and_then(Node::as_str) == Some("Playbook")
+}
+
+/// Loads a loose file and returns its Playbook documents (plus load findings).
+fn file_unit(
+    loader: &Loader,
+    path: &Path,
+    explicit: bool,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<PlaybookDoc> {
+    let loaded = match loader.load(path) {
+        Ok(l) => l,
+        Err(e) => {
+            diags.push(load_error_diag(loader, &e));
+            return Vec::new();
+        }
+    };
+    let playbooks: Vec<PlaybookDoc> = loaded
+        .docs
+        .iter()
+        .filter(|d| {
+            is_playbook(&d.root)
+                || d.root.get("apiVersion").and_then(Node::as_str) == Some("agenticops/v1")
+        })
+        .map(|d| PlaybookDoc {
+            root: d.root.clone(),
+            tree: None,
+        })
+        .collect();
+    // A discovered file that is not a playbook is none of pbc's business, unless it does
+    // not parse; a file named on the command line is always reported.
+    if explicit || !playbooks.is_empty() || loaded.has_errors() {
+        diags.extend(loaded.diags.iter().cloned());
+    }
+    playbooks
+}
+
+/// A load failure inside a tree or for a discovered file, as a finding.
+pub fn load_error_diag(loader: &Loader, e: &LoadError) -> Diagnostic {
+    let (path, msg) = match e {
+        LoadError::NotFound(p) => (
+            p.clone(),
+            format!("{}: no such file or directory", p.display()),
+        ),
+        LoadError::Io(p, m) => (p.clone(), format!("{}: {m}", p.display())),
+    };
+    let file = loader
+        .sources
+        .find(&path)
+        .unwrap_or_else(|| loader.sources.add(path, ""));
+    Diagnostic::new(&crate::yaml::UNREADABLE, Span::point(file.id, 0), msg)
+}
+
+/// Resolves a tree into Playbook documents. (Interim: reads `resources` recursively without
+/// applying patches; replaced by `crate::resolve` when overlays land.)
+fn tree_unit(loader: &Loader, dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<PlaybookDoc> {
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    collect_tree(loader, dir, dir, diags, &mut out, &mut seen, 0);
+    out
+}
+
+fn collect_tree(
+    loader: &Loader,
+    root: &Path,
+    dir: &Path,
+    diags: &mut Vec<Diagnostic>,
+    out: &mut Vec<PlaybookDoc>,
+    seen: &mut BTreeSet<PathBuf>,
+    depth: usize,
+) {
+    if depth > 32 || !seen.insert(normalize(dir)) {
+        return;
+    }
+    let Some(kf) = kustomization_file(dir) else {
+        return;
+    };
+    let Ok(k) = loader.load(&kf) else { return };
+    diags.extend(k.diags.iter().cloned());
+    let Some(doc) = k.docs.first() else { return };
+    for key in ["resources", "bases", "components"] {
+        for item in doc.root.get(key).and_then(Node::as_seq).unwrap_or(&[]) {
+            let Some(s) = item.as_str() else { continue };
+            let p = normalize(&dir.join(s));
+            if p.is_dir() {
+                collect_tree(loader, root, &p, diags, out, seen, depth + 1);
+            } else if let Ok(l) = loader.load(&p) {
+                diags.extend(l.diags.iter().cloned());
+                for d in &l.docs {
+                    if is_playbook(&d.root) {
+                        out.push(PlaybookDoc {
+                            root: d.root.clone(),
+                            tree: Some(root.to_path_buf()),
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Checks the units. `doc_check` runs the model and the semantic checks on each Playbook.
+pub fn check(loader: &Loader, units: &Units, cfg: &Config, doc_check: &DocCheck) -> Report {
+    enum Unit<'a> {
+        Tree(&'a Path),
+        File(&'a Path, bool),
+    }
+    let all: Vec<Unit> = units
+        .trees
+        .iter()
+        .map(|t| Unit::Tree(t))
+        .chain(units.files.iter().map(|(f, e)| Unit::File(f, *e)))
+        .collect();
+    let per_unit: Vec<(Option<PathBuf>, Vec<Diagnostic>)> = all
+        .par_iter()
+        .map(|u| {
+            let mut diags = Vec::new();
+            let (tree, docs) = match u {
+                Unit::Tree(t) => (Some(t.to_path_buf()), tree_unit(loader, t, &mut diags)),
+                Unit::File(f, explicit) => (None, file_unit(loader, f, *explicit, &mut diags)),
+            };
+            for d in &docs {
+                doc_check(d, cfg, &mut diags);
+            }
+            (tree, diags)
+        })
+        .collect();
+    let mut diags = merge_shared(loader, per_unit);
+    config::apply_suppressions(&loader.sources, &mut diags);
+    cfg.apply_levels(&mut diags);
+    let sources = &loader.sources;
+    sort_and_dedup(&mut diags, |s| match sources.get(s.file) {
+        Some(f) => (crate::render::path_str(&f.path), s.start),
+        None => (String::new(), s.start),
+    });
+    Report {
+        diags,
+        files: loader.sources.len(),
+    }
+}
+
+/// A problem found identically in several trees (a shared base) is reported once, with a
+/// label naming each tree that includes it.
+fn merge_shared(
+    loader: &Loader,
+    per_unit: Vec<(Option<PathBuf>, Vec<Diagnostic>)>,
+) -> Vec<Diagnostic> {
+    let mut order: Vec<Diagnostic> = Vec::new();
+    let mut trees_of: HashMap<usize, Vec<PathBuf>> = HashMap::new();
+    let mut index: BTreeMap<(String, Span, String), usize> = BTreeMap::new();
+    for (tree, diags) in per_unit {
+        for d in diags {
+            let key = (d.code.id.to_string(), d.span, d.message.clone());
+            let i = match index.get(&key) {
+                Some(i) => *i,
+                None => {
+                    order.push(d);
+                    index.insert(key, order.len() - 1);
+                    order.len() - 1
+                }
+            };
+            if let Some(t) = &tree {
+                let v = trees_of.entry(i).or_default();
+                if !v.contains(t) {
+                    v.push(t.clone());
+                }
+            }
+        }
+    }
+    for (i, trees) in trees_of {
+        if trees.len() < 2 {
+            continue;
+        }
+        if let Some(d) = order.get_mut(i) {
+            for t in trees {
+                if let Some(kf) = kustomization_file(&t)
+                    && let Ok(l) = loader.load(&kf)
+                {
+                    let span = l
+                        .docs
+                        .first()
+                        .and_then(|doc| doc.root.entry("resources"))
+                        .map(|e| e.key.span)
+                        .unwrap_or(Span::point(l.file.id, 0));
+                    d.labels.push(crate::diag::Label {
+                        span,
+                        message: format!(
+                            "also reached through the overlay `{}`",
+                            loader.display_path(&t).display()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    order
+}

@@ -1,0 +1,404 @@
+//! The one configuration module: `.pbc.yaml`, found upward from the checked path or given
+//! with `--config`. Its JSON Schema is `schemas/pbc-config.schema.json`; a test keeps the two
+//! in agreement. Later features add their keys here (and there).
+
+use crate::declare_codes;
+use crate::diag::{Code, Diagnostic, Severity, did_you_mean, one_of};
+use crate::fs::{FileKind, FileSystem, normalize};
+use crate::load::Loader;
+use crate::span::Span;
+use crate::yaml::{Limits, Node, ScalarKind, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+declare_codes! {
+    /// A key in `.pbc.yaml` that pbc does not know.
+    ///
+    /// The configuration is closed: a misspelled key would otherwise be silently ignored.
+    /// The help names the closest known key; `schemas/pbc-config.schema.json` lists them all.
+    PB0020 CONFIG_UNKNOWN_KEY "config-unknown-key" Error "unknown key in the configuration";
+    /// A value in `.pbc.yaml` has the wrong type or an invalid value.
+    ///
+    /// For example `severity: {PB2001: loud}` (allowed: `allow`, `warn`, `deny`) or
+    /// `schema-paths: schemas` (a list is expected).
+    PB0021 CONFIG_BAD_VALUE "config-bad-value" Error "invalid value in the configuration";
+    /// `severity:` names a code that does not exist.
+    ///
+    /// Codes are `PB` followed by four digits; `pbc explain CODE` documents each one.
+    PB0022 CONFIG_UNKNOWN_CODE "config-unknown-code" Warning "the configuration names an unknown code";
+}
+
+/// The file name searched for.
+pub const FILE_NAME: &str = ".pbc.yaml";
+
+/// A per-code severity override.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Suppress the finding.
+    Allow,
+    /// Report it as a warning.
+    Warn,
+    /// Report it as an error.
+    Deny,
+}
+
+/// The loaded configuration (defaults when no file exists).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it came from, if any.
+    pub path: Option<PathBuf>,
+    /// The directory relative paths in the file are resolved against.
+    pub root: PathBuf,
+    pub severity: BTreeMap<String, Level>,
+    /// Where each `severity:` key was written (for validating codes against the registry).
+    pub severity_spans: Vec<(String, Span)>,
+    /// Directories searched for `output-schema`/`input-schema` files, after the file's own
+    /// directory.
+    pub schema_paths: Vec<PathBuf>,
+    pub limits: Limits,
+    /// Guardrails defined by the organisation, beyond the built-ins.
+    pub guardrails: Vec<String>,
+    /// Policy names defined by the organisation.
+    pub policies: Vec<String>,
+    /// Environments treated as production (compliance evidence).
+    pub production_environments: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            path: None,
+            root: PathBuf::new(),
+            severity: BTreeMap::new(),
+            severity_spans: Vec::new(),
+            schema_paths: Vec::new(),
+            limits: Limits::default(),
+            guardrails: Vec::new(),
+            policies: Vec::new(),
+            production_environments: vec!["production".into(), "prod".into()],
+        }
+    }
+}
+
+/// Every top-level key the configuration accepts.
+pub const KEYS: &[&str] = &[
+    "severity",
+    "schema-paths",
+    "limits",
+    "guardrails",
+    "policies",
+    "production-environments",
+];
+
+const LIMIT_KEYS: &[&str] = &["max-file-size", "max-depth", "max-alias-nodes"];
+
+impl Config {
+    /// Finds `.pbc.yaml` in `start` (a directory, or a file's directory) or its ancestors.
+    pub fn discover(fs: &dyn FileSystem, start: &Path) -> Option<PathBuf> {
+        let abs = if start.is_absolute() {
+            normalize(start)
+        } else {
+            normalize(&std::env::current_dir().ok()?.join(start))
+        };
+        let mut dir = match fs.metadata(&abs) {
+            Ok(m) if m.kind == FileKind::Dir => abs,
+            _ => abs.parent()?.to_path_buf(),
+        };
+        loop {
+            let cand = dir.join(FILE_NAME);
+            if fs.metadata(&cand).is_ok_and(|m| m.kind == FileKind::File) {
+                return Some(cand);
+            }
+            if !dir.pop() {
+                return None;
+            }
+        }
+    }
+
+    /// Loads a configuration file. Problems are diagnostics in that file.
+    pub fn load(
+        loader: &Loader,
+        path: &Path,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Result<Config, String> {
+        let loaded = loader.load(path).map_err(|e| e.to_string())?;
+        diags.extend(loaded.diags.iter().cloned());
+        let mut cfg = Config {
+            path: Some(path.to_path_buf()),
+            root: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            ..Config::default()
+        };
+        if let Some(doc) = loaded.docs.first() {
+            cfg.apply(&doc.root, diags);
+        }
+        Ok(cfg)
+    }
+
+    /// Reads the keys of a configuration document.
+    pub fn apply(&mut self, root: &Node, diags: &mut Vec<Diagnostic>) {
+        if root.is_null() {
+            return;
+        }
+        let Some(entries) = root.as_map() else {
+            diags.push(bad(
+                root.span,
+                format!(
+                    "the configuration must be a mapping, found {}",
+                    root.type_name()
+                ),
+            ));
+            return;
+        };
+        for e in entries {
+            let key = e.key_str();
+            let v = &e.value;
+            match key {
+                "severity" => self.read_severity(v, diags),
+                "schema-paths" => {
+                    if let Some(list) = string_list(v, "schema-paths", diags) {
+                        self.schema_paths =
+                            list.into_iter().map(|(s, _)| self.root.join(s)).collect();
+                    }
+                }
+                "guardrails" => {
+                    if let Some(list) = string_list(v, "guardrails", diags) {
+                        self.guardrails = list.into_iter().map(|(s, _)| s).collect();
+                    }
+                }
+                "policies" => {
+                    if let Some(list) = string_list(v, "policies", diags) {
+                        self.policies = list.into_iter().map(|(s, _)| s).collect();
+                    }
+                }
+                "production-environments" => {
+                    if let Some(list) = string_list(v, "production-environments", diags) {
+                        self.production_environments = list.into_iter().map(|(s, _)| s).collect();
+                    }
+                }
+                "limits" => self.read_limits(v, diags),
+                other => diags.push(unknown_key(e.key.span, other, KEYS)),
+            }
+        }
+    }
+
+    fn read_severity(&mut self, v: &Node, diags: &mut Vec<Diagnostic>) {
+        let Some(entries) = v.as_map() else {
+            diags.push(bad(
+                v.span,
+                format!(
+                    "`severity` must be a mapping of codes to `allow`, `warn` or `deny`, found {}",
+                    v.type_name()
+                ),
+            ));
+            return;
+        };
+        for e in entries {
+            let code = e.key_str();
+            self.severity_spans.push((code.to_string(), e.key.span));
+            let level = match e.value.as_scalar().map(|s| s.text.as_str()) {
+                Some("allow") => Level::Allow,
+                Some("warn") => Level::Warn,
+                Some("deny") => Level::Deny,
+                _ => {
+                    diags.push(bad(
+                        e.value.span,
+                        "a severity must be `allow`, `warn` or `deny`".to_string(),
+                    ));
+                    continue;
+                }
+            };
+            self.severity.insert(code.to_string(), level);
+        }
+    }
+
+    fn read_limits(&mut self, v: &Node, diags: &mut Vec<Diagnostic>) {
+        let Some(entries) = v.as_map() else {
+            diags.push(bad(
+                v.span,
+                format!("`limits` must be a mapping, found {}", v.type_name()),
+            ));
+            return;
+        };
+        for e in entries {
+            let n = match &e.value.value {
+                Value::Scalar(s) if s.kind == ScalarKind::Int => {
+                    s.text.parse::<u64>().ok().filter(|n| *n > 0)
+                }
+                _ => None,
+            };
+            let key = e.key_str();
+            if !LIMIT_KEYS.contains(&key) {
+                diags.push(unknown_key(e.key.span, key, LIMIT_KEYS));
+                continue;
+            }
+            let Some(n) = n else {
+                diags.push(bad(
+                    e.value.span,
+                    format!("`limits.{key}` must be a positive integer"),
+                ));
+                continue;
+            };
+            match key {
+                "max-file-size" => self.limits.max_file_bytes = n,
+                "max-depth" => self.limits.max_depth = n.min(100_000) as usize,
+                _ => self.limits.max_alias_nodes = n as usize,
+            }
+        }
+    }
+
+    /// Reports `severity:` keys that name no known code.
+    pub fn validate_codes(&self, known: &[&'static Code], diags: &mut Vec<Diagnostic>) {
+        for (code, span) in &self.severity_spans {
+            if known.iter().any(|c| c.id == code) {
+                continue;
+            }
+            let mut d = Diagnostic::new(
+                &CONFIG_UNKNOWN_CODE,
+                *span,
+                format!("`{code}` is not a pbc diagnostic code"),
+            );
+            d = match did_you_mean(code, known.iter().map(|c| c.id)) {
+                Some(s) => {
+                    d.with_help(format!("did you mean `{s}`? `pbc explain` lists the codes"))
+                }
+                None => d.with_help("`pbc explain` lists the codes"),
+            };
+            diags.push(d);
+        }
+    }
+
+    /// The level configured for a code, if any.
+    pub fn level(&self, code: &Code) -> Option<Level> {
+        self.severity.get(code.id).copied()
+    }
+
+    /// Applies per-code severities: drops allowed findings, re-grades the others.
+    pub fn apply_levels(&self, diags: &mut Vec<Diagnostic>) {
+        if self.severity.is_empty() {
+            return;
+        }
+        diags.retain_mut(|d| match self.level(d.code) {
+            Some(Level::Allow) => false,
+            Some(Level::Warn) => {
+                d.severity = Severity::Warning;
+                true
+            }
+            Some(Level::Deny) => {
+                d.severity = Severity::Error;
+                true
+            }
+            None => true,
+        });
+    }
+}
+
+fn bad(span: Span, msg: String) -> Diagnostic {
+    Diagnostic::new(&CONFIG_BAD_VALUE, span, msg)
+}
+
+fn unknown_key(span: Span, key: &str, known: &[&str]) -> Diagnostic {
+    let mut d = Diagnostic::new(
+        &CONFIG_UNKNOWN_KEY,
+        span,
+        format!("unknown configuration key `{key}`"),
+    );
+    d = match did_you_mean(key, known.iter().copied()) {
+        Some(s) => d.with_help(format!("did you mean `{s}`? known keys: {}", one_of(known))),
+        None => d.with_help(format!("known keys: {}", one_of(known))),
+    };
+    d
+}
+
+fn string_list(v: &Node, key: &str, diags: &mut Vec<Diagnostic>) -> Option<Vec<(String, Span)>> {
+    let Some(items) = v.as_seq() else {
+        diags.push(bad(
+            v.span,
+            format!("`{key}` must be a list of strings, found {}", v.type_name()),
+        ));
+        return None;
+    };
+    let mut out = Vec::new();
+    for i in items {
+        match i.as_scalar() {
+            Some(s) if s.kind != ScalarKind::Null => out.push((s.text.clone(), i.span)),
+            _ => diags.push(bad(
+                i.span,
+                format!("`{key}` items must be strings, found {}", i.type_name()),
+            )),
+        }
+    }
+    Some(out)
+}
+
+/// Suppression comments: `# pbc:allow(PB5003)` (several codes may be comma-separated) on the
+/// line of a finding or on the line above it.
+pub fn is_suppressed(
+    text: &str,
+    line_text: impl Fn(u32) -> Option<String>,
+    line: u32,
+    code: &str,
+) -> bool {
+    let _ = text;
+    for l in [line, line.saturating_sub(1)] {
+        if l == 0 {
+            continue;
+        }
+        if let Some(t) = line_text(l)
+            && allows(&t, code)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// True if a line holds a `# pbc:allow(...)` comment naming `code`.
+pub fn allows(line: &str, code: &str) -> bool {
+    let Some(hash) = line.find('#') else {
+        return false;
+    };
+    let mut rest = &line[hash..];
+    while let Some(i) = rest.find("pbc:allow(") {
+        let after = &rest[i + "pbc:allow(".len()..];
+        let Some(close) = after.find(')') else {
+            return false;
+        };
+        if after[..close].split(',').any(|c| c.trim() == code) {
+            return true;
+        }
+        rest = &after[close..];
+    }
+    false
+}
+
+/// Removes findings suppressed by comments in their source files.
+pub fn apply_suppressions(sources: &crate::span::SourceMap, diags: &mut Vec<Diagnostic>) {
+    diags.retain(|d| {
+        let Some(f) = sources.get(d.span.file) else {
+            return true;
+        };
+        if !f.text.contains("pbc:allow(") {
+            return true;
+        }
+        let lc = f.line_col(d.span.start);
+        !is_suppressed(
+            &f.text,
+            |l| Some(f.line_text(l).to_string()),
+            lc.line,
+            d.code.id,
+        )
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_comments() {
+        assert!(allows("  risk: high  # pbc:allow(PB5003)", "PB5003"));
+        assert!(allows("# pbc:allow(PB0001, PB5003)", "PB5003"));
+        assert!(!allows("# pbc:allow(PB5004)", "PB5003"));
+        assert!(!allows("name: pbc:allow(PB5003)", "PB5003"));
+    }
+}

@@ -1,0 +1,61 @@
+//! `schemas/pbc-config.schema.json` and the config module agree: same keys, and documents the
+//! module accepts validate while documents it rejects do not.
+
+use pbc_compiler::config::{Config, KEYS};
+use pbc_compiler::fs::OsFs;
+use pbc_compiler::load::Loader;
+use std::sync::Arc;
+
+fn schema() -> serde_json::Value {
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schemas/pbc-config.schema.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn check(text: &str) -> (bool, bool) {
+    let loader = Loader::new(Arc::new(OsFs), "", Default::default());
+    let l = loader.load_text("c.yaml", text);
+    let mut diags = l.diags.clone();
+    let mut cfg = Config::default();
+    cfg.apply(&l.docs[0].root, &mut diags);
+    let module_ok = !diags.iter().any(|d| d.is_error());
+    let v = jsonschema::validator_for(&schema()).unwrap();
+    (module_ok, v.is_valid(&l.docs[0].root.to_json()))
+}
+
+#[test]
+fn keys_agree() {
+    let s = schema();
+    let mut schema_keys: Vec<&str> = s["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut module_keys = KEYS.to_vec();
+    schema_keys.sort();
+    module_keys.sort();
+    assert_eq!(schema_keys, module_keys);
+}
+
+#[test]
+fn accepted_and_rejected_agree() {
+    for (text, ok) in [
+        ("severity: {PB0008: deny}\nschema-paths: [schemas]\n", true),
+        (
+            "limits: {max-depth: 64, max-file-size: 1000}\nproduction-environments: [prod]\n",
+            true,
+        ),
+        ("guardrails: [owasp]\npolicies: [p]\n", true),
+        ("severty: {PB0008: deny}\n", false),
+        ("severity: {PB0008: loud}\n", false),
+        ("schema-paths: schemas\n", false),
+        ("limits: {max-depth: 0}\n", false),
+        ("limits: {depth: 3}\n", false),
+    ] {
+        let (module_ok, schema_ok) = check(text);
+        assert_eq!((module_ok, schema_ok), (ok, ok), "{text}");
+    }
+}
