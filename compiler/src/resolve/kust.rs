@@ -368,8 +368,7 @@ fn target(n: &Node, diags: &mut Vec<Diagnostic>) -> Option<Target> {
 
 fn first_line(s: &str) -> String {
     s.lines()
-        .filter(|l| !l.trim().is_empty())
-        .last()
+        .rfind(|l| !l.trim().is_empty())
         .unwrap_or(s)
         .trim()
         .to_string()

@@ -720,16 +720,16 @@ impl<'a> Ctx<'a> {
     }
 
     /// Cycle and depth checks before entering `dir`. `Err` carries the diagnostic.
-    fn check_enter(&self, dir: &Path, r: &PathRef, stack: &[Frame]) -> Result<(), Diagnostic> {
+    fn check_enter(&self, dir: &Path, r: &PathRef, stack: &[Frame]) -> Result<(), Box<Diagnostic>> {
         if stack.len() >= self.opts.max_depth {
-            return Err(Diagnostic::new(
+            return Err(Box::new(Diagnostic::new(
                 &TOO_DEEP,
                 r.span,
                 format!(
                     "kustomizations nest more than {} levels deep",
                     self.opts.max_depth
                 ),
-            ));
+            )));
         }
         let cand = self.canon(dir);
         if let Some(i) = stack.iter().position(|f| f.canon.starts_with(&cand)) {
@@ -765,9 +765,9 @@ impl<'a> Ctx<'a> {
                     );
                 }
             }
-            return Err(
-                d.with_help("remove one of the includes so that the kustomizations form a tree")
-            );
+            return Err(Box::new(d.with_help(
+                "remove one of the includes so that the kustomizations form a tree",
+            )));
         }
         Ok(())
     }
@@ -808,7 +808,7 @@ impl<'a> Ctx<'a> {
         };
         if meta.kind == FileKind::Dir {
             if let Err(d) = self.check_enter(&path, r, stack) {
-                acc.diags.push(d);
+                acc.diags.push(*d);
                 return acc;
             }
             acc.includes.push((path.clone(), r.span));
@@ -952,7 +952,7 @@ impl<'a> Ctx<'a> {
                 }
             }
             if let Err(d) = self.check_enter(&path, c, stack) {
-                acc.diags.push(d);
+                acc.diags.push(*d);
                 continue;
             }
             acc.includes.push((path.clone(), c.span));
