@@ -129,9 +129,11 @@ fn emit_map(n: &Node, ind: usize, out: &mut String) {
     sort_keys(&mut entries);
     for e in entries {
         indent(out, ind);
-        out.push_str(&scalar_str(e.key_str()));
+        let key = scalar_str(e.key_str());
+        out.push_str(&key);
         out.push(':');
-        emit_value(&e.value, ind, true, out);
+        let col = ind + key.chars().count() + 2;
+        emit_value(&e.value, ind, col, true, out);
     }
 }
 
@@ -156,13 +158,14 @@ fn emit_seq(n: &Node, ind: usize, out: &mut String) {
                 out.push(' ');
                 out.push_str(b.get(ind + 2..).unwrap_or(""));
             }
-            _ => emit_value(it, ind, false, out),
+            _ => emit_value(it, ind, ind + 2, false, out),
         }
     }
 }
 
-/// Writes a value after `key:` or `-` (no space written yet).
-fn emit_value(v: &Node, ind: usize, in_map: bool, out: &mut String) {
+/// Writes a value after `key:` or `-` (no space written yet); a scalar starts at column
+/// `col`.
+fn emit_value(v: &Node, ind: usize, col: usize, in_map: bool, out: &mut String) {
     match &v.value {
         Value::Map(m) if !m.is_empty() => {
             out.push('\n');
@@ -183,12 +186,57 @@ fn emit_value(v: &Node, ind: usize, in_map: bool, out: &mut String) {
                 out.push('\n');
             }
         }
+        Value::Scalar(s) if s.kind == ScalarKind::Str => {
+            out.push(' ');
+            out.push_str(&fold(&scalar_str(&s.text), col, ind + 2));
+            out.push('\n');
+        }
         _ => {
             out.push(' ');
             out.push_str(&inline(v));
             out.push('\n');
         }
     }
+}
+
+/// Go's encoder breaks plain and single-quoted scalars at a space once a line passes 80
+/// columns; continuation lines are indented to `cont`.
+fn fold(text: &str, col: usize, cont: usize) -> String {
+    const WIDTH: usize = 80;
+    let quoted = text.starts_with('\'');
+    if text.starts_with('"') || !text.contains(' ') {
+        return text.to_string();
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut column = col;
+    let mut spaces = false;
+    let n = chars.len();
+    for i in 0..n {
+        let c = chars[i];
+        if c == ' ' {
+            let next_space = chars.get(i + 1) == Some(&' ');
+            // For a quoted scalar, the first and last characters of the value (inside the
+            // quotes) never break.
+            let edge = quoted && (i <= 1 || i + 2 >= n);
+            if !spaces && column > WIDTH && !next_space && !edge {
+                out.push('\n');
+                for _ in 0..cont {
+                    out.push(' ');
+                }
+                column = cont;
+            } else {
+                out.push(' ');
+                column += 1;
+            }
+            spaces = true;
+        } else {
+            out.push(c);
+            column += 1;
+            spaces = false;
+        }
+    }
+    out
 }
 
 fn inline(n: &Node) -> String {
@@ -334,10 +382,6 @@ fn plain_ok(s: &str) -> bool {
     if s.chars()
         .any(|c| c.is_control() || c == '\u{feff}' || c == '\t')
     {
-        return false;
-    }
-    if s.contains(['[', ']', '{', '}', ',']) {
-        // Valid plain in block context, but Go's encoder quotes flow indicators.
         return false;
     }
     true
