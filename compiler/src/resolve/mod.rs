@@ -1799,3 +1799,119 @@ fn apply_permutation(res: &mut [Res], order: &[usize]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::MemFs;
+    use std::sync::Arc;
+
+    const PB: &str = "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: p\nspec:\n  stages:\n    - name: a\n";
+
+    fn loader(fs: MemFs) -> Loader {
+        Loader::new(Arc::new(fs), "", crate::yaml::Limits::default())
+    }
+
+    #[test]
+    fn kustomization_depth_is_bounded() {
+        let mut fs = MemFs::new();
+        for i in 0..80 {
+            fs.insert(
+                format!("k{i}/kustomization.yaml"),
+                format!("resources:\n  - ../k{}\n", i + 1),
+            );
+        }
+        fs.insert("k80/kustomization.yaml", "resources:\n  - p.yaml\n");
+        fs.insert("k80/p.yaml", PB);
+        let l = loader(fs);
+        let r = resolve(&l, Path::new("k0"), &ResolveOptions::default()).expect("resolves");
+        assert!(
+            r.diags.iter().any(|d| d.code.id == "PB1018"),
+            "{:?}",
+            r.diags
+        );
+        assert!(r.docs.is_empty());
+    }
+
+    #[test]
+    fn overlays_resolve_in_parallel_sharing_the_base() {
+        let mut fs = MemFs::new();
+        fs.insert("base/kustomization.yaml", "resources:\n  - p.yaml\n");
+        fs.insert("base/p.yaml", PB);
+        for env in ["dev", "prod"] {
+            fs.insert(
+                format!("{env}/kustomization.yaml"),
+                format!("resources:\n  - ../base\nnamePrefix: {env}-\n"),
+            );
+        }
+        let l = loader(fs);
+        let rs = resolve_all(
+            &l,
+            &[PathBuf::from("dev"), PathBuf::from("prod")],
+            &ResolveOptions::default(),
+        );
+        let names: Vec<String> = rs
+            .iter()
+            .map(|r| {
+                let r = r.as_ref().expect("resolves");
+                text_at(&r.docs[0], &["metadata", "name"]).to_string()
+            })
+            .collect();
+        assert_eq!(names, ["dev-p", "prod-p"]);
+        // The base's files were registered once.
+        assert_eq!(l.sources.len(), 4);
+        // The prefix is a synthesized value: its span is the namePrefix line.
+        let r = rs[0].as_ref().expect("resolves");
+        let name = r.docs[0].get_path(&["metadata", "name"]).expect("name");
+        let f = l.sources.get(name.span.file).expect("file");
+        assert_eq!(f.path, PathBuf::from("dev/kustomization.yaml"));
+        assert_eq!(f.slice(name.span), "dev-");
+        assert_eq!(r.origins[0].name.len(), 2);
+    }
+
+    #[test]
+    fn missing_top_level_kustomization_is_an_error_value() {
+        let mut fs = MemFs::new();
+        fs.insert("x/p.yaml", PB);
+        let l = loader(fs);
+        assert_eq!(
+            resolve(&l, Path::new("x"), &ResolveOptions::default()).err(),
+            Some(ResolveError::NoKustomization(PathBuf::from("x")))
+        );
+        assert_eq!(
+            resolve(&l, Path::new("nope"), &ResolveOptions::default()).err(),
+            Some(ResolveError::NotADirectory(PathBuf::from("nope")))
+        );
+    }
+
+    #[test]
+    fn patch_values_keep_the_patch_span() {
+        let mut fs = MemFs::new();
+        fs.insert("base/kustomization.yaml", "resources:\n  - p.yaml\n");
+        fs.insert("base/p.yaml", PB);
+        fs.insert(
+            "ov/kustomization.yaml",
+            "resources:\n  - ../base\npatches:\n  - patch: |-\n      apiVersion: agenticops/v1\n      kind: Playbook\n      metadata:\n        name: p\n      spec:\n        stages:\n          - name: a\n            sla: 2h\ncommonLabels:\n  env: dev\n",
+        );
+        let l = loader(fs);
+        let r = resolve(&l, Path::new("ov"), &ResolveOptions::default()).expect("resolves");
+        let stage = &r.docs[0]
+            .get_path(&["spec", "stages"])
+            .expect("stages")
+            .as_seq()
+            .expect("list")[0];
+        let sla = stage.get("sla").expect("sla");
+        let name = stage.get("name").expect("name");
+        let sf = l.sources.get(sla.span.file).expect("file");
+        assert_eq!(sf.path, PathBuf::from("ov/kustomization.yaml"));
+        assert_eq!(sf.slice(sla.span), "2h");
+        assert_eq!(sf.line_col(sla.span.start).line, 12);
+        let nf = l.sources.get(name.span.file).expect("file");
+        assert_eq!(nf.path, PathBuf::from("base/p.yaml"));
+        let env = r.docs[0]
+            .get_path(&["metadata", "labels", "env"])
+            .expect("label");
+        let ef = l.sources.get(env.span.file).expect("file");
+        assert_eq!(ef.slice(env.span), "dev");
+    }
+}

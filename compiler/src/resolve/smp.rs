@@ -179,6 +179,12 @@ fn merge_map(
                             }
                         }
                     }
+                    // A scalar the patch restates unchanged (a stage's `name`) keeps the
+                    // base's span: the value did not come from the patch.
+                    Value::Scalar(ps)
+                        if dv
+                            .as_scalar()
+                            .is_some_and(|ds| ds.text == ps.text && ds.kind == ps.kind) => {}
                     _ => *dv = pv.clone(),
                 }
             }
