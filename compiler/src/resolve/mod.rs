@@ -267,6 +267,13 @@ pub fn resolve(
             files.push(f);
         }
     }
+    // A file included twice (a diamond) reports its problems once.
+    let mut diags: Vec<Diagnostic> = Vec::with_capacity(acc.diags.len());
+    for d in acc.diags {
+        if !diags.contains(&d) {
+            diags.push(d);
+        }
+    }
     let (docs, origins) = acc
         .res
         .into_iter()
@@ -275,7 +282,7 @@ pub fn resolve(
     Ok(Resolution {
         docs,
         origins,
-        diags: acc.diags,
+        diags,
         files,
         includes: acc.includes,
     })
