@@ -22,6 +22,7 @@ pub fn all() -> Vec<&'static Code> {
         crate::types::check::CODES,
         crate::sema::CODES,
         crate::model::CODES,
+        crate::resolve::CODES,
         CODES,
     ]
     .into_iter()

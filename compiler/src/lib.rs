@@ -9,6 +9,7 @@ pub mod fs;
 pub mod load;
 pub mod model;
 pub mod render;
+pub mod resolve;
 pub mod sema;
 pub mod span;
 pub mod types;
