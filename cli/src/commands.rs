@@ -1,7 +1,7 @@
 //! Command implementations: each wires the library crates together and renders.
 
 use crate::cli::{CheckFormat, Color, Global, LoadRestrictor, Target};
-use pbc_compiler::check::{self, PlaybookDoc};
+use pbc_compiler::check::{self, PlaybookCtx};
 use pbc_compiler::config::Config;
 use pbc_compiler::diag::{Code, Diagnostic, Summary};
 use pbc_compiler::fs::OsFs;
@@ -81,8 +81,8 @@ fn setup(
     Ok((Loader::new(fs, cwd, cfg.limits), cfg))
 }
 
-/// Runs the per-playbook checks. (Model and semantic passes plug in here.)
-fn doc_check(_doc: &PlaybookDoc, _cfg: &Config, _diags: &mut Vec<Diagnostic>) {}
+/// The passes that run after the model and semantic checks (compliance lints plug in here).
+fn extra_checks(_cx: &PlaybookCtx<'_>, _diags: &mut Vec<Diagnostic>) {}
 
 /// `pbc check`.
 pub fn check(g: &Global, mut paths: Vec<PathBuf>, format: CheckFormat) -> ExitCode {
@@ -98,7 +98,7 @@ pub fn check(g: &Global, mut paths: Vec<PathBuf>, format: CheckFormat) -> ExitCo
         Ok(u) => u,
         Err(e) => return usage_error(e),
     };
-    let mut report = check::check(&loader, &units, &cfg, &doc_check);
+    let mut report = check::check(&loader, &units, &cfg, &extra_checks);
     report.diags.splice(0..0, config_diags);
     let summary = Summary::of(&report.diags, report.files);
     let out = match format {

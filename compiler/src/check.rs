@@ -173,8 +173,61 @@ pub struct PlaybookDoc {
     pub tree: Option<PathBuf>,
 }
 
-/// The hook the later passes plug into: checks one Playbook document.
-pub type DocCheck = dyn Fn(&PlaybookDoc, &Config, &mut Vec<Diagnostic>) + Sync;
+/// Everything a per-playbook check sees.
+pub struct PlaybookCtx<'a> {
+    pub doc: &'a PlaybookDoc,
+    pub playbook: &'a crate::model::Playbook,
+    pub analysis: &'a crate::sema::Analysis,
+    /// The tree's environment: the directory directly under its nearest `overlays/`.
+    pub env: Option<String>,
+    pub cfg: &'a Config,
+    pub loader: &'a Loader,
+}
+
+/// A pass that runs after the model and semantic checks (compliance lints, policies).
+pub type DocCheck = dyn Fn(&PlaybookCtx<'_>, &mut Vec<Diagnostic>) + Sync;
+
+/// The environment of a tree: the directory directly under its nearest `overlays/`.
+pub fn environment(tree: &Path) -> Option<String> {
+    let comps: Vec<String> = normalize(tree)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let i = comps.iter().rposition(|c| c == "overlays")?;
+    comps.get(i + 1).cloned()
+}
+
+/// Model, semantic checks and the extra passes for one Playbook document.
+pub fn check_document(
+    loader: &Loader,
+    schemas: &crate::types::SchemaStore,
+    doc: &PlaybookDoc,
+    cfg: &Config,
+    extra: &DocCheck,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(crate::model::Playbook, crate::sema::Analysis)> {
+    let opts = crate::model::ModelOptions {
+        extra_guardrails: cfg.guardrails.clone(),
+        policies: cfg.policies.clone(),
+    };
+    let pb = crate::model::from_document(&doc.root, &loader.sources, &opts, diags)?;
+    let cx = crate::sema::Ctx {
+        loader,
+        schemas,
+        schema_paths: &cfg.schema_paths,
+    };
+    let analysis = crate::sema::analyze(&pb, &cx, diags);
+    let pctx = PlaybookCtx {
+        doc,
+        playbook: &pb,
+        analysis: &analysis,
+        env: doc.tree.as_deref().and_then(environment),
+        cfg,
+        loader,
+    };
+    extra(&pctx, diags);
+    Some((pb, analysis))
+}
 
 /// True if a document declares `kind: Playbook`.
 pub fn is_playbook(root: &Node) -> bool {
@@ -280,7 +333,7 @@ fn collect_tree(
 }
 
 /// Checks the units. `doc_check` runs the model and the semantic checks on each Playbook.
-pub fn check(loader: &Loader, units: &Units, cfg: &Config, doc_check: &DocCheck) -> Report {
+pub fn check(loader: &Loader, units: &Units, cfg: &Config, extra: &DocCheck) -> Report {
     enum Unit<'a> {
         Tree(&'a Path),
         File(&'a Path, bool),
@@ -291,6 +344,7 @@ pub fn check(loader: &Loader, units: &Units, cfg: &Config, doc_check: &DocCheck)
         .map(|t| Unit::Tree(t))
         .chain(units.files.iter().map(|(f, e)| Unit::File(f, *e)))
         .collect();
+    let schemas = crate::types::SchemaStore::new();
     let per_unit: Vec<(Option<PathBuf>, Vec<Diagnostic>)> = all
         .par_iter()
         .map(|u| {
@@ -300,7 +354,7 @@ pub fn check(loader: &Loader, units: &Units, cfg: &Config, doc_check: &DocCheck)
                 Unit::File(f, explicit) => (None, file_unit(loader, f, *explicit, &mut diags)),
             };
             for d in &docs {
-                doc_check(d, cfg, &mut diags);
+                check_document(loader, &schemas, d, cfg, extra, &mut diags);
             }
             (tree, diags)
         })

@@ -15,11 +15,20 @@ declare_codes! {
 
 /// Every code declared in the compiler crate, sorted by id.
 pub fn all() -> Vec<&'static Code> {
-    let mut v: Vec<&'static Code> = [crate::yaml::CODES, crate::config::CODES, CODES]
-        .into_iter()
-        .flatten()
-        .copied()
-        .collect();
+    let mut v: Vec<&'static Code> = [
+        crate::yaml::CODES,
+        crate::config::CODES,
+        crate::types::schema::CODES,
+        crate::types::check::CODES,
+        crate::sema::CODES,
+        crate::model::CODES,
+        crate::resolve::CODES,
+        CODES,
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
+    .collect();
     v.sort_by_key(|c| c.id);
     v
 }

@@ -93,10 +93,20 @@ impl Loader {
         }
     }
 
+    /// The path the file system is asked for: a relative path (such as a display path) is
+    /// taken relative to the loader's working directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_relative() && !self.cwd.as_os_str().is_empty() {
+            normalize(&self.cwd.join(path))
+        } else {
+            normalize(path)
+        }
+    }
+
     /// Loads (once) and parses a file.
     pub fn load(&self, path: &Path) -> Result<Arc<Loaded>, LoadError> {
         // The cache hands out a slot per path; the first caller fills it, others wait on it.
-        let key = normalize(path);
+        let key = self.resolve(path);
         let slot = {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             cache.entry(key.clone()).or_default().clone()

@@ -352,9 +352,16 @@ mod human_impl {
 
     pub(super) fn build(sources: &SourceMap, d: &Diagnostic) -> Report {
         let file = sources.get(d.span.file);
-        let source = file
-            .as_ref()
-            .map(|f| NamedSource::new(path_str(&f.path), f.text.to_string()).with_language("yaml"));
+        // The header shows `path:line:column` with the column in Unicode scalar values
+        // (contract §2); miette's own suffix would count bytes, so it is turned off below.
+        let source = file.as_ref().map(|f| {
+            let lc = f.line_col(d.span.start);
+            NamedSource::new(
+                format!("{}:{}:{}", path_str(&f.path), lc.line, lc.column),
+                f.text.to_string(),
+            )
+            .with_language("yaml")
+        });
         let len = file.as_ref().map(|f| f.text.len()).unwrap_or(0);
         let mut labels = vec![LabeledSpan::new_primary_with_span(
             d.label.clone(),
@@ -373,10 +380,14 @@ mod human_impl {
                     code: String::new(),
                     severity: miette::Severity::Advice,
                     help: None,
-                    source: Some(
-                        NamedSource::new(path_str(&f.path), f.text.to_string())
-                            .with_language("yaml"),
-                    ),
+                    source: Some({
+                        let lc = f.line_col(l.span.start);
+                        NamedSource::new(
+                            format!("{}:{}:{}", path_str(&f.path), lc.line, lc.column),
+                            f.text.to_string(),
+                        )
+                        .with_language("yaml")
+                    }),
                     labels: vec![LabeledSpan::new_primary_with_span(
                         Some(l.message.clone()),
                         span_of(l.span, f.text.len()),
@@ -413,7 +424,10 @@ mod human_impl {
         let handler = GraphicalReportHandler::new_themed(theme)
             .with_links(false)
             .with_width(opts.width)
-            .with_context_lines(1);
+            .with_context_lines(1)
+            // The source name already carries `path:line:column` (columns in Unicode scalar
+            // values); miette would append its own, counted in bytes.
+            .without_primary_span_start();
         let mut out = String::new();
         if handler.render_report(&mut out, report).is_err() {
             out = format!("{}: {}\n", report.code, report.message);

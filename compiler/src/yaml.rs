@@ -905,6 +905,125 @@ fn scan_error(idx: &mut ByteIndex<'_>, e: &ScanError) -> Diagnostic {
     d
 }
 
+/// Maps a byte range of a scalar's *value* (after unescaping and line folding) to the span
+/// of the source text that produced it, so that a diagnostic inside a quoted, escaped, folded
+/// or multi-line scalar underlines exactly the characters it is about.
+///
+/// The value is aligned with the source greedily, decoding double-quoted escapes and `''` in
+/// single-quoted scalars, and skipping the indentation and line breaks that folding removed.
+pub fn value_span(file: &SourceFile, node: &Node, range: std::ops::Range<u32>) -> Span {
+    let Some(sc) = node.as_scalar() else {
+        return node.span;
+    };
+    let src = file.slice(node.span);
+    let map = align(src, &sc.text, sc.style);
+    let base = node.span.start;
+    let at = |off: u32| -> u32 {
+        match map.binary_search_by_key(&off, |(v, _)| *v) {
+            Ok(i) => base + map[i].1,
+            Err(i) => match map.get(i) {
+                Some((_, s)) => base + s,
+                // Past the last char: just after the last mapped char.
+                None => map.last().map(|(_, s)| base + s + 1).unwrap_or(base),
+            },
+        }
+    };
+    let start = at(range.start);
+    let end = if range.end > range.start {
+        // The end of the last char that starts inside the range (an escape or `''` spans
+        // several source bytes; a multi-byte char's last byte is not a char start).
+        let idx = map.partition_point(|(v, _)| *v < range.end);
+        let s = match idx.checked_sub(1).and_then(|i| map.get(i)) {
+            Some((_, s)) => base + s,
+            None => start,
+        };
+        let rest = file.text.get(s as usize..).unwrap_or("");
+        let len = match (sc.style, rest.as_bytes()) {
+            (Style::DoubleQuoted, [b'\\', b'x', ..]) => 4,
+            (Style::DoubleQuoted, [b'\\', b'u', ..]) => 6,
+            (Style::DoubleQuoted, [b'\\', b'U', ..]) => 10,
+            (Style::DoubleQuoted, [b'\\', _, ..]) => 2,
+            (Style::SingleQuoted, [b'\'', b'\'', ..]) => 2,
+            _ => rest
+                .chars()
+                .next()
+                .map(|c| c.len_utf8() as u32)
+                .unwrap_or(1),
+        };
+        s + len
+    } else {
+        start
+    };
+    Span::new(node.span.file, start, end.min(node.span.end).max(start))
+}
+
+/// Pairs each char of `value` (by byte offset) with the byte offset in `src` it came from.
+fn align(src: &str, value: &str, style: Style) -> Vec<(u32, u32)> {
+    let s = src.as_bytes();
+    let mut out = Vec::with_capacity(value.len());
+    // Skip the opening quote. (A block scalar's span starts at its content.)
+    let mut i = match style {
+        Style::SingleQuoted | Style::DoubleQuoted => 1,
+        Style::Literal | Style::Folded | Style::Plain => 0,
+    };
+    for (voff, c) in value.char_indices() {
+        let mut found = None;
+        while i < s.len() {
+            // Double-quoted escapes produce one char from several source bytes.
+            if style == Style::DoubleQuoted && s[i] == b'\\' {
+                let next = s.get(i + 1).copied().unwrap_or(b' ');
+                if next == b'\n' || next == b'\r' {
+                    // An escaped line break: no value char; skip it and the indentation.
+                    i += 2;
+                    while i < s.len() && (s[i] == b' ' || s[i] == b'\t' || s[i] == b'\n') {
+                        i += 1;
+                    }
+                    continue;
+                }
+                let len = match next {
+                    b'x' => 4,
+                    b'u' => 6,
+                    b'U' => 10,
+                    _ => 2,
+                };
+                found = Some(i);
+                i += len;
+                break;
+            }
+            if style == Style::SingleQuoted
+                && s[i] == b'\''
+                && s.get(i + 1) == Some(&b'\'')
+                && c == '\''
+            {
+                found = Some(i);
+                i += 2;
+                break;
+            }
+            let sc = src[i..].chars().next().unwrap_or(' ');
+            if sc == c {
+                found = Some(i);
+                i += sc.len_utf8();
+                break;
+            }
+            if c == ' ' && (sc == '\n' || sc == '\r') {
+                // A folded line break became a space.
+                found = Some(i);
+                i += 1;
+                while i < s.len() && (s[i] == b' ' || s[i] == b'\t') {
+                    i += 1;
+                }
+                break;
+            }
+            i += sc.len_utf8();
+        }
+        match found {
+            Some(f) => out.push((voff as u32, f as u32)),
+            None => break,
+        }
+    }
+    out
+}
+
 /// Suggests the closest of `known` for an unknown key, for "did you mean" help.
 pub fn suggest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
     did_you_mean(key, known.iter().copied())
@@ -937,6 +1056,31 @@ mod tests {
         assert_eq!(f.slice(c.as_seq().unwrap()[1].span), "y");
         let lc = f.line_col(b.value.span.start);
         assert_eq!((lc.line, lc.column), (3, 4));
+    }
+
+    #[test]
+    fn value_spans_inside_quoted_escaped_and_folded_scalars() {
+        let text = "a: \"x \\t ré.risk-level >= HIGH\"\nb: 'it''s ré.x'\nc: >\n  first\n  ré.y > 3\nd: plain\n  ré.z\n";
+        let (docs, d, f) = load(text);
+        assert!(d.is_empty(), "{d:?}");
+        let root = &docs[0].root;
+        for (key, needle) in [
+            ("a", "risk-level"),
+            ("b", "ré.x"),
+            ("c", "ré.y"),
+            ("d", "ré.z"),
+        ] {
+            let n = root.get(key).unwrap();
+            let v = &n.as_scalar().unwrap().text;
+            let off = v.find(needle).unwrap() as u32;
+            let sp = value_span(&f, n, off..off + needle.len() as u32);
+            assert_eq!(f.slice(sp), needle, "{key}: {v:?}");
+        }
+        // After an escape, the span is still exact.
+        let n = root.get("a").unwrap();
+        let v = &n.as_scalar().unwrap().text;
+        let off = v.find("HIGH").unwrap() as u32;
+        assert_eq!(f.slice(value_span(&f, n, off..off + 4)), "HIGH");
     }
 
     #[test]

@@ -1,0 +1,1181 @@
+//! A hand-written lexer for the expression language (contract §5).
+//!
+//! [`lex`] turns the whole text into tokens in one pass. It never stops at a problem: a
+//! malformed piece (an unterminated string, a stray character, `10_pods`, `$50/month`)
+//! becomes one [`TokenKind::Error`] token plus an [`ExprError`], and lexing continues after
+//! it. The parser treats an `Error` token as an operand that was already reported, so one
+//! mistake gives one diagnostic.
+//!
+//! Lexical rules:
+//!
+//! * Whitespace (any Unicode whitespace) separates tokens and is otherwise ignored.
+//! * NAME: `[A-Za-z_][A-Za-z0-9_-]*`. A `-` inside a name belongs to it (`risk-level`,
+//!   `a-b` is one name). The names `AND`, `OR`, `NOT`, `IN`, `true`, `false` and `null` are
+//!   keywords, in any case (`and`, `Not`, `TRUE`).
+//! * NUMBER: `-?[0-9]+(\.[0-9]+)?`. A `-` at the start of a token followed by a digit begins
+//!   a negative number (`a -1` is a name and a number). `1.` is the number `1` and a `.`.
+//! * PERCENT: a NUMBER directly followed by `%` (`30%` is 0.3).
+//! * DURATION: a NUMBER directly followed by `s`, `m`, `h` or `d` and not by another name
+//!   character (`4h`, `1.5h`, `30s`).
+//! * A NUMBER directly followed by any other name character (`10_pods`, `5min`, `2x`) is an
+//!   error, with a hint for the form that is supported.
+//! * STRING: `'…'` or `"…"`. Escapes: `\\`, `\'`, `\"`, `\n`, `\t`, `\r`; any other escape
+//!   is an error (the character is kept). A string may span lines.
+//! * Operators: `==`, `!=`, `<`, `<=`, `>`, `>=`, `!` (NOT), `&&` (AND), `||` (OR), and the
+//!   punctuation `(`, `)`, `[`, `]`, `,`, `.`. The look-alikes `=`, `&`, `|` and `<>` are
+//!   reported and then read as `==`, `&&`, `||` and `!=` so parsing can go on.
+
+use super::{ExprError, Span, pos};
+
+/// The unit of a duration literal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DurationUnit {
+    /// `s`
+    Seconds,
+    /// `m`
+    Minutes,
+    /// `h`
+    Hours,
+    /// `d`
+    Days,
+}
+
+impl DurationUnit {
+    /// The number of seconds in one unit.
+    pub fn seconds(self) -> f64 {
+        match self {
+            DurationUnit::Seconds => 1.0,
+            DurationUnit::Minutes => 60.0,
+            DurationUnit::Hours => 3600.0,
+            DurationUnit::Days => 86400.0,
+        }
+    }
+
+    /// The suffix letter: `s`, `m`, `h` or `d`.
+    pub fn suffix(self) -> char {
+        match self {
+            DurationUnit::Seconds => 's',
+            DurationUnit::Minutes => 'm',
+            DurationUnit::Hours => 'h',
+            DurationUnit::Days => 'd',
+        }
+    }
+
+    /// The unit for a suffix letter (lower case only, as the contract writes them).
+    pub fn from_suffix(c: u8) -> Option<Self> {
+        match c {
+            b's' => Some(DurationUnit::Seconds),
+            b'm' => Some(DurationUnit::Minutes),
+            b'h' => Some(DurationUnit::Hours),
+            b'd' => Some(DurationUnit::Days),
+            _ => None,
+        }
+    }
+}
+
+/// What a token is. Literal tokens carry their value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenKind {
+    /// `10000`, `-3`, `0.5`.
+    Number(f64),
+    /// `30%`: `value` is the fraction (0.3), `written` the number before `%` (30).
+    Percent {
+        /// The fraction: `written / 100`.
+        value: f64,
+        /// The number as written.
+        written: f64,
+    },
+    /// `4h`: `seconds` is `value * unit.seconds()`.
+    Duration {
+        /// The length in seconds.
+        seconds: f64,
+        /// The number as written.
+        value: f64,
+        /// The unit as written.
+        unit: DurationUnit,
+    },
+    /// A string literal, escapes resolved.
+    Str(String),
+    /// A name that is not a keyword.
+    Name(String),
+    /// `AND` or `&&`.
+    And,
+    /// `OR` or `||`.
+    Or,
+    /// `NOT` or `!`.
+    Not,
+    /// `IN`.
+    In,
+    /// `true`.
+    True,
+    /// `false`.
+    False,
+    /// `null`.
+    Null,
+    /// `==`.
+    Eq,
+    /// `!=`.
+    Ne,
+    /// `<`.
+    Lt,
+    /// `<=`.
+    Le,
+    /// `>`.
+    Gt,
+    /// `>=`.
+    Ge,
+    /// `(`.
+    LParen,
+    /// `)`.
+    RParen,
+    /// `[`.
+    LBracket,
+    /// `]`.
+    RBracket,
+    /// `,`.
+    Comma,
+    /// `.`.
+    Dot,
+    /// A malformed piece of input, already reported in [`Lexed::errors`].
+    Error,
+    /// The end of the input (an empty span at its end). Always the last token.
+    Eof,
+}
+
+impl TokenKind {
+    /// True for the keywords that a name can also spell (`AND`, `OR`, `NOT`, `IN`, `true`,
+    /// `false`, `null`): after a `.` in a reference they are field names.
+    pub fn is_keyword(&self) -> bool {
+        matches!(
+            self,
+            TokenKind::And
+                | TokenKind::Or
+                | TokenKind::Not
+                | TokenKind::In
+                | TokenKind::True
+                | TokenKind::False
+                | TokenKind::Null
+        )
+    }
+}
+
+/// A token and where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Token {
+    /// What the token is.
+    pub kind: TokenKind,
+    /// Its bytes in the lexed text.
+    pub span: Span,
+}
+
+/// The result of [`lex`]: the tokens (ending with [`TokenKind::Eof`]) and the errors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lexed {
+    /// The tokens in order; the last one is always `Eof`.
+    pub tokens: Vec<Token>,
+    /// Problems found, in the order of the text.
+    pub errors: Vec<ExprError>,
+}
+
+/// Splits `src` into tokens. Never panics; problems are reported in [`Lexed::errors`].
+///
+/// A text longer than `u32::MAX` bytes is not lexed: it gives one error and only `Eof`.
+pub fn lex(src: &str) -> Lexed {
+    if u32::try_from(src.len()).is_err() {
+        return Lexed {
+            tokens: vec![Token {
+                kind: TokenKind::Eof,
+                span: 0..0,
+            }],
+            errors: vec![ExprError::new(0..0, "expression is too long")],
+        };
+    }
+    let mut lexer = Lexer {
+        src,
+        bytes: src.as_bytes(),
+        pos: 0,
+        tokens: Vec::new(),
+        errors: Vec::new(),
+    };
+    lexer.run();
+    Lexed {
+        tokens: lexer.tokens,
+        errors: lexer.errors,
+    }
+}
+
+/// True for the characters that may continue a NAME.
+pub(crate) fn is_name_continue(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+/// True for the characters that may start a NAME.
+pub(crate) fn is_name_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_'
+}
+
+/// The keyword a name spells, if any (case-insensitive).
+pub(crate) fn keyword(text: &str) -> Option<TokenKind> {
+    const KEYWORDS: [(&str, TokenKind); 7] = [
+        ("and", TokenKind::And),
+        ("or", TokenKind::Or),
+        ("not", TokenKind::Not),
+        ("in", TokenKind::In),
+        ("true", TokenKind::True),
+        ("false", TokenKind::False),
+        ("null", TokenKind::Null),
+    ];
+    KEYWORDS
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(text))
+        .map(|(_, kind)| kind.clone())
+}
+
+/// The unit a spelled-out duration word stands for, and the factor to apply to the number
+/// (`weeks` → days × 7, `ms` → seconds ÷ 1000). Used for hints on `5min` and `5 minutes`.
+pub(crate) fn duration_word(word: &str) -> Option<(DurationUnit, f64)> {
+    let w = word.to_ascii_lowercase();
+    let unit = match w.as_str() {
+        "sec" | "secs" | "second" | "seconds" => (DurationUnit::Seconds, 1.0),
+        "min" | "mins" | "minute" | "minutes" => (DurationUnit::Minutes, 1.0),
+        "hr" | "hrs" | "hour" | "hours" => (DurationUnit::Hours, 1.0),
+        "day" | "days" => (DurationUnit::Days, 1.0),
+        "w" | "wk" | "wks" | "week" | "weeks" => (DurationUnit::Days, 7.0),
+        "ms" | "msec" | "msecs" | "millisecond" | "milliseconds" => (DurationUnit::Seconds, 0.001),
+        _ => return None,
+    };
+    Some(unit)
+}
+
+/// The supported spelling of `number` `word` when `word` names a duration unit: `5 minutes`
+/// → `5m`, `2 weeks` → `14d`.
+pub(crate) fn duration_suggestion(number: &str, word: &str) -> Option<String> {
+    let (unit, factor) = duration_word(word)?;
+    let n: f64 = number.parse().ok()?;
+    let v = n * factor;
+    if !v.is_finite() {
+        return None;
+    }
+    Some(format!("{v}{}", unit.suffix()))
+}
+
+struct Lexer<'a> {
+    src: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    tokens: Vec<Token>,
+    errors: Vec<ExprError>,
+}
+
+impl Lexer<'_> {
+    fn run(&mut self) {
+        while let Some(&b) = self.bytes.get(self.pos) {
+            match b {
+                b' ' | b'\t' | b'\n' | b'\r' => self.pos += 1,
+                b'0'..=b'9' => self.number(),
+                b'-' if self
+                    .byte_at(self.pos + 1)
+                    .is_some_and(|c| c.is_ascii_digit()) =>
+                {
+                    self.number()
+                }
+                b'A'..=b'Z' | b'a'..=b'z' | b'_' => self.name(),
+                b'\'' | b'"' => self.string(b),
+                b'(' => self.single(TokenKind::LParen, 1),
+                b')' => self.single(TokenKind::RParen, 1),
+                b'[' => self.single(TokenKind::LBracket, 1),
+                b']' => self.single(TokenKind::RBracket, 1),
+                b',' => self.single(TokenKind::Comma, 1),
+                b'.' => self.single(TokenKind::Dot, 1),
+                b'=' => {
+                    if self.byte_at(self.pos + 1) == Some(b'=') {
+                        self.single(TokenKind::Eq, 2);
+                    } else {
+                        self.lookalike(
+                            TokenKind::Eq,
+                            1,
+                            "`=` is not an operator",
+                            "use `==` to compare",
+                        );
+                    }
+                }
+                b'!' => {
+                    if self.byte_at(self.pos + 1) == Some(b'=') {
+                        self.single(TokenKind::Ne, 2);
+                    } else {
+                        self.single(TokenKind::Not, 1);
+                    }
+                }
+                b'<' => match self.byte_at(self.pos + 1) {
+                    Some(b'=') => self.single(TokenKind::Le, 2),
+                    Some(b'>') => {
+                        self.lookalike(TokenKind::Ne, 2, "`<>` is not an operator", "use `!=`")
+                    }
+                    _ => self.single(TokenKind::Lt, 1),
+                },
+                b'>' => {
+                    if self.byte_at(self.pos + 1) == Some(b'=') {
+                        self.single(TokenKind::Ge, 2);
+                    } else {
+                        self.single(TokenKind::Gt, 1);
+                    }
+                }
+                b'&' => {
+                    if self.byte_at(self.pos + 1) == Some(b'&') {
+                        self.single(TokenKind::And, 2);
+                    } else {
+                        self.lookalike(
+                            TokenKind::And,
+                            1,
+                            "`&` is not an operator",
+                            "use `&&` or `AND`",
+                        );
+                    }
+                }
+                b'|' => {
+                    if self.byte_at(self.pos + 1) == Some(b'|') {
+                        self.single(TokenKind::Or, 2);
+                    } else {
+                        self.lookalike(
+                            TokenKind::Or,
+                            1,
+                            "`|` is not an operator",
+                            "use `||` or `OR`",
+                        );
+                    }
+                }
+                b'$' => self.dollar(),
+                _ => match self.char_at(self.pos) {
+                    Some(c) if c.is_whitespace() => self.pos += c.len_utf8(),
+                    _ => self.stray(),
+                },
+            }
+        }
+        let end = pos(self.src.len());
+        self.tokens.push(Token {
+            kind: TokenKind::Eof,
+            span: end..end,
+        });
+    }
+
+    fn byte_at(&self, i: usize) -> Option<u8> {
+        self.bytes.get(i).copied()
+    }
+
+    fn char_at(&self, i: usize) -> Option<char> {
+        self.src.get(i..).and_then(|s| s.chars().next())
+    }
+
+    fn text(&self, start: usize, end: usize) -> &str {
+        self.src.get(start..end).unwrap_or("")
+    }
+
+    fn push(&mut self, kind: TokenKind, start: usize, end: usize) {
+        self.tokens.push(Token {
+            kind,
+            span: pos(start)..pos(end),
+        });
+    }
+
+    fn error(&mut self, start: usize, end: usize, message: String, help: Option<String>) {
+        self.errors.push(ExprError {
+            span: pos(start)..pos(end),
+            message,
+            help,
+        });
+    }
+
+    fn single(&mut self, kind: TokenKind, len: usize) {
+        let start = self.pos;
+        self.pos += len;
+        self.push(kind, start, self.pos);
+    }
+
+    /// An operator look-alike: reported, then read as the operator it resembles.
+    fn lookalike(&mut self, kind: TokenKind, len: usize, message: &str, help: &str) {
+        let start = self.pos;
+        self.pos += len;
+        self.error(start, self.pos, message.to_string(), Some(help.to_string()));
+        self.push(kind, start, self.pos);
+    }
+
+    fn skip_digits(&mut self) {
+        while self.byte_at(self.pos).is_some_and(|c| c.is_ascii_digit()) {
+            self.pos += 1;
+        }
+    }
+
+    fn number(&mut self) {
+        let start = self.pos;
+        if self.byte_at(self.pos) == Some(b'-') {
+            self.pos += 1;
+        }
+        self.skip_digits();
+        if self.byte_at(self.pos) == Some(b'.')
+            && self
+                .byte_at(self.pos + 1)
+                .is_some_and(|c| c.is_ascii_digit())
+        {
+            self.pos += 1;
+            self.skip_digits();
+        }
+        let num_end = self.pos;
+        let text = self.text(start, num_end).to_string();
+        let value = text.parse::<f64>().ok().filter(|v| v.is_finite());
+
+        // A suffix of name characters directly after the digits.
+        let next = self.byte_at(self.pos);
+        let kind = match next {
+            Some(b'%') => {
+                self.pos += 1;
+                value.map(|written| TokenKind::Percent {
+                    value: written / 100.0,
+                    written,
+                })
+            }
+            Some(c)
+                if DurationUnit::from_suffix(c).is_some()
+                    && !self
+                        .byte_at(self.pos + 1)
+                        .is_some_and(|n| n.is_ascii_alphanumeric() || n == b'_') =>
+            {
+                self.pos += 1;
+                let unit = DurationUnit::from_suffix(c).unwrap_or(DurationUnit::Seconds);
+                value
+                    .map(|value| (value, value * unit.seconds()))
+                    .filter(|(_, seconds)| seconds.is_finite())
+                    .map(|(value, seconds)| TokenKind::Duration {
+                        seconds,
+                        value,
+                        unit,
+                    })
+            }
+            Some(c) if is_name_start(c) => {
+                while self.byte_at(self.pos).is_some_and(is_name_continue) {
+                    self.pos += 1;
+                }
+                let suffix = self.text(num_end, self.pos).to_string();
+                let (message, help) = bad_suffix(&text, &suffix);
+                self.error(start, self.pos, message, Some(help));
+                self.push(TokenKind::Error, start, self.pos);
+                return;
+            }
+            _ => value.map(TokenKind::Number),
+        };
+        match kind {
+            Some(kind) => self.push(kind, start, self.pos),
+            None => {
+                self.error(
+                    start,
+                    self.pos,
+                    format!("`{}` is too large", abbreviate(self.text(start, self.pos))),
+                    None,
+                );
+                self.push(TokenKind::Error, start, self.pos);
+            }
+        }
+    }
+
+    fn name(&mut self) {
+        let start = self.pos;
+        self.pos += 1;
+        while self.byte_at(self.pos).is_some_and(is_name_continue) {
+            self.pos += 1;
+        }
+        let text = self.text(start, self.pos);
+        let kind = keyword(text).unwrap_or_else(|| TokenKind::Name(text.to_string()));
+        self.push(kind, start, self.pos);
+    }
+
+    fn string(&mut self, quote: u8) {
+        let start = self.pos;
+        self.pos += 1;
+        let quote = char::from(quote);
+        let mut value = String::new();
+        let mut terminated = false;
+        while let Some(c) = self.char_at(self.pos) {
+            if c == quote {
+                self.pos += 1;
+                terminated = true;
+                break;
+            }
+            if c != '\\' {
+                value.push(c);
+                self.pos += c.len_utf8();
+                continue;
+            }
+            let esc_start = self.pos;
+            self.pos += 1;
+            let Some(e) = self.char_at(self.pos) else {
+                break;
+            };
+            self.pos += e.len_utf8();
+            match e {
+                '\\' | '\'' | '"' => value.push(e),
+                'n' => value.push('\n'),
+                't' => value.push('\t'),
+                'r' => value.push('\r'),
+                other => {
+                    self.error(
+                        esc_start,
+                        self.pos,
+                        format!("unknown escape sequence `\\{other}` in string"),
+                        Some(
+                            "the escapes are `\\\\`, `\\'`, `\\\"`, `\\n`, `\\t` and `\\r`"
+                                .to_string(),
+                        ),
+                    );
+                    value.push(other);
+                }
+            }
+        }
+        if terminated {
+            self.push(TokenKind::Str(value), start, self.pos);
+        } else {
+            self.error(
+                start,
+                self.pos,
+                "unterminated string".to_string(),
+                Some(format!("add a closing `{quote}`")),
+            );
+            self.push(TokenKind::Error, start, self.pos);
+        }
+    }
+
+    fn dollar(&mut self) {
+        let start = self.pos;
+        match self.byte_at(self.pos + 1) {
+            Some(b'{') => {
+                // `${…}` (or GitHub's `${{ … }}`) inside an expression.
+                let double = self.byte_at(self.pos + 2) == Some(b'{');
+                let open = if double { 3 } else { 2 };
+                let close = if double { "}}" } else { "}" };
+                let rest = self.src.get(start + open..).unwrap_or("");
+                let (inner, end) = match rest.find(close) {
+                    Some(i) => (rest.get(..i).unwrap_or(""), start + open + i + close.len()),
+                    None => (rest, self.src.len()),
+                };
+                let inner = inner.trim();
+                let help = if !inner.is_empty() && inner.len() <= 60 && !inner.contains(['{', '}'])
+                {
+                    format!("write the reference directly: `{inner}`")
+                } else {
+                    "write the reference directly, without `${` and `}`".to_string()
+                };
+                self.pos = end;
+                self.error(
+                    start,
+                    end,
+                    "`${…}` interpolation is not used inside an expression".to_string(),
+                    Some(help),
+                );
+                self.push(TokenKind::Error, start, end);
+            }
+            Some(c) if c.is_ascii_digit() => {
+                // A currency amount: `$50`, `$1,200.50`, `$50k`, `$50/month`.
+                self.pos += 1;
+                let digits_start = self.pos;
+                while self
+                    .byte_at(self.pos)
+                    .is_some_and(|c| c.is_ascii_digit() || c == b',' || c == b'.')
+                {
+                    self.pos += 1;
+                }
+                let amount: String = self
+                    .text(digits_start, self.pos)
+                    .chars()
+                    .filter(|&c| c != ',')
+                    .collect();
+                let amount = amount.trim_end_matches('.').to_string();
+                while self.byte_at(self.pos).is_some_and(is_name_continue) {
+                    self.pos += 1;
+                }
+                if self.byte_at(self.pos) == Some(b'/')
+                    && self.byte_at(self.pos + 1).is_some_and(is_name_start)
+                {
+                    self.pos += 1;
+                    while self.byte_at(self.pos).is_some_and(is_name_continue) {
+                        self.pos += 1;
+                    }
+                }
+                let text = abbreviate(self.text(start, self.pos));
+                self.error(
+                    start,
+                    self.pos,
+                    format!("`{text}` is not a number: the expression language has no currency amounts"),
+                    Some(format!(
+                        "compare against the plain number, such as `{amount}`; the unit belongs in the field's schema"
+                    )),
+                );
+                self.push(TokenKind::Error, start, self.pos);
+            }
+            Some(c) if is_name_start(c) => {
+                // `$name`: report the `$` and lex the name normally.
+                self.pos += 1;
+                self.error(
+                    start,
+                    self.pos,
+                    "unexpected `$`".to_string(),
+                    Some("names and references are written without `$`".to_string()),
+                );
+            }
+            _ => self.stray(),
+        }
+    }
+
+    /// True when the character at `i` begins a token (so a run of stray characters ends).
+    fn starts_token(&self, i: usize) -> bool {
+        match self.byte_at(i) {
+            None => true,
+            Some(b) => match b {
+                b'-' => self.byte_at(i + 1).is_some_and(|c| c.is_ascii_digit()),
+                b'0'..=b'9'
+                | b'A'..=b'Z'
+                | b'a'..=b'z'
+                | b'_'
+                | b'\''
+                | b'"'
+                | b'('
+                | b')'
+                | b'['
+                | b']'
+                | b','
+                | b'.'
+                | b'='
+                | b'!'
+                | b'<'
+                | b'>'
+                | b'&'
+                | b'|'
+                | b'$' => true,
+                _ => self.char_at(i).is_none_or(char::is_whitespace),
+            },
+        }
+    }
+
+    /// A run of characters that start no token: one error and one `Error` token.
+    fn stray(&mut self) {
+        let start = self.pos;
+        let Some(first) = self.char_at(self.pos) else {
+            self.pos = self.src.len();
+            return;
+        };
+        self.pos += first.len_utf8();
+        if let Some(close) = match first {
+            '‘' => Some('’'),
+            '“' => Some('”'),
+            _ => None,
+        } {
+            // A string in curly quotes: one error for the whole string.
+            let rest = self.src.get(self.pos..).unwrap_or("");
+            if let Some(k) = rest.find(close) {
+                self.pos += k + close.len_utf8();
+                let text = abbreviate(self.text(start, self.pos));
+                self.error(
+                    start,
+                    self.pos,
+                    format!("`{text}` is quoted with curly quotes"),
+                    Some("quote strings with `'` or `\"`".to_string()),
+                );
+                self.push(TokenKind::Error, start, self.pos);
+                return;
+            }
+        }
+        while !self.starts_token(self.pos) {
+            match self.char_at(self.pos) {
+                Some(c) => self.pos += c.len_utf8(),
+                None => break,
+            }
+        }
+        let text = self.text(start, self.pos);
+        let message = if text.chars().nth(1).is_some() {
+            format!("unexpected characters `{}`", abbreviate(text))
+        } else {
+            format!("unexpected character `{text}`")
+        };
+        let help = match first {
+            '+' | '-' | '*' | '/' | '%' => {
+                Some("the expression language has no arithmetic operators".to_string())
+            }
+            '≥' => Some("use `>=`".to_string()),
+            '≤' => Some("use `<=`".to_string()),
+            '≠' => Some("use `!=`".to_string()),
+            '‘' | '’' | '“' | '”' => Some("quote strings with `'` or `\"`".to_string()),
+            '#' => Some("expressions have no comments".to_string()),
+            _ => None,
+        };
+        self.error(start, self.pos, message, help);
+        self.push(TokenKind::Error, start, self.pos);
+    }
+}
+
+/// The message and help for a number followed directly by name characters.
+fn bad_suffix(number: &str, suffix: &str) -> (String, String) {
+    let whole = abbreviate(&format!("{number}{suffix}"));
+    let word = suffix.trim_start_matches(['_', '-']);
+    if let Some(suggestion) = duration_suggestion(number, word) {
+        return (
+            format!("`{whole}` is not a valid duration"),
+            format!(
+                "write `{suggestion}`: a duration is a number followed by `s`, `m`, `h` or `d`"
+            ),
+        );
+    }
+    let lower = word.to_ascii_lowercase();
+    if lower == "pct" || lower == "percent" {
+        return (
+            format!("`{whole}` is not a valid percentage"),
+            format!("write `{number}%`"),
+        );
+    }
+    if lower
+        .strip_prefix('e')
+        .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return (
+            format!("`{whole}` is not a valid number"),
+            "scientific notation is not supported: write the number in full".to_string(),
+        );
+    }
+    (
+        format!("`{whole}` is not a valid number"),
+        format!(
+            "numbers take no unit: write `{number}`; only durations (`30s`, `10m`, `4h`, `2d`) and percentages (`30%`) have a suffix"
+        ),
+    )
+}
+
+/// `text`, cut to at most 40 characters with `…` when longer.
+pub(crate) fn abbreviate(text: &str) -> String {
+    const MAX: usize = 40;
+    if text.chars().count() <= MAX {
+        text.to_string()
+    } else {
+        let mut s: String = text.chars().take(MAX - 1).collect();
+        s.push('…');
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(src: &str) -> Vec<TokenKind> {
+        lex(src).tokens.into_iter().map(|t| t.kind).collect()
+    }
+
+    fn spans(src: &str) -> Vec<Span> {
+        lex(src).tokens.into_iter().map(|t| t.span).collect()
+    }
+
+    fn name(s: &str) -> TokenKind {
+        TokenKind::Name(s.to_string())
+    }
+
+    #[test]
+    fn empty_input_is_just_eof() {
+        let l = lex("");
+        assert_eq!(
+            l.tokens,
+            vec![Token {
+                kind: TokenKind::Eof,
+                span: 0..0
+            }]
+        );
+        assert!(l.errors.is_empty());
+        assert_eq!(kinds("  \n\t "), vec![TokenKind::Eof]);
+        assert_eq!(spans("  "), vec![2..2]);
+    }
+
+    #[test]
+    fn keywords_are_case_insensitive() {
+        use TokenKind::*;
+        assert_eq!(
+            kinds("AND and And OR or NOT not IN in TRUE true False NULL null"),
+            vec![
+                And, And, And, Or, Or, Not, Not, In, In, True, True, False, Null, Null, Eof
+            ]
+        );
+    }
+
+    #[test]
+    fn symbolic_logical_operators() {
+        use TokenKind::*;
+        assert_eq!(
+            kinds("a && b || !c"),
+            vec![name("a"), And, name("b"), Or, Not, name("c"), Eof]
+        );
+        assert_eq!(spans("a && b"), vec![0..1, 2..4, 5..6, 6..6]);
+    }
+
+    #[test]
+    fn comparison_operators() {
+        use TokenKind::*;
+        assert_eq!(kinds("== != >= <= > <"), vec![Eq, Ne, Ge, Le, Gt, Lt, Eof]);
+        assert_eq!(kinds("a>=b"), vec![name("a"), Ge, name("b"), Eof]);
+        assert_eq!(kinds("!!a"), vec![Not, Not, name("a"), Eof]);
+    }
+
+    #[test]
+    fn names_with_dashes_are_one_token() {
+        use TokenKind::*;
+        assert_eq!(
+            kinds("security-report.risk-level"),
+            vec![name("security-report"), Dot, name("risk-level"), Eof]
+        );
+        assert_eq!(kinds("a-b"), vec![name("a-b"), Eof]);
+        assert_eq!(kinds("_x1-"), vec![name("_x1-"), Eof]);
+        assert_eq!(
+            spans("input.affected-rows"),
+            vec![0..5, 5..6, 6..19, 19..19]
+        );
+        // A keyword spelled inside a longer name is not a keyword.
+        assert_eq!(
+            kinds("and-x notable"),
+            vec![name("and-x"), name("notable"), Eof]
+        );
+    }
+
+    #[test]
+    fn numbers() {
+        use TokenKind::*;
+        assert_eq!(
+            kinds("10000 0.5 -3 -0.25 007"),
+            vec![
+                Number(10000.0),
+                Number(0.5),
+                Number(-3.0),
+                Number(-0.25),
+                Number(7.0),
+                Eof
+            ]
+        );
+        // `a -1` is a name and a negative number; `a-1` is one name.
+        assert_eq!(kinds("a -1"), vec![name("a"), Number(-1.0), Eof]);
+        assert_eq!(kinds("a-1"), vec![name("a-1"), Eof]);
+        // `1.` is a number and a dot.
+        assert_eq!(kinds("1."), vec![Number(1.0), Dot, Eof]);
+        assert_eq!(spans("-12.5"), vec![0..5, 5..5]);
+    }
+
+    #[test]
+    fn percent() {
+        assert_eq!(
+            kinds("30%"),
+            vec![
+                TokenKind::Percent {
+                    value: 0.3,
+                    written: 30.0
+                },
+                TokenKind::Eof
+            ]
+        );
+        assert_eq!(
+            kinds("-2.5%"),
+            vec![
+                TokenKind::Percent {
+                    value: -0.025,
+                    written: -2.5
+                },
+                TokenKind::Eof
+            ]
+        );
+        assert_eq!(spans("5%"), vec![0..2, 2..2]);
+    }
+
+    #[test]
+    fn durations() {
+        let d = |seconds, value, unit| TokenKind::Duration {
+            seconds,
+            value,
+            unit,
+        };
+        assert_eq!(
+            kinds("4h 30s 10m 2d 1.5h"),
+            vec![
+                d(14400.0, 4.0, DurationUnit::Hours),
+                d(30.0, 30.0, DurationUnit::Seconds),
+                d(600.0, 10.0, DurationUnit::Minutes),
+                d(172800.0, 2.0, DurationUnit::Days),
+                d(5400.0, 1.5, DurationUnit::Hours),
+                TokenKind::Eof
+            ]
+        );
+        assert_eq!(spans("1.5h"), vec![0..4, 4..4]);
+        // A duration followed by punctuation.
+        assert_eq!(
+            kinds("4h)"),
+            vec![
+                d(14400.0, 4.0, DurationUnit::Hours),
+                TokenKind::RParen,
+                TokenKind::Eof
+            ]
+        );
+    }
+
+    #[test]
+    fn strings_and_escapes() {
+        assert_eq!(
+            kinds("'a b'"),
+            vec![TokenKind::Str("a b".into()), TokenKind::Eof]
+        );
+        assert_eq!(
+            kinds(r#""it's""#),
+            vec![TokenKind::Str("it's".into()), TokenKind::Eof]
+        );
+        assert_eq!(
+            kinds(r#"'a\'b\\c\"d\n\t\r'"#),
+            vec![TokenKind::Str("a'b\\c\"d\n\t\r".into()), TokenKind::Eof]
+        );
+        assert_eq!(
+            kinds("'héllo'"),
+            vec![TokenKind::Str("héllo".into()), TokenKind::Eof]
+        );
+        assert_eq!(spans("x == 'é'"), vec![0..1, 2..4, 5..9, 9..9]);
+    }
+
+    #[test]
+    fn unknown_escape_is_reported_and_kept() {
+        let l = lex(r"'a\qb'");
+        assert_eq!(l.tokens[0].kind, TokenKind::Str("aqb".into()));
+        assert_eq!(l.errors.len(), 1);
+        assert_eq!(l.errors[0].span, 2..4);
+        assert_eq!(
+            l.errors[0].message,
+            "unknown escape sequence `\\q` in string"
+        );
+    }
+
+    #[test]
+    fn unterminated_string() {
+        let l = lex("a == 'abc");
+        assert_eq!(l.errors.len(), 1);
+        assert_eq!(l.errors[0].span, 5..9);
+        assert_eq!(l.errors[0].message, "unterminated string");
+        assert_eq!(l.errors[0].help.as_deref(), Some("add a closing `'`"));
+        assert_eq!(
+            l.tokens[2],
+            Token {
+                kind: TokenKind::Error,
+                span: 5..9
+            }
+        );
+        // A trailing backslash does not close it either.
+        let l = lex("'abc\\");
+        assert_eq!(l.errors[0].message, "unterminated string");
+        assert_eq!(l.errors[0].span, 0..5);
+    }
+
+    #[test]
+    fn stray_characters_are_grouped_and_lexing_continues() {
+        let l = lex("a + b @@ c");
+        assert_eq!(
+            l.tokens.iter().map(|t| t.kind.clone()).collect::<Vec<_>>(),
+            vec![
+                name("a"),
+                TokenKind::Error,
+                name("b"),
+                TokenKind::Error,
+                name("c"),
+                TokenKind::Eof
+            ]
+        );
+        assert_eq!(l.errors.len(), 2);
+        assert_eq!(l.errors[0].span, 2..3);
+        assert_eq!(l.errors[0].message, "unexpected character `+`");
+        assert!(
+            l.errors[0]
+                .help
+                .as_deref()
+                .unwrap_or("")
+                .contains("no arithmetic")
+        );
+        assert_eq!(l.errors[1].span, 6..8);
+        assert_eq!(l.errors[1].message, "unexpected characters `@@`");
+    }
+
+    #[test]
+    fn non_ascii_stray_characters() {
+        let l = lex("a ≥ 5");
+        assert_eq!(l.errors.len(), 1);
+        assert_eq!(l.errors[0].span, 2..5);
+        assert_eq!(l.errors[0].help.as_deref(), Some("use `>=`"));
+        // Non-ASCII whitespace separates tokens.
+        assert_eq!(
+            kinds("a\u{a0}b"),
+            vec![name("a"), name("b"), TokenKind::Eof]
+        );
+    }
+
+    #[test]
+    fn curly_quoted_string_is_one_error() {
+        let l = lex("x == ‘a b’");
+        assert_eq!(l.errors.len(), 1);
+        assert_eq!(l.errors[0].span, 5..14);
+        assert_eq!(l.errors[0].message, "`‘a b’` is quoted with curly quotes");
+        assert_eq!(
+            l.tokens[2],
+            Token {
+                kind: TokenKind::Error,
+                span: 5..14
+            }
+        );
+    }
+
+    #[test]
+    fn operator_lookalikes_are_reported_and_recovered() {
+        let l = lex("a = b");
+        assert_eq!(l.tokens[1].kind, TokenKind::Eq);
+        assert_eq!(l.errors[0].span, 2..3);
+        assert_eq!(l.errors[0].help.as_deref(), Some("use `==` to compare"));
+        let l = lex("a <> b & c | d");
+        assert_eq!(
+            l.tokens.iter().map(|t| t.kind.clone()).collect::<Vec<_>>(),
+            vec![
+                name("a"),
+                TokenKind::Ne,
+                name("b"),
+                TokenKind::And,
+                name("c"),
+                TokenKind::Or,
+                name("d"),
+                TokenKind::Eof
+            ]
+        );
+        assert_eq!(l.errors.len(), 3);
+    }
+
+    #[test]
+    fn number_with_unit_suffix() {
+        let l = lex("blast_radius < 10_pods");
+        assert_eq!(
+            l.tokens[2],
+            Token {
+                kind: TokenKind::Error,
+                span: 15..22
+            }
+        );
+        assert_eq!(l.errors.len(), 1);
+        assert_eq!(l.errors[0].span, 15..22);
+        assert_eq!(l.errors[0].message, "`10_pods` is not a valid number");
+        assert!(
+            l.errors[0]
+                .help
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("numbers take no unit: write `10`")
+        );
+    }
+
+    #[test]
+    fn spelled_out_duration_suffix() {
+        let l = lex("5min");
+        assert_eq!(l.errors[0].message, "`5min` is not a valid duration");
+        assert!(
+            l.errors[0]
+                .help
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("write `5m`")
+        );
+        let l = lex("2weeks");
+        assert!(
+            l.errors[0]
+                .help
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("write `14d`")
+        );
+        let l = lex("500ms");
+        assert!(
+            l.errors[0]
+                .help
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("write `0.5s`")
+        );
+        let l = lex("4hours");
+        assert!(
+            l.errors[0]
+                .help
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("write `4h`")
+        );
+        let l = lex("1e5");
+        assert!(
+            l.errors[0]
+                .help
+                .as_deref()
+                .unwrap_or("")
+                .contains("scientific notation")
+        );
+    }
+
+    #[test]
+    fn currency_amounts() {
+        let l = lex("savings > $50/month");
+        assert_eq!(
+            l.tokens[2],
+            Token {
+                kind: TokenKind::Error,
+                span: 10..19
+            }
+        );
+        assert_eq!(l.errors.len(), 1);
+        assert_eq!(
+            l.errors[0].message,
+            "`$50/month` is not a number: the expression language has no currency amounts"
+        );
+        assert!(l.errors[0].help.as_deref().unwrap_or("").contains("`50`"));
+        let l = lex("$1,200.50");
+        assert!(
+            l.errors[0]
+                .help
+                .as_deref()
+                .unwrap_or("")
+                .contains("`1200.50`")
+        );
+    }
+
+    #[test]
+    fn interpolation_inside_expression() {
+        let l = lex("${input.x} > 5");
+        assert_eq!(
+            l.tokens[0],
+            Token {
+                kind: TokenKind::Error,
+                span: 0..10
+            }
+        );
+        assert_eq!(
+            l.errors[0].help.as_deref(),
+            Some("write the reference directly: `input.x`")
+        );
+        let l = lex("${{ a.b }}");
+        assert_eq!(l.tokens[0].span, 0..10);
+        assert_eq!(
+            l.errors[0].help.as_deref(),
+            Some("write the reference directly: `a.b`")
+        );
+        let l = lex("${a.b");
+        assert_eq!(l.tokens[0].span, 0..5);
+    }
+
+    #[test]
+    fn dollar_name_is_reported_then_lexed() {
+        let l = lex("$x");
+        assert_eq!(l.tokens[0].kind, name("x"));
+        assert_eq!(l.errors[0].span, 0..1);
+    }
+
+    #[test]
+    fn huge_number_is_an_error() {
+        let big = "9".repeat(400);
+        let l = lex(&big);
+        assert_eq!(l.tokens[0].kind, TokenKind::Error);
+        assert_eq!(l.errors[0].span, 0..400);
+        assert!(l.errors[0].message.contains("too large"));
+    }
+}

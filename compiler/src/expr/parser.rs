@@ -1,0 +1,1355 @@
+//! A recursive-descent parser with exact spans and error recovery.
+//!
+//! [`parse`] reads a whole expression and returns the tree and every problem found. It keeps
+//! going after an error where that gives more useful diagnostics:
+//!
+//! * A missing operand (`a >=`, `a AND`, `()`) becomes an [`ExprKind::Error`] node and the
+//!   parse continues.
+//! * Unexpected tokens after an operand or a comparison (`a > 5 minutes AND b < 10`) are
+//!   reported once and skipped up to the next `AND`, `OR`, closing bracket or the end, so a
+//!   later mistake is still found.
+//! * An unclosed `(` or `[` is reported at the opening bracket.
+//! * A chained comparison (`a < b < c`) is reported at the second operator; the tree keeps
+//!   the first comparison.
+//! * A malformed token already reported by the lexer is not reported again.
+//! * Nesting deeper than [`MAX_DEPTH`] (parentheses, lists and `NOT`) is one error,
+//!   "expression nests too deeply"; the nested part is skipped. The parser never recurses
+//!   deeper than that, whatever the input, and `AND`/`OR` chains are built iteratively.
+//!
+//! Grammar choices where contract §5 leaves room:
+//!
+//! * `NOT a == b` is `NOT (a == b)` (unary := NOT unary | compare), and `NOT IN` after an
+//!   operand is the `NOT IN` operator (`a NOT IN [...]`).
+//! * After a `.` in a reference, a keyword is a field name (`input.in`, `x.null`); a
+//!   reference's first name cannot be a keyword.
+//! * A single name is an [`ExprKind::Ident`]; `a.b` and longer are an [`ExprKind::Ref`].
+//!   Whitespace around `.` is allowed (tokens are whitespace-insensitive).
+//! * A comparison's operands are operands, not expressions: `a == NOT b` and `a == b == c`
+//!   are errors; write `a == (NOT b)`.
+//! * A trailing comma in a list (`[a, b,]`) is an error.
+
+use super::ast::{CompareOp, Expr, ExprKind};
+use super::lexer::{Lexed, Token, TokenKind, abbreviate, duration_suggestion, lex};
+use super::{ExprError, Span, pos, slice};
+
+/// How deeply parentheses, lists and `NOT`s may nest before the parser gives up on that part
+/// of the expression with "expression nests too deeply".
+pub const MAX_DEPTH: u32 = 64;
+
+/// Parses `src` as an expression (contract §5).
+///
+/// Returns the tree, or `None` when there is no expression at all (empty or blank text), and
+/// every error found, sorted by position. When the list of errors is empty the tree has no
+/// [`ExprKind::Error`] node. All spans are byte ranges relative to `src`. Never panics.
+pub fn parse(src: &str) -> (Option<Expr>, Vec<ExprError>) {
+    let Lexed { tokens, errors } = lex(src);
+    let mut parser = Parser::new(src, tokens, errors);
+    let expr = parser.root();
+    let mut errors = parser.errors;
+    errors.sort_by_key(|e| (e.span.start, e.span.end));
+    (expr, errors)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closer {
+    Paren,
+    Bracket,
+}
+
+/// What came just before an operand position, for "expected an operand after `>=`".
+#[derive(Debug, Clone)]
+struct After {
+    span: Span,
+    ctx: Ctx,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ctx {
+    /// After `(`.
+    Open,
+    /// After `[` or `,` in a list.
+    ListItem,
+    /// After `AND`, `OR` or `NOT`.
+    Logical,
+    /// After a comparison operator.
+    Compare,
+}
+
+struct Parser<'a> {
+    src: &'a str,
+    tokens: Vec<Token>,
+    eof: Token,
+    pos: usize,
+    /// The end of the last token consumed.
+    last_end: u32,
+    errors: Vec<ExprError>,
+    depth: u32,
+    closers: Vec<Closer>,
+    /// Set when a too-deep part ran to the end of the input: nothing more is reported.
+    abandoned: bool,
+    /// The token the last error was reported at, so one token gets one error.
+    last_error_token: Option<usize>,
+}
+
+fn join(a: &Span, b: &Span) -> Span {
+    a.start.min(b.start)..a.end.max(b.end)
+}
+
+/// From the first operand's start to the last one's end.
+fn chain_span(operands: &[Expr]) -> Span {
+    match (operands.first(), operands.last()) {
+        (Some(first), Some(last)) => join(&first.span, &last.span),
+        _ => 0..0,
+    }
+}
+
+impl<'a> Parser<'a> {
+    fn new(src: &'a str, tokens: Vec<Token>, errors: Vec<ExprError>) -> Self {
+        let end = pos(src.len());
+        Parser {
+            src,
+            tokens,
+            eof: Token {
+                kind: TokenKind::Eof,
+                span: end..end,
+            },
+            pos: 0,
+            last_end: 0,
+            errors,
+            depth: 0,
+            closers: Vec::new(),
+            abandoned: false,
+            last_error_token: None,
+        }
+    }
+
+    // ----- token access -----
+
+    fn tok(&self, i: usize) -> &Token {
+        self.tokens.get(i).unwrap_or(&self.eof)
+    }
+
+    fn peek(&self) -> &TokenKind {
+        &self.tok(self.pos).kind
+    }
+
+    fn peek_at(&self, n: usize) -> &TokenKind {
+        &self.tok(self.pos.saturating_add(n)).kind
+    }
+
+    fn span_of(&self, i: usize) -> Span {
+        self.tok(i).span.clone()
+    }
+
+    fn at_eof(&self) -> bool {
+        matches!(self.peek(), TokenKind::Eof)
+    }
+
+    /// Consumes the current token (never moves past `Eof`) and returns its index.
+    fn bump(&mut self) -> usize {
+        let i = self.pos;
+        if !self.at_eof() {
+            self.last_end = self.tok(i).span.end;
+            self.pos += 1;
+        }
+        i
+    }
+
+    fn text(&self, i: usize) -> &'a str {
+        slice(self.src, &self.tok(i).span)
+    }
+
+    /// "`x`" for a token, or "end of expression".
+    fn describe(&self, i: usize) -> String {
+        if matches!(self.tok(i).kind, TokenKind::Eof) {
+            "end of expression".to_string()
+        } else {
+            format!("`{}`", abbreviate(self.text(i)))
+        }
+    }
+
+    // ----- errors -----
+
+    fn error_at(
+        &mut self,
+        token: Option<usize>,
+        span: Span,
+        message: String,
+        help: Option<String>,
+    ) {
+        if self.abandoned {
+            return;
+        }
+        if let Some(i) = token
+            && !matches!(self.tok(i).kind, TokenKind::Eof)
+        {
+            if self.last_error_token == Some(i) {
+                return;
+            }
+            self.last_error_token = Some(i);
+        }
+        self.errors.push(ExprError {
+            span,
+            message,
+            help,
+        });
+    }
+
+    /// True if the current token ends the construct being parsed: the end, a closing bracket
+    /// that an enclosing construct waits for, or a `,` directly inside a list.
+    fn at_terminator(&self) -> bool {
+        match self.peek() {
+            TokenKind::Eof => true,
+            TokenKind::RParen => self.closers.contains(&Closer::Paren),
+            TokenKind::RBracket => self.closers.contains(&Closer::Bracket),
+            TokenKind::Comma => self.closers.last() == Some(&Closer::Bracket),
+            _ => false,
+        }
+    }
+
+    /// Skips the current token and what follows, up to a terminator (or an `AND`/`OR` when
+    /// `stop_at_logical`) outside any bracket opened in the skipped part. Always consumes at
+    /// least one token unless at the end.
+    fn skip_junk(&mut self, stop_at_logical: bool) {
+        let mut nest: u32 = 0;
+        let mut first = true;
+        loop {
+            let stop = match self.peek() {
+                TokenKind::Eof => true,
+                _ if first => false,
+                TokenKind::And | TokenKind::Or => stop_at_logical && nest == 0,
+                _ => nest == 0 && self.at_terminator(),
+            };
+            if stop {
+                break;
+            }
+            match self.peek() {
+                TokenKind::LParen | TokenKind::LBracket => nest += 1,
+                TokenKind::RParen | TokenKind::RBracket => nest = nest.saturating_sub(1),
+                _ => {}
+            }
+            self.bump();
+            first = false;
+        }
+    }
+
+    // ----- depth -----
+
+    /// Runs `f` one nesting level deeper, or reports "expression nests too deeply" at token
+    /// `at` and skips the nested part.
+    fn nested(&mut self, at: usize, f: impl FnOnce(&mut Self) -> Expr) -> Expr {
+        if self.depth >= MAX_DEPTH {
+            return self.too_deep(at);
+        }
+        self.depth += 1;
+        let e = f(self);
+        self.depth -= 1;
+        e
+    }
+
+    fn too_deep(&mut self, at: usize) -> Expr {
+        let at_span = self.span_of(at);
+        self.error_at(
+            Some(at),
+            at_span.clone(),
+            "expression nests too deeply".to_string(),
+            Some(format!(
+                "at most {MAX_DEPTH} levels of parentheses, lists and `NOT` are allowed; split the condition"
+            )),
+        );
+        // Skip the nested part: up to a closing bracket that is not opened in it.
+        let mut nest: u32 = 0;
+        let mut end = at_span.end;
+        loop {
+            match self.peek() {
+                TokenKind::Eof => {
+                    self.abandoned = true;
+                    break;
+                }
+                TokenKind::LParen | TokenKind::LBracket => nest += 1,
+                TokenKind::RParen | TokenKind::RBracket => {
+                    if nest == 0 {
+                        break;
+                    }
+                    nest -= 1;
+                }
+                _ => {}
+            }
+            end = self.tok(self.pos).span.end;
+            self.bump();
+        }
+        Expr::new(ExprKind::Error, at_span.start..end)
+    }
+
+    // ----- grammar -----
+
+    fn root(&mut self) -> Option<Expr> {
+        if self.at_eof() {
+            if self.errors.is_empty() {
+                let end = pos(self.src.len());
+                self.errors.push(
+                    ExprError::new(0..end, "expected an expression, found end of expression")
+                        .with_help("write a condition, such as `input.count > 10`"),
+                );
+            }
+            return None;
+        }
+        let expr = self.parse_or(None);
+        // Defensive: the loops above stop only at the end when nothing is open.
+        while !self.at_eof() {
+            let i = self.pos;
+            let message = format!("unexpected {}", self.describe(i));
+            self.error_at(Some(i), self.span_of(i), message, None);
+            self.bump();
+        }
+        Some(expr)
+    }
+
+    fn parse_or(&mut self, after: Option<After>) -> Expr {
+        let first = self.parse_and(after);
+        if !matches!(self.peek(), TokenKind::Or) {
+            return first;
+        }
+        let mut operands = vec![first];
+        let mut op_spans = Vec::new();
+        while matches!(self.peek(), TokenKind::Or) {
+            let i = self.bump();
+            let span = self.span_of(i);
+            op_spans.push(span.clone());
+            operands.push(self.parse_and(Some(After {
+                span,
+                ctx: Ctx::Logical,
+            })));
+        }
+        let span = chain_span(&operands);
+        Expr::new(ExprKind::Or { operands, op_spans }, span)
+    }
+
+    fn parse_and(&mut self, after: Option<After>) -> Expr {
+        let mut operands = vec![self.parse_unary(after)];
+        let mut op_spans = Vec::new();
+        loop {
+            match self.peek() {
+                TokenKind::And => {
+                    let i = self.bump();
+                    let span = self.span_of(i);
+                    op_spans.push(span.clone());
+                    operands.push(self.parse_unary(Some(After {
+                        span,
+                        ctx: Ctx::Logical,
+                    })));
+                }
+                TokenKind::Or => break,
+                _ if self.at_terminator() => break,
+                _ => {
+                    let after_comparison = operands
+                        .last()
+                        .is_some_and(|e| matches!(e.kind, ExprKind::Compare { .. }));
+                    self.junk(after_comparison);
+                }
+            }
+        }
+        if operands.len() == 1
+            && let Some(only) = operands.pop()
+        {
+            return only;
+        }
+        let span = chain_span(&operands);
+        Expr::new(ExprKind::And { operands, op_spans }, span)
+    }
+
+    fn parse_unary(&mut self, after: Option<After>) -> Expr {
+        if !matches!(self.peek(), TokenKind::Not) {
+            return self.parse_compare(after);
+        }
+        let i = self.bump();
+        let op_span = self.span_of(i);
+        self.nested(i, |p| {
+            let operand = p.parse_unary(Some(After {
+                span: op_span.clone(),
+                ctx: Ctx::Logical,
+            }));
+            let span = join(&op_span, &operand.span);
+            Expr::new(
+                ExprKind::Not {
+                    op_span,
+                    operand: Box::new(operand),
+                },
+                span,
+            )
+        })
+    }
+
+    /// The comparison operator at the current token: the operator, its span and how many
+    /// tokens it takes (2 for `NOT IN`).
+    fn compare_op(&self) -> Option<(CompareOp, Span, usize)> {
+        let span = self.span_of(self.pos);
+        let op = match self.peek() {
+            TokenKind::Eq => CompareOp::Eq,
+            TokenKind::Ne => CompareOp::Ne,
+            TokenKind::Lt => CompareOp::Lt,
+            TokenKind::Le => CompareOp::Le,
+            TokenKind::Gt => CompareOp::Gt,
+            TokenKind::Ge => CompareOp::Ge,
+            TokenKind::In => CompareOp::In,
+            TokenKind::Not if matches!(self.peek_at(1), TokenKind::In) => {
+                let end = self.tok(self.pos + 1).span.end;
+                return Some((CompareOp::NotIn, span.start..end, 2));
+            }
+            _ => return None,
+        };
+        Some((op, span, 1))
+    }
+
+    fn parse_compare(&mut self, after: Option<After>) -> Expr {
+        let lhs = self.parse_operand(after);
+        let Some((op, op_span, n)) = self.compare_op() else {
+            return lhs;
+        };
+        for _ in 0..n {
+            self.bump();
+        }
+        let rhs = self.parse_operand(Some(After {
+            span: op_span.clone(),
+            ctx: Ctx::Compare,
+        }));
+        let span = join(&join(&lhs.span, &op_span), &rhs.span);
+
+        // `a < b < c`: report once, consume the rest of the chain.
+        let mut reported = false;
+        while let Some((_, op2_span, n2)) = self.compare_op() {
+            let op2_token = self.pos;
+            for _ in 0..n2 {
+                self.bump();
+            }
+            let third = self.parse_operand(Some(After {
+                span: op2_span.clone(),
+                ctx: Ctx::Compare,
+            }));
+            if !reported {
+                reported = true;
+                let help = self.chain_help(&lhs, &op_span, &rhs, &op2_span, &third);
+                self.error_at(
+                    Some(op2_token),
+                    op2_span,
+                    "comparison operators cannot be chained".to_string(),
+                    Some(help),
+                );
+            }
+        }
+
+        Expr::new(
+            ExprKind::Compare {
+                op,
+                op_span,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            },
+            span,
+        )
+    }
+
+    fn chain_help(&self, lhs: &Expr, op1: &Span, mid: &Expr, op2: &Span, rhs: &Expr) -> String {
+        let parts = [
+            slice(self.src, &lhs.span),
+            slice(self.src, op1),
+            slice(self.src, &mid.span),
+            slice(self.src, op2),
+            slice(self.src, &rhs.span),
+        ];
+        if parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().count() <= 30)
+        {
+            let [l, o1, m, o2, r] = parts;
+            format!("join two comparisons with `AND`: `{l} {o1} {m} AND {m} {o2} {r}`")
+        } else {
+            "join two comparisons with `AND`, such as `a < b AND b < c`".to_string()
+        }
+    }
+
+    fn parse_operand(&mut self, after: Option<After>) -> Expr {
+        let i = self.pos;
+        let span = self.span_of(i);
+        let kind = match &self.tok(i).kind {
+            TokenKind::Number(v) => ExprKind::Number(*v),
+            TokenKind::Percent { value, written } => ExprKind::Percent {
+                value: *value,
+                written: *written,
+            },
+            TokenKind::Duration {
+                seconds,
+                value,
+                unit,
+            } => ExprKind::Duration {
+                seconds: *seconds,
+                value: *value,
+                unit: *unit,
+            },
+            TokenKind::Str(s) => ExprKind::Str(s.clone()),
+            TokenKind::True => ExprKind::Bool(true),
+            TokenKind::False => ExprKind::Bool(false),
+            TokenKind::Null => ExprKind::Null,
+            TokenKind::Error => ExprKind::Error,
+            TokenKind::Name(name) => {
+                let name = name.clone();
+                return self.parse_name(name, span);
+            }
+            TokenKind::LParen => return self.nested(i, |p| p.parse_paren()),
+            TokenKind::LBracket => return self.nested(i, |p| p.parse_list()),
+            _ => return self.missing_operand(after),
+        };
+        self.bump();
+        Expr::new(kind, span)
+    }
+
+    /// An identifier, or a reference when a `.` follows.
+    fn parse_name(&mut self, first: String, first_span: Span) -> Expr {
+        self.bump();
+        if !matches!(self.peek(), TokenKind::Dot) {
+            return Expr::new(ExprKind::Ident(first), first_span);
+        }
+        let start = first_span.start;
+        let mut end = first_span.end;
+        let mut segments = vec![(first, first_span)];
+        while matches!(self.peek(), TokenKind::Dot) {
+            let dot = self.bump();
+            end = self.tok(dot).span.end;
+            let i = self.pos;
+            let span = self.span_of(i);
+            let kind = self.tok(i).kind.clone();
+            let name = match &kind {
+                TokenKind::Name(n) => Some(n.clone()),
+                k if k.is_keyword() => Some(self.text(i).to_string()),
+                _ => None,
+            };
+            match name {
+                Some(name) => {
+                    self.bump();
+                    end = span.end;
+                    segments.push((name, span));
+                }
+                None => {
+                    let help = match kind {
+                        TokenKind::Number(_) | TokenKind::Duration { .. } => Some(
+                            "a field name starts with a letter or `_`; list indexes are not supported"
+                                .to_string(),
+                        ),
+                        _ => None,
+                    };
+                    let at = if matches!(kind, TokenKind::Eof) {
+                        self.span_of(dot)
+                    } else {
+                        span
+                    };
+                    let message = format!(
+                        "expected a field name after `.`, found {}",
+                        self.describe(i)
+                    );
+                    self.error_at(Some(i), at, message, help);
+                    break;
+                }
+            }
+        }
+        if segments.len() < 2 {
+            return Expr::new(ExprKind::Error, start..end);
+        }
+        Expr::new(ExprKind::Ref { segments }, start..end)
+    }
+
+    fn parse_paren(&mut self) -> Expr {
+        let open = self.bump();
+        let open_span = self.span_of(open);
+        self.closers.push(Closer::Paren);
+        let inner = self.parse_or(Some(After {
+            span: open_span.clone(),
+            ctx: Ctx::Open,
+        }));
+        self.closers.pop();
+        let end = match self.peek() {
+            TokenKind::RParen => {
+                let i = self.bump();
+                self.tok(i).span.end
+            }
+            TokenKind::Eof => {
+                self.error_at(
+                    None,
+                    open_span.clone(),
+                    "unclosed `(`: expected `)` before the end of the expression".to_string(),
+                    Some("add `)` to close it".to_string()),
+                );
+                self.last_end.max(open_span.end)
+            }
+            _ => {
+                // A `]` that an enclosing list waits for.
+                let i = self.pos;
+                let message = format!("expected `)` to close `(`, found {}", self.describe(i));
+                self.error_at(Some(i), self.span_of(i), message, None);
+                self.last_end.max(open_span.end)
+            }
+        };
+        Expr::new(ExprKind::Paren(Box::new(inner)), open_span.start..end)
+    }
+
+    fn parse_list(&mut self) -> Expr {
+        let open = self.bump();
+        let open_span = self.span_of(open);
+        self.closers.push(Closer::Bracket);
+        let mut items = Vec::new();
+        let mut end = open_span.end;
+        if matches!(self.peek(), TokenKind::RBracket) {
+            let i = self.bump();
+            end = self.tok(i).span.end;
+            self.closers.pop();
+            return Expr::new(ExprKind::List(items), open_span.start..end);
+        }
+        let mut after = open_span.clone();
+        'items: loop {
+            items.push(self.parse_operand(Some(After {
+                span: after.clone(),
+                ctx: Ctx::ListItem,
+            })));
+            loop {
+                match self.peek() {
+                    TokenKind::Comma => {
+                        let comma = self.bump();
+                        after = self.span_of(comma);
+                        let last_missing = items.last().is_some_and(|e: &Expr| e.is_error());
+                        if matches!(self.peek(), TokenKind::RBracket) {
+                            if !last_missing {
+                                let i = self.pos;
+                                self.error_at(
+                                    Some(i),
+                                    after.clone(),
+                                    "expected a list item after `,`, found `]`".to_string(),
+                                    Some("remove the trailing `,`".to_string()),
+                                );
+                            }
+                            continue;
+                        }
+                        continue 'items;
+                    }
+                    TokenKind::RBracket => {
+                        let i = self.bump();
+                        end = self.tok(i).span.end;
+                        break 'items;
+                    }
+                    TokenKind::Eof => {
+                        self.error_at(
+                            None,
+                            open_span.clone(),
+                            "unclosed `[`: expected `]` before the end of the expression"
+                                .to_string(),
+                            Some("add `]` to close it".to_string()),
+                        );
+                        end = self.last_end.max(end);
+                        break 'items;
+                    }
+                    _ if self.at_terminator() => {
+                        // A `)` that an enclosing parenthesis waits for.
+                        let i = self.pos;
+                        let message = format!("expected `,` or `]`, found {}", self.describe(i));
+                        self.error_at(Some(i), self.span_of(i), message, None);
+                        end = self.last_end.max(end);
+                        break 'items;
+                    }
+                    _ => {
+                        let i = self.pos;
+                        let kind = self.tok(i).kind.clone();
+                        if !matches!(kind, TokenKind::Error) {
+                            let help = match kind {
+                                TokenKind::Number(_)
+                                | TokenKind::Percent { .. }
+                                | TokenKind::Duration { .. }
+                                | TokenKind::Str(_)
+                                | TokenKind::Name(_)
+                                | TokenKind::True
+                                | TokenKind::False
+                                | TokenKind::Null
+                                | TokenKind::LParen
+                                | TokenKind::LBracket => {
+                                    Some("separate list items with `,`".to_string())
+                                }
+                                _ => Some(
+                                    "a list holds operands (names, references, literals), not conditions"
+                                        .to_string(),
+                                ),
+                            };
+                            let message = format!(
+                                "expected `,` or `]` after a list item, found {}",
+                                self.describe(i)
+                            );
+                            self.error_at(Some(i), self.span_of(i), message, help);
+                        }
+                        self.skip_junk(false);
+                    }
+                }
+            }
+        }
+        self.closers.pop();
+        Expr::new(ExprKind::List(items), open_span.start..end)
+    }
+
+    /// Reports a missing operand at the current token, which is left in place, and returns
+    /// an empty [`ExprKind::Error`] node where the operand should be.
+    fn missing_operand(&mut self, after: Option<After>) -> Expr {
+        let i = self.pos;
+        let tok_span = self.span_of(i);
+        let found_kind = self.tok(i).kind.clone();
+        let found = self.describe(i);
+        let message = match &after {
+            None => format!("expected an expression, found {found}"),
+            Some(a) => {
+                let t = abbreviate(slice(self.src, &a.span));
+                match a.ctx {
+                    Ctx::Open => format!("expected an expression after `(`, found {found}"),
+                    Ctx::ListItem => format!("expected a list item after `{t}`, found {found}"),
+                    Ctx::Logical | Ctx::Compare => {
+                        format!("expected an operand after `{t}`, found {found}")
+                    }
+                }
+            }
+        };
+        let ctx = after.as_ref().map(|a| a.ctx);
+        let help = match (&found_kind, ctx) {
+            (TokenKind::Not, Some(Ctx::Compare)) => Some(
+                "`NOT` negates a whole condition: write `NOT (a == b)`, or put the operand in parentheses"
+                    .to_string(),
+            ),
+            (
+                TokenKind::Eq
+                | TokenKind::Ne
+                | TokenKind::Lt
+                | TokenKind::Le
+                | TokenKind::Gt
+                | TokenKind::Ge
+                | TokenKind::In,
+                None | Some(Ctx::Open) | Some(Ctx::Logical),
+            ) => Some("a comparison needs a left-hand operand, such as `input.count > 10`".to_string()),
+            (TokenKind::RParen, Some(Ctx::Open)) => {
+                Some("write a condition between the parentheses".to_string())
+            }
+            (TokenKind::Dot, _) => Some("a reference starts with a name, such as `input.count`".to_string()),
+            _ => None,
+        };
+        let span = match (&found_kind, &after) {
+            (TokenKind::Eof, Some(a)) => a.span.clone(),
+            _ => tok_span.clone(),
+        };
+        self.error_at(Some(i), span, message, help);
+        Expr::new(ExprKind::Error, tok_span.start..tok_span.start)
+    }
+
+    /// Reports (unless the lexer already did) and skips unexpected tokens after an operand or
+    /// a comparison.
+    fn junk(&mut self, after_comparison: bool) {
+        let i = self.pos;
+        if !matches!(self.tok(i).kind, TokenKind::Error) {
+            let (span, message, help) = self.junk_report(i, after_comparison);
+            self.error_at(Some(i), span, message, help);
+        }
+        self.skip_junk(true);
+    }
+
+    fn junk_report(&self, i: usize, after_comparison: bool) -> (Span, String, Option<String>) {
+        let tok = self.tok(i);
+        let found = self.describe(i);
+        if let TokenKind::RParen | TokenKind::RBracket = tok.kind {
+            let (close, open) = if tok.kind == TokenKind::RParen {
+                (")", "(")
+            } else {
+                ("]", "[")
+            };
+            return (
+                tok.span.clone(),
+                format!("unmatched `{close}`"),
+                Some(format!("remove it, or add the matching `{open}` before it")),
+            );
+        }
+        let end = match self.closers.last() {
+            Some(Closer::Paren) => "`)`",
+            Some(Closer::Bracket) => "`]`",
+            None => "end of expression",
+        };
+        let expected = if after_comparison {
+            format!("expected `AND`, `OR` or {end}")
+        } else {
+            format!("expected an operator or {end}")
+        };
+        let message = format!("{expected}, found {found}");
+        let prev = i.checked_sub(1).map(|p| self.tok(p));
+        let prev_text = i.checked_sub(1).map(|p| self.text(p)).unwrap_or("");
+
+        match (&prev.map(|p| &p.kind), &tok.kind) {
+            // `5 minutes`, `10 pods`
+            (Some(TokenKind::Number(_)), TokenKind::Name(word)) => {
+                if let (Some(p), Some(s)) = (prev, duration_suggestion(prev_text, word)) {
+                    let span = p.span.start..tok.span.end;
+                    return (
+                        span,
+                        format!("`{prev_text} {}` is not a valid duration", abbreviate(word)),
+                        Some(format!(
+                            "write `{s}`: a duration is a number directly followed by `s`, `m`, `h` or `d`"
+                        )),
+                    );
+                }
+                (
+                    tok.span.clone(),
+                    message,
+                    Some(format!("numbers take no unit: write `{prev_text}` alone")),
+                )
+            }
+            // `10,000`
+            (Some(TokenKind::Number(_)), TokenKind::Comma) => {
+                let next = self.tok(i + 1);
+                let next_text = self.text(i + 1);
+                if let (Some(p), TokenKind::Number(_)) = (prev, &next.kind)
+                    && next_text.len() == 3
+                    && next_text.bytes().all(|b| b.is_ascii_digit())
+                    && !prev_text.contains('.')
+                {
+                    return (
+                        p.span.start..next.span.end,
+                        format!("`{prev_text},{next_text}` is not a number"),
+                        Some(format!(
+                            "write numbers without thousands separators: `{prev_text}{next_text}`"
+                        )),
+                    );
+                }
+                (tok.span.clone(), message, None)
+            }
+            (_, TokenKind::Name(word)) => (tok.span.clone(), message, word_help(word, self.peek_kind_after(i))),
+            (_, TokenKind::Number(_) | TokenKind::Percent { .. } | TokenKind::Duration { .. })
+                if self.text(i).starts_with('-') =>
+            {
+                (
+                    tok.span.clone(),
+                    message,
+                    Some("the expression language has no arithmetic: this `-` makes a negative number".to_string()),
+                )
+            }
+            (Some(TokenKind::Name(_)), TokenKind::LParen) => (
+                tok.span.clone(),
+                message,
+                Some("function calls are not supported".to_string()),
+            ),
+            (_, TokenKind::Not) => (
+                tok.span.clone(),
+                message,
+                Some("to test membership write `a NOT IN [...]`; to negate, put `NOT` before the condition".to_string()),
+            ),
+            _ => (tok.span.clone(), message, None),
+        }
+    }
+
+    fn peek_kind_after(&self, i: usize) -> &TokenKind {
+        &self.tok(i + 1).kind
+    }
+}
+
+/// Help for a word users write in place of an operator (`is`, `gt`, `contains`).
+fn word_help(word: &str, next: &TokenKind) -> Option<String> {
+    let op = match word.to_ascii_lowercase().as_str() {
+        "is" if matches!(next, TokenKind::Not) => "!=",
+        "is" | "eq" | "equals" => "==",
+        "ne" | "neq" => "!=",
+        "lt" => "<",
+        "le" | "lte" => "<=",
+        "gt" => ">",
+        "ge" | "gte" => ">=",
+        "contains" => {
+            return Some("write membership the other way round: `ITEM IN LIST`".to_string());
+        }
+        "between" => return Some("write two comparisons: `x >= a AND x <= b`".to_string()),
+        "like" | "matches" => {
+            return Some(
+                "pattern matching is not supported; compare with `==` or `IN`".to_string(),
+            );
+        }
+        "then" | "else" | "if" => {
+            return Some(
+                "write only the condition here; `then` and `else` are separate keys".to_string(),
+            );
+        }
+        _ => return None,
+    };
+    Some(format!("compare with `{op}`"))
+}
+
+#[cfg(test)]
+#[allow(clippy::single_range_in_vec_init)]
+mod tests {
+    use super::*;
+    use crate::expr::lexer::DurationUnit;
+
+    /// Parses and asserts there were no errors.
+    fn ok(src: &str) -> Expr {
+        let (e, errors) = parse(src);
+        assert!(
+            errors.is_empty(),
+            "unexpected errors for {src:?}: {errors:#?}"
+        );
+        e.unwrap_or_else(|| panic!("no expression for {src:?}"))
+    }
+
+    fn errs(src: &str) -> Vec<ExprError> {
+        parse(src).1
+    }
+
+    fn one_err(src: &str) -> ExprError {
+        let errors = errs(src);
+        assert_eq!(
+            errors.len(),
+            1,
+            "expected one error for {src:?}: {errors:#?}"
+        );
+        errors
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| ExprError::new(0..0, ""))
+    }
+
+    fn text<'a>(src: &'a str, span: &Span) -> &'a str {
+        &src[span.start as usize..span.end as usize]
+    }
+
+    #[test]
+    fn seed_000_conditions() {
+        let src = "security-report.risk-level >= HIGH";
+        let e = ok(src);
+        assert_eq!(e.span, 0..34);
+        let ExprKind::Compare {
+            op,
+            op_span,
+            lhs,
+            rhs,
+        } = &e.kind
+        else {
+            panic!("{e:?}")
+        };
+        assert_eq!(*op, CompareOp::Ge);
+        assert_eq!(text(src, op_span), ">=");
+        assert_eq!(
+            lhs.kind,
+            ExprKind::Ref {
+                segments: vec![
+                    ("security-report".into(), 0..15),
+                    ("risk-level".into(), 16..26)
+                ]
+            }
+        );
+        assert_eq!(lhs.span, 0..26);
+        assert_eq!(rhs.kind, ExprKind::Ident("HIGH".into()));
+        assert_eq!(rhs.span, 30..34);
+
+        let e = ok("migration.affected-rows > 10000");
+        let ExprKind::Compare { rhs, .. } = &e.kind else {
+            panic!()
+        };
+        assert_eq!(rhs.kind, ExprKind::Number(10000.0));
+        assert_eq!(rhs.span, 26..31);
+    }
+
+    #[test]
+    fn seed_003_conditions() {
+        let e = ok("severity == P0 AND off_hours == true");
+        let ExprKind::And { operands, op_spans } = &e.kind else {
+            panic!()
+        };
+        assert_eq!(operands.len(), 2);
+        assert_eq!(op_spans, &vec![15..18]);
+        let e = ok("action IN ['restart_pod', 'scale_deployment']");
+        let ExprKind::Compare { op, rhs, .. } = &e.kind else {
+            panic!()
+        };
+        assert_eq!(*op, CompareOp::In);
+        let ExprKind::List(items) = &rhs.kind else {
+            panic!()
+        };
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1].kind, ExprKind::Str("scale_deployment".into()));
+        assert_eq!(items[1].span, 26..44);
+        assert_eq!(rhs.span, 10..45);
+        assert_eq!(ok("risk == low").span, 0..11);
+        assert!(matches!(
+            ok("approval_not_required").kind,
+            ExprKind::Ident(_)
+        ));
+    }
+
+    #[test]
+    fn literals() {
+        assert_eq!(ok("-0.5").kind, ExprKind::Number(-0.5));
+        assert_eq!(
+            ok("30%").kind,
+            ExprKind::Percent {
+                value: 0.3,
+                written: 30.0
+            }
+        );
+        assert_eq!(
+            ok("1.5h").kind,
+            ExprKind::Duration {
+                seconds: 5400.0,
+                value: 1.5,
+                unit: DurationUnit::Hours
+            }
+        );
+        assert_eq!(ok("'x'").kind, ExprKind::Str("x".into()));
+        assert_eq!(ok("TRUE").kind, ExprKind::Bool(true));
+        assert_eq!(ok("false").kind, ExprKind::Bool(false));
+        assert_eq!(ok("Null").kind, ExprKind::Null);
+        assert_eq!(ok("[]").kind, ExprKind::List(vec![]));
+        assert_eq!(ok("[ ]").span, 0..3);
+    }
+
+    #[test]
+    fn precedence_and_associativity() {
+        // OR < AND < NOT < comparison
+        let e = ok("a OR b AND c OR d");
+        let ExprKind::Or { operands, op_spans } = &e.kind else {
+            panic!()
+        };
+        assert_eq!(operands.len(), 3);
+        assert_eq!(op_spans, &vec![2..4, 13..15]);
+        assert!(matches!(operands[1].kind, ExprKind::And { .. }));
+        assert_eq!(operands[1].span, 5..12);
+
+        let e = ok("NOT a == b");
+        let ExprKind::Not { op_span, operand } = &e.kind else {
+            panic!()
+        };
+        assert_eq!(*op_span, 0..3);
+        assert!(matches!(operand.kind, ExprKind::Compare { .. }));
+        assert_eq!(e.span, 0..10);
+
+        let e = ok("!a && b || c");
+        assert!(matches!(e.kind, ExprKind::Or { .. }));
+        let e = ok("not not x");
+        let ExprKind::Not { operand, .. } = &e.kind else {
+            panic!()
+        };
+        assert!(matches!(operand.kind, ExprKind::Not { .. }));
+    }
+
+    #[test]
+    fn not_in() {
+        let src = "input.kind NOT IN ['LOW', 'MEDIUM']";
+        let e = ok(src);
+        let ExprKind::Compare { op, op_span, .. } = &e.kind else {
+            panic!()
+        };
+        assert_eq!(*op, CompareOp::NotIn);
+        assert_eq!(text(src, op_span), "NOT IN");
+        let e = ok("x not   in y");
+        let ExprKind::Compare { op, op_span, .. } = &e.kind else {
+            panic!()
+        };
+        assert_eq!(*op, CompareOp::NotIn);
+        assert_eq!(*op_span, 2..10);
+    }
+
+    #[test]
+    fn parens_keep_spans() {
+        let e = ok("(a OR b) AND c");
+        let ExprKind::And { operands, .. } = &e.kind else {
+            panic!()
+        };
+        assert_eq!(operands[0].span, 0..8);
+        let ExprKind::Paren(inner) = &operands[0].kind else {
+            panic!()
+        };
+        assert_eq!(inner.span, 1..7);
+    }
+
+    #[test]
+    fn refs_and_keyword_segments() {
+        let e = ok("input.in.null.AND");
+        let ExprKind::Ref { segments } = &e.kind else {
+            panic!()
+        };
+        let names: Vec<_> = segments.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, vec!["input", "in", "null", "AND"]);
+        assert_eq!(segments[3].1, 14..17);
+        // Whitespace around `.` is allowed.
+        let e = ok("a . b");
+        assert_eq!(e.span, 0..5);
+    }
+
+    #[test]
+    fn missing_operand_at_end() {
+        let err = one_err("a >=");
+        assert_eq!(
+            err.message,
+            "expected an operand after `>=`, found end of expression"
+        );
+        assert_eq!(err.span, 2..4);
+        let (e, _) = parse("a >=");
+        let e = e.unwrap_or_else(|| Expr::new(ExprKind::Null, 0..0));
+        let ExprKind::Compare { rhs, .. } = &e.kind else {
+            panic!()
+        };
+        assert_eq!(rhs.kind, ExprKind::Error);
+        assert_eq!(rhs.span, 4..4);
+    }
+
+    #[test]
+    fn missing_operand_before_token() {
+        let err = one_err("a AND AND b");
+        assert_eq!(err.message, "expected an operand after `AND`, found `AND`");
+        assert_eq!(err.span, 6..9);
+        let err = one_err("> 5");
+        assert_eq!(err.message, "expected an expression, found `>`");
+        assert!(err.help.is_some());
+        let err = one_err("()");
+        assert_eq!(err.message, "expected an expression after `(`, found `)`");
+        assert_eq!(err.span, 1..2);
+        let err = one_err("a == NOT b");
+        assert_eq!(err.message, "expected an operand after `==`, found `NOT`");
+        assert!(err.help.as_deref().unwrap_or("").contains("NOT (a == b)"));
+    }
+
+    #[test]
+    fn several_errors_in_one_expression() {
+        let errors = errs("(a > ) AND (b <");
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert_eq!(
+            errors[0].message,
+            "expected an operand after `>`, found `)`"
+        );
+        assert_eq!(errors[0].span, 5..6);
+        assert_eq!(
+            errors[1].message,
+            "unclosed `(`: expected `)` before the end of the expression"
+        );
+        assert_eq!(errors[1].span, 11..12);
+        assert_eq!(
+            errors[2].message,
+            "expected an operand after `<`, found end of expression"
+        );
+        assert_eq!(errors[2].span, 14..15);
+    }
+
+    #[test]
+    fn unclosed_paren_and_bracket() {
+        let err = one_err("(a > b");
+        assert_eq!(err.span, 0..1);
+        assert!(err.message.starts_with("unclosed `(`"));
+        let err = one_err("x IN ['a', 'b'");
+        assert_eq!(err.span, 5..6);
+        assert!(err.message.starts_with("unclosed `[`"));
+        let errors = errs("([a)");
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert_eq!(errors[0].message, "expected `,` or `]`, found `)`");
+        let errors = errs("[(a]");
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert_eq!(errors[0].message, "expected `)` to close `(`, found `]`");
+    }
+
+    #[test]
+    fn unmatched_closer() {
+        let err = one_err("a > b)");
+        assert_eq!(err.message, "unmatched `)`");
+        assert_eq!(err.span, 5..6);
+        let (e, _) = parse("a > b) AND c");
+        assert!(matches!(e.map(|e| e.kind), Some(ExprKind::And { .. })));
+    }
+
+    #[test]
+    fn chained_comparison() {
+        let err = one_err("a < b < c");
+        assert_eq!(err.message, "comparison operators cannot be chained");
+        assert_eq!(err.span, 6..7);
+        assert_eq!(
+            err.help.as_deref(),
+            Some("join two comparisons with `AND`: `a < b AND b < c`")
+        );
+        let (e, _) = parse("a < b < c");
+        let e = e.unwrap_or_else(|| Expr::new(ExprKind::Null, 0..0));
+        assert!(matches!(e.kind, ExprKind::Compare { .. }));
+        assert_eq!(e.span, 0..5);
+        // One error for a long chain.
+        assert_eq!(errs("a == b == c == d").len(), 1);
+        // `a > > b` is one missing-operand error, not also a chain.
+        let err = one_err("a > > b");
+        assert_eq!(err.message, "expected an operand after `>`, found `>`");
+    }
+
+    #[test]
+    fn trailing_junk() {
+        let err = one_err("a > b c");
+        assert_eq!(
+            err.message,
+            "expected `AND`, `OR` or end of expression, found `c`"
+        );
+        assert_eq!(err.span, 6..7);
+        let err = one_err("a b");
+        assert_eq!(
+            err.message,
+            "expected an operator or end of expression, found `b`"
+        );
+        let err = one_err("(a b)");
+        assert_eq!(err.message, "expected an operator or `)`, found `b`");
+        let err = one_err("x is null");
+        assert_eq!(err.help.as_deref(), Some("compare with `==`"));
+        let err = one_err("x is not null");
+        assert_eq!(err.help.as_deref(), Some("compare with `!=`"));
+        let err = one_err("len(x) > 1");
+        assert_eq!(
+            err.help.as_deref(),
+            Some("function calls are not supported")
+        );
+    }
+
+    #[test]
+    fn junk_recovery_finds_later_errors() {
+        let errors = errs("a > 5 minutes AND b < 10_pods");
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert_eq!(errors[0].message, "`5 minutes` is not a valid duration");
+        assert_eq!(errors[0].span, 4..13);
+        assert!(
+            errors[0]
+                .help
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("write `5m`")
+        );
+        assert_eq!(errors[1].message, "`10_pods` is not a valid number");
+        assert_eq!(errors[1].span, 22..29);
+    }
+
+    #[test]
+    fn seed_003_forms_get_targeted_help() {
+        let err = one_err("blast_radius < 10_pods");
+        assert!(
+            err.help
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("numbers take no unit: write `10`")
+        );
+        let err = one_err("savings > $50/month");
+        assert_eq!(err.span, 10..19);
+        assert!(err.help.as_deref().unwrap_or("").contains("`50`"));
+        let err = one_err("timeout > 5 minutes");
+        assert_eq!(err.span, 10..19);
+        assert!(err.help.as_deref().unwrap_or("").starts_with("write `5m`"));
+        let err = one_err("scale_up < 2x");
+        assert_eq!(err.message, "`2x` is not a valid number");
+        let err = one_err("count > 10 pods");
+        assert_eq!(
+            err.help.as_deref(),
+            Some("numbers take no unit: write `10` alone")
+        );
+        let err = one_err("rows > 10,000");
+        assert_eq!(err.message, "`10,000` is not a number");
+        assert_eq!(err.span, 7..13);
+    }
+
+    #[test]
+    fn list_errors() {
+        let err = one_err("x IN ['a', 'b',]");
+        assert_eq!(err.message, "expected a list item after `,`, found `]`");
+        assert_eq!(err.span, 14..15);
+        assert_eq!(err.help.as_deref(), Some("remove the trailing `,`"));
+        let err = one_err("x IN ['a' 'b']");
+        assert_eq!(
+            err.message,
+            "expected `,` or `]` after a list item, found `'b'`"
+        );
+        assert_eq!(err.help.as_deref(), Some("separate list items with `,`"));
+        let err = one_err("x IN [a AND b]");
+        assert_eq!(err.span, 8..11);
+        let err = one_err("x IN [,]");
+        assert_eq!(err.message, "expected a list item after `[`, found `,`");
+    }
+
+    #[test]
+    fn ref_errors() {
+        let err = one_err("a. > 1");
+        assert_eq!(err.message, "expected a field name after `.`, found `>`");
+        let (e, _) = parse("a.");
+        assert_eq!(e.map(|e| (e.kind, e.span)), Some((ExprKind::Error, 0..2)));
+        let err = one_err("items.0 > 1");
+        assert!(err.help.as_deref().unwrap_or("").contains("list indexes"));
+        let (e, errors) = parse("a.b. == 1");
+        assert_eq!(errors.len(), 1);
+        let e = e.unwrap_or_else(|| Expr::new(ExprKind::Null, 0..0));
+        let ExprKind::Compare { lhs, .. } = &e.kind else {
+            panic!()
+        };
+        assert!(matches!(lhs.kind, ExprKind::Ref { .. }));
+    }
+
+    #[test]
+    fn lexer_errors_are_not_repeated() {
+        // The stray `+` is reported by the lexer; the parser skips it silently.
+        let errors = errs("a + b > 1");
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert_eq!(errors[0].message, "unexpected character `+`");
+        let errors = errs("x == 'abc");
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+    }
+
+    #[test]
+    fn empty_expression() {
+        let (e, errors) = parse("   ");
+        assert!(e.is_none());
+        assert_eq!(errors.len(), 1);
+        assert_eq!(
+            errors[0].message,
+            "expected an expression, found end of expression"
+        );
+        assert_eq!(errors[0].span, 0..3);
+    }
+
+    #[test]
+    fn depth_limit_is_exact() {
+        let at_limit = format!("{}x{}", "(".repeat(64), ")".repeat(64));
+        ok(&at_limit);
+        let over = format!("{}x{}", "(".repeat(65), ")".repeat(65));
+        let err = one_err(&over);
+        assert_eq!(err.message, "expression nests too deeply");
+        assert_eq!(err.span, 64..65);
+        ok(&format!("{}x", "NOT ".repeat(64)));
+        ok(&format!("x IN {}{}", "[".repeat(64), "]".repeat(64)));
+    }
+
+    #[test]
+    fn deep_nesting_is_one_error_not_a_crash() {
+        for src in [
+            "(".repeat(100_000),
+            format!("{}a{}", "(".repeat(100_000), ")".repeat(100_000)),
+            "NOT ".repeat(100_000),
+            "!".repeat(100_000),
+            format!("x IN {}", "[".repeat(100_000)),
+            "([".repeat(50_000),
+        ] {
+            let (_, errors) = parse(&src);
+            assert_eq!(errors.len(), 1, "{:?}", &errors[..errors.len().min(3)]);
+            assert_eq!(errors[0].message, "expression nests too deeply");
+        }
+        // Balanced over-deep nesting: the parts around it still parse.
+        let src = format!("a AND {}x{} AND b >", "(".repeat(70), ")".repeat(70));
+        let errors = errs(&src);
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert_eq!(errors[0].message, "expression nests too deeply");
+    }
+
+    #[test]
+    fn long_flat_chains_do_not_recurse() {
+        let src = vec!["a"; 100_000].join(" AND ");
+        let e = ok(&src);
+        let ExprKind::And { operands, .. } = &e.kind else {
+            panic!()
+        };
+        assert_eq!(operands.len(), 100_000);
+        let src = vec!["a == 1"; 50_000].join(" || ");
+        ok(&src);
+        let src = format!("x IN [{}]", vec!["1"; 100_000].join(","));
+        ok(&src);
+        let src = format!("a{}", ".b".repeat(100_000));
+        ok(&src);
+        let errors = errs(&vec!["a"; 100_000].join(" < "));
+        assert_eq!(errors.len(), 1);
+    }
+}

@@ -1,0 +1,816 @@
+//! Reading a `kustomization.yaml` (Kustomization or Component) into a typed form, every
+//! value keeping its span. Unknown fields get a did-you-mean; kustomize fields pbc does not
+//! implement are "unsupported"; deprecated ones warn as kustomize does.
+
+use super::select::{LabelSelector, Pattern};
+use super::{DEPRECATED_FIELD, INVALID_KUSTOMIZATION, UNKNOWN_FIELD, UNSUPPORTED_FIELD};
+use crate::diag::{Diagnostic, Edit, did_you_mean, one_of};
+use crate::span::Span;
+use crate::yaml::{Node, ScalarKind, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KustKind {
+    Kustomization,
+    Component,
+}
+
+/// A path (or URL) written in a kustomization, with its span.
+#[derive(Clone, Debug)]
+pub(crate) struct PathRef {
+    pub text: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum PatchSource {
+    /// An inline patch: the scalar holding its text.
+    Inline(Node),
+    Path(PathRef),
+}
+
+/// Which kustomization field a patch came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PatchField {
+    Patches,
+    StrategicMerge,
+    Json6902,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    pub group: Pattern,
+    pub version: Pattern,
+    pub kind: Pattern,
+    pub name: Pattern,
+    pub namespace: Pattern,
+    pub labels: Option<LabelSelector>,
+    pub annotations: Option<LabelSelector>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct PatchSpec {
+    pub source: PatchSource,
+    pub target: Option<Target>,
+    /// The entry in the patch list.
+    pub span: Span,
+    pub field: PatchField,
+    pub allow_name_change: bool,
+    pub allow_kind_change: bool,
+}
+
+/// Key/value pairs a transformer writes (labels, annotations), with the span of the field.
+#[derive(Clone, Debug)]
+pub(crate) struct Pairs {
+    pub pairs: Vec<(Node, Node)>,
+    pub field_span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct SortSpec {
+    pub fifo: bool,
+    /// `legacySortOptions`: (orderFirst, orderLast); `None` for kustomize's defaults.
+    pub legacy: Option<(Vec<String>, Vec<String>)>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Kust {
+    pub kind: KustKind,
+    pub resources: Vec<PathRef>,
+    pub components: Vec<PathRef>,
+    pub patches_sm: Vec<PatchSpec>,
+    pub patches: Vec<PatchSpec>,
+    pub patches_json: Vec<PatchSpec>,
+    pub namespace: Option<Node>,
+    pub prefix: Option<Node>,
+    pub suffix: Option<Node>,
+    /// `labels` entries then `commonLabels`, in the order kustomize applies them.
+    pub labels: Vec<Pairs>,
+    pub annotations: Option<Pairs>,
+    pub openapi: Option<PathRef>,
+    pub sort: Option<SortSpec>,
+}
+
+/// Fields pbc implements.
+const KNOWN: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "openapi",
+    "namePrefix",
+    "nameSuffix",
+    "namespace",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "patches",
+    "sortOptions",
+    "resources",
+    "components",
+    "bases",
+];
+
+/// Kustomize fields pbc does not implement.
+const UNSUPPORTED: &[&str] = &[
+    "images",
+    "imageTags",
+    "replacements",
+    "replicas",
+    "vars",
+    "crds",
+    "configMapGenerator",
+    "secretGenerator",
+    "generatorOptions",
+    "helmGlobals",
+    "helmCharts",
+    "helmChartInflationGenerator",
+    "configurations",
+    "generators",
+    "transformers",
+    "validators",
+    "buildMetadata",
+];
+
+fn invalid(span: Span, msg: impl Into<String>) -> Diagnostic {
+    Diagnostic::new(&INVALID_KUSTOMIZATION, span, msg)
+}
+
+fn unknown_key(key: &Node, field: &str, where_: &str, known: &[&str], diags: &mut Vec<Diagnostic>) {
+    let mut d = Diagnostic::new(
+        &UNKNOWN_FIELD,
+        key.span,
+        format!("unknown field `{field}` in {where_}"),
+    );
+    if let Some(s) = did_you_mean(field, known.iter().copied()) {
+        d = d.with_help(format!("did you mean `{s}`?")).with_fix(
+            format!("rename to `{s}`"),
+            vec![Edit {
+                span: key.span,
+                text: s.to_string(),
+            }],
+        );
+    } else {
+        d = d.with_help(format!("expected one of {}", one_of(known)));
+    }
+    diags.push(d);
+}
+
+fn as_string(n: &Node) -> Option<String> {
+    match &n.value {
+        Value::Scalar(s) if s.kind != ScalarKind::Null => Some(s.text.clone()),
+        _ => None,
+    }
+}
+
+fn string_field(n: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> Option<Node> {
+    match &n.value {
+        Value::Scalar(s) if s.kind == ScalarKind::Str => Some(n.clone()),
+        Value::Scalar(s) if s.kind == ScalarKind::Null => None,
+        _ => {
+            diags.push(invalid(
+                n.span,
+                format!("`{what}` must be a string, not {}", n.type_name()),
+            ));
+            None
+        }
+    }
+}
+
+fn path_list(n: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> Vec<PathRef> {
+    if n.is_null() {
+        return Vec::new();
+    }
+    let Some(items) = n.as_seq() else {
+        diags.push(invalid(
+            n.span,
+            format!("`{what}` must be a list of paths, not {}", n.type_name()),
+        ));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for it in items {
+        match as_string(it) {
+            Some(text) if it.as_scalar().is_some() => out.push(PathRef {
+                text,
+                span: it.span,
+            }),
+            _ => diags.push(invalid(
+                it.span,
+                format!(
+                    "an entry of `{what}` must be a path, not {}",
+                    it.type_name()
+                ),
+            )),
+        }
+    }
+    out
+}
+
+/// Reads `key: value` pairs whose values must be strings (labels, annotations).
+fn pairs(key: &Node, n: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> Option<Pairs> {
+    if n.is_null() {
+        return None;
+    }
+    let Some(m) = n.as_map() else {
+        diags.push(invalid(
+            n.span,
+            format!("`{what}` must be a mapping, not {}", n.type_name()),
+        ));
+        return None;
+    };
+    let mut out = Vec::new();
+    for e in m {
+        match &e.value.value {
+            Value::Scalar(s) if s.kind == ScalarKind::Str => {
+                out.push((e.key.clone(), e.value.clone()))
+            }
+            Value::Scalar(s) if s.kind != ScalarKind::Null => {
+                diags.push(
+                    invalid(
+                        e.value.span,
+                        format!(
+                            "the value of `{}` in `{what}` must be a string, not {}",
+                            e.key_str(),
+                            e.value.type_name()
+                        ),
+                    )
+                    .with_help(format!("quote it: \"{}\"", s.text))
+                    .with_fix(
+                        "quote the value",
+                        vec![Edit {
+                            span: e.value.span,
+                            text: format!("\"{}\"", s.text),
+                        }],
+                    ),
+                );
+            }
+            _ => diags.push(invalid(
+                e.value.span,
+                format!(
+                    "the value of `{}` in `{what}` must be a string, not {}",
+                    e.key_str(),
+                    e.value.type_name()
+                ),
+            )),
+        }
+    }
+    Some(Pairs {
+        pairs: out,
+        field_span: key.span,
+    })
+}
+
+fn bool_field(n: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> bool {
+    match &n.value {
+        Value::Scalar(s) if s.kind == ScalarKind::Bool => s.text.eq_ignore_ascii_case("true"),
+        Value::Scalar(s) if s.kind == ScalarKind::Null => false,
+        _ => {
+            diags.push(invalid(
+                n.span,
+                format!("`{what}` must be `true` or `false`, not {}", n.type_name()),
+            ));
+            false
+        }
+    }
+}
+
+const TARGET_FIELDS: &[&str] = &[
+    "group",
+    "version",
+    "kind",
+    "name",
+    "namespace",
+    "labelSelector",
+    "annotationSelector",
+];
+
+fn target(n: &Node, diags: &mut Vec<Diagnostic>) -> Option<Target> {
+    let Some(m) = n.as_map() else {
+        diags.push(invalid(
+            n.span,
+            format!("`target` must be a mapping, not {}", n.type_name()),
+        ));
+        return None;
+    };
+    let mut t = Target {
+        group: Pattern::any(),
+        version: Pattern::any(),
+        kind: Pattern::any(),
+        name: Pattern::any(),
+        namespace: Pattern::any(),
+        labels: None,
+        annotations: None,
+        span: n.span,
+    };
+    let mut ok = true;
+    for e in m {
+        let k = e.key_str();
+        if !TARGET_FIELDS.contains(&k) {
+            unknown_key(&e.key, k, "a patch target", TARGET_FIELDS, diags);
+            continue;
+        }
+        let Some(v) = as_string(&e.value).filter(|_| e.value.as_scalar().is_some()) else {
+            if !e.value.is_null() {
+                diags.push(invalid(
+                    e.value.span,
+                    format!("`{k}` must be a string, not {}", e.value.type_name()),
+                ));
+                ok = false;
+            }
+            continue;
+        };
+        match k {
+            "labelSelector" | "annotationSelector" => match LabelSelector::parse(&v) {
+                Ok(s) => {
+                    if k == "labelSelector" {
+                        t.labels = Some(s);
+                    } else {
+                        t.annotations = Some(s);
+                    }
+                }
+                Err(msg) => {
+                    diags.push(
+                        invalid(e.value.span, format!("invalid `{k}`: {msg}")).with_help(
+                            "use Kubernetes selector syntax: `a=b`, `a!=b`, `a in (x, y)`, `a notin (x)`, `a`, `!a`, separated by commas",
+                        ),
+                    );
+                    ok = false;
+                }
+            },
+            _ => match Pattern::new(&v) {
+                Ok(p) => match k {
+                    "group" => t.group = p,
+                    "version" => t.version = p,
+                    "kind" => t.kind = p,
+                    "name" => t.name = p,
+                    _ => t.namespace = p,
+                },
+                Err(msg) => {
+                    diags.push(
+                        invalid(
+                            e.value.span,
+                            format!(
+                                "`{k}` is not a valid regular expression: {}",
+                                first_line(&msg)
+                            ),
+                        )
+                        .with_help("target fields are regular expressions anchored at both ends"),
+                    );
+                    ok = false;
+                }
+            },
+        }
+    }
+    ok.then_some(t)
+}
+
+fn first_line(s: &str) -> String {
+    s.lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or(s)
+        .trim()
+        .to_string()
+}
+
+const PATCH_FIELDS: &[&str] = &["path", "patch", "target", "options"];
+
+fn patch_entry(
+    it: &Node,
+    field: PatchField,
+    what: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<PatchSpec> {
+    let Some(m) = it.as_map() else {
+        diags.push(invalid(
+            it.span,
+            format!(
+                "an entry of `{what}` must be a mapping with `path` or `patch`, not {}",
+                it.type_name()
+            ),
+        ));
+        return None;
+    };
+    let mut path = None;
+    let mut inline = None;
+    let mut tgt = None;
+    let mut bad = false;
+    let (mut allow_name, mut allow_kind) = (false, false);
+    for e in m {
+        let k = e.key_str();
+        match k {
+            "path" => match as_string(&e.value) {
+                Some(text) if e.value.as_scalar().is_some() => {
+                    path = Some(PathRef {
+                        text,
+                        span: e.value.span,
+                    })
+                }
+                _ => {
+                    diags.push(invalid(e.value.span, "`path` must be a file path"));
+                    bad = true;
+                }
+            },
+            "patch" => match &e.value.value {
+                Value::Scalar(s) if s.kind == ScalarKind::Str => inline = Some(e.value.clone()),
+                _ => {
+                    diags.push(
+                        invalid(
+                            e.value.span,
+                            format!("`patch` must be a string holding the patch, not {}", e.value.type_name()),
+                        )
+                        .with_help("write the patch as a block string: `patch: |-` followed by the indented patch"),
+                    );
+                    bad = true;
+                }
+            },
+            "target" => {
+                if !e.value.is_null() {
+                    match target(&e.value, diags) {
+                        Some(t) => tgt = Some(t),
+                        None => bad = true,
+                    }
+                }
+            }
+            "options" if field == PatchField::Patches => {
+                if let Some(om) = e.value.as_map() {
+                    for o in om {
+                        match o.key_str() {
+                            "allowNameChange" => {
+                                allow_name = bool_field(&o.value, "allowNameChange", diags)
+                            }
+                            "allowKindChange" => {
+                                allow_kind = bool_field(&o.value, "allowKindChange", diags)
+                            }
+                            other => unknown_key(
+                                &o.key,
+                                other,
+                                "patch options",
+                                &["allowNameChange", "allowKindChange"],
+                                diags,
+                            ),
+                        }
+                    }
+                }
+            }
+            other => {
+                let known: &[&str] = if field == PatchField::Patches {
+                    PATCH_FIELDS
+                } else {
+                    &PATCH_FIELDS[..3]
+                };
+                unknown_key(
+                    &e.key,
+                    other,
+                    &format!("an entry of `{what}`"),
+                    known,
+                    diags,
+                );
+            }
+        }
+    }
+    if bad {
+        return None;
+    }
+    let source = match (path, inline) {
+        (Some(p), None) => PatchSource::Path(p),
+        (None, Some(n)) => PatchSource::Inline(n),
+        (Some(_), Some(_)) => {
+            diags.push(invalid(
+                it.span,
+                "a patch has both `path` and `patch`; give only one",
+            ));
+            return None;
+        }
+        (None, None) => {
+            diags.push(invalid(
+                it.span,
+                "a patch needs `path` (a file) or `patch` (the patch itself)",
+            ));
+            return None;
+        }
+    };
+    if field == PatchField::Json6902 && tgt.is_none() {
+        diags.push(invalid(
+            it.span,
+            "an entry of `patchesJson6902` needs a `target`",
+        ));
+        return None;
+    }
+    Some(PatchSpec {
+        source,
+        target: tgt,
+        span: it.span,
+        field,
+        allow_name_change: allow_name,
+        allow_kind_change: allow_kind,
+    })
+}
+
+fn patch_list(
+    n: &Node,
+    field: PatchField,
+    what: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<PatchSpec> {
+    if n.is_null() {
+        return Vec::new();
+    }
+    let Some(items) = n.as_seq() else {
+        diags.push(invalid(
+            n.span,
+            format!("`{what}` must be a list, not {}", n.type_name()),
+        ));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for it in items {
+        if field == PatchField::StrategicMerge {
+            // A string: a file path, or (for legacy reasons) the patch itself.
+            match &it.value {
+                Value::Scalar(s) if s.kind == ScalarKind::Str => {
+                    let looks_inline = s.text.contains('\n')
+                        || s.text.contains(": ")
+                        || s.text.trim_start().starts_with('{');
+                    out.push(PatchSpec {
+                        source: if looks_inline {
+                            PatchSource::Inline(it.clone())
+                        } else {
+                            PatchSource::Path(PathRef {
+                                text: s.text.clone(),
+                                span: it.span,
+                            })
+                        },
+                        target: None,
+                        span: it.span,
+                        field,
+                        allow_name_change: false,
+                        allow_kind_change: false,
+                    });
+                }
+                _ => diags.push(invalid(
+                    it.span,
+                    format!(
+                        "an entry of `{what}` must be a file path or a patch, not {}",
+                        it.type_name()
+                    ),
+                )),
+            }
+            continue;
+        }
+        if let Some(p) = patch_entry(it, field, what, diags) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn deprecated(key: &Node, field: &str, use_: &str, fix: Option<Edit>, diags: &mut Vec<Diagnostic>) {
+    let mut d = Diagnostic::new(
+        &DEPRECATED_FIELD,
+        key.span,
+        format!("`{field}` is deprecated; use `{use_}` instead"),
+    )
+    .with_help(format!(
+        "kustomize prints the same warning; `kustomize edit fix` rewrites it as `{use_}`"
+    ));
+    if let Some(e) = fix {
+        d = d.with_fix(format!("rename to `{use_}`"), vec![e]);
+    }
+    diags.push(d);
+}
+
+fn sort_options(n: &Node, diags: &mut Vec<Diagnostic>) -> Option<SortSpec> {
+    let m = n.as_map()?;
+    let mut fifo = false;
+    let mut legacy = None;
+    let mut order_seen = false;
+    for e in m {
+        match e.key_str() {
+            "order" => match e.value.as_str() {
+                Some("legacy") => order_seen = true,
+                Some("fifo") => {
+                    fifo = true;
+                    order_seen = true;
+                }
+                _ => diags.push(
+                    invalid(
+                        e.value.span,
+                        "`sortOptions.order` must be `legacy` or `fifo`",
+                    )
+                    .with_help("`legacy` sorts by kind, then name; `fifo` keeps the input order"),
+                ),
+            },
+            "legacySortOptions" => {
+                let mut first = Vec::new();
+                let mut last = Vec::new();
+                if let Some(lm) = e.value.as_map() {
+                    for l in lm {
+                        let k = l.key_str();
+                        let list: Vec<String> = l
+                            .value
+                            .as_seq()
+                            .map(|s| s.iter().filter_map(as_string).collect())
+                            .unwrap_or_default();
+                        match k {
+                            "orderFirst" => first = list,
+                            "orderLast" => last = list,
+                            other => unknown_key(
+                                &l.key,
+                                other,
+                                "`legacySortOptions`",
+                                &["orderFirst", "orderLast"],
+                                diags,
+                            ),
+                        }
+                    }
+                }
+                legacy = Some((first, last));
+            }
+            other => unknown_key(
+                &e.key,
+                other,
+                "`sortOptions`",
+                &["order", "legacySortOptions"],
+                diags,
+            ),
+        }
+    }
+    if !order_seen {
+        diags.push(invalid(
+            n.span,
+            "`sortOptions` needs `order: legacy` or `order: fifo`",
+        ));
+    }
+    Some(SortSpec { fifo, legacy })
+}
+
+/// Reads a kustomization document.
+pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -> Option<Kust> {
+    let Some(m) = root.as_map() else {
+        if root.is_null() {
+            diags.push(
+                invalid(file_span, "the kustomization is empty")
+                    .with_help("list the files and directories to build under `resources:`"),
+            );
+        } else {
+            diags.push(invalid(
+                root.span,
+                format!(
+                    "a kustomization must be a mapping, not {}",
+                    root.type_name()
+                ),
+            ));
+        }
+        return None;
+    };
+    let mut k = Kust {
+        kind: KustKind::Kustomization,
+        resources: Vec::new(),
+        components: Vec::new(),
+        patches_sm: Vec::new(),
+        patches: Vec::new(),
+        patches_json: Vec::new(),
+        namespace: None,
+        prefix: None,
+        suffix: None,
+        labels: Vec::new(),
+        annotations: None,
+        openapi: None,
+        sort: None,
+    };
+    let mut common_labels = None;
+    let has_resources = m.iter().any(|e| e.key_str() == "resources");
+    let mut substantive = false;
+    for e in m {
+        let key = e.key_str();
+        let v = &e.value;
+        if !matches!(key, "apiVersion" | "kind" | "metadata") {
+            substantive = true;
+        }
+        match key {
+            "apiVersion" | "metadata" => {}
+            "kind" => match v.as_str() {
+                Some("Kustomization") => {}
+                Some("Component") => k.kind = KustKind::Component,
+                _ => diags.push(
+                    invalid(v.span, "`kind` must be `Kustomization` or `Component`")
+                        .with_help("omit `kind` for a plain kustomization"),
+                ),
+            },
+            "resources" => k.resources.extend(path_list(v, "resources", diags)),
+            "bases" => {
+                let fix = (!has_resources).then(|| Edit {
+                    span: e.key.span,
+                    text: "resources".into(),
+                });
+                deprecated(&e.key, "bases", "resources", fix, diags);
+                k.resources.extend(path_list(v, "bases", diags));
+            }
+            "components" => k.components = path_list(v, "components", diags),
+            "patches" => k.patches = patch_list(v, PatchField::Patches, "patches", diags),
+            "patchesStrategicMerge" => {
+                deprecated(&e.key, "patchesStrategicMerge", "patches", None, diags);
+                k.patches_sm = patch_list(v, PatchField::StrategicMerge, "patchesStrategicMerge", diags);
+            }
+            "patchesJson6902" => {
+                deprecated(&e.key, "patchesJson6902", "patches", None, diags);
+                k.patches_json = patch_list(v, PatchField::Json6902, "patchesJson6902", diags);
+            }
+            "namespace" => k.namespace = string_field(v, "namespace", diags),
+            "namePrefix" => k.prefix = string_field(v, "namePrefix", diags),
+            "nameSuffix" => k.suffix = string_field(v, "nameSuffix", diags),
+            "commonLabels" => {
+                deprecated(&e.key, "commonLabels", "labels", None, diags);
+                common_labels = pairs(&e.key, v, "commonLabels", diags);
+            }
+            "commonAnnotations" => k.annotations = pairs(&e.key, v, "commonAnnotations", diags),
+            "labels" => {
+                if v.is_null() {
+                    continue;
+                }
+                let Some(items) = v.as_seq() else {
+                    diags.push(invalid(v.span, format!("`labels` must be a list of `{{pairs: …}}` entries, not {}", v.type_name())));
+                    continue;
+                };
+                for it in items {
+                    let Some(im) = it.as_map() else {
+                        diags.push(invalid(it.span, "an entry of `labels` must be a mapping with `pairs`"));
+                        continue;
+                    };
+                    for f in im {
+                        match f.key_str() {
+                            "pairs" => {
+                                if let Some(p) = pairs(&f.key, &f.value, "pairs", diags) {
+                                    k.labels.push(p);
+                                }
+                            }
+                            "includeSelectors" => {
+                                bool_field(&f.value, "includeSelectors", diags);
+                            }
+                            "includeTemplates" => {
+                                bool_field(&f.value, "includeTemplates", diags);
+                            }
+                            "fields" => diags.push(
+                                Diagnostic::new(
+                                    &UNSUPPORTED_FIELD,
+                                    f.key.span,
+                                    "pbc does not implement `labels[].fields` (custom field specs)",
+                                )
+                                .with_help("remove it; labels go to `metadata.labels`"),
+                            ),
+                            other => unknown_key(
+                                &f.key,
+                                other,
+                                "a `labels` entry",
+                                &["pairs", "includeSelectors", "includeTemplates", "fields"],
+                                diags,
+                            ),
+                        }
+                    }
+                }
+            }
+            "openapi" => {
+                if let Some(om) = v.as_map() {
+                    if let Some(p) = om.iter().find(|e| e.key_str() == "path")
+                        && let Some(text) = as_string(&p.value)
+                    {
+                        k.openapi = Some(PathRef {
+                            text,
+                            span: p.value.span,
+                        });
+                    }
+                } else if !v.is_null() {
+                    diags.push(invalid(v.span, "`openapi` must be a mapping such as `{path: schema.json}`"));
+                }
+            }
+            "sortOptions" => k.sort = sort_options(v, diags),
+            other if UNSUPPORTED.contains(&other) => diags.push(
+                Diagnostic::new(
+                    &UNSUPPORTED_FIELD,
+                    e.key.span,
+                    format!("pbc does not implement the kustomize field `{other}`"),
+                )
+                .with_help(
+                    "pbc resolves resources, components, patches, names, namespaces, labels, annotations and sort options itself; remove the field, or build this tree with kustomize",
+                ),
+            ),
+            other => {
+                let mut all: Vec<&str> = KNOWN.to_vec();
+                all.extend_from_slice(UNSUPPORTED);
+                unknown_key(&e.key, other, "a kustomization", &all, diags);
+            }
+        }
+    }
+    if let Some(c) = common_labels {
+        k.labels.push(c);
+    }
+    if !substantive {
+        diags.push(
+            invalid(root.span, "the kustomization is empty")
+                .with_help("list the files and directories to build under `resources:`"),
+        );
+    }
+    Some(k)
+}

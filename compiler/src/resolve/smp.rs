@@ -1,0 +1,416 @@
+//! Strategic merge on the spanned tree (contract §7).
+//!
+//! Kustomize's rules for kinds it knows no schema for: maps merge key by key, scalars and
+//! lists are replaced by the patch's, `key: null` deletes, `$patch: delete|replace` work on
+//! maps, and a top-level `$patch: delete` removes the resource. For Playbooks
+//! (`agenticops/v1`), `spec.stages` merges by `name` (`$patch: delete|replace` on elements,
+//! a `{$patch: replace}` element replaces the list), merged stages keep their base order,
+//! new ones are appended, and `$setElementOrder/stages` sets an explicit order.
+//!
+//! Provenance: a value taken from the patch keeps the patch's span, a value kept from the
+//! base keeps the base's.
+
+use crate::span::Span;
+use crate::yaml::{Entry, Node, Value};
+
+/// The result of merging one patch into one resource.
+#[derive(Debug, Default)]
+pub struct Merged {
+    /// The patch removed the resource (`$patch: delete` at the top).
+    pub deleted: bool,
+    /// The patch merged into `spec.stages` of a Playbook (the key's span in the patch).
+    pub stages_touched: Option<Span>,
+    /// `$setElementOrder/stages` entries naming no stage: (name, span).
+    pub unknown_order: Vec<(String, Span)>,
+}
+
+const MAX_DEPTH: usize = 256;
+
+fn directive(n: &Node) -> Option<&str> {
+    n.get("$patch")
+        .and_then(|v| v.as_scalar())
+        .map(|s| s.text.as_str())
+}
+
+fn without_directive(n: &Node) -> Node {
+    match &n.value {
+        Value::Map(m) => Node::map(
+            n.span,
+            m.iter()
+                .filter(|e| e.key_str() != "$patch")
+                .cloned()
+                .collect(),
+        ),
+        _ => n.clone(),
+    }
+}
+
+/// True if the node is exactly `{$patch: X}`.
+fn only_directive(n: &Node, d: &str) -> bool {
+    n.as_map().is_some_and(|m| m.len() == 1) && directive(n) == Some(d)
+}
+
+/// Merges `patch` into the resource `doc`. `playbook` turns on the Playbook rules.
+pub fn merge_resource(doc: &mut Node, patch: &Node, playbook: bool) -> Merged {
+    let mut out = Merged::default();
+    match directive(patch) {
+        Some("delete") => {
+            out.deleted = true;
+            return out;
+        }
+        Some("replace") => {
+            *doc = clean(&without_directive(patch), &[], playbook, 0)
+                .unwrap_or_else(|| Node::map(patch.span, Vec::new()));
+            return out;
+        }
+        _ => {}
+    }
+    if doc.as_map().is_some() && patch.as_map().is_some() {
+        merge_map(doc, patch, &mut Vec::new(), playbook, &mut out, 0);
+    } else {
+        *doc = patch.clone();
+    }
+    out
+}
+
+fn is_stages(path: &[String], key: &str, playbook: bool) -> bool {
+    playbook && key == "stages" && path.len() == 1 && path[0] == "spec"
+}
+
+fn merge_map(
+    dst: &mut Node,
+    patch: &Node,
+    path: &mut Vec<String>,
+    playbook: bool,
+    out: &mut Merged,
+    depth: usize,
+) {
+    let Some(pentries) = patch.as_map() else {
+        return;
+    };
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let mut order: Option<&Node> = None;
+    for pe in pentries {
+        let key = pe.key_str();
+        if key == "$patch" {
+            continue;
+        }
+        if playbook && key == "$setElementOrder/stages" && path.len() == 1 && path[0] == "spec" {
+            order = Some(&pe.value);
+            out.stages_touched.get_or_insert(pe.key.span);
+            continue;
+        }
+        let Some(dmap) = dst.as_map_mut() else {
+            return;
+        };
+        let pos = dmap.iter().position(|e| e.key_str() == key);
+        let pv = &pe.value;
+        if pv.is_null() {
+            if let Some(i) = pos {
+                dmap.remove(i);
+            }
+            continue;
+        }
+        let stages = is_stages(path, key, playbook);
+        if stages {
+            out.stages_touched.get_or_insert(pe.key.span);
+        }
+        match pos {
+            None => {
+                let cleaned = if stages {
+                    pv.as_seq()
+                        .and_then(|items| merge_stages(None, pv, items, out, playbook, depth + 1))
+                } else {
+                    path.push(key.to_string());
+                    let c = clean(pv, path, playbook, depth + 1);
+                    path.pop();
+                    c
+                };
+                if let Some(v) = cleaned {
+                    dmap.push(Entry {
+                        key: pe.key.clone(),
+                        value: v,
+                    });
+                }
+            }
+            Some(i) => {
+                let dv = &mut dmap[i].value;
+                match &pv.value {
+                    Value::Map(_) => match directive(pv) {
+                        Some("delete") => {
+                            dmap.remove(i);
+                        }
+                        Some("replace") => {
+                            path.push(key.to_string());
+                            let c = clean(&without_directive(pv), path, playbook, depth + 1);
+                            path.pop();
+                            match c {
+                                Some(v) => *dv = v,
+                                None => {
+                                    dmap.remove(i);
+                                }
+                            }
+                        }
+                        _ => {
+                            path.push(key.to_string());
+                            if dv.as_map().is_some() {
+                                merge_map(dv, pv, path, playbook, out, depth + 1);
+                            } else if let Some(v) = clean(pv, path, playbook, depth + 1) {
+                                *dv = v;
+                            }
+                            path.pop();
+                        }
+                    },
+                    Value::Seq(items) if stages => {
+                        let base = dv.as_seq().map(|s| s.to_vec());
+                        match merge_stages(base.as_deref(), pv, items, out, playbook, depth + 1) {
+                            Some(v) => {
+                                // The merged list keeps the base list's span.
+                                let span = dv.span;
+                                *dv = v;
+                                if base.is_some() {
+                                    dv.span = span;
+                                }
+                            }
+                            None => {
+                                dmap.remove(i);
+                            }
+                        }
+                    }
+                    // A scalar the patch restates unchanged (a stage's `name`) keeps the
+                    // base's span: the value did not come from the patch.
+                    Value::Scalar(ps)
+                        if dv
+                            .as_scalar()
+                            .is_some_and(|ds| ds.text == ps.text && ds.kind == ps.kind) => {}
+                    _ => *dv = pv.clone(),
+                }
+            }
+        }
+    }
+    if let Some(order) = order
+        && let Some(dmap) = dst.as_map_mut()
+        && let Some(e) = dmap.iter_mut().find(|e| e.key_str() == "stages")
+        && let Value::Seq(items) = &mut e.value.value
+    {
+        apply_order(items, order, out);
+    }
+}
+
+fn stage_name(n: &Node) -> Option<&str> {
+    n.get("name")
+        .and_then(|v| v.as_scalar())
+        .map(|s| s.text.as_str())
+}
+
+/// Merges a patch's stage list into the base's (or builds a new one when there is no base).
+/// `None` means the list is deleted.
+fn merge_stages(
+    base: Option<&[Node]>,
+    patch_list: &Node,
+    items: &[Node],
+    out: &mut Merged,
+    playbook: bool,
+    depth: usize,
+) -> Option<Node> {
+    if items.iter().any(|i| only_directive(i, "delete")) {
+        return None;
+    }
+    let replace = items.iter().any(|i| only_directive(i, "replace"));
+    let mut result: Vec<Node> = if replace {
+        Vec::new()
+    } else {
+        base.map(|b| b.to_vec()).unwrap_or_default()
+    };
+    let mut spath = vec!["spec".to_string(), "stages".to_string()];
+    for item in items {
+        if only_directive(item, "replace") {
+            continue;
+        }
+        let name = stage_name(item);
+        let pos = name.and_then(|n| result.iter().position(|r| stage_name(r) == Some(n)));
+        match (directive(item), pos) {
+            (Some("delete"), Some(i)) => {
+                result.remove(i);
+            }
+            (Some("delete"), None) => {}
+            (Some("replace"), Some(i)) => {
+                if let Some(v) = clean(&without_directive(item), &spath, playbook, depth + 1) {
+                    result[i] = v;
+                }
+            }
+            (_, Some(i)) => {
+                merge_map(&mut result[i], item, &mut spath, playbook, out, depth + 1);
+            }
+            (_, None) => {
+                if let Some(v) = clean(&without_directive(item), &spath, playbook, depth + 1) {
+                    result.push(v);
+                }
+            }
+        }
+    }
+    spath.clear();
+    Some(Node::seq(patch_list.span, result))
+}
+
+/// Orders stages by `$setElementOrder/stages`: the named ones first, in that order, then the
+/// others in their current order.
+fn apply_order(items: &mut Vec<Node>, order: &Node, out: &mut Merged) {
+    let Some(list) = order.as_seq() else {
+        return;
+    };
+    let mut rest: Vec<Option<Node>> = std::mem::take(items).into_iter().map(Some).collect();
+    for o in list {
+        let name = o
+            .as_scalar()
+            .map(|s| (s.text.as_str(), o.span))
+            .or_else(|| {
+                let n = o.get("name")?;
+                Some((n.as_scalar()?.text.as_str(), n.span))
+            });
+        let Some((name, span)) = name else {
+            continue;
+        };
+        match rest
+            .iter_mut()
+            .find(|r| r.as_ref().is_some_and(|r| stage_name(r) == Some(name)))
+        {
+            Some(slot) => {
+                if let Some(n) = slot.take() {
+                    items.push(n);
+                }
+            }
+            None => {
+                if !items.iter().any(|i| stage_name(i) == Some(name)) {
+                    out.unknown_order.push((name.to_string(), span));
+                }
+            }
+        }
+    }
+    items.extend(rest.into_iter().flatten());
+}
+
+/// A value a patch adds where the base has nothing (or something of another type): maps
+/// lose their `$patch` directives and their null entries (as kustomize does); stages merge
+/// as a new list; other lists are taken literally. `None`: the value deletes itself.
+fn clean(n: &Node, path: &[String], playbook: bool, depth: usize) -> Option<Node> {
+    if depth > MAX_DEPTH {
+        return Some(n.clone());
+    }
+    match &n.value {
+        Value::Map(m) => {
+            if directive(n) == Some("delete") {
+                return None;
+            }
+            let mut entries = Vec::with_capacity(m.len());
+            for e in m {
+                let k = e.key_str();
+                if k == "$patch" || e.value.is_null() {
+                    continue;
+                }
+                if playbook
+                    && k == "$setElementOrder/stages"
+                    && path.len() == 1
+                    && path[0] == "spec"
+                {
+                    continue;
+                }
+                let v = if is_stages(path, k, playbook) {
+                    match e.value.as_seq() {
+                        Some(items) => {
+                            let mut scratch = Merged::default();
+                            merge_stages(None, &e.value, items, &mut scratch, playbook, depth + 1)
+                        }
+                        None => Some(e.value.clone()),
+                    }
+                } else {
+                    let mut p = path.to_vec();
+                    p.push(k.to_string());
+                    clean(&e.value, &p, playbook, depth + 1)
+                };
+                if let Some(v) = v {
+                    entries.push(Entry {
+                        key: e.key.clone(),
+                        value: v,
+                    });
+                }
+            }
+            Some(Node::map(n.span, entries))
+        }
+        _ => Some(n.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::SourceMap;
+    use crate::yaml::{Limits, parse};
+
+    fn node(text: &str) -> Node {
+        let sm = SourceMap::new();
+        let f = sm.add("t.yaml", text);
+        let mut d = Vec::new();
+        let docs = parse(&f, &Limits::default(), &mut d);
+        assert!(d.is_empty(), "{d:?}");
+        docs[0].root.clone()
+    }
+
+    fn merged(base: &str, patch: &str) -> serde_json::Value {
+        let mut b = node(base);
+        let p = node(patch);
+        let m = merge_resource(&mut b, &p, true);
+        assert!(!m.deleted);
+        b.to_json()
+    }
+
+    #[test]
+    fn maps_merge_lists_replace_null_deletes() {
+        let j = merged(
+            "spec: {a: 1, b: {c: 2, d: 3}, l: [1, 2]}",
+            "spec: {a: 5, b: {c: null, e: 4}, l: [9], n: {x: null, y: 1}}",
+        );
+        assert_eq!(
+            j,
+            serde_json::json!({"spec": {"a": 5, "b": {"d": 3, "e": 4}, "l": [9], "n": {"y": 1}}})
+        );
+    }
+
+    #[test]
+    fn stages_merge_by_name_in_base_order() {
+        let j = merged(
+            "spec: {stages: [{name: a, x: 1}, {name: b, x: 1}, {name: c}]}",
+            "spec: {stages: [{name: new}, {name: c, x: 2}, {name: a, $patch: delete}]}",
+        );
+        assert_eq!(
+            j,
+            serde_json::json!({"spec": {"stages": [{"name": "b", "x": 1}, {"name": "c", "x": 2}, {"name": "new"}]}})
+        );
+    }
+
+    #[test]
+    fn set_element_order_and_element_replace() {
+        let j = merged(
+            "spec: {stages: [{name: a, x: 1}, {name: b, x: 1}, {name: c}]}",
+            "spec: {$setElementOrder/stages: [{name: c}, {name: a}], stages: [{name: a, $patch: replace, y: 2}]}",
+        );
+        assert_eq!(
+            j,
+            serde_json::json!({"spec": {"stages": [{"name": "c"}, {"name": "a", "y": 2}, {"name": "b", "x": 1}]}})
+        );
+    }
+
+    #[test]
+    fn list_replace_directive_and_map_directives() {
+        let j = merged(
+            "spec: {stages: [{name: a}], r: {x: 1}, q: {x: 1, y: 2}}",
+            "spec: {stages: [{$patch: replace}, {name: z}], r: {$patch: delete}, q: {$patch: replace, z: 3}}",
+        );
+        assert_eq!(
+            j,
+            serde_json::json!({"spec": {"stages": [{"name": "z"}], "q": {"z": 3}}})
+        );
+    }
+}

@@ -1,0 +1,7 @@
+//! Types: output schemas as types, and the expression type checker (contract §5).
+
+pub mod check;
+pub mod schema;
+
+pub use check::{Checked, Env, Finding, Purpose, Root, TypedRef};
+pub use schema::{EnumTy, Field, ObjTy, Schema, SchemaStore, Ty};
