@@ -9,14 +9,13 @@
 
 use crate::catalog::Catalogs;
 use crate::data::Reader;
-use crate::facts::{
-    ApproverKind, Gate, PlaybookFacts, StageFacts, format_duration, parse_duration,
-};
+use crate::facts::{ApproverKind, Duration, Gate, PlaybookFacts, Risk, StageFacts};
 use crate::tags::{Resolved, resolve};
 use pbc_compiler::config::Config;
 use pbc_compiler::declare_codes;
 use pbc_compiler::diag::Diagnostic;
 use pbc_compiler::load::Loader;
+use pbc_compiler::model::{AuditLog, OnFailure};
 use pbc_compiler::span::Span;
 use pbc_compiler::yaml::Node;
 use std::sync::OnceLock;
@@ -148,8 +147,8 @@ impl EvidenceKind {
 pub struct Settings {
     /// Environment names treated as production (default `[production, prod]`).
     pub production_environments: Vec<String>,
-    /// The minimum `audit.retention`, in seconds (`None`: any declared retention).
-    pub min_audit_retention: Option<u64>,
+    /// The minimum `audit.retention` (`None`: any declared retention).
+    pub min_audit_retention: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -506,8 +505,11 @@ fn approver_list(g: &Gate<'_>) -> String {
 
 /// The playbook-level gate of a `medium`-risk playbook (`spec.approvers`), if it names people.
 fn playbook_gate(pb: &PlaybookFacts) -> Option<Span> {
-    let (risk, span) = pb.risk?;
-    if risk == crate::facts::Risk::Medium && !pb.approvers.is_empty() {
+    let Some(r) = &pb.risk else {
+        return None;
+    };
+    let (risk, span) = (r.value, r.span);
+    if risk == Risk::Medium && !pb.approvers.is_empty() {
         Some(span)
     } else {
         None
@@ -549,7 +551,7 @@ fn eval_kind(
             };
             for s in &gated {
                 match &s.audit_log {
-                    Some(a) if a.value == "required" => {
+                    Some(a) if a.value == AuditLog::Required => {
                         c.found(format!("`audit-log: required` on stage `{}`", s.name), Some(a.span))
                     }
                     other => c.missing(
@@ -588,42 +590,21 @@ fn eval_kind(
                 "an audit retention (`spec.audit.retention`)",
                 pb.audit_key.unwrap_or(spec),
                 match settings.min_audit_retention {
-                    Some(m) => format!(
-                        "add `retention: {}` (or longer) under `spec.audit`",
-                        format_duration(m)
-                    ),
+                    Some(m) => format!("add `retention: {m}` (or longer) under `spec.audit`"),
                     None => "add `retention: DURATION` (e.g. `365d`) under `spec.audit`".into(),
                 },
             ),
-            Some(r) => match parse_duration(&r.value) {
-                None => c.missing(
-                    format!("a retention that is a duration (`{}` is not)", r.value),
+            Some(r) => match settings.min_audit_retention {
+                Some(min) if r.value < min => c.missing(
+                    format!("a retention of at least {min} (it is {})", r.value),
                     r.span,
-                    "write the retention as `<number><s|m|h|d>`, e.g. `365d`",
+                    format!("raise the retention to at least `{min}`, the organisation's minimum"),
                 ),
-                Some(secs) => match settings.min_audit_retention {
-                    Some(min) if secs < min => c.missing(
-                        format!(
-                            "a retention of at least {} (it is {})",
-                            format_duration(min),
-                            r.value
-                        ),
-                        r.span,
-                        format!(
-                            "raise the retention to at least `{}`, the organisation's minimum",
-                            format_duration(min)
-                        ),
-                    ),
-                    Some(min) => c.found(
-                        format!(
-                            "audit retention {} (minimum {})",
-                            r.value,
-                            format_duration(min)
-                        ),
-                        Some(r.span),
-                    ),
-                    None => c.found(format!("audit retention {}", r.value), Some(r.span)),
-                },
+                Some(min) => c.found(
+                    format!("audit retention {} (minimum {min})", r.value),
+                    Some(r.span),
+                ),
+                None => c.found(format!("audit retention {}", r.value), Some(r.span)),
             },
         },
         EvidenceKind::HumanGate => {
@@ -808,7 +789,7 @@ fn eval_kind(
             }
         }
         EvidenceKind::RollbackOnFailure => match &pb.on_failure {
-            Some(f) if f.value != "none" => {
+            Some(f) if f.value != OnFailure::DoNothing => {
                 c.found(format!("`on-failure: {}`", f.value), Some(f.span))
             }
             Some(f) => c.missing(
@@ -836,7 +817,7 @@ fn eval_kind(
         }
         EvidenceKind::RevertToPrevious => {
             match &pb.on_failure {
-                Some(f) if f.value == "revert-to-previous" => {
+                Some(f) if f.value == OnFailure::RevertToPrevious => {
                     c.found("`on-failure: revert-to-previous`", Some(f.span))
                 }
                 Some(f) => c.missing(
@@ -875,15 +856,11 @@ fn eval_kind(
                 );
             }
             for a in &pb.alerts {
-                let cond = a
-                    .condition
-                    .as_ref()
-                    .map(|x| x.value.clone())
-                    .unwrap_or_default();
+                let cond = &a.condition.value;
                 match a.notify.first() {
                     Some(n) => c.found(
                         format!("alert `{cond}` notifies `{}`", n.value),
-                        Some(a.condition.as_ref().map(|x| x.span).unwrap_or(a.span)),
+                        Some(a.condition.span),
                     ),
                     None => c.missing(
                         format!("a `notify` channel on alert `{cond}`"),

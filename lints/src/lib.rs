@@ -8,7 +8,7 @@
 //! - [`coverage`]: the control-coverage report and its renderers (markdown, json, csv, html).
 //!
 //! [`Compliance`] bundles the catalogs, the evidence rules and the organisation's settings;
-//! [`doc_check`] plugs the lints into `pbc check`.
+//! [`extra_check`] plugs the lints into `pbc check`.
 
 pub mod catalog;
 pub mod coverage;
@@ -21,10 +21,10 @@ pub mod tags;
 use catalog::Catalogs;
 use evidence::{EvidenceRules, Settings};
 use facts::PlaybookFacts;
-use pbc_compiler::check::PlaybookDoc;
+use pbc_compiler::check::PlaybookCtx;
 use pbc_compiler::config::Config;
 use pbc_compiler::diag::{Code, Diagnostic};
-use pbc_compiler::yaml::Node;
+use pbc_compiler::model::Playbook;
 use std::sync::{Arc, OnceLock};
 
 pub use rules::codes;
@@ -59,39 +59,39 @@ impl Compliance {
         Compliance::builtin(Settings::from_config(cfg))
     }
 
-    /// The facts of a Playbook document resolved for `environment`.
-    pub fn facts(&self, root: &Node, environment: Option<&str>) -> PlaybookFacts {
-        PlaybookFacts::from_node(root, environment, self.settings.is_production(environment))
+    /// The facts of a Playbook resolved for `environment`.
+    pub fn facts(&self, pb: &Playbook, environment: Option<&str>) -> PlaybookFacts {
+        PlaybookFacts::from_model(pb, environment, self.settings.is_production(environment))
     }
 
     /// Runs the tag lints on one list of tags.
-    pub fn lint_tags(&self, tags: &[facts::Spanned], diags: &mut Vec<Diagnostic>) {
+    pub fn lint_tags(&self, tags: &[facts::Spanned<String>], diags: &mut Vec<Diagnostic>) {
         rules::lint_tags(&self.catalogs, tags, diags);
     }
 
-    /// Every compliance lint on one resolved Playbook document: the tag lints on
+    /// Every compliance lint on one resolved Playbook: the tag lints on
     /// `metadata.compliance` and on each stage's `compliance`, then the evidence of each
     /// claim.
     pub fn check_playbook(
         &self,
-        root: &Node,
+        pb: &Playbook,
         environment: Option<&str>,
         diags: &mut Vec<Diagnostic>,
     ) {
-        let pb = self.facts(root, environment);
-        self.lint_tags(&pb.tags, diags);
-        for s in &pb.stages {
+        let facts = self.facts(pb, environment);
+        self.lint_tags(&facts.tags, diags);
+        for s in &facts.stages {
             self.lint_tags(&s.tags, diags);
         }
-        rules::missing_evidence::check(self, &pb, diags);
+        rules::missing_evidence::check(self, &facts, diags);
     }
 }
 
-/// The compliance lints as a `pbc_compiler::check::DocCheck`: built-in catalogs and rules,
-/// production environments from the configuration, the environment from the tree's path.
-pub fn doc_check(doc: &PlaybookDoc, cfg: &Config, diags: &mut Vec<Diagnostic>) {
-    let env = doc.tree.as_deref().and_then(facts::environment_of);
-    Compliance::from_config(cfg).check_playbook(&doc.root, env.as_deref(), diags);
+/// The compliance lints as the `pbc check` pass that runs after the model and semantic
+/// checks (`pbc_compiler::check::DocCheck`): built-in catalogs and rules, production
+/// environments from the configuration, the environment from the tree's path.
+pub fn extra_check(cx: &PlaybookCtx<'_>, diags: &mut Vec<Diagnostic>) {
+    Compliance::from_config(cx.cfg).check_playbook(cx.playbook, cx.env.as_deref(), diags);
 }
 
 /// The code with this id among the compliance codes.

@@ -27,6 +27,8 @@ use pbc_compiler::span::{SourceMap, Span};
 use pbc_compiler::yaml::Node;
 use std::collections::BTreeMap;
 
+type Tag = crate::facts::Spanned<String>;
+
 /// A control's coverage status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Status {
@@ -226,7 +228,8 @@ fn location(sources: &SourceMap, span: Option<Span>) -> Option<Location> {
 /// Builds the coverage report.
 ///
 /// `inputs`: the resolved Playbook documents of each environment (`None`: outside any
-/// `overlays/<env>`); documents that are not `kind: Playbook` are ignored. `requested`: the
+/// `overlays/<env>`); documents that are not `agenticops/v1` Playbooks are ignored, and each
+/// is read through the typed model (whose diagnostics `pbc check` reports, not this). `requested`: the
 /// catalog ids asked for beside the defaults (`soc2`, `iso27001-2022`); an unknown id is an
 /// `Err` with a message for the user. `sources` resolves spans to `file:line`.
 pub fn coverage(
@@ -264,12 +267,19 @@ fn environment(
     docs: &[&Node],
     selected: &[&Catalog],
 ) -> EnvironmentReport {
-    let facts: Vec<PlaybookFacts> = docs.iter().map(|d| comp.facts(d, env.as_deref())).collect();
+    // The model of each document; its diagnostics are `pbc check`'s business, not the report's.
+    let mut sink = Vec::new();
+    let opts = pbc_compiler::model::ModelOptions::default();
+    let facts: Vec<PlaybookFacts> = docs
+        .iter()
+        .filter_map(|d| pbc_compiler::model::from_document(d, sources, &opts, &mut sink))
+        .map(|pb| comp.facts(&pb, env.as_deref()))
+        .collect();
     // (catalog id, control id) → claims
     let mut claims: BTreeMap<(String, String), Vec<Claim>> = BTreeMap::new();
     let mut unresolved = Vec::new();
     for pb in &facts {
-        let mut lists: Vec<(Scope, Option<String>, &[crate::facts::Spanned])> =
+        let mut lists: Vec<(Scope, Option<String>, &[Tag])> =
             vec![(Scope::Playbook, None, &pb.tags)];
         for (i, s) in pb.stages.iter().enumerate() {
             lists.push((Scope::Stage(i), Some(s.name.clone()), &s.tags));

@@ -67,7 +67,7 @@ fn check_list(
     comp: &Compliance,
     pb: &PlaybookFacts,
     scope: Scope,
-    tags: &[Spanned],
+    tags: &[Spanned<String>],
     diags: &mut Vec<Diagnostic>,
 ) {
     let mut done: Vec<(String, String)> = Vec::new();

@@ -23,7 +23,7 @@ pub struct ResolvedTag<'a> {
 }
 
 /// Resolves a list of tags.
-pub fn resolve_all<'a>(cats: &'a Catalogs, tags: &'a [Spanned]) -> Vec<ResolvedTag<'a>> {
+pub fn resolve_all<'a>(cats: &'a Catalogs, tags: &'a [Spanned<String>]) -> Vec<ResolvedTag<'a>> {
     tags.iter()
         .map(|t| ResolvedTag {
             text: &t.value,
@@ -34,7 +34,7 @@ pub fn resolve_all<'a>(cats: &'a Catalogs, tags: &'a [Spanned]) -> Vec<ResolvedT
 }
 
 /// Runs every tag rule on one list of tags.
-pub fn lint_tags(cats: &Catalogs, tags: &[Spanned], diags: &mut Vec<Diagnostic>) {
+pub fn lint_tags(cats: &Catalogs, tags: &[Spanned<String>], diags: &mut Vec<Diagnostic>) {
     let resolved = resolve_all(cats, tags);
     unknown_control::check(&resolved, diags);
     ambiguous_iso_tag::check(&resolved, diags);

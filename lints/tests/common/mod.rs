@@ -2,11 +2,14 @@
 //! paths in output are stable (`testdata/…`).
 #![allow(dead_code)]
 
+use pbc_compiler::check::{PlaybookCtx, PlaybookDoc, check_document};
+use pbc_compiler::config::Config;
 use pbc_compiler::diag::{Diagnostic, Summary, sort_and_dedup};
 use pbc_compiler::fs::OsFs;
 use pbc_compiler::load::Loader;
 use pbc_compiler::render::{self, HumanOptions, path_str};
 use pbc_compiler::yaml::{Limits, Node};
+use pbc_lints::Compliance;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,6 +39,36 @@ pub fn playbooks(loader: &Loader, rel: &str) -> Vec<Node> {
         .filter(|d| pbc_compiler::check::is_playbook(&d.root))
         .map(|d| d.root.clone())
         .collect()
+}
+
+/// Runs what `pbc check` runs on each Playbook of a file (model, semantic checks, then the
+/// compliance lints with `comp`, for environment `env`), sorted.
+pub fn check_file(
+    loader: &Loader,
+    rel: &str,
+    comp: &Compliance,
+    env: Option<&str>,
+) -> Vec<Diagnostic> {
+    let schemas = pbc_compiler::types::SchemaStore::new();
+    let cfg = Config::default();
+    let mut diags = Vec::new();
+    // `DocCheck` is `'static`: the closure owns what it uses.
+    let (comp, env) = (comp.clone(), env.map(str::to_string));
+    let extra = move |cx: &PlaybookCtx<'_>, d: &mut Vec<Diagnostic>| {
+        comp.check_playbook(cx.playbook, env.as_deref(), d)
+    };
+    for root in playbooks(loader, rel) {
+        let doc = PlaybookDoc { root, tree: None };
+        check_document(loader, &schemas, &doc, &cfg, &extra, &mut diags);
+    }
+    sorted(loader, diags)
+}
+
+/// The environment of a fixture: from its directory (`…/overlays/<env>/x.yaml`).
+pub fn env_of(rel: &str) -> Option<String> {
+    Path::new(rel)
+        .parent()
+        .and_then(pbc_compiler::check::environment)
 }
 
 /// Sorts diagnostics as `pbc check` does.
