@@ -12,17 +12,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The example tree: until overlays are resolved, each `overlays/<env>` gets the base
-/// documents.
+/// The example tree: each overlay resolved (`overlays/<env>`).
 fn example(loader: &Loader) -> Vec<(Option<String>, Vec<Node>)> {
-    let base = "testdata/example/playbooks/base";
-    let mut docs = Vec::new();
-    for f in ["code-review-agent.yaml", "security-review-agent.yaml"] {
-        docs.extend(common::playbooks(loader, &format!("{base}/{f}")));
-    }
     ["dev", "staging", "production"]
         .iter()
-        .map(|env| (Some(env.to_string()), docs.clone()))
+        .map(|env| {
+            let docs = common::resolve(
+                loader,
+                &format!("testdata/example/playbooks/overlays/{env}"),
+            );
+            (Some(env.to_string()), docs)
+        })
         .collect()
 }
 
@@ -182,18 +182,38 @@ fn example_tree_is_covered_where_claimed() {
         let soc2 = &e.frameworks[0];
         assert_eq!((soc2.totals.covered, soc2.totals.controls), (3, 61));
     }
+    // Production claims ISO 27001:2022 8.15 through a JSON 6902 patch, and its retention
+    // comes from a strategic merge patch: the claim and the evidence point at those files.
+    let c = control(&r, Some("production"), "iso27001-2022", "8.15");
+    assert_eq!(c.status, Status::Covered);
+    let claim = &c.claims[0];
+    assert_eq!(
+        claim.location.as_ref().map(|l| l.file.as_str()),
+        Some("testdata/example/playbooks/overlays/production/kustomization.yaml")
+    );
+    assert!(claim.evidence.iter().any(|e| {
+        e.requirement == "audit-retention"
+            && e.location
+                .as_ref()
+                .is_some_and(|l| l.file.ends_with("audit-retention-patch.yaml"))
+    }));
+    assert_eq!(
+        control(&r, Some("dev"), "iso27001-2022", "8.15").status,
+        Status::NotClaimed
+    );
 }
 
 #[test]
 fn output_is_deterministic() {
     let loader = common::loader();
     let mut inputs = example(&loader);
-    let a = report(&inputs, &loader, &[]);
+    inputs.extend(fixtures(&loader));
+    let a = report(&inputs, &loader, &["iso27001-2013"]);
     inputs.reverse();
     for (_, docs) in &mut inputs {
         docs.reverse();
     }
-    let b = report(&inputs, &loader, &[]);
+    let b = report(&inputs, &loader, &["iso27001-2013"]);
     assert_eq!(coverage::json(&a), coverage::json(&b));
     assert_eq!(coverage::html(&a), coverage::html(&b));
 }

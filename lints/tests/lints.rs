@@ -110,12 +110,16 @@ fn the_example_tree_and_seeds_have_no_compliance_errors() {
     let comp = Compliance::builtin(Settings::default());
     let loader = common::loader();
     let mut diags = Vec::new();
-    for f in ["code-review-agent.yaml", "security-review-agent.yaml"] {
-        for env in [None, Some("dev"), Some("staging"), Some("production")] {
-            let rel = format!("testdata/example/playbooks/base/{f}");
-            diags.extend(common::check_file(&loader, &rel, &comp, env));
-        }
+    // The example tree, resolved per overlay, and its base on its own.
+    for env in ["dev", "staging", "production"] {
+        let docs = common::resolve(
+            &loader,
+            &format!("testdata/example/playbooks/overlays/{env}"),
+        );
+        diags.extend(common::check_docs(&loader, docs, &comp, Some(env)));
     }
+    let docs = common::resolve(&loader, "testdata/example/playbooks/base");
+    diags.extend(common::check_docs(&loader, docs, &comp, None));
     for f in [
         "database-migration/database-migration.yaml",
         "ops-actions/nightly-maintenance.yaml",

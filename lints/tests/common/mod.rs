@@ -41,11 +41,27 @@ pub fn playbooks(loader: &Loader, rel: &str) -> Vec<Node> {
         .collect()
 }
 
-/// Runs what `pbc check` runs on each Playbook of a file (model, semantic checks, then the
+/// The resolved documents of a kustomization directory (relative to the root); panics on
+/// an overlay problem, which is a broken fixture.
+pub fn resolve(loader: &Loader, rel: &str) -> Vec<Node> {
+    let r = pbc_compiler::resolve::resolve(
+        loader,
+        &root().join(rel),
+        &pbc_compiler::resolve::ResolveOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{rel}: {e}"));
+    assert!(r.diags.is_empty(), "{rel}: {:?}", r.diags);
+    r.docs
+        .into_iter()
+        .filter(pbc_compiler::check::is_playbook)
+        .collect()
+}
+
+/// Runs what `pbc check` runs on each Playbook document (model, semantic checks, then the
 /// compliance lints with `comp`, for environment `env`), sorted.
-pub fn check_file(
+pub fn check_docs(
     loader: &Loader,
-    rel: &str,
+    docs: Vec<Node>,
     comp: &Compliance,
     env: Option<&str>,
 ) -> Vec<Diagnostic> {
@@ -57,11 +73,22 @@ pub fn check_file(
     let extra = move |cx: &PlaybookCtx<'_>, d: &mut Vec<Diagnostic>| {
         comp.check_playbook(cx.playbook, env.as_deref(), d)
     };
-    for root in playbooks(loader, rel) {
+    for root in docs {
         let doc = PlaybookDoc { root, tree: None };
         check_document(loader, &schemas, &doc, &cfg, &extra, &mut diags);
     }
     sorted(loader, diags)
+}
+
+/// Runs what `pbc check` runs on each Playbook of a file (model, semantic checks, then the
+/// compliance lints with `comp`, for environment `env`), sorted.
+pub fn check_file(
+    loader: &Loader,
+    rel: &str,
+    comp: &Compliance,
+    env: Option<&str>,
+) -> Vec<Diagnostic> {
+    check_docs(loader, playbooks(loader, rel), comp, env)
 }
 
 /// The environment of a fixture: from its directory (`…/overlays/<env>/x.yaml`).
