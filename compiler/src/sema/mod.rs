@@ -372,7 +372,10 @@ impl Env for StageEnv<'_> {
                 .get(j)
                 .map(|o| o.ty.clone())
                 .unwrap_or(Ty::Any);
-            return Root::Type(ty, Some(self.pb.spec.stages[j].name.span));
+            return Root::Type(
+                ty,
+                Some((self.pb.spec.stages[j].name.span, name.to_string())),
+            );
         }
         if name == "input" {
             return Root::Type(self.an.input.clone(), None);
@@ -468,7 +471,7 @@ fn report(
         if let Some(h) = f.help {
             d = d.with_help(h);
         }
-        if let Some((s, m)) = f.label {
+        for (s, m) in f.labels {
             d = d.with_label(s, m);
         }
         diags.push(d);
