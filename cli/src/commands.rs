@@ -141,16 +141,94 @@ pub fn check(g: &Global, mut paths: Vec<PathBuf>, format: CheckFormat) -> ExitCo
     }
 }
 
+/// Prints diagnostics on stderr in human form (for commands whose stdout is an artifact).
+fn report_stderr(g: &Global, loader: &Loader, diags: &[Diagnostic]) {
+    if diags.is_empty() {
+        return;
+    }
+    let opts = HumanOptions {
+        color: color_enabled(g.color, std::io::stderr().is_terminal()),
+        width: width(),
+    };
+    let mut out = String::new();
+    for d in diags {
+        if g.quiet && !d.is_error() {
+            continue;
+        }
+        out.push_str(&render::human_one(&loader.sources, d, &opts));
+        out.push('\n');
+    }
+    let _ = std::io::stderr().write_all(out.as_bytes());
+}
+
 /// `pbc build`.
 pub fn build(
-    _g: &Global,
-    _dir: PathBuf,
-    _target: Target,
-    _output: Option<PathBuf>,
-    _restrictor: LoadRestrictor,
+    g: &Global,
+    dir: PathBuf,
+    target: Target,
+    output: Option<PathBuf>,
+    restrictor: LoadRestrictor,
 ) -> ExitCode {
-    eprintln!("pbc build: not built yet (tracked in issues #3 and #6)");
-    ExitCode::from(2)
+    if target != Target::Resolved {
+        eprintln!(
+            "pbc build --target {}: not built yet (tracked in issue #6)",
+            format!("{target:?}").to_lowercase()
+        );
+        return ExitCode::from(2);
+    }
+    let mut config_diags = Vec::new();
+    let (loader, cfg) = match setup(g, &dir, &mut config_diags) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let opts = pbc_compiler::resolve::ResolveOptions {
+        load_restrictor: match restrictor {
+            LoadRestrictor::Rootonly => pbc_compiler::resolve::LoadRestrictor::RootOnly,
+            LoadRestrictor::None => pbc_compiler::resolve::LoadRestrictor::None,
+        },
+        ..Default::default()
+    };
+    let res = match pbc_compiler::resolve::resolve(&loader, &dir, &opts) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let mut diags = config_diags;
+    diags.extend(res.diags);
+    pbc_compiler::config::apply_suppressions(&loader.sources, &mut diags);
+    cfg.apply_levels(&mut diags);
+    report_stderr(g, &loader, &diags);
+    if diags.iter().any(Diagnostic::is_error) {
+        return ExitCode::from(1);
+    }
+    match output {
+        None => {
+            let text = pbc_compiler::resolve::emit_yaml(&res.docs);
+            let _ = std::io::stdout().write_all(text.as_bytes());
+        }
+        Some(out) => {
+            let dir = out.join("resolved");
+            if let Err(e) = std::fs::create_dir_all(&dir) {
+                return usage_error(format!("{}: {e}", dir.display()));
+            }
+            for doc in &res.docs {
+                let name = doc
+                    .get_path(&["metadata", "name"])
+                    .and_then(|n| n.as_str())
+                    .unwrap_or("unnamed");
+                let kind = doc.get("kind").and_then(|n| n.as_str()).unwrap_or("");
+                let file = if kind == "Playbook" {
+                    format!("{name}.yaml")
+                } else {
+                    format!("{}-{name}.yaml", kind.to_lowercase())
+                };
+                let text = pbc_compiler::resolve::emit_yaml(std::slice::from_ref(doc));
+                if let Err(e) = std::fs::write(dir.join(&file), text) {
+                    return usage_error(format!("{}: {e}", dir.join(file).display()));
+                }
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// `pbc explain [CODE]`.

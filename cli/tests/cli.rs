@@ -212,3 +212,126 @@ fn explain_documents_every_code() {
         Some(2)
     );
 }
+
+#[test]
+fn a_patched_condition_is_reported_at_the_patch_with_the_base_producer_labelled() {
+    let dir = "testdata/overlays-types/patched-condition/overlays/prod";
+    let out = pbc(&workspace(), &["check", "--format", "json", dir]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["code"], "PB3012");
+    assert_eq!(
+        d["file"],
+        "testdata/overlays-types/patched-condition/overlays/prod/stricter-merge.yaml"
+    );
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(9), Some(31))
+    );
+    let labels: Vec<String> = d["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| format!("{}:{}", l["file"].as_str().unwrap(), l["line"]))
+        .collect();
+    assert!(
+        labels
+            .contains(&"testdata/overlays-types/patched-condition/base/review.yaml:8".to_string()),
+        "{labels:?}"
+    );
+    insta::assert_snapshot!(
+        "patched_condition_json",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let human = pbc(&workspace(), &["check", dir]);
+    insta::assert_snapshot!(
+        "patched_condition_human",
+        String::from_utf8_lossy(&human.stdout)
+    );
+}
+
+#[test]
+fn a_base_problem_is_reported_once_with_each_overlay_labelled() {
+    let d = tmpdir("shared");
+    let src = workspace().join("testdata/example/playbooks");
+    copy_dir(&src, &d.join("playbooks"));
+    let f = d.join("playbooks/base/code-review-agent.yaml");
+    let text = std::fs::read_to_string(&f)
+        .unwrap()
+        .replace("risk-level >= HIGH", "risk-level >= HIHG");
+    std::fs::write(&f, text).unwrap();
+    let out = pbc(&d, &["check", "--format", "json", "."]);
+    let v = json(&out);
+    let ds = v["diagnostics"].as_array().unwrap();
+    assert_eq!(ds.len(), 1, "{ds:?}");
+    assert_eq!(ds[0]["code"], "PB3015");
+    assert_eq!(ds[0]["file"], "playbooks/base/code-review-agent.yaml");
+    let overlays: Vec<&str> = ds[0]["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["file"].as_str())
+        .filter(|f| f.contains("overlays"))
+        .collect();
+    assert_eq!(
+        overlays,
+        vec![
+            "playbooks/overlays/dev/kustomization.yaml",
+            "playbooks/overlays/production/kustomization.yaml",
+            "playbooks/overlays/staging/kustomization.yaml",
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn build_resolved_equals_kubectl_on_the_example() {
+    for env in ["dev", "staging", "production"] {
+        let dir = format!("testdata/example/playbooks/overlays/{env}");
+        let out = pbc(&workspace(), &["build", &dir]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let expected = std::fs::read_to_string(
+            workspace().join(format!("testdata/oracle/example-kubectl/{env}.yaml")),
+        )
+        .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "{env}");
+    }
+}
+
+#[test]
+fn build_reports_overlay_problems_on_stderr() {
+    let d = tmpdir("build-bad");
+    std::fs::write(
+        d.join("kustomization.yaml"),
+        "resources:\n  - missing.yaml\n",
+    )
+    .unwrap();
+    let out = pbc(&d, &["build", "."]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("PB1001") && err.contains("kustomization.yaml:2"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}

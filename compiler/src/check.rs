@@ -284,50 +284,43 @@ pub fn load_error_diag(loader: &Loader, e: &LoadError) -> Diagnostic {
     Diagnostic::new(&crate::yaml::UNREADABLE, Span::point(file.id, 0), msg)
 }
 
-/// Resolves a tree into Playbook documents. (Interim: reads `resources` recursively without
-/// applying patches; replaced by `crate::resolve` when overlays land.)
-fn tree_unit(loader: &Loader, dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<PlaybookDoc> {
-    let mut out = Vec::new();
-    let mut seen = BTreeSet::new();
-    collect_tree(loader, dir, dir, diags, &mut out, &mut seen, 0);
-    out
-}
-
-fn collect_tree(
+/// Resolves a tree (overlays applied) into its Playbook documents. Returns the entries that
+/// included other kustomizations, for labelling problems in shared bases.
+fn tree_unit(
     loader: &Loader,
-    root: &Path,
     dir: &Path,
+    opts: &crate::resolve::ResolveOptions,
     diags: &mut Vec<Diagnostic>,
-    out: &mut Vec<PlaybookDoc>,
-    seen: &mut BTreeSet<PathBuf>,
-    depth: usize,
-) {
-    if depth > 32 || !seen.insert(normalize(dir)) {
-        return;
-    }
-    let Some(kf) = kustomization_file(dir) else {
-        return;
-    };
-    let Ok(k) = loader.load(&kf) else { return };
-    diags.extend(k.diags.iter().cloned());
-    let Some(doc) = k.docs.first() else { return };
-    for key in ["resources", "bases", "components"] {
-        for item in doc.root.get(key).and_then(Node::as_seq).unwrap_or(&[]) {
-            let Some(s) = item.as_str() else { continue };
-            let p = normalize(&dir.join(s));
-            if p.is_dir() {
-                collect_tree(loader, root, &p, diags, out, seen, depth + 1);
-            } else if let Ok(l) = loader.load(&p) {
-                diags.extend(l.diags.iter().cloned());
-                for d in &l.docs {
-                    if is_playbook(&d.root) {
-                        out.push(PlaybookDoc {
-                            root: d.root.clone(),
-                            tree: Some(root.to_path_buf()),
-                        });
-                    }
-                }
-            }
+) -> (Vec<PlaybookDoc>, Vec<(PathBuf, Span)>) {
+    match crate::resolve::resolve(loader, dir, opts) {
+        Ok(res) => {
+            diags.extend(res.diags);
+            let docs = res
+                .docs
+                .into_iter()
+                .filter(|d| {
+                    is_playbook(d)
+                        || d.get("apiVersion").and_then(Node::as_str) == Some("agenticops/v1")
+                })
+                .map(|root| PlaybookDoc {
+                    root,
+                    tree: Some(dir.to_path_buf()),
+                })
+                .collect();
+            (docs, res.includes)
+        }
+        Err(e) => {
+            let path = dir.to_path_buf();
+            let file = loader
+                .sources
+                .find(&path)
+                .unwrap_or_else(|| loader.sources.add(loader.display_path(&path), ""));
+            diags.push(Diagnostic::new(
+                &crate::yaml::UNREADABLE,
+                Span::point(file.id, 0),
+                e.to_string(),
+            ));
+            (Vec::new(), Vec::new())
         }
     }
 }
@@ -345,12 +338,16 @@ pub fn check(loader: &Loader, units: &Units, cfg: &Config, extra: &DocCheck) -> 
         .chain(units.files.iter().map(|(f, e)| Unit::File(f, *e)))
         .collect();
     let schemas = crate::types::SchemaStore::new();
-    let per_unit: Vec<(Option<PathBuf>, Vec<Diagnostic>)> = all
+    let ropts = crate::resolve::ResolveOptions::default();
+    let per_unit: Vec<TreeDiags> = all
         .par_iter()
         .map(|u| {
             let mut diags = Vec::new();
             let (tree, docs) = match u {
-                Unit::Tree(t) => (Some(t.to_path_buf()), tree_unit(loader, t, &mut diags)),
+                Unit::Tree(t) => {
+                    let (docs, includes) = tree_unit(loader, t, &ropts, &mut diags);
+                    (Some((t.to_path_buf(), includes)), docs)
+                }
                 Unit::File(f, explicit) => (None, file_unit(loader, f, *explicit, &mut diags)),
             };
             for d in &docs {
@@ -373,16 +370,21 @@ pub fn check(loader: &Loader, units: &Units, cfg: &Config, extra: &DocCheck) -> 
     }
 }
 
+/// The diagnostics of one unit, with its tree and the tree's include entries.
+type TreeDiags = (Option<(PathBuf, Vec<(PathBuf, Span)>)>, Vec<Diagnostic>);
+
 /// A problem found identically in several trees (a shared base) is reported once, with a
-/// label naming each tree that includes it.
-fn merge_shared(
-    loader: &Loader,
-    per_unit: Vec<(Option<PathBuf>, Vec<Diagnostic>)>,
-) -> Vec<Diagnostic> {
+/// label per tree at the `resources:` entry through which it reaches the problem.
+fn merge_shared(loader: &Loader, per_unit: Vec<TreeDiags>) -> Vec<Diagnostic> {
     let mut order: Vec<Diagnostic> = Vec::new();
-    let mut trees_of: HashMap<usize, Vec<PathBuf>> = HashMap::new();
+    let mut trees_of: HashMap<usize, Vec<usize>> = HashMap::new();
     let mut index: BTreeMap<(String, Span, String), usize> = BTreeMap::new();
+    let mut trees: Vec<(PathBuf, Vec<(PathBuf, Span)>)> = Vec::new();
     for (tree, diags) in per_unit {
+        let tree_idx = tree.map(|t| {
+            trees.push(t);
+            trees.len() - 1
+        });
         for d in diags {
             let key = (d.code.id.to_string(), d.span, d.message.clone());
             let i = match index.get(&key) {
@@ -393,38 +395,60 @@ fn merge_shared(
                     order.len() - 1
                 }
             };
-            if let Some(t) = &tree {
+            if let Some(t) = tree_idx {
                 let v = trees_of.entry(i).or_default();
-                if !v.contains(t) {
-                    v.push(t.clone());
+                if !v.contains(&t) {
+                    v.push(t);
                 }
             }
         }
     }
-    for (i, trees) in trees_of {
-        if trees.len() < 2 {
+    let mut shared: Vec<(usize, Vec<usize>)> =
+        trees_of.into_iter().filter(|(_, t)| t.len() > 1).collect();
+    shared.sort();
+    for (i, ts) in shared {
+        let Some(d) = order.get_mut(i) else { continue };
+        let Some(file) = loader.sources.get(d.span.file) else {
             continue;
-        }
-        if let Some(d) = order.get_mut(i) {
-            for t in trees {
-                if let Some(kf) = kustomization_file(&t)
-                    && let Ok(l) = loader.load(&kf)
-                {
-                    let span = l
-                        .docs
-                        .first()
-                        .and_then(|doc| doc.root.entry("resources"))
-                        .map(|e| e.key.span)
-                        .unwrap_or(Span::point(l.file.id, 0));
-                    d.labels.push(crate::diag::Label {
-                        span,
-                        message: format!(
-                            "also reached through the overlay `{}`",
-                            loader.display_path(&t).display()
-                        ),
-                    });
-                }
-            }
+        };
+        let problem = loader.resolve(&file.path);
+        for t in ts {
+            let Some((root, includes)) = trees.get(t) else {
+                continue;
+            };
+            let own_kf = kustomization_file(&loader.resolve(root)).map(|k| loader.resolve(&k));
+            // The include entry of this tree's own kustomization that leads to the problem's
+            // file (the deepest matching directory), else any entry that does.
+            let leads = |(dir, _): &&(PathBuf, Span)| problem.starts_with(loader.resolve(dir));
+            let in_own = |(_, sp): &&(PathBuf, Span)| {
+                let f = loader.sources.get(sp.file).map(|f| loader.resolve(&f.path));
+                f.is_some() && f == own_kf
+            };
+            let entry = includes
+                .iter()
+                .filter(leads)
+                .filter(in_own)
+                .max_by_key(|(dir, _)| dir.components().count())
+                .or_else(|| {
+                    includes
+                        .iter()
+                        .filter(leads)
+                        .max_by_key(|(dir, _)| dir.components().count())
+                });
+            let span = match entry {
+                Some((_, sp)) => *sp,
+                None => match own_kf.as_ref().and_then(|k| loader.load(k).ok()) {
+                    Some(l) => Span::point(l.file.id, 0),
+                    None => continue,
+                },
+            };
+            d.labels.push(crate::diag::Label {
+                span,
+                message: format!(
+                    "also found through `{}`",
+                    loader.display_path(root).display()
+                ),
+            });
         }
     }
     order

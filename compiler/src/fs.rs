@@ -204,6 +204,9 @@ pub fn normalize(path: &Path) -> PathBuf {
             other => out.push(other.as_os_str()),
         }
     }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
     out
 }
 
@@ -232,5 +235,7 @@ mod tests {
     fn normalize_paths() {
         assert_eq!(normalize(Path::new("a/./b/../c")), PathBuf::from("a/c"));
         assert_eq!(normalize(Path::new("../x")), PathBuf::from("../x"));
+        assert_eq!(normalize(Path::new(".")), PathBuf::from("."));
+        assert_eq!(normalize(Path::new("a/..")), PathBuf::from("."));
     }
 }

@@ -108,6 +108,11 @@ pub struct Analysis {
     pub graph: StageGraph,
     pub outputs: Vec<Output>,
     pub input: Ty,
+    /// Per stage, per `conditions` entry: the lowered `if` (`None` for `else`, or when the
+    /// condition has errors). Targets lower gates from these, never from the text.
+    pub conditions: Vec<Vec<Option<lower::Lowered>>>,
+    /// Per stage: the lowered `when` (`None` without `when` or with errors).
+    pub whens: Vec<Option<lower::Lowered>>,
 }
 
 /// The stem of a schema file name: drops the directories, `.json` and a trailing `.schema`.
@@ -129,27 +134,38 @@ pub fn analyze(pb: &Playbook, cx: &Ctx<'_>, diags: &mut Vec<Diagnostic>) -> Anal
         Some(s) => load_ty(cx, s, diags),
         None => Ty::Any,
     };
-    let an = Analysis {
+    let mut an = Analysis {
         graph,
         outputs,
         input,
+        conditions: Vec::new(),
+        whens: Vec::new(),
     };
+    let mut conditions = Vec::new();
+    let mut whens = Vec::new();
     let sources = &cx.loader.sources;
     let read = RefCell::new(vec![false; pb.spec.stages.len()]);
     for (i, s) in pb.spec.stages.iter().enumerate() {
         let gate_sees_self = s.agent().is_some();
-        for (k, c) in s.conditions.iter().enumerate() {
-            if let Some(t) = &c.test {
-                let env = StageEnv::new(pb, &an, i, gate_sees_self, &read, false);
-                check_expr(sources, t, &env, Purpose::Gate, diags);
-                let _ = k;
-            }
+        let mut lowered = Vec::new();
+        for c in &s.conditions {
+            lowered.push(match &c.test {
+                Some(t) => {
+                    let env = StageEnv::new(pb, &an, i, gate_sees_self, &read, false);
+                    check_expr(sources, t, &env, Purpose::Gate, diags)
+                }
+                None => None,
+            });
         }
+        conditions.push(lowered);
         unreachable_branches(s, diags);
-        if let Some(w) = &s.when {
-            let env = StageEnv::new(pb, &an, i, false, &read, false);
-            check_expr(sources, w, &env, Purpose::When, diags);
-        }
+        whens.push(match &s.when {
+            Some(w) => {
+                let env = StageEnv::new(pb, &an, i, false, &read, false);
+                check_expr(sources, w, &env, Purpose::When, diags)
+            }
+            None => None,
+        });
         check_context(pb, &an, i, s, &read, diags);
         let has_gate = stage_has_gate(pb, s);
         let env = StageEnv::new(pb, &an, i, false, &read, true).with_gate(has_gate);
@@ -173,6 +189,8 @@ pub fn analyze(pb: &Playbook, cx: &Ctx<'_>, diags: &mut Vec<Diagnostic>) -> Anal
         }
     }
     check_monitoring(pb, sources, diags);
+    an.conditions = conditions;
+    an.whens = whens;
     // Outputs nobody reads.
     let read = read.into_inner();
     for o in &an.outputs {
@@ -372,7 +390,10 @@ impl Env for StageEnv<'_> {
                 .get(j)
                 .map(|o| o.ty.clone())
                 .unwrap_or(Ty::Any);
-            return Root::Type(ty, Some(self.pb.spec.stages[j].name.span));
+            return Root::Type(
+                ty,
+                Some((self.pb.spec.stages[j].name.span, name.to_string())),
+            );
         }
         if name == "input" {
             return Root::Type(self.an.input.clone(), None);
@@ -414,7 +435,7 @@ fn check_expr(
     env: &StageEnv<'_>,
     purpose: Purpose,
     diags: &mut Vec<Diagnostic>,
-) -> Option<Expr> {
+) -> Option<lower::Lowered> {
     let node = &e.node;
     let text = &e.text.value;
     let (parsed, errors) = expr::parse(text);
@@ -445,11 +466,20 @@ fn check_expr(
             }
         }
         env.rejected.borrow_mut().clear();
-        return Some(parsed);
+        return None;
     }
     let checked = tc::check(&parsed, env, purpose);
+    let has_errors = checked
+        .findings
+        .iter()
+        .any(|f| f.code.severity == crate::diag::Severity::Error);
+    let lowered = lower::lower(&parsed, &checked.refs);
+    let rejected = !env.rejected.borrow().is_empty();
     report(sources, node, env, checked, diags);
-    Some(parsed)
+    if has_errors || rejected {
+        return None;
+    }
+    Some(lowered)
 }
 
 fn report(
@@ -468,7 +498,7 @@ fn report(
         if let Some(h) = f.help {
             d = d.with_help(h);
         }
-        if let Some((s, m)) = f.label {
+        for (s, m) in f.labels {
             d = d.with_label(s, m);
         }
         diags.push(d);

@@ -78,8 +78,9 @@ declare_codes! {
 /// The result of resolving a ref's first name.
 #[derive(Clone, Debug)]
 pub enum Root {
-    /// In scope, with the type of what it names and, for labels, where it is produced.
-    Type(Ty, Option<Span>),
+    /// In scope, with the type of what it names and, for labels, the producing stage's name
+    /// span and the name read.
+    Type(Ty, Option<(Span, String)>),
     /// Not a known name.
     Unknown,
     /// Known but not readable here (a later or parallel stage): the env reports it itself.
@@ -101,8 +102,8 @@ pub struct Finding {
     pub span: ESpan,
     pub message: String,
     pub help: Option<String>,
-    /// A secondary label in a file (a schema field, a producing stage).
-    pub label: Option<(Span, String)>,
+    /// Secondary labels in files (a schema field, the producing stage).
+    pub labels: Vec<(Span, String)>,
 }
 
 /// A ref that type-checked: its path, type, and whether every step is `required`.
@@ -198,7 +199,7 @@ impl Cx<'_> {
             span,
             message,
             help,
-            label: None,
+            labels: Vec::new(),
         });
     }
 
@@ -300,7 +301,7 @@ impl Cx<'_> {
         let Some((root, root_span)) = segments.first() else {
             return T::Err;
         };
-        let (mut ty, _producer) = match self.env.root(root, root_span.clone()) {
+        let (mut ty, producer) = match self.env.root(root, root_span.clone()) {
             Root::Type(t, p) => (t, p),
             Root::Rejected => return T::Err,
             Root::Unknown => {
@@ -361,7 +362,7 @@ impl Cx<'_> {
                     span: nspan.clone(),
                     message: format!("`{}` has no field `{name}`", path.join(".")),
                     help: Some(help),
-                    label: Some((obj.span, "the fields this output declares".into())),
+                    labels: producer_label(&producer, &obj.span, "the fields this output declares"),
                 });
                 return T::Err;
             };
@@ -386,7 +387,7 @@ impl Cx<'_> {
                 help: Some(format!(
                     "add `{name}` to the schema's `required` list if the agent always produces it"
                 )),
-                label: Some((decl, "declared here, optional".into())),
+                labels: vec![(decl, "declared here, optional".into())],
             });
         }
         self.out.refs.push(TypedRef {
@@ -521,7 +522,7 @@ impl Cx<'_> {
                         span: r.unparen().span.clone(),
                         message: format!("`{m}` is not a member of {}", l_ty.describe()),
                         help: Some(help),
-                        label: Some((e.span, "the enum is declared here".into())),
+                        labels: vec![(e.span, "the enum is declared here".into())],
                     });
                 }
             }
@@ -656,6 +657,19 @@ impl Cx<'_> {
             );
         }
     }
+}
+
+/// Labels for a finding about a ref: the schema part, then the stage that produces it.
+fn producer_label(
+    producer: &Option<(Span, String)>,
+    schema: &Span,
+    what: &str,
+) -> Vec<(Span, String)> {
+    let mut v = vec![(*schema, what.to_string())];
+    if let Some((s, name)) = producer {
+        v.push((*s, format!("`{name}` is produced by this stage")));
+    }
+    v
 }
 
 fn parse_or_zero(s: &str) -> f64 {
