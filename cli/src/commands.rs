@@ -1,6 +1,6 @@
 //! Command implementations: each wires the library crates together and renders.
 
-use crate::cli::{CheckFormat, Color, Global, LoadRestrictor, Target};
+use crate::cli::{CheckFormat, Color, Global, LoadRestrictor, ReportFormat, Target};
 use pbc_compiler::check::{self, PlaybookCtx};
 use pbc_compiler::config::Config;
 use pbc_compiler::diag::{Code, Diagnostic, Summary};
@@ -15,6 +15,7 @@ use std::sync::Arc;
 /// Every diagnostic code pbc knows, sorted.
 pub fn all_codes() -> Vec<&'static Code> {
     let mut v = pbc_compiler::codes::all();
+    v.extend(pbc_lints::codes());
     v.sort_by_key(|c| c.id);
     v
 }
@@ -81,8 +82,10 @@ fn setup(
     Ok((Loader::new(fs, cwd, cfg.limits), cfg))
 }
 
-/// The passes that run after the model and semantic checks (compliance lints plug in here).
-fn extra_checks(_cx: &PlaybookCtx<'_>, _diags: &mut Vec<Diagnostic>) {}
+/// The passes that run after the model and semantic checks: the compliance lints.
+fn extra_checks(cx: &PlaybookCtx<'_>, diags: &mut Vec<Diagnostic>) {
+    pbc_lints::extra_check(cx, diags);
+}
 
 /// `pbc check`.
 pub fn check(g: &Global, mut paths: Vec<PathBuf>, format: CheckFormat) -> ExitCode {
@@ -228,6 +231,81 @@ pub fn build(
             }
         }
     }
+    ExitCode::SUCCESS
+}
+
+/// `pbc coverage`.
+pub fn coverage(
+    g: &Global,
+    mut paths: Vec<PathBuf>,
+    env: Option<String>,
+    catalogs: Vec<String>,
+    format: ReportFormat,
+) -> ExitCode {
+    if paths.is_empty() {
+        paths.push(PathBuf::from("."));
+    }
+    let mut diags = Vec::new();
+    let (loader, cfg) = match setup(g, &paths[0], &mut diags) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let units = match check::discover(&paths) {
+        Ok(u) => u,
+        Err(e) => return usage_error(e),
+    };
+    let opts = pbc_compiler::resolve::ResolveOptions::default();
+    let mut inputs: Vec<(Option<String>, Vec<pbc_compiler::yaml::Node>)> = Vec::new();
+    for tree in &units.trees {
+        match pbc_compiler::resolve::resolve(&loader, tree, &opts) {
+            Ok(res) => {
+                diags.extend(res.diags);
+                inputs.push((check::environment(tree), res.docs));
+            }
+            Err(e) => return usage_error(e),
+        }
+    }
+    let mut loose = Vec::new();
+    for (f, _) in &units.files {
+        match loader.load(f) {
+            Ok(l) => {
+                diags.extend(l.diags.iter().cloned());
+                loose.extend(l.docs.iter().map(|d| d.root.clone()));
+            }
+            Err(e) => diags.push(check::load_error_diag(&loader, &e)),
+        }
+    }
+    if !loose.is_empty() {
+        inputs.push((None, loose));
+    }
+    if let Some(e) = &env {
+        let known: Vec<String> = inputs.iter().filter_map(|(x, _)| x.clone()).collect();
+        if !known.contains(e) {
+            return usage_error(format!(
+                "no environment `{e}` under the given paths (found: {})",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            ));
+        }
+        inputs.retain(|(x, _)| x.as_deref() == Some(e.as_str()));
+    }
+    pbc_compiler::config::apply_suppressions(&loader.sources, &mut diags);
+    cfg.apply_levels(&mut diags);
+    report_stderr(g, &loader, &diags);
+    if diags.iter().any(Diagnostic::is_error) {
+        return ExitCode::from(1);
+    }
+    let comp = pbc_lints::Compliance::from_config(&cfg);
+    let report = match pbc_lints::coverage::coverage(&comp, &loader.sources, &inputs, &catalogs) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let text = match format {
+        ReportFormat::Markdown => pbc_lints::coverage::markdown(&report),
+        ReportFormat::Json => pbc_lints::coverage::json(&report),
+        ReportFormat::Csv => pbc_lints::coverage::csv(&report),
+        ReportFormat::Html => pbc_lints::coverage::html(&report),
+    };
+    let _ = std::io::stdout().write_all(text.as_bytes());
     ExitCode::SUCCESS
 }
 
