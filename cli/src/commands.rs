@@ -283,7 +283,11 @@ pub fn coverage(
         if !known.contains(e) {
             return usage_error(format!(
                 "no environment `{e}` under the given paths (found: {})",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             ));
         }
         inputs.retain(|(x, _)| x.as_deref() == Some(e.as_str()));

@@ -335,3 +335,48 @@ fn build_reports_overlay_problems_on_stderr() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn coverage_per_environment_and_filtered() {
+    let out = pbc(
+        &workspace(),
+        &["coverage", "--format", "json", "testdata/example"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    for env in ["dev", "staging", "production"] {
+        assert!(text.contains(&format!("\"{env}\"")), "{env} missing");
+    }
+    let one = pbc(
+        &workspace(),
+        &[
+            "coverage",
+            "--format",
+            "csv",
+            "--env",
+            "production",
+            "testdata/example",
+        ],
+    );
+    assert_eq!(one.status.code(), Some(0));
+    let csv = String::from_utf8_lossy(&one.stdout).to_string();
+    assert!(
+        csv.contains("production") && !csv.contains(",dev,") && !csv.contains(",staging,"),
+        "{csv}"
+    );
+    let none = pbc(
+        &workspace(),
+        &["coverage", "--env", "qa", "testdata/example"],
+    );
+    assert_eq!(none.status.code(), Some(2));
+    let bad = pbc(
+        &workspace(),
+        &["coverage", "--catalog", "nist", "testdata/example"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+}
