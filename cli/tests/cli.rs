@@ -380,3 +380,31 @@ fn coverage_per_environment_and_filtered() {
     );
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn every_bad_fixture_exits_1_with_its_error_and_every_warning_fixture_exits_0() {
+    let mut checked = 0;
+    for (dir, want) in [("testdata/bad", 1), ("testdata/warn", 0)] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(workspace().join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        files.sort();
+        for f in files {
+            let name = f.file_name().unwrap().to_string_lossy().to_string();
+            let rel = format!("{dir}/{name}");
+            let out = pbc(&workspace(), &["check", "--format", "json", &rel]);
+            assert_eq!(out.status.code(), Some(want), "{rel}");
+            let v = json(&out);
+            let code = &name[..6];
+            let sev = if want == 1 { "error" } else { "warning" };
+            assert!(
+                v["diagnostics"].as_array().unwrap().iter().any(|d| d["code"] == code && (d["severity"] == sev || d["severity"] == "info")),
+                "{rel}: no {sev} {code}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 80, "only {checked} fixtures");
+}

@@ -547,11 +547,7 @@ impl Cx<'_> {
                 Ty(t) => self.push(
                     &TYPE_MISMATCH,
                     r.unparen().span.clone(),
-                    format!(
-                        "cannot compare {} with {}",
-                        a_ty(&l_ty),
-                        a_ty(t)
-                    ),
+                    format!("cannot compare {} with {}", a_ty(&l_ty), a_ty(t)),
                     None,
                 ),
                 _ => {}
@@ -593,11 +589,7 @@ impl Cx<'_> {
                     Ty(t) => self.push(
                         &TYPE_MISMATCH,
                         r.unparen().span.clone(),
-                        format!(
-                            "cannot compare {} with {}",
-                            a_ty(&l_ty),
-                            a_ty(t)
-                        ),
+                        format!("cannot compare {} with {}", a_ty(&l_ty), a_ty(t)),
                         None,
                     ),
                     Ident(s) => self.push(
