@@ -82,9 +82,12 @@ fn setup(
     Ok((Loader::new(fs, cwd, cfg.limits), cfg))
 }
 
-/// The passes that run after the model and semantic checks: the compliance lints.
-fn extra_checks(cx: &PlaybookCtx<'_>, diags: &mut Vec<Diagnostic>) {
-    pbc_lints::extra_check(cx, diags);
+/// The passes that run after the model and semantic checks: the compliance lints, with the
+/// organisation's catalogs and evidence rules loaded once.
+fn extra_checks(
+    comp: pbc_lints::Compliance,
+) -> impl Fn(&PlaybookCtx<'_>, &mut Vec<Diagnostic>) + Sync {
+    move |cx, diags| comp.check_playbook(cx.playbook, cx.env.as_deref(), diags)
 }
 
 /// `pbc check`.
@@ -101,7 +104,9 @@ pub fn check(g: &Global, mut paths: Vec<PathBuf>, format: CheckFormat) -> ExitCo
         Ok(u) => u,
         Err(e) => return usage_error(e),
     };
-    let mut report = check::check(&loader, &units, &cfg, &extra_checks);
+    let comp = pbc_lints::Compliance::load(&cfg, &loader, &mut config_diags);
+    let extra = extra_checks(comp);
+    let mut report = check::check(&loader, &units, &cfg, &extra);
     report.diags.splice(0..0, config_diags);
     let summary = Summary::of(&report.diags, report.files);
     let out = match format {
@@ -298,7 +303,12 @@ pub fn coverage(
     if diags.iter().any(Diagnostic::is_error) {
         return ExitCode::from(1);
     }
-    let comp = pbc_lints::Compliance::from_config(&cfg);
+    let mut cdiags = Vec::new();
+    let comp = pbc_lints::Compliance::load(&cfg, &loader, &mut cdiags);
+    report_stderr(g, &loader, &cdiags);
+    if cdiags.iter().any(Diagnostic::is_error) {
+        return ExitCode::from(1);
+    }
     let report = match pbc_lints::coverage::coverage(&comp, &loader.sources, &inputs, &catalogs) {
         Ok(r) => r,
         Err(e) => return usage_error(e),

@@ -408,3 +408,48 @@ fn every_bad_fixture_exits_1_with_its_error_and_every_warning_fixture_exits_0() 
     }
     assert!(checked >= 80, "only {checked} fixtures");
 }
+
+#[test]
+fn organisation_catalogs_and_rules_come_from_the_configuration() {
+    let d = tmpdir("org");
+    for f in ["acme-catalog.yaml", "acme-rules.yaml"] {
+        std::fs::copy(
+            workspace().join("testdata/compliance/data").join(f),
+            d.join(f),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        d.join(".pbc.yaml"),
+        "catalogs: [acme-catalog.yaml]\nevidence-rules: [acme-rules.yaml]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("pb.yaml"),
+        "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: deploy\n  compliance: [ACME-CM-1, ACME-CM-9]\nspec:\n  trigger: release\n  stages:\n    - name: ship\n      agent: glm-5\n",
+    )
+    .unwrap();
+    let v = json(&pbc(&d, &["check", "--format", "json", "pb.yaml"]));
+    // ACME-CM-1 is known (its evidence is missing), ACME-CM-9 is not a control.
+    let got: Vec<(String, u64)> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["code"].as_str().unwrap().to_string(),
+                x["column"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![("PB5005".to_string(), 16), ("PB5001".to_string(), 27)]
+    );
+    // A catalog file that does not exist is reported at its entry in .pbc.yaml.
+    std::fs::write(d.join(".pbc.yaml"), "catalogs: [nope.yaml]\n").unwrap();
+    let v = json(&pbc(&d, &["check", "--format", "json", "pb.yaml"]));
+    assert_eq!(v["diagnostics"][0]["code"], "PB0021");
+    assert_eq!(v["diagnostics"][0]["file"], ".pbc.yaml");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -165,7 +165,7 @@ impl Settings {
     pub fn from_config(cfg: &Config) -> Settings {
         Settings {
             production_environments: cfg.production_environments.clone(),
-            min_audit_retention: None,
+            min_audit_retention: cfg.audit_retention_minimum,
         }
     }
 

@@ -54,6 +54,36 @@ impl Compliance {
         }
     }
 
+    /// The built-ins plus the organisation's catalogs and evidence rules named in the
+    /// configuration (`catalogs`, `evidence-rules`), with its settings. Problems in those
+    /// files (and files that cannot be read) are diagnostics.
+    pub fn load(
+        cfg: &Config,
+        loader: &pbc_compiler::load::Loader,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Compliance {
+        let mut c = Compliance::from_config(cfg);
+        if cfg.catalogs.is_empty() && cfg.evidence_rules.is_empty() {
+            return c;
+        }
+        let mut cats = (*c.catalogs).clone();
+        for (path, span) in &cfg.catalogs {
+            if let Err(e) = cats.load_file(loader, path, diags) {
+                diags.push(missing_file(*span, &e));
+            }
+        }
+        cats.validate(diags);
+        let mut rules = (*c.rules).clone();
+        for (path, span) in &cfg.evidence_rules {
+            if let Err(e) = rules.load_file(loader, &cats, path, diags) {
+                diags.push(missing_file(*span, &e));
+            }
+        }
+        c.catalogs = Arc::new(cats);
+        c.rules = Arc::new(rules);
+        c
+    }
+
     /// The built-ins with the settings of a configuration.
     pub fn from_config(cfg: &Config) -> Compliance {
         Compliance::builtin(Settings::from_config(cfg))
@@ -92,6 +122,15 @@ impl Compliance {
 /// environments from the configuration, the environment from the tree's path.
 pub fn extra_check(cx: &PlaybookCtx<'_>, diags: &mut Vec<Diagnostic>) {
     Compliance::from_config(cx.cfg).check_playbook(cx.playbook, cx.env.as_deref(), diags);
+}
+
+fn missing_file(span: pbc_compiler::span::Span, e: &pbc_compiler::load::LoadError) -> Diagnostic {
+    Diagnostic::new(
+        &pbc_compiler::config::CONFIG_BAD_VALUE,
+        span,
+        format!("cannot read {e}"),
+    )
+    .with_help("the path is relative to `.pbc.yaml`")
 }
 
 /// The code with this id among the compliance codes.
