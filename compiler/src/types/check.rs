@@ -277,7 +277,7 @@ impl Cx<'_> {
                 self.push(
                     &TYPE_MISMATCH,
                     inner.span.clone(),
-                    format!("this is {}, not a condition", a_ty(&ty)),
+                    format!("this is {}, not a condition", a_ty(ty)),
                     Some(hint.into()),
                 );
             }
