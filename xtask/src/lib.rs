@@ -353,6 +353,6 @@ mod tests {
     fn deterministic_and_distinct() {
         assert_eq!(playbook(7), playbook(7));
         assert_ne!(playbook(7), playbook(8));
-        assert!(base_kustomization(3).ends_with("  - pb-00002-search.yaml\n"));
+        assert!(base_kustomization(3).ends_with("  - pb-00002-identity.yaml\n"));
     }
 }
