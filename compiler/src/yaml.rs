@@ -328,6 +328,14 @@ pub fn parse_float(t: &str) -> Option<f64> {
 
 /// Resolves a plain scalar's kind under the YAML 1.2 core schema.
 pub fn resolve_plain(t: &str) -> ScalarKind {
+    // Most plain scalars start with a letter: only `null`, `true` and `false` (in their three
+    // spellings) among those resolve to something other than a string.
+    if let Some(&c) = t.as_bytes().first()
+        && c.is_ascii_alphabetic()
+        && !matches!(c, b'n' | b'N' | b't' | b'T' | b'f' | b'F')
+    {
+        return ScalarKind::Str;
+    }
     match t {
         "" | "~" | "null" | "Null" | "NULL" => return ScalarKind::Null,
         "true" | "True" | "TRUE" | "false" | "False" | "FALSE" => return ScalarKind::Bool,
@@ -397,6 +405,13 @@ fn is_core_float(t: &str) -> bool {
 /// What a YAML 1.1 reader would make of a plain scalar that YAML 1.2 reads as a string or
 /// as a different number, if anything.
 pub fn yaml11_reading(t: &str) -> Option<&'static str> {
+    // Every reading below starts with a digit, a sign or one of `yYnNoO`.
+    if let Some(&c) = t.as_bytes().first()
+        && c.is_ascii_alphabetic()
+        && !matches!(c, b'y' | b'Y' | b'n' | b'N' | b'o' | b'O')
+    {
+        return None;
+    }
     match t {
         "yes" | "Yes" | "YES" | "on" | "On" | "ON" => return Some("the boolean true"),
         "no" | "No" | "NO" | "off" | "Off" | "OFF" => {
@@ -502,6 +517,8 @@ struct ByteIndex<'a> {
     file: &'a SourceFile,
     char_idx: usize,
     byte_idx: usize,
+    /// An ASCII text's char indices are its byte offsets.
+    ascii: bool,
 }
 
 impl<'a> ByteIndex<'a> {
@@ -510,11 +527,15 @@ impl<'a> ByteIndex<'a> {
             file,
             char_idx: 0,
             byte_idx: 0,
+            ascii: file.text.is_ascii(),
         }
     }
 
     fn byte(&mut self, m: &Marker) -> u32 {
         let text: &str = &self.file.text;
+        if self.ascii {
+            return m.index().min(text.len()) as u32;
+        }
         if m.index() < self.char_idx {
             // Go back to the start of the marker's line, then walk forward.
             let Some(ls) = self.file.line_start(m.line() as u32) else {
@@ -547,6 +568,9 @@ impl<'a> ByteIndex<'a> {
     }
 }
 
+/// Mappings with fewer entries are checked for duplicate keys by a scan.
+const SMALL_MAP: usize = 16;
+
 enum Frame {
     Seq {
         span: Span,
@@ -558,7 +582,8 @@ enum Frame {
         anchor: usize,
         entries: Vec<Entry>,
         pending_key: Option<Node>,
-        seen: HashMap<String, Span>,
+        /// First spans by key, built once the mapping holds [`SMALL_MAP`] entries.
+        seen: Option<HashMap<String, Span>>,
         /// `<<` merge sources, applied at the end.
         merges: Vec<Node>,
     },
@@ -626,7 +651,7 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                     anchor,
                     entries: Vec::new(),
                     pending_key: None,
-                    seen: HashMap::new(),
+                    seen: None,
                     merges: Vec::new(),
                 });
                 continue;
@@ -794,7 +819,7 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                     *pending_key = Some(node);
                 }
                 Some(key) => {
-                    let k = key.as_scalar().map(|s| s.text.clone()).unwrap_or_default();
+                    let k = key.as_scalar().map(|s| s.text.as_str()).unwrap_or("");
                     let is_merge =
                         k == "<<" && key.as_scalar().is_some_and(|s| s.style == Style::Plain);
                     if is_merge {
@@ -804,7 +829,29 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                         }
                         continue;
                     }
-                    if let Some(first) = seen.get(&k) {
+                    // Small mappings (nearly all) are scanned; a large one gets an index.
+                    let first = if entries.len() < SMALL_MAP {
+                        entries
+                            .iter()
+                            .find(|e| e.key_str() == k)
+                            .map(|e| e.key.span)
+                    } else {
+                        let seen = seen.get_or_insert_with(|| {
+                            let mut m = HashMap::with_capacity(entries.len() * 2);
+                            for e in entries.iter() {
+                                m.entry(e.key_str().to_string()).or_insert(e.key.span);
+                            }
+                            m
+                        });
+                        match seen.get(k) {
+                            Some(f) => Some(*f),
+                            None => {
+                                seen.insert(k.to_string(), key.span);
+                                None
+                            }
+                        }
+                    };
+                    if let Some(first) = first {
                         diags.push(
                             Diagnostic::new(
                                 &DUPLICATE_KEY,
@@ -812,11 +859,9 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                                 format!("duplicate key `{k}`"),
                             )
                             .with_label_text("defined again here")
-                            .with_label(*first, "first defined here")
+                            .with_label(first, "first defined here")
                             .with_help("remove one of the two entries"),
                         );
-                    } else {
-                        seen.insert(k, key.span);
                     }
                     entries.push(Entry { key, value: node });
                 }

@@ -262,8 +262,9 @@ pub fn resolve(
     let (mut acc, sort) = ctx.build_dir(&dir, &[], None, KustKind::Kustomization);
     sort_resources(&mut acc.res, sort.as_ref());
     let mut files = Vec::new();
+    let mut seen_files = std::collections::HashSet::new();
     for f in acc.files {
-        if !files.contains(&f) {
+        if seen_files.insert(f.clone()) {
             files.push(f);
         }
     }
@@ -301,7 +302,7 @@ pub fn resolve_all(
 // Resources and their ids.
 
 /// A resource id as kustomize compares them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct ResId {
     group: String,
     version: String,
@@ -381,6 +382,16 @@ impl ResId {
 
     fn equals(&self, o: &ResId) -> bool {
         self.same_gvk(o) && self.name == o.name && self.effective_ns() == o.effective_ns()
+    }
+
+    /// The id with its effective namespace: two ids are [`ResId::equals`] exactly when
+    /// their keys are equal, so duplicates are found through a hash map.
+    fn key(mut self) -> ResId {
+        let ns = self.effective_ns();
+        if ns != self.ns {
+            self.ns = ns.to_string();
+        }
+        self
     }
 
     /// `Playbook code-review-agent` (with its namespace, if any).
@@ -889,10 +900,12 @@ impl<'a> Ctx<'a> {
         acc
     }
 
-    /// Adds a resource, refusing a duplicate id.
-    fn append(&self, acc: &mut Acc, res: Res, entry: Span) {
+    /// Adds a resource, refusing a duplicate id. `index` maps the [`ResId::key`] of every
+    /// resource of `acc` to its position.
+    fn append(&self, acc: &mut Acc, index: &mut HashMap<ResId, usize>, res: Res, entry: Span) {
         let id = res.cur();
-        if let Some(first) = acc.res.iter().find(|r| r.cur().equals(&id)) {
+        let key = id.clone().key();
+        if let Some(first) = index.get(&key).map(|&i| &acc.res[i]) {
             let mut d = Diagnostic::new(
                 &DUPLICATE_RESOURCE,
                 entry,
@@ -910,6 +923,7 @@ impl<'a> Ctx<'a> {
             ));
             return;
         }
+        index.insert(key, acc.res.len());
         acc.res.push(res);
     }
 
@@ -921,10 +935,14 @@ impl<'a> Ctx<'a> {
             .par_iter()
             .map(|r| self.resource_entry(kd, r, stack))
             .collect();
+        let mut index: HashMap<ResId, usize> = HashMap::with_capacity(acc.res.len());
+        for (i, r) in acc.res.iter().enumerate() {
+            index.entry(r.cur().key()).or_insert(i);
+        }
         for (r, mut sub) in k.resources.iter().zip(subs) {
             acc.merge_meta(&mut sub);
             for res in sub.res {
-                self.append(acc, res, r.span);
+                self.append(acc, &mut index, res, r.span);
             }
         }
         // openapi: accepted, no effect; the file must exist and be under the root.
@@ -1036,9 +1054,11 @@ impl<'a> Ctx<'a> {
             }
         }
         // The transformation must not make two ids equal.
+        let mut first_of: HashMap<ResId, usize> = HashMap::with_capacity(acc.res.len());
         for i in 0..acc.res.len() {
             let id = acc.res[i].cur();
-            if let Some(j) = (0..i).find(|&j| acc.res[j].cur().equals(&id)) {
+            let j = *first_of.entry(id.clone().key()).or_insert(i);
+            if j != i {
                 let mut d = Diagnostic::new(
                     &DUPLICATE_RESOURCE,
                     ns.span,
@@ -1751,35 +1771,54 @@ fn sort_resources(res: &mut [Res], sort: Option<&SortSpec>) {
     for (i, k) in last.iter().enumerate() {
         rank.insert(k, i as i64 + 1);
     }
-    let mut keyed: Vec<(ResId, usize)> =
-        res.iter().enumerate().map(|(i, r)| (r.cur(), i)).collect();
-    keyed.sort_by(|(a, _), (b, _)| {
+    // The keys are computed once per resource, not per comparison.
+    struct Keyed {
+        id: ResId,
+        rank: i64,
+        gvk: String,
+        ns_name: String,
+        i: usize,
+    }
+    let mut keyed: Vec<Keyed> = res
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let id = r.cur();
+            let rank = rank.get(id.kind.as_str()).copied().unwrap_or(0);
+            let gvk = gvk_string(&id);
+            let ns_name = format!(
+                "{}|{}",
+                if id.ns.is_empty() { "~X" } else { &id.ns },
+                if id.name.is_empty() { "~N" } else { &id.name }
+            );
+            Keyed {
+                id,
+                rank,
+                gvk,
+                ns_name,
+                i,
+            }
+        })
+        .collect();
+    keyed.sort_by(|ka, kb| {
+        let (a, b) = (&ka.id, &kb.id);
         let gvk_eq = a.same_gvk(b);
         if !gvk_eq {
-            let ra = rank.get(a.kind.as_str()).copied().unwrap_or(0);
-            let rb = rank.get(b.kind.as_str()).copied().unwrap_or(0);
-            if ra != rb {
-                return ra.cmp(&rb);
+            if ka.rank != kb.rank {
+                return ka.rank.cmp(&kb.rank);
             }
-            let (sa, sb) = (gvk_string(a), gvk_string(b));
+            let (sa, sb) = (&ka.gvk, &kb.gvk);
             if a.kind == "Namespace"
                 && b.kind == "Namespace"
                 && (a.group.is_empty() || b.group.is_empty())
             {
-                return sb.cmp(&sa);
+                return sb.cmp(sa);
             }
-            return sa.cmp(&sb);
+            return sa.cmp(sb);
         }
-        let key = |id: &ResId| {
-            format!(
-                "{}|{}",
-                if id.ns.is_empty() { "~X" } else { &id.ns },
-                if id.name.is_empty() { "~N" } else { &id.name }
-            )
-        };
-        key(a).cmp(&key(b))
+        ka.ns_name.cmp(&kb.ns_name)
     });
-    let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
+    let order: Vec<usize> = keyed.into_iter().map(|k| k.i).collect();
     apply_permutation(res, &order);
 }
 
