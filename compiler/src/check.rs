@@ -350,9 +350,17 @@ pub fn check(loader: &Loader, units: &Units, cfg: &Config, extra: &DocCheck) -> 
                 }
                 Unit::File(f, explicit) => (None, file_unit(loader, f, *explicit, &mut diags)),
             };
-            for d in &docs {
-                check_document(loader, &schemas, d, cfg, extra, &mut diags);
-            }
+            // The playbooks of a unit are checked in parallel too (a handful of trees would
+            // not keep every core busy); each resolved document is freed once checked.
+            let per_doc: Vec<Vec<Diagnostic>> = docs
+                .into_par_iter()
+                .map(|d| {
+                    let mut dd = Vec::new();
+                    check_document(loader, &schemas, &d, cfg, extra, &mut dd);
+                    dd
+                })
+                .collect();
+            diags.extend(per_doc.into_iter().flatten());
             (tree, diags)
         })
         .collect();

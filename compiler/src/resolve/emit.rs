@@ -454,8 +454,38 @@ fn scalar_str(s: &str) -> String {
     out
 }
 
+/// A quick, exact test for the common case of [`write_scalar`]: an ASCII text that starts
+/// with a letter no special plain scalar starts with, with no control character and no
+/// `: `, ` #` or trailing `:` or space, is written plain (the full rules agree).
+fn plain_fast(s: &str) -> bool {
+    let b = s.as_bytes();
+    let Some(&first) = b.first() else {
+        return false;
+    };
+    if !first.is_ascii_alphabetic()
+        || matches!(
+            first,
+            b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'y' | b'Y' | b'o' | b'O'
+        )
+    {
+        return false;
+    }
+    let mut prev = 0u8;
+    for &c in b {
+        if c < 0x20 || c >= 0x7f || (prev == b':' && c == b' ') || (prev == b' ' && c == b'#') {
+            return false;
+        }
+        prev = c;
+    }
+    !matches!(prev, b':' | b' ')
+}
+
 /// [`scalar_str`], appended to `out`.
 fn write_scalar(out: &mut String, s: &str) {
+    if plain_fast(s) {
+        out.push_str(s);
+        return;
+    }
     if s.contains('\n') || s.chars().any(|c| c.is_control()) {
         return write_double_quoted(out, s);
     }
@@ -506,6 +536,24 @@ mod tests {
         ];
         for w in keys.windows(2) {
             assert_eq!(key_cmp(w[0], w[1]), Ordering::Less, "{} < {}", w[0], w[1]);
+        }
+    }
+
+    #[test]
+    fn the_fast_plain_test_agrees_with_the_rules() {
+        for s in [
+            "abc", "a: b", "a #x", "a:", "a ", "yes", "off", "x\ty", "café", "hello world",
+            "a-b.c/d", "Zed", "a:b", "a#b", "q'x", "e1", "inf", "a\u{7f}", "nope", "True",
+            "b\nc", "Y", "<<", "x, y", "[x]", "ok?", "under_score", "a%b",
+        ] {
+            let full = !s.contains('\n')
+                && !s.chars().any(|c| c.is_control())
+                && !resolves_to_non_string(s)
+                && plain_ok(s);
+            if plain_fast(s) {
+                assert!(full, "{s:?}");
+            }
+            assert_eq!(scalar_str(s) == s, full, "{s:?}");
         }
     }
 
