@@ -14,6 +14,31 @@ use std::sync::Arc;
 
 pub use xtask::gen_monorepo;
 
+// The allocator of the `pbc` binary, so that the benches measure what the CLI runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The generated monorepo for `n` playbooks, made once per machine under the temporary
+/// directory (`pbc-bench-N`), reused while its base kustomization is unchanged.
+pub fn monorepo(n: usize) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pbc-bench-{n}"));
+    let fresh = std::fs::read_to_string(dir.join("base/kustomization.yaml"))
+        .is_ok_and(|k| k == xtask::base_kustomization(n))
+        && dir.join("overlays/production/kustomization.yaml").is_file();
+    if !fresh {
+        gen_monorepo(n, &dir).expect("writable temporary directory");
+    }
+    dir
+}
+
+/// The three overlays of a generated monorepo.
+pub fn overlays(dir: &Path) -> Vec<PathBuf> {
+    xtask::OVERLAYS
+        .iter()
+        .map(|(env, _, _)| dir.join("overlays").join(env))
+        .collect()
+}
+
 /// Every YAML and JSON file under `dir`, sorted: the files `pbc check` reads.
 pub fn tree_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

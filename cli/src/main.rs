@@ -7,7 +7,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 // pbc's trees hold one small allocation per scalar; mimalloc allocates and frees them at a
-// fraction of the system allocator's cost (docs/performance.md).
+// fraction of the system allocator's cost. Built without transparent huge pages, which
+// would add about half again to the peak memory (docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

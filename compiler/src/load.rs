@@ -140,9 +140,9 @@ impl Loader {
             Err(ReadError::Io(e)) => return Err(LoadError::Io(display, e.to_string())),
         };
         let provisional = self.sources.add(display.clone(), "");
-        let lossy = || String::from_utf8_lossy(&bytes).into_owned();
-        match yaml::decode(provisional.id, bytes.clone()) {
-            Err(d) => {
+        match yaml::decode_or_keep(provisional.id, bytes) {
+            Err((d, bytes)) => {
+                let lossy = || String::from_utf8_lossy(&bytes).into_owned();
                 // Keep positions meaningful: the text up to the first invalid byte is exact.
                 let file = if d.code == &yaml::INVALID_UTF8 {
                     self.sources.replace(provisional.id, lossy())

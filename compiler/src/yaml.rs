@@ -11,6 +11,8 @@ use crate::diag::{Diagnostic, did_you_mean};
 use crate::span::{FileId, SourceFile, Span};
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError};
 use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 declare_codes! {
     /// The file is not valid YAML (or JSON).
@@ -113,12 +115,84 @@ impl Entry {
     }
 }
 
-/// The value of a node.
+/// The value of a node. Collections are [`Shared`]: a resolved tree shares every subtree
+/// that no overlay changed with the loaded file (and with the other overlays).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Scalar(Scalar),
-    Seq(Vec<Node>),
-    Map(Vec<Entry>),
+    Seq(Shared<Vec<Node>>),
+    Map(Shared<Vec<Entry>>),
+}
+
+/// A value shared between trees until one of them changes it: cloning is a reference count,
+/// and the first change through `&mut` ([`DerefMut`], copy-on-write) copies this level only
+/// (its children stay shared). It reads and writes like the value itself.
+#[derive(Clone, PartialEq, Default)]
+pub struct Shared<T: Clone>(Arc<T>);
+
+impl<T: Clone> Shared<T> {
+    pub fn new(v: T) -> Self {
+        Shared(Arc::new(v))
+    }
+
+    /// The value, copied only if it is still shared.
+    pub fn into_inner(self) -> T {
+        Arc::unwrap_or_clone(self.0)
+    }
+
+    /// True if both share the same value (not only equal ones).
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+impl<T: Clone> From<T> for Shared<T> {
+    fn from(v: T) -> Self {
+        Shared::new(v)
+    }
+}
+
+impl<T: Clone> Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Clone> DerefMut for Shared<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl<T: Clone + std::fmt::Debug> std::fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'a, T: Clone> IntoIterator for &'a Shared<Vec<T>> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<'a, T: Clone> IntoIterator for &'a mut Shared<Vec<T>> {
+    type Item = &'a mut T;
+    type IntoIter = std::slice::IterMut<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        Arc::make_mut(&mut self.0).iter_mut()
+    }
+}
+
+impl<T: Clone> IntoIterator for Shared<Vec<T>> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.into_inner().into_iter()
+    }
 }
 
 /// A spanned YAML node.
@@ -148,14 +222,14 @@ impl Node {
     pub fn map(span: Span, entries: Vec<Entry>) -> Node {
         Node {
             span,
-            value: Value::Map(entries),
+            value: Value::Map(entries.into()),
         }
     }
 
     pub fn seq(span: Span, items: Vec<Node>) -> Node {
         Node {
             span,
-            value: Value::Seq(items),
+            value: Value::Seq(items.into()),
         }
     }
 
@@ -185,9 +259,10 @@ impl Node {
         }
     }
 
+    /// The entries of a mapping, to change them (copied first if shared).
     pub fn as_map_mut(&mut self) -> Option<&mut Vec<Entry>> {
         match &mut self.value {
-            Value::Map(m) => Some(m),
+            Value::Map(m) => Some(&mut **m),
             _ => None,
         }
     }
@@ -484,28 +559,40 @@ pub struct Document {
 
 /// Checks raw bytes: binary content and UTF-8. Returns the text or a diagnostic.
 pub fn decode(file: FileId, bytes: Vec<u8>) -> Result<String, Box<Diagnostic>> {
+    decode_or_keep(file, bytes).map_err(|(d, _)| d)
+}
+
+/// [`decode`], handing the bytes back with the diagnostic (so that the caller can keep a
+/// lossy text without copying every file it reads).
+pub fn decode_or_keep(file: FileId, bytes: Vec<u8>) -> Result<String, (Box<Diagnostic>, Vec<u8>)> {
     let probe = &bytes[..bytes.len().min(8192)];
     if let Some(pos) = probe.iter().position(|&b| b == 0) {
-        return Err(Box::new(
-            Diagnostic::new(
-                &BINARY_FILE,
-                Span::point(file, 0),
-                format!("the file is binary (a NUL byte at offset {pos}), not YAML or JSON"),
-            )
-            .with_help("remove it from the checked paths, or list it in `.gitignore`"),
+        return Err((
+            Box::new(
+                Diagnostic::new(
+                    &BINARY_FILE,
+                    Span::point(file, 0),
+                    format!("the file is binary (a NUL byte at offset {pos}), not YAML or JSON"),
+                )
+                .with_help("remove it from the checked paths, or list it in `.gitignore`"),
+            ),
+            bytes,
         ));
     }
     match String::from_utf8(bytes) {
         Ok(s) => Ok(s),
         Err(e) => {
             let valid = e.utf8_error().valid_up_to();
-            Err(Box::new(
-                Diagnostic::new(
-                    &INVALID_UTF8,
-                    Span::point(file, valid as u32),
-                    format!("the file is not valid UTF-8: invalid byte at offset {valid}"),
-                )
-                .with_help("re-encode the file as UTF-8"),
+            Err((
+                Box::new(
+                    Diagnostic::new(
+                        &INVALID_UTF8,
+                        Span::point(file, valid as u32),
+                        format!("the file is not valid UTF-8: invalid byte at offset {valid}"),
+                    )
+                    .with_help("re-encode the file as UTF-8"),
+                ),
+                e.into_bytes(),
             ))
         }
     }
@@ -667,6 +754,8 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                     return docs;
                 };
                 let s = collection_span(file, start, span, items.last().map(|n| n.span));
+                let mut items = items;
+                items.shrink_to_fit();
                 let node = Node::seq(s, items);
                 if anchor > 0 {
                     anchors.insert(anchor, node.clone());
@@ -686,6 +775,7 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                     return docs;
                 };
                 apply_merges(&mut entries, merges);
+                entries.shrink_to_fit();
                 let last = entries.last().map(|e| e.value.span);
                 let first = entries.first().map(|e| e.key.span);
                 let mut s = collection_span(file, start, span, last);
@@ -752,7 +842,10 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                         ),
                     );
                 }
-                let node = Node::scalar(span, value.into_owned(), kind, style);
+                // The scanner grows its strings generously; a tree keeps them exact.
+                let mut text = value.into_owned();
+                text.shrink_to_fit();
+                let node = Node::scalar(span, text, kind, style);
                 if anchor > 0 {
                     anchors.insert(anchor, node.clone());
                 }

@@ -8,12 +8,33 @@ use std::fmt::Write as _;
 
 /// Writes documents separated by `---`.
 pub fn emit_yaml(docs: &[Node]) -> String {
-    let mut out = String::with_capacity(docs.len() * 4096);
-    for (i, d) in docs.iter().enumerate() {
+    use rayon::prelude::*;
+    // Documents are written independently (in parallel when there are many), then joined
+    // in order: the output does not depend on the number of threads.
+    let parts: Vec<String> = if docs.len() >= 64 {
+        docs.par_iter()
+            .map(|d| {
+                let mut s = String::with_capacity(4096);
+                emit_top(d, &mut s);
+                s
+            })
+            .collect()
+    } else {
+        docs.iter()
+            .map(|d| {
+                let mut s = String::new();
+                emit_top(d, &mut s);
+                s
+            })
+            .collect()
+    };
+    let len = parts.iter().map(|p| p.len() + 4).sum();
+    let mut out = String::with_capacity(len);
+    for (i, p) in parts.iter().enumerate() {
         if i > 0 {
             out.push_str("---\n");
         }
-        emit_top(d, &mut out);
+        out.push_str(p);
     }
     out
 }
@@ -542,9 +563,34 @@ mod tests {
     #[test]
     fn the_fast_plain_test_agrees_with_the_rules() {
         for s in [
-            "abc", "a: b", "a #x", "a:", "a ", "yes", "off", "x\ty", "café", "hello world",
-            "a-b.c/d", "Zed", "a:b", "a#b", "q'x", "e1", "inf", "a\u{7f}", "nope", "True",
-            "b\nc", "Y", "<<", "x, y", "[x]", "ok?", "under_score", "a%b",
+            "abc",
+            "a: b",
+            "a #x",
+            "a:",
+            "a ",
+            "yes",
+            "off",
+            "x\ty",
+            "café",
+            "hello world",
+            "a-b.c/d",
+            "Zed",
+            "a:b",
+            "a#b",
+            "q'x",
+            "e1",
+            "inf",
+            "a\u{7f}",
+            "nope",
+            "True",
+            "b\nc",
+            "Y",
+            "<<",
+            "x, y",
+            "[x]",
+            "ok?",
+            "under_score",
+            "a%b",
         ] {
             let full = !s.contains('\n')
                 && !s.chars().any(|c| c.is_control())

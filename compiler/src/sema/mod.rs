@@ -213,7 +213,10 @@ pub fn stage_has_gate(pb: &Playbook, s: &Stage) -> bool {
 
 fn load_ty(cx: &Ctx<'_>, reference: &Spanned<String>, diags: &mut Vec<Diagnostic>) -> Ty {
     let file = cx.loader.sources.get(reference.span.file);
-    let from = file.as_ref().map(|f| f.path.as_path()).unwrap_or(Path::new(""));
+    let from = file
+        .as_ref()
+        .map(|f| f.path.as_path())
+        .unwrap_or(Path::new(""));
     // The display path is relative to the loader's cwd; the loader resolves it the same way.
     let Some(path) = cx
         .schemas
