@@ -1054,25 +1054,35 @@ pub fn value_span(file: &SourceFile, node: &Node, range: std::ops::Range<u32>) -
         return node.span;
     };
     let src = file.slice(node.span);
-    let map = align(src, &sc.text, sc.style);
     let base = node.span.start;
-    let at = |off: u32| -> u32 {
-        match map.binary_search_by_key(&off, |(v, _)| *v) {
-            Ok(i) => base + map[i].1,
-            Err(i) => match map.get(i) {
-                Some((_, s)) => base + s,
-                // Past the last char: just after the last mapped char.
-                None => map.last().map(|(_, s)| base + s + 1).unwrap_or(base),
-            },
+    // One pass over the alignment, kept to what the range needs: the first char at or after
+    // `range.start`, the last char before `range.end`, and (if the start lies past the
+    // value) the last char of all.
+    let mut first_at_start: Option<u32> = None;
+    let mut last_before_end: Option<u32> = None;
+    let mut last: Option<u32> = None;
+    align_each(src, &sc.text, sc.style, |v, s| {
+        last = Some(s);
+        if first_at_start.is_none() && v >= range.start {
+            first_at_start = Some(s);
         }
+        if v < range.end {
+            last_before_end = Some(s);
+            true
+        } else {
+            first_at_start.is_none()
+        }
+    });
+    let start = match first_at_start {
+        Some(s) => base + s,
+        // Past the last char: just after the last mapped char.
+        None => last.map(|s| base + s + 1).unwrap_or(base),
     };
-    let start = at(range.start);
     let end = if range.end > range.start {
         // The end of the last char that starts inside the range (an escape or `''` spans
         // several source bytes; a multi-byte char's last byte is not a char start).
-        let idx = map.partition_point(|(v, _)| *v < range.end);
-        let s = match idx.checked_sub(1).and_then(|i| map.get(i)) {
-            Some((_, s)) => base + s,
+        let s = match last_before_end {
+            Some(s) => base + s,
             None => start,
         };
         let rest = file.text.get(s as usize..).unwrap_or("");
@@ -1095,10 +1105,10 @@ pub fn value_span(file: &SourceFile, node: &Node, range: std::ops::Range<u32>) -
     Span::new(node.span.file, start, end.min(node.span.end).max(start))
 }
 
-/// Pairs each char of `value` (by byte offset) with the byte offset in `src` it came from.
-fn align(src: &str, value: &str, style: Style) -> Vec<(u32, u32)> {
+/// Pairs each char of `value` (by byte offset) with the byte offset in `src` it came from,
+/// in order, handing each pair to `f` until it returns false.
+fn align_each(src: &str, value: &str, style: Style, mut f: impl FnMut(u32, u32) -> bool) {
     let s = src.as_bytes();
-    let mut out = Vec::with_capacity(value.len());
     // Skip the opening quote. (A block scalar's span starts at its content.)
     let mut i = match style {
         Style::SingleQuoted | Style::DoubleQuoted => 1,
@@ -1155,11 +1165,14 @@ fn align(src: &str, value: &str, style: Style) -> Vec<(u32, u32)> {
             i += sc.len_utf8();
         }
         match found {
-            Some(f) => out.push((voff as u32, f as u32)),
+            Some(at) => {
+                if !f(voff as u32, at as u32) {
+                    break;
+                }
+            }
             None => break,
         }
     }
-    out
 }
 
 /// Suggests the closest of `known` for an unknown key, for "did you mean" help.

@@ -493,7 +493,8 @@ fn plain_fast(s: &str) -> bool {
     }
     let mut prev = 0u8;
     for &c in b {
-        if c < 0x20 || c >= 0x7f || (prev == b':' && c == b' ') || (prev == b' ' && c == b'#') {
+        if !(0x20..0x7f).contains(&c) || (prev == b':' && c == b' ') || (prev == b' ' && c == b'#')
+        {
             return false;
         }
         prev = c;
