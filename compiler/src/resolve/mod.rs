@@ -232,12 +232,10 @@ pub const KUSTOMIZATION_FILES: &[&str] =
 
 /// The kustomization file of a directory, if it has one.
 pub fn find_kustomization(loader: &Loader, dir: &Path) -> Option<PathBuf> {
-    KUSTOMIZATION_FILES.iter().map(|n| dir.join(n)).find(|p| {
-        loader
-            .fs
-            .metadata(p)
-            .is_ok_and(|m| m.kind == FileKind::File)
-    })
+    KUSTOMIZATION_FILES
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| loader.metadata(p).is_ok_and(|m| m.kind == FileKind::File))
 }
 
 /// Resolves the kustomization in `dir`.
@@ -247,7 +245,7 @@ pub fn resolve(
     opts: &ResolveOptions,
 ) -> Result<Resolution, ResolveError> {
     let dir = normalize(dir);
-    match loader.fs.metadata(&dir) {
+    match loader.metadata(&dir) {
         Ok(m) if m.kind == FileKind::Dir => {}
         _ => return Err(ResolveError::NotADirectory(dir)),
     }
@@ -561,10 +559,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn canon(&self, p: &Path) -> PathBuf {
-        self.loader
-            .fs
-            .canonicalize(p)
-            .unwrap_or_else(|_| normalize(p))
+        self.loader.canonicalize(p).unwrap_or_else(|_| normalize(p))
     }
 
     /// A "did you mean" for a missing path, from the names in its directory.
@@ -603,6 +598,14 @@ impl<'a> Ctx<'a> {
     /// The load restrictor: `path` (a file) must lie under `root`.
     fn check_root(&self, kd: &KDir<'_>, r: &PathRef, path: &Path) -> Option<Diagnostic> {
         if self.opts.load_restrictor == LoadRestrictor::None {
+            return None;
+        }
+        // A file directly in the kustomization's directory that is not a link lies in its
+        // canonical root: one `lstat` instead of resolving every component of the path.
+        if path.parent() == Some(kd.dir.as_path())
+            && path.file_name().is_some()
+            && self.loader.fs.is_symlink(path) == Some(false)
+        {
             return None;
         }
         let canon = self.canon(path);
@@ -813,7 +816,7 @@ impl<'a> Ctx<'a> {
             return acc;
         }
         let path = normalize(&kd.dir.join(&r.text));
-        let meta = match self.loader.fs.metadata(&path) {
+        let meta = match self.loader.metadata(&path) {
             Ok(m) => m,
             Err(_) => {
                 acc.diags.push(if looks_remote_host(&r.text) {
@@ -948,7 +951,7 @@ impl<'a> Ctx<'a> {
         // openapi: accepted, no effect; the file must exist and be under the root.
         if let Some(o) = &k.openapi {
             let path = normalize(&kd.dir.join(&o.text));
-            if self.loader.fs.metadata(&path).is_err() {
+            if self.loader.metadata(&path).is_err() {
                 acc.diags.push(self.missing(o, &path, "the openapi file"));
             } else if let Some(d) = self.check_root(kd, o, &path) {
                 acc.diags.push(d);
@@ -961,7 +964,7 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             let path = normalize(&kd.dir.join(&c.text));
-            match self.loader.fs.metadata(&path) {
+            match self.loader.metadata(&path) {
                 Ok(m) if m.kind == FileKind::Dir => {}
                 Ok(_) => {
                     acc.diags.push(Diagnostic::new(
@@ -1123,7 +1126,7 @@ impl<'a> Ctx<'a> {
                     return None;
                 }
                 let path = normalize(&kd.dir.join(&r.text));
-                match self.loader.fs.metadata(&path) {
+                match self.loader.metadata(&path) {
                     Ok(m) if m.kind == FileKind::File => {}
                     Ok(_) => {
                         acc.diags.push(Diagnostic::new(
