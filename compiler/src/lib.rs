@@ -6,6 +6,7 @@ pub mod config;
 pub mod diag;
 pub mod expr;
 pub mod fs;
+pub mod gitfs;
 pub mod load;
 pub mod model;
 pub mod render;
