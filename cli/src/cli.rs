@@ -137,12 +137,20 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
         format: ReportFormat,
     },
-    /// Semantic diff between a git revision and the working tree.
+    /// Semantic diff, per environment and playbook, between a git revision and the working
+    /// tree.
+    ///
+    /// The revision is read from the repository (no checkout), so a pull request's base can be
+    /// compared without switching branches. Reports stages added, removed or reordered;
+    /// approval, approvers, SLA, escalation, conditions, risk and compliance tags changed; and
+    /// the names of any other fields that changed. A shallow clone may lack the base: fetch it.
     Diff {
-        /// The git revision to compare against.
-        #[arg(long)]
+        /// The git revision to compare against (`origin/main`, a sha, `HEAD~1`).
+        #[arg(long, value_name = "REV")]
         base: String,
+        /// Files or directories to compare (as for `pbc check`). Without PATH: `.`.
         paths: Vec<PathBuf>,
+        /// Output format: markdown (for a pull-request comment) or json.
         #[arg(long, value_enum, default_value_t = DiffFormat::Markdown)]
         format: DiffFormat,
     },
@@ -266,7 +274,11 @@ pub fn run() -> ExitCode {
         Command::Explain { code } => crate::commands::explain(code),
         Command::Bundle { .. } => not_built("bundle", 6),
         Command::Coverage { .. } => not_built("coverage", 5),
-        Command::Diff { .. } => not_built("diff", 9),
+        Command::Diff {
+            base,
+            paths,
+            format,
+        } => crate::commands::diff(&g, base, paths, format),
         Command::Run { .. } => not_built("run", 7),
         Command::Approve { .. } => not_built("approve", 7),
         Command::Reject { .. } => not_built("reject", 7),

@@ -1,6 +1,6 @@
 //! Command implementations: each wires the library crates together and renders.
 
-use crate::cli::{CheckFormat, Color, Global, LoadRestrictor, Target};
+use crate::cli::{CheckFormat, Color, DiffFormat, Global, LoadRestrictor, Target};
 use pbc_compiler::check::{self, PlaybookCtx};
 use pbc_compiler::config::Config;
 use pbc_compiler::diag::{Code, Diagnostic, Summary};
@@ -229,6 +229,65 @@ pub fn build(
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `pbc diff --base REV [PATH...]`.
+pub fn diff(g: &Global, base: String, mut paths: Vec<PathBuf>, format: DiffFormat) -> ExitCode {
+    use pbc_compiler::diff;
+    use pbc_compiler::gitfs::GitFs;
+    if paths.is_empty() {
+        paths.push(PathBuf::from("."));
+    }
+    let mut config_diags = Vec::new();
+    let (loader, cfg) = match setup(g, &paths[0], &mut config_diags) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let cwd = match std::env::current_dir() {
+        Ok(c) => c,
+        Err(e) => return usage_error(format!("cannot read the current directory: {e}")),
+    };
+    let git = match GitFs::open(&cwd, &base) {
+        Ok(g) => g,
+        Err(e) => return usage_error(e),
+    };
+    let info = diff::Base {
+        rev: base.clone(),
+        commit: git.commit(),
+    };
+    let git_cwd = git.cwd().to_path_buf();
+    let base_loader = Loader::new(Arc::new(git), git_cwd, cfg.limits);
+    let opts = pbc_compiler::model::ModelOptions {
+        extra_guardrails: cfg.guardrails.clone(),
+        policies: cfg.policies.clone(),
+    };
+    let outcome = match diff::run(&base_loader, info, &loader, &paths, &opts) {
+        Ok(o) => o,
+        Err(e) => return usage_error(e),
+    };
+    let mut head_diags = config_diags;
+    head_diags.extend(outcome.head_diags);
+    report_stderr(g, &loader, &head_diags);
+    if !outcome.base_diags.is_empty() {
+        eprintln!("at `{base}`:");
+        report_stderr(g, &base_loader, &outcome.base_diags);
+    }
+    let out = match format {
+        DiffFormat::Markdown => diff::markdown(&outcome.report),
+        DiffFormat::Json => diff::json(&outcome.report),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
+    let failed = head_diags
+        .iter()
+        .chain(&outcome.base_diags)
+        .any(Diagnostic::is_error);
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// `pbc explain [CODE]`.

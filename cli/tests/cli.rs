@@ -121,7 +121,17 @@ fn missing_path_is_exit_2() {
 
 #[test]
 fn unbuilt_commands_say_so() {
-    let out = pbc(&workspace(), &["diff", "--base", "HEAD"]);
+    let out = pbc(
+        &workspace(),
+        &[
+            "bundle",
+            "testdata/example",
+            "--env",
+            "dev",
+            "-o",
+            "/nonexistent",
+        ],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
 }
@@ -334,4 +344,81 @@ fn build_reports_overlay_problems_on_stderr() {
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Commits the working directory of a fresh or existing repository (fixed author and time).
+fn commit_all(dir: &Path, message: &str) {
+    let repo = git2::Repository::open(dir)
+        .or_else(|_| git2::Repository::init(dir))
+        .unwrap();
+    let mut index = repo.index().unwrap();
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::new("pbc", "pbc@example.com", &git2::Time::new(0, 0)).unwrap();
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+        .unwrap();
+}
+
+#[test]
+fn diff_against_a_revision() {
+    let d = tmpdir("diff");
+    let pb = "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: job\nspec:\n  trigger: t\n  stages:\n    - name: deploy\n      action: k8s:apply\n";
+    std::fs::create_dir_all(d.join("playbooks")).unwrap();
+    std::fs::write(d.join("playbooks/job.yaml"), pb).unwrap();
+    commit_all(&d, "base");
+    std::fs::write(
+        d.join("playbooks/job.yaml"),
+        format!("{pb}      approval: manual\n      approvers: [sre]\n"),
+    )
+    .unwrap();
+    let md = pbc(&d, &["diff", "--base", "HEAD"]);
+    let text = String::from_utf8_lossy(&md.stdout);
+    assert_eq!(
+        md.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&md.stderr)
+    );
+    assert!(
+        text.contains("stage `deploy`: **approval** `auto` → `manual`"),
+        "{text}"
+    );
+    let j = pbc(
+        &d,
+        &["diff", "--base", "HEAD", "--format", "json", "playbooks"],
+    );
+    assert_eq!(j.status.code(), Some(0));
+    let v = json(&j);
+    assert_eq!(v["summary"]["changed"], 1);
+    assert_eq!(
+        v["environments"][0]["playbooks"][0]["changes"][0]["kind"],
+        "approval-changed"
+    );
+    // A problem in the working tree: reported on stderr, exit 1, the diff still printed.
+    std::fs::write(
+        d.join("playbooks/bad.yaml"),
+        "apiVersion: agenticops/v1\nkind: Playbook\nx: [\n",
+    )
+    .unwrap();
+    let bad = pbc(&d, &["diff", "--base", "HEAD"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("bad.yaml"));
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("**approval**"));
+    // Unknown revisions and paths, and directories outside any repository: exit 2.
+    let unknown = pbc(&d, &["diff", "--base", "no-such-branch"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown revision `no-such-branch`"));
+    let missing = pbc(&d, &["diff", "--base", "HEAD", "nowhere"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&d);
+    let plain = tmpdir("diff-plain");
+    let out = pbc(&plain, &["diff", "--base", "HEAD"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not inside a git repository"));
+    let _ = std::fs::remove_dir_all(&plain);
 }

@@ -4,6 +4,7 @@ pub mod check;
 pub mod codes;
 pub mod config;
 pub mod diag;
+pub mod diff;
 pub mod expr;
 pub mod fs;
 pub mod gitfs;
