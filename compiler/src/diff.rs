@@ -1076,17 +1076,14 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// level 3 so that it nests under a page's own.
 pub fn markdown(r: &DiffReport) -> String {
     let mut out = String::new();
-    let commit = r
-        .base
-        .commit
-        .as_deref()
-        .map(|c| format!(" ({})", code(c.get(..12).unwrap_or(c))))
-        .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "### Playbook changes against {}{commit}\n",
-        code(&r.base.rev)
-    );
+    let short = |c: &str| code(c.get(..12).unwrap_or(c));
+    let against = match r.base.commit.as_deref() {
+        // A sha given as the revision is shown once, shortened.
+        Some(c) if r.base.rev.len() >= 7 && c.starts_with(&r.base.rev) => short(c),
+        Some(c) => format!("{} ({})", code(&r.base.rev), short(c)),
+        None => code(&r.base.rev),
+    };
+    let _ = writeln!(out, "### Playbook changes against {against}\n");
     let s = r.summary;
     if !r.has_changes() {
         let _ = writeln!(
