@@ -44,6 +44,16 @@ expect_eq() {
   [[ "$1" == "$2" ]] || fail "$3: expected '$2', got '$1'"
 }
 
+# --- The workflow in docs/github-action.md is the one validated in docs/examples/.
+"$py" - "$repo_root/docs/github-action.md" "$repo_root/docs/examples/pbc-workflow.yml" <<'EOF' ||
+import sys
+doc = open(sys.argv[1], encoding="utf-8").read()
+block = doc.split("<!-- workflow:begin", 1)[1].split("<!-- workflow:end -->", 1)[0]
+block = block.split("```yaml\n", 1)[1].rsplit("```", 1)[0]
+sys.exit(0 if block == open(sys.argv[2], encoding="utf-8").read() else 1)
+EOF
+  fail "the workflow in docs/github-action.md differs from docs/examples/pbc-workflow.yml"
+
 # --- The fixture repository: a clean base commit; a head commit with one error, one
 # warning, a new stage and a new playbook.
 repo="$work/repo"
