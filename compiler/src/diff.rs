@@ -382,6 +382,25 @@ pub struct Base {
     pub commit: Option<String>,
 }
 
+/// Which side a problem is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Side {
+    Base,
+    WorkingTree,
+}
+
+/// A file that could not be read, parsed or resolved on one side: the playbooks in it are
+/// missing from that side, so they may show as added or removed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub side: Side,
+    pub code: String,
+    pub message: String,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+}
+
 /// The whole diff.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DiffReport {
@@ -390,6 +409,8 @@ pub struct DiffReport {
     /// environments where nothing changed have no playbooks listed.
     pub environments: Vec<EnvDiff>,
     pub summary: Counts,
+    /// Errors that kept something from being read (also printed on stderr).
+    pub problems: Vec<Problem>,
 }
 
 impl DiffReport {
@@ -776,7 +797,24 @@ pub fn diff(base: Base, old: &Snapshot, new: &Snapshot) -> DiffReport {
         base,
         environments: envs.into_values().collect(),
         summary,
+        problems: Vec::new(),
     }
+}
+
+fn problems(loader: &Loader, side: Side, diags: &[Diagnostic]) -> Vec<Problem> {
+    diags
+        .iter()
+        .map(|d| {
+            let pos = crate::render::position(&loader.sources, d.span);
+            Problem {
+                side,
+                code: d.code.id.to_string(),
+                message: d.message.clone(),
+                file: pos.as_ref().map(|p| p.file.clone()),
+                line: pos.map(|p| p.line),
+            }
+        })
+        .collect()
 }
 
 /// Everything `pbc diff` computes.
@@ -825,7 +863,11 @@ pub fn run(
         || snapshot(base, &base_units, opts),
         || snapshot(head, &head_units, opts),
     );
-    let report = diff(base_info, &old, &new);
+    let mut report = diff(base_info, &old, &new);
+    report.problems = problems(base, Side::Base, &old.diags);
+    report
+        .problems
+        .extend(problems(head, Side::WorkingTree, &new.diags));
     Ok(Outcome {
         report,
         base_diags: old.diags,
@@ -866,6 +908,48 @@ pub fn code(s: &str) -> String {
         format!("{fence} {flat} {fence}")
     } else {
         format!("{fence}{flat}{fence}")
+    }
+}
+
+/// Untrusted text as plain Markdown: one line, every character Markdown or HTML could read
+/// escaped.
+pub fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.split_whitespace().collect::<Vec<_>>().join(" ").chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '!' | '#' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn problems_md(out: &mut String, r: &DiffReport) {
+    if r.problems.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n> [!WARNING]\n> Some files could not be read; the playbooks in them may show as \
+         added or removed (`pbc check` says more):"
+    );
+    for p in &r.problems {
+        let side = match p.side {
+            Side::Base => "base",
+            Side::WorkingTree => "working tree",
+        };
+        let at = match (&p.file, p.line) {
+            (Some(f), Some(l)) => format!(" {}", code(&format!("{f}:{l}"))),
+            (Some(f), None) => format!(" {}", code(f)),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "> - {side}{at}: {} {}", p.code, text(&p.message));
     }
 }
 
@@ -1091,6 +1175,7 @@ pub fn markdown(r: &DiffReport) -> String {
             "No playbook changed ({} compared).",
             plural(s.unchanged, "playbook", "playbooks")
         );
+        problems_md(&mut out, r);
         return out;
     }
     let _ = writeln!(
@@ -1098,6 +1183,7 @@ pub fn markdown(r: &DiffReport) -> String {
         "{} added, {} removed, {} changed, {} unchanged.",
         s.added, s.removed, s.changed, s.unchanged
     );
+    problems_md(&mut out, r);
     for e in &r.environments {
         if e.playbooks.is_empty() {
             continue;
@@ -1146,6 +1232,12 @@ mod tests {
         assert_eq!(code("a`b"), "`` a`b ``");
         assert_eq!(code("x\ny"), "`x y`");
         assert_eq!(code("<img src=x>"), "`<img src=x>`");
+    }
+
+    #[test]
+    fn text_escapes_markdown_and_html() {
+        assert_eq!(text("a [b](c) <i>"), "a \\[b\\](c) &lt;i&gt;");
+        assert_eq!(text("x\n `y`"), "x \\`y\\`");
     }
 
     #[test]

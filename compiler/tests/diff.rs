@@ -344,4 +344,14 @@ fn problems_reading_the_base_are_reported_with_the_base() {
     let out = run(&root, "HEAD", std::slice::from_ref(&root));
     assert_eq!(out.base_diags.len(), 1, "{:?}", out.base_diags);
     assert!(out.head_diags.is_empty());
+    // The report says so: a playbook in that file would otherwise look added.
+    let p = &out.report.problems;
+    assert_eq!(p.len(), 1);
+    assert_eq!(
+        (p[0].side, p[0].file.as_deref()),
+        (diff::Side::Base, Some("jobs/broken.yaml"))
+    );
+    let md = diff::markdown(&out.report);
+    assert!(md.contains("> [!WARNING]"), "{md}");
+    assert!(md.contains("> - base `jobs/broken.yaml:4`: PB0"), "{md}");
 }
