@@ -188,7 +188,23 @@ impl GitFs {
         } else {
             normalize(&self.cwd.join(path))
         };
-        abs.strip_prefix(&self.root).ok().map(Path::to_path_buf)
+        if let Ok(rel) = abs.strip_prefix(&self.root) {
+            return Some(rel.to_path_buf());
+        }
+        // A path through a link to the working directory (`/tmp` on macOS, a symlinked
+        // checkout): its longest prefix that exists on disk, canonicalized.
+        let mut prefix = abs.as_path();
+        let mut rest = Vec::new();
+        while let Some(parent) = prefix.parent() {
+            if let Ok(c) = std::fs::canonicalize(prefix) {
+                let mut p = c;
+                p.extend(rest.iter().rev());
+                return p.strip_prefix(&self.root).ok().map(Path::to_path_buf);
+            }
+            rest.push(prefix.file_name()?.to_os_string());
+            prefix = parent;
+        }
+        None
     }
 
     /// The entries of a tree, cached by id.
@@ -465,6 +481,27 @@ mod tests {
         );
         let e = fs.metadata(Path::new("loop1")).expect_err("a loop");
         assert!(e.to_string().contains("too many levels"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn paths_through_a_link_to_the_working_directory() {
+        let t = repo();
+        let links = tempfile::tempdir().expect("tempdir");
+        let via = links.path().join("checkout");
+        std::os::unix::fs::symlink(t.path(), &via).expect("symlink");
+        let fs = GitFs::open(&via, "HEAD").expect("opens through the link");
+        assert_eq!(
+            fs.read(&via.join("top.yaml"), 100).expect("read"),
+            b"top: true\n"
+        );
+        assert_eq!(
+            fs.read(Path::new("a/b/x.yaml"), 100).expect("read"),
+            b"x: 1\n"
+        );
+        // A file only in the revision (deleted from the disk) is still found.
+        std::fs::remove_file(t.path().join("a/b/x.yaml")).expect("rm");
+        assert!(fs.metadata(&via.join("a/b/x.yaml")).is_ok());
     }
 
     #[test]
