@@ -221,8 +221,30 @@ rm -rf "$repo/reports"
 #    warning fails; several paths, one per line.
 sed -i.bak 's/aproval: manual/approval: auto/' "$repo/playbooks/base/review.yaml"
 rm -f "$repo/playbooks/base/review.yaml.bak"
-run_action warning-ok "$bin" "paths=playbooks/overlays/production
+#    A pbc whose `coverage` prints a report (the shape of `pbc coverage --format json`) fills
+#    the coverage slot of the summary.
+covbin="$work/bin-coverage"
+mkdir -p "$covbin"
+cat >"$covbin/pbc" <<EOF
+#!/usr/bin/env bash
+if [[ "\$1" == coverage ]]; then
+  cat <<'JSON'
+{"catalogs": [{"id": "soc2", "title": "SOC 2"}],
+ "environments": [{"environment": "production", "production": true, "playbooks": ["review"],
+   "frameworks": [{"catalog": "soc2", "framework": "SOC2", "title": "SOC 2 <TSC>",
+     "totals": {"controls": 61, "covered": 3, "claimed_without_evidence": 1,
+                "claimed_no_rule": 0, "not_claimed": 57}, "controls": []}],
+   "unresolved": []}]}
+JSON
+  exit 0
+fi
+exec "$PBC_BIN" "\$@"
+EOF
+chmod +x "$covbin/pbc"
+run_action warning-ok "$covbin" "paths=playbooks/overlays/production
 playbooks/base"
+expect_in "$out/summary.md" "### Compliance coverage"
+expect_in "$out/summary.md" "| production | SOC 2 &lt;TSC&gt; | 3 | 1 | 0 | 57 | 61 |"
 expect_eq "$(field "$out/result.json" outcome)" success "warning-ok: outcome"
 expect_eq "$(field "$out/result.json" outputs.errors)" 0 "warning-ok: errors output"
 expect_eq "$(field "$out/result.json" outputs.warnings)" 1 "warning-ok: warnings output"
