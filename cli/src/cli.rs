@@ -273,7 +273,12 @@ pub fn run() -> ExitCode {
         } => crate::commands::build(&g, dir, target, output, load_restrictor),
         Command::Explain { code } => crate::commands::explain(code),
         Command::Bundle { .. } => not_built("bundle", 6),
-        Command::Coverage { .. } => not_built("coverage", 5),
+        Command::Coverage {
+            paths,
+            env,
+            catalogs,
+            format,
+        } => crate::commands::coverage(&g, paths, env, catalogs, format),
         Command::Diff {
             base,
             paths,

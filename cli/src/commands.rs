@@ -1,6 +1,6 @@
 //! Command implementations: each wires the library crates together and renders.
 
-use crate::cli::{CheckFormat, Color, DiffFormat, Global, LoadRestrictor, Target};
+use crate::cli::{CheckFormat, Color, DiffFormat, Global, LoadRestrictor, ReportFormat, Target};
 use pbc_compiler::check::{self, PlaybookCtx};
 use pbc_compiler::config::Config;
 use pbc_compiler::diag::{Code, Diagnostic, Summary};
@@ -15,6 +15,7 @@ use std::sync::Arc;
 /// Every diagnostic code pbc knows, sorted.
 pub fn all_codes() -> Vec<&'static Code> {
     let mut v = pbc_compiler::codes::all();
+    v.extend(pbc_lints::codes());
     v.sort_by_key(|c| c.id);
     v
 }
@@ -81,8 +82,13 @@ fn setup(
     Ok((Loader::new(fs, cwd, cfg.limits), cfg))
 }
 
-/// The passes that run after the model and semantic checks (compliance lints plug in here).
-fn extra_checks(_cx: &PlaybookCtx<'_>, _diags: &mut Vec<Diagnostic>) {}
+/// The passes that run after the model and semantic checks: the compliance lints, with the
+/// organisation's catalogs and evidence rules loaded once.
+fn extra_checks(
+    comp: pbc_lints::Compliance,
+) -> impl Fn(&PlaybookCtx<'_>, &mut Vec<Diagnostic>) + Sync {
+    move |cx, diags| comp.check_playbook(cx.playbook, cx.env.as_deref(), diags)
+}
 
 /// `pbc check`.
 pub fn check(g: &Global, mut paths: Vec<PathBuf>, format: CheckFormat) -> ExitCode {
@@ -98,7 +104,9 @@ pub fn check(g: &Global, mut paths: Vec<PathBuf>, format: CheckFormat) -> ExitCo
         Ok(u) => u,
         Err(e) => return usage_error(e),
     };
-    let mut report = check::check(&loader, &units, &cfg, &extra_checks);
+    let comp = pbc_lints::Compliance::load(&cfg, &loader, &mut config_diags);
+    let extra = extra_checks(comp);
+    let mut report = check::check(&loader, &units, &cfg, &extra);
     report.diags.splice(0..0, config_diags);
     let summary = Summary::of(&report.diags, report.files);
     let out = match format {
@@ -288,6 +296,90 @@ pub fn diff(g: &Global, base: String, mut paths: Vec<PathBuf>, format: DiffForma
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `pbc coverage`.
+pub fn coverage(
+    g: &Global,
+    mut paths: Vec<PathBuf>,
+    env: Option<String>,
+    catalogs: Vec<String>,
+    format: ReportFormat,
+) -> ExitCode {
+    if paths.is_empty() {
+        paths.push(PathBuf::from("."));
+    }
+    let mut diags = Vec::new();
+    let (loader, cfg) = match setup(g, &paths[0], &mut diags) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let units = match check::discover(&paths) {
+        Ok(u) => u,
+        Err(e) => return usage_error(e),
+    };
+    let opts = pbc_compiler::resolve::ResolveOptions::default();
+    let mut inputs: Vec<(Option<String>, Vec<pbc_compiler::yaml::Node>)> = Vec::new();
+    for tree in &units.trees {
+        match pbc_compiler::resolve::resolve(&loader, tree, &opts) {
+            Ok(res) => {
+                diags.extend(res.diags);
+                inputs.push((check::environment(tree), res.docs));
+            }
+            Err(e) => return usage_error(e),
+        }
+    }
+    let mut loose = Vec::new();
+    for (f, _) in &units.files {
+        match loader.load(f) {
+            Ok(l) => {
+                diags.extend(l.diags.iter().cloned());
+                loose.extend(l.docs.iter().map(|d| d.root.clone()));
+            }
+            Err(e) => diags.push(check::load_error_diag(&loader, &e)),
+        }
+    }
+    if !loose.is_empty() {
+        inputs.push((None, loose));
+    }
+    if let Some(e) = &env {
+        let known: Vec<String> = inputs.iter().filter_map(|(x, _)| x.clone()).collect();
+        if !known.contains(e) {
+            return usage_error(format!(
+                "no environment `{e}` under the given paths (found: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        }
+        inputs.retain(|(x, _)| x.as_deref() == Some(e.as_str()));
+    }
+    pbc_compiler::config::apply_suppressions(&loader.sources, &mut diags);
+    cfg.apply_levels(&mut diags);
+    report_stderr(g, &loader, &diags);
+    if diags.iter().any(Diagnostic::is_error) {
+        return ExitCode::from(1);
+    }
+    let mut cdiags = Vec::new();
+    let comp = pbc_lints::Compliance::load(&cfg, &loader, &mut cdiags);
+    report_stderr(g, &loader, &cdiags);
+    if cdiags.iter().any(Diagnostic::is_error) {
+        return ExitCode::from(1);
+    }
+    let report = match pbc_lints::coverage::coverage(&comp, &loader.sources, &inputs, &catalogs) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let text = match format {
+        ReportFormat::Markdown => pbc_lints::coverage::markdown(&report),
+        ReportFormat::Json => pbc_lints::coverage::json(&report),
+        ReportFormat::Csv => pbc_lints::coverage::csv(&report),
+        ReportFormat::Html => pbc_lints::coverage::html(&report),
+    };
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    ExitCode::SUCCESS
 }
 
 /// `pbc explain [CODE]`.

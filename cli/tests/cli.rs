@@ -422,3 +422,164 @@ fn diff_against_a_revision() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not inside a git repository"));
     let _ = std::fs::remove_dir_all(&plain);
 }
+
+#[test]
+fn coverage_per_environment_and_filtered() {
+    let out = pbc(
+        &workspace(),
+        &["coverage", "--format", "json", "testdata/example"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    for env in ["dev", "staging", "production"] {
+        assert!(text.contains(&format!("\"{env}\"")), "{env} missing");
+    }
+    let one = pbc(
+        &workspace(),
+        &[
+            "coverage",
+            "--format",
+            "csv",
+            "--env",
+            "production",
+            "testdata/example",
+        ],
+    );
+    assert_eq!(one.status.code(), Some(0));
+    let csv = String::from_utf8_lossy(&one.stdout).to_string();
+    assert!(
+        csv.contains("production") && !csv.contains(",dev,") && !csv.contains(",staging,"),
+        "{csv}"
+    );
+    let none = pbc(
+        &workspace(),
+        &["coverage", "--env", "qa", "testdata/example"],
+    );
+    assert_eq!(none.status.code(), Some(2));
+    let bad = pbc(
+        &workspace(),
+        &["coverage", "--catalog", "nist", "testdata/example"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn every_bad_fixture_exits_1_with_its_error_and_every_warning_fixture_exits_0() {
+    let mut checked = 0;
+    for (dir, want) in [("testdata/bad", 1), ("testdata/warn", 0)] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(workspace().join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        files.sort();
+        for f in files {
+            let name = f.file_name().unwrap().to_string_lossy().to_string();
+            let rel = format!("{dir}/{name}");
+            let out = pbc(&workspace(), &["check", "--format", "json", &rel]);
+            assert_eq!(out.status.code(), Some(want), "{rel}");
+            let v = json(&out);
+            let code = &name[..6];
+            let sev = if want == 1 { "error" } else { "warning" };
+            assert!(
+                v["diagnostics"].as_array().unwrap().iter().any(|d| d["code"] == code && (d["severity"] == sev || d["severity"] == "info")),
+                "{rel}: no {sev} {code}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 80, "only {checked} fixtures");
+}
+
+#[test]
+fn organisation_catalogs_and_rules_come_from_the_configuration() {
+    let d = tmpdir("org");
+    for f in ["acme-catalog.yaml", "acme-rules.yaml"] {
+        std::fs::copy(
+            workspace().join("testdata/compliance/data").join(f),
+            d.join(f),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        d.join(".pbc.yaml"),
+        "catalogs: [acme-catalog.yaml]\nevidence-rules: [acme-rules.yaml]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("pb.yaml"),
+        "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: deploy\n  compliance: [ACME-CM-1, ACME-CM-9]\nspec:\n  trigger: release\n  stages:\n    - name: ship\n      agent: glm-5\n",
+    )
+    .unwrap();
+    let v = json(&pbc(&d, &["check", "--format", "json", "pb.yaml"]));
+    // ACME-CM-1 is known (its evidence is missing), ACME-CM-9 is not a control.
+    let got: Vec<(String, u64)> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["code"].as_str().unwrap().to_string(),
+                x["column"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![("PB5005".to_string(), 16), ("PB5001".to_string(), 27)]
+    );
+    // A catalog file that does not exist is reported at its entry in .pbc.yaml.
+    std::fs::write(d.join(".pbc.yaml"), "catalogs: [nope.yaml]\n").unwrap();
+    let v = json(&pbc(&d, &["check", "--format", "json", "pb.yaml"]));
+    assert_eq!(v["diagnostics"][0]["code"], "PB0021");
+    assert_eq!(v["diagnostics"][0]["file"], ".pbc.yaml");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn sarif_of_every_fixture_is_valid_against_the_schema() {
+    let root = workspace();
+    let text =
+        std::fs::read_to_string(root.join("testdata/sarif/sarif-schema-2.1.0.json")).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let out = pbc(
+        &root,
+        &[
+            "check",
+            "--format",
+            "sarif",
+            "testdata/bad",
+            "testdata/warn",
+            "testdata/compliance/lints",
+            "testdata/overlays-bad",
+            "testdata/example",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json(&out);
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    // Compliance codes (pbc-lints) are rules too, described from their docs.
+    let rules = doc["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap();
+    let pb5 = rules
+        .iter()
+        .find(|r| r["id"].as_str().unwrap().starts_with("PB5"))
+        .expect("a compliance rule");
+    assert_eq!(pb5["properties"]["tags"][0], "compliance");
+    assert!(pb5["fullDescription"]["text"].as_str().unwrap().len() > 20);
+}

@@ -62,6 +62,13 @@ pub struct Config {
     pub policies: Vec<String>,
     /// Environments treated as production (compliance evidence).
     pub production_environments: Vec<String>,
+    /// Organisation catalogs (YAML files, same shape as the built-in ones), with the span of
+    /// each entry in the configuration.
+    pub catalogs: Vec<(PathBuf, Span)>,
+    /// Organisation evidence rules (YAML files).
+    pub evidence_rules: Vec<(PathBuf, Span)>,
+    /// The organisation's minimum `audit.retention` (compliance evidence).
+    pub audit_retention_minimum: Option<crate::model::Duration>,
 }
 
 impl Default for Config {
@@ -76,6 +83,9 @@ impl Default for Config {
             guardrails: Vec::new(),
             policies: Vec::new(),
             production_environments: vec!["production".into(), "prod".into()],
+            catalogs: Vec::new(),
+            evidence_rules: Vec::new(),
+            audit_retention_minimum: None,
         }
     }
 }
@@ -88,6 +98,9 @@ pub const KEYS: &[&str] = &[
     "guardrails",
     "policies",
     "production-environments",
+    "catalogs",
+    "evidence-rules",
+    "audit-retention-minimum",
 ];
 
 const LIMIT_KEYS: &[&str] = &["max-file-size", "max-depth", "max-alias-nodes"];
@@ -176,6 +189,36 @@ impl Config {
                     }
                 }
                 "limits" => self.read_limits(v, diags),
+                "catalogs" => {
+                    if let Some(list) = string_list(v, "catalogs", diags) {
+                        self.catalogs = list
+                            .into_iter()
+                            .map(|(s, sp)| (self.root.join(s), sp))
+                            .collect();
+                    }
+                }
+                "evidence-rules" => {
+                    if let Some(list) = string_list(v, "evidence-rules", diags) {
+                        self.evidence_rules = list
+                            .into_iter()
+                            .map(|(s, sp)| (self.root.join(s), sp))
+                            .collect();
+                    }
+                }
+                "audit-retention-minimum" => match v
+                    .as_str()
+                    .map(crate::model::values::parse_duration)
+                {
+                    Some(Ok(d)) => self.audit_retention_minimum = Some(d),
+                    Some(Err(e)) => diags.push(bad(v.span, e.message).with_help(e.help)),
+                    None => diags.push(bad(
+                        v.span,
+                        format!(
+                            "`audit-retention-minimum` must be a duration such as `365d`, found {}",
+                            v.type_name()
+                        ),
+                    )),
+                },
                 other => diags.push(unknown_key(e.key.span, other, KEYS)),
             }
         }

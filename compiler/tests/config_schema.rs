@@ -49,6 +49,12 @@ fn accepted_and_rejected_agree() {
             true,
         ),
         ("guardrails: [owasp]\npolicies: [p]\n", true),
+        (
+            "catalogs: [acme.yaml]\nevidence-rules: [rules.yaml]\naudit-retention-minimum: 365d\n",
+            true,
+        ),
+        ("audit-retention-minimum: 1 year\n", false),
+        ("catalogs: acme.yaml\n", false),
         ("severty: {PB0008: deny}\n", false),
         ("severity: {PB0008: loud}\n", false),
         ("schema-paths: schemas\n", false),

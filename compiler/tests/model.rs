@@ -183,14 +183,16 @@ fn the_model_carries_the_example() {
     );
 }
 
-#[test]
-fn bad_inputs() {
-    insta::glob!("../../testdata/bad", "*.yaml", |path| {
+/// One fixture: its code (the file-name prefix) is found, nothing else unexpected, both
+/// renderings snapshotted. `testdata/bad` holds findings of error severity (each file exits 1),
+/// `testdata/warn` those of warning and info severity.
+fn fixture(dir: &str, path: &Path) {
+    {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let rel = format!("testdata/bad/{name}");
+        let rel = format!("testdata/{dir}/{name}");
         let text = std::fs::read_to_string(path).unwrap_or_default();
         let first = text.lines().next().unwrap_or_default();
         assert!(
@@ -233,24 +235,49 @@ fn bad_inputs() {
             },
         );
         let json = render::json(&loader.sources, &diags, &summary);
+        if dir == "bad" {
+            assert!(
+                diags.iter().any(|d| d.code.id == code && d.is_error()),
+                "{rel}: testdata/bad holds errors; move warnings to testdata/warn"
+            );
+        } else {
+            assert!(
+                !diags.iter().any(|d| d.is_error()),
+                "{rel}: testdata/warn holds no errors"
+            );
+        }
         insta::assert_snapshot!("human", human);
         insta::assert_snapshot!("json", json);
-    });
+    }
+}
+
+/// Both directories in one test: insta's `glob!` is not meant to run concurrently.
+#[test]
+fn bad_and_warning_inputs() {
+    insta::glob!("../../testdata/bad", "*.yaml", |path| fixture("bad", path));
+    insta::glob!("../../testdata/warn", "*.yaml", |path| fixture(
+        "warn", path
+    ));
 }
 
 #[test]
 fn every_code_has_a_fixture_and_docs() {
-    let dir = root().join("testdata/bad");
-    let names: Vec<String> = std::fs::read_dir(&dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut names: Vec<String> = Vec::new();
+    for dir in ["testdata/bad", "testdata/warn"] {
+        names.extend(
+            std::fs::read_dir(root().join(dir))
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default(),
+        );
+    }
     for code in pbc_compiler::model::CODES {
         assert!(
             names.iter().any(|n| n.starts_with(code.id)),
-            "no testdata/bad/{}-*.yaml",
+            "no testdata/bad/{}-*.yaml or testdata/warn/{}-*.yaml",
+            code.id,
             code.id
         );
         assert!(code.doc.lines().count() >= 3, "{}: document it", code.id);
@@ -264,7 +291,8 @@ fn every_code_has_a_fixture_and_docs() {
     {
         assert!(
             names.iter().any(|n| n.starts_with(code.id)),
-            "no testdata/bad/{}-*.yaml",
+            "no testdata/bad/{}-*.yaml or testdata/warn/{}-*.yaml",
+            code.id,
             code.id
         );
         assert!(code.doc.lines().count() >= 3, "{}: document it", code.id);

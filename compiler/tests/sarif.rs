@@ -56,6 +56,7 @@ fn findings(dirs: &[&str]) -> (Loader, Vec<Diagnostic>) {
 fn the_findings_of_every_bad_fixture_are_valid_sarif() {
     let (loader, diags) = findings(&[
         "testdata/bad",
+        "testdata/warn",
         "testdata/overlays-bad",
         "testdata/overlays-types",
     ]);

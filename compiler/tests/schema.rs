@@ -227,13 +227,17 @@ fn header(text: &str) -> Option<Expect> {
 
 #[test]
 fn bad_fixtures_match_their_schema_header() {
-    let dir = root().join("testdata/bad");
-    assert!(dir.is_dir(), "testdata/bad is missing");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("testdata/bad is readable")
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.is_file() && is_yaml(p))
-        .collect();
+    let mut files: Vec<PathBuf> = Vec::new();
+    for d in ["testdata/bad", "testdata/warn"] {
+        let dir = root().join(d);
+        assert!(dir.is_dir(), "{d} is missing");
+        files.extend(
+            std::fs::read_dir(&dir)
+                .expect("the fixture directory is readable")
+                .map(|e| e.expect("a directory entry").path())
+                .filter(|p| p.is_file() && is_yaml(p)),
+        );
+    }
     files.sort();
     assert!(
         files.len() >= 20,

@@ -277,14 +277,14 @@ impl Cx<'_> {
                 self.push(
                     &TYPE_MISMATCH,
                     inner.span.clone(),
-                    format!("this is a {}, not a condition", ty.describe()),
+                    format!("this is {}, not a condition", a_ty(ty)),
                     Some(hint.into()),
                 );
             }
             (T::Ty(ty), _) => self.push(
                 &TYPE_MISMATCH,
                 inner.span.clone(),
-                format!("expected a condition, found a {}", ty.describe()),
+                format!("expected a condition, found {}", a_ty(ty)),
                 None,
             ),
             (T::Percent, _) => self.push(
@@ -338,9 +338,9 @@ impl Cx<'_> {
                     &TYPE_MISMATCH,
                     nspan.clone(),
                     format!(
-                        "`{}` is a {}, it has no field `{name}`",
+                        "`{}` is {}, it has no field `{name}`",
                         path.join("."),
-                        ty.describe()
+                        a_ty(&ty)
                     ),
                     None,
                 );
@@ -494,7 +494,7 @@ impl Cx<'_> {
                         self.push(
                             &TYPE_MISMATCH,
                             r.unparen().span.clone(),
-                            format!("cannot compare {} with a {}", l_ty.describe(), t.describe()),
+                            format!("cannot compare {} with {}", l_ty.describe(), a_ty(t)),
                             Some(format!("compare with one of {}", one_of(&e.members))),
                         );
                         return;
@@ -547,11 +547,7 @@ impl Cx<'_> {
                 Ty(t) => self.push(
                     &TYPE_MISMATCH,
                     r.unparen().span.clone(),
-                    format!(
-                        "cannot compare a {} with a {}",
-                        l_ty.describe(),
-                        t.describe()
-                    ),
+                    format!("cannot compare {} with {}", a_ty(&l_ty), a_ty(t)),
                     None,
                 ),
                 _ => {}
@@ -561,7 +557,7 @@ impl Cx<'_> {
                 Ty(t) => self.push(
                     &TYPE_MISMATCH,
                     r.unparen().span.clone(),
-                    format!("cannot compare a duration with a {}", t.describe()),
+                    format!("cannot compare a duration with {}", a_ty(t)),
                     Some("write a duration literal such as `4h` or `30m`".into()),
                 ),
                 _ => self.push(
@@ -577,9 +573,9 @@ impl Cx<'_> {
                         &NOT_ORDERABLE,
                         op_span.clone(),
                         format!(
-                            "`{}` orders numbers, durations and enums, not a {}",
+                            "`{}` orders numbers, durations and enums, not {}",
                             op.as_str(),
-                            l_ty.describe()
+                            a_ty(&l_ty)
                         ),
                         Some("use `==`/`!=`, or make the field an enum to order its values".into()),
                     );
@@ -593,11 +589,7 @@ impl Cx<'_> {
                     Ty(t) => self.push(
                         &TYPE_MISMATCH,
                         r.unparen().span.clone(),
-                        format!(
-                            "cannot compare a {} with a {}",
-                            l_ty.describe(),
-                            t.describe()
-                        ),
+                        format!("cannot compare {} with {}", a_ty(&l_ty), a_ty(t)),
                         None,
                     ),
                     Ident(s) => self.push(
@@ -609,7 +601,7 @@ impl Cx<'_> {
                     _ => self.push(
                         &TYPE_MISMATCH,
                         r.unparen().span.clone(),
-                        format!("cannot compare a {} with a percentage", l_ty.describe()),
+                        format!("cannot compare {} with a percentage", a_ty(&l_ty)),
                         None,
                     ),
                 }
@@ -619,14 +611,14 @@ impl Cx<'_> {
                     self.push(
                         &NOT_ORDERABLE,
                         op_span,
-                        format!("`{}` cannot order a {}", op.as_str(), other.describe()),
+                        format!("`{}` cannot order {}", op.as_str(), a_ty(other)),
                         None,
                     );
                 } else if !matches!(rt, Ty(self::Ty::Any)) {
                     self.push(
                         &TYPE_MISMATCH,
                         op_span,
-                        format!("cannot compare a {} by value", other.describe()),
+                        format!("cannot compare {} by value", a_ty(other)),
                         None,
                     );
                 }
@@ -657,6 +649,13 @@ impl Cx<'_> {
             );
         }
     }
+}
+
+/// A type with its indefinite article: `an integer`, `a string`, `an enum [..]`.
+fn a_ty(t: &Ty) -> String {
+    let d = t.describe();
+    let vowel = d.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {d}", if vowel { "an" } else { "a" })
 }
 
 /// Labels for a finding about a ref: the schema part, then the stage that produces it.

@@ -1,0 +1,315 @@
+//! The HTML rendering: one self-contained page a reviewer can print. No scripts, no external
+//! assets (a Content-Security-Policy forbids loading anything), inline CSS with print rules.
+//! The summary per environment and framework comes first, then the controls.
+
+use super::{Claim, CoverageReport, EvidenceItem, Status};
+use std::fmt::Write as _;
+
+/// Escapes text for HTML element content and attribute values.
+pub(crate) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes text and turns `` `code` `` spans (as the evidence texts write them) into
+/// `<code>` elements.
+pub(crate) fn rich(s: &str) -> String {
+    let mut out = String::new();
+    let mut parts = s.split('`').peekable();
+    let mut inside = false;
+    while let Some(p) = parts.next() {
+        if inside && parts.peek().is_some() {
+            out.push_str("<code>");
+            out.push_str(&esc(p));
+            out.push_str("</code>");
+        } else if inside {
+            // An unmatched backtick: keep it as text.
+            out.push('`');
+            out.push_str(&esc(p));
+        } else {
+            out.push_str(&esc(p));
+        }
+        inside = !inside;
+    }
+    out
+}
+
+const CSS: &str = r#"
+:root { color-scheme: light; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #111; margin: 2rem auto; max-width: 70rem; padding: 0 1rem; }
+h1 { font-size: 1.6rem; margin: 0 0 .5rem; }
+h2 { font-size: 1.3rem; margin: 2rem 0 .5rem; border-bottom: 2px solid #333; }
+h3 { font-size: 1.1rem; margin: 1.5rem 0 .4rem; }
+p.meta { color: #333; margin: .2rem 0; }
+code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: .92em; }
+table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; }
+th, td { border: 1px solid #999; padding: .25rem .45rem; text-align: left; vertical-align: top; }
+th { background: #eee; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+.status { font-weight: 600; }
+table.controls { table-layout: fixed; }
+table.controls th.c-id { width: 6.5rem; }
+table.controls th.c-name { width: 15rem; }
+table.controls th.c-status { width: 8.5rem; }
+tr.row-covered td, tr.row-claimed-without-evidence td, tr.row-claimed-no-rule td { background: #fafafa; }
+.covered { color: #0a5d1a; }
+.claimed-without-evidence { color: #9a1b00; }
+.claimed-no-rule { color: #7a5200; }
+.not-claimed { color: #555; font-weight: 400; }
+tr.row-not-claimed td { color: #555; }
+ul { margin: .2rem 0 .2rem 1.1rem; padding: 0; }
+li { margin: .1rem 0; }
+.loc { color: #333; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: .85em; }
+.missing { color: #9a1b00; }
+.rule { color: #333; font-size: .9em; margin: .2rem 0; }
+.legend { font-size: .9em; }
+@media print {
+  body { margin: 0; max-width: none; font-size: 10pt; }
+  section.environment { break-before: page; }
+  thead { display: table-header-group; }
+  tr { break-inside: avoid; }
+  h2, h3 { break-after: avoid; }
+  a { color: inherit; text-decoration: none; }
+}
+"#;
+
+fn who(c: &Claim) -> String {
+    let mut s = format!("<code>{}</code>", esc(&c.playbook));
+    if let Some(st) = &c.stage {
+        let _ = write!(s, " stage <code>{}</code>", esc(st));
+    }
+    if let Some(v) = &c.via {
+        let _ = write!(s, " via {}", esc(v));
+    }
+    s
+}
+
+fn item(out: &mut String, e: &EvidenceItem, missing: bool) {
+    if missing {
+        let _ = write!(
+            out,
+            "<li class=\"missing\">missing: {} <span class=\"req\">({})</span>",
+            rich(&e.text),
+            esc(e.requirement)
+        );
+    } else {
+        let _ = write!(
+            out,
+            "<li>{} <span class=\"req\">({})</span>",
+            rich(&e.text),
+            esc(e.requirement)
+        );
+    }
+    if let Some(l) = &e.location {
+        let _ = write!(out, " <span class=\"loc\">{}</span>", esc(&l.to_string()));
+    }
+    if let Some(h) = &e.hint {
+        let _ = write!(out, " — {}", rich(h));
+    }
+    out.push_str("</li>");
+}
+
+fn status(s: Status) -> String {
+    format!(
+        "<span class=\"status {}\">{}</span>",
+        s.as_str(),
+        esc(s.label())
+    )
+}
+
+/// Renders the report as one self-contained HTML page.
+pub fn render(r: &CoverageReport) -> String {
+    let mut out = String::new();
+    out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    out.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n");
+    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    out.push_str("<title>Control coverage</title>\n<style>");
+    out.push_str(CSS);
+    out.push_str("</style>\n</head>\n<body>\n<h1>Control coverage</h1>\n");
+    let cats: Vec<String> = r
+        .catalogs
+        .iter()
+        .map(|(id, t)| format!("{} (<code>{}</code>)", esc(t), esc(id)))
+        .collect();
+    let _ = writeln!(out, "<p class=\"meta\">Catalogs: {}.</p>", cats.join(", "));
+    out.push_str(
+        "<p class=\"meta legend\">Statuses: <span class=\"status covered\">covered</span> (claimed, evidence found), \
+         <span class=\"status claimed-without-evidence\">claimed without evidence</span>, \
+         <span class=\"status claimed-no-rule\">claimed, no rule</span> (no evidence rule exists; never counted as covered), \
+         <span class=\"status not-claimed\">not claimed</span>.</p>\n",
+    );
+
+    // Summary first.
+    out.push_str("<section id=\"summary\">\n<h2>Summary</h2>\n<table class=\"summary\">\n<thead><tr><th>Environment</th><th>Framework</th><th class=\"n\">Controls</th><th class=\"n\">Covered</th><th class=\"n\">Claimed without evidence</th><th class=\"n\">Claimed, no rule</th><th class=\"n\">Not claimed</th></tr></thead>\n<tbody>\n");
+    for e in &r.environments {
+        for f in &e.frameworks {
+            let t = &f.totals;
+            let _ = writeln!(
+                out,
+                "<tr id=\"totals-{}-{}\"><td>{}{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                e.slug(),
+                super::slug(&f.catalog),
+                esc(e.label()),
+                if e.production { " (production)" } else { "" },
+                esc(&f.title),
+                t.controls,
+                t.covered,
+                t.claimed_without_evidence,
+                t.claimed_no_rule,
+                t.not_claimed
+            );
+        }
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
+
+    // Then the controls, per environment and framework.
+    for e in &r.environments {
+        let _ = writeln!(
+            out,
+            "<section class=\"environment\" id=\"env-{}\">\n<h2>Environment: {}{}</h2>",
+            e.slug(),
+            esc(e.label()),
+            if e.production { " (production)" } else { "" }
+        );
+        if e.playbooks.is_empty() {
+            out.push_str("<p class=\"meta\">No playbooks.</p>\n");
+        } else {
+            let p: Vec<String> = e
+                .playbooks
+                .iter()
+                .map(|p| format!("<code>{}</code>", esc(p)))
+                .collect();
+            let _ = writeln!(out, "<p class=\"meta\">Playbooks: {}.</p>", p.join(", "));
+        }
+        if !e.unresolved.is_empty() {
+            out.push_str("<p class=\"meta\">Tags that name no control (not counted):</p>\n<ul>");
+            for u in &e.unresolved {
+                let _ = write!(
+                    out,
+                    "<li><code>{}</code> in <code>{}</code>",
+                    esc(&u.tag),
+                    esc(&u.playbook)
+                );
+                if let Some(s) = &u.stage {
+                    let _ = write!(out, " stage <code>{}</code>", esc(s));
+                }
+                if let Some(l) = &u.location {
+                    let _ = write!(out, " <span class=\"loc\">{}</span>", esc(&l.to_string()));
+                }
+                out.push_str("</li>");
+            }
+            out.push_str("</ul>\n");
+        }
+        for f in &e.frameworks {
+            let t = &f.totals;
+            let _ = writeln!(
+                out,
+                "<section class=\"framework\" id=\"fw-{}-{}\">\n<h3>{} — {}</h3>",
+                e.slug(),
+                super::slug(&f.catalog),
+                esc(e.label()),
+                esc(&f.title)
+            );
+            let _ = writeln!(
+                out,
+                "<p class=\"meta\">{} controls: {} covered, {} claimed without evidence, {} claimed with no rule, {} not claimed.</p>",
+                t.controls, t.covered, t.claimed_without_evidence, t.claimed_no_rule, t.not_claimed
+            );
+            out.push_str("<table class=\"controls\">\n<thead><tr><th class=\"c-id\">Control</th><th class=\"c-name\">Name</th><th class=\"c-status\">Status</th><th>Claims and evidence</th></tr></thead>\n<tbody>\n");
+            for c in &f.controls {
+                let _ = write!(
+                    out,
+                    "<tr class=\"row-{}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td>",
+                    c.status.as_str(),
+                    esc(&c.id),
+                    esc(&c.name),
+                    status(c.status)
+                );
+                if !c.claims.is_empty() {
+                    match &c.rule {
+                        Some(rule) => {
+                            let req: Vec<String> = rule
+                                .requires
+                                .iter()
+                                .map(|k| format!("<code>{}</code>", esc(k)))
+                                .collect();
+                            let _ = write!(
+                                out,
+                                "<p class=\"rule\">Rule: requires {}. {}</p>",
+                                req.join(", "),
+                                rich(&rule.rationale)
+                            );
+                        }
+                        None => out.push_str(
+                            "<p class=\"rule\">Rule: none (no evidence rule exists for this control).</p>",
+                        ),
+                    }
+                    out.push_str("<ul>");
+                    for cl in &c.claims {
+                        let verdict = match cl.evidence_found {
+                            Some(true) => "evidence found",
+                            Some(false) => "evidence missing",
+                            None => "no rule",
+                        };
+                        let _ = write!(out, "<li>{} — tag <code>{}</code>", who(cl), esc(&cl.tag));
+                        if let Some(l) = &cl.location {
+                            let _ =
+                                write!(out, " <span class=\"loc\">{}</span>", esc(&l.to_string()));
+                        }
+                        let _ = write!(out, " — {verdict}");
+                        if !cl.evidence.is_empty() || !cl.missing.is_empty() {
+                            out.push_str("<ul>");
+                            for m in &cl.missing {
+                                item(&mut out, m, true);
+                            }
+                            for ev in &cl.evidence {
+                                item(&mut out, ev, false);
+                            }
+                            out.push_str("</ul>");
+                        }
+                        out.push_str("</li>");
+                    }
+                    out.push_str("</ul>");
+                }
+                out.push_str("</td></tr>\n");
+            }
+            out.push_str("</tbody>\n</table>\n</section>\n");
+        }
+        out.push_str("</section>\n");
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn code_spans() {
+        assert_eq!(
+            super::rich("stage `a<b>` has `x"),
+            "stage <code>a&lt;b&gt;</code> has `x"
+        );
+        assert_eq!(
+            super::rich("`a` and `b`"),
+            "<code>a</code> and <code>b</code>"
+        );
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(
+            super::esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! The JSON rendering; its schema is `schemas/coverage.schema.json`.
+
+use super::{Claim, CoverageReport, EvidenceItem, Location, Totals};
+use serde_json::{Value, json};
+
+fn loc(l: &Option<Location>) -> (Value, Value) {
+    match l {
+        Some(l) => (json!(l.file), json!(l.line)),
+        None => (Value::Null, Value::Null),
+    }
+}
+
+fn item(e: &EvidenceItem) -> Value {
+    let (file, line) = loc(&e.location);
+    let mut m = serde_json::Map::new();
+    m.insert("requirement".into(), json!(e.requirement));
+    m.insert("text".into(), json!(e.text));
+    m.insert("file".into(), file);
+    m.insert("line".into(), line);
+    if let Some(h) = &e.hint {
+        m.insert("hint".into(), json!(h));
+    }
+    Value::Object(m)
+}
+
+fn claim(c: &Claim) -> Value {
+    let (file, line) = loc(&c.location);
+    json!({
+        "playbook": c.playbook,
+        "stage": c.stage,
+        "tag": c.tag,
+        "via": c.via,
+        "file": file,
+        "line": line,
+        "evidence_found": c.evidence_found,
+        "evidence": c.evidence.iter().map(item).collect::<Vec<_>>(),
+        "missing": c.missing.iter().map(item).collect::<Vec<_>>(),
+    })
+}
+
+/// The totals object (shared with the other renderers' tests).
+pub(crate) fn totals(t: &Totals) -> Value {
+    json!({
+        "controls": t.controls,
+        "covered": t.covered,
+        "claimed_without_evidence": t.claimed_without_evidence,
+        "claimed_no_rule": t.claimed_no_rule,
+        "not_claimed": t.not_claimed,
+    })
+}
+
+/// Renders the report as pretty JSON (one object, trailing newline).
+pub fn render(r: &CoverageReport) -> String {
+    let v = json!({
+        "catalogs": r.catalogs.iter().map(|(id, title)| json!({"id": id, "title": title})).collect::<Vec<_>>(),
+        "environments": r.environments.iter().map(|e| json!({
+            "environment": e.environment,
+            "production": e.production,
+            "playbooks": e.playbooks,
+            "frameworks": e.frameworks.iter().map(|f| json!({
+                "catalog": f.catalog,
+                "framework": f.framework,
+                "title": f.title,
+                "edition": f.edition,
+                "totals": totals(&f.totals),
+                "controls": f.controls.iter().map(|c| json!({
+                    "id": c.id,
+                    "tag": c.tag,
+                    "name": c.name,
+                    "group": c.group,
+                    "status": c.status.as_str(),
+                    "rule": c.rule.as_ref().map(|r| json!({"requires": r.requires, "rationale": r.rationale})),
+                    "claims": c.claims.iter().map(claim).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "unresolved": e.unresolved.iter().map(|u| {
+                let (file, line) = loc(&u.location);
+                json!({"playbook": u.playbook, "stage": u.stage, "tag": u.tag, "file": file, "line": line})
+            }).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    });
+    let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+    s.push('\n');
+    s
+}

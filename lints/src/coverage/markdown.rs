@@ -1,0 +1,195 @@
+//! The Markdown rendering: a summary table per environment and framework, then per
+//! environment and framework the table of every control, then the evidence of each claimed
+//! control.
+
+use super::{Claim, CoverageReport, EvidenceItem, Status};
+use std::fmt::Write as _;
+
+/// Escapes text for a Markdown table cell or list item: `|` (which ends a cell, even inside
+/// a code span in GitHub's tables) and line breaks. Values appear inside code spans, where
+/// HTML entities would show literally, so `<` and `>` are left alone.
+fn esc(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+fn who(c: &Claim) -> String {
+    let mut s = format!("`{}`", esc(&c.playbook));
+    if let Some(st) = &c.stage {
+        let _ = write!(s, " stage `{}`", esc(st));
+    }
+    if let Some(v) = &c.via {
+        let _ = write!(s, " via {}", esc(v));
+    }
+    s
+}
+
+fn item(out: &mut String, e: &EvidenceItem, missing: bool) {
+    let mark = if missing { "missing: " } else { "" };
+    let _ = write!(out, "  - {mark}{} ({})", esc(&e.text), e.requirement);
+    if let Some(l) = &e.location {
+        let _ = write!(out, " — {}", esc(&l.to_string()));
+    }
+    if let Some(h) = &e.hint {
+        let _ = write!(out, " — {}", esc(h));
+    }
+    out.push('\n');
+}
+
+/// Renders the report as Markdown.
+pub fn render(r: &CoverageReport) -> String {
+    let mut out = String::new();
+    out.push_str("# Control coverage\n\n");
+    let cats: Vec<String> = r
+        .catalogs
+        .iter()
+        .map(|(id, t)| format!("{} (`{}`)", esc(t), esc(id)))
+        .collect();
+    let _ = writeln!(out, "Catalogs: {}.\n", cats.join(", "));
+    out.push_str(
+        "Statuses: **covered** (claimed, evidence found), **claimed without evidence**, \
+         **claimed, no rule** (no evidence rule exists; never counted as covered), \
+         **not claimed**.\n\n",
+    );
+    out.push_str("## Summary\n\n");
+    out.push_str("| Environment | Framework | Controls | Covered | Claimed without evidence | Claimed, no rule | Not claimed |\n");
+    out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+    for e in &r.environments {
+        for f in &e.frameworks {
+            let t = &f.totals;
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                esc(e.label()),
+                esc(&f.title),
+                t.controls,
+                t.covered,
+                t.claimed_without_evidence,
+                t.claimed_no_rule,
+                t.not_claimed
+            );
+        }
+    }
+    out.push('\n');
+    for e in &r.environments {
+        let prod = if e.production { " (production)" } else { "" };
+        let _ = writeln!(out, "## Environment: {}{prod}\n", esc(e.label()));
+        if e.playbooks.is_empty() {
+            out.push_str("No playbooks.\n\n");
+        } else {
+            let p: Vec<String> = e
+                .playbooks
+                .iter()
+                .map(|p| format!("`{}`", esc(p)))
+                .collect();
+            let _ = writeln!(out, "Playbooks: {}.\n", p.join(", "));
+        }
+        if !e.unresolved.is_empty() {
+            out.push_str("Tags that name no control (not counted):\n\n");
+            for u in &e.unresolved {
+                let stage = u
+                    .stage
+                    .as_ref()
+                    .map(|s| format!(" stage `{}`", esc(s)))
+                    .unwrap_or_default();
+                let at = u
+                    .location
+                    .as_ref()
+                    .map(|l| format!(" — {}", esc(&l.to_string())))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "- `{}` in `{}`{stage}{at}",
+                    esc(&u.tag),
+                    esc(&u.playbook)
+                );
+            }
+            out.push('\n');
+        }
+        for f in &e.frameworks {
+            let t = &f.totals;
+            let _ = writeln!(out, "### {} — {}\n", esc(e.label()), esc(&f.title));
+            let _ = writeln!(
+                out,
+                "{} controls: {} covered, {} claimed without evidence, {} claimed with no rule, {} not claimed.\n",
+                t.controls, t.covered, t.claimed_without_evidence, t.claimed_no_rule, t.not_claimed
+            );
+            out.push_str("| Control | Name | Status | Claimed by |\n| --- | --- | --- | --- |\n");
+            for c in &f.controls {
+                let by: Vec<String> = c.claims.iter().map(who).collect();
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} |",
+                    esc(&c.id),
+                    esc(&c.name),
+                    c.status.label(),
+                    by.join("<br>")
+                );
+            }
+            out.push('\n');
+            let claimed: Vec<_> = f
+                .controls
+                .iter()
+                .filter(|c| c.status != Status::NotClaimed)
+                .collect();
+            if claimed.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "#### Evidence — {} — {}\n",
+                esc(e.label()),
+                esc(&f.title)
+            );
+            for c in claimed {
+                let _ = writeln!(
+                    out,
+                    "**{}** {} — {}\n",
+                    esc(&c.tag),
+                    esc(&c.name),
+                    c.status.label()
+                );
+                match &c.rule {
+                    Some(rule) => {
+                        let req: Vec<String> =
+                            rule.requires.iter().map(|k| format!("`{k}`")).collect();
+                        let _ = writeln!(
+                            out,
+                            "Rule: requires {}. {}\n",
+                            req.join(", "),
+                            esc(&rule.rationale)
+                        );
+                    }
+                    None => {
+                        out.push_str("Rule: none (no evidence rule exists for this control).\n\n")
+                    }
+                }
+                for cl in &c.claims {
+                    let at = cl
+                        .location
+                        .as_ref()
+                        .map(|l| format!(" at {}", esc(&l.to_string())))
+                        .unwrap_or_default();
+                    let verdict = match cl.evidence_found {
+                        Some(true) => "evidence found",
+                        Some(false) => "evidence missing",
+                        None => "no rule",
+                    };
+                    let _ = writeln!(
+                        out,
+                        "- {} — tag `{}`{at} — {verdict}",
+                        who(cl),
+                        esc(&cl.tag)
+                    );
+                    for m in &cl.missing {
+                        item(&mut out, m, true);
+                    }
+                    for ev in &cl.evidence {
+                        item(&mut out, ev, false);
+                    }
+                }
+                out.push('\n');
+            }
+        }
+    }
+    out
+}

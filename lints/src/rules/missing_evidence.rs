@@ -1,0 +1,125 @@
+//! PB5005: a claimed control whose evidence rule the playbook fails.
+
+use crate::Compliance;
+use crate::evidence::{Scope, evaluate};
+use crate::facts::{PlaybookFacts, Spanned};
+use crate::tags::{Resolved, resolve};
+use pbc_compiler::declare_codes;
+use pbc_compiler::diag::Diagnostic;
+
+declare_codes! {
+    /// A claimed control lacks the evidence its rule requires.
+    ///
+    /// A compliance tag claims that the playbook (or, on a stage, that stage) helps operate a
+    /// control. For the controls that have an evidence rule, pbc checks that the resolved
+    /// playbook shows the facts the rule requires, in the environment being checked. The
+    /// warning names what is missing; a label points at where to add each item.
+    ///
+    /// Evidence kinds (a rule lists several; the rules and their rationales are in
+    /// `lints/rules/evidence.yaml`, and an organisation may replace or add rules):
+    ///
+    /// - `audit-sink`: `spec.audit.log-to` names at least one sink.
+    /// - `audit-log`: every stage with a human gate has `audit-log: required`, and at least
+    ///   one stage has it (a stage-level claim: that stage has it).
+    /// - `audit-retention`: `spec.audit.retention` is set and is at least the organisation's
+    ///   minimum.
+    /// - `human-gate`: a gate with named approvers (a stage-level claim: on that stage).
+    /// - `production-action-gates`: in a production environment (the overlay directory
+    ///   under `overlays/`, matched against `production-environments`, default
+    ///   `[production, prod]`), a gate with named approvers before every `action:` stage.
+    ///   Not required elsewhere.
+    /// - `role-approvers`: every gate names at least one role, and there is a gate.
+    /// - `gate-sla`: every human gate has an `sla` and an `on-pending` notification.
+    /// - `rollback-on-failure`: `spec.rollback.on-failure` is set and is not `none`.
+    /// - `failure-notification`: `spec.rollback.notification` names a channel.
+    /// - `revert-to-previous`: `on-failure: revert-to-previous`, and every `action:` stage
+    ///   with `audit-log: required` has a `rollback` step.
+    /// - `monitoring-alerts`: at least one alert under `spec.monitoring.alerts`, each with
+    ///   `notify`.
+    ///
+    /// A gate is `approval: manual`, `approval: conditional` with a manual branch, or
+    /// `risk: medium`; a `high`-risk stage is refused and needs none. Controls with built-in
+    /// rules: SOC 2 CC6.1, CC6.2, CC6.3, CC7.1, CC7.2, CC7.3, CC7.4, CC8.1, A1.2; ISO 27001:2022
+    /// 5.15, 5.18, 5.25, 8.2, 8.15, 8.16, 8.25, 8.32; ISO 27001:2013 A.12.4.1, A.14.2.1,
+    /// A.14.2.2. A claim on a control without a rule is reported by `pbc coverage` as
+    /// `claimed-no-rule`, never as covered.
+    ///
+    /// ```yaml
+    /// metadata:
+    ///   compliance: [SOC2-CC8.1]      # change management …
+    /// spec:
+    ///   stages:
+    ///     - name: deploy
+    ///       action: k8s:apply         # … but in production this action has no gate
+    /// ```
+    PB5005 MISSING_EVIDENCE "missing-evidence" Warning "a claimed control lacks the evidence its rule requires";
+}
+
+/// Checks every claim of a playbook (playbook level and stage level).
+pub fn check(comp: &Compliance, pb: &PlaybookFacts, diags: &mut Vec<Diagnostic>) {
+    check_list(comp, pb, Scope::Playbook, &pb.tags, diags);
+    for (i, s) in pb.stages.iter().enumerate() {
+        check_list(comp, pb, Scope::Stage(i), &s.tags, diags);
+    }
+}
+
+fn check_list(
+    comp: &Compliance,
+    pb: &PlaybookFacts,
+    scope: Scope,
+    tags: &[Spanned<String>],
+    diags: &mut Vec<Diagnostic>,
+) {
+    let mut done: Vec<(String, String)> = Vec::new();
+    for t in tags {
+        let Resolved::Control { catalog, control } = resolve(&comp.catalogs, &t.value) else {
+            continue;
+        };
+        let key = (catalog.id.clone(), control.id.clone());
+        if done.contains(&key) {
+            continue;
+        }
+        done.push(key);
+        let Some(rule) = comp.rules.get(&catalog.id, &control.id) else {
+            continue;
+        };
+        let outcome = evaluate(rule, pb, scope, &comp.settings);
+        if outcome.ok() {
+            continue;
+        }
+        let whose = match scope {
+            Scope::Playbook => format!("playbook `{}`", pb.name),
+            Scope::Stage(i) => format!(
+                "stage `{}`",
+                pb.stages.get(i).map(|s| s.name.as_str()).unwrap_or("")
+            ),
+        };
+        let missing: Vec<&str> = outcome.missing.iter().map(|m| m.what.as_str()).collect();
+        let mut d = Diagnostic::new(
+            &MISSING_EVIDENCE,
+            t.span,
+            format!(
+                "`{}` ({}) is claimed by {whose}, but its evidence is missing: {}",
+                t.value,
+                control.name,
+                missing.join("; ")
+            ),
+        )
+        .with_label_text("claimed here");
+        for m in &outcome.missing {
+            d = d.with_label(m.at, m.hint.clone());
+        }
+        let kinds: Vec<String> = rule
+            .requires
+            .iter()
+            .map(|k| format!("`{}`", k.name()))
+            .collect();
+        d = d.with_help(format!(
+            "the evidence rule for `{}` requires {}: {}",
+            rule.control,
+            kinds.join(", "),
+            rule.rationale
+        ));
+        diags.push(d);
+    }
+}
