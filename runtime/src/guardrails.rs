@@ -301,9 +301,7 @@ impl Guard {
                         let m = caps.get(1).or_else(|| caps.get(0));
                         if let Some(m) = m
                             && (r.check)(m.as_str())
-                            && !out
-                                .iter()
-                                .any(|(a, b, _)| m.start() < *b && *a < m.end())
+                            && !out.iter().any(|(a, b, _)| m.start() < *b && *a < m.end())
                         {
                             out.push((m.start(), m.end(), r.name.to_string()));
                         }
