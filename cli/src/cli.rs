@@ -242,6 +242,8 @@ pub enum RunsAction {
         /// Who pulls the brake (default: the OS user); recorded in the audit log.
         #[arg(long = "as", value_name = "WHO")]
         as_who: Option<String>,
+        #[command(flatten)]
+        state: StateArgs,
     },
 }
 
@@ -315,9 +317,12 @@ pub fn run() -> ExitCode {
             state,
         } => match action {
             None => crate::run::runs(state.state, format == RunFormat::Json),
-            Some(RunsAction::Stop { all, run, as_who }) => {
-                crate::run::stop(state.state, all, run, as_who)
-            }
+            Some(RunsAction::Stop {
+                all,
+                run,
+                as_who,
+                state: inner,
+            }) => crate::run::stop(inner.state.or(state.state), all, run, as_who),
         },
         Command::Audit {
             action: AuditAction::Verify { file, state },
