@@ -2049,11 +2049,7 @@ impl Runtime {
             live.stages[i].status = StageStatus::Running;
             live.stages[i].attempts += 1;
             live.stages[i].started_at = Some(self.now());
-            let actor = if stage.action().is_some() {
-                "pbc"
-            } else {
-                "pbc"
-            };
+            let actor = "pbc";
             self.record(live, i, "stage-started", actor, json!({"executor": spec.kind(), "attempt": attempt + 1, "params": live.redactor.value(&params)}))?;
             if stage.action().is_some() {
                 let (action, rid, sname, now) = (
@@ -2508,14 +2504,14 @@ impl Runtime {
                 .any(|s| matches!(s, StageStatus::WaitingApproval | StageStatus::Interrupted))
         {
             RunStatus::WaitingApproval
-        } else if st.iter().any(|s| *s == StageStatus::Refused) {
+        } else if st.contains(&StageStatus::Refused) {
             RunStatus::Refused
         } else if st
             .iter()
             .all(|s| matches!(s, StageStatus::Passed | StageStatus::Skipped))
         {
             RunStatus::Succeeded
-        } else if st.iter().any(|s| *s == StageStatus::Pending) {
+        } else if st.contains(&StageStatus::Pending) {
             // Only rate-limit waits leave stages pending.
             RunStatus::WaitingApproval
         } else {

@@ -124,7 +124,7 @@ pub fn run_json_command(
             break Err(ExecError::Timeout(timeout));
         }
         polls += 1;
-        if polls % 10 == 0 && stop() {
+        if polls.is_multiple_of(10) && stop() {
             kill_tree(&mut child);
             let _ = child.wait();
             break Err(ExecError::Stopped);

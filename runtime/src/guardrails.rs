@@ -66,7 +66,8 @@ fn rules(guardrail: &str) -> Option<&'static [Rule]> {
     static SECRETS: OnceLock<Vec<Rule>> = OnceLock::new();
     static PII: OnceLock<Vec<Rule>> = OnceLock::new();
     static INJECTION: OnceLock<Vec<Rule>> = OnceLock::new();
-    let mk = |v: &[(&'static str, &str, fn(&str) -> bool)]| -> Vec<Rule> {
+    type Spec<'a> = (&'static str, &'a str, fn(&str) -> bool);
+    let mk = |v: &[Spec<'_>]| -> Vec<Rule> {
         v.iter()
             .filter_map(|(name, re, check)| {
                 Regex::new(re).ok().map(|re| Rule {
@@ -244,7 +245,7 @@ pub fn luhn(digits: &[u32]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// One enforceable guardrail.
