@@ -627,3 +627,107 @@ fn the_kill_switch_stops_a_running_executor() {
         Some(0)
     );
 }
+
+#[test]
+fn after_kill_9_during_an_action_resume_asks_before_running_it_again() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    std::fs::write(
+        dir.join("ops.yaml"),
+        r#"apiVersion: agenticops/v1
+kind: Playbook
+metadata: {name: ops}
+spec:
+  trigger: ev
+  approvers: [{role: sre}]
+  stages:
+    - name: prepare
+      action: k8s:get
+      params: {n: 1}
+    - name: apply
+      action: db:migrate
+      params: {sleep: "${input.sleep}"}
+    - name: report
+      action: notify:send
+      params: {n: 3}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("agents.yaml"),
+        format!(
+            "actions:\n  \"k8s:get\": {{command: [python3, {a}]}}\n  \"db:migrate\": {{command: [python3, {a}]}}\n  \"notify:send\": {{command: [python3, {a}]}}\nroles:\n  sre: [sam@example.com]\n",
+            a = fixture("action.py").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("in.json"), r#"{"sleep": 4}"#).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pbc"))
+        .args([
+            "run", "ops.yaml", "--input", "in.json", "--state", "st", "--as", "alice",
+        ])
+        .current_dir(dir)
+        .env("ACTION_LOG", dir.join("actions.log"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until `apply` is in flight, then kill -9 the runner.
+    let start = std::time::Instant::now();
+    loop {
+        let o = pbc(dir, &["runs", "--state", "st", "--format", "json"]);
+        if o.status.success() && stdout(&o).contains("running") {
+            let log = std::fs::read_to_string(dir.join("st/audit.jsonl")).unwrap_or_default();
+            if log.contains("\"stage\":\"apply\",\"event\":\"stage-started\"") {
+                break;
+            }
+        }
+        assert!(start.elapsed().as_secs() < 20, "apply never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(
+        pbc(dir, &["audit", "verify", "--state", "st"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let run = json_of(&pbc(dir, &["runs", "--state", "st", "--format", "json"]))["runs"][0]["run"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = pbc(dir, &["resume", &run, "--state", "st", "--format", "json"]);
+    let v = json_of(&o);
+    assert_eq!(v["status"], "waiting-approval");
+    assert_eq!(v["stages"]["prepare"]["status"], "passed");
+    assert_eq!(v["stages"]["apply"]["status"], "interrupted");
+    let id = v["stages"]["apply"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        pbc(dir, &["approve", &id, "--as", "alice", "--state", "st"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        pbc(
+            dir,
+            &["approve", &id, "--as", "sam@example.com", "--state", "st"]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    // The action runs again, with the input frozen at `pbc run`.
+    let o = pbc(dir, &["resume", &run, "--state", "st", "--format", "json"]);
+    let v = json_of(&o);
+    assert_eq!(v["status"], "succeeded", "{v}");
+    assert_eq!(
+        pbc(dir, &["audit", "verify", "--state", "st"])
+            .status
+            .code(),
+        Some(0)
+    );
+}
