@@ -242,9 +242,16 @@ pub struct StateArgs {
 pub enum RunsAction {
     /// The kill switch: stop runs before their next step.
     Stop {
-        /// Stop every run.
-        #[arg(long)]
+        /// Stop every unfinished run.
+        #[arg(long, conflicts_with = "run")]
         all: bool,
+        /// Stop this run only.
+        run: Option<String>,
+        /// Who pulls the brake (default: the OS user); recorded in the audit log.
+        #[arg(long = "as", value_name = "WHO")]
+        as_who: Option<String>,
+        #[command(flatten)]
+        state: StateArgs,
     },
 }
 
@@ -284,12 +291,59 @@ pub fn run() -> ExitCode {
             paths,
             format,
         } => crate::commands::diff(&g, base, paths, format),
-        Command::Run { .. } => not_built("run", 7),
-        Command::Approve { .. } => not_built("approve", 7),
-        Command::Reject { .. } => not_built("reject", 7),
-        Command::Resume { .. } => not_built("resume", 7),
-        Command::Runs { .. } => not_built("runs", 7),
-        Command::Audit { .. } => not_built("audit verify", 7),
+        Command::Run {
+            path,
+            input,
+            agents,
+            playbook,
+            state,
+            as_who,
+            format,
+            allow_unenforced_guardrails,
+        } => crate::run::run(
+            &g,
+            crate::run::RunArgs {
+                path,
+                input,
+                agents,
+                playbook,
+                state: state.state,
+                as_who,
+                json: format == RunFormat::Json,
+                allow_unenforced_guardrails,
+            },
+        ),
+        Command::Approve { id, as_who, state } => {
+            crate::run::decide(state.state, &id, &as_who, None)
+        }
+        Command::Reject {
+            id,
+            as_who,
+            reason,
+            state,
+        } => crate::run::decide(state.state, &id, &as_who, Some(&reason)),
+        Command::Resume {
+            run,
+            agents,
+            format,
+            state,
+        } => crate::run::resume(state.state, &run, agents, format == RunFormat::Json),
+        Command::Runs {
+            action,
+            format,
+            state,
+        } => match action {
+            None => crate::run::runs(state.state, format == RunFormat::Json),
+            Some(RunsAction::Stop {
+                all,
+                run,
+                as_who,
+                state: inner,
+            }) => crate::run::stop(inner.state.or(state.state), all, run, as_who),
+        },
+        Command::Audit {
+            action: AuditAction::Verify { file, state },
+        } => crate::run::verify(state.state, file),
         Command::DebugPanic => panic!("debug-panic: a deliberate panic"),
     }
 }
