@@ -98,8 +98,11 @@ pub enum Command {
         format: CheckFormat,
     },
     /// Resolve the kustomization at DIR and emit a target.
+    ///
+    /// `resolved` reports only loading and overlay problems (like kustomize); `argo`, `crd`,
+    /// `langgraph` and `all` need every check to pass. DIR may also be a playbook file.
     Build {
-        /// The kustomization directory.
+        /// The kustomization directory (or a playbook file).
         dir: PathBuf,
         /// What to emit.
         #[arg(long, value_enum, default_value_t = Target::Resolved)]
@@ -264,7 +267,12 @@ pub fn run() -> ExitCode {
             load_restrictor,
         } => crate::commands::build(&g, dir, target, output, load_restrictor),
         Command::Explain { code } => crate::commands::explain(code),
-        Command::Bundle { .. } => not_built("bundle", 6),
+        Command::Bundle {
+            root,
+            env,
+            output,
+            check,
+        } => crate::commands::bundle(&g, root, env, output, check),
         Command::Coverage { .. } => not_built("coverage", 5),
         Command::Diff { .. } => not_built("diff", 9),
         Command::Run { .. } => not_built("run", 7),
