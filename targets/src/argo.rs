@@ -431,12 +431,12 @@ impl<'a> Emitter<'a> {
             }
             self.stage(i, deps);
         }
+        let exit = self.exit_handler();
         let mut templates = vec![obj! {
             "name" => MAIN,
             "dag" => json!({"tasks": std::mem::take(&mut self.tasks)}),
         }];
         templates.append(&mut self.templates);
-        let exit = self.exit_handler();
         if let Some(t) = exit {
             templates.push(t);
         }
