@@ -332,12 +332,12 @@ pub type CoverageFn<'a> = &'a dyn Fn(&CoverageInput<'_>) -> Result<String, Strin
 
 /// The directory a bundle is built from: `ROOT/overlays/ENV`, or ROOT itself when it is the
 /// overlay (its name is ENV, or it holds a kustomization and no `overlays/ENV`).
-pub fn overlay_dir(root: &Path, env: &str) -> Result<PathBuf, UsageError> {
+pub fn overlay_dir(loader: &Loader, root: &Path, env: &str) -> Result<PathBuf, UsageError> {
     let cand = root.join("overlays").join(env);
-    if cand.is_dir() {
+    if loader.resolve(&cand).is_dir() {
         return Ok(cand);
     }
-    if check::kustomization_file(root).is_some() {
+    if check::kustomization_file(&loader.resolve(root)).is_some() {
         return Ok(root.to_path_buf());
     }
     Err(UsageError(format!(
@@ -370,7 +370,7 @@ pub fn build(
     coverage: CoverageFn<'_>,
     version: &str,
 ) -> Result<Bundle, UsageError> {
-    let dir = overlay_dir(root, env)?;
+    let dir = overlay_dir(loader, root, env)?;
     let compilation = compile(loader, cfg, &dir, &ResolveOptions::default(), extra)?;
     let mut diags = compilation.diags.clone();
     if compilation.has_errors() {
