@@ -335,3 +335,127 @@ fn build_reports_overlay_problems_on_stderr() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn build_targets_to_stdout_and_files() {
+    let ws = workspace();
+    let out = pbc(
+        &ws,
+        &[
+            "build",
+            "testdata/example/playbooks/overlays/dev",
+            "--target",
+            "argo",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("kind: WorkflowTemplate") && text.contains("\n---\n"));
+    // A schedule-triggered seed (a file) gets a CronWorkflow too.
+    let out = pbc(
+        &ws,
+        &[
+            "build",
+            "testdata/seeds/ops-actions/nightly-maintenance.yaml",
+            "--target",
+            "argo",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kind: CronWorkflow"));
+    // `all` needs -o.
+    let out = pbc(
+        &ws,
+        &[
+            "build",
+            "testdata/example/playbooks/overlays/dev",
+            "--target",
+            "all",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let d = tmpdir("build-all");
+    let o = d.join("out");
+    let out = pbc(
+        &ws,
+        &[
+            "build",
+            "testdata/example/playbooks/overlays/staging",
+            "--target",
+            "all",
+            "-o",
+            o.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    for f in [
+        "argo/staging-code-review-agent.yaml",
+        "crd/crd.yaml",
+        "crd/staging-code-review-agent.yaml",
+        "langgraph/staging-code-review-agent.json",
+        "resolved/staging-code-review-agent.yaml",
+    ] {
+        assert!(o.join(f).is_file(), "{f}");
+    }
+}
+
+#[test]
+fn build_target_needs_the_checks_to_pass() {
+    let d = tmpdir("build-bad");
+    std::fs::write(
+        d.join("p.yaml"),
+        "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: p\nspec:\n  trigger: t\n  stages:\n    - name: a\n      agent: m\n      approval: manual\n",
+    )
+    .unwrap();
+    let out = pbc(&d, &["build", "p.yaml", "--target", "argo"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PB2012"));
+}
+
+#[test]
+fn bundle_and_check() {
+    let d = tmpdir("bundle");
+    let o = d.join("bundle");
+    let ws = workspace();
+    let root = "testdata/example/playbooks";
+    let args = |check: bool| {
+        let mut v = vec!["bundle", root, "--env", "production", "-o"];
+        v.push(o.to_str().unwrap());
+        if check {
+            v.push("--check");
+        }
+        v.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run = |check: bool| {
+        let a = args(check);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        pbc(&ws, &a)
+    };
+    let out = run(true);
+    assert_eq!(out.status.code(), Some(1), "nothing written yet: drift");
+    let out = run(false);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest = std::fs::read_to_string(o.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"environment\": \"production\""));
+    assert_eq!(run(true).status.code(), Some(0));
+    std::fs::write(o.join("argo/code-review-agent.yaml"), "x\n").unwrap();
+    let out = run(true);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("argo/code-review-agent.yaml"));
+    let out = pbc(
+        &ws,
+        &["bundle", root, "--env", "nope", "-o", o.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -52,9 +52,9 @@ const PLAYBOOK_GATE: &str = "pbc-playbook-approval";
 /// A Go duration string (`4h`, `90m`, `30s`; days as hours).
 pub fn go_duration(d: Duration) -> String {
     let s = d.seconds;
-    if s > 0 && s % 3600 == 0 {
+    if s > 0 && s.is_multiple_of(3600) {
         format!("{}h", s / 3600)
-    } else if s > 0 && s % 60 == 0 {
+    } else if s > 0 && s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")
@@ -238,6 +238,9 @@ fn tag(expr: &str) -> String {
 fn channels(list: &[pbc_compiler::model::Spanned<String>]) -> Vec<String> {
     list.iter().map(|c| c.value.clone()).collect()
 }
+
+/// One level of a gate: its suspend task, duration, approvers, channels notified.
+type Level = (String, Option<Duration>, Vec<Approver>, Vec<String>);
 
 /// A gate to emit.
 struct GateSpec<'g> {
@@ -695,6 +698,7 @@ impl<'a> Emitter<'a> {
         });
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn notify_task(
         &mut self,
         name: String,
@@ -733,7 +737,7 @@ impl<'a> Emitter<'a> {
             c => Some(self.expr(c)),
         };
         // Levels: the SLA, then each escalation level.
-        let mut levels: Vec<(String, Option<Duration>, Vec<Approver>, Vec<String>)> = vec![(
+        let mut levels: Vec<Level> = vec![(
             g.name.clone(),
             g.sla,
             g.approvers.clone(),

@@ -218,6 +218,7 @@ impl<'a, 'd> Builder<'a, 'd> {
 
     /// A gate before `next`: an approval node `approval`, asked when `guard` holds. Returns
     /// the segment's entry and whether a predecessor's exit was used as the branching point.
+    #[allow(clippy::too_many_arguments)]
     fn pre_gate(
         &mut self,
         approval: &str,

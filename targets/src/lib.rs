@@ -65,7 +65,7 @@ impl Default for Settings {
 
 /// Every diagnostic code this crate declares.
 pub fn codes() -> Vec<&'static Code> {
-    let mut v: Vec<&'static Code> = names::CODES.iter().copied().collect();
+    let mut v: Vec<&'static Code> = names::CODES.to_vec();
     v.extend(cond::CODES.iter().copied());
     v.sort_by_key(|c| c.id);
     v
