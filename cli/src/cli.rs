@@ -98,8 +98,11 @@ pub enum Command {
         format: CheckFormat,
     },
     /// Resolve the kustomization at DIR and emit a target.
+    ///
+    /// `resolved` reports only loading and overlay problems (like kustomize); `argo`, `crd`,
+    /// `langgraph` and `all` need every check to pass. DIR may also be a playbook file.
     Build {
-        /// The kustomization directory.
+        /// The kustomization directory (or a playbook file).
         dir: PathBuf,
         /// What to emit.
         #[arg(long, value_enum, default_value_t = Target::Resolved)]
@@ -279,7 +282,12 @@ pub fn run() -> ExitCode {
             load_restrictor,
         } => crate::commands::build(&g, dir, target, output, load_restrictor),
         Command::Explain { code } => crate::commands::explain(code),
-        Command::Bundle { .. } => not_built("bundle", 6),
+        Command::Bundle {
+            root,
+            env,
+            output,
+            check,
+        } => crate::commands::bundle(&g, root, env, output, check),
         Command::Coverage {
             paths,
             env,
@@ -346,9 +354,4 @@ pub fn run() -> ExitCode {
         } => crate::run::verify(state.state, file),
         Command::DebugPanic => panic!("debug-panic: a deliberate panic"),
     }
-}
-
-fn not_built(cmd: &str, issue: u32) -> ExitCode {
-    eprintln!("pbc {cmd}: not built yet (tracked in issue #{issue})");
-    ExitCode::from(2)
 }

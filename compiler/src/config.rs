@@ -80,7 +80,32 @@ pub struct Config {
     pub default_sla: Option<crate::model::Duration>,
     /// What a stage over its rate limit does.
     pub on_rate_limit: RateLimitMode,
+    /// Settings of the `argo` and `crd` targets.
+    pub targets: TargetSettings,
 }
+
+/// `targets:`: what the emitted artifacts use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetSettings {
+    /// The image that runs agent and action stages in Argo (`runner-image`).
+    pub runner_image: String,
+    /// The image that runs the Argo gate check script, a POSIX `sh` (`check-image`).
+    pub check_image: String,
+    /// The API group of the CRD and the custom resources (`crd-group`).
+    pub crd_group: String,
+}
+
+impl Default for TargetSettings {
+    fn default() -> Self {
+        TargetSettings {
+            runner_image: "ghcr.io/agenticops/pbc-runner:v1".into(),
+            check_image: "docker.io/library/busybox:1.37.0".into(),
+            crd_group: "agenticops.io".into(),
+        }
+    }
+}
+
+const TARGET_KEYS: &[&str] = &["runner-image", "check-image", "crd-group"];
 
 /// A guardrail the organisation defines: regular expressions, or a command.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -149,6 +174,7 @@ impl Default for Config {
             notifications: BTreeMap::new(),
             default_sla: None,
             on_rate_limit: RateLimitMode::Fail,
+            targets: TargetSettings::default(),
         }
     }
 }
@@ -168,6 +194,7 @@ pub const KEYS: &[&str] = &[
     "notifications",
     "default-sla",
     "on-rate-limit",
+    "targets",
 ];
 
 const LIMIT_KEYS: &[&str] = &["max-file-size", "max-depth", "max-alias-nodes"];
@@ -271,6 +298,7 @@ impl Config {
                     }
                 }
                 "limits" => self.read_limits(v, diags),
+                "targets" => self.read_targets(v, diags),
                 "catalogs" => {
                     if let Some(list) = string_list(v, "catalogs", diags) {
                         self.catalogs = list
@@ -567,6 +595,47 @@ impl Config {
         }
     }
 
+    fn read_targets(&mut self, v: &Node, diags: &mut Vec<Diagnostic>) {
+        let Some(entries) = v.as_map() else {
+            diags.push(bad(
+                v.span,
+                format!("`targets` must be a mapping, found {}", v.type_name()),
+            ));
+            return;
+        };
+        for e in entries {
+            let key = e.key_str();
+            if !TARGET_KEYS.contains(&key) {
+                diags.push(unknown_key(e.key.span, key, TARGET_KEYS));
+                continue;
+            }
+            let text = match e.value.as_scalar() {
+                Some(s) if s.kind == ScalarKind::Str && !s.text.trim().is_empty() => s.text.clone(),
+                _ => {
+                    diags.push(bad(
+                        e.value.span,
+                        format!("`targets.{key}` must be a non-empty string"),
+                    ));
+                    continue;
+                }
+            };
+            match key {
+                "runner-image" => self.targets.runner_image = text,
+                "check-image" => self.targets.check_image = text,
+                _ => {
+                    if !is_api_group(&text) {
+                        diags.push(bad(
+                            e.value.span,
+                            "`targets.crd-group` must be a DNS subdomain with at least one dot, e.g. `agenticops.io`".to_string(),
+                        ));
+                        continue;
+                    }
+                    self.targets.crd_group = text;
+                }
+            }
+        }
+    }
+
     /// Reports `severity:` keys that name no known code.
     pub fn validate_codes(&self, known: &[&'static Code], diags: &mut Vec<Diagnostic>) {
         for (code, span) in &self.severity_spans {
@@ -611,6 +680,19 @@ impl Config {
             None => true,
         });
     }
+}
+
+/// A Kubernetes API group: a lower-case DNS subdomain with at least one dot.
+pub fn is_api_group(s: &str) -> bool {
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    s.len() <= 253 && s.contains('.') && s.split('.').all(label)
 }
 
 fn bad(span: Span, msg: String) -> Diagnostic {

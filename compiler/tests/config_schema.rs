@@ -58,6 +58,13 @@ fn accepted_and_rejected_agree() {
         ),
         ("audit-retention-minimum: 1 year\n", false),
         ("catalogs: acme.yaml\n", false),
+        (
+            "targets: {runner-image: r:1, check-image: busybox:1, crd-group: example.com}\n",
+            true,
+        ),
+        ("targets: {crd-group: nodot}\n", false),
+        ("targets: {runner: r}\n", false),
+        ("targets: {runner-image: 3}\n", false),
         ("severty: {PB0008: deny}\n", false),
         ("severity: {PB0008: loud}\n", false),
         ("schema-paths: schemas\n", false),

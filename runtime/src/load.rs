@@ -172,10 +172,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Compiled> {
         }
     };
     let schemas = SchemaStore::new();
-    let doc = PlaybookDoc {
-        root: root.clone(),
-        tree,
-    };
+    let doc = PlaybookDoc::new(root.clone(), tree);
     let checked =
         pbc_compiler::check::check_document(&loader, &schemas, &doc, &cfg, &noop, &mut diags);
     pbc_compiler::config::apply_suppressions(&loader.sources, &mut diags);
@@ -304,7 +301,7 @@ pub fn thaw(f: &Frozen) -> Result<Compiled> {
     };
     let mut diags = Vec::new();
     let schemas = SchemaStore::new();
-    let doc = PlaybookDoc { root, tree: None };
+    let doc = PlaybookDoc::new(root, None);
     let checked =
         pbc_compiler::check::check_document(&loader, &schemas, &doc, &cfg, &noop, &mut diags);
     let errors: Vec<Diagnostic> = diags.iter().filter(|d| d.is_error()).cloned().collect();
