@@ -93,6 +93,22 @@ struct Notice {
     compliance: Vec<String>,
 }
 
+/// A decision or expiry that ends the run, committed with the run's end.
+struct Closing {
+    approval: Approval,
+    entries: Vec<AuditEntry>,
+    rejection: Option<RejectionRow>,
+}
+
+struct RejectionRow {
+    playbook: String,
+    run: String,
+    stage: Option<String>,
+    by: String,
+    reason: String,
+    at: i64,
+}
+
 /// A run lock: held while a process executes a run; released by the OS if it dies.
 struct RunLock {
     _file: std::fs::File,
@@ -1008,21 +1024,19 @@ impl Runtime {
                     &msg,
                     json!({"approval": id, "by": who, "reason": reason}),
                 );
-                let ap = a.clone();
-                let pbname = live.run.playbook.clone();
-                let run_id = live.run.id.clone();
-                self.commit(|tx| {
-                    Self::save_approval(tx, &ap)?;
-                    tx.audit(e)?;
-                    tx.conn()
-                        .execute(
-                            "INSERT INTO rejections(playbook, run, stage, by, reason, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                            params![pbname, run_id, ap.stage, who, reason, now],
-                        )
-                        .map_err(|e| Error::Store(e.to_string()))?;
-                    Ok(())
-                })?;
-                self.end_run(&mut live, RunStatus::Rejected, &msg)?;
+                let closing = Closing {
+                    approval: a.clone(),
+                    entries: vec![e],
+                    rejection: Some(RejectionRow {
+                        playbook: live.run.playbook.clone(),
+                        run: live.run.id.clone(),
+                        stage: a.stage.clone(),
+                        by: who.to_string(),
+                        reason: reason.to_string(),
+                        at: now,
+                    }),
+                };
+                self.end_run_with(&mut live, RunStatus::Rejected, &msg, Some(closing))?;
             }
         }
         Ok(Decision {
@@ -1181,13 +1195,12 @@ impl Runtime {
                         live.stages[i].error = Some(msg.clone());
                         live.stages[i].finished_at = Some(now);
                     }
-                    let ap = a.clone();
-                    self.commit(|tx| {
-                        Self::save_approval(tx, &ap)?;
-                        tx.audit(e)?;
-                        Ok(())
-                    })?;
-                    self.end_run(&mut live, RunStatus::Expired, &msg)?;
+                    let closing = Closing {
+                        approval: a.clone(),
+                        entries: vec![e],
+                        rejection: None,
+                    };
+                    self.end_run_with(&mut live, RunStatus::Expired, &msg, Some(closing))?;
                     break;
                 }
             }
@@ -1354,6 +1367,7 @@ impl Runtime {
                         .map(|a| a.value.to_string())
                         .unwrap_or_default()
                 );
+                live.stages[i].error = Some(why.clone());
                 self.open_approval(
                     live,
                     Some(i),
@@ -1747,6 +1761,20 @@ impl Runtime {
         need: GateNeed,
         proposed: Option<&Value>,
     ) -> Result<()> {
+        self.open_approval_after(live, stage, kind, need, proposed, None)
+    }
+
+    /// [`Self::open_approval`], recording `before` (the agent's output) in the same
+    /// transaction: a stage never waits for a person without a question asked.
+    fn open_approval_after(
+        &mut self,
+        live: &mut Live,
+        stage: Option<usize>,
+        kind: ApprovalKind,
+        need: GateNeed,
+        proposed: Option<&Value>,
+        before: Option<AuditEntry>,
+    ) -> Result<()> {
         let now = self.now();
         let id = loop {
             let id = random_hex(8);
@@ -1830,6 +1858,9 @@ impl Runtime {
             Self::save_approval(tx, &a)?;
             if let Some(r) = &row {
                 Self::save_stage(tx, &rid, r)?;
+            }
+            if let Some(b) = before {
+                tx.audit(b)?;
             }
             tx.audit(e)?;
             Ok(())
@@ -2040,6 +2071,15 @@ impl Runtime {
                     .load_run(&live.run.id)?
                     .stop_requested
                     .unwrap_or_default();
+                if attempt > 0 {
+                    // Between two attempts: the stage failed and is not tried again.
+                    live.stages[i].status = StageStatus::Failed;
+                    live.stages[i].error = Some(format!(
+                        "stopped by {who} (kill switch) after attempt {attempt}: {last_err}"
+                    ));
+                    live.stages[i].finished_at = Some(self.now());
+                    self.record(live, i, "stage-stopped", &who, json!({"attempts": attempt}))?;
+                }
                 return self.end_run(
                     live,
                     RunStatus::Stopped,
@@ -2049,25 +2089,25 @@ impl Runtime {
             live.stages[i].status = StageStatus::Running;
             live.stages[i].attempts += 1;
             live.stages[i].started_at = Some(self.now());
-            let actor = "pbc";
-            self.record(live, i, "stage-started", actor, json!({"executor": spec.kind(), "attempt": attempt + 1, "params": live.redactor.value(&params)}))?;
-            if stage.action().is_some() {
-                let (action, rid, sname, now) = (
-                    stage
-                        .action()
-                        .map(|a| a.value.to_string())
-                        .unwrap_or_default(),
-                    live.run.id.clone(),
-                    name.clone(),
-                    self.now(),
-                );
-                self.commit(|tx| {
+            // The start, and for an action its rate-limit event, in one transaction.
+            let e = self.entry(live, Some(&name), "stage-started", "pbc", json!({"executor": spec.kind(), "attempt": attempt + 1, "params": live.redactor.value(&params)}));
+            let action = stage.action().map(|a| a.value.to_string());
+            let (row, rid, sname, now) = (
+                live.stages[i].clone(),
+                live.run.id.clone(),
+                name.clone(),
+                self.now(),
+            );
+            self.commit(|tx| {
+                Self::save_stage(tx, &rid, &row)?;
+                if let Some(action) = action {
                     tx.conn()
                         .execute("INSERT INTO rate_events(action, run, stage, at) VALUES (?1, ?2, ?3, ?4)", params![action, rid, sname, now])
-                        .map(|_| ())
-                        .map_err(|e| Error::Store(e.to_string()))
-                })?;
-            }
+                        .map_err(|e| Error::Store(e.to_string()))?;
+                }
+                tx.audit(e)?;
+                Ok(())
+            })?;
             let result = self.invoke(
                 &spec,
                 &request,
@@ -2165,9 +2205,16 @@ impl Runtime {
                 && let Some(need) = self.gate_need(live, i)
             {
                 live.stages[i].status = StageStatus::WaitingApproval;
-                self.record(live, i, "stage-output", "pbc", details)?;
+                let e = self.entry(live, Some(&name), "stage-output", "pbc", details);
                 let o = live.redactor.value(&out);
-                return self.open_approval(live, Some(i), ApprovalKind::Gate, need, Some(&o));
+                return self.open_approval_after(
+                    live,
+                    Some(i),
+                    ApprovalKind::Gate,
+                    need,
+                    Some(&o),
+                    Some(e),
+                );
             }
             live.stages[i].status = StageStatus::Passed;
             live.stages[i].finished_at = Some(self.now());
@@ -2318,20 +2365,50 @@ impl Runtime {
         self.end_run(live, status, message)
     }
 
-    /// Ends the run: cancels open decisions, blocks stages that will never start, records,
-    /// then runs the on-failure path.
+    /// Ends the run: cancels open decisions, blocks stages that will never start, records.
+    /// The on-failure path runs later, in `drive`.
     fn end_run(&mut self, live: &mut Live, status: RunStatus, message: &str) -> Result<()> {
+        self.end_run_with(live, status, message, None)
+    }
+
+    /// [`Self::end_run`], committing `closing` (the decision or expiry that ends the run) in
+    /// the same transaction: a crash in between must not leave a decided gate in a run that
+    /// still waits.
+    fn end_run_with(
+        &mut self,
+        live: &mut Live,
+        status: RunStatus,
+        message: &str,
+        closing: Option<Closing>,
+    ) -> Result<()> {
         let now = self.now();
-        let open = self.load_approvals("run = ?1 AND status = 'pending'", &live.run.id)?;
+        let decided = closing.as_ref().map(|c| c.approval.id.clone());
+        let open: Vec<Approval> = self
+            .load_approvals("run = ?1 AND status = 'pending'", &live.run.id)?
+            .into_iter()
+            .filter(|a| Some(&a.id) != decided.as_ref())
+            .collect();
         for i in 0..live.stages.len() {
-            if matches!(
-                live.stages[i].status,
-                StageStatus::Pending | StageStatus::WaitingApproval | StageStatus::Interrupted
-            ) {
-                live.stages[i].status = StageStatus::Blocked;
-                if live.stages[i].error.is_none() {
-                    live.stages[i].error = Some(format!("not run: the run ended {status}"));
+            match live.stages[i].status {
+                StageStatus::Pending | StageStatus::WaitingApproval => {
+                    live.stages[i].status = StageStatus::Blocked;
+                    if live.stages[i].error.is_none()
+                        || live.stages[i].error.as_deref()
+                            == Some("interrupted while running; ran again")
+                    {
+                        live.stages[i].error = Some(format!("not run: the run ended {status}"));
+                    }
                 }
+                // Its process died while it ran (the kill switch found nobody executing the
+                // run): nobody knows whether it finished. It stays `interrupted`, its
+                // question cancelled with the run, and is never run again.
+                StageStatus::Running => {
+                    live.stages[i].status = StageStatus::Interrupted;
+                    live.stages[i].error = Some(format!(
+                        "in flight when its pbc process died; it may or may not have run; the run then ended {status}"
+                    ));
+                }
+                _ => {}
             }
         }
         live.run.status = status;
@@ -2347,6 +2424,20 @@ impl Runtime {
         let rid = live.run.id.clone();
         let msg = message.to_string();
         self.commit(|tx| {
+            if let Some(c) = closing {
+                Self::save_approval(tx, &c.approval)?;
+                for e in c.entries {
+                    tx.audit(e)?;
+                }
+                if let Some(r) = c.rejection {
+                    tx.conn()
+                        .execute(
+                            "INSERT INTO rejections(playbook, run, stage, by, reason, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            params![r.playbook, r.run, r.stage, r.by, r.reason, r.at],
+                        )
+                        .map_err(|e| Error::Store(e.to_string()))?;
+                }
+            }
             for mut a in open {
                 a.status = ApprovalStatus::Cancelled;
                 a.decided_at = Some(now);
