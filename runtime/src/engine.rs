@@ -828,14 +828,29 @@ impl Runtime {
                 .filter(|a| a.status == ApprovalStatus::Pending)
                 .collect();
             let first = pending.first();
+            let status = RunStatus::parse(&status).unwrap_or(RunStatus::Failed);
+            let mut waiting_on = first.map(|a| match &a.stage {
+                Some(s) => format!("{} ({s})", a.id),
+                None => format!("{} (playbook)", a.id),
+            });
+            if waiting_on.is_none() && status == RunStatus::WaitingApproval {
+                // No person is asked: a stage waits for its rate limit's window.
+                waiting_on = self
+                    .load_stages(&id)?
+                    .into_iter()
+                    .find(|s| {
+                        s.status == StageStatus::Pending
+                            && s.error
+                                .as_deref()
+                                .is_some_and(|e| e.starts_with("rate limit"))
+                    })
+                    .map(|s| format!("rate limit ({})", s.name));
+            }
             out.push(RunSummary {
                 run: id,
                 playbook: pb,
-                status: RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
-                waiting_on: first.map(|a| match &a.stage {
-                    Some(s) => format!("{} ({s})", a.id),
-                    None => format!("{} (playbook)", a.id),
-                }),
+                status,
+                waiting_on,
                 started: created,
                 sla_left_ms: first.and_then(|a| a.deadline).map(|d| d - now),
             });
