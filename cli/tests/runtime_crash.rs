@@ -153,6 +153,10 @@ struct Lab {
 
 impl Lab {
     fn new() -> Lab {
+        Lab::with(PLAYBOOK)
+    }
+
+    fn with(playbook: &str) -> Lab {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         let ctl = dir.join("ctl");
@@ -160,7 +164,7 @@ impl Lab {
         let hook = Hook::start();
         let step = step_py();
         let step = step.display();
-        std::fs::write(dir.join("release.yaml"), PLAYBOOK).unwrap();
+        std::fs::write(dir.join("release.yaml"), playbook).unwrap();
         std::fs::write(
             dir.join(".pbc.yaml"),
             format!(
@@ -172,7 +176,7 @@ impl Lab {
         std::fs::write(
             dir.join("agents.yaml"),
             format!(
-                "agents:\n  planner: {{command: [python3, \"{step}\", agent]}}\nactions:\n  \"db:migrate\": {{command: [python3, \"{step}\", action]}}\nroles:\n  sre: [sam@example.com]\n"
+                "agents:\n  planner: {{command: [python3, \"{step}\", agent]}}\nactions:\n  \"db:migrate\": {{command: [python3, \"{step}\", action]}}\n  \"db:undo\": {{command: [python3, \"{step}\", action]}}\n  \"k8s:scale\": {{command: [python3, \"{step}\", action]}}\nroles:\n  sre: [sam@example.com]\n"
             ),
         )
         .unwrap();
@@ -649,6 +653,85 @@ fn crash_8_during_the_action_then_the_kill_switch_instead_of_resume() {
         .collect();
     assert_eq!(stop.len(), 1);
     assert_eq!(stop[0]["actor"], "ops@example.com");
+    lab.verify("the last resume");
+}
+
+/// Two actions with undo steps, then one that fails: the run rolls back, newest first.
+const UNDO: &str = r#"apiVersion: agenticops/v1
+kind: Playbook
+metadata: {name: release}
+spec:
+  trigger: release
+  stages:
+    - name: migrate
+      action: db:migrate
+      params: {version: "${input.version}"}
+      rollback: {action: db:undo, params: {version: "${input.version}"}}
+    - name: scale
+      action: k8s:scale
+      params: {replicas: 5}
+      rollback: {action: k8s:scale, params: {replicas: 2}}
+    - name: verify
+      action: db:migrate
+      params: {fail: true}
+  rollback: {on-failure: revert-to-previous, notification: [hook]}
+"#;
+
+#[test]
+fn crash_9_during_an_undo_step_it_is_not_run_again() {
+    let lab = Lab::with(UNDO);
+    // `scale`'s undo has acted; pbc dies before it hears back.
+    lab.block("scale-rollback-after");
+    let mut runner = lab.spawn_run();
+    lab.wait_at("scale-rollback-after", &mut runner);
+    lab.kill9(runner);
+    lab.wait_executor_gone("scale-rollback-after");
+    lab.verify("kill -9 during an undo step");
+    let done = [
+        r#"migrate {"version": "v2"}"#,
+        r#"scale {"replicas": 5}"#,
+        r#"verify {"fail": true}"#,
+        r#"scale rollback {"replicas": 2}"#,
+    ];
+    assert_eq!(lab.lines("effects.log"), done);
+    let run = lab.run_id();
+    let (code, v) = lab.resume(&run);
+    assert_eq!((code, &v["status"]), (1, &Value::from("failed")), "{v}");
+    // The undo in flight is reported, not repeated; the older one runs.
+    assert_eq!(v["stages"]["scale"]["status"], "passed");
+    assert_eq!(v["stages"]["migrate"]["status"], "rolled-back");
+    assert_eq!(v["stages"]["verify"]["status"], "failed");
+    assert_eq!(
+        lab.lines("effects.log"),
+        [&done[..], &[r#"migrate rollback {"version": "v2"}"#]].concat()
+    );
+    let failed: Vec<Value> = lab
+        .audit()
+        .into_iter()
+        .filter(|e| e["event"] == "rollback-failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["stage"], "scale");
+    assert_eq!(failed[0]["details"]["interrupted"], true);
+    assert_eq!(lab.count("scale", "rollback-started"), 1);
+    let note = lab
+        .hook
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|n| n["event"] == "rollback")
+        .cloned()
+        .expect("the rollback notification");
+    let m = note["message"].as_str().unwrap();
+    assert!(
+        m.contains("rollback failed for scale") && m.contains("may or may not have run"),
+        "{m}"
+    );
+    // Nothing more on the next resume.
+    let (_, v) = lab.resume(&run);
+    assert_eq!(v["status"], "failed");
+    assert_eq!(lab.lines("effects.log").len(), 5);
     lab.verify("the last resume");
 }
 

@@ -498,6 +498,30 @@ impl Runtime {
             .map_err(|e| Error::Store(e.to_string()))
     }
 
+    /// The state of a stage's undo step in a run (`running`, `done`, `failed`,
+    /// `interrupted`), if it was ever started.
+    fn rollback_step(&self, run: &str, stage: &str) -> Result<Option<String>> {
+        self.store.read(|c| {
+            c.query_row(
+                "SELECT status FROM rollback_steps WHERE run = ?1 AND stage = ?2",
+                params![run, stage],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| Error::Store(e.to_string()))
+        })
+    }
+
+    fn save_rollback_step(tx: &Tx<'_>, run: &str, stage: &str, status: &str) -> Result<()> {
+        tx.conn()
+            .execute(
+                "INSERT OR REPLACE INTO rollback_steps(run, stage, status) VALUES (?1, ?2, ?3)",
+                params![run, stage, status],
+            )
+            .map(|_| ())
+            .map_err(|e| Error::Store(e.to_string()))
+    }
+
     /// Saves a stage with one audit entry.
     fn record(
         &mut self,
@@ -2516,6 +2540,44 @@ impl Runtime {
                     .map(|p| interpolate(&p.to_json(), &scope))
                     .unwrap_or_else(|| json!({}));
                 let name = live.stages[i].name.clone();
+                // An undo step is an action: it never runs twice silently. One that was
+                // started before (pbc died while it ran, or it failed) is not run again.
+                if let Some(before) = self.rollback_step(&live.run.id, &name)? {
+                    let msg = match before.as_str() {
+                        "running" => "pbc stopped while this undo step ran: it may or may not have run; it is not run again (check by hand)".to_string(),
+                        other => format!("this undo step already ran once ({other}); it is not run again (check by hand)"),
+                    };
+                    let e = self.entry(
+                        live,
+                        Some(&name),
+                        "rollback-failed",
+                        "pbc",
+                        json!({"action": action, "error": msg, "interrupted": before == "running"}),
+                    );
+                    let (rid, sname) = (live.run.id.clone(), name.clone());
+                    self.commit(|tx| {
+                        Self::save_rollback_step(tx, &rid, &sname, "interrupted")?;
+                        tx.audit(e)?;
+                        Ok(())
+                    })?;
+                    failed_undo.push(format!("{name}: {msg}"));
+                    continue;
+                }
+                {
+                    let e = self.entry(
+                        live,
+                        Some(&name),
+                        "rollback-started",
+                        "pbc",
+                        json!({"action": action, "params": live.redactor.value(&params)}),
+                    );
+                    let (rid, sname) = (live.run.id.clone(), name.clone());
+                    self.commit(|tx| {
+                        Self::save_rollback_step(tx, &rid, &sname, "running")?;
+                        tx.audit(e)?;
+                        Ok(())
+                    })?;
+                }
                 let request = json!({"playbook": pb.name(), "stage": name, "input": live.run.input, "context": {}, "params": params, "prompt": null, "rollback": true});
                 let result = match live.agents.actions.get(&action).cloned() {
                     Some(spec) => self.invoke(
@@ -2530,30 +2592,36 @@ impl Runtime {
                         "no executor for rollback action `{action}`"
                     ))),
                 };
-                match result {
+                let (event, step, details) = match &result {
                     Ok(_) => {
                         live.stages[i].status = StageStatus::RolledBack;
-                        self.record(
-                            live,
-                            i,
+                        (
                             "stage-rolled-back",
-                            "pbc",
+                            "done",
                             json!({"action": action, "params": live.redactor.value(&params)}),
-                        )?;
-                        undone.push(name);
+                        )
                     }
                     Err(e) => {
                         let msg = live.redactor.text(&e.to_string());
-                        self.record(
-                            live,
-                            i,
-                            "rollback-failed",
-                            "pbc",
-                            json!({"action": action, "error": msg}),
-                        )?;
                         failed_undo.push(format!("{name}: {msg}"));
+                        (
+                            "rollback-failed",
+                            "failed",
+                            json!({"action": action, "error": msg}),
+                        )
                     }
+                };
+                if result.is_ok() {
+                    undone.push(name.clone());
                 }
+                let e = self.entry(live, Some(&name), event, "pbc", details);
+                let (row, rid) = (live.stages[i].clone(), live.run.id.clone());
+                self.commit(|tx| {
+                    Self::save_stage(tx, &rid, &row)?;
+                    Self::save_rollback_step(tx, &rid, &row.name, step)?;
+                    tx.audit(e)?;
+                    Ok(())
+                })?;
             }
         }
         let mut status = live.run.status;

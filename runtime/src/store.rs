@@ -1,8 +1,9 @@
 //! The state store: one SQLite file, `STATE/state.db`, written in transactions.
 //!
 //! Tables (see `docs/runtime.md`): `runs`, `stages`, `approvals`, `rejections`,
-//! `rate_events`, `audit` (every audit entry's hash; the line itself until it is in the
-//! file) and `meta` (schema version, audit file length, kill switch).
+//! `rate_events`, `rollback_steps` (each undo step started, so that none runs twice),
+//! `audit` (every audit entry's hash; the line itself until it is in the file) and `meta`
+//! (schema version, audit file length).
 //!
 //! A state change and its audit entry commit together. The entry goes to
 //! `STATE/audit.jsonl` right after ([`Store::flush_audit`]); after a crash the next command
@@ -73,6 +74,12 @@ CREATE TABLE IF NOT EXISTS rejections (
   by TEXT NOT NULL,
   reason TEXT NOT NULL,
   at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rollback_steps (
+  run TEXT NOT NULL,
+  stage TEXT NOT NULL,
+  status TEXT NOT NULL,
+  PRIMARY KEY (run, stage)
 );
 CREATE TABLE IF NOT EXISTS rate_events (action TEXT NOT NULL, run TEXT NOT NULL, stage TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
