@@ -100,7 +100,7 @@ fn setup(on_failure: Option<&str>) -> Setup {
 
 impl Setup {
     /// Starts a run; returns it waiting at `release`'s gate, with that gate's approval id.
-    fn to_gate(&mut self, input: Value) -> (String, String) {
+    fn run_to_gate(&mut self, input: Value) -> (String, String) {
         let r = self
             .rt
             .run(
@@ -170,7 +170,7 @@ const UNDONE: [&str; 2] = [
 #[test]
 fn a_rejected_gate_stops_the_run_and_rolls_back_on_resume() {
     let mut s = setup(Some("revert-to-previous"));
-    let (run, id) = s.to_gate(json!({"id": "m7", "fail": false}));
+    let (run, id) = s.run_to_gate(json!({"id": "m7", "fail": false}));
     let d = s.rt.reject(&id, "sam@example.com", "not today").unwrap();
     assert_eq!(d.run, run);
     // The decision stops the run at once; undoing executes actions, which only `resume` does.
@@ -228,7 +228,7 @@ fn a_rejected_gate_stops_the_run_and_rolls_back_on_resume() {
 #[test]
 fn an_expired_gate_stops_the_run_and_rolls_back_on_resume() {
     let mut s = setup(Some("revert-to-previous"));
-    let (run, id) = s.to_gate(json!({"id": "m7", "fail": false}));
+    let (run, id) = s.run_to_gate(json!({"id": "m7", "fail": false}));
     s.clock.advance(Duration::from_secs(10 * 60 + 1));
     // Any command applies the deadline first.
     let runs = s.rt.runs().unwrap();
@@ -259,7 +259,7 @@ fn an_expired_gate_stops_the_run_and_rolls_back_on_resume() {
 #[test]
 fn notify_only_notifies_and_undoes_nothing() {
     let mut s = setup(Some("notify-only"));
-    let (run, id) = s.to_gate(json!({"id": "m7", "fail": true}));
+    let (run, id) = s.run_to_gate(json!({"id": "m7", "fail": true}));
     s.rt.approve(&id, "sam@example.com").unwrap();
     let r = s.rt.resume(&run, None).unwrap();
     assert_eq!(r.status, RunStatus::Failed);
@@ -293,7 +293,7 @@ fn notify_only_notifies_and_undoes_nothing() {
 fn none_does_nothing_and_neither_does_a_playbook_without_rollback() {
     for mode in [Some("none"), None] {
         let mut s = setup(mode);
-        let (run, id) = s.to_gate(json!({"id": "m7", "fail": true}));
+        let (run, id) = s.run_to_gate(json!({"id": "m7", "fail": true}));
         s.rt.approve(&id, "sam@example.com").unwrap();
         let r = s.rt.resume(&run, None).unwrap();
         assert_eq!(r.status, RunStatus::Failed, "{mode:?}");
