@@ -838,3 +838,58 @@ fn the_kill_switch_stops_one_run_and_records_who_pulled_it() {
     }
     lab.verify("the kill switch");
 }
+
+#[test]
+fn the_kill_switch_for_all_runs_stops_every_unfinished_run() {
+    let lab = Lab::new();
+    // A finished run is left alone.
+    let (done, review) = lab.run_to_gate();
+    assert_eq!(lab.reject(&review, "sam@example.com", "no"), 0);
+    // One waits for a person, one is executing.
+    let (waiting, _) = lab.run_to_gate();
+    lab.block("analyse");
+    let mut a = lab.spawn_run();
+    lab.wait_at("analyse", &mut a);
+    let o = lab.pbc(&["runs", "stop", "--all", "--as", "sre@example.com"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(!stdout(&o).contains(&done), "{}", stdout(&o));
+    let out = a.wait_with_output().unwrap();
+    let v = json_of(&out);
+    assert_eq!(v["status"], "stopped");
+    let executing = v["run"].as_str().unwrap().to_string();
+    assert_eq!(v["stages"]["analyse"]["status"], "failed");
+    lab.wait_executor_gone("analyse");
+    let runs = json_of(&lab.pbc(&["runs", "--format", "json"]));
+    let status = |id: &str| {
+        runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["run"] == id)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status(&done), "rejected");
+    assert_eq!(status(&waiting), "stopped");
+    assert_eq!(status(&executing), "stopped");
+    let mut stops: Vec<(String, String, String)> = lab
+        .audit()
+        .into_iter()
+        .filter(|e| e["event"] == "kill-switch")
+        .map(|e| {
+            (
+                e["run"].as_str().unwrap().to_string(),
+                e["actor"].as_str().unwrap().to_string(),
+                e["details"]["scope"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    stops.sort();
+    let mut want = vec![
+        (waiting, "sre@example.com".to_string(), "all".to_string()),
+        (executing, "sre@example.com".into(), "all".into()),
+    ];
+    want.sort();
+    assert_eq!(stops, want);
+    lab.verify("runs stop --all");
+}
