@@ -870,6 +870,25 @@ impl Runtime {
                     })
                     .map(|s| format!("rate limit ({})", s.name));
             }
+            if matches!(
+                status,
+                RunStatus::Failed | RunStatus::Rejected | RunStatus::Expired | RunStatus::Blocked
+            ) {
+                // Ended by a decision or a deadline outside `resume`: its on-failure path
+                // (which may execute undo steps) waits for `pbc resume`.
+                let run = self.load_run(&id)?;
+                if !run.rollback_done
+                    && thaw(&run.frozen.playbook).is_ok_and(|c| {
+                        c.playbook
+                            .spec
+                            .rollback
+                            .as_ref()
+                            .is_some_and(|r| r.on_failure.value != OnFailure::DoNothing)
+                    })
+                {
+                    waiting_on = Some("on-failure path (pbc resume)".into());
+                }
+            }
             out.push(RunSummary {
                 run: id,
                 playbook: pb,

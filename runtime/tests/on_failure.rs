@@ -210,7 +210,9 @@ fn a_rejected_gate_stops_the_run_and_rolls_back_on_resume() {
         [
             "approval-rejected",
             "run-ended",
+            "rollback-started",
             "stage-rolled-back",
+            "rollback-started",
             "stage-rolled-back",
             "on-failure-done"
         ]
@@ -233,6 +235,10 @@ fn an_expired_gate_stops_the_run_and_rolls_back_on_resume() {
     // Any command applies the deadline first.
     let runs = s.rt.runs().unwrap();
     assert_eq!(runs[0].status, RunStatus::Expired);
+    assert_eq!(
+        runs[0].waiting_on.as_deref(),
+        Some("on-failure path (pbc resume)")
+    );
     let r = s.rt.report(&run).unwrap();
     assert_eq!(r.stage("release").unwrap().status, StageStatus::Expired);
     assert!(r.pending.is_empty());
@@ -243,6 +249,7 @@ fn an_expired_gate_stops_the_run_and_rolls_back_on_resume() {
     assert_eq!(s.actions(), DONE, "expiry never approves");
     let r = s.rt.resume(&run, None).unwrap();
     assert_eq!(r.status, RunStatus::Expired);
+    assert_eq!(s.rt.runs().unwrap()[0].waiting_on, None);
     assert_eq!(r.stage("scale").unwrap().status, StageStatus::RolledBack);
     assert_eq!(r.stage("migrate").unwrap().status, StageStatus::RolledBack);
     assert_eq!(s.actions(), [&DONE[..], &UNDONE[..]].concat());
