@@ -1170,97 +1170,102 @@ impl Runtime {
     /// with it. Expiry never approves.
     pub fn apply_deadlines(&mut self) -> Result<()> {
         let now = self.now();
-        let due: Vec<Approval> = self.load_approvals(
-            "status = 'pending' AND deadline IS NOT NULL AND deadline <= ?1",
-            &now.to_string(),
-        )?;
-        // The parameter is bound as text; compare numerically here too.
-        for mut a in due
-            .into_iter()
-            .filter(|a| a.deadline.is_some_and(|d| d <= now))
-        {
+        // One deadline at a time, earliest first, re-read each time: an expiry ends its run
+        // and cancels the run's other questions, which then neither escalate nor expire.
+        loop {
+            let mut due: Vec<Approval> = self
+                .load_approvals(
+                    "status = 'pending' AND deadline IS NOT NULL AND deadline <= ?1",
+                    &now.to_string(),
+                )?
+                .into_iter()
+                // The parameter is bound as text; compare numerically here too.
+                .filter(|a| a.deadline.is_some_and(|d| d <= now))
+                .collect();
+            due.sort_by(|x, y| (x.deadline, &x.id).cmp(&(y.deadline, &y.id)));
+            let Some(mut a) = due.into_iter().next() else {
+                break;
+            };
             let mut live = self.load_live(&a.run)?;
-            while let Some(d) = a.deadline.filter(|d| *d <= now) {
-                if (a.level as usize) < a.escalation.len() {
-                    let lvl = a.escalation[a.level as usize].clone();
-                    a.level += 1;
-                    for ap in &lvl.approvers {
-                        if !a.approvers.contains(ap) {
-                            a.approvers.push(ap.clone());
-                        }
+            let Some(d) = a.deadline else { break };
+            if (a.level as usize) < a.escalation.len() {
+                let lvl = a.escalation[a.level as usize].clone();
+                a.level += 1;
+                for ap in &lvl.approvers {
+                    if !a.approvers.contains(ap) {
+                        a.approvers.push(ap.clone());
                     }
-                    a.deadline = Some(d + (lvl.after_secs as i64) * 1000);
-                    let e = self.entry(&live, a.stage.as_deref(), "approval-escalated", "pbc", json!({"approval": a.id, "level": a.level, "approvers": a.approvers.iter().map(ToString::to_string).collect::<Vec<_>>(), "deadline": a.deadline.map(rfc3339)}));
-                    let msg = format!(
-                        "approval {} escalated to level {} (SLA passed): now also {}\n{}",
-                        a.id,
-                        a.level,
-                        lvl.approvers
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        a.message
-                    );
-                    self.queue_notice(
-                        &live,
-                        a.stage.as_deref(),
-                        "escalation",
-                        lvl.notify.clone(),
-                        &msg,
-                        json!({"approval": a.id, "level": a.level}),
-                    );
-                    let ap = a.clone();
-                    self.commit(|tx| {
-                        Self::save_approval(tx, &ap)?;
-                        tx.audit(e)?;
-                        Ok(())
-                    })?;
-                } else {
-                    a.status = ApprovalStatus::Expired;
-                    a.decided_at = Some(now);
-                    let e = self.entry(
-                        &live,
-                        a.stage.as_deref(),
-                        "approval-expired",
-                        "pbc",
-                        json!({"approval": a.id, "level": a.level}),
-                    );
-                    let stage_model = a.stage.as_deref().and_then(|s| live.c.playbook.stage(s));
-                    let chans: Vec<String> = stage_model
-                        .and_then(|s| s.notification.as_ref())
-                        .map(|n| n.on_expired.iter().map(|c| c.value.clone()).collect())
-                        .unwrap_or_default();
-                    let msg = format!(
-                        "approval {} expired after its SLA and {} escalation level(s); the run stops",
-                        a.id,
-                        a.escalation.len()
-                    );
-                    self.queue_notice(
-                        &live,
-                        a.stage.as_deref(),
-                        "on-expired",
-                        chans,
-                        &msg,
-                        json!({"approval": a.id}),
-                    );
-                    if let Some(i) = a
-                        .stage
-                        .as_ref()
-                        .and_then(|s| live.stages.iter().position(|x| x.name == *s))
-                    {
-                        live.stages[i].status = StageStatus::Expired;
-                        live.stages[i].error = Some(msg.clone());
-                        live.stages[i].finished_at = Some(now);
-                    }
-                    let closing = Closing {
-                        approval: a.clone(),
-                        entries: vec![e],
-                        rejection: None,
-                    };
-                    self.end_run_with(&mut live, RunStatus::Expired, &msg, Some(closing))?;
-                    break;
                 }
+                a.deadline = Some(d + (lvl.after_secs as i64) * 1000);
+                let e = self.entry(&live, a.stage.as_deref(), "approval-escalated", "pbc", json!({"approval": a.id, "level": a.level, "approvers": a.approvers.iter().map(ToString::to_string).collect::<Vec<_>>(), "deadline": a.deadline.map(rfc3339)}));
+                let msg = format!(
+                    "approval {} escalated to level {} (SLA passed): now also {}\n{}",
+                    a.id,
+                    a.level,
+                    lvl.approvers
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    a.message
+                );
+                self.queue_notice(
+                    &live,
+                    a.stage.as_deref(),
+                    "escalation",
+                    lvl.notify.clone(),
+                    &msg,
+                    json!({"approval": a.id, "level": a.level}),
+                );
+                let ap = a.clone();
+                self.commit(|tx| {
+                    Self::save_approval(tx, &ap)?;
+                    tx.audit(e)?;
+                    Ok(())
+                })?;
+            } else {
+                a.status = ApprovalStatus::Expired;
+                a.decided_at = Some(now);
+                let e = self.entry(
+                    &live,
+                    a.stage.as_deref(),
+                    "approval-expired",
+                    "pbc",
+                    json!({"approval": a.id, "level": a.level}),
+                );
+                let stage_model = a.stage.as_deref().and_then(|s| live.c.playbook.stage(s));
+                let chans: Vec<String> = stage_model
+                    .and_then(|s| s.notification.as_ref())
+                    .map(|n| n.on_expired.iter().map(|c| c.value.clone()).collect())
+                    .unwrap_or_default();
+                let msg = format!(
+                    "approval {} expired after its SLA and {} escalation level(s); the run stops",
+                    a.id,
+                    a.escalation.len()
+                );
+                self.queue_notice(
+                    &live,
+                    a.stage.as_deref(),
+                    "on-expired",
+                    chans,
+                    &msg,
+                    json!({"approval": a.id}),
+                );
+                if let Some(i) = a
+                    .stage
+                    .as_ref()
+                    .and_then(|s| live.stages.iter().position(|x| x.name == *s))
+                {
+                    live.stages[i].status = StageStatus::Expired;
+                    live.stages[i].error = Some(msg.clone());
+                    live.stages[i].finished_at = Some(now);
+                }
+                let closing = Closing {
+                    approval: a.clone(),
+                    entries: vec![e],
+                    rejection: None,
+                };
+                self.end_run_with(&mut live, RunStatus::Expired, &msg, Some(closing))?;
             }
         }
         Ok(())

@@ -328,3 +328,63 @@ fn a_rate_limit_with_on_rate_limit_wait_holds_the_stage_until_the_window_has_roo
     assert_eq!(scaled(dir.path()), 2);
     assert!(rt.verify_audit(None).unwrap().ok());
 }
+
+#[test]
+fn two_gates_past_their_sla_end_the_run_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("two.yaml"),
+        r#"apiVersion: agenticops/v1
+kind: Playbook
+metadata: {name: two}
+spec:
+  trigger: ev
+  stages:
+    - name: east
+      action: k8s:apply
+      needs: []
+      approval: manual
+      approvers: [{role: sre}]
+      sla: 10m
+    - name: west
+      action: k8s:apply
+      needs: []
+      approval: manual
+      approvers: [{role: sre}]
+      sla: 12m
+      escalation:
+        - after: 5m
+          approvers: [{role: sre-lead}]
+"#,
+    )
+    .unwrap();
+    let c = load(&dir.path().join("two.yaml"), &LoadOptions::default()).unwrap();
+    let ag = agents(dir.path(), &["k8s:apply"]);
+    let clock = ManualClock::new(1_800_000_000_000);
+    let mut rt = Runtime::open(&dir.path().join("st"))
+        .unwrap()
+        .with_clock(clock.clone());
+    let r = rt
+        .run(&c, &ag, json!({}), &RunOptions::requested_by("alice"))
+        .unwrap();
+    assert_eq!(r.pending.len(), 2);
+    // Both deadlines have passed by the time a command looks.
+    clock.advance(Duration::from_secs(60 * 60));
+    rt.apply_deadlines().unwrap();
+    let r = rt.report(&r.run).unwrap();
+    assert_eq!(r.status, RunStatus::Expired);
+    let ev = rt.audit_log(&r.run).unwrap();
+    let ev = ev.events();
+    assert_eq!(
+        ev.iter().filter(|e| **e == "run-ended").count(),
+        1,
+        "{ev:?}"
+    );
+    assert_eq!(ev.iter().filter(|e| **e == "approval-expired").count(), 1);
+    assert_eq!(ev.iter().filter(|e| **e == "approval-escalated").count(), 0);
+    // In time order: east's SLA (10m) passed before west's (12m): west never escalates.
+    assert_eq!(r.stage("east").unwrap().status, StageStatus::Expired);
+    assert_eq!(r.stage("west").unwrap().status, StageStatus::Blocked);
+    assert!(r.pending.is_empty());
+    assert!(rt.verify_audit(None).unwrap().ok());
+}
