@@ -893,3 +893,67 @@ fn the_kill_switch_for_all_runs_stops_every_unfinished_run() {
     assert_eq!(stops, want);
     lab.verify("runs stop --all");
 }
+
+// ------------------------------------------------------------------ decisions while a run executes
+
+/// A gate and, independent of it, a stage that runs while the gate waits.
+const PARALLEL: &str = r#"apiVersion: agenticops/v1
+kind: Playbook
+metadata: {name: release}
+spec:
+  trigger: release
+  stages:
+    - name: review
+      agent: planner
+      needs: []
+      approval: manual
+      approvers: [{role: sre}]
+    - name: build
+      agent: planner
+      needs: []
+    - name: ship
+      agent: planner
+      needs: [build]
+"#;
+
+#[test]
+fn a_rejection_while_the_run_executes_another_stage_ends_it_before_its_next_step() {
+    let lab = Lab::with(PARALLEL);
+    lab.block("build");
+    let mut runner = lab.spawn_run();
+    lab.wait_at("build", &mut runner);
+    // `review` waits for a person while `build` runs in the runner.
+    let run = lab.run_id();
+    let a = lab.audit();
+    let asked = a
+        .iter()
+        .find(|e| e["stage"] == "review" && e["event"] == "approval-requested")
+        .unwrap()["details"]["approval"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(lab.reject(&asked, "sam@example.com", "wrong branch"), 0);
+    lab.verify("reject");
+    lab.release("build");
+    let out = runner.wait_with_output().unwrap();
+    let v = json_of(&out);
+    assert_eq!(v["status"], "rejected", "{v}");
+    assert_eq!(v["stages"]["review"]["status"], "rejected");
+    assert_eq!(v["stages"]["build"]["status"], "passed");
+    assert_eq!(v["stages"]["ship"]["status"], "blocked");
+    assert_eq!(
+        lab.lines("agents.log"),
+        ["review", "build"],
+        "ship never ran"
+    );
+    let ended: Vec<Value> = lab
+        .audit()
+        .into_iter()
+        .filter(|e| e["event"] == "run-ended")
+        .collect();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0]["details"]["status"], "rejected");
+    let (code, v) = lab.resume(&run);
+    assert_eq!((code, &v["status"]), (1, &Value::from("rejected")));
+    lab.verify("the last resume");
+}

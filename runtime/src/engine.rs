@@ -1058,28 +1058,12 @@ impl Runtime {
                 a.reason = Some(reason.to_string());
                 let mut live = live;
                 let e = self.entry(&live, a.stage.as_deref(), "approval-rejected", who, json!({"approval": id, "kind": a.kind.as_str(), "reason": live.redactor.text(reason), "role": role}));
-                if let Some(i) = a
-                    .stage
-                    .as_ref()
-                    .and_then(|s| live.stages.iter().position(|x| x.name == *s))
-                {
-                    live.stages[i].status = StageStatus::Rejected;
-                    live.stages[i].error = Some(format!("rejected by {who}: {reason}"));
-                    live.stages[i].finished_at = Some(now);
-                }
-                let msg = format!(
-                    "rejected by {who}{}: {reason}",
-                    a.stage
-                        .as_ref()
-                        .map(|s| format!(" at {s}"))
-                        .unwrap_or_default()
-                );
                 self.queue_notice(
                     &live,
                     a.stage.as_deref(),
                     "on-rejected",
                     stage_channels(stage_model, |n| &n.on_rejected),
-                    &msg,
+                    &closing_message(&a),
                     json!({"approval": id, "by": who, "reason": reason}),
                 );
                 let closing = Closing {
@@ -1094,7 +1078,7 @@ impl Runtime {
                         at: now,
                     }),
                 };
-                self.end_run_with(&mut live, RunStatus::Rejected, &msg, Some(closing))?;
+                self.close_run(&mut live, closing)?;
             }
         }
         Ok(Decision {
@@ -1238,34 +1222,20 @@ impl Runtime {
                     .and_then(|s| s.notification.as_ref())
                     .map(|n| n.on_expired.iter().map(|c| c.value.clone()).collect())
                     .unwrap_or_default();
-                let msg = format!(
-                    "approval {} expired after its SLA and {} escalation level(s); the run stops",
-                    a.id,
-                    a.escalation.len()
-                );
                 self.queue_notice(
                     &live,
                     a.stage.as_deref(),
                     "on-expired",
                     chans,
-                    &msg,
+                    &closing_message(&a),
                     json!({"approval": a.id}),
                 );
-                if let Some(i) = a
-                    .stage
-                    .as_ref()
-                    .and_then(|s| live.stages.iter().position(|x| x.name == *s))
-                {
-                    live.stages[i].status = StageStatus::Expired;
-                    live.stages[i].error = Some(msg.clone());
-                    live.stages[i].finished_at = Some(now);
-                }
                 let closing = Closing {
                     approval: a.clone(),
                     entries: vec![e],
                     rejection: None,
                 };
-                self.end_run_with(&mut live, RunStatus::Expired, &msg, Some(closing))?;
+                self.close_run(&mut live, closing)?;
             }
         }
         Ok(())
@@ -1470,6 +1440,12 @@ impl Runtime {
         match approvals.last().map(|a| a.status) {
             Some(ApprovalStatus::Approved) => Ok(true),
             Some(ApprovalStatus::Pending) => Ok(false),
+            Some(ApprovalStatus::Rejected | ApprovalStatus::Expired) => {
+                if let Some(a) = approvals.last() {
+                    self.end_by_decision(live, a)?;
+                }
+                Ok(false)
+            }
             Some(_) => Ok(false),
             None => {
                 let approvers = approvers_of(live.c.playbook.spec.approvers.as_ref());
@@ -1499,8 +1475,13 @@ impl Runtime {
                     return Ok(false);
                 };
                 let a = self.approval(&aid)?;
-                if a.status != ApprovalStatus::Approved {
-                    return Ok(false);
+                match a.status {
+                    ApprovalStatus::Approved => {}
+                    ApprovalStatus::Rejected | ApprovalStatus::Expired => {
+                        self.end_by_decision(live, &a)?;
+                        return Ok(true);
+                    }
+                    _ => return Ok(false),
                 }
                 match a.kind {
                     ApprovalKind::StageRisk => {
@@ -2428,6 +2409,71 @@ impl Runtime {
         self.end_run(live, status, message)
     }
 
+    /// Records a rejection or an expiry (`closing`). When no process executes the run, the
+    /// run ends with it, in the same transaction. When one does (it holds the run's lock), only
+    /// the decision is recorded: that process ends the run before its next step
+    /// ([`Self::end_by_decision`]), so that it never goes on with a run that has ended.
+    fn close_run(&mut self, live: &mut Live, closing: Closing) -> Result<()> {
+        let Some(_lock) = lock_run(&self.store.dir, &live.run.id)? else {
+            return self.commit(|tx| {
+                Self::save_approval(tx, &closing.approval)?;
+                for e in closing.entries {
+                    tx.audit(e)?;
+                }
+                if let Some(r) = &closing.rejection {
+                    Self::save_rejection(tx, r)?;
+                }
+                Ok(())
+            });
+        };
+        let (status, msg) = self.decided_stage(live, &closing.approval);
+        self.end_run_with(live, status, &msg, Some(closing))
+    }
+
+    /// Marks the stage of a rejected or expired approval; the run status and message.
+    fn decided_stage(&self, live: &mut Live, a: &Approval) -> (RunStatus, String) {
+        let msg = closing_message(a);
+        let (run_status, stage_status, error) = match a.status {
+            ApprovalStatus::Expired => (RunStatus::Expired, StageStatus::Expired, msg.clone()),
+            _ => (
+                RunStatus::Rejected,
+                StageStatus::Rejected,
+                format!(
+                    "rejected by {}: {}",
+                    a.decided_by.as_deref().unwrap_or("?"),
+                    a.reason.as_deref().unwrap_or("")
+                ),
+            ),
+        };
+        if let Some(i) = a
+            .stage
+            .as_ref()
+            .and_then(|s| live.stages.iter().position(|x| x.name == *s))
+        {
+            live.stages[i].status = stage_status;
+            live.stages[i].error = Some(error);
+            live.stages[i].finished_at = Some(a.decided_at.unwrap_or_else(|| self.now()));
+        }
+        (run_status, msg)
+    }
+
+    /// In the process executing the run: a question it waits on was rejected or expired
+    /// (recorded by another process meanwhile). Ends the run.
+    fn end_by_decision(&mut self, live: &mut Live, a: &Approval) -> Result<()> {
+        let (status, msg) = self.decided_stage(live, a);
+        self.end_run(live, status, &msg)
+    }
+
+    fn save_rejection(tx: &Tx<'_>, r: &RejectionRow) -> Result<()> {
+        tx.conn()
+            .execute(
+                "INSERT INTO rejections(playbook, run, stage, by, reason, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![r.playbook, r.run, r.stage, r.by, r.reason, r.at],
+            )
+            .map(|_| ())
+            .map_err(|e| Error::Store(e.to_string()))
+    }
+
     /// Ends the run: cancels open decisions, blocks stages that will never start, records.
     /// The on-failure path runs later, in `drive`.
     fn end_run(&mut self, live: &mut Live, status: RunStatus, message: &str) -> Result<()> {
@@ -2492,13 +2538,8 @@ impl Runtime {
                 for e in c.entries {
                     tx.audit(e)?;
                 }
-                if let Some(r) = c.rejection {
-                    tx.conn()
-                        .execute(
-                            "INSERT INTO rejections(playbook, run, stage, by, reason, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                            params![r.playbook, r.run, r.stage, r.by, r.reason, r.at],
-                        )
-                        .map_err(|e| Error::Store(e.to_string()))?;
+                if let Some(r) = &c.rejection {
+                    Self::save_rejection(tx, r)?;
                 }
             }
             for mut a in open {
@@ -2755,6 +2796,26 @@ impl Runtime {
             })?;
         }
         Ok(())
+    }
+}
+
+/// Why a rejected or expired approval ended its run.
+fn closing_message(a: &Approval) -> String {
+    match a.status {
+        ApprovalStatus::Expired => format!(
+            "approval {} expired after its SLA and {} escalation level(s); the run stops",
+            a.id,
+            a.escalation.len()
+        ),
+        _ => format!(
+            "rejected by {}{}: {}",
+            a.decided_by.as_deref().unwrap_or("?"),
+            a.stage
+                .as_ref()
+                .map(|s| format!(" at {s}"))
+                .unwrap_or_default(),
+            a.reason.as_deref().unwrap_or("")
+        ),
     }
 }
 
