@@ -8,8 +8,9 @@
 //! chooses by blocking on a named pipe, and say so with a marker file, so the test kills the
 //! runner exactly there; the webhook holds a notification unanswered for the same purpose.
 //! Nothing waits on the clock: polls wait for a file or a process, with a deadline that only
-//! turns a hang into a failure.
-#![cfg(unix)]
+//! turns a hang into a failure. Linux only: that an executor dies with its runner rests on
+//! `PR_SET_PDEATHSIG`.
+#![cfg(target_os = "linux")]
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -176,7 +177,7 @@ impl Lab {
         std::fs::write(
             dir.join("agents.yaml"),
             format!(
-                "agents:\n  planner: {{command: [python3, \"{step}\", agent]}}\nactions:\n  \"db:migrate\": {{command: [python3, \"{step}\", action]}}\n  \"db:undo\": {{command: [python3, \"{step}\", action]}}\n  \"k8s:scale\": {{command: [python3, \"{step}\", action]}}\nroles:\n  sre: [sam@example.com]\n"
+                "agents:\n  planner: {{command: [python3, \"{step}\", agent], timeout: 120s}}\nactions:\n  \"db:migrate\": {{command: [python3, \"{step}\", action], timeout: 120s}}\n  \"db:undo\": {{command: [python3, \"{step}\", action], timeout: 120s}}\n  \"k8s:scale\": {{command: [python3, \"{step}\", action], timeout: 120s}}\nroles:\n  sre: [sam@example.com]\n"
             ),
         )
         .unwrap();
