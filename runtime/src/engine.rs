@@ -237,17 +237,19 @@ impl Runtime {
         self.clock.now_ms()
     }
 
+    /// Commits one state change with its audit entries, then sends the notifications queued
+    /// for it (none if it failed).
     fn commit<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let out = match self.store.tx(f) {
-            Err(Error::Tampered(m)) => {
-                eprintln!("warning: {m}");
-                Ok(None)
+        match self.store.tx(f) {
+            Ok(v) => {
+                self.send_notices();
+                Ok(v)
             }
-            Err(e) => Err(e),
-            Ok(v) => Ok(Some(v)),
-        }?;
-        self.send_notices();
-        out.ok_or_else(|| Error::Store("unreachable".into()))
+            Err(e) => {
+                self.notices.clear();
+                Err(e)
+            }
+        }
     }
 
     // ---------------------------------------------------------------- loading rows

@@ -94,6 +94,8 @@ CREATE TABLE IF NOT EXISTS audit (
 pub struct Store {
     pub dir: PathBuf,
     conn: Connection,
+    /// Whether this process has warned that the audit file was changed outside pbc.
+    warned: bool,
 }
 
 /// A transaction on the store.
@@ -147,6 +149,7 @@ impl Store {
         Ok(Store {
             dir: dir.to_path_buf(),
             conn,
+            warned: false,
         })
     }
 
@@ -156,6 +159,8 @@ impl Store {
     }
 
     /// Runs `f` in an immediate (write-locked) transaction, then writes pending audit entries.
+    /// The change is committed even when the audit file was changed outside pbc: its entries
+    /// then stay in the store (warned about once; `pbc audit verify` reports the tampering).
     pub fn tx<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let out = {
             let t = self
@@ -167,7 +172,16 @@ impl Store {
             tx.tx.commit().map_err(db)?;
             out
         };
-        self.flush_audit()?;
+        match self.flush_audit() {
+            Ok(()) => {}
+            Err(Error::Tampered(m)) => {
+                if !self.warned {
+                    eprintln!("warning: {m}");
+                    self.warned = true;
+                }
+            }
+            Err(e) => return Err(e),
+        }
         Ok(out)
     }
 

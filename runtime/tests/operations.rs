@@ -388,3 +388,45 @@ spec:
     assert!(r.pending.is_empty());
     assert!(rt.verify_audit(None).unwrap().ok());
 }
+
+#[test]
+fn a_tampered_audit_log_is_reported_and_does_not_stop_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("one.yaml"),
+        r#"apiVersion: agenticops/v1
+kind: Playbook
+metadata: {name: one}
+spec:
+  trigger: ev
+  stages:
+    - name: apply
+      action: k8s:apply
+      approval: manual
+      approvers: [{role: sre}]
+"#,
+    )
+    .unwrap();
+    let c = load(&dir.path().join("one.yaml"), &LoadOptions::default()).unwrap();
+    let ag = agents(dir.path(), &["k8s:apply"]);
+    let st = dir.path().join("st");
+    let mut rt = Runtime::open(&st).unwrap();
+    let r = rt
+        .run(&c, &ag, json!({}), &RunOptions::requested_by("alice"))
+        .unwrap();
+    let id = r.pending[0].id.clone();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(st.join("audit.jsonl"))
+        .unwrap();
+    f.write_all(b"{\"forged\": true}\n").unwrap();
+    drop(f);
+    // Decisions and execution go on (their entries wait in the state store)...
+    rt.approve(&id, "sam@example.com").unwrap();
+    let r = rt.resume(&r.run, None).unwrap();
+    assert_eq!(r.status, RunStatus::Succeeded, "{:?}", r.message);
+    assert!(dir.path().join("actions.log").exists());
+    // ...and the tampering is reported.
+    let v = rt.verify_audit(None).unwrap();
+    assert!(!v.ok());
+}
