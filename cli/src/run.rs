@@ -156,7 +156,7 @@ pub fn decide(state: Option<PathBuf>, id: &str, who: &str, reason: Option<&str>)
             match reason {
                 None => println!("next: pbc resume {}", d.run),
                 Some(_) => println!(
-                    "the run ended rejected; `pbc resume {}` runs its on-failure path",
+                    "the run ends rejected (a pbc process executing it ends it before its next step); `pbc resume {}` runs its on-failure path",
                     d.run
                 ),
             }

@@ -93,6 +93,22 @@ struct Notice {
     compliance: Vec<String>,
 }
 
+/// A decision or expiry that ends the run, committed with the run's end.
+struct Closing {
+    approval: Approval,
+    entries: Vec<AuditEntry>,
+    rejection: Option<RejectionRow>,
+}
+
+struct RejectionRow {
+    playbook: String,
+    run: String,
+    stage: Option<String>,
+    by: String,
+    reason: String,
+    at: i64,
+}
+
 /// A run lock: held while a process executes a run; released by the OS if it dies.
 struct RunLock {
     _file: std::fs::File,
@@ -221,17 +237,19 @@ impl Runtime {
         self.clock.now_ms()
     }
 
+    /// Commits one state change with its audit entries, then sends the notifications queued
+    /// for it (none if it failed).
     fn commit<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let out = match self.store.tx(f) {
-            Err(Error::Tampered(m)) => {
-                eprintln!("warning: {m}");
-                Ok(None)
+        match self.store.tx(f) {
+            Ok(v) => {
+                self.send_notices();
+                Ok(v)
             }
-            Err(e) => Err(e),
-            Ok(v) => Ok(Some(v)),
-        }?;
-        self.send_notices();
-        out.ok_or_else(|| Error::Store("unreachable".into()))
+            Err(e) => {
+                self.notices.clear();
+                Err(e)
+            }
+        }
     }
 
     // ---------------------------------------------------------------- loading rows
@@ -477,6 +495,30 @@ impl Runtime {
                     a.decided_at,
                     a.reason
                 ],
+            )
+            .map(|_| ())
+            .map_err(|e| Error::Store(e.to_string()))
+    }
+
+    /// The state of a stage's undo step in a run (`running`, `done`, `failed`,
+    /// `interrupted`), if it was ever started.
+    fn rollback_step(&self, run: &str, stage: &str) -> Result<Option<String>> {
+        self.store.read(|c| {
+            c.query_row(
+                "SELECT status FROM rollback_steps WHERE run = ?1 AND stage = ?2",
+                params![run, stage],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| Error::Store(e.to_string()))
+        })
+    }
+
+    fn save_rollback_step(tx: &Tx<'_>, run: &str, stage: &str, status: &str) -> Result<()> {
+        tx.conn()
+            .execute(
+                "INSERT OR REPLACE INTO rollback_steps(run, stage, status) VALUES (?1, ?2, ?3)",
+                params![run, stage, status],
             )
             .map(|_| ())
             .map_err(|e| Error::Store(e.to_string()))
@@ -812,14 +854,48 @@ impl Runtime {
                 .filter(|a| a.status == ApprovalStatus::Pending)
                 .collect();
             let first = pending.first();
+            let status = RunStatus::parse(&status).unwrap_or(RunStatus::Failed);
+            let mut waiting_on = first.map(|a| match &a.stage {
+                Some(s) => format!("{} ({s})", a.id),
+                None => format!("{} (playbook)", a.id),
+            });
+            if waiting_on.is_none() && status == RunStatus::WaitingApproval {
+                // No person is asked: a stage waits for its rate limit's window.
+                waiting_on = self
+                    .load_stages(&id)?
+                    .into_iter()
+                    .find(|s| {
+                        s.status == StageStatus::Pending
+                            && s.error
+                                .as_deref()
+                                .is_some_and(|e| e.starts_with("rate limit"))
+                    })
+                    .map(|s| format!("rate limit ({})", s.name));
+            }
+            if matches!(
+                status,
+                RunStatus::Failed | RunStatus::Rejected | RunStatus::Expired | RunStatus::Blocked
+            ) {
+                // Ended by a decision or a deadline outside `resume`: its on-failure path
+                // (which may execute undo steps) waits for `pbc resume`.
+                let run = self.load_run(&id)?;
+                if !run.rollback_done
+                    && thaw(&run.frozen.playbook).is_ok_and(|c| {
+                        c.playbook
+                            .spec
+                            .rollback
+                            .as_ref()
+                            .is_some_and(|r| r.on_failure.value != OnFailure::DoNothing)
+                    })
+                {
+                    waiting_on = Some("on-failure path (pbc resume)".into());
+                }
+            }
             out.push(RunSummary {
                 run: id,
                 playbook: pb,
-                status: RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
-                waiting_on: first.map(|a| match &a.stage {
-                    Some(s) => format!("{} ({s})", a.id),
-                    None => format!("{} (playbook)", a.id),
-                }),
+                status,
+                waiting_on,
                 started: created,
                 sla_left_ms: first.and_then(|a| a.deadline).map(|d| d - now),
             });
@@ -984,45 +1060,27 @@ impl Runtime {
                 a.reason = Some(reason.to_string());
                 let mut live = live;
                 let e = self.entry(&live, a.stage.as_deref(), "approval-rejected", who, json!({"approval": id, "kind": a.kind.as_str(), "reason": live.redactor.text(reason), "role": role}));
-                if let Some(i) = a
-                    .stage
-                    .as_ref()
-                    .and_then(|s| live.stages.iter().position(|x| x.name == *s))
-                {
-                    live.stages[i].status = StageStatus::Rejected;
-                    live.stages[i].error = Some(format!("rejected by {who}: {reason}"));
-                    live.stages[i].finished_at = Some(now);
-                }
-                let msg = format!(
-                    "rejected by {who}{}: {reason}",
-                    a.stage
-                        .as_ref()
-                        .map(|s| format!(" at {s}"))
-                        .unwrap_or_default()
-                );
                 self.queue_notice(
                     &live,
                     a.stage.as_deref(),
                     "on-rejected",
                     stage_channels(stage_model, |n| &n.on_rejected),
-                    &msg,
+                    &closing_message(&a),
                     json!({"approval": id, "by": who, "reason": reason}),
                 );
-                let ap = a.clone();
-                let pbname = live.run.playbook.clone();
-                let run_id = live.run.id.clone();
-                self.commit(|tx| {
-                    Self::save_approval(tx, &ap)?;
-                    tx.audit(e)?;
-                    tx.conn()
-                        .execute(
-                            "INSERT INTO rejections(playbook, run, stage, by, reason, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                            params![pbname, run_id, ap.stage, who, reason, now],
-                        )
-                        .map_err(|e| Error::Store(e.to_string()))?;
-                    Ok(())
-                })?;
-                self.end_run(&mut live, RunStatus::Rejected, &msg)?;
+                let closing = Closing {
+                    approval: a.clone(),
+                    entries: vec![e],
+                    rejection: Some(RejectionRow {
+                        playbook: live.run.playbook.clone(),
+                        run: live.run.id.clone(),
+                        stage: a.stage.clone(),
+                        by: who.to_string(),
+                        reason: reason.to_string(),
+                        at: now,
+                    }),
+                };
+                self.close_run(&mut live, closing)?;
             }
         }
         Ok(Decision {
@@ -1098,98 +1156,88 @@ impl Runtime {
     /// with it. Expiry never approves.
     pub fn apply_deadlines(&mut self) -> Result<()> {
         let now = self.now();
-        let due: Vec<Approval> = self.load_approvals(
-            "status = 'pending' AND deadline IS NOT NULL AND deadline <= ?1",
-            &now.to_string(),
-        )?;
-        // The parameter is bound as text; compare numerically here too.
-        for mut a in due
-            .into_iter()
-            .filter(|a| a.deadline.is_some_and(|d| d <= now))
-        {
+        // One deadline at a time, earliest first, re-read each time: an expiry ends its run
+        // and cancels the run's other questions, which then neither escalate nor expire.
+        loop {
+            let mut due: Vec<Approval> = self
+                .load_approvals(
+                    "status = 'pending' AND deadline IS NOT NULL AND deadline <= ?1",
+                    &now.to_string(),
+                )?
+                .into_iter()
+                // The parameter is bound as text; compare numerically here too.
+                .filter(|a| a.deadline.is_some_and(|d| d <= now))
+                .collect();
+            due.sort_by(|x, y| (x.deadline, &x.id).cmp(&(y.deadline, &y.id)));
+            let Some(mut a) = due.into_iter().next() else {
+                break;
+            };
             let mut live = self.load_live(&a.run)?;
-            while let Some(d) = a.deadline.filter(|d| *d <= now) {
-                if (a.level as usize) < a.escalation.len() {
-                    let lvl = a.escalation[a.level as usize].clone();
-                    a.level += 1;
-                    for ap in &lvl.approvers {
-                        if !a.approvers.contains(ap) {
-                            a.approvers.push(ap.clone());
-                        }
+            let Some(d) = a.deadline else { break };
+            if (a.level as usize) < a.escalation.len() {
+                let lvl = a.escalation[a.level as usize].clone();
+                a.level += 1;
+                for ap in &lvl.approvers {
+                    if !a.approvers.contains(ap) {
+                        a.approvers.push(ap.clone());
                     }
-                    a.deadline = Some(d + (lvl.after_secs as i64) * 1000);
-                    let e = self.entry(&live, a.stage.as_deref(), "approval-escalated", "pbc", json!({"approval": a.id, "level": a.level, "approvers": a.approvers.iter().map(ToString::to_string).collect::<Vec<_>>(), "deadline": a.deadline.map(rfc3339)}));
-                    let msg = format!(
-                        "approval {} escalated to level {} (SLA passed): now also {}\n{}",
-                        a.id,
-                        a.level,
-                        lvl.approvers
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        a.message
-                    );
-                    self.queue_notice(
-                        &live,
-                        a.stage.as_deref(),
-                        "escalation",
-                        lvl.notify.clone(),
-                        &msg,
-                        json!({"approval": a.id, "level": a.level}),
-                    );
-                    let ap = a.clone();
-                    self.commit(|tx| {
-                        Self::save_approval(tx, &ap)?;
-                        tx.audit(e)?;
-                        Ok(())
-                    })?;
-                } else {
-                    a.status = ApprovalStatus::Expired;
-                    a.decided_at = Some(now);
-                    let e = self.entry(
-                        &live,
-                        a.stage.as_deref(),
-                        "approval-expired",
-                        "pbc",
-                        json!({"approval": a.id, "level": a.level}),
-                    );
-                    let stage_model = a.stage.as_deref().and_then(|s| live.c.playbook.stage(s));
-                    let chans: Vec<String> = stage_model
-                        .and_then(|s| s.notification.as_ref())
-                        .map(|n| n.on_expired.iter().map(|c| c.value.clone()).collect())
-                        .unwrap_or_default();
-                    let msg = format!(
-                        "approval {} expired after its SLA and {} escalation level(s); the run stops",
-                        a.id,
-                        a.escalation.len()
-                    );
-                    self.queue_notice(
-                        &live,
-                        a.stage.as_deref(),
-                        "on-expired",
-                        chans,
-                        &msg,
-                        json!({"approval": a.id}),
-                    );
-                    if let Some(i) = a
-                        .stage
-                        .as_ref()
-                        .and_then(|s| live.stages.iter().position(|x| x.name == *s))
-                    {
-                        live.stages[i].status = StageStatus::Expired;
-                        live.stages[i].error = Some(msg.clone());
-                        live.stages[i].finished_at = Some(now);
-                    }
-                    let ap = a.clone();
-                    self.commit(|tx| {
-                        Self::save_approval(tx, &ap)?;
-                        tx.audit(e)?;
-                        Ok(())
-                    })?;
-                    self.end_run(&mut live, RunStatus::Expired, &msg)?;
-                    break;
                 }
+                a.deadline = Some(d + (lvl.after_secs as i64) * 1000);
+                let e = self.entry(&live, a.stage.as_deref(), "approval-escalated", "pbc", json!({"approval": a.id, "level": a.level, "approvers": a.approvers.iter().map(ToString::to_string).collect::<Vec<_>>(), "deadline": a.deadline.map(rfc3339)}));
+                let msg = format!(
+                    "approval {} escalated to level {} (SLA passed): now also {}\n{}",
+                    a.id,
+                    a.level,
+                    lvl.approvers
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    a.message
+                );
+                self.queue_notice(
+                    &live,
+                    a.stage.as_deref(),
+                    "escalation",
+                    lvl.notify.clone(),
+                    &msg,
+                    json!({"approval": a.id, "level": a.level}),
+                );
+                let ap = a.clone();
+                self.commit(|tx| {
+                    Self::save_approval(tx, &ap)?;
+                    tx.audit(e)?;
+                    Ok(())
+                })?;
+            } else {
+                a.status = ApprovalStatus::Expired;
+                a.decided_at = Some(now);
+                let e = self.entry(
+                    &live,
+                    a.stage.as_deref(),
+                    "approval-expired",
+                    "pbc",
+                    json!({"approval": a.id, "level": a.level}),
+                );
+                let stage_model = a.stage.as_deref().and_then(|s| live.c.playbook.stage(s));
+                let chans: Vec<String> = stage_model
+                    .and_then(|s| s.notification.as_ref())
+                    .map(|n| n.on_expired.iter().map(|c| c.value.clone()).collect())
+                    .unwrap_or_default();
+                self.queue_notice(
+                    &live,
+                    a.stage.as_deref(),
+                    "on-expired",
+                    chans,
+                    &closing_message(&a),
+                    json!({"approval": a.id}),
+                );
+                let closing = Closing {
+                    approval: a.clone(),
+                    entries: vec![e],
+                    rejection: None,
+                };
+                self.close_run(&mut live, closing)?;
             }
         }
         Ok(())
@@ -1354,6 +1402,7 @@ impl Runtime {
                         .map(|a| a.value.to_string())
                         .unwrap_or_default()
                 );
+                live.stages[i].error = Some(why.clone());
                 self.open_approval(
                     live,
                     Some(i),
@@ -1393,6 +1442,12 @@ impl Runtime {
         match approvals.last().map(|a| a.status) {
             Some(ApprovalStatus::Approved) => Ok(true),
             Some(ApprovalStatus::Pending) => Ok(false),
+            Some(ApprovalStatus::Rejected | ApprovalStatus::Expired) => {
+                if let Some(a) = approvals.last() {
+                    self.end_by_decision(live, a)?;
+                }
+                Ok(false)
+            }
             Some(_) => Ok(false),
             None => {
                 let approvers = approvers_of(live.c.playbook.spec.approvers.as_ref());
@@ -1422,8 +1477,13 @@ impl Runtime {
                     return Ok(false);
                 };
                 let a = self.approval(&aid)?;
-                if a.status != ApprovalStatus::Approved {
-                    return Ok(false);
+                match a.status {
+                    ApprovalStatus::Approved => {}
+                    ApprovalStatus::Rejected | ApprovalStatus::Expired => {
+                        self.end_by_decision(live, &a)?;
+                        return Ok(true);
+                    }
+                    _ => return Ok(false),
                 }
                 match a.kind {
                     ApprovalKind::StageRisk => {
@@ -1747,6 +1807,20 @@ impl Runtime {
         need: GateNeed,
         proposed: Option<&Value>,
     ) -> Result<()> {
+        self.open_approval_after(live, stage, kind, need, proposed, None)
+    }
+
+    /// [`Self::open_approval`], recording `before` (the agent's output) in the same
+    /// transaction: a stage never waits for a person without a question asked.
+    fn open_approval_after(
+        &mut self,
+        live: &mut Live,
+        stage: Option<usize>,
+        kind: ApprovalKind,
+        need: GateNeed,
+        proposed: Option<&Value>,
+        before: Option<AuditEntry>,
+    ) -> Result<()> {
         let now = self.now();
         let id = loop {
             let id = random_hex(8);
@@ -1830,6 +1904,9 @@ impl Runtime {
             Self::save_approval(tx, &a)?;
             if let Some(r) = &row {
                 Self::save_stage(tx, &rid, r)?;
+            }
+            if let Some(b) = before {
+                tx.audit(b)?;
             }
             tx.audit(e)?;
             Ok(())
@@ -2040,6 +2117,15 @@ impl Runtime {
                     .load_run(&live.run.id)?
                     .stop_requested
                     .unwrap_or_default();
+                if attempt > 0 {
+                    // Between two attempts: the stage failed and is not tried again.
+                    live.stages[i].status = StageStatus::Failed;
+                    live.stages[i].error = Some(format!(
+                        "stopped by {who} (kill switch) after attempt {attempt}: {last_err}"
+                    ));
+                    live.stages[i].finished_at = Some(self.now());
+                    self.record(live, i, "stage-stopped", &who, json!({"attempts": attempt}))?;
+                }
                 return self.end_run(
                     live,
                     RunStatus::Stopped,
@@ -2049,25 +2135,25 @@ impl Runtime {
             live.stages[i].status = StageStatus::Running;
             live.stages[i].attempts += 1;
             live.stages[i].started_at = Some(self.now());
-            let actor = "pbc";
-            self.record(live, i, "stage-started", actor, json!({"executor": spec.kind(), "attempt": attempt + 1, "params": live.redactor.value(&params)}))?;
-            if stage.action().is_some() {
-                let (action, rid, sname, now) = (
-                    stage
-                        .action()
-                        .map(|a| a.value.to_string())
-                        .unwrap_or_default(),
-                    live.run.id.clone(),
-                    name.clone(),
-                    self.now(),
-                );
-                self.commit(|tx| {
+            // The start, and for an action its rate-limit event, in one transaction.
+            let e = self.entry(live, Some(&name), "stage-started", "pbc", json!({"executor": spec.kind(), "attempt": attempt + 1, "params": live.redactor.value(&params)}));
+            let action = stage.action().map(|a| a.value.to_string());
+            let (row, rid, sname, now) = (
+                live.stages[i].clone(),
+                live.run.id.clone(),
+                name.clone(),
+                self.now(),
+            );
+            self.commit(|tx| {
+                Self::save_stage(tx, &rid, &row)?;
+                if let Some(action) = action {
                     tx.conn()
                         .execute("INSERT INTO rate_events(action, run, stage, at) VALUES (?1, ?2, ?3, ?4)", params![action, rid, sname, now])
-                        .map(|_| ())
-                        .map_err(|e| Error::Store(e.to_string()))
-                })?;
-            }
+                        .map_err(|e| Error::Store(e.to_string()))?;
+                }
+                tx.audit(e)?;
+                Ok(())
+            })?;
             let result = self.invoke(
                 &spec,
                 &request,
@@ -2165,9 +2251,16 @@ impl Runtime {
                 && let Some(need) = self.gate_need(live, i)
             {
                 live.stages[i].status = StageStatus::WaitingApproval;
-                self.record(live, i, "stage-output", "pbc", details)?;
+                let e = self.entry(live, Some(&name), "stage-output", "pbc", details);
                 let o = live.redactor.value(&out);
-                return self.open_approval(live, Some(i), ApprovalKind::Gate, need, Some(&o));
+                return self.open_approval_after(
+                    live,
+                    Some(i),
+                    ApprovalKind::Gate,
+                    need,
+                    Some(&o),
+                    Some(e),
+                );
             }
             live.stages[i].status = StageStatus::Passed;
             live.stages[i].finished_at = Some(self.now());
@@ -2318,20 +2411,115 @@ impl Runtime {
         self.end_run(live, status, message)
     }
 
-    /// Ends the run: cancels open decisions, blocks stages that will never start, records,
-    /// then runs the on-failure path.
-    fn end_run(&mut self, live: &mut Live, status: RunStatus, message: &str) -> Result<()> {
-        let now = self.now();
-        let open = self.load_approvals("run = ?1 AND status = 'pending'", &live.run.id)?;
-        for i in 0..live.stages.len() {
-            if matches!(
-                live.stages[i].status,
-                StageStatus::Pending | StageStatus::WaitingApproval | StageStatus::Interrupted
-            ) {
-                live.stages[i].status = StageStatus::Blocked;
-                if live.stages[i].error.is_none() {
-                    live.stages[i].error = Some(format!("not run: the run ended {status}"));
+    /// Records a rejection or an expiry (`closing`). When no process executes the run, the
+    /// run ends with it, in the same transaction. When one does (it holds the run's lock), only
+    /// the decision is recorded: that process ends the run before its next step
+    /// ([`Self::end_by_decision`]), so that it never goes on with a run that has ended.
+    fn close_run(&mut self, live: &mut Live, closing: Closing) -> Result<()> {
+        let Some(_lock) = lock_run(&self.store.dir, &live.run.id)? else {
+            return self.commit(|tx| {
+                Self::save_approval(tx, &closing.approval)?;
+                for e in closing.entries {
+                    tx.audit(e)?;
                 }
+                if let Some(r) = &closing.rejection {
+                    Self::save_rejection(tx, r)?;
+                }
+                Ok(())
+            });
+        };
+        let (status, msg) = self.decided_stage(live, &closing.approval);
+        self.end_run_with(live, status, &msg, Some(closing))
+    }
+
+    /// Marks the stage of a rejected or expired approval; the run status and message.
+    fn decided_stage(&self, live: &mut Live, a: &Approval) -> (RunStatus, String) {
+        let msg = closing_message(a);
+        let (run_status, stage_status, error) = match a.status {
+            ApprovalStatus::Expired => (RunStatus::Expired, StageStatus::Expired, msg.clone()),
+            _ => (
+                RunStatus::Rejected,
+                StageStatus::Rejected,
+                format!(
+                    "rejected by {}: {}",
+                    a.decided_by.as_deref().unwrap_or("?"),
+                    a.reason.as_deref().unwrap_or("")
+                ),
+            ),
+        };
+        if let Some(i) = a
+            .stage
+            .as_ref()
+            .and_then(|s| live.stages.iter().position(|x| x.name == *s))
+        {
+            live.stages[i].status = stage_status;
+            live.stages[i].error = Some(error);
+            live.stages[i].finished_at = Some(a.decided_at.unwrap_or_else(|| self.now()));
+        }
+        (run_status, msg)
+    }
+
+    /// In the process executing the run: a question it waits on was rejected or expired
+    /// (recorded by another process meanwhile). Ends the run.
+    fn end_by_decision(&mut self, live: &mut Live, a: &Approval) -> Result<()> {
+        let (status, msg) = self.decided_stage(live, a);
+        self.end_run(live, status, &msg)
+    }
+
+    fn save_rejection(tx: &Tx<'_>, r: &RejectionRow) -> Result<()> {
+        tx.conn()
+            .execute(
+                "INSERT INTO rejections(playbook, run, stage, by, reason, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![r.playbook, r.run, r.stage, r.by, r.reason, r.at],
+            )
+            .map(|_| ())
+            .map_err(|e| Error::Store(e.to_string()))
+    }
+
+    /// Ends the run: cancels open decisions, blocks stages that will never start, records.
+    /// The on-failure path runs later, in `drive`.
+    fn end_run(&mut self, live: &mut Live, status: RunStatus, message: &str) -> Result<()> {
+        self.end_run_with(live, status, message, None)
+    }
+
+    /// [`Self::end_run`], committing `closing` (the decision or expiry that ends the run) in
+    /// the same transaction: a crash in between must not leave a decided gate in a run that
+    /// still waits.
+    fn end_run_with(
+        &mut self,
+        live: &mut Live,
+        status: RunStatus,
+        message: &str,
+        closing: Option<Closing>,
+    ) -> Result<()> {
+        let now = self.now();
+        let decided = closing.as_ref().map(|c| c.approval.id.clone());
+        let open: Vec<Approval> = self
+            .load_approvals("run = ?1 AND status = 'pending'", &live.run.id)?
+            .into_iter()
+            .filter(|a| Some(&a.id) != decided.as_ref())
+            .collect();
+        for i in 0..live.stages.len() {
+            match live.stages[i].status {
+                StageStatus::Pending | StageStatus::WaitingApproval => {
+                    live.stages[i].status = StageStatus::Blocked;
+                    if live.stages[i].error.is_none()
+                        || live.stages[i].error.as_deref()
+                            == Some("interrupted while running; ran again")
+                    {
+                        live.stages[i].error = Some(format!("not run: the run ended {status}"));
+                    }
+                }
+                // Its process died while it ran (the kill switch found nobody executing the
+                // run): nobody knows whether it finished. It stays `interrupted`, its
+                // question cancelled with the run, and is never run again.
+                StageStatus::Running => {
+                    live.stages[i].status = StageStatus::Interrupted;
+                    live.stages[i].error = Some(format!(
+                        "in flight when its pbc process died; it may or may not have run; the run then ended {status}"
+                    ));
+                }
+                _ => {}
             }
         }
         live.run.status = status;
@@ -2347,6 +2535,15 @@ impl Runtime {
         let rid = live.run.id.clone();
         let msg = message.to_string();
         self.commit(|tx| {
+            if let Some(c) = closing {
+                Self::save_approval(tx, &c.approval)?;
+                for e in c.entries {
+                    tx.audit(e)?;
+                }
+                if let Some(r) = &c.rejection {
+                    Self::save_rejection(tx, r)?;
+                }
+            }
             for mut a in open {
                 a.status = ApprovalStatus::Cancelled;
                 a.decided_at = Some(now);
@@ -2410,6 +2607,44 @@ impl Runtime {
                     .map(|p| interpolate(&p.to_json(), &scope))
                     .unwrap_or_else(|| json!({}));
                 let name = live.stages[i].name.clone();
+                // An undo step is an action: it never runs twice silently. One that was
+                // started before (pbc died while it ran, or it failed) is not run again.
+                if let Some(before) = self.rollback_step(&live.run.id, &name)? {
+                    let msg = match before.as_str() {
+                        "running" => "pbc stopped while this undo step ran: it may or may not have run; it is not run again (check by hand)".to_string(),
+                        other => format!("this undo step already ran once ({other}); it is not run again (check by hand)"),
+                    };
+                    let e = self.entry(
+                        live,
+                        Some(&name),
+                        "rollback-failed",
+                        "pbc",
+                        json!({"action": action, "error": msg, "interrupted": before == "running"}),
+                    );
+                    let (rid, sname) = (live.run.id.clone(), name.clone());
+                    self.commit(|tx| {
+                        Self::save_rollback_step(tx, &rid, &sname, "interrupted")?;
+                        tx.audit(e)?;
+                        Ok(())
+                    })?;
+                    failed_undo.push(format!("{name}: {msg}"));
+                    continue;
+                }
+                {
+                    let e = self.entry(
+                        live,
+                        Some(&name),
+                        "rollback-started",
+                        "pbc",
+                        json!({"action": action, "params": live.redactor.value(&params)}),
+                    );
+                    let (rid, sname) = (live.run.id.clone(), name.clone());
+                    self.commit(|tx| {
+                        Self::save_rollback_step(tx, &rid, &sname, "running")?;
+                        tx.audit(e)?;
+                        Ok(())
+                    })?;
+                }
                 let request = json!({"playbook": pb.name(), "stage": name, "input": live.run.input, "context": {}, "params": params, "prompt": null, "rollback": true});
                 let result = match live.agents.actions.get(&action).cloned() {
                     Some(spec) => self.invoke(
@@ -2424,30 +2659,36 @@ impl Runtime {
                         "no executor for rollback action `{action}`"
                     ))),
                 };
-                match result {
+                let (event, step, details) = match &result {
                     Ok(_) => {
                         live.stages[i].status = StageStatus::RolledBack;
-                        self.record(
-                            live,
-                            i,
+                        (
                             "stage-rolled-back",
-                            "pbc",
+                            "done",
                             json!({"action": action, "params": live.redactor.value(&params)}),
-                        )?;
-                        undone.push(name);
+                        )
                     }
                     Err(e) => {
                         let msg = live.redactor.text(&e.to_string());
-                        self.record(
-                            live,
-                            i,
-                            "rollback-failed",
-                            "pbc",
-                            json!({"action": action, "error": msg}),
-                        )?;
                         failed_undo.push(format!("{name}: {msg}"));
+                        (
+                            "rollback-failed",
+                            "failed",
+                            json!({"action": action, "error": msg}),
+                        )
                     }
+                };
+                if result.is_ok() {
+                    undone.push(name.clone());
                 }
+                let e = self.entry(live, Some(&name), event, "pbc", details);
+                let (row, rid) = (live.stages[i].clone(), live.run.id.clone());
+                self.commit(|tx| {
+                    Self::save_stage(tx, &rid, &row)?;
+                    Self::save_rollback_step(tx, &rid, &row.name, step)?;
+                    tx.audit(e)?;
+                    Ok(())
+                })?;
             }
         }
         let mut status = live.run.status;
@@ -2557,6 +2798,26 @@ impl Runtime {
             })?;
         }
         Ok(())
+    }
+}
+
+/// Why a rejected or expired approval ended its run.
+fn closing_message(a: &Approval) -> String {
+    match a.status {
+        ApprovalStatus::Expired => format!(
+            "approval {} expired after its SLA and {} escalation level(s); the run stops",
+            a.id,
+            a.escalation.len()
+        ),
+        _ => format!(
+            "rejected by {}{}: {}",
+            a.decided_by.as_deref().unwrap_or("?"),
+            a.stage
+                .as_ref()
+                .map(|s| format!(" at {s}"))
+                .unwrap_or_default(),
+            a.reason.as_deref().unwrap_or("")
+        ),
     }
 }
 

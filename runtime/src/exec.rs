@@ -83,6 +83,27 @@ pub fn run_json_command(
         use std::os::unix::process::CommandExt;
         cmd.process_group(0);
     }
+    // If pbc dies (kill -9), the executor dies with it: an action must not go on running
+    // unseen while `pbc resume` asks a person whether to run it again (contract §9).
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: the closure runs in the forked child before exec and calls only
+        // async-signal-safe functions (prctl(2), getppid(2)); it allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // pbc died between fork and prctl: do not start at all.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                Ok(())
+            });
+        }
+    }
     let mut child = cmd.spawn().map_err(|e| ExecError::Spawn {
         program: program.clone(),
         reason: e.to_string(),

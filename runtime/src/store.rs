@@ -1,8 +1,9 @@
 //! The state store: one SQLite file, `STATE/state.db`, written in transactions.
 //!
 //! Tables (see `docs/runtime.md`): `runs`, `stages`, `approvals`, `rejections`,
-//! `rate_events`, `audit` (every audit entry's hash; the line itself until it is in the
-//! file) and `meta` (schema version, audit file length, kill switch).
+//! `rate_events`, `rollback_steps` (each undo step started, so that none runs twice),
+//! `audit` (every audit entry's hash; the line itself until it is in the file) and `meta`
+//! (schema version, audit file length).
 //!
 //! A state change and its audit entry commit together. The entry goes to
 //! `STATE/audit.jsonl` right after ([`Store::flush_audit`]); after a crash the next command
@@ -74,6 +75,12 @@ CREATE TABLE IF NOT EXISTS rejections (
   reason TEXT NOT NULL,
   at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS rollback_steps (
+  run TEXT NOT NULL,
+  stage TEXT NOT NULL,
+  status TEXT NOT NULL,
+  PRIMARY KEY (run, stage)
+);
 CREATE TABLE IF NOT EXISTS rate_events (action TEXT NOT NULL, run TEXT NOT NULL, stage TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
   seq INTEGER PRIMARY KEY,
@@ -87,6 +94,8 @@ CREATE TABLE IF NOT EXISTS audit (
 pub struct Store {
     pub dir: PathBuf,
     conn: Connection,
+    /// Whether this process has warned that the audit file was changed outside pbc.
+    warned: bool,
 }
 
 /// A transaction on the store.
@@ -140,6 +149,7 @@ impl Store {
         Ok(Store {
             dir: dir.to_path_buf(),
             conn,
+            warned: false,
         })
     }
 
@@ -149,6 +159,8 @@ impl Store {
     }
 
     /// Runs `f` in an immediate (write-locked) transaction, then writes pending audit entries.
+    /// The change is committed even when the audit file was changed outside pbc: its entries
+    /// then stay in the store (warned about once; `pbc audit verify` reports the tampering).
     pub fn tx<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let out = {
             let t = self
@@ -160,7 +172,16 @@ impl Store {
             tx.tx.commit().map_err(db)?;
             out
         };
-        self.flush_audit()?;
+        match self.flush_audit() {
+            Ok(()) => {}
+            Err(Error::Tampered(m)) => {
+                if !self.warned {
+                    eprintln!("warning: {m}");
+                    self.warned = true;
+                }
+            }
+            Err(e) => return Err(e),
+        }
         Ok(out)
     }
 

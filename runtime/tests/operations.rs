@@ -1,5 +1,6 @@
 //! Issue 8 behaviour through the library: SLA expiry through escalation levels (injected
-//! time, a loopback webhook), rollback of earlier actions in reverse order, rate limits.
+//! time, a loopback webhook), rollback of earlier actions in reverse order, rate limits (fail
+//! and wait).
 
 mod common;
 
@@ -253,4 +254,179 @@ fn a_rate_limit_is_counted_across_runs() {
         .unwrap();
     assert_eq!(r.status, RunStatus::Succeeded);
     let _ = ApprovalStatus::Pending;
+}
+
+#[test]
+fn a_rate_limit_with_on_rate_limit_wait_holds_the_stage_until_the_window_has_room() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".pbc.yaml"), "on-rate-limit: wait\n").unwrap();
+    let pb = OPS.replace(
+        "  trigger: ev\n",
+        "  trigger: ev\n  rate-limits:\n    \"k8s:scale\": \"1 per hour\"\n",
+    );
+    std::fs::write(dir.path().join("ops.yaml"), pb).unwrap();
+    let c = load(&dir.path().join("ops.yaml"), &LoadOptions::default()).unwrap();
+    let ag = agents(
+        dir.path(),
+        &["k8s:scale", "db:migrate", "db:undo", "db:check"],
+    );
+    let clock = ManualClock::new(1_800_000_000_000);
+    let mut rt = Runtime::open(&dir.path().join("st"))
+        .unwrap()
+        .with_clock(clock.clone());
+    let input = json!({"id": "m1", "fail": false});
+    let scaled = |dir: &std::path::Path| {
+        std::fs::read_to_string(dir.join("actions.log"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("scale-down "))
+            .count()
+    };
+    let first = rt
+        .run(&c, &ag, input.clone(), &RunOptions::requested_by("alice"))
+        .unwrap();
+    assert_eq!(first.status, RunStatus::Succeeded);
+    clock.advance(Duration::from_secs(20 * 60));
+    // Over the limit: the run waits instead of failing (exit 0, like a gate).
+    let r = rt
+        .run(&c, &ag, input, &RunOptions::requested_by("alice"))
+        .unwrap();
+    assert_eq!(r.status, RunStatus::WaitingApproval, "{:?}", r.message);
+    assert_eq!(r.status.exit_code(), 0);
+    let s = r.stage("scale-down").unwrap();
+    assert_eq!(s.status, StageStatus::Pending);
+    let e = s.error.clone().unwrap();
+    assert!(e.contains("rate limit") && e.contains("1 per hour"), "{e}");
+    assert_eq!(r.stage("migrate").unwrap().status, StageStatus::Pending);
+    assert!(r.pending.is_empty(), "no person is asked");
+    let summary = rt.runs().unwrap().remove(0);
+    assert_eq!(summary.run, r.run);
+    assert_eq!(
+        summary.waiting_on.as_deref(),
+        Some("rate limit (scale-down)")
+    );
+    assert_eq!(scaled(dir.path()), 1);
+    // Still inside the window: resuming keeps it waiting, and logs the hit once.
+    clock.advance(Duration::from_secs(39 * 60));
+    let r2 = rt.resume(&r.run, None).unwrap();
+    assert_eq!(r2.status, RunStatus::WaitingApproval);
+    assert_eq!(scaled(dir.path()), 1);
+    let hits: Vec<_> = rt
+        .audit_log(&r.run)
+        .unwrap()
+        .entries
+        .into_iter()
+        .filter(|e| e.event == "rate-limited")
+        .collect();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].details["mode"], "wait");
+    // An hour after the first run's action, the window has room.
+    clock.advance(Duration::from_secs(60 + 1));
+    let r3 = rt.resume(&r.run, None).unwrap();
+    assert_eq!(r3.status, RunStatus::Succeeded, "{:?}", r3.message);
+    assert_eq!(r3.stage("scale-down").unwrap().error, None);
+    assert_eq!(scaled(dir.path()), 2);
+    assert!(rt.verify_audit(None).unwrap().ok());
+}
+
+#[test]
+fn two_gates_past_their_sla_end_the_run_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("two.yaml"),
+        r#"apiVersion: agenticops/v1
+kind: Playbook
+metadata: {name: two}
+spec:
+  trigger: ev
+  stages:
+    - name: east
+      action: k8s:apply
+      needs: []
+      approval: manual
+      approvers: [{role: sre}]
+      sla: 10m
+    - name: west
+      action: k8s:apply
+      needs: []
+      approval: manual
+      approvers: [{role: sre}]
+      sla: 12m
+      escalation:
+        - after: 5m
+          approvers: [{role: sre-lead}]
+"#,
+    )
+    .unwrap();
+    let c = load(&dir.path().join("two.yaml"), &LoadOptions::default()).unwrap();
+    let ag = agents(dir.path(), &["k8s:apply"]);
+    let clock = ManualClock::new(1_800_000_000_000);
+    let mut rt = Runtime::open(&dir.path().join("st"))
+        .unwrap()
+        .with_clock(clock.clone());
+    let r = rt
+        .run(&c, &ag, json!({}), &RunOptions::requested_by("alice"))
+        .unwrap();
+    assert_eq!(r.pending.len(), 2);
+    // Both deadlines have passed by the time a command looks.
+    clock.advance(Duration::from_secs(60 * 60));
+    rt.apply_deadlines().unwrap();
+    let r = rt.report(&r.run).unwrap();
+    assert_eq!(r.status, RunStatus::Expired);
+    let ev = rt.audit_log(&r.run).unwrap();
+    let ev = ev.events();
+    assert_eq!(
+        ev.iter().filter(|e| **e == "run-ended").count(),
+        1,
+        "{ev:?}"
+    );
+    assert_eq!(ev.iter().filter(|e| **e == "approval-expired").count(), 1);
+    assert_eq!(ev.iter().filter(|e| **e == "approval-escalated").count(), 0);
+    // In time order: east's SLA (10m) passed before west's (12m): west never escalates.
+    assert_eq!(r.stage("east").unwrap().status, StageStatus::Expired);
+    assert_eq!(r.stage("west").unwrap().status, StageStatus::Blocked);
+    assert!(r.pending.is_empty());
+    assert!(rt.verify_audit(None).unwrap().ok());
+}
+
+#[test]
+fn a_tampered_audit_log_is_reported_and_does_not_stop_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("one.yaml"),
+        r#"apiVersion: agenticops/v1
+kind: Playbook
+metadata: {name: one}
+spec:
+  trigger: ev
+  stages:
+    - name: apply
+      action: k8s:apply
+      approval: manual
+      approvers: [{role: sre}]
+"#,
+    )
+    .unwrap();
+    let c = load(&dir.path().join("one.yaml"), &LoadOptions::default()).unwrap();
+    let ag = agents(dir.path(), &["k8s:apply"]);
+    let st = dir.path().join("st");
+    let mut rt = Runtime::open(&st).unwrap();
+    let r = rt
+        .run(&c, &ag, json!({}), &RunOptions::requested_by("alice"))
+        .unwrap();
+    let id = r.pending[0].id.clone();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(st.join("audit.jsonl"))
+        .unwrap();
+    f.write_all(b"{\"forged\": true}\n").unwrap();
+    drop(f);
+    // Decisions and execution go on (their entries wait in the state store)...
+    rt.approve(&id, "sam@example.com").unwrap();
+    let r = rt.resume(&r.run, None).unwrap();
+    assert_eq!(r.status, RunStatus::Succeeded, "{:?}", r.message);
+    assert!(dir.path().join("actions.log").exists());
+    // ...and the tampering is reported.
+    let v = rt.verify_audit(None).unwrap();
+    assert!(!v.ok());
 }
