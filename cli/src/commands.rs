@@ -154,6 +154,8 @@ pub fn check(g: &Global, mut paths: Vec<PathBuf>, format: CheckFormat) -> ExitCo
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(out.as_bytes());
     let _ = stdout.flush();
+    // The process ends here: freeing every parsed file would only cost time.
+    std::mem::forget(loader);
     if summary.errors > 0 {
         ExitCode::from(1)
     } else {
@@ -244,6 +246,9 @@ pub fn build(
             }
         }
     }
+    // The process ends here: freeing the trees would only cost time.
+    std::mem::forget(res.docs);
+    std::mem::forget(loader);
     ExitCode::SUCCESS
 }
 

@@ -372,9 +372,8 @@ pub fn check(loader: &Loader, units: &Units, cfg: &Config, extra: &DocCheck) -> 
         .collect();
     let schemas = crate::types::SchemaStore::new();
     let ropts = crate::resolve::ResolveOptions::default();
-    let per_unit: Vec<TreeDiags> = all
-        .par_iter()
-        .map(|u| {
+    let run = |u: &Unit<'_>| -> TreeDiags {
+        {
             let mut diags = Vec::new();
             let (tree, docs) = match u {
                 Unit::Tree(t) => {
@@ -383,12 +382,28 @@ pub fn check(loader: &Loader, units: &Units, cfg: &Config, extra: &DocCheck) -> 
                 }
                 Unit::File(f, explicit) => (None, file_unit(loader, f, *explicit, &mut diags)),
             };
-            for d in &docs {
-                check_document(loader, &schemas, d, cfg, extra, &mut diags);
-            }
+            // The playbooks of a unit are checked in parallel too (a handful of trees would
+            // not keep every core busy); each resolved document is freed once checked.
+            let per_doc: Vec<Vec<Diagnostic>> = docs
+                .into_par_iter()
+                .map(|d| {
+                    let mut dd = Vec::new();
+                    check_document(loader, &schemas, &d, cfg, extra, &mut dd);
+                    dd
+                })
+                .collect();
+            diags.extend(per_doc.into_iter().flatten());
             (tree, diags)
-        })
-        .collect();
+        }
+    };
+    // Trees one after another, each parallel inside (its resources, then its playbooks):
+    // trees that share a base would otherwise wait on each other, since a file is parsed
+    // once and a thread that needs a file another is parsing waits for it. Loose files are
+    // independent: in parallel.
+    let (trees, files): (Vec<Unit>, Vec<Unit>) =
+        all.into_iter().partition(|u| matches!(u, Unit::Tree(_)));
+    let mut per_unit: Vec<TreeDiags> = trees.iter().map(run).collect();
+    per_unit.extend(files.par_iter().map(run).collect::<Vec<_>>());
     let mut diags = merge_shared(loader, per_unit);
     config::apply_suppressions(&loader.sources, &mut diags);
     cfg.apply_levels(&mut diags);

@@ -47,6 +47,11 @@ pub trait FileSystem: Send + Sync {
     fn read_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>>;
     /// The canonical path (symlinks resolved), used by the load restrictor.
     fn canonicalize(&self, path: &Path) -> io::Result<PathBuf>;
+    /// Whether `path` itself is a symbolic link (not followed), when that is cheaper to ask
+    /// than [`FileSystem::canonicalize`]; `None` when unknown (then callers canonicalize).
+    fn is_symlink(&self, _path: &Path) -> Option<bool> {
+        None
+    }
 }
 
 /// The real disk.
@@ -96,6 +101,12 @@ impl FileSystem for OsFs {
 
     fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
         std::fs::canonicalize(path)
+    }
+
+    fn is_symlink(&self, path: &Path) -> Option<bool> {
+        std::fs::symlink_metadata(path)
+            .ok()
+            .map(|m| m.file_type().is_symlink())
     }
 }
 

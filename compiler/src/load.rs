@@ -3,7 +3,7 @@
 //! share the result.
 
 use crate::diag::Diagnostic;
-use crate::fs::{FileSystem, ReadError, normalize};
+use crate::fs::{FileSystem, Meta, ReadError, normalize};
 use crate::span::{SourceFile, SourceMap, Span};
 use crate::yaml::{self, Document, Limits};
 use std::collections::HashMap;
@@ -53,6 +53,10 @@ pub struct Loader {
     pub limits: Limits,
     cwd: PathBuf,
     cache: Mutex<HashMap<PathBuf, Slot>>,
+    /// [`Loader::metadata`]'s answers (an error kept as its kind).
+    meta: Mutex<HashMap<PathBuf, Result<Meta, std::io::ErrorKind>>>,
+    /// [`Loader::canonicalize`]'s answers.
+    canon: Mutex<HashMap<PathBuf, Result<PathBuf, std::io::ErrorKind>>>,
 }
 
 impl std::fmt::Debug for Loader {
@@ -71,7 +75,46 @@ impl Loader {
             limits,
             cwd: cwd.into(),
             cache: Mutex::new(HashMap::new()),
+            meta: Mutex::new(HashMap::new()),
+            canon: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The file system's metadata of `path`, asked once per loader, like the files it
+    /// caches (several overlays look at the same files).
+    pub fn metadata(&self, path: &Path) -> std::io::Result<Meta> {
+        if let Some(r) = self
+            .meta
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+        {
+            return r.map_err(std::io::Error::from);
+        }
+        let r = self.fs.metadata(path).map_err(|e| e.kind());
+        self.meta
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_path_buf(), r);
+        r.map_err(std::io::Error::from)
+    }
+
+    /// The file system's canonical path of `path`, asked once per loader.
+    pub fn canonicalize(&self, path: &Path) -> std::io::Result<PathBuf> {
+        if let Some(r) = self
+            .canon
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+        {
+            return r.clone().map_err(std::io::Error::from);
+        }
+        let r = self.fs.canonicalize(path).map_err(|e| e.kind());
+        self.canon
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_path_buf(), r.clone());
+        r.map_err(std::io::Error::from)
     }
 
     /// The path shown to users for `path`: relative to the working directory if under it.
@@ -140,9 +183,9 @@ impl Loader {
             Err(ReadError::Io(e)) => return Err(LoadError::Io(display, e.to_string())),
         };
         let provisional = self.sources.add(display.clone(), "");
-        let lossy = || String::from_utf8_lossy(&bytes).into_owned();
-        match yaml::decode(provisional.id, bytes.clone()) {
-            Err(d) => {
+        match yaml::decode_or_keep(provisional.id, bytes) {
+            Err((d, bytes)) => {
+                let lossy = || String::from_utf8_lossy(&bytes).into_owned();
                 // Keep positions meaningful: the text up to the first invalid byte is exact.
                 let file = if d.code == &yaml::INVALID_UTF8 {
                     self.sources.replace(provisional.id, lossy())

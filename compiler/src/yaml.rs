@@ -11,6 +11,8 @@ use crate::diag::{Diagnostic, did_you_mean};
 use crate::span::{FileId, SourceFile, Span};
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError};
 use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 declare_codes! {
     /// The file is not valid YAML (or JSON).
@@ -113,12 +115,84 @@ impl Entry {
     }
 }
 
-/// The value of a node.
+/// The value of a node. Collections are [`Shared`]: a resolved tree shares every subtree
+/// that no overlay changed with the loaded file (and with the other overlays).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Scalar(Scalar),
-    Seq(Vec<Node>),
-    Map(Vec<Entry>),
+    Seq(Shared<Vec<Node>>),
+    Map(Shared<Vec<Entry>>),
+}
+
+/// A value shared between trees until one of them changes it: cloning is a reference count,
+/// and the first change through `&mut` ([`DerefMut`], copy-on-write) copies this level only
+/// (its children stay shared). It reads and writes like the value itself.
+#[derive(Clone, PartialEq, Default)]
+pub struct Shared<T: Clone>(Arc<T>);
+
+impl<T: Clone> Shared<T> {
+    pub fn new(v: T) -> Self {
+        Shared(Arc::new(v))
+    }
+
+    /// The value, copied only if it is still shared.
+    pub fn into_inner(self) -> T {
+        Arc::unwrap_or_clone(self.0)
+    }
+
+    /// True if both share the same value (not only equal ones).
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+impl<T: Clone> From<T> for Shared<T> {
+    fn from(v: T) -> Self {
+        Shared::new(v)
+    }
+}
+
+impl<T: Clone> Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Clone> DerefMut for Shared<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl<T: Clone + std::fmt::Debug> std::fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'a, T: Clone> IntoIterator for &'a Shared<Vec<T>> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<'a, T: Clone> IntoIterator for &'a mut Shared<Vec<T>> {
+    type Item = &'a mut T;
+    type IntoIter = std::slice::IterMut<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        Arc::make_mut(&mut self.0).iter_mut()
+    }
+}
+
+impl<T: Clone> IntoIterator for Shared<Vec<T>> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.into_inner().into_iter()
+    }
 }
 
 /// A spanned YAML node.
@@ -148,14 +222,14 @@ impl Node {
     pub fn map(span: Span, entries: Vec<Entry>) -> Node {
         Node {
             span,
-            value: Value::Map(entries),
+            value: Value::Map(entries.into()),
         }
     }
 
     pub fn seq(span: Span, items: Vec<Node>) -> Node {
         Node {
             span,
-            value: Value::Seq(items),
+            value: Value::Seq(items.into()),
         }
     }
 
@@ -185,9 +259,10 @@ impl Node {
         }
     }
 
+    /// The entries of a mapping, to change them (copied first if shared).
     pub fn as_map_mut(&mut self) -> Option<&mut Vec<Entry>> {
         match &mut self.value {
-            Value::Map(m) => Some(m),
+            Value::Map(m) => Some(&mut **m),
             _ => None,
         }
     }
@@ -328,6 +403,14 @@ pub fn parse_float(t: &str) -> Option<f64> {
 
 /// Resolves a plain scalar's kind under the YAML 1.2 core schema.
 pub fn resolve_plain(t: &str) -> ScalarKind {
+    // Most plain scalars start with a letter: only `null`, `true` and `false` (in their three
+    // spellings) among those resolve to something other than a string.
+    if let Some(&c) = t.as_bytes().first()
+        && c.is_ascii_alphabetic()
+        && !matches!(c, b'n' | b'N' | b't' | b'T' | b'f' | b'F')
+    {
+        return ScalarKind::Str;
+    }
     match t {
         "" | "~" | "null" | "Null" | "NULL" => return ScalarKind::Null,
         "true" | "True" | "TRUE" | "false" | "False" | "FALSE" => return ScalarKind::Bool,
@@ -397,6 +480,13 @@ fn is_core_float(t: &str) -> bool {
 /// What a YAML 1.1 reader would make of a plain scalar that YAML 1.2 reads as a string or
 /// as a different number, if anything.
 pub fn yaml11_reading(t: &str) -> Option<&'static str> {
+    // Every reading below starts with a digit, a sign or one of `yYnNoO`.
+    if let Some(&c) = t.as_bytes().first()
+        && c.is_ascii_alphabetic()
+        && !matches!(c, b'y' | b'Y' | b'n' | b'N' | b'o' | b'O')
+    {
+        return None;
+    }
     match t {
         "yes" | "Yes" | "YES" | "on" | "On" | "ON" => return Some("the boolean true"),
         "no" | "No" | "NO" | "off" | "Off" | "OFF" => {
@@ -469,28 +559,40 @@ pub struct Document {
 
 /// Checks raw bytes: binary content and UTF-8. Returns the text or a diagnostic.
 pub fn decode(file: FileId, bytes: Vec<u8>) -> Result<String, Box<Diagnostic>> {
+    decode_or_keep(file, bytes).map_err(|(d, _)| d)
+}
+
+/// [`decode`], handing the bytes back with the diagnostic (so that the caller can keep a
+/// lossy text without copying every file it reads).
+pub fn decode_or_keep(file: FileId, bytes: Vec<u8>) -> Result<String, (Box<Diagnostic>, Vec<u8>)> {
     let probe = &bytes[..bytes.len().min(8192)];
     if let Some(pos) = probe.iter().position(|&b| b == 0) {
-        return Err(Box::new(
-            Diagnostic::new(
-                &BINARY_FILE,
-                Span::point(file, 0),
-                format!("the file is binary (a NUL byte at offset {pos}), not YAML or JSON"),
-            )
-            .with_help("remove it from the checked paths, or list it in `.gitignore`"),
+        return Err((
+            Box::new(
+                Diagnostic::new(
+                    &BINARY_FILE,
+                    Span::point(file, 0),
+                    format!("the file is binary (a NUL byte at offset {pos}), not YAML or JSON"),
+                )
+                .with_help("remove it from the checked paths, or list it in `.gitignore`"),
+            ),
+            bytes,
         ));
     }
     match String::from_utf8(bytes) {
         Ok(s) => Ok(s),
         Err(e) => {
             let valid = e.utf8_error().valid_up_to();
-            Err(Box::new(
-                Diagnostic::new(
-                    &INVALID_UTF8,
-                    Span::point(file, valid as u32),
-                    format!("the file is not valid UTF-8: invalid byte at offset {valid}"),
-                )
-                .with_help("re-encode the file as UTF-8"),
+            Err((
+                Box::new(
+                    Diagnostic::new(
+                        &INVALID_UTF8,
+                        Span::point(file, valid as u32),
+                        format!("the file is not valid UTF-8: invalid byte at offset {valid}"),
+                    )
+                    .with_help("re-encode the file as UTF-8"),
+                ),
+                e.into_bytes(),
             ))
         }
     }
@@ -502,6 +604,8 @@ struct ByteIndex<'a> {
     file: &'a SourceFile,
     char_idx: usize,
     byte_idx: usize,
+    /// An ASCII text's char indices are its byte offsets.
+    ascii: bool,
 }
 
 impl<'a> ByteIndex<'a> {
@@ -510,11 +614,15 @@ impl<'a> ByteIndex<'a> {
             file,
             char_idx: 0,
             byte_idx: 0,
+            ascii: file.text.is_ascii(),
         }
     }
 
     fn byte(&mut self, m: &Marker) -> u32 {
         let text: &str = &self.file.text;
+        if self.ascii {
+            return m.index().min(text.len()) as u32;
+        }
         if m.index() < self.char_idx {
             // Go back to the start of the marker's line, then walk forward.
             let Some(ls) = self.file.line_start(m.line() as u32) else {
@@ -547,6 +655,9 @@ impl<'a> ByteIndex<'a> {
     }
 }
 
+/// Mappings with fewer entries are checked for duplicate keys by a scan.
+const SMALL_MAP: usize = 16;
+
 enum Frame {
     Seq {
         span: Span,
@@ -558,7 +669,8 @@ enum Frame {
         anchor: usize,
         entries: Vec<Entry>,
         pending_key: Option<Node>,
-        seen: HashMap<String, Span>,
+        /// First spans by key, built once the mapping holds [`SMALL_MAP`] entries.
+        seen: Option<HashMap<String, Span>>,
         /// `<<` merge sources, applied at the end.
         merges: Vec<Node>,
     },
@@ -626,7 +738,7 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                     anchor,
                     entries: Vec::new(),
                     pending_key: None,
-                    seen: HashMap::new(),
+                    seen: None,
                     merges: Vec::new(),
                 });
                 continue;
@@ -642,6 +754,8 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                     return docs;
                 };
                 let s = collection_span(file, start, span, items.last().map(|n| n.span));
+                let mut items = items;
+                items.shrink_to_fit();
                 let node = Node::seq(s, items);
                 if anchor > 0 {
                     anchors.insert(anchor, node.clone());
@@ -661,6 +775,7 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                     return docs;
                 };
                 apply_merges(&mut entries, merges);
+                entries.shrink_to_fit();
                 let last = entries.last().map(|e| e.value.span);
                 let first = entries.first().map(|e| e.key.span);
                 let mut s = collection_span(file, start, span, last);
@@ -727,7 +842,10 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                         ),
                     );
                 }
-                let node = Node::scalar(span, value.into_owned(), kind, style);
+                // The scanner grows its strings generously; a tree keeps them exact.
+                let mut text = value.into_owned();
+                text.shrink_to_fit();
+                let node = Node::scalar(span, text, kind, style);
                 if anchor > 0 {
                     anchors.insert(anchor, node.clone());
                 }
@@ -794,7 +912,7 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                     *pending_key = Some(node);
                 }
                 Some(key) => {
-                    let k = key.as_scalar().map(|s| s.text.clone()).unwrap_or_default();
+                    let k = key.as_scalar().map(|s| s.text.as_str()).unwrap_or("");
                     let is_merge =
                         k == "<<" && key.as_scalar().is_some_and(|s| s.style == Style::Plain);
                     if is_merge {
@@ -804,7 +922,29 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                         }
                         continue;
                     }
-                    if let Some(first) = seen.get(&k) {
+                    // Small mappings (nearly all) are scanned; a large one gets an index.
+                    let first = if entries.len() < SMALL_MAP {
+                        entries
+                            .iter()
+                            .find(|e| e.key_str() == k)
+                            .map(|e| e.key.span)
+                    } else {
+                        let seen = seen.get_or_insert_with(|| {
+                            let mut m = HashMap::with_capacity(entries.len() * 2);
+                            for e in entries.iter() {
+                                m.entry(e.key_str().to_string()).or_insert(e.key.span);
+                            }
+                            m
+                        });
+                        match seen.get(k) {
+                            Some(f) => Some(*f),
+                            None => {
+                                seen.insert(k.to_string(), key.span);
+                                None
+                            }
+                        }
+                    };
+                    if let Some(first) = first {
                         diags.push(
                             Diagnostic::new(
                                 &DUPLICATE_KEY,
@@ -812,11 +952,9 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                                 format!("duplicate key `{k}`"),
                             )
                             .with_label_text("defined again here")
-                            .with_label(*first, "first defined here")
+                            .with_label(first, "first defined here")
                             .with_help("remove one of the two entries"),
                         );
-                    } else {
-                        seen.insert(k, key.span);
                     }
                     entries.push(Entry { key, value: node });
                 }
@@ -916,25 +1054,35 @@ pub fn value_span(file: &SourceFile, node: &Node, range: std::ops::Range<u32>) -
         return node.span;
     };
     let src = file.slice(node.span);
-    let map = align(src, &sc.text, sc.style);
     let base = node.span.start;
-    let at = |off: u32| -> u32 {
-        match map.binary_search_by_key(&off, |(v, _)| *v) {
-            Ok(i) => base + map[i].1,
-            Err(i) => match map.get(i) {
-                Some((_, s)) => base + s,
-                // Past the last char: just after the last mapped char.
-                None => map.last().map(|(_, s)| base + s + 1).unwrap_or(base),
-            },
+    // One pass over the alignment, kept to what the range needs: the first char at or after
+    // `range.start`, the last char before `range.end`, and (if the start lies past the
+    // value) the last char of all.
+    let mut first_at_start: Option<u32> = None;
+    let mut last_before_end: Option<u32> = None;
+    let mut last: Option<u32> = None;
+    align_each(src, &sc.text, sc.style, |v, s| {
+        last = Some(s);
+        if first_at_start.is_none() && v >= range.start {
+            first_at_start = Some(s);
         }
+        if v < range.end {
+            last_before_end = Some(s);
+            true
+        } else {
+            first_at_start.is_none()
+        }
+    });
+    let start = match first_at_start {
+        Some(s) => base + s,
+        // Past the last char: just after the last mapped char.
+        None => last.map(|s| base + s + 1).unwrap_or(base),
     };
-    let start = at(range.start);
     let end = if range.end > range.start {
         // The end of the last char that starts inside the range (an escape or `''` spans
         // several source bytes; a multi-byte char's last byte is not a char start).
-        let idx = map.partition_point(|(v, _)| *v < range.end);
-        let s = match idx.checked_sub(1).and_then(|i| map.get(i)) {
-            Some((_, s)) => base + s,
+        let s = match last_before_end {
+            Some(s) => base + s,
             None => start,
         };
         let rest = file.text.get(s as usize..).unwrap_or("");
@@ -957,10 +1105,10 @@ pub fn value_span(file: &SourceFile, node: &Node, range: std::ops::Range<u32>) -
     Span::new(node.span.file, start, end.min(node.span.end).max(start))
 }
 
-/// Pairs each char of `value` (by byte offset) with the byte offset in `src` it came from.
-fn align(src: &str, value: &str, style: Style) -> Vec<(u32, u32)> {
+/// Pairs each char of `value` (by byte offset) with the byte offset in `src` it came from,
+/// in order, handing each pair to `f` until it returns false.
+fn align_each(src: &str, value: &str, style: Style, mut f: impl FnMut(u32, u32) -> bool) {
     let s = src.as_bytes();
-    let mut out = Vec::with_capacity(value.len());
     // Skip the opening quote. (A block scalar's span starts at its content.)
     let mut i = match style {
         Style::SingleQuoted | Style::DoubleQuoted => 1,
@@ -1017,11 +1165,14 @@ fn align(src: &str, value: &str, style: Style) -> Vec<(u32, u32)> {
             i += sc.len_utf8();
         }
         match found {
-            Some(f) => out.push((voff as u32, f as u32)),
+            Some(at) => {
+                if !f(voff as u32, at as u32) {
+                    break;
+                }
+            }
             None => break,
         }
     }
-    out
 }
 
 /// Suggests the closest of `known` for an unknown key, for "did you mean" help.

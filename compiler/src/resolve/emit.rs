@@ -8,22 +8,43 @@ use std::fmt::Write as _;
 
 /// Writes documents separated by `---`.
 pub fn emit_yaml(docs: &[Node]) -> String {
-    let mut out = String::new();
-    for (i, d) in docs.iter().enumerate() {
+    use rayon::prelude::*;
+    // Documents are written independently (in parallel when there are many), then joined
+    // in order: the output does not depend on the number of threads.
+    let parts: Vec<String> = if docs.len() >= 64 {
+        docs.par_iter()
+            .map(|d| {
+                let mut s = String::with_capacity(4096);
+                emit_top(d, &mut s);
+                s
+            })
+            .collect()
+    } else {
+        docs.iter()
+            .map(|d| {
+                let mut s = String::new();
+                emit_top(d, &mut s);
+                s
+            })
+            .collect()
+    };
+    let len = parts.iter().map(|p| p.len() + 4).sum();
+    let mut out = String::with_capacity(len);
+    for (i, p) in parts.iter().enumerate() {
         if i > 0 {
             out.push_str("---\n");
         }
-        emit_top(d, &mut out);
+        out.push_str(p);
     }
     out
 }
 
 fn emit_top(n: &Node, out: &mut String) {
     match &n.value {
-        Value::Map(m) if !m.is_empty() => emit_map(n, 0, out),
-        Value::Seq(s) if !s.is_empty() => emit_seq(n, 0, out),
+        Value::Map(m) if !m.is_empty() => emit_map(n, 0, false, out),
+        Value::Seq(s) if !s.is_empty() => emit_seq(n, 0, false, out),
         _ => {
-            out.push_str(&inline(n));
+            write_inline(n, out);
             out.push('\n');
         }
     }
@@ -32,15 +53,62 @@ fn emit_top(n: &Node, out: &mut String) {
 /// Go-yaml's key order (`keyList.Less`): letters compare by code point, any non-letter sorts
 /// before a letter, and runs of digits compare as numbers.
 pub fn key_less(a: &str, b: &str) -> bool {
-    let ar: Vec<char> = a.chars().collect();
-    let br: Vec<char> = b.chars().collect();
+    if a.is_ascii() && b.is_ascii() {
+        // ASCII (nearly every key): the same comparison on bytes, without allocating.
+        less_units(a.as_bytes(), b.as_bytes())
+    } else {
+        let ar: Vec<char> = a.chars().collect();
+        let br: Vec<char> = b.chars().collect();
+        less_units(&ar, &br)
+    }
+}
+
+/// A unit of a key for [`key_less`]: a byte of an ASCII key, or a char.
+trait KeyUnit: Copy + Ord {
+    fn alpha(self) -> bool;
+    fn digit(self) -> bool;
+    fn zero(self) -> bool;
+    fn value(self) -> i64;
+}
+
+impl KeyUnit for u8 {
+    fn alpha(self) -> bool {
+        self.is_ascii_alphabetic()
+    }
+    fn digit(self) -> bool {
+        self.is_ascii_digit()
+    }
+    fn zero(self) -> bool {
+        self == b'0'
+    }
+    fn value(self) -> i64 {
+        self as i64 - b'0' as i64
+    }
+}
+
+impl KeyUnit for char {
+    fn alpha(self) -> bool {
+        self.is_alphabetic()
+    }
+    fn digit(self) -> bool {
+        self.is_ascii_digit()
+    }
+    fn zero(self) -> bool {
+        self == '0'
+    }
+    fn value(self) -> i64 {
+        self as i64 - '0' as i64
+    }
+}
+
+fn less_units<T: KeyUnit>(ar: &[T], br: &[T]) -> bool {
     let n = ar.len().min(br.len());
     for i in 0..n {
         if ar[i] == br[i] {
             continue;
         }
-        let al = ar[i].is_alphabetic();
-        let bl = br[i].is_alphabetic();
+        let al = ar[i].alpha();
+        let bl = br[i].alpha();
         if al && bl {
             return ar[i] < br[i];
         }
@@ -48,14 +116,14 @@ pub fn key_less(a: &str, b: &str) -> bool {
             return bl;
         }
         let (mut an, mut bn): (i64, i64) = (0, 0);
-        if ar[i] == '0' || br[i] == '0' {
+        if ar[i].zero() || br[i].zero() {
             let mut j = i;
             while j > 0 {
                 j -= 1;
-                if !ar[j].is_ascii_digit() {
+                if !ar[j].digit() {
                     break;
                 }
-                if ar[j] != '0' {
+                if !ar[j].zero() {
                     an = 1;
                     bn = 1;
                     break;
@@ -63,17 +131,13 @@ pub fn key_less(a: &str, b: &str) -> bool {
             }
         }
         let mut ai = i;
-        while ai < ar.len() && ar[ai].is_ascii_digit() {
-            an = an
-                .saturating_mul(10)
-                .saturating_add(ar[ai] as i64 - '0' as i64);
+        while ai < ar.len() && ar[ai].digit() {
+            an = an.saturating_mul(10).saturating_add(ar[ai].value());
             ai += 1;
         }
         let mut bi = i;
-        while bi < br.len() && br[bi].is_ascii_digit() {
-            bn = bn
-                .saturating_mul(10)
-                .saturating_add(br[bi] as i64 - '0' as i64);
+        while bi < br.len() && br[bi].digit() {
+            bn = bn.saturating_mul(10).saturating_add(br[bi].value());
             bi += 1;
         }
         if an != bn {
@@ -121,42 +185,46 @@ fn indent(out: &mut String, n: usize) {
     }
 }
 
-fn emit_map(n: &Node, ind: usize, out: &mut String) {
+/// Writes a mapping's entries at indentation `ind`; with `inline_first`, the first line
+/// gets no indentation (it follows a `- ` already written).
+fn emit_map(n: &Node, ind: usize, inline_first: bool, out: &mut String) {
     let Some(m) = n.as_map() else {
         return;
     };
     let mut entries: Vec<_> = m.iter().collect();
     sort_keys(&mut entries);
-    for e in entries {
-        indent(out, ind);
-        let key = scalar_str(e.key_str());
-        out.push_str(&key);
+    for (i, e) in entries.into_iter().enumerate() {
+        if i > 0 || !inline_first {
+            indent(out, ind);
+        }
+        let start = out.len();
+        write_scalar(out, e.key_str());
+        let key_len = out[start..].chars().count();
         out.push(':');
-        let col = ind + key.chars().count() + 2;
+        let col = ind + key_len + 2;
         emit_value(&e.value, ind, col, true, out);
     }
 }
 
-fn emit_seq(n: &Node, ind: usize, out: &mut String) {
+/// Writes a sequence's items at indentation `ind`; `inline_first` as for [`emit_map`].
+fn emit_seq(n: &Node, ind: usize, inline_first: bool, out: &mut String) {
     let Some(items) = n.as_seq() else {
         return;
     };
-    for it in items {
-        indent(out, ind);
+    for (i, it) in items.iter().enumerate() {
+        if i > 0 || !inline_first {
+            indent(out, ind);
+        }
         out.push('-');
         match &it.value {
             Value::Map(m) if !m.is_empty() => {
                 // The first entry goes on the dash's line.
-                let mut s = String::new();
-                emit_map(it, ind + 2, &mut s);
                 out.push(' ');
-                out.push_str(s.get(ind + 2..).unwrap_or(""));
+                emit_map(it, ind + 2, true, out);
             }
             Value::Seq(s) if !s.is_empty() => {
-                let mut b = String::new();
-                emit_seq(it, ind + 2, &mut b);
                 out.push(' ');
-                out.push_str(b.get(ind + 2..).unwrap_or(""));
+                emit_seq(it, ind + 2, true, out);
             }
             _ => emit_value(it, ind, ind + 2, false, out),
         }
@@ -169,12 +237,12 @@ fn emit_value(v: &Node, ind: usize, col: usize, in_map: bool, out: &mut String) 
     match &v.value {
         Value::Map(m) if !m.is_empty() => {
             out.push('\n');
-            emit_map(v, ind + 2, out);
+            emit_map(v, ind + 2, false, out);
         }
         Value::Seq(s) if !s.is_empty() => {
             out.push('\n');
             // Go's encoder does not indent a sequence under a mapping key.
-            emit_seq(v, if in_map { ind } else { ind + 2 }, out);
+            emit_seq(v, if in_map { ind } else { ind + 2 }, false, out);
         }
         Value::Scalar(s) if s.kind == ScalarKind::Str && s.text.contains('\n') => {
             if let Some(block) = literal(&s.text, ind + 2) {
@@ -182,27 +250,36 @@ fn emit_value(v: &Node, ind: usize, col: usize, in_map: bool, out: &mut String) 
                 out.push_str(&block);
             } else {
                 out.push(' ');
-                out.push_str(&double_quoted(&s.text));
+                write_double_quoted(out, &s.text);
                 out.push('\n');
             }
         }
         Value::Scalar(s) if s.kind == ScalarKind::Str => {
             out.push(' ');
-            out.push_str(&fold(&scalar_str(&s.text), col, ind + 2));
+            let start = out.len();
+            write_scalar(out, &s.text);
+            // Folding can only change a line that passes the width; most are short.
+            if col + (out.len() - start) > FOLD_WIDTH + 1 && out[start..].contains(' ') {
+                let folded = fold(&out[start..], col, ind + 2);
+                out.truncate(start);
+                out.push_str(&folded);
+            }
             out.push('\n');
         }
         _ => {
             out.push(' ');
-            out.push_str(&inline(v));
+            write_inline(v, out);
             out.push('\n');
         }
     }
 }
 
+const FOLD_WIDTH: usize = 80;
+
 /// Go's encoder breaks plain and single-quoted scalars at a space once a line passes 80
 /// columns; continuation lines are indented to `cont`.
 fn fold(text: &str, col: usize, cont: usize) -> String {
-    const WIDTH: usize = 80;
+    const WIDTH: usize = FOLD_WIDTH;
     let quoted = text.starts_with('\'');
     if text.starts_with('"') || !text.contains(' ') {
         return text.to_string();
@@ -239,34 +316,36 @@ fn fold(text: &str, col: usize, cont: usize) -> String {
     out
 }
 
-fn inline(n: &Node) -> String {
+fn write_inline(n: &Node, out: &mut String) {
     match &n.value {
-        Value::Map(_) => "{}".into(),
-        Value::Seq(_) => "[]".into(),
+        Value::Map(_) => out.push_str("{}"),
+        Value::Seq(_) => out.push_str("[]"),
         Value::Scalar(s) => match s.kind {
-            ScalarKind::Null => "null".into(),
+            ScalarKind::Null => out.push_str("null"),
             ScalarKind::Bool => {
                 if s.text.eq_ignore_ascii_case("true") {
-                    "true".into()
+                    out.push_str("true")
                 } else {
-                    "false".into()
+                    out.push_str("false")
                 }
             }
             ScalarKind::Int => match parse_int(&s.text) {
-                Some(i) => i.to_string(),
-                None => scalar_str(&s.text),
+                Some(i) => {
+                    let _ = write!(out, "{i}");
+                }
+                None => write_scalar(out, &s.text),
             },
             ScalarKind::Float => match parse_float(&s.text) {
                 Some(f) if f.is_finite() => {
                     if f.fract() == 0.0 && f.abs() < 1e15 {
-                        format!("{}", f as i64)
+                        let _ = write!(out, "{}", f as i64);
                     } else {
-                        format!("{f}")
+                        let _ = write!(out, "{f}");
                     }
                 }
-                _ => scalar_str(&s.text),
+                _ => write_scalar(out, &s.text),
             },
-            ScalarKind::Str => scalar_str(&s.text),
+            ScalarKind::Str => write_scalar(out, &s.text),
         },
     }
 }
@@ -389,21 +468,68 @@ fn plain_ok(s: &str) -> bool {
 
 /// A string scalar as Go's encoder writes it: plain when it reads back as the same string,
 /// double-quoted when it would read as another type, single-quoted otherwise.
-pub fn scalar_str(s: &str) -> String {
-    if s.contains('\n') || s.chars().any(|c| c.is_control()) {
-        return double_quoted(s);
-    }
-    if resolves_to_non_string(s) {
-        return double_quoted(s);
-    }
-    if plain_ok(s) {
-        return s.to_string();
-    }
-    format!("'{}'", s.replace('\'', "''"))
+#[cfg(test)]
+fn scalar_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    write_scalar(&mut out, s);
+    out
 }
 
-fn double_quoted(s: &str) -> String {
-    let mut out = String::from("\"");
+/// A quick, exact test for the common case of [`write_scalar`]: an ASCII text that starts
+/// with a letter no special plain scalar starts with, with no control character and no
+/// `: `, ` #` or trailing `:` or space, is written plain (the full rules agree).
+fn plain_fast(s: &str) -> bool {
+    let b = s.as_bytes();
+    let Some(&first) = b.first() else {
+        return false;
+    };
+    if !first.is_ascii_alphabetic()
+        || matches!(
+            first,
+            b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'y' | b'Y' | b'o' | b'O'
+        )
+    {
+        return false;
+    }
+    let mut prev = 0u8;
+    for &c in b {
+        if !(0x20..0x7f).contains(&c) || (prev == b':' && c == b' ') || (prev == b' ' && c == b'#')
+        {
+            return false;
+        }
+        prev = c;
+    }
+    !matches!(prev, b':' | b' ')
+}
+
+/// [`scalar_str`], appended to `out`.
+fn write_scalar(out: &mut String, s: &str) {
+    if plain_fast(s) {
+        out.push_str(s);
+        return;
+    }
+    if s.contains('\n') || s.chars().any(|c| c.is_control()) {
+        return write_double_quoted(out, s);
+    }
+    if resolves_to_non_string(s) {
+        return write_double_quoted(out, s);
+    }
+    if plain_ok(s) {
+        out.push_str(s);
+        return;
+    }
+    out.push('\'');
+    for (i, part) in s.split('\'').enumerate() {
+        if i > 0 {
+            out.push_str("''");
+        }
+        out.push_str(part);
+    }
+    out.push('\'');
+}
+
+fn write_double_quoted(out: &mut String, s: &str) {
+    out.push('"');
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -418,7 +544,6 @@ fn double_quoted(s: &str) -> String {
         }
     }
     out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -433,6 +558,49 @@ mod tests {
         ];
         for w in keys.windows(2) {
             assert_eq!(key_cmp(w[0], w[1]), Ordering::Less, "{} < {}", w[0], w[1]);
+        }
+    }
+
+    #[test]
+    fn the_fast_plain_test_agrees_with_the_rules() {
+        for s in [
+            "abc",
+            "a: b",
+            "a #x",
+            "a:",
+            "a ",
+            "yes",
+            "off",
+            "x\ty",
+            "café",
+            "hello world",
+            "a-b.c/d",
+            "Zed",
+            "a:b",
+            "a#b",
+            "q'x",
+            "e1",
+            "inf",
+            "a\u{7f}",
+            "nope",
+            "True",
+            "b\nc",
+            "Y",
+            "<<",
+            "x, y",
+            "[x]",
+            "ok?",
+            "under_score",
+            "a%b",
+        ] {
+            let full = !s.contains('\n')
+                && !s.chars().any(|c| c.is_control())
+                && !resolves_to_non_string(s)
+                && plain_ok(s);
+            if plain_fast(s) {
+                assert!(full, "{s:?}");
+            }
+            assert_eq!(scalar_str(s) == s, full, "{s:?}");
         }
     }
 

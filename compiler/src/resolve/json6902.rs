@@ -314,7 +314,15 @@ fn short_json(n: &Node) -> String {
 
 /// Applies `ops` in order. On failure the document is left unchanged.
 pub fn apply(doc: &mut Node, ops: &[Op]) -> Result<(), OpError> {
-    let mut work = doc.clone();
+    // A single operation other than `move` either fails before it changes anything or
+    // succeeds, so it needs no working copy (a `move` removes before it adds).
+    let in_place = ops.len() == 1 && ops[0].kind != OpKind::Move;
+    let mut copy = None;
+    let work: &mut Node = if in_place {
+        doc
+    } else {
+        copy.insert(doc.clone())
+    };
     for (index, op) in ops.iter().enumerate() {
         if let Err(m) = valid_pointer(&op.path) {
             return Err(OpError {
@@ -332,13 +340,15 @@ pub fn apply(doc: &mut Node, ops: &[Op]) -> Result<(), OpError> {
                 in_from: true,
             });
         }
-        apply_one(&mut work, op).map_err(|(message, in_from)| OpError {
+        apply_one(work, op).map_err(|(message, in_from)| OpError {
             index,
             message,
             in_from,
         })?;
     }
-    *doc = work;
+    if let Some(c) = copy {
+        *doc = c;
+    }
     Ok(())
 }
 

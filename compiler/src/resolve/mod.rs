@@ -232,12 +232,10 @@ pub const KUSTOMIZATION_FILES: &[&str] =
 
 /// The kustomization file of a directory, if it has one.
 pub fn find_kustomization(loader: &Loader, dir: &Path) -> Option<PathBuf> {
-    KUSTOMIZATION_FILES.iter().map(|n| dir.join(n)).find(|p| {
-        loader
-            .fs
-            .metadata(p)
-            .is_ok_and(|m| m.kind == FileKind::File)
-    })
+    KUSTOMIZATION_FILES
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| loader.metadata(p).is_ok_and(|m| m.kind == FileKind::File))
 }
 
 /// Resolves the kustomization in `dir`.
@@ -247,7 +245,7 @@ pub fn resolve(
     opts: &ResolveOptions,
 ) -> Result<Resolution, ResolveError> {
     let dir = normalize(dir);
-    match loader.fs.metadata(&dir) {
+    match loader.metadata(&dir) {
         Ok(m) if m.kind == FileKind::Dir => {}
         _ => return Err(ResolveError::NotADirectory(dir)),
     }
@@ -262,8 +260,9 @@ pub fn resolve(
     let (mut acc, sort) = ctx.build_dir(&dir, &[], None, KustKind::Kustomization);
     sort_resources(&mut acc.res, sort.as_ref());
     let mut files = Vec::new();
+    let mut seen_files = std::collections::HashSet::new();
     for f in acc.files {
-        if !files.contains(&f) {
+        if seen_files.insert(f.clone()) {
             files.push(f);
         }
     }
@@ -301,7 +300,7 @@ pub fn resolve_all(
 // Resources and their ids.
 
 /// A resource id as kustomize compares them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct ResId {
     group: String,
     version: String,
@@ -381,6 +380,16 @@ impl ResId {
 
     fn equals(&self, o: &ResId) -> bool {
         self.same_gvk(o) && self.name == o.name && self.effective_ns() == o.effective_ns()
+    }
+
+    /// The id with its effective namespace: two ids are [`ResId::equals`] exactly when
+    /// their keys are equal, so duplicates are found through a hash map.
+    fn key(mut self) -> ResId {
+        let ns = self.effective_ns();
+        if ns != self.ns {
+            self.ns = ns.to_string();
+        }
+        self
     }
 
     /// `Playbook code-review-agent` (with its namespace, if any).
@@ -550,10 +559,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn canon(&self, p: &Path) -> PathBuf {
-        self.loader
-            .fs
-            .canonicalize(p)
-            .unwrap_or_else(|_| normalize(p))
+        self.loader.canonicalize(p).unwrap_or_else(|_| normalize(p))
     }
 
     /// A "did you mean" for a missing path, from the names in its directory.
@@ -592,6 +598,14 @@ impl<'a> Ctx<'a> {
     /// The load restrictor: `path` (a file) must lie under `root`.
     fn check_root(&self, kd: &KDir<'_>, r: &PathRef, path: &Path) -> Option<Diagnostic> {
         if self.opts.load_restrictor == LoadRestrictor::None {
+            return None;
+        }
+        // A file directly in the kustomization's directory that is not a link lies in its
+        // canonical root: one `lstat` instead of resolving every component of the path.
+        if path.parent() == Some(kd.dir.as_path())
+            && path.file_name().is_some()
+            && self.loader.fs.is_symlink(path) == Some(false)
+        {
             return None;
         }
         let canon = self.canon(path);
@@ -802,7 +816,7 @@ impl<'a> Ctx<'a> {
             return acc;
         }
         let path = normalize(&kd.dir.join(&r.text));
-        let meta = match self.loader.fs.metadata(&path) {
+        let meta = match self.loader.metadata(&path) {
             Ok(m) => m,
             Err(_) => {
                 acc.diags.push(if looks_remote_host(&r.text) {
@@ -889,10 +903,12 @@ impl<'a> Ctx<'a> {
         acc
     }
 
-    /// Adds a resource, refusing a duplicate id.
-    fn append(&self, acc: &mut Acc, res: Res, entry: Span) {
+    /// Adds a resource, refusing a duplicate id. `index` maps the [`ResId::key`] of every
+    /// resource of `acc` to its position.
+    fn append(&self, acc: &mut Acc, index: &mut HashMap<ResId, usize>, res: Res, entry: Span) {
         let id = res.cur();
-        if let Some(first) = acc.res.iter().find(|r| r.cur().equals(&id)) {
+        let key = id.clone().key();
+        if let Some(first) = index.get(&key).map(|&i| &acc.res[i]) {
             let mut d = Diagnostic::new(
                 &DUPLICATE_RESOURCE,
                 entry,
@@ -910,6 +926,7 @@ impl<'a> Ctx<'a> {
             ));
             return;
         }
+        index.insert(key, acc.res.len());
         acc.res.push(res);
     }
 
@@ -921,16 +938,20 @@ impl<'a> Ctx<'a> {
             .par_iter()
             .map(|r| self.resource_entry(kd, r, stack))
             .collect();
+        let mut index: HashMap<ResId, usize> = HashMap::with_capacity(acc.res.len());
+        for (i, r) in acc.res.iter().enumerate() {
+            index.entry(r.cur().key()).or_insert(i);
+        }
         for (r, mut sub) in k.resources.iter().zip(subs) {
             acc.merge_meta(&mut sub);
             for res in sub.res {
-                self.append(acc, res, r.span);
+                self.append(acc, &mut index, res, r.span);
             }
         }
         // openapi: accepted, no effect; the file must exist and be under the root.
         if let Some(o) = &k.openapi {
             let path = normalize(&kd.dir.join(&o.text));
-            if self.loader.fs.metadata(&path).is_err() {
+            if self.loader.metadata(&path).is_err() {
                 acc.diags.push(self.missing(o, &path, "the openapi file"));
             } else if let Some(d) = self.check_root(kd, o, &path) {
                 acc.diags.push(d);
@@ -943,7 +964,7 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             let path = normalize(&kd.dir.join(&c.text));
-            match self.loader.fs.metadata(&path) {
+            match self.loader.metadata(&path) {
                 Ok(m) if m.kind == FileKind::Dir => {}
                 Ok(_) => {
                     acc.diags.push(Diagnostic::new(
@@ -1036,9 +1057,11 @@ impl<'a> Ctx<'a> {
             }
         }
         // The transformation must not make two ids equal.
+        let mut first_of: HashMap<ResId, usize> = HashMap::with_capacity(acc.res.len());
         for i in 0..acc.res.len() {
             let id = acc.res[i].cur();
-            if let Some(j) = (0..i).find(|&j| acc.res[j].cur().equals(&id)) {
+            let j = *first_of.entry(id.clone().key()).or_insert(i);
+            if j != i {
                 let mut d = Diagnostic::new(
                     &DUPLICATE_RESOURCE,
                     ns.span,
@@ -1103,7 +1126,7 @@ impl<'a> Ctx<'a> {
                     return None;
                 }
                 let path = normalize(&kd.dir.join(&r.text));
-                match self.loader.fs.metadata(&path) {
+                match self.loader.metadata(&path) {
                     Ok(m) if m.kind == FileKind::File => {}
                     Ok(_) => {
                         acc.diags.push(Diagnostic::new(
@@ -1751,35 +1774,54 @@ fn sort_resources(res: &mut [Res], sort: Option<&SortSpec>) {
     for (i, k) in last.iter().enumerate() {
         rank.insert(k, i as i64 + 1);
     }
-    let mut keyed: Vec<(ResId, usize)> =
-        res.iter().enumerate().map(|(i, r)| (r.cur(), i)).collect();
-    keyed.sort_by(|(a, _), (b, _)| {
+    // The keys are computed once per resource, not per comparison.
+    struct Keyed {
+        id: ResId,
+        rank: i64,
+        gvk: String,
+        ns_name: String,
+        i: usize,
+    }
+    let mut keyed: Vec<Keyed> = res
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let id = r.cur();
+            let rank = rank.get(id.kind.as_str()).copied().unwrap_or(0);
+            let gvk = gvk_string(&id);
+            let ns_name = format!(
+                "{}|{}",
+                if id.ns.is_empty() { "~X" } else { &id.ns },
+                if id.name.is_empty() { "~N" } else { &id.name }
+            );
+            Keyed {
+                id,
+                rank,
+                gvk,
+                ns_name,
+                i,
+            }
+        })
+        .collect();
+    keyed.sort_by(|ka, kb| {
+        let (a, b) = (&ka.id, &kb.id);
         let gvk_eq = a.same_gvk(b);
         if !gvk_eq {
-            let ra = rank.get(a.kind.as_str()).copied().unwrap_or(0);
-            let rb = rank.get(b.kind.as_str()).copied().unwrap_or(0);
-            if ra != rb {
-                return ra.cmp(&rb);
+            if ka.rank != kb.rank {
+                return ka.rank.cmp(&kb.rank);
             }
-            let (sa, sb) = (gvk_string(a), gvk_string(b));
+            let (sa, sb) = (&ka.gvk, &kb.gvk);
             if a.kind == "Namespace"
                 && b.kind == "Namespace"
                 && (a.group.is_empty() || b.group.is_empty())
             {
-                return sb.cmp(&sa);
+                return sb.cmp(sa);
             }
-            return sa.cmp(&sb);
+            return sa.cmp(sb);
         }
-        let key = |id: &ResId| {
-            format!(
-                "{}|{}",
-                if id.ns.is_empty() { "~X" } else { &id.ns },
-                if id.name.is_empty() { "~N" } else { &id.name }
-            )
-        };
-        key(a).cmp(&key(b))
+        ka.ns_name.cmp(&kb.ns_name)
     });
-    let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
+    let order: Vec<usize> = keyed.into_iter().map(|k| k.i).collect();
     apply_permutation(res, &order);
 }
 

@@ -212,14 +212,16 @@ pub fn stage_has_gate(pb: &Playbook, s: &Stage) -> bool {
 }
 
 fn load_ty(cx: &Ctx<'_>, reference: &Spanned<String>, diags: &mut Vec<Diagnostic>) -> Ty {
-    let from = cx
-        .loader
-        .sources
-        .get(reference.span.file)
-        .map(|f| f.path.clone())
-        .unwrap_or_default();
+    let file = cx.loader.sources.get(reference.span.file);
+    let from = file
+        .as_ref()
+        .map(|f| f.path.as_path())
+        .unwrap_or(Path::new(""));
     // The display path is relative to the loader's cwd; the loader resolves it the same way.
-    let Some(path) = SchemaStore::find(cx.loader, &reference.value, &from, cx.schema_paths) else {
+    let Some(path) = cx
+        .schemas
+        .find_cached(cx.loader, &reference.value, from, cx.schema_paths)
+    else {
         let mut d = Diagnostic::new(
             &crate::types::schema::SCHEMA_NOT_FOUND,
             reference.span,

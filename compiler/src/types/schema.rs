@@ -152,6 +152,10 @@ type Slot = Arc<OnceLock<Option<Arc<Schema>>>>;
 #[derive(Default)]
 pub struct SchemaStore {
     cache: Mutex<HashMap<PathBuf, Slot>>,
+    /// [`SchemaStore::find`]'s answers, by the referring file's directory and the reference.
+    found: Mutex<HashMap<PathBuf, HashMap<String, Option<PathBuf>>>>,
+    /// [`SchemaStore::load`]'s answers, by the path as given.
+    loaded: Mutex<HashMap<PathBuf, Option<Arc<Schema>>>>,
 }
 
 impl std::fmt::Debug for SchemaStore {
@@ -184,8 +188,50 @@ impl SchemaStore {
         })
     }
 
+    /// [`SchemaStore::find`], answered once per directory and reference (every playbook
+    /// of a tree names the same few schemas).
+    pub fn find_cached(
+        &self,
+        loader: &Loader,
+        reference: &str,
+        from_file: &Path,
+        search: &[PathBuf],
+    ) -> Option<PathBuf> {
+        let dir = from_file.parent().unwrap_or(Path::new(""));
+        {
+            let found = self.found.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(hit) = found.get(dir).and_then(|m| m.get(reference)) {
+                return hit.clone();
+            }
+        }
+        let answer = Self::find(loader, reference, from_file, search);
+        let mut found = self.found.lock().unwrap_or_else(|e| e.into_inner());
+        found
+            .entry(dir.to_path_buf())
+            .or_default()
+            .insert(reference.to_string(), answer.clone());
+        answer
+    }
+
     /// Loads (once) the schema at `path`. `None` if the file cannot be read at all.
     pub fn load(&self, loader: &Loader, path: &Path) -> Option<Arc<Schema>> {
+        if let Some(hit) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+        {
+            return hit.clone();
+        }
+        let answer = self.load_slot(loader, path);
+        self.loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_path_buf(), answer.clone());
+        answer
+    }
+
+    fn load_slot(&self, loader: &Loader, path: &Path) -> Option<Arc<Schema>> {
         let key = loader.resolve(path);
         let slot = {
             let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
