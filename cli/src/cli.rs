@@ -98,8 +98,11 @@ pub enum Command {
         format: CheckFormat,
     },
     /// Resolve the kustomization at DIR and emit a target.
+    ///
+    /// `resolved` reports only loading and overlay problems (like kustomize); `argo`, `crd`,
+    /// `langgraph` and `all` need every check to pass. DIR may also be a playbook file.
     Build {
-        /// The kustomization directory.
+        /// The kustomization directory (or a playbook file).
         dir: PathBuf,
         /// What to emit.
         #[arg(long, value_enum, default_value_t = Target::Resolved)]
@@ -137,12 +140,20 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
         format: ReportFormat,
     },
-    /// Semantic diff between a git revision and the working tree.
+    /// Semantic diff, per environment and playbook, between a git revision and the working
+    /// tree.
+    ///
+    /// The revision is read from the repository (no checkout), so a pull request's base can be
+    /// compared without switching branches. Reports stages added, removed or reordered;
+    /// approval, approvers, SLA, escalation, conditions, risk and compliance tags changed; and
+    /// the names of any other fields that changed. A shallow clone may lack the base: fetch it.
     Diff {
-        /// The git revision to compare against.
-        #[arg(long)]
+        /// The git revision to compare against (`origin/main`, a sha, `HEAD~1`).
+        #[arg(long, value_name = "REV")]
         base: String,
+        /// Files or directories to compare (as for `pbc check`). Without PATH: `.`.
         paths: Vec<PathBuf>,
+        /// Output format: markdown (for a pull-request comment) or json.
         #[arg(long, value_enum, default_value_t = DiffFormat::Markdown)]
         format: DiffFormat,
     },
@@ -234,9 +245,16 @@ pub struct StateArgs {
 pub enum RunsAction {
     /// The kill switch: stop runs before their next step.
     Stop {
-        /// Stop every run.
-        #[arg(long)]
+        /// Stop every unfinished run.
+        #[arg(long, conflicts_with = "run")]
         all: bool,
+        /// Stop this run only.
+        run: Option<String>,
+        /// Who pulls the brake (default: the OS user); recorded in the audit log.
+        #[arg(long = "as", value_name = "WHO")]
+        as_who: Option<String>,
+        #[command(flatten)]
+        state: StateArgs,
     },
 }
 
@@ -264,25 +282,76 @@ pub fn run() -> ExitCode {
             load_restrictor,
         } => crate::commands::build(&g, dir, target, output, load_restrictor),
         Command::Explain { code } => crate::commands::explain(code),
-        Command::Bundle { .. } => not_built("bundle", 6),
+        Command::Bundle {
+            root,
+            env,
+            output,
+            check,
+        } => crate::commands::bundle(&g, root, env, output, check),
         Command::Coverage {
             paths,
             env,
             catalogs,
             format,
         } => crate::commands::coverage(&g, paths, env, catalogs, format),
-        Command::Diff { .. } => not_built("diff", 9),
-        Command::Run { .. } => not_built("run", 7),
-        Command::Approve { .. } => not_built("approve", 7),
-        Command::Reject { .. } => not_built("reject", 7),
-        Command::Resume { .. } => not_built("resume", 7),
-        Command::Runs { .. } => not_built("runs", 7),
-        Command::Audit { .. } => not_built("audit verify", 7),
+        Command::Diff {
+            base,
+            paths,
+            format,
+        } => crate::commands::diff(&g, base, paths, format),
+        Command::Run {
+            path,
+            input,
+            agents,
+            playbook,
+            state,
+            as_who,
+            format,
+            allow_unenforced_guardrails,
+        } => crate::run::run(
+            &g,
+            crate::run::RunArgs {
+                path,
+                input,
+                agents,
+                playbook,
+                state: state.state,
+                as_who,
+                json: format == RunFormat::Json,
+                allow_unenforced_guardrails,
+            },
+        ),
+        Command::Approve { id, as_who, state } => {
+            crate::run::decide(state.state, &id, &as_who, None)
+        }
+        Command::Reject {
+            id,
+            as_who,
+            reason,
+            state,
+        } => crate::run::decide(state.state, &id, &as_who, Some(&reason)),
+        Command::Resume {
+            run,
+            agents,
+            format,
+            state,
+        } => crate::run::resume(state.state, &run, agents, format == RunFormat::Json),
+        Command::Runs {
+            action,
+            format,
+            state,
+        } => match action {
+            None => crate::run::runs(state.state, format == RunFormat::Json),
+            Some(RunsAction::Stop {
+                all,
+                run,
+                as_who,
+                state: inner,
+            }) => crate::run::stop(inner.state.or(state.state), all, run, as_who),
+        },
+        Command::Audit {
+            action: AuditAction::Verify { file, state },
+        } => crate::run::verify(state.state, file),
         Command::DebugPanic => panic!("debug-panic: a deliberate panic"),
     }
-}
-
-fn not_built(cmd: &str, issue: u32) -> ExitCode {
-    eprintln!("pbc {cmd}: not built yet (tracked in issue #{issue})");
-    ExitCode::from(2)
 }

@@ -1,6 +1,6 @@
 //! Command implementations: each wires the library crates together and renders.
 
-use crate::cli::{CheckFormat, Color, Global, LoadRestrictor, ReportFormat, Target};
+use crate::cli::{CheckFormat, Color, DiffFormat, Global, LoadRestrictor, ReportFormat, Target};
 use pbc_compiler::check::{self, PlaybookCtx};
 use pbc_compiler::config::Config;
 use pbc_compiler::diag::{Code, Diagnostic, Summary};
@@ -16,6 +16,7 @@ use std::sync::Arc;
 pub fn all_codes() -> Vec<&'static Code> {
     let mut v = pbc_compiler::codes::all();
     v.extend(pbc_lints::codes());
+    v.extend(pbc_targets::codes());
     v.sort_by_key(|c| c.id);
     v
 }
@@ -105,7 +106,18 @@ pub fn check(g: &Global, mut paths: Vec<PathBuf>, format: CheckFormat) -> ExitCo
         Err(e) => return usage_error(e),
     };
     let comp = pbc_lints::Compliance::load(&cfg, &loader, &mut config_diags);
-    let extra = extra_checks(comp);
+    let lints = extra_checks(comp);
+    // `pbc check` also reports emitted names that would be too long for their kind (the
+    // targets do so when they build).
+    let extra = move |cx: &PlaybookCtx<'_>, diags: &mut Vec<Diagnostic>| {
+        lints(cx, diags);
+        pbc_targets::names::check_names(
+            cx.playbook,
+            &cx.doc.name_origin,
+            &cx.loader.sources,
+            diags,
+        );
+    };
     let mut report = check::check(&loader, &units, &cfg, &extra);
     report.diags.splice(0..0, config_diags);
     let summary = Summary::of(&report.diags, report.files);
@@ -180,11 +192,7 @@ pub fn build(
     restrictor: LoadRestrictor,
 ) -> ExitCode {
     if target != Target::Resolved {
-        eprintln!(
-            "pbc build --target {}: not built yet (tracked in issue #6)",
-            format!("{target:?}").to_lowercase()
-        );
-        return ExitCode::from(2);
+        return build_target(g, dir, target, output, restrictor);
     }
     let mut config_diags = Vec::new();
     let (loader, cfg) = match setup(g, &dir, &mut config_diags) {
@@ -242,6 +250,65 @@ pub fn build(
     std::mem::forget(res.docs);
     std::mem::forget(loader);
     ExitCode::SUCCESS
+}
+
+/// `pbc diff --base REV [PATH...]`.
+pub fn diff(g: &Global, base: String, mut paths: Vec<PathBuf>, format: DiffFormat) -> ExitCode {
+    use pbc_compiler::diff;
+    use pbc_compiler::gitfs::GitFs;
+    if paths.is_empty() {
+        paths.push(PathBuf::from("."));
+    }
+    let mut config_diags = Vec::new();
+    let (loader, cfg) = match setup(g, &paths[0], &mut config_diags) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let cwd = match std::env::current_dir() {
+        Ok(c) => c,
+        Err(e) => return usage_error(format!("cannot read the current directory: {e}")),
+    };
+    let git = match GitFs::open(&cwd, &base) {
+        Ok(g) => g,
+        Err(e) => return usage_error(e),
+    };
+    let info = diff::Base {
+        rev: base.clone(),
+        commit: git.commit(),
+    };
+    let git_cwd = git.cwd().to_path_buf();
+    let base_loader = Loader::new(Arc::new(git), git_cwd, cfg.limits);
+    let opts = pbc_compiler::model::ModelOptions {
+        extra_guardrails: cfg.guardrails.clone(),
+        policies: cfg.policies.clone(),
+    };
+    let outcome = match diff::run(&base_loader, info, &loader, &paths, &opts) {
+        Ok(o) => o,
+        Err(e) => return usage_error(e),
+    };
+    let mut head_diags = config_diags;
+    head_diags.extend(outcome.head_diags);
+    report_stderr(g, &loader, &head_diags);
+    if !outcome.base_diags.is_empty() {
+        eprintln!("at `{base}`:");
+        report_stderr(g, &base_loader, &outcome.base_diags);
+    }
+    let out = match format {
+        DiffFormat::Markdown => diff::markdown(&outcome.report),
+        DiffFormat::Json => diff::json(&outcome.report),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
+    let failed = head_diags
+        .iter()
+        .chain(&outcome.base_diags)
+        .any(Diagnostic::is_error);
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// `pbc coverage`.
@@ -325,6 +392,219 @@ pub fn coverage(
         ReportFormat::Html => pbc_lints::coverage::html(&report),
     };
     let _ = std::io::stdout().write_all(text.as_bytes());
+    ExitCode::SUCCESS
+}
+
+fn resolve_options(restrictor: LoadRestrictor) -> pbc_compiler::resolve::ResolveOptions {
+    pbc_compiler::resolve::ResolveOptions {
+        load_restrictor: match restrictor {
+            LoadRestrictor::Rootonly => pbc_compiler::resolve::LoadRestrictor::RootOnly,
+            LoadRestrictor::None => pbc_compiler::resolve::LoadRestrictor::None,
+        },
+        ..Default::default()
+    }
+}
+
+/// `pbc build --target argo|crd|langgraph|all`: the checks must pass first.
+fn build_target(
+    g: &Global,
+    dir: PathBuf,
+    target: Target,
+    output: Option<PathBuf>,
+    restrictor: LoadRestrictor,
+) -> ExitCode {
+    use pbc_targets::bundle::{self, Target as T};
+    let targets: Vec<T> = match target {
+        Target::Argo => vec![T::Argo],
+        Target::Crd => vec![T::Crd],
+        Target::Langgraph => vec![T::Langgraph],
+        _ => T::ALL.to_vec(),
+    };
+    if target == Target::All && output.is_none() {
+        return usage_error("--target all writes several files: give an output directory with -o");
+    }
+    let mut diags = Vec::new();
+    let (loader, cfg) = match setup(g, &dir, &mut diags) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let extra = extra_checks(pbc_lints::Compliance::load(&cfg, &loader, &mut diags));
+    let c = match bundle::compile(&loader, &cfg, &dir, &resolve_options(restrictor), &extra) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    diags.extend(c.diags.iter().cloned());
+    if diags.iter().any(Diagnostic::is_error) {
+        report_stderr(g, &loader, &diags);
+        return ExitCode::from(1);
+    }
+    let settings = pbc_targets::Settings::from_config(&cfg);
+    let mut emit_diags = Vec::new();
+    let files = bundle::artifacts(&c, &targets, &settings, &mut emit_diags);
+    cfg.apply_levels(&mut emit_diags);
+    diags.extend(emit_diags);
+    report_stderr(g, &loader, &diags);
+    match output {
+        None => {
+            let docs: Vec<&String> = files.values().collect();
+            let text = if target == Target::Langgraph {
+                match docs.as_slice() {
+                    [one] => (*one).clone(),
+                    [] => String::new(),
+                    _ => {
+                        return usage_error(format!(
+                            "{} playbooks: JSON documents cannot be concatenated; give an output directory with -o",
+                            docs.len()
+                        ));
+                    }
+                }
+            } else {
+                // crd/crd.yaml sorts first: the definition, then the resources.
+                docs.iter()
+                    .map(|d| d.as_str())
+                    .collect::<Vec<_>>()
+                    .join("---\n")
+            };
+            let _ = std::io::stdout().write_all(text.as_bytes());
+        }
+        Some(out) => {
+            for (p, text) in &files {
+                let path = out.join(p);
+                if let Some(parent) = path.parent()
+                    && let Err(e) = std::fs::create_dir_all(parent)
+                {
+                    return usage_error(format!("{}: {e}", parent.display()));
+                }
+                if let Err(e) = std::fs::write(&path, text) {
+                    return usage_error(format!("{}: {e}", path.display()));
+                }
+            }
+        }
+    }
+    if diags.iter().any(Diagnostic::is_error) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The bundle's `coverage.json`: the control-coverage report (contract §6) of the bundled
+/// environment, in its JSON form (`schemas/coverage.schema.json`).
+fn bundle_coverage(input: &pbc_targets::bundle::CoverageInput<'_>) -> Result<String, String> {
+    let mut diags = Vec::new();
+    let comp = pbc_lints::Compliance::load(input.cfg, input.loader, &mut diags);
+    if let Some(d) = diags.iter().find(|d| d.is_error()) {
+        return Err(d.message.clone());
+    }
+    let inputs = vec![(
+        Some(input.environment.to_string()),
+        input.compilation.resolved.clone(),
+    )];
+    let report = pbc_lints::coverage::coverage(&comp, &input.loader.sources, &inputs, &[])?;
+    // Evidence locations name files relative to the playbook root (the directory holding
+    // `overlays/`), not to where pbc was started: a bundle is the same from any path.
+    let tree = input.loader.resolve(input.tree);
+    let root = match tree.parent() {
+        Some(p) if p.file_name().is_some_and(|n| n == "overlays") => p
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| tree.clone()),
+        _ => tree.clone(),
+    };
+    let prefix = format!(
+        "{}/",
+        render::path_str(&input.loader.display_path(&root)).trim_end_matches('/')
+    );
+    let mut v: serde_json::Value =
+        serde_json::from_str(&pbc_lints::coverage::json(&report)).map_err(|e| e.to_string())?;
+    relativize_files(&mut v, &prefix);
+    let mut text = serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// Strips `prefix` from every `"file"` string of a JSON report.
+fn relativize_files(v: &mut serde_json::Value, prefix: &str) {
+    let mut stack = vec![v];
+    while let Some(x) = stack.pop() {
+        match x {
+            serde_json::Value::Object(m) => {
+                for (k, val) in m.iter_mut() {
+                    if k == "file"
+                        && let serde_json::Value::String(s) = val
+                        && let Some(rest) = s.strip_prefix(prefix)
+                    {
+                        *s = rest.to_string();
+                    } else {
+                        stack.push(val);
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => stack.extend(a.iter_mut()),
+            _ => {}
+        }
+    }
+}
+
+/// `pbc bundle ROOT --env ENV -o OUT [--check]`.
+pub fn bundle(g: &Global, root: PathBuf, env: String, out: PathBuf, check: bool) -> ExitCode {
+    use pbc_targets::bundle;
+    let mut diags = Vec::new();
+    let (loader, cfg) = match setup(g, &root, &mut diags) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if !root.is_dir() {
+        return usage_error(format!("{}: not a directory", root.display()));
+    }
+    let extra = extra_checks(pbc_lints::Compliance::load(&cfg, &loader, &mut diags));
+    let b = match bundle::build(
+        &loader,
+        &cfg,
+        &root,
+        &env,
+        &extra,
+        &bundle_coverage,
+        env!("CARGO_PKG_VERSION"),
+    ) {
+        Ok(b) => b,
+        Err(e) => return usage_error(e),
+    };
+    diags.extend(b.diags.iter().cloned());
+    report_stderr(g, &loader, &diags);
+    if diags.iter().any(Diagnostic::is_error) {
+        return ExitCode::from(1);
+    }
+    if check {
+        let drifted = bundle::drift(&out, &b);
+        if drifted.is_empty() {
+            if !g.quiet {
+                eprintln!(
+                    "{}: up to date ({} files)",
+                    out.display(),
+                    b.files.len() + 1
+                );
+            }
+            return ExitCode::SUCCESS;
+        }
+        for p in &drifted {
+            eprintln!(
+                "error: {} differs from the bundle built from {}",
+                out.join(p).display(),
+                root.display()
+            );
+        }
+        eprintln!(
+            "{} file(s) drifted; run `pbc bundle {} --env {env} -o {}` and commit the result",
+            drifted.len(),
+            root.display(),
+            out.display()
+        );
+        return ExitCode::from(1);
+    }
+    if let Err(e) = bundle::write(&out, &b) {
+        return usage_error(format!("{}: {e}", out.display()));
+    }
     ExitCode::SUCCESS
 }
 

@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod run;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -171,6 +171,20 @@ pub struct PlaybookDoc {
     pub root: Node,
     /// The tree (kustomization dir) it was resolved in, if any.
     pub tree: Option<PathBuf>,
+    /// The spans that built `metadata.name` (the original name, then each prefix, suffix or
+    /// patch that changed it); empty outside a tree.
+    pub name_origin: Vec<Span>,
+}
+
+impl PlaybookDoc {
+    /// A document read on its own or in a tree, with no name provenance beyond its spans.
+    pub fn new(root: Node, tree: Option<PathBuf>) -> Self {
+        PlaybookDoc {
+            root,
+            tree,
+            name_origin: Vec::new(),
+        }
+    }
 }
 
 /// Everything a per-playbook check sees.
@@ -210,7 +224,27 @@ pub fn check_document(
         extra_guardrails: cfg.guardrails.clone(),
         policies: cfg.policies.clone(),
     };
-    let pb = crate::model::from_document(&doc.root, &loader.sources, &opts, diags)?;
+    let before = diags.len();
+    let pb = crate::model::from_document(&doc.root, &loader.sources, &opts, diags);
+    // A name made too long by an overlay's prefix or suffix is the targets' name check's
+    // finding (it names each part); the model's DNS-1123 length complaint would repeat it.
+    if doc.name_origin.len() > 1 {
+        let mut i = before;
+        while i < diags.len() {
+            let d = &diags[i];
+            let too_long = d.code.id == "PB2008"
+                && doc.name_origin[1..].contains(&d.span)
+                && d.label
+                    .as_deref()
+                    .is_some_and(|l| l.contains("characters long"));
+            if too_long {
+                diags.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+    let pb = pb?;
     let cx = crate::sema::Ctx {
         loader,
         schemas,
@@ -255,10 +289,7 @@ fn file_unit(
             is_playbook(&d.root)
                 || d.root.get("apiVersion").and_then(Node::as_str) == Some("agenticops/v1")
         })
-        .map(|d| PlaybookDoc {
-            root: d.root.clone(),
-            tree: None,
-        })
+        .map(|d| PlaybookDoc::new(d.root.clone(), None))
         .collect();
     // A discovered file that is not a playbook is none of pbc's business, unless it does
     // not parse; a file named on the command line is always reported.
@@ -298,13 +329,15 @@ fn tree_unit(
             let docs = res
                 .docs
                 .into_iter()
-                .filter(|d| {
+                .zip(res.origins)
+                .filter(|(d, _)| {
                     is_playbook(d)
                         || d.get("apiVersion").and_then(Node::as_str) == Some("agenticops/v1")
                 })
-                .map(|root| PlaybookDoc {
+                .map(|(root, origin)| PlaybookDoc {
                     root,
                     tree: Some(dir.to_path_buf()),
+                    name_origin: origin.name,
                 })
                 .collect();
             (docs, res.includes)

@@ -69,7 +69,90 @@ pub struct Config {
     pub evidence_rules: Vec<(PathBuf, Span)>,
     /// The organisation's minimum `audit.retention` (compliance evidence).
     pub audit_retention_minimum: Option<crate::model::Duration>,
+    /// How the runtime enforces the organisation's guardrails (`guardrails:` as a mapping).
+    /// A name listed without a definition is known to the checker but cannot be enforced.
+    pub guardrail_defs: BTreeMap<String, GuardrailDef>,
+    /// Guardrails the runtime applies to every stage (default `[prompt-injection-detection]`).
+    pub always_on_guardrails: Vec<String>,
+    /// Notification channels by name.
+    pub notifications: BTreeMap<String, ChannelDef>,
+    /// The SLA of a gate whose stage sets none.
+    pub default_sla: Option<crate::model::Duration>,
+    /// What a stage over its rate limit does.
+    pub on_rate_limit: RateLimitMode,
+    /// Settings of the `argo` and `crd` targets.
+    pub targets: TargetSettings,
 }
+
+/// `targets:`: what the emitted artifacts use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetSettings {
+    /// The image that runs agent and action stages in Argo (`runner-image`).
+    pub runner_image: String,
+    /// The image that runs the Argo gate check script, a POSIX `sh` (`check-image`).
+    pub check_image: String,
+    /// The API group of the CRD and the custom resources (`crd-group`).
+    pub crd_group: String,
+}
+
+impl Default for TargetSettings {
+    fn default() -> Self {
+        TargetSettings {
+            runner_image: "ghcr.io/agenticops/pbc-runner:v1".into(),
+            check_image: "docker.io/library/busybox:1.37.0".into(),
+            crd_group: "agenticops.io".into(),
+        }
+    }
+}
+
+const TARGET_KEYS: &[&str] = &["runner-image", "check-image", "crd-group"];
+
+/// A guardrail the organisation defines: regular expressions, or a command.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GuardrailDef {
+    /// Regular expressions (Rust `regex` syntax); any match triggers the guardrail.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patterns: Vec<String>,
+    /// A command that gets `{"guardrail", "stage", "where", "data"}` as JSON on stdin and
+    /// prints `{"triggered": bool, "matches": [{"path", "reason"}]}`; argv, relative to the
+    /// configuration file's directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A notification channel.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChannelDef {
+    /// Print on standard error.
+    Stdout,
+    /// Append JSON lines to a file (absolute, or relative to the configuration file).
+    File(PathBuf),
+    /// POST JSON to a URL.
+    Webhook {
+        url: String,
+        /// Seconds per attempt.
+        timeout: u64,
+        /// Attempts after the first.
+        retries: u32,
+    },
+}
+
+/// `on-rate-limit`: what a stage over its `spec.rate-limits` entry does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RateLimitMode {
+    /// The stage fails with a message naming the limit (default).
+    #[default]
+    Fail,
+    /// The run waits (status `waiting-approval`-like `pending`) until the window has room.
+    Wait,
+}
+
+/// The guardrails applied to every stage unless the configuration says otherwise.
+pub const DEFAULT_ALWAYS_ON: &[&str] = &["prompt-injection-detection"];
 
 impl Default for Config {
     fn default() -> Self {
@@ -86,6 +169,12 @@ impl Default for Config {
             catalogs: Vec::new(),
             evidence_rules: Vec::new(),
             audit_retention_minimum: None,
+            guardrail_defs: BTreeMap::new(),
+            always_on_guardrails: DEFAULT_ALWAYS_ON.iter().map(|s| s.to_string()).collect(),
+            notifications: BTreeMap::new(),
+            default_sla: None,
+            on_rate_limit: RateLimitMode::Fail,
+            targets: TargetSettings::default(),
         }
     }
 }
@@ -101,6 +190,11 @@ pub const KEYS: &[&str] = &[
     "catalogs",
     "evidence-rules",
     "audit-retention-minimum",
+    "always-on-guardrails",
+    "notifications",
+    "default-sla",
+    "on-rate-limit",
+    "targets",
 ];
 
 const LIMIT_KEYS: &[&str] = &["max-file-size", "max-depth", "max-alias-nodes"];
@@ -173,11 +267,26 @@ impl Config {
                             list.into_iter().map(|(s, _)| self.root.join(s)).collect();
                     }
                 }
-                "guardrails" => {
-                    if let Some(list) = string_list(v, "guardrails", diags) {
-                        self.guardrails = list.into_iter().map(|(s, _)| s).collect();
+                "guardrails" => self.read_guardrails(v, diags),
+                "always-on-guardrails" => {
+                    if let Some(list) = string_list(v, "always-on-guardrails", diags) {
+                        self.always_on_guardrails = list.into_iter().map(|(s, _)| s).collect();
                     }
                 }
+                "notifications" => self.read_notifications(v, diags),
+                "default-sla" => {
+                    if let Some(d) = duration(v, "default-sla", diags) {
+                        self.default_sla = Some(d);
+                    }
+                }
+                "on-rate-limit" => match v.as_str() {
+                    Some("fail") => self.on_rate_limit = RateLimitMode::Fail,
+                    Some("wait") => self.on_rate_limit = RateLimitMode::Wait,
+                    _ => diags.push(bad(
+                        v.span,
+                        "`on-rate-limit` must be `fail` or `wait`".to_string(),
+                    )),
+                },
                 "policies" => {
                     if let Some(list) = string_list(v, "policies", diags) {
                         self.policies = list.into_iter().map(|(s, _)| s).collect();
@@ -189,6 +298,7 @@ impl Config {
                     }
                 }
                 "limits" => self.read_limits(v, diags),
+                "targets" => self.read_targets(v, diags),
                 "catalogs" => {
                     if let Some(list) = string_list(v, "catalogs", diags) {
                         self.catalogs = list
@@ -221,6 +331,202 @@ impl Config {
                 },
                 other => diags.push(unknown_key(e.key.span, other, KEYS)),
             }
+        }
+    }
+
+    /// `guardrails:` is a list of names (known to the checker, not enforceable by the
+    /// runtime) or a mapping of names to definitions (`patterns` or `command`).
+    fn read_guardrails(&mut self, v: &Node, diags: &mut Vec<Diagnostic>) {
+        if v.as_seq().is_some() {
+            if let Some(list) = string_list(v, "guardrails", diags) {
+                self.guardrails = list.into_iter().map(|(s, _)| s).collect();
+            }
+            return;
+        }
+        let Some(entries) = v.as_map() else {
+            diags.push(bad(
+                v.span,
+                format!(
+                    "`guardrails` must be a list of names or a mapping of names to definitions, found {}",
+                    v.type_name()
+                ),
+            ));
+            return;
+        };
+        for e in entries {
+            let name = e.key_str().to_string();
+            let Some(fields) = e.value.as_map() else {
+                diags.push(bad(
+                    e.value.span,
+                    format!("guardrail `{name}` must be a mapping with `patterns` or `command`"),
+                ));
+                continue;
+            };
+            let mut def = GuardrailDef {
+                patterns: Vec::new(),
+                command: Vec::new(),
+                description: None,
+            };
+            for f in fields {
+                match f.key_str() {
+                    "patterns" => {
+                        if let Some(list) = string_list(&f.value, "patterns", diags) {
+                            for (p, sp) in list {
+                                match regex::Regex::new(&p) {
+                                    Ok(_) => def.patterns.push(p),
+                                    Err(err) => diags.push(bad(
+                                        sp,
+                                        format!(
+                                            "not a regular expression: {}",
+                                            first_line(&err.to_string())
+                                        ),
+                                    )),
+                                }
+                            }
+                        }
+                    }
+                    "command" => {
+                        if let Some(list) = string_list(&f.value, "command", diags) {
+                            def.command = list.into_iter().map(|(s, _)| s).collect();
+                        }
+                    }
+                    "description" => match f.value.as_str() {
+                        Some(s) => def.description = Some(s.to_string()),
+                        None => {
+                            diags.push(bad(f.value.span, "`description` must be a string".into()))
+                        }
+                    },
+                    other => diags.push(unknown_key(
+                        f.key.span,
+                        other,
+                        &["patterns", "command", "description"],
+                    )),
+                }
+            }
+            let has_patterns = fields.iter().any(|f| f.key_str() == "patterns");
+            let has_command = fields.iter().any(|f| f.key_str() == "command");
+            if has_patterns == has_command {
+                diags.push(bad(
+                    e.key.span,
+                    format!("guardrail `{name}` needs exactly one of `patterns` and `command`"),
+                ));
+            } else if has_patterns && def.patterns.is_empty()
+                || has_command && def.command.is_empty()
+            {
+                diags.push(bad(
+                    e.value.span,
+                    format!("guardrail `{name}` has an empty definition"),
+                ));
+            }
+            if !def.command.is_empty() {
+                let prog = &def.command[0];
+                if prog.contains('/') && Path::new(prog).is_relative() {
+                    def.command[0] = self.root.join(prog).to_string_lossy().into_owned();
+                }
+            }
+            self.guardrails.push(name.clone());
+            self.guardrail_defs.insert(name, def);
+        }
+    }
+
+    fn read_notifications(&mut self, v: &Node, diags: &mut Vec<Diagnostic>) {
+        let Some(entries) = v.as_map() else {
+            diags.push(bad(
+                v.span,
+                format!(
+                    "`notifications` must be a mapping of channel names, found {}",
+                    v.type_name()
+                ),
+            ));
+            return;
+        };
+        const KINDS: &[&str] = &["stdout", "file", "webhook"];
+        for e in entries {
+            let name = e.key_str().to_string();
+            let Some(fields) = e.value.as_map().filter(|f| f.len() == 1) else {
+                diags.push(bad(
+                    e.value.span,
+                    format!("channel `{name}` must be one of `{{stdout: true}}`, `{{file: PATH}}` or `{{webhook: {{url, timeout, retries}}}}`"),
+                ));
+                continue;
+            };
+            let f = &fields[0];
+            let def = match f.key_str() {
+                "stdout" => ChannelDef::Stdout,
+                "file" => match f.value.as_str() {
+                    Some(p) => ChannelDef::File(self.root.join(p)),
+                    None => {
+                        diags.push(bad(f.value.span, "`file` must be a path".into()));
+                        continue;
+                    }
+                },
+                "webhook" => {
+                    let Some(w) = f.value.as_map() else {
+                        diags.push(bad(
+                            f.value.span,
+                            "`webhook` must be a mapping with `url`".into(),
+                        ));
+                        continue;
+                    };
+                    let mut url = None;
+                    let mut timeout = 5;
+                    let mut retries = 2;
+                    for x in w {
+                        match x.key_str() {
+                            "url" => match x.value.as_str() {
+                                Some(u)
+                                    if u.starts_with("http://") || u.starts_with("https://") =>
+                                {
+                                    url = Some(u.to_string())
+                                }
+                                _ => diags.push(bad(
+                                    x.value.span,
+                                    "`url` must be an http:// or https:// URL".into(),
+                                )),
+                            },
+                            "timeout" => {
+                                if let Some(d) = duration(&x.value, "timeout", diags) {
+                                    timeout = d.seconds;
+                                }
+                            }
+                            "retries" => match x.value.as_scalar() {
+                                Some(s) if s.kind == ScalarKind::Int => match s.text.parse::<u32>()
+                                {
+                                    Ok(n) if n <= 10 => retries = n,
+                                    _ => diags.push(bad(
+                                        x.value.span,
+                                        "`retries` must be 0 to 10".into(),
+                                    )),
+                                },
+                                _ => diags
+                                    .push(bad(x.value.span, "`retries` must be an integer".into())),
+                            },
+                            other => diags.push(unknown_key(
+                                x.key.span,
+                                other,
+                                &["url", "timeout", "retries"],
+                            )),
+                        }
+                    }
+                    let Some(url) = url else {
+                        diags.push(bad(
+                            f.value.span,
+                            format!("webhook channel `{name}` needs a `url`"),
+                        ));
+                        continue;
+                    };
+                    ChannelDef::Webhook {
+                        url,
+                        timeout,
+                        retries,
+                    }
+                }
+                other => {
+                    diags.push(unknown_key(f.key.span, other, KINDS));
+                    continue;
+                }
+            };
+            self.notifications.insert(name, def);
         }
     }
 
@@ -289,6 +595,47 @@ impl Config {
         }
     }
 
+    fn read_targets(&mut self, v: &Node, diags: &mut Vec<Diagnostic>) {
+        let Some(entries) = v.as_map() else {
+            diags.push(bad(
+                v.span,
+                format!("`targets` must be a mapping, found {}", v.type_name()),
+            ));
+            return;
+        };
+        for e in entries {
+            let key = e.key_str();
+            if !TARGET_KEYS.contains(&key) {
+                diags.push(unknown_key(e.key.span, key, TARGET_KEYS));
+                continue;
+            }
+            let text = match e.value.as_scalar() {
+                Some(s) if s.kind == ScalarKind::Str && !s.text.trim().is_empty() => s.text.clone(),
+                _ => {
+                    diags.push(bad(
+                        e.value.span,
+                        format!("`targets.{key}` must be a non-empty string"),
+                    ));
+                    continue;
+                }
+            };
+            match key {
+                "runner-image" => self.targets.runner_image = text,
+                "check-image" => self.targets.check_image = text,
+                _ => {
+                    if !is_api_group(&text) {
+                        diags.push(bad(
+                            e.value.span,
+                            "`targets.crd-group` must be a DNS subdomain with at least one dot, e.g. `agenticops.io`".to_string(),
+                        ));
+                        continue;
+                    }
+                    self.targets.crd_group = text;
+                }
+            }
+        }
+    }
+
     /// Reports `severity:` keys that name no known code.
     pub fn validate_codes(&self, known: &[&'static Code], diags: &mut Vec<Diagnostic>) {
         for (code, span) in &self.severity_spans {
@@ -335,6 +682,19 @@ impl Config {
     }
 }
 
+/// A Kubernetes API group: a lower-case DNS subdomain with at least one dot.
+pub fn is_api_group(s: &str) -> bool {
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    s.len() <= 253 && s.contains('.') && s.split('.').all(label)
+}
+
 fn bad(span: Span, msg: String) -> Diagnostic {
     Diagnostic::new(&CONFIG_BAD_VALUE, span, msg)
 }
@@ -350,6 +710,31 @@ fn unknown_key(span: Span, key: &str, known: &[&str]) -> Diagnostic {
         None => d.with_help(format!("known keys: {}", one_of(known))),
     };
     d
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().last().unwrap_or(s).trim().to_string()
+}
+
+fn duration(v: &Node, key: &str, diags: &mut Vec<Diagnostic>) -> Option<crate::model::Duration> {
+    let text = v
+        .as_scalar()
+        .filter(|s| s.kind == ScalarKind::Str)
+        .map(|s| s.text.as_str());
+    match text.map(crate::model::values::parse_duration) {
+        Some(Ok(d)) => Some(d),
+        Some(Err(e)) => {
+            diags.push(bad(v.span, format!("`{key}`: {}", e.message)).with_help(e.help));
+            None
+        }
+        None => {
+            diags.push(bad(
+                v.span,
+                format!("`{key}` must be a duration such as `30s`, `10m`, `4h`"),
+            ));
+            None
+        }
+    }
 }
 
 fn string_list(v: &Node, key: &str, diags: &mut Vec<Diagnostic>) -> Option<Vec<(String, Span)>> {

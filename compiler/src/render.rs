@@ -150,29 +150,129 @@ pub fn github(sources: &SourceMap, diags: &[Diagnostic]) -> String {
     out
 }
 
-/// SARIF 2.1.0 with one rule per code that occurs.
+/// The SARIF 2.1.0 schema this renderer targets (OASIS, with Errata 01).
+pub const SARIF_SCHEMA: &str =
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
+
+/// A path as a SARIF `uri`: relative paths stay relative (to `%SRCROOT%`, the directory pbc
+/// ran in), absolute ones become `file:` URIs; every byte outside RFC 3986's unreserved
+/// characters and `/` is percent-encoded.
+pub fn sarif_uri(path: &str) -> (String, bool) {
+    let p = path.as_bytes();
+    // A Windows drive (`C:/…`).
+    let drive = p.len() >= 3 && p[0].is_ascii_alphabetic() && p[1] == b':' && p[2] == b'/';
+    let mut enc = String::with_capacity(path.len());
+    for (i, &b) in p.iter().enumerate() {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/')
+            || (drive && i == 1)
+        {
+            enc.push(b as char);
+        } else {
+            let _ = write!(enc, "%{b:02X}");
+        }
+    }
+    if path.starts_with('/') {
+        (format!("file://{enc}"), true)
+    } else if drive {
+        (format!("file:///{enc}"), true)
+    } else {
+        (enc, false)
+    }
+}
+
+/// The documentation of a code without the doc comments' leading space.
+fn doc_text(doc: &str) -> String {
+    doc.lines()
+        .map(|l| l.strip_prefix(' ').unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_string()
+}
+
+/// What a code's thousands digit says (contract §2), as a SARIF rule tag.
+fn code_category(id: &str) -> &'static str {
+    match id.as_bytes().get(2) {
+        Some(b'0') => "loading",
+        Some(b'1') => "overlays",
+        Some(b'2') => "shape",
+        Some(b'3') => "types",
+        Some(b'4') => "stage-graph",
+        Some(b'5') => "compliance",
+        Some(b'6') => "policy",
+        Some(b'9') => "internal",
+        _ => "other",
+    }
+}
+
+fn sarif_level(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "note",
+    }
+}
+
+fn sarif_region(p: &Position) -> Value {
+    json!({
+        "startLine": p.line, "startColumn": p.column,
+        "endLine": p.end_line, "endColumn": p.end_column
+    })
+}
+
+fn sarif_artifact(p: &Position) -> Value {
+    let (uri, absolute) = sarif_uri(&p.file);
+    if absolute {
+        json!({"uri": uri})
+    } else {
+        json!({"uri": uri, "uriBaseId": "%SRCROOT%"})
+    }
+}
+
+/// One SARIF rule (`reportingDescriptor`) for a code: its name, the summary as the short
+/// description, the documentation's first paragraph as the full one, the whole
+/// documentation as help, and the default level.
+pub fn sarif_rule(c: &crate::diag::Code) -> Value {
+    let doc = doc_text(c.doc);
+    let first = doc
+        .split("\n\n")
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    json!({
+        "id": c.id,
+        "name": c.name,
+        "shortDescription": {"text": c.summary},
+        "fullDescription": {"text": if first.is_empty() { c.summary.to_string() } else { first }},
+        "help": {"text": doc, "markdown": doc},
+        "defaultConfiguration": {"level": sarif_level(c.severity)},
+        "properties": {"tags": [code_category(c.id)]},
+    })
+}
+
+/// SARIF 2.1.0: one run, one rule per code that occurs (sorted), a result per diagnostic with
+/// its exact region (lines 1-based, columns in Unicode code points, end exclusive), the
+/// secondary labels as related locations, and the fix, if any, as a SARIF fix.
 pub fn sarif(sources: &SourceMap, diags: &[Diagnostic], version: &str) -> String {
     let mut rules: BTreeMap<&str, &crate::diag::Code> = BTreeMap::new();
     for d in diags {
         rules.insert(d.code.id, d.code);
     }
     let index: BTreeMap<&str, usize> = rules.keys().enumerate().map(|(i, k)| (*k, i)).collect();
-    let level = |s: Severity| match s {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
-        Severity::Info => "note",
-    };
-    let loc = |span: Span, msg: Option<&str>| -> Option<Value> {
+    let loc = |span: Span, msg: Option<&str>, id: Option<usize>| -> Option<Value> {
         let p = position(sources, span)?;
         let mut v = json!({
             "physicalLocation": {
-                "artifactLocation": {"uri": p.file},
-                "region": {
-                    "startLine": p.line, "startColumn": p.column,
-                    "endLine": p.end_line, "endColumn": p.end_column
-                }
+                "artifactLocation": sarif_artifact(&p),
+                "region": sarif_region(&p),
             }
         });
+        if let Some(i) = id {
+            v["id"] = json!(i);
+        }
         if let Some(m) = msg {
             v["message"] = json!({"text": m});
         }
@@ -189,66 +289,58 @@ pub fn sarif(sources: &SourceMap, diags: &[Diagnostic], version: &str) -> String
             let mut r = json!({
                 "ruleId": d.code.id,
                 "ruleIndex": index.get(d.code.id).copied().unwrap_or(0),
-                "level": level(d.severity),
+                "level": sarif_level(d.severity),
                 "message": {"text": text},
-                "locations": loc(d.span, None).into_iter().collect::<Vec<_>>(),
+                "locations": loc(d.span, d.label.as_deref(), None).into_iter().collect::<Vec<_>>(),
             });
             let related: Vec<Value> = d
                 .labels
                 .iter()
                 .enumerate()
-                .filter_map(|(i, l)| {
-                    let mut v = loc(l.span, Some(&l.message))?;
-                    v["id"] = json!(i);
-                    Some(v)
-                })
+                .filter_map(|(i, l)| loc(l.span, Some(&l.message), Some(i + 1)))
                 .collect();
             if !related.is_empty() {
                 r["relatedLocations"] = Value::Array(related);
             }
             if let Some(fix) = &d.fix {
-                let changes: Vec<Value> = fix
-                    .edits
-                    .iter()
-                    .filter_map(|e| {
-                        let p = position(sources, e.span)?;
-                        Some(json!({
-                            "artifactLocation": {"uri": p.file},
-                            "replacements": [{
-                                "deletedRegion": {
-                                    "startLine": p.line, "startColumn": p.column,
-                                    "endLine": p.end_line, "endColumn": p.end_column
-                                },
-                                "insertedContent": {"text": e.text}
-                            }]
-                        }))
-                    })
-                    .collect();
-                r["fixes"] =
-                    json!([{"description": {"text": fix.title}, "artifactChanges": changes}]);
+                // One artifactChange per file, its replacements in edit order.
+                let mut changes: Vec<(Value, Vec<Value>)> = Vec::new();
+                for e in &fix.edits {
+                    let Some(p) = position(sources, e.span) else {
+                        continue;
+                    };
+                    let artifact = sarif_artifact(&p);
+                    let rep = json!({
+                        "deletedRegion": sarif_region(&p),
+                        "insertedContent": {"text": e.text}
+                    });
+                    match changes.iter_mut().find(|(a, _)| *a == artifact) {
+                        Some((_, reps)) => reps.push(rep),
+                        None => changes.push((artifact, vec![rep])),
+                    }
+                }
+                if !changes.is_empty() {
+                    let changes: Vec<Value> = changes
+                        .into_iter()
+                        .map(|(a, reps)| json!({"artifactLocation": a, "replacements": reps}))
+                        .collect();
+                    r["fixes"] =
+                        json!([{"description": {"text": fix.title}, "artifactChanges": changes}]);
+                }
             }
             r
         })
         .collect();
-    let rules: Vec<Value> = rules
-        .values()
-        .map(|c| {
-            json!({
-                "id": c.id,
-                "name": c.name,
-                "shortDescription": {"text": c.summary},
-                "fullDescription": {"text": c.doc.lines().map(str::trim).collect::<Vec<_>>().join("\n").trim()},
-                "defaultConfiguration": {"level": level(c.severity)},
-            })
-        })
-        .collect();
+    let rules: Vec<Value> = rules.values().map(|c| sarif_rule(c)).collect();
     let v = json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {
                 "name": "pbc",
+                "fullName": "pbc, the playbook compiler",
                 "version": version,
+                "semanticVersion": version,
                 "informationUri": "https://example.invalid/pbc",
                 "rules": rules,
             }},

@@ -21,7 +21,10 @@ fn check(text: &str) -> (bool, bool) {
     let mut cfg = Config::default();
     cfg.apply(&l.docs[0].root, &mut diags);
     let module_ok = !diags.iter().any(|d| d.is_error());
-    let v = jsonschema::validator_for(&schema()).unwrap();
+    let v = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema())
+        .unwrap();
     (module_ok, v.is_valid(&l.docs[0].root.to_json()))
 }
 
@@ -55,11 +58,42 @@ fn accepted_and_rejected_agree() {
         ),
         ("audit-retention-minimum: 1 year\n", false),
         ("catalogs: acme.yaml\n", false),
+        (
+            "targets: {runner-image: r:1, check-image: busybox:1, crd-group: example.com}\n",
+            true,
+        ),
+        ("targets: {crd-group: nodot}\n", false),
+        ("targets: {runner: r}\n", false),
+        ("targets: {runner-image: 3}\n", false),
         ("severty: {PB0008: deny}\n", false),
         ("severity: {PB0008: loud}\n", false),
         ("schema-paths: schemas\n", false),
         ("limits: {max-depth: 0}\n", false),
         ("limits: {depth: 3}\n", false),
+        (
+            "guardrails:\n  owasp: {patterns: ['eval\\(']}\n  scan: {command: [./scan.sh]}\n",
+            true,
+        ),
+        ("guardrails:\n  owasp: {patterns: ['(']}\n", false),
+        (
+            "guardrails:\n  owasp: {patterns: [a], command: [b]}\n",
+            false,
+        ),
+        ("guardrails:\n  owasp: {}\n", false),
+        ("guardrails:\n  owasp: {regex: [a]}\n", false),
+        (
+            "always-on-guardrails: [pii-detection]\ndefault-sla: 4h\n",
+            true,
+        ),
+        ("default-sla: 4 hours\n", false),
+        ("on-rate-limit: wait\n", true),
+        ("on-rate-limit: queue\n", false),
+        (
+            "notifications:\n  a: {stdout: true}\n  b: {file: n.jsonl}\n  c: {webhook: {url: 'http://127.0.0.1:9/x', timeout: 2s, retries: 1}}\n",
+            true,
+        ),
+        ("notifications:\n  c: {webhook: {timeout: 2s}}\n", false),
+        ("notifications:\n  c: {email: x}\n", false),
     ] {
         let (module_ok, schema_ok) = check(text);
         assert_eq!((module_ok, schema_ok), (ok, ok), "{text}");

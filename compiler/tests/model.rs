@@ -44,10 +44,7 @@ fn check_file(loader: &Loader, rel: &str) -> (Vec<Playbook>, Vec<Diagnostic>) {
     let cfg = Config::default();
     for doc in &loaded.docs {
         // The model, then the semantic checks (types, graph) as `pbc check` runs them.
-        let doc = PlaybookDoc {
-            root: doc.root.clone(),
-            tree: None,
-        };
+        let doc = PlaybookDoc::new(doc.root.clone(), None);
         if let Some((p, _)) = check_document(loader, &schemas, &doc, &cfg, &|_, _| {}, &mut diags) {
             books.push(p);
         }

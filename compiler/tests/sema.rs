@@ -18,10 +18,7 @@ fn gates_are_lowered_fail_safe_from_the_checked_expressions() {
             "testdata/seeds/code-review-agent/code-review-agent.yaml",
         ))
         .unwrap();
-    let doc = PlaybookDoc {
-        root: l.docs[0].root.clone(),
-        tree: None,
-    };
+    let doc = PlaybookDoc::new(l.docs[0].root.clone(), None);
     let mut diags = Vec::new();
     let (pb, an) = check_document(
         &loader,

@@ -442,20 +442,7 @@ fn check_expr(
     let text = &e.text.value;
     let (parsed, errors) = expr::parse(text);
     for err in &errors {
-        let mut d = Diagnostic::new(
-            &tc::EXPR_SYNTAX,
-            text_span(
-                sources,
-                node,
-                err.span.start as usize,
-                err.span.end as usize,
-            ),
-            err.message.clone(),
-        );
-        if let Some(h) = &err.help {
-            d = d.with_help(h.clone());
-        }
-        diags.push(d);
+        diags.push(expr_error(sources, node, &tc::EXPR_SYNTAX, err));
     }
     let parsed = parsed?;
     if !errors.is_empty() {
@@ -542,6 +529,26 @@ fn report(
     }
 }
 
+/// An expression error as a diagnostic at its exact place inside the scalar `node`.
+fn expr_error(
+    sources: &SourceMap,
+    node: &Node,
+    code: &'static crate::diag::Code,
+    err: &expr::ExprError,
+) -> Diagnostic {
+    let span = text_span(
+        sources,
+        node,
+        err.span.start as usize,
+        err.span.end as usize,
+    );
+    let d = Diagnostic::new(code, span, err.message.clone());
+    match &err.help {
+        Some(h) => d.with_help(h.clone()),
+        None => d,
+    }
+}
+
 /// Checks every `${…}` in the string scalars of an open map.
 fn interpolations_in(
     sources: &SourceMap,
@@ -620,20 +627,7 @@ fn interpolate(
     for it in items {
         let (parsed, errs) = it.parse();
         for err in &errs {
-            let mut d = Diagnostic::new(
-                &tc::EXPR_SYNTAX,
-                text_span(
-                    sources,
-                    node,
-                    err.span.start as usize,
-                    err.span.end as usize,
-                ),
-                err.message.clone(),
-            );
-            if let Some(h) = &err.help {
-                d = d.with_help(h.clone());
-            }
-            diags.push(d);
+            diags.push(expr_error(sources, node, &tc::EXPR_SYNTAX, err));
         }
         let Some(p) = parsed else { continue };
         if !errs.is_empty() {
@@ -740,36 +734,15 @@ fn check_monitoring(pb: &Playbook, sources: &SourceMap, diags: &mut Vec<Diagnost
     let names: Vec<&str> = m.metrics.iter().map(|x| x.name.value.as_str()).collect();
     for metric in &m.metrics {
         let (_, errs) = expr::parse_metric_target(&metric.target.text.value);
-        for e in errs {
-            let mut d = Diagnostic::new(
-                &BAD_MONITORING,
-                text_span(
-                    sources,
-                    &metric.target.node,
-                    e.span.start as usize,
-                    e.span.end as usize,
-                ),
-                e.message,
-            );
-            if let Some(h) = e.help {
-                d = d.with_help(h);
-            }
-            diags.push(d);
+        for e in &errs {
+            diags.push(expr_error(sources, &metric.target.node, &BAD_MONITORING, e));
         }
     }
     for alert in &m.alerts {
         let (parsed, errs) = expr::parse_alert_condition(&alert.condition.text.value);
         let node = &alert.condition.node;
-        for e in errs {
-            let mut d = Diagnostic::new(
-                &BAD_MONITORING,
-                text_span(sources, node, e.span.start as usize, e.span.end as usize),
-                e.message,
-            );
-            if let Some(h) = e.help {
-                d = d.with_help(h);
-            }
-            diags.push(d);
+        for e in &errs {
+            diags.push(expr_error(sources, node, &BAD_MONITORING, e));
         }
         if let Some(c) = parsed
             && !names.contains(&c.metric.as_str())

@@ -74,7 +74,7 @@ pub fn check_docs(
         comp.check_playbook(cx.playbook, env.as_deref(), d)
     };
     for root in docs {
-        let doc = PlaybookDoc { root, tree: None };
+        let doc = PlaybookDoc::new(root, None);
         check_document(loader, &schemas, &doc, &cfg, &extra, &mut diags);
     }
     sorted(loader, diags)

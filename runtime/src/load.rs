@@ -1,0 +1,356 @@
+//! Loading a playbook for a run: a file, or a kustomization directory resolved with its
+//! overlays; checked like `pbc check` (errors refuse the run); then *frozen*: the resolved
+//! document (with its schema references rewritten to frozen copies) and every schema file
+//! it names are kept in the run, and the run always executes the frozen copy, re-checked.
+//! So `resume` runs exactly what `run` started, whatever happens to the files meanwhile.
+
+use crate::{Error, Result};
+use pbc_compiler::check::{PlaybookCtx, PlaybookDoc};
+use pbc_compiler::config::{ChannelDef, Config, GuardrailDef, RateLimitMode};
+use pbc_compiler::diag::Diagnostic;
+use pbc_compiler::fs::{FileSystem, MemFs, OsFs};
+use pbc_compiler::load::Loader;
+use pbc_compiler::model::Playbook;
+use pbc_compiler::sema::Analysis;
+use pbc_compiler::types::SchemaStore;
+use pbc_compiler::yaml::{Node, Value as YValue};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The runtime's part of the configuration, frozen with a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuntimeConfig {
+    /// Every guardrail name the configuration declares (for the checker).
+    pub known_guardrails: Vec<String>,
+    pub guardrail_defs: BTreeMap<String, GuardrailDef>,
+    pub always_on: Vec<String>,
+    pub notifications: BTreeMap<String, ChannelDef>,
+    pub default_sla_secs: Option<u64>,
+    pub on_rate_limit: RateLimitMode,
+}
+
+impl RuntimeConfig {
+    pub fn from_config(c: &Config) -> Self {
+        RuntimeConfig {
+            known_guardrails: c.guardrails.clone(),
+            guardrail_defs: c.guardrail_defs.clone(),
+            always_on: c.always_on_guardrails.clone(),
+            notifications: c.notifications.clone(),
+            default_sla_secs: c.default_sla.map(|d| d.seconds),
+            on_rate_limit: c.on_rate_limit,
+        }
+    }
+}
+
+/// A playbook as a run keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Frozen {
+    /// Where it came from (for people).
+    pub source: String,
+    /// The resolved document, schema references pointing into `files`.
+    pub playbook: String,
+    /// Frozen schema files by virtual path (`schemas/<stage index>/<file name>`).
+    pub files: BTreeMap<String, String>,
+    pub config: RuntimeConfig,
+}
+
+/// A checked playbook, ready to run.
+#[derive(Debug)]
+pub struct Compiled {
+    pub playbook: Playbook,
+    pub analysis: Analysis,
+    pub frozen: Frozen,
+    /// Per stage: the compiled output schema and its file name.
+    pub validators: Vec<Option<(String, Arc<jsonschema::Validator>)>>,
+    /// Warnings found while checking (rendered).
+    pub warnings: Vec<String>,
+}
+
+impl Compiled {
+    pub fn name(&self) -> &str {
+        self.playbook.name()
+    }
+}
+
+/// Options for [`load`].
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// `--config`; else `.pbc.yaml` is searched upward from the path.
+    pub config: Option<PathBuf>,
+    /// `--playbook NAME`, when the path holds several.
+    pub playbook: Option<String>,
+}
+
+fn noop(_: &PlaybookCtx<'_>, _: &mut Vec<Diagnostic>) {}
+
+fn render(loader: &Loader, diags: &[Diagnostic]) -> Vec<String> {
+    let opts = pbc_compiler::render::HumanOptions {
+        color: false,
+        width: 100,
+    };
+    diags
+        .iter()
+        .map(|d| pbc_compiler::render::human_one(&loader.sources, d, &opts))
+        .collect()
+}
+
+/// Loads, checks and freezes the playbook at `path` (a file or a kustomization directory).
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<Compiled> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::Usage(format!("cannot read the current directory: {e}")))?;
+    let fs: Arc<dyn FileSystem> = Arc::new(OsFs);
+    if !path.exists() {
+        return Err(Error::Usage(format!(
+            "{}: no such file or directory",
+            path.display()
+        )));
+    }
+    let cfg_path = match &opts.config {
+        Some(p) if !p.is_file() => {
+            return Err(Error::Usage(format!(
+                "{}: no such configuration file",
+                p.display()
+            )));
+        }
+        Some(p) => Some(p.clone()),
+        None => Config::discover(fs.as_ref(), path),
+    };
+    let mut diags = Vec::new();
+    let boot = Loader::new(fs.clone(), cwd.clone(), Default::default());
+    let cfg = match &cfg_path {
+        Some(p) => Config::load(&boot, p, &mut diags).map_err(Error::Usage)?,
+        None => Config::default(),
+    };
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(Error::Invalid(render(&boot, &diags)));
+    }
+    let loader = Loader::new(fs, cwd, cfg.limits);
+    let mut diags = Vec::new();
+    let (docs, tree) = if path.is_dir() {
+        let res = pbc_compiler::resolve::resolve(&loader, path, &Default::default())
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        diags.extend(res.diags);
+        (res.docs, Some(path.to_path_buf()))
+    } else {
+        let l = loader.load(path).map_err(|e| Error::Usage(e.to_string()))?;
+        diags.extend(l.diags.iter().cloned());
+        (l.docs.iter().map(|d| d.root.clone()).collect(), None)
+    };
+    let mut playbooks: Vec<Node> = docs
+        .into_iter()
+        .filter(pbc_compiler::check::is_playbook)
+        .collect();
+    if let Some(name) = &opts.playbook {
+        playbooks
+            .retain(|d| d.get_path(&["metadata", "name"]).and_then(Node::as_str) == Some(name));
+    }
+    let root = match playbooks.len() {
+        1 => playbooks.remove(0),
+        0 if diags.iter().any(Diagnostic::is_error) => {
+            return Err(Error::Invalid(render(&loader, &diags)));
+        }
+        0 => {
+            return Err(Error::Usage(match &opts.playbook {
+                Some(n) => format!("{}: no playbook named `{n}`", path.display()),
+                None => format!("{}: no `kind: Playbook` document", path.display()),
+            }));
+        }
+        n => {
+            let names: Vec<String> = playbooks
+                .iter()
+                .filter_map(|d| d.get_path(&["metadata", "name"]).and_then(Node::as_str))
+                .map(String::from)
+                .collect();
+            return Err(Error::Usage(format!(
+                "{}: {n} playbooks ({}); choose one with --playbook NAME",
+                path.display(),
+                names.join(", ")
+            )));
+        }
+    };
+    let schemas = SchemaStore::new();
+    let doc = PlaybookDoc::new(root.clone(), tree);
+    let checked =
+        pbc_compiler::check::check_document(&loader, &schemas, &doc, &cfg, &noop, &mut diags);
+    pbc_compiler::config::apply_suppressions(&loader.sources, &mut diags);
+    cfg.apply_levels(&mut diags);
+    if diags.iter().any(Diagnostic::is_error) {
+        let errors: Vec<Diagnostic> = diags.iter().filter(|d| d.is_error()).cloned().collect();
+        return Err(Error::Invalid(render(&loader, &errors)));
+    }
+    let Some((pb, _)) = checked else {
+        return Err(Error::Usage(format!("{}: not a playbook", path.display())));
+    };
+    let warnings = render(&loader, &diags);
+    // Freeze: copy each schema file and point the document at the copy.
+    let mut files = BTreeMap::new();
+    let mut frozen_root = root;
+    let mut refs: Vec<(Vec<PathSeg>, &pbc_compiler::model::Spanned<String>, String)> = Vec::new();
+    for (i, s) in pb.spec.stages.iter().enumerate() {
+        if let Some(os) = &s.output_schema {
+            refs.push((
+                vec![
+                    PathSeg::Key("spec"),
+                    PathSeg::Key("stages"),
+                    PathSeg::Index(i),
+                    PathSeg::Key("output-schema"),
+                ],
+                os,
+                format!("schemas/{i}"),
+            ));
+        }
+    }
+    if let Some(is) = pb.spec.input_schema() {
+        let at = if pb.spec.input_schema.is_some() {
+            vec![PathSeg::Key("spec"), PathSeg::Key("input-schema")]
+        } else {
+            vec![
+                PathSeg::Key("spec"),
+                PathSeg::Key("trigger"),
+                PathSeg::Key("input-schema"),
+            ]
+        };
+        refs.push((at, is, "schemas/input".to_string()));
+    }
+    for (at, reference, dir) in refs {
+        let from = loader
+            .sources
+            .get(reference.span.file)
+            .map(|f| f.path.clone())
+            .unwrap_or_default();
+        let found = SchemaStore::find(&loader, &reference.value, &from, &cfg.schema_paths)
+            .ok_or_else(|| Error::Usage(format!("schema file `{}` not found", reference.value)))?;
+        let bytes = loader
+            .fs
+            .read(&loader.resolve(&found), cfg.limits.max_file_bytes)
+            .map_err(|_| Error::Usage(format!("{}: cannot read", found.display())))?;
+        let base = reference
+            .value
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or(&reference.value)
+            .to_string();
+        let virt = format!("{dir}/{base}");
+        files.insert(virt.clone(), String::from_utf8_lossy(&bytes).into_owned());
+        set_string(&mut frozen_root, &at, &virt);
+    }
+    let frozen = Frozen {
+        source: path.display().to_string(),
+        playbook: pbc_compiler::resolve::emit_yaml(std::slice::from_ref(&frozen_root)),
+        files,
+        config: RuntimeConfig::from_config(&cfg),
+    };
+    let mut c = thaw(&frozen)?;
+    c.warnings = warnings;
+    Ok(c)
+}
+
+enum PathSeg {
+    Key(&'static str),
+    Index(usize),
+}
+
+fn set_string(root: &mut Node, at: &[PathSeg], text: &str) {
+    let mut n = root;
+    for seg in at {
+        let next = match (&mut n.value, seg) {
+            (YValue::Map(entries), PathSeg::Key(k)) => entries
+                .iter_mut()
+                .find(|e| e.key_str() == *k)
+                .map(|e| &mut e.value),
+            (YValue::Seq(items), PathSeg::Index(i)) => items.get_mut(*i),
+            _ => None,
+        };
+        match next {
+            Some(x) => n = x,
+            None => return,
+        }
+    }
+    if let YValue::Scalar(s) = &mut n.value {
+        s.text = text.to_string();
+    }
+}
+
+const FROZEN_ROOT: &str = "/frozen";
+
+/// Re-checks a frozen playbook and compiles its output schemas.
+pub fn thaw(f: &Frozen) -> Result<Compiled> {
+    let mut mem = MemFs::new();
+    mem.insert(
+        format!("{FROZEN_ROOT}/playbook.yaml"),
+        f.playbook.as_bytes().to_vec(),
+    );
+    for (p, text) in &f.files {
+        mem.insert(format!("{FROZEN_ROOT}/{p}"), text.as_bytes().to_vec());
+    }
+    let loader = Loader::new(Arc::new(mem), FROZEN_ROOT, Default::default());
+    let loaded = loader
+        .load(Path::new("playbook.yaml"))
+        .map_err(|e| Error::Store(format!("frozen playbook: {e}")))?;
+    let root = loaded
+        .docs
+        .first()
+        .map(|d| d.root.clone())
+        .ok_or_else(|| Error::Store("frozen playbook is empty".into()))?;
+    let cfg = Config {
+        guardrails: f.config.known_guardrails.clone(),
+        ..Config::default()
+    };
+    let mut diags = Vec::new();
+    let schemas = SchemaStore::new();
+    let doc = PlaybookDoc::new(root, None);
+    let checked =
+        pbc_compiler::check::check_document(&loader, &schemas, &doc, &cfg, &noop, &mut diags);
+    let errors: Vec<Diagnostic> = diags.iter().filter(|d| d.is_error()).cloned().collect();
+    let Some((playbook, analysis)) = checked.filter(|_| errors.is_empty()) else {
+        return Err(Error::Invalid(
+            std::iter::once(format!(
+                "the playbook frozen with this run ({}) no longer checks with this pbc:",
+                f.source
+            ))
+            .chain(render(&loader, &errors))
+            .collect(),
+        ));
+    };
+    let mut validators = Vec::new();
+    for s in &playbook.spec.stages {
+        let Some(os) = &s.output_schema else {
+            validators.push(None);
+            continue;
+        };
+        let l = loader
+            .load(Path::new(&os.value))
+            .map_err(|e| Error::Store(format!("frozen schema: {e}")))?;
+        let json: Value = l
+            .docs
+            .first()
+            .map(|d| d.root.to_json())
+            .unwrap_or(Value::Bool(true));
+        let draft7 = json
+            .get("$schema")
+            .and_then(Value::as_str)
+            .is_some_and(|s| s.contains("draft-07"));
+        let mut o = jsonschema::options();
+        if draft7 {
+            o = o.with_draft(jsonschema::Draft::Draft7);
+        }
+        let v = o.build(&json).map_err(|e| {
+            Error::Usage(format!(
+                "output schema `{}` of stage `{}` cannot be used to validate outputs: {e}",
+                os.value, s.name.value
+            ))
+        })?;
+        let file = os.value.rsplit('/').next().unwrap_or(&os.value).to_string();
+        validators.push(Some((file, Arc::new(v))));
+    }
+    Ok(Compiled {
+        playbook,
+        analysis,
+        frozen: f.clone(),
+        validators,
+        warnings: Vec::new(),
+    })
+}

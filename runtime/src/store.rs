@@ -1,0 +1,361 @@
+//! The state store: one SQLite file, `STATE/state.db`, written in transactions.
+//!
+//! Tables (see `docs/runtime.md`): `runs`, `stages`, `approvals`, `rejections`,
+//! `rate_events`, `rollback_steps` (each undo step started, so that none runs twice),
+//! `audit` (every audit entry's hash; the line itself until it is in the file) and `meta`
+//! (schema version, audit file length).
+//!
+//! A state change and its audit entry commit together. The entry goes to
+//! `STATE/audit.jsonl` right after ([`Store::flush_audit`]); after a crash the next command
+//! writes what is missing, so no entry is lost and none is written twice.
+
+use crate::audit::{self, AuditEntry, GENESIS};
+use crate::{Error, Result};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+  id TEXT PRIMARY KEY,
+  playbook TEXT NOT NULL,
+  status TEXT NOT NULL,
+  requester TEXT NOT NULL,
+  input TEXT NOT NULL,
+  frozen TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  stop_requested TEXT,
+  message TEXT,
+  rollback_done INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS stages (
+  run TEXT NOT NULL,
+  name TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  output TEXT,
+  guardrails TEXT NOT NULL DEFAULT '[]',
+  findings TEXT NOT NULL DEFAULT '[]',
+  error TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  approval_id TEXT,
+  risk_approved INTEGER NOT NULL DEFAULT 0,
+  gate_approved INTEGER NOT NULL DEFAULT 0,
+  started_at INTEGER,
+  finished_at INTEGER,
+  PRIMARY KEY (run, name)
+);
+CREATE TABLE IF NOT EXISTS approvals (
+  id TEXT PRIMARY KEY,
+  run TEXT NOT NULL,
+  stage TEXT,
+  kind TEXT NOT NULL,
+  status TEXT NOT NULL,
+  approvers TEXT NOT NULL,
+  escalation TEXT NOT NULL DEFAULT '[]',
+  level INTEGER NOT NULL DEFAULT 0,
+  message TEXT NOT NULL,
+  opened_at INTEGER NOT NULL,
+  deadline INTEGER,
+  decided_by TEXT,
+  decided_role TEXT,
+  decided_at INTEGER,
+  reason TEXT
+);
+CREATE TABLE IF NOT EXISTS rejections (
+  playbook TEXT NOT NULL,
+  run TEXT NOT NULL,
+  stage TEXT,
+  by TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rollback_steps (
+  run TEXT NOT NULL,
+  stage TEXT NOT NULL,
+  status TEXT NOT NULL,
+  PRIMARY KEY (run, stage)
+);
+CREATE TABLE IF NOT EXISTS rate_events (action TEXT NOT NULL, run TEXT NOT NULL, stage TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+  seq INTEGER PRIMARY KEY,
+  hash TEXT NOT NULL,
+  line TEXT
+);
+"#;
+
+/// The state directory's files.
+#[derive(Debug)]
+pub struct Store {
+    pub dir: PathBuf,
+    conn: Connection,
+    /// Whether this process has warned that the audit file was changed outside pbc.
+    warned: bool,
+}
+
+/// A transaction on the store.
+pub struct Tx<'a> {
+    tx: rusqlite::Transaction<'a>,
+}
+
+fn db(e: rusqlite::Error) -> Error {
+    Error::Store(e.to_string())
+}
+
+impl Store {
+    /// Opens (creating) `DIR/state.db`.
+    pub fn open(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::Usage(format!(
+                "{}: cannot create the state directory: {e}",
+                dir.display()
+            ))
+        })?;
+        let conn = Connection::open(dir.join("state.db")).map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(db)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+        )
+        .map_err(db)?;
+        conn.execute_batch(SCHEMA).map_err(db)?;
+        let v: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key='schema'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db)?;
+        match v.and_then(|v| v.parse::<i64>().ok()) {
+            None => {
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?1)",
+                    params![SCHEMA_VERSION.to_string()],
+                )
+                .map_err(db)?;
+            }
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(Error::Usage(format!(
+                    "{}: the state was written by a newer pbc (schema {v})",
+                    dir.display()
+                )));
+            }
+            Some(_) => {}
+        }
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            conn,
+            warned: false,
+        })
+    }
+
+    /// `STATE/audit.jsonl`.
+    pub fn audit_path(&self) -> PathBuf {
+        self.dir.join("audit.jsonl")
+    }
+
+    /// Runs `f` in an immediate (write-locked) transaction, then writes pending audit entries.
+    /// The change is committed even when the audit file was changed outside pbc: its entries
+    /// then stay in the store (warned about once; `pbc audit verify` reports the tampering).
+    pub fn tx<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        let out = {
+            let t = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
+            let tx = Tx { tx: t };
+            let out = f(&tx)?;
+            tx.tx.commit().map_err(db)?;
+            out
+        };
+        match self.flush_audit() {
+            Ok(()) => {}
+            Err(Error::Tampered(m)) => {
+                if !self.warned {
+                    eprintln!("warning: {m}");
+                    self.warned = true;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(out)
+    }
+
+    /// A read-only view (no audit writes).
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        f(&self.conn)
+    }
+
+    /// Writes audit entries committed to the store but not yet in the file. Refuses (leaving
+    /// them in the store) when the file is not the length pbc last wrote.
+    pub fn flush_audit(&mut self) -> Result<()> {
+        let path = self.audit_path();
+        let t = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let pending: Vec<(i64, String)> = {
+            let mut st = t
+                .prepare("SELECT seq, line FROM audit WHERE line IS NOT NULL ORDER BY seq")
+                .map_err(db)?;
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(db)?
+                .collect::<std::result::Result<_, _>>()
+                .map_err(db)?
+        };
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut expected: u64 = meta_get(&t, "audit_bytes")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+        for (seq, line) in pending {
+            let len = file
+                .metadata()
+                .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?
+                .len();
+            let with_nl = format!("{line}\n");
+            if len == expected + with_nl.len() as u64 && file_ends_with(&path, with_nl.as_bytes()) {
+                // Written before a crash, not yet marked.
+            } else if len == expected {
+                file.write_all(with_nl.as_bytes())
+                    .and_then(|_| file.sync_data())
+                    .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+            } else {
+                return Err(Error::Tampered(format!(
+                    "{} is {len} bytes, but pbc last wrote {expected}: it was changed outside pbc, so audit entry #{seq} stays in the state store; run `pbc audit verify`",
+                    path.display()
+                )));
+            }
+            expected += with_nl.len() as u64;
+            t.execute("UPDATE audit SET line = NULL WHERE seq = ?1", params![seq])
+                .map_err(db)?;
+            meta_set(&t, "audit_bytes", &expected.to_string())?;
+        }
+        t.commit().map_err(db)?;
+        Ok(())
+    }
+
+    /// Every recorded audit hash, in order (entry `i + 1` at `i`), and the number not yet in
+    /// the file.
+    pub fn audit_hashes(&self) -> Result<(Vec<String>, usize)> {
+        let mut st = self
+            .conn
+            .prepare("SELECT hash, line IS NOT NULL FROM audit ORDER BY seq")
+            .map_err(db)?;
+        let rows: Vec<(String, bool)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db)?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(db)?;
+        let pending = rows.iter().filter(|(_, p)| *p).count();
+        Ok((rows.into_iter().map(|(h, _)| h).collect(), pending))
+    }
+
+    /// The head: entry count and last hash.
+    pub fn audit_head(&self) -> Result<(u64, String)> {
+        let r: Option<(i64, String)> = self
+            .conn
+            .query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        Ok(r.map(|(s, h)| (s as u64, h))
+            .unwrap_or((0, GENESIS.to_string())))
+    }
+}
+
+fn file_ends_with(path: &Path, tail: &[u8]) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    if f.seek(SeekFrom::End(-(tail.len() as i64))).is_err() {
+        return false;
+    }
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).is_ok() && buf == tail
+}
+
+fn meta_get(c: &Connection, key: &str) -> Result<Option<String>> {
+    c.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+        r.get(0)
+    })
+    .optional()
+    .map_err(db)
+}
+
+fn meta_set(c: &Connection, key: &str, value: &str) -> Result<()> {
+    c.execute(
+        "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+        params![key, value],
+    )
+    .map(|_| ())
+    .map_err(db)
+}
+
+impl Tx<'_> {
+    pub fn conn(&self) -> &Connection {
+        &self.tx
+    }
+
+    pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        meta_get(&self.tx, key)
+    }
+
+    pub fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+        meta_set(&self.tx, key, value)
+    }
+
+    /// Appends an audit entry (chained to the last recorded one). Returns its seq.
+    pub fn audit(&self, mut e: AuditEntry) -> Result<u64> {
+        let last: Option<(i64, String)> = self
+            .tx
+            .query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        let (seq, prev) = match last {
+            Some((s, h)) => (s as u64 + 1, h),
+            None => (1, GENESIS.to_string()),
+        };
+        e.seq = seq;
+        e.prev = prev;
+        let (line, hash) = audit::seal(&e);
+        self.tx
+            .execute(
+                "INSERT INTO audit(seq, hash, line) VALUES (?1, ?2, ?3)",
+                params![seq as i64, hash, line],
+            )
+            .map_err(db)?;
+        Ok(seq)
+    }
+}
+
+/// JSON column helpers.
+pub fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+pub fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| Error::Store(format!("corrupt state: {e}")))
+}
+
+pub fn opt_json(s: Option<String>) -> Option<Value> {
+    s.and_then(|s| serde_json::from_str(&s).ok())
+}
