@@ -63,24 +63,16 @@ fn setup(
         }
         None => Config::discover(fs.as_ref(), first_path),
     };
-    // Limits come from the configuration, so read it with a default loader first.
-    let cfg = match &cfg_path {
-        Some(p) => {
-            let boot = Loader::new(fs.clone(), cwd.clone(), Default::default());
-            let mut cdiags = Vec::new();
-            let cfg = Config::load(&boot, p, &mut cdiags).map_err(usage_error)?;
-            cfg.validate_codes(&all_codes(), &mut cdiags);
-            // Re-load into the main loader's source map so spans resolve there.
-            let loader = Loader::new(fs.clone(), cwd.clone(), cfg.limits);
-            let mut again = Vec::new();
-            let cfg = Config::load(&loader, p, &mut again).map_err(usage_error)?;
-            cfg.validate_codes(&all_codes(), &mut again);
-            diags.extend(again);
-            return Ok((loader, cfg));
-        }
-        None => Config::default(),
+    let mut loader = Loader::new(fs, cwd, Default::default());
+    let Some(p) = cfg_path else {
+        return Ok((loader, Config::default()));
     };
-    Ok((Loader::new(fs, cwd, cfg.limits), cfg))
+    // The configuration is read once, with the default limits; its own limits then apply to
+    // every file read after it.
+    let cfg = Config::load(&loader, &p, diags).map_err(usage_error)?;
+    cfg.validate_codes(&all_codes(), diags);
+    loader.limits = cfg.limits;
+    Ok((loader, cfg))
 }
 
 /// The passes that run after the model and semantic checks: the compliance lints, with the

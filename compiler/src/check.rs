@@ -12,9 +12,7 @@ use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-/// Names a kustomization file may have, in kustomize's order of preference.
-pub const KUSTOMIZATION_FILES: &[&str] =
-    &["kustomization.yaml", "kustomization.yml", "Kustomization"];
+pub use crate::resolve::KUSTOMIZATION_FILES;
 
 /// What discovery found: trees (kustomization directories) and loose files.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
