@@ -212,8 +212,7 @@ pub fn build(
     }
     match output {
         None => {
-            let text = pbc_compiler::resolve::emit_yaml(&res.docs);
-            let _ = std::io::stdout().write_all(text.as_bytes());
+            let _ = pbc_compiler::resolve::write_yaml(&res.docs, &mut std::io::stdout().lock());
         }
         Some(out) => {
             let dir = out.join("resolved");

@@ -620,8 +620,8 @@ impl Config {
                 }
             };
             match key {
-                "runner-image" => self.targets.runner_image = text,
-                "check-image" => self.targets.check_image = text,
+                "runner-image" => self.targets.runner_image = text.into(),
+                "check-image" => self.targets.check_image = text.into(),
                 _ => {
                     if !is_api_group(&text) {
                         diags.push(bad(
@@ -630,7 +630,7 @@ impl Config {
                         ));
                         continue;
                     }
-                    self.targets.crd_group = text;
+                    self.targets.crd_group = text.into();
                 }
             }
         }
@@ -748,7 +748,7 @@ fn string_list(v: &Node, key: &str, diags: &mut Vec<Diagnostic>) -> Option<Vec<(
     let mut out = Vec::new();
     for i in items {
         match i.as_scalar() {
-            Some(s) if s.kind != ScalarKind::Null => out.push((s.text.clone(), i.span)),
+            Some(s) if s.kind != ScalarKind::Null => out.push((s.text.to_string(), i.span)),
             _ => diags.push(bad(
                 i.span,
                 format!("`{key}` items must be strings, found {}", i.type_name()),

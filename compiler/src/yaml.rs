@@ -93,10 +93,14 @@ pub enum ScalarKind {
     Str,
 }
 
+/// A scalar's text: held inline up to 24 bytes (nearly every key and value), so most
+/// scalars need no allocation of their own.
+pub type Text = compact_str::CompactString;
+
 /// A scalar: its value text (after unescaping), its resolved kind and its style.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scalar {
-    pub text: String,
+    pub text: Text,
     pub kind: ScalarKind,
     pub style: Style,
 }
@@ -203,7 +207,7 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn scalar(span: Span, text: impl Into<String>, kind: ScalarKind, style: Style) -> Node {
+    pub fn scalar(span: Span, text: impl Into<Text>, kind: ScalarKind, style: Style) -> Node {
         Node {
             span,
             value: Value::Scalar(Scalar {
@@ -215,7 +219,7 @@ impl Node {
     }
 
     /// A plain string scalar.
-    pub fn string(span: Span, text: impl Into<String>) -> Node {
+    pub fn string(span: Span, text: impl Into<Text>) -> Node {
         Node::scalar(span, text, ScalarKind::Str, Style::Plain)
     }
 
@@ -321,12 +325,12 @@ impl Node {
                 ScalarKind::Bool => J::Bool(s.text.eq_ignore_ascii_case("true")),
                 ScalarKind::Int => parse_int(&s.text)
                     .map(|i| J::Number(i.into()))
-                    .unwrap_or_else(|| J::String(s.text.clone())),
+                    .unwrap_or_else(|| J::String(s.text.to_string())),
                 ScalarKind::Float => parse_float(&s.text)
                     .and_then(serde_json::Number::from_f64)
                     .map(J::Number)
-                    .unwrap_or_else(|| J::String(s.text.clone())),
-                ScalarKind::Str => J::String(s.text.clone()),
+                    .unwrap_or_else(|| J::String(s.text.to_string())),
+                ScalarKind::Str => J::String(s.text.to_string()),
             },
             Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
             Value::Map(entries) => {
@@ -662,12 +666,14 @@ enum Frame {
     Seq {
         span: Span,
         anchor: usize,
-        items: Vec<Node>,
+        /// Where its items start in the shared item stack.
+        items: usize,
     },
     Map {
         span: Span,
         anchor: usize,
-        entries: Vec<Entry>,
+        /// Where its entries start in the shared entry stack.
+        entries: usize,
         pending_key: Option<Node>,
         /// First spans by key, built once the mapping holds [`SMALL_MAP`] entries.
         seen: Option<HashMap<String, Span>>,
@@ -683,6 +689,10 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
     let mut idx = ByteIndex::new(file);
     let mut parser = Parser::new_from_str(&file.text);
     let mut stack: Vec<Frame> = Vec::new();
+    // The children of the open collections, innermost last: a collection's children are
+    // moved out into a vector of their exact size when it ends (no growing, no shrinking).
+    let mut item_stack: Vec<Node> = Vec::new();
+    let mut entry_stack: Vec<Entry> = Vec::new();
     let mut anchors: HashMap<usize, Node> = HashMap::new();
     let mut alias_nodes = 0usize;
     let mut doc_root: Option<Node> = None;
@@ -724,7 +734,7 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                 stack.push(Frame::Seq {
                     span,
                     anchor,
-                    items: Vec::new(),
+                    items: item_stack.len(),
                 });
                 continue;
             }
@@ -736,7 +746,7 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                 stack.push(Frame::Map {
                     span,
                     anchor,
-                    entries: Vec::new(),
+                    entries: entry_stack.len(),
                     pending_key: None,
                     seen: None,
                     merges: Vec::new(),
@@ -753,9 +763,8 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                     diags.push(internal_yaml(span));
                     return docs;
                 };
+                let items: Vec<Node> = item_stack.drain(items.min(item_stack.len())..).collect();
                 let s = collection_span(file, start, span, items.last().map(|n| n.span));
-                let mut items = items;
-                items.shrink_to_fit();
                 let node = Node::seq(s, items);
                 if anchor > 0 {
                     anchors.insert(anchor, node.clone());
@@ -766,7 +775,7 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                 let Some(Frame::Map {
                     span: start,
                     anchor,
-                    mut entries,
+                    entries,
                     merges,
                     ..
                 }) = stack.pop()
@@ -774,8 +783,13 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                     diags.push(internal_yaml(span));
                     return docs;
                 };
-                apply_merges(&mut entries, merges);
-                entries.shrink_to_fit();
+                let mut entries: Vec<Entry> = entry_stack
+                    .drain(entries.min(entry_stack.len())..)
+                    .collect();
+                if !merges.is_empty() {
+                    apply_merges(&mut entries, merges);
+                    entries.shrink_to_fit();
+                }
                 let last = entries.last().map(|e| e.value.span);
                 let first = entries.first().map(|e| e.key.span);
                 let mut s = collection_span(file, start, span, last);
@@ -842,9 +856,9 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                         ),
                     );
                 }
-                // The scanner grows its strings generously; a tree keeps them exact.
-                let mut text = value.into_owned();
-                text.shrink_to_fit();
+                // Inline up to 24 bytes; a longer text gets an exact-size copy (the scanner
+                // grows its strings generously).
+                let text = Text::from(value.as_ref());
                 let node = Node::scalar(span, text, kind, style);
                 if anchor > 0 {
                     anchors.insert(anchor, node.clone());
@@ -889,7 +903,7 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
             None => {
                 doc_root = Some(node);
             }
-            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Seq { .. }) => item_stack.push(node),
             Some(Frame::Map {
                 entries,
                 pending_key,
@@ -922,6 +936,7 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                         }
                         continue;
                     }
+                    let entries = &entry_stack[(*entries).min(entry_stack.len())..];
                     // Small mappings (nearly all) are scanned; a large one gets an index.
                     let first = if entries.len() < SMALL_MAP {
                         entries
@@ -956,7 +971,7 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                             .with_help("remove one of the two entries"),
                         );
                     }
-                    entries.push(Entry { key, value: node });
+                    entry_stack.push(Entry { key, value: node });
                 }
             },
         }

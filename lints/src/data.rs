@@ -73,7 +73,7 @@ impl<'d> Reader<'d> {
                     ScalarKind::Str | ScalarKind::Int | ScalarKind::Float
                 ) && !s.text.trim().is_empty() =>
             {
-                Some(s.text.clone())
+                Some(s.text.to_string())
             }
             _ => {
                 self.error(

@@ -270,7 +270,7 @@ fn set_string(root: &mut Node, at: &[PathSeg], text: &str) {
         }
     }
     if let YValue::Scalar(s) = &mut n.value {
-        s.text = text.to_string();
+        s.text = text.into();
     }
 }
 

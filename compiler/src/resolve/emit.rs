@@ -8,10 +8,46 @@ use std::fmt::Write as _;
 
 /// Writes documents separated by `---`.
 pub fn emit_yaml(docs: &[Node]) -> String {
+    let parts = emit_parts(docs);
+    let len = parts.iter().map(|p| p.len() + 4).sum();
+    let mut out = String::with_capacity(len);
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        out.push_str(p);
+    }
+    out
+}
+
+/// Writes documents separated by `---` to `w`, as [`emit_yaml`] does, without first
+/// joining them into one string.
+pub fn write_yaml(docs: &[Node], w: &mut impl std::io::Write) -> std::io::Result<()> {
+    let parts = emit_parts(docs);
+    let mut slices = Vec::with_capacity(parts.len() * 2);
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            slices.push(std::io::IoSlice::new(b"---\n"));
+        }
+        slices.push(std::io::IoSlice::new(p.as_bytes()));
+    }
+    let mut rest: &mut [std::io::IoSlice<'_>] = &mut slices;
+    while !rest.is_empty() {
+        match w.write_vectored(rest) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => std::io::IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    w.flush()
+}
+
+/// Each document written on its own (in parallel when there are many), in order: the
+/// output does not depend on the number of threads.
+fn emit_parts(docs: &[Node]) -> Vec<String> {
     use rayon::prelude::*;
-    // Documents are written independently (in parallel when there are many), then joined
-    // in order: the output does not depend on the number of threads.
-    let parts: Vec<String> = if docs.len() >= 64 {
+    if docs.len() >= 64 {
         docs.par_iter()
             .map(|d| {
                 let mut s = String::with_capacity(4096);
@@ -27,16 +63,7 @@ pub fn emit_yaml(docs: &[Node]) -> String {
                 s
             })
             .collect()
-    };
-    let len = parts.iter().map(|p| p.len() + 4).sum();
-    let mut out = String::with_capacity(len);
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            out.push_str("---\n");
-        }
-        out.push_str(p);
     }
-    out
 }
 
 fn emit_top(n: &Node, out: &mut String) {
@@ -550,6 +577,32 @@ fn write_double_quoted(out: &mut String, s: &str) {
 mod tests {
     use super::*;
     use std::cmp::Ordering;
+
+    #[test]
+    fn writing_equals_joining() {
+        let sm = crate::span::SourceMap::new();
+        let text: String = (0..100)
+            .map(|i| format!("kind: K\nmetadata:\n  name: n{i}\nlist: [a, 'b c', \"x: y\"]\n"))
+            .collect::<Vec<_>>()
+            .join("---\n");
+        let f = sm.add("t.yaml", text);
+        let mut d = Vec::new();
+        let docs: Vec<Node> = crate::yaml::parse(&f, &Default::default(), &mut d)
+            .into_iter()
+            .map(|d| d.root)
+            .collect();
+        assert_eq!(docs.len(), 100);
+        for n in [0, 1, 2, 100] {
+            let mut out = Vec::new();
+            write_yaml(&docs[..n], &mut out).unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                emit_yaml(&docs[..n]),
+                "{n} documents"
+            );
+        }
+        assert_eq!(emit_yaml(&docs[..2]).matches("---\n").count(), 1);
+    }
 
     #[test]
     fn go_key_order() {

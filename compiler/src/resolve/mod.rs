@@ -19,14 +19,14 @@ mod kust;
 pub mod select;
 pub mod smp;
 
-pub use emit::{emit_yaml, key_less};
+pub use emit::{emit_yaml, key_less, write_yaml};
 
 use crate::declare_codes;
 use crate::diag::{Diagnostic, did_you_mean};
 use crate::fs::{FileKind, normalize};
 use crate::load::{LoadError, Loader};
 use crate::span::Span;
-use crate::yaml::{Entry, Node, Value};
+use crate::yaml::{Entry, Node, Text, Value};
 use json6902::{Op, OpKind};
 use kust::{Kust, KustKind, PatchField, PatchSource, PatchSpec, PathRef, SortSpec, Target};
 use rayon::prelude::*;
@@ -302,11 +302,11 @@ pub fn resolve_all(
 /// A resource id as kustomize compares them.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct ResId {
-    group: String,
-    version: String,
-    kind: String,
-    ns: String,
-    name: String,
+    group: Text,
+    version: Text,
+    kind: Text,
+    ns: Text,
+    name: Text,
 }
 
 /// Built-in kinds that are not namespaced.
@@ -347,15 +347,15 @@ impl ResId {
     fn of(n: &Node) -> ResId {
         let api = text_at(n, &["apiVersion"]);
         let (group, version) = match api.split_once('/') {
-            Some((g, v)) => (g.to_string(), v.to_string()),
-            None => (String::new(), api.to_string()),
+            Some((g, v)) => (g.into(), v.into()),
+            None => (Text::default(), api.into()),
         };
         ResId {
             group,
             version,
-            kind: text_at(n, &["kind"]).to_string(),
-            ns: text_at(n, &["metadata", "namespace"]).to_string(),
-            name: text_at(n, &["metadata", "name"]).to_string(),
+            kind: text_at(n, &["kind"]).into(),
+            ns: text_at(n, &["metadata", "namespace"]).into(),
+            name: text_at(n, &["metadata", "name"]).into(),
         }
     }
 
@@ -387,7 +387,7 @@ impl ResId {
     fn key(mut self) -> ResId {
         let ns = self.effective_ns();
         if ns != self.ns {
-            self.ns = ns.to_string();
+            self.ns = ns.into();
         }
         self
     }
@@ -408,7 +408,7 @@ impl ResId {
 
     fn api_version(&self) -> String {
         if self.group.is_empty() {
-            self.version.clone()
+            self.version.to_string()
         } else {
             format!("{}/{}", self.group, self.version)
         }
@@ -448,7 +448,10 @@ impl Res {
             .map(|m| {
                 m.iter()
                     .filter_map(|e| {
-                        Some((e.key_str().to_string(), e.value.as_scalar()?.text.clone()))
+                        Some((
+                            e.key_str().to_string(),
+                            e.value.as_scalar()?.text.to_string(),
+                        ))
                     })
                     .collect()
             })
@@ -1418,12 +1421,12 @@ impl<'a> Ctx<'a> {
             ),
         )
         .with_label(p.span, "patch listed here");
-        let names: Vec<String> = res
+        let names: Vec<Text> = res
             .iter()
             .filter(|r| r.cur().same_gvk(pid) || r.orig.same_gvk(pid))
             .flat_map(|r| std::iter::once(r.orig.name.clone()).chain(std::iter::once(r.cur().name)))
             .collect();
-        if let Some(s) = did_you_mean(&pid.name, names.iter().map(String::as_str)) {
+        if let Some(s) = did_you_mean(&pid.name, names.iter().map(Text::as_str)) {
             d = d.with_help(format!("did you mean `{s}`?")).with_fix(
                 format!("use `{s}`"),
                 vec![crate::diag::Edit {
@@ -1511,7 +1514,7 @@ fn normalize_annotations(md: &mut Node) {
                 for a in m.iter_mut() {
                     let text = match &a.value.value {
                         Value::Scalar(s) if s.kind != crate::yaml::ScalarKind::Null => {
-                            s.text.clone()
+                            s.text.to_string()
                         }
                         _ => String::new(),
                     };

@@ -571,7 +571,7 @@ fn enum_ty(items: &[Node], span: Span) -> Ty {
     let mut has_null = false;
     for i in items {
         match i.as_scalar() {
-            Some(s) if s.kind == ScalarKind::Str => members.push(s.text.clone()),
+            Some(s) if s.kind == ScalarKind::Str => members.push(s.text.to_string()),
             Some(s) if s.kind == ScalarKind::Null => has_null = true,
             _ => all_str = false,
         }
