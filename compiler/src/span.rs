@@ -82,12 +82,9 @@ pub struct SourceFile {
 
 impl SourceFile {
     pub fn new(id: FileId, path: PathBuf, text: Arc<str>) -> Self {
-        let mut line_starts = vec![0u32];
-        for (i, b) in text.bytes().enumerate() {
-            if b == b'\n' {
-                line_starts.push(i as u32 + 1);
-            }
-        }
+        let line_starts = std::iter::once(0u32)
+            .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i as u32 + 1))
+            .collect();
         SourceFile {
             id,
             path,

@@ -570,7 +570,7 @@ pub fn decode(file: FileId, bytes: Vec<u8>) -> Result<String, Box<Diagnostic>> {
 /// lossy text without copying every file it reads).
 pub fn decode_or_keep(file: FileId, bytes: Vec<u8>) -> Result<String, (Box<Diagnostic>, Vec<u8>)> {
     let probe = &bytes[..bytes.len().min(8192)];
-    if let Some(pos) = probe.iter().position(|&b| b == 0) {
+    if let Some(pos) = memchr::memchr(0, probe) {
         return Err((
             Box::new(
                 Diagnostic::new(

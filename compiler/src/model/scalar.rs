@@ -18,11 +18,24 @@ pub fn text_span(sources: &SourceMap, node: &Node, start: usize, end: usize) -> 
 pub fn whole_value_span(sources: &SourceMap, node: &Node) -> Span {
     match &node.value {
         Value::Scalar(s) if matches!(s.style, Style::Literal | Style::Folded) => {
-            let len = s.text.trim_end().len();
-            if len == 0 {
+            let value = s.text.trim_end();
+            let (Some(first), Some(last)) = (value.chars().next(), value.chars().next_back())
+            else {
                 return node.span;
+            };
+            // The common case without aligning every char: the content starts the span and
+            // its last char is the last one before the trailing line breaks.
+            if let Some(f) = sources.get(node.span.file) {
+                let src = f.slice(node.span).trim_end();
+                if src.starts_with(first) && src.ends_with(last) {
+                    return Span::new(
+                        node.span.file,
+                        node.span.start,
+                        node.span.start + src.len() as u32,
+                    );
+                }
             }
-            let sp = text_span(sources, node, 0, len);
+            let sp = text_span(sources, node, 0, value.len());
             if sp.is_empty() { node.span } else { sp }
         }
         _ => node.span,
@@ -70,5 +83,35 @@ mod tests {
         let docs = parse(&f, &Limits::default(), &mut d);
         let node = docs[0].root.get("a").unwrap();
         assert_eq!(f.slice(whole_value_span(&sm, node)), "Code-Review");
+    }
+
+    /// The quick path and the full alignment agree, also with comments, indentation
+    /// indicators, more-indented lines and folding around the content.
+    #[test]
+    fn block_scalar_whole_value_span_agrees_with_the_alignment() {
+        let texts = [
+            "a: |\n  hello\n# a comment o\nb: 1\n",
+            "a: >-\n  one\n  two\n\n  three   \n\n# three\n",
+            "a: |2\n    indented\n  less\n",
+            "a: >\n  folded\n    more\n  lines\n",
+            "a: |+\n  keep\n\n\n",
+            "a: |\n  x\n",
+            "- |\n  item\n  # not a comment\n- b\n",
+        ];
+        for text in texts {
+            let sm = SourceMap::new();
+            let f = sm.add("t.yaml", text);
+            let mut d = Vec::new();
+            let docs = parse(&f, &Limits::default(), &mut d);
+            assert!(!docs.is_empty(), "{text:?}: {d:?}");
+            let root = &docs[0].root;
+            let node = root
+                .get("a")
+                .or_else(|| root.as_seq().and_then(|s| s.first()))
+                .unwrap();
+            let len = node.as_scalar().unwrap().text.trim_end().len();
+            let aligned = text_span(&sm, node, 0, len);
+            assert_eq!(whole_value_span(&sm, node), aligned, "{text:?}");
+        }
     }
 }
