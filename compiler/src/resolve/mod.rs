@@ -906,10 +906,16 @@ impl<'a> Ctx<'a> {
         acc
     }
 
-    /// Adds a resource, refusing a duplicate id. `index` maps the [`ResId::key`] of every
-    /// resource of `acc` to its position.
-    fn append(&self, acc: &mut Acc, index: &mut HashMap<ResId, usize>, res: Res, entry: Span) {
-        let id = res.cur();
+    /// Adds a resource whose current id is `id`, refusing a duplicate id. `index` maps the
+    /// [`ResId::key`] of every resource of `acc` to its position.
+    fn append_id(
+        &self,
+        acc: &mut Acc,
+        index: &mut HashMap<ResId, usize>,
+        res: Res,
+        id: ResId,
+        entry: Span,
+    ) {
         let key = id.clone().key();
         if let Some(first) = index.get(&key).map(|&i| &acc.res[i]) {
             let mut d = Diagnostic::new(
@@ -936,19 +942,23 @@ impl<'a> Ctx<'a> {
     fn accumulate(&self, kd: &KDir<'_>, acc: &mut Acc, stack: &[Frame]) {
         let k = kd.kust;
         // 1. Resources, each built independently (in parallel), appended in order.
-        let subs: Vec<Acc> = k
+        let subs: Vec<(Acc, Vec<ResId>)> = k
             .resources
             .par_iter()
-            .map(|r| self.resource_entry(kd, r, stack))
+            .map(|r| {
+                let sub = self.resource_entry(kd, r, stack);
+                let ids = sub.res.iter().map(Res::cur).collect();
+                (sub, ids)
+            })
             .collect();
         let mut index: HashMap<ResId, usize> = HashMap::with_capacity(acc.res.len());
         for (i, r) in acc.res.iter().enumerate() {
             index.entry(r.cur().key()).or_insert(i);
         }
-        for (r, mut sub) in k.resources.iter().zip(subs) {
+        for (r, (mut sub, ids)) in k.resources.iter().zip(subs) {
             acc.merge_meta(&mut sub);
-            for res in sub.res {
-                self.append(acc, &mut index, res, r.span);
+            for (res, id) in sub.res.into_iter().zip(ids) {
+                self.append_id(acc, &mut index, res, id, r.span);
             }
         }
         // openapi: accepted, no effect; the file must exist and be under the root.
@@ -1020,14 +1030,14 @@ impl<'a> Ctx<'a> {
             self.prefix_suffix(k.prefix.as_ref(), k.suffix.as_ref(), acc);
         }
         for l in &k.labels {
-            for r in &mut acc.res {
-                set_meta_pairs(&mut r.node, "labels", l);
-            }
+            acc.res
+                .par_iter_mut()
+                .for_each(|r| set_meta_pairs(&mut r.node, "labels", l));
         }
         if let Some(a) = &k.annotations {
-            for r in &mut acc.res {
-                set_meta_pairs(&mut r.node, "annotations", a);
-            }
+            acc.res
+                .par_iter_mut()
+                .for_each(|r| set_meta_pairs(&mut r.node, "annotations", a));
         }
         for p in &k.patches_json {
             self.patch(kd, p, acc, &mut merged_stages);
@@ -1093,13 +1103,13 @@ impl<'a> Ctx<'a> {
             .map(|s| s.text.as_str())
             .unwrap_or("");
         let span = prefix.or(suffix).map(|n| n.span).unwrap_or_default();
-        for r in &mut acc.res {
+        acc.res.par_iter_mut().for_each(|r| {
             let id = r.cur();
             if matches!(
                 id.kind.as_str(),
                 "CustomResourceDefinition" | "APIService" | "Namespace"
             ) {
-                continue;
+                return;
             }
             r.store_prev();
             let new = format!("{p}{}{s}", id.name);
@@ -1108,7 +1118,7 @@ impl<'a> Ctx<'a> {
             }
             r.name_spans.extend(prefix.map(|n| n.span));
             r.name_spans.extend(suffix.map(|n| n.span));
-        }
+        });
     }
 
     // -------------------------------------------------------------------------------------
@@ -1227,15 +1237,27 @@ impl<'a> Ctx<'a> {
             if sel.is_empty() {
                 acc.diags.push(nothing_selected(target));
             }
-            for i in sel {
-                let r = &mut acc.res[i];
+            // Each selected resource is patched on its own (in parallel); the problems are
+            // reported in resource order.
+            let mut chosen = vec![false; acc.res.len()];
+            for &i in &sel {
+                chosen[i] = true;
+            }
+            let merged = &*merged;
+            let per_res: Vec<Vec<Diagnostic>> = acc
+                .res
+                .par_iter_mut()
+                .enumerate()
+                .filter(|(i, _)| chosen[*i])
+                .map(|(_, r)| {
+                let mut diags = Vec::new();
                 if let Some(ms) = merged.get(&r.uid) {
                     for op in &ops {
                         for (ptr, span) in std::iter::once((&op.path, op.path_span))
                             .chain(op.from.as_ref().map(|(f, s)| (f, *s)))
                         {
                             if stage_index(ptr) {
-                                acc.diags.push(
+                                diags.push(
                                     Diagnostic::new(
                                         &STAGE_INDEX_AFTER_MERGE,
                                         span,
@@ -1277,7 +1299,7 @@ impl<'a> Ctx<'a> {
                     } else {
                         op.path_span
                     };
-                    acc.diags.push(
+                    diags.push(
                         Diagnostic::new(
                             &JSON_PATCH_FAILED,
                             span,
@@ -1285,7 +1307,7 @@ impl<'a> Ctx<'a> {
                         )
                         .with_help("the path is read against the resource as the earlier patches left it; the resource is left unpatched"),
                     );
-                    continue;
+                    return diags;
                 }
                 let after = r.name_node().map(|n| n.span);
                 if after != before_name
@@ -1293,7 +1315,10 @@ impl<'a> Ctx<'a> {
                 {
                     r.name_spans.push(s);
                 }
-            }
+                diags
+                })
+                .collect();
+            acc.diags.extend(per_res.into_iter().flatten());
             return;
         }
         for doc in &roots {
@@ -1550,37 +1575,44 @@ fn nothing_selected(t: &Target) -> Diagnostic {
 
 /// The resources a target selects (kustomize's `Select`).
 fn select(res: &[Res], t: &Target) -> Vec<usize> {
-    let mut out = Vec::new();
-    for (i, r) in res.iter().enumerate() {
+    res.par_iter()
+        .enumerate()
+        .filter(|(_, r)| selects(r, t))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Whether a patch target selects a resource.
+fn selects(r: &Res, t: &Target) -> bool {
+    {
         let cur = r.cur();
         if !t.namespace.is_any()
             && !t.namespace.matches(r.orig.effective_ns())
             && !t.namespace.matches(cur.effective_ns())
         {
-            continue;
+            return false;
         }
         if !t.name.matches(&r.orig.name) && !t.name.matches(&cur.name) {
-            continue;
+            return false;
         }
         if !t.group.matches(&cur.group)
             || !t.version.matches(&cur.version)
             || !t.kind.matches(&cur.kind)
         {
-            continue;
+            return false;
         }
         if let Some(ls) = &t.labels
             && !ls.matches(&r.meta_map("labels"))
         {
-            continue;
+            return false;
         }
         if let Some(asel) = &t.annotations
             && !asel.matches(&r.meta_map("annotations"))
         {
-            continue;
+            return false;
         }
-        out.push(i);
     }
-    out
+    true
 }
 
 fn load_error(span: Span, e: &LoadError) -> Diagnostic {
