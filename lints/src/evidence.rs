@@ -449,7 +449,22 @@ pub fn evaluate(
 ) -> Outcome {
     let mut out = Outcome::default();
     for k in &rule.requires {
-        eval_kind(*k, pb, scope, settings, &mut out);
+        eval_kind(*k, pb, scope, settings, true, &mut out);
+    }
+    out
+}
+
+/// [`evaluate`] without describing the evidence found ([`Outcome::found`] stays empty):
+/// what `check` needs.
+pub fn evaluate_missing(
+    rule: &EvidenceRule,
+    pb: &PlaybookFacts,
+    scope: Scope,
+    settings: &Settings,
+) -> Outcome {
+    let mut out = Outcome::default();
+    for k in &rule.requires {
+        eval_kind(*k, pb, scope, settings, false, &mut out);
     }
     out
 }
@@ -457,13 +472,19 @@ pub fn evaluate(
 struct Ctx<'a> {
     kind: EvidenceKind,
     out: &'a mut Outcome,
+    /// Whether to describe the evidence found (coverage reports do; `check` needs only
+    /// what is missing).
+    describe: bool,
 }
 
 impl Ctx<'_> {
-    fn found(&mut self, what: impl Into<String>, span: Option<Span>) {
+    fn found<S: Into<String>>(&mut self, what: impl FnOnce() -> S, span: Option<Span>) {
+        if !self.describe {
+            return;
+        }
         self.out.found.push(Found {
             kind: self.kind,
-            what: what.into(),
+            what: what().into(),
             span,
         });
     }
@@ -521,9 +542,14 @@ fn eval_kind(
     pb: &PlaybookFacts,
     scope: Scope,
     settings: &Settings,
+    describe: bool,
     out: &mut Outcome,
 ) {
-    let mut c = Ctx { kind, out };
+    let mut c = Ctx {
+        kind,
+        out,
+        describe,
+    };
     let stages = stages_in(pb, scope);
     let spec = pb.spec_anchor();
     match kind {
@@ -537,7 +563,7 @@ fn eval_kind(
                 );
             }
             for s in &pb.audit_sinks {
-                c.found(format!("audit sink `{}`", s.value), Some(s.span));
+                c.found(|| format!("audit sink `{}`", s.value), Some(s.span));
             }
         }
         EvidenceKind::AuditLog => {
@@ -552,7 +578,7 @@ fn eval_kind(
             for s in &gated {
                 match &s.audit_log {
                     Some(a) if a.value == AuditLog::Required => {
-                        c.found(format!("`audit-log: required` on stage `{}`", s.name), Some(a.span))
+                        c.found(|| format!("`audit-log: required` on stage `{}`", s.name), Some(a.span))
                     }
                     other => c.missing(
                         format!("`audit-log: required` on stage `{}`", s.name),
@@ -576,7 +602,7 @@ fn eval_kind(
                 } else if gated.is_empty() {
                     for s in any {
                         if let Some(a) = &s.audit_log {
-                            c.found(
+                            c.found(||
                                 format!("`audit-log: required` on stage `{}`", s.name),
                                 Some(a.span),
                             );
@@ -600,11 +626,11 @@ fn eval_kind(
                     r.span,
                     format!("raise the retention to at least `{min}`, the organisation's minimum"),
                 ),
-                Some(min) => c.found(
+                Some(min) => c.found(||
                     format!("audit retention {} (minimum {min})", r.value),
                     Some(r.span),
                 ),
-                None => c.found(format!("audit retention {}", r.value), Some(r.span)),
+                None => c.found(|| format!("audit retention {}", r.value), Some(r.span)),
             },
         },
         EvidenceKind::HumanGate => {
@@ -613,7 +639,7 @@ fn eval_kind(
                 let g = s.gate(pb);
                 if let Gate::People { complete: true, .. } = g {
                     any = true;
-                    c.found(
+                    c.found(||
                         format!("gate on stage `{}` approved by {}", s.name, approver_list(&g)),
                         Some(s.approval_span.unwrap_or(s.name_span)),
                     );
@@ -623,7 +649,7 @@ fn eval_kind(
                 && let Some(span) = playbook_gate(pb)
             {
                 any = true;
-                c.found(
+                c.found(||
                     "approval of the `medium`-risk playbook by `spec.approvers`",
                     Some(span),
                 );
@@ -655,7 +681,7 @@ fn eval_kind(
                     Some(e) => format!("not required: `{e}` is not a production environment"),
                     None => "not required: no environment (not under `overlays/`)".to_string(),
                 };
-                c.found(note, None);
+                c.found(|| note, None);
                 return;
             }
             let env = pb.environment.as_deref().unwrap_or("");
@@ -663,17 +689,17 @@ fn eval_kind(
             for s in stages.iter().filter(|s| s.is_action()) {
                 actions += 1;
                 match s.gate(pb) {
-                    Gate::Refused => c.found(
+                    Gate::Refused => c.found(||
                         format!("{} is `high` risk: refused, never executed", s.describe()),
                         Some(s.name_span),
                     ),
-                    g @ Gate::People { complete: true, .. } => c.found(
+                    g @ Gate::People { complete: true, .. } => c.found(||
                         format!("{} gated, approved by {}", s.describe(), approver_list(&g)),
                         Some(s.approval_span.unwrap_or(s.name_span)),
                     ),
                     _ => {
                         if let Some(span) = playbook_gate(pb) {
-                            c.found(
+                            c.found(||
                                 format!(
                                     "{} runs after the playbook's approval by `spec.approvers`",
                                     s.describe()
@@ -697,7 +723,7 @@ fn eval_kind(
                 }
             }
             if actions == 0 {
-                c.found(
+                c.found(||
                     format!("no `action:` stage to gate in production environment `{env}`"),
                     None,
                 );
@@ -718,7 +744,7 @@ fn eval_kind(
                         format!("add `approvers: [{{role: ROLE}}]` to stage `{}`", s.name),
                     );
                 } else if let Some(role) = approvers.iter().find(|a| a.kind == ApproverKind::Role) {
-                    c.found(
+                    c.found(||
                         format!("stage `{}` is approved by role `{}`", s.name, role.name),
                         Some(role.span),
                     );
@@ -762,7 +788,7 @@ fn eval_kind(
                 }
                 gates += 1;
                 match &s.sla {
-                    Some(sla) => c.found(format!("stage `{}` has SLA {}", s.name, sla.value), Some(sla.span)),
+                    Some(sla) => c.found(|| format!("stage `{}` has SLA {}", s.name, sla.value), Some(sla.span)),
                     None => c.missing(
                         format!("an `sla` on the gate of stage `{}`", s.name),
                         s.approval_span.unwrap_or(s.name_span),
@@ -770,7 +796,7 @@ fn eval_kind(
                     ),
                 }
                 match s.on_pending.first() {
-                    Some(ch) => c.found(
+                    Some(ch) => c.found(||
                         format!("stage `{}` notifies `{}` when pending", s.name, ch.value),
                         Some(ch.span),
                     ),
@@ -785,12 +811,12 @@ fn eval_kind(
                 }
             }
             if gates == 0 {
-                c.found("no human gate waits for a decision", None);
+                c.found(|| "no human gate waits for a decision", None);
             }
         }
         EvidenceKind::RollbackOnFailure => match &pb.on_failure {
             Some(f) if f.value != OnFailure::DoNothing => {
-                c.found(format!("`on-failure: {}`", f.value), Some(f.span))
+                c.found(|| format!("`on-failure: {}`", f.value), Some(f.span))
             }
             Some(f) => c.missing(
                 "a rollback on failure (`on-failure` is `none`)",
@@ -812,13 +838,13 @@ fn eval_kind(
                 );
             }
             for n in &pb.rollback_notification {
-                c.found(format!("failures notify `{}`", n.value), Some(n.span));
+                c.found(|| format!("failures notify `{}`", n.value), Some(n.span));
             }
         }
         EvidenceKind::RevertToPrevious => {
             match &pb.on_failure {
                 Some(f) if f.value == OnFailure::RevertToPrevious => {
-                    c.found("`on-failure: revert-to-previous`", Some(f.span))
+                    c.found(|| "`on-failure: revert-to-previous`", Some(f.span))
                 }
                 Some(f) => c.missing(
                     format!("`on-failure: revert-to-previous` (it is `{}`)", f.value),
@@ -835,7 +861,7 @@ fn eval_kind(
                 s.is_action() && (scope != Scope::Playbook || s.audit_log_required())
             }) {
                 match s.rollback_step {
-                    Some(span) => c.found(format!("{} has a `rollback` step", s.describe()), Some(span)),
+                    Some(span) => c.found(|| format!("{} has a `rollback` step", s.describe()), Some(span)),
                     None => c.missing(
                         format!("a `rollback` step on {}", s.describe()),
                         s.name_span,
@@ -858,7 +884,7 @@ fn eval_kind(
             for a in &pb.alerts {
                 let cond = &a.condition.value;
                 match a.notify.first() {
-                    Some(n) => c.found(
+                    Some(n) => c.found(||
                         format!("alert `{cond}` notifies `{}`", n.value),
                         Some(a.condition.span),
                     ),

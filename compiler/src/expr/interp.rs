@@ -34,13 +34,14 @@ impl Interpolation {
     /// Parses the inner text as an expression (contract §5 allows a reference there). Spans
     /// in the tree and the errors are relative to the containing string.
     pub fn parse(&self) -> (Option<Expr>, Vec<ExprError>) {
-        let (expr, errors) = super::parse(&self.inner);
+        let memo = super::parse_memo(&self.inner);
+        let (expr, errors) = &*memo;
         let offset = self.inner_span.start;
-        let expr = expr.map(|mut e| {
+        let expr = expr.clone().map(|mut e| {
             e.shift_spans(offset);
             e
         });
-        let errors = errors.into_iter().map(|e| e.shifted(offset)).collect();
+        let errors = errors.iter().map(|e| e.clone().shifted(offset)).collect();
         (expr, errors)
     }
 }

@@ -49,7 +49,7 @@ pub use lexer::{DurationUnit, Lexed, Token, TokenKind, lex};
 pub use monitor::{
     AlertCondition, MetricTarget, Percentile, parse_alert_condition, parse_metric_target,
 };
-pub use parser::{MAX_DEPTH, parse};
+pub use parser::{MAX_DEPTH, Parsed, parse, parse_memo};
 
 /// A byte range relative to the start of the text that was lexed or parsed.
 pub type Span = Range<u32>;

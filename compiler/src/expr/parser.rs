@@ -50,6 +50,32 @@ pub fn parse(src: &str) -> (Option<Expr>, Vec<ExprError>) {
     (expr, errors)
 }
 
+/// A parse kept by [`parse_memo`]: the tree and the errors of [`parse`].
+pub type Parsed = (Option<Expr>, Vec<ExprError>);
+
+/// Texts remembered by [`parse_memo`] before it starts afresh (a bound on its memory).
+const MEMO_ENTRIES: usize = 1 << 16;
+
+/// [`parse`], remembered by text for the whole process: a tree checks the same conditions
+/// in every overlay, and playbooks often share them. The parse is a function of the text
+/// alone (its spans are relative to it), so a remembered one is the same value.
+pub fn parse_memo(src: &str) -> std::sync::Arc<Parsed> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static MEMO: OnceLock<Mutex<HashMap<Box<str>, Arc<Parsed>>>> = OnceLock::new();
+    let memo = MEMO.get_or_init(Default::default);
+    if let Some(hit) = memo.lock().unwrap_or_else(|e| e.into_inner()).get(src) {
+        return hit.clone();
+    }
+    let parsed = Arc::new(parse(src));
+    let mut m = memo.lock().unwrap_or_else(|e| e.into_inner());
+    if m.len() >= MEMO_ENTRIES {
+        m.clear();
+    }
+    m.insert(src.into(), parsed.clone());
+    parsed
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Closer {
     Paren,
@@ -881,6 +907,18 @@ fn word_help(word: &str, next: &TokenKind) -> Option<String> {
 mod tests {
     use super::*;
     use crate::expr::lexer::DurationUnit;
+
+    #[test]
+    fn the_memo_gives_the_parse_of_the_text() {
+        for src in ["a.b >= 3", "x.y IN [A, B] AND", "", "((", "a.b == 'c'"] {
+            let memo = parse_memo(src);
+            assert_eq!(*memo, parse(src), "{src:?}");
+            assert!(
+                std::sync::Arc::ptr_eq(&memo, &parse_memo(src)),
+                "{src:?} kept"
+            );
+        }
+    }
 
     /// Parses and asserts there were no errors.
     fn ok(src: &str) -> Expr {

@@ -218,10 +218,13 @@ fn load_ty(cx: &Ctx<'_>, reference: &Spanned<String>, diags: &mut Vec<Diagnostic
         .map(|f| f.path.as_path())
         .unwrap_or(Path::new(""));
     // The display path is relative to the loader's cwd; the loader resolves it the same way.
-    let Some(path) = cx
-        .schemas
-        .find_cached(cx.loader, &reference.value, from, cx.schema_paths)
-    else {
+    let Some(found) = cx.schemas.lookup(
+        cx.loader,
+        &reference.value,
+        reference.span.file,
+        from,
+        cx.schema_paths,
+    ) else {
         let mut d = Diagnostic::new(
             &crate::types::schema::SCHEMA_NOT_FOUND,
             reference.span,
@@ -244,7 +247,7 @@ fn load_ty(cx: &Ctx<'_>, reference: &Spanned<String>, diags: &mut Vec<Diagnostic
         diags.push(d);
         return Ty::Any;
     };
-    match cx.schemas.load(cx.loader, &path) {
+    match found {
         Some(s) => {
             diags.extend(s.diags.iter().cloned());
             s.ty.clone()
@@ -440,11 +443,12 @@ fn check_expr(
 ) -> Option<lower::Lowered> {
     let node = &e.node;
     let text = &e.text.value;
-    let (parsed, errors) = expr::parse(text);
-    for err in &errors {
+    let memo = expr::parse_memo(text);
+    let (parsed, errors) = &*memo;
+    for err in errors {
         diags.push(expr_error(sources, node, &tc::EXPR_SYNTAX, err));
     }
-    let parsed = parsed?;
+    let parsed = parsed.as_ref()?;
     if !errors.is_empty() {
         // Still note which outputs the expression reads, so they are not reported unread.
         for r in parsed.refs() {
@@ -457,12 +461,12 @@ fn check_expr(
         env.rejected.borrow_mut().clear();
         return None;
     }
-    let checked = tc::check(&parsed, env, purpose);
+    let checked = tc::check(parsed, env, purpose);
     let has_errors = checked
         .findings
         .iter()
         .any(|f| f.code.severity == crate::diag::Severity::Error);
-    let lowered = lower::lower(&parsed, &checked.refs);
+    let lowered = lower::lower(parsed, &checked.refs);
     let rejected = !env.rejected.borrow().is_empty();
     report(sources, node, env, checked, diags);
     if has_errors || rejected {
@@ -774,7 +778,8 @@ fn unreachable_branches(s: &Stage, diags: &mut Vec<Diagnostic>) {
     let mut earlier: Vec<(Expr, Span)> = Vec::new();
     for c in &s.conditions {
         let Some(t) = &c.test else { continue };
-        let (Some(e), errs) = expr::parse(&t.text.value) else {
+        let memo = expr::parse_memo(&t.text.value);
+        let (Some(e), errs) = &*memo else {
             continue;
         };
         if !errs.is_empty() {

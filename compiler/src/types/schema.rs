@@ -12,7 +12,7 @@ use crate::declare_codes;
 use crate::diag::Diagnostic;
 use crate::fs::{FileKind, normalize};
 use crate::load::Loader;
-use crate::span::Span;
+use crate::span::{FileId, Span};
 use crate::yaml::{Node, ScalarKind, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -156,7 +156,12 @@ pub struct SchemaStore {
     found: Mutex<HashMap<PathBuf, HashMap<String, Option<PathBuf>>>>,
     /// [`SchemaStore::load`]'s answers, by the path as given.
     loaded: Mutex<HashMap<PathBuf, Option<Arc<Schema>>>>,
+    /// [`SchemaStore::lookup`]'s answers, by the referring file and the reference.
+    looked_up: Mutex<HashMap<(FileId, String), Lookup>>,
 }
+
+/// Where a schema reference leads: [`SchemaStore::lookup`].
+pub type Lookup = Option<Option<Arc<Schema>>>;
 
 impl std::fmt::Debug for SchemaStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -210,6 +215,37 @@ impl SchemaStore {
             .entry(dir.to_path_buf())
             .or_default()
             .insert(reference.to_string(), answer.clone());
+        answer
+    }
+
+    /// [`SchemaStore::find_cached`], then [`SchemaStore::load`], remembered by the referring
+    /// file (`from`, whose path is `from_file`) and the reference, so that the stages of
+    /// every playbook that name the same schema find it without a path lookup: `None` if
+    /// no file is found, `Some(None)` if it cannot be read.
+    pub fn lookup(
+        &self,
+        loader: &Loader,
+        reference: &str,
+        from: FileId,
+        from_file: &Path,
+        search: &[PathBuf],
+    ) -> Lookup {
+        let key = (from, reference.to_string());
+        if let Some(hit) = self
+            .looked_up
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return hit.clone();
+        }
+        let answer = self
+            .find_cached(loader, reference, from_file, search)
+            .map(|path| self.load(loader, &path));
+        self.looked_up
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, answer.clone());
         answer
     }
 

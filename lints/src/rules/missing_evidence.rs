@@ -1,7 +1,7 @@
 //! PB5005: a claimed control whose evidence rule the playbook fails.
 
 use crate::Compliance;
-use crate::evidence::{Scope, evaluate};
+use crate::evidence::{Scope, evaluate_missing};
 use crate::facts::{PlaybookFacts, Spanned};
 use crate::tags::{Resolved, resolve};
 use pbc_compiler::declare_codes;
@@ -83,7 +83,7 @@ fn check_list(
         let Some(rule) = comp.rules.get(&catalog.id, &control.id) else {
             continue;
         };
-        let outcome = evaluate(rule, pb, scope, &comp.settings);
+        let outcome = evaluate_missing(rule, pb, scope, &comp.settings);
         if outcome.ok() {
             continue;
         }
