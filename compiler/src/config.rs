@@ -748,7 +748,7 @@ fn string_list(v: &Node, key: &str, diags: &mut Vec<Diagnostic>) -> Option<Vec<(
     let mut out = Vec::new();
     for i in items {
         match i.as_scalar() {
-            Some(s) if s.kind != ScalarKind::Null => out.push((s.text.to_string(), i.span)),
+            Some(s) if s.kind != ScalarKind::Null => out.push((s.text.as_str().to_owned(), i.span)),
             _ => diags.push(bad(
                 i.span,
                 format!("`{key}` items must be strings, found {}", i.type_name()),

@@ -325,12 +325,12 @@ impl Node {
                 ScalarKind::Bool => J::Bool(s.text.eq_ignore_ascii_case("true")),
                 ScalarKind::Int => parse_int(&s.text)
                     .map(|i| J::Number(i.into()))
-                    .unwrap_or_else(|| J::String(s.text.to_string())),
+                    .unwrap_or_else(|| J::String(s.text.as_str().to_owned())),
                 ScalarKind::Float => parse_float(&s.text)
                     .and_then(serde_json::Number::from_f64)
                     .map(J::Number)
-                    .unwrap_or_else(|| J::String(s.text.to_string())),
-                ScalarKind::Str => J::String(s.text.to_string()),
+                    .unwrap_or_else(|| J::String(s.text.as_str().to_owned())),
+                ScalarKind::Str => J::String(s.text.as_str().to_owned()),
             },
             Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
             Value::Map(entries) => {

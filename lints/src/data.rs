@@ -73,7 +73,7 @@ impl<'d> Reader<'d> {
                     ScalarKind::Str | ScalarKind::Int | ScalarKind::Float
                 ) && !s.text.trim().is_empty() =>
             {
-                Some(s.text.to_string())
+                Some(s.text.as_str().to_owned())
             }
             _ => {
                 self.error(

@@ -395,7 +395,7 @@ impl<'a> Builder<'a> {
                     );
                     return None;
                 }
-                Some(Spanned::new(s.text.to_string(), span))
+                Some(Spanned::new(s.text.as_str().to_owned(), span))
             }
             _ => {
                 self.wrong_type(key, v, expected);
@@ -524,7 +524,7 @@ impl<'a> Builder<'a> {
                     return None;
                 }
                 Some(ExprText {
-                    text: Spanned::new(s.text.to_string(), span),
+                    text: Spanned::new(s.text.as_str().to_owned(), span),
                     node: v.clone(),
                 })
             }
@@ -1277,7 +1277,9 @@ impl<'a> Builder<'a> {
             let span = self.vspan(&e.value);
             let value = match &e.value.value {
                 Value::Scalar(s) if s.kind == ScalarKind::Str => match parse_rate(&s.text) {
-                    Ok((count, per)) => Some((count, per, Spanned::new(s.text.to_string(), span))),
+                    Ok((count, per)) => {
+                        Some((count, per, Spanned::new(s.text.as_str().to_owned(), span)))
+                    }
                     Err((a, b, msg, help)) => {
                         let sub = if a == 0 && b == s.text.len() {
                             span

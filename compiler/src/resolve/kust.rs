@@ -159,7 +159,7 @@ fn unknown_key(key: &Node, field: &str, where_: &str, known: &[&str], diags: &mu
 
 fn as_string(n: &Node) -> Option<String> {
     match &n.value {
-        Value::Scalar(s) if s.kind != ScalarKind::Null => Some(s.text.to_string()),
+        Value::Scalar(s) if s.kind != ScalarKind::Null => Some(s.text.as_str().to_owned()),
         _ => None,
     }
 }
@@ -538,7 +538,7 @@ fn patch_list(
                             PatchSource::Inline(it.clone())
                         } else {
                             PatchSource::Path(PathRef {
-                                text: s.text.to_string(),
+                                text: s.text.as_str().to_owned(),
                                 span: it.span,
                             })
                         },

@@ -450,7 +450,7 @@ impl Res {
                     .filter_map(|e| {
                         Some((
                             e.key_str().to_string(),
-                            e.value.as_scalar()?.text.to_string(),
+                            e.value.as_scalar()?.text.as_str().to_owned(),
                         ))
                     })
                     .collect()
@@ -951,7 +951,8 @@ impl<'a> Ctx<'a> {
                 (sub, ids)
             })
             .collect();
-        let mut index: HashMap<ResId, usize> = HashMap::with_capacity(acc.res.len());
+        let mut index: HashMap<ResId, usize> =
+            HashMap::with_capacity(acc.res.len() + k.resources.len());
         for (i, r) in acc.res.iter().enumerate() {
             index.entry(r.cur().key()).or_insert(i);
         }
@@ -1539,7 +1540,7 @@ fn normalize_annotations(md: &mut Node) {
                 for a in m.iter_mut() {
                     let text = match &a.value.value {
                         Value::Scalar(s) if s.kind != crate::yaml::ScalarKind::Null => {
-                            s.text.to_string()
+                            s.text.as_str().to_owned()
                         }
                         _ => String::new(),
                     };

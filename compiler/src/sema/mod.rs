@@ -117,13 +117,18 @@ pub struct Analysis {
 
 /// The stem of a schema file name: drops the directories, `.json` and a trailing `.schema`.
 pub fn stem(file: &str) -> String {
+    stem_str(file).to_string()
+}
+
+/// [`stem`], borrowed from the file name.
+fn stem_str(file: &str) -> &str {
     let name = file.rsplit(['/', '\\']).next().unwrap_or(file);
     let name = name
         .strip_suffix(".json")
         .or_else(|| name.strip_suffix(".yaml"))
         .or_else(|| name.strip_suffix(".yml"))
         .unwrap_or(name);
-    name.strip_suffix(".schema").unwrap_or(name).to_string()
+    name.strip_suffix(".schema").unwrap_or(name)
 }
 
 /// Runs every semantic check on one playbook.
@@ -667,12 +672,26 @@ fn check_context(
     read: &RefCell<Vec<bool>>,
     diags: &mut Vec<Diagnostic>,
 ) {
+    if s.context.is_empty() {
+        return;
+    }
+    // Each stage's output file: as written, its file name and its stem.
+    let files: Vec<Option<(&str, &str, &str)>> = pb
+        .spec
+        .stages
+        .iter()
+        .map(|x| {
+            x.output_schema.as_ref().map(|o| {
+                let f = o.value.as_str();
+                (f, f.rsplit('/').next().unwrap_or(f), stem_str(f))
+            })
+        })
+        .collect();
     for c in &s.context {
         let v = c.value.as_str();
-        let by_file = pb.spec.stages.iter().position(|x| {
-            x.output_schema.as_ref().is_some_and(|o| {
-                o.value == v || o.value.rsplit('/').next() == Some(v) || stem(&o.value) == stem(v)
-            })
+        let v_stem = stem_str(v);
+        let by_file = files.iter().position(|f| {
+            f.is_some_and(|(file, name, stem)| file == v || name == v || stem == v_stem)
         });
         let j = by_file.or_else(|| pb.spec.stages.iter().position(|x| x.name.value == v));
         let Some(j) = j else {

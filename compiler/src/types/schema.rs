@@ -607,7 +607,7 @@ fn enum_ty(items: &[Node], span: Span) -> Ty {
     let mut has_null = false;
     for i in items {
         match i.as_scalar() {
-            Some(s) if s.kind == ScalarKind::Str => members.push(s.text.to_string()),
+            Some(s) if s.kind == ScalarKind::Str => members.push(s.text.as_str().to_owned()),
             Some(s) if s.kind == ScalarKind::Null => has_null = true,
             _ => all_str = false,
         }
