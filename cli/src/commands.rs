@@ -93,11 +93,17 @@ pub fn check(g: &Global, mut paths: Vec<PathBuf>, format: CheckFormat) -> ExitCo
         Ok(x) => x,
         Err(code) => return code,
     };
-    let units = match check::discover(&paths) {
+    // The tree is walked while the compliance catalogs are read.
+    let mut comp_diags = Vec::new();
+    let (units, comp) = rayon::join(
+        || check::discover(&paths),
+        || pbc_lints::Compliance::load(&cfg, &loader, &mut comp_diags),
+    );
+    let units = match units {
         Ok(u) => u,
         Err(e) => return usage_error(e),
     };
-    let comp = pbc_lints::Compliance::load(&cfg, &loader, &mut config_diags);
+    config_diags.extend(comp_diags);
     let lints = extra_checks(comp);
     // `pbc check` also reports emitted names that would be too long for their kind (the
     // targets do so when they build).

@@ -98,7 +98,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Units, UsageError> {
     // Kustomization directories included by another found one are not roots.
     let mut included: BTreeSet<PathBuf> = BTreeSet::new();
     for k in &kdirs {
-        for r in kustomization_refs(k) {
+        // Only a found kustomization directory can be included (no need to ask the file
+        // system about the others).
+        for r in kustomization_refs_among(k, |p| kdirs.contains(p)) {
             included.insert(r);
         }
     }
@@ -108,8 +110,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Units, UsageError> {
         }
     }
     // Loose files: outside every kustomization directory.
+    let kdir_set: std::collections::HashSet<&Path> = kdirs.iter().map(PathBuf::as_path).collect();
     for f in loose {
-        if !kdirs.iter().any(|k| f.starts_with(k)) {
+        if !f.ancestors().skip(1).any(|a| kdir_set.contains(a)) {
             units.files.push((f, false));
         }
     }
@@ -128,7 +131,8 @@ fn io_reason(e: &std::io::Error) -> String {
 
 /// Directories a kustomization refers to through `resources`, `bases` and `components`
 /// (normalized). A light read used only for discovery.
-pub fn kustomization_refs(dir: &Path) -> Vec<PathBuf> {
+/// Only the references for which `keep` holds are returned.
+fn kustomization_refs_among(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
     let Some(kf) = kustomization_file(dir) else {
         return Vec::new();
     };
@@ -145,7 +149,7 @@ pub fn kustomization_refs(dir: &Path) -> Vec<PathBuf> {
             for item in d.root.get(key).and_then(Node::as_seq).unwrap_or(&[]) {
                 if let Some(s) = item.as_str() {
                     let p = normalize(&dir.join(s));
-                    if p.is_dir() {
+                    if keep(&p) {
                         out.push(p);
                     }
                 }
