@@ -118,14 +118,15 @@ pub fn build_resolved(dir: &Path) -> String {
 }
 
 /// `pbc check DIR` without the process and the rendering: discovery, the default
-/// configuration, the compliance lints.
+/// configuration, the compliance lints and the emitted-name check, as the CLI wires them.
 pub fn check_tree(dir: &Path) -> Report {
     let l = loader(Path::new(""));
     let cfg = Config::default();
     let mut diags: Vec<Diagnostic> = Vec::new();
     let comp = pbc_lints::Compliance::load(&cfg, &l, &mut diags);
     let extra = move |cx: &PlaybookCtx<'_>, d: &mut Vec<Diagnostic>| {
-        comp.check_playbook(cx.playbook, cx.env.as_deref(), d)
+        comp.check_playbook(cx.playbook, cx.env.as_deref(), d);
+        pbc_targets::names::check_names(cx.playbook, &cx.doc.name_origin, &cx.loader.sources, d);
     };
     let units = check::discover(&[dir.to_path_buf()]).expect("discoverable");
     check::check(&l, &units, &cfg, &extra)
