@@ -374,38 +374,58 @@ pub fn check(loader: &Loader, units: &Units, cfg: &Config, extra: &DocCheck) -> 
         .collect();
     let schemas = crate::types::SchemaStore::new();
     let ropts = crate::resolve::ResolveOptions::default();
-    let run = |u: &Unit<'_>| -> TreeDiags {
-        {
-            let mut diags = Vec::new();
-            let (tree, docs) = match u {
-                Unit::Tree(t) => {
-                    let (docs, includes) = tree_unit(loader, t, &ropts, &mut diags);
-                    (Some((t.to_path_buf(), includes)), docs)
-                }
-                Unit::File(f, explicit) => (None, file_unit(loader, f, *explicit, &mut diags)),
-            };
-            // The playbooks of a unit are checked in parallel too (a handful of trees would
-            // not keep every core busy); each resolved document is freed once checked.
-            let per_doc: Vec<Vec<Diagnostic>> = docs
-                .into_par_iter()
-                .map(|d| {
-                    let mut dd = Vec::new();
-                    check_document(loader, &schemas, &d, cfg, extra, &mut dd);
-                    dd
-                })
-                .collect();
-            diags.extend(per_doc.into_iter().flatten());
-            (tree, diags)
+    // A unit in two steps: resolve (or load) it, then check its playbooks.
+    type Resolved = (
+        Option<(PathBuf, Vec<(PathBuf, Span)>)>,
+        Vec<PlaybookDoc>,
+        Vec<Diagnostic>,
+    );
+    let prepare = |u: &Unit<'_>| -> Resolved {
+        let mut diags = Vec::new();
+        match u {
+            Unit::Tree(t) => {
+                let (docs, includes) = tree_unit(loader, t, &ropts, &mut diags);
+                (Some((t.to_path_buf(), includes)), docs, diags)
+            }
+            Unit::File(f, explicit) => (None, file_unit(loader, f, *explicit, &mut diags), diags),
         }
     };
-    // Trees one after another, each parallel inside (its resources, then its playbooks):
-    // trees that share a base would otherwise wait on each other, since a file is parsed
-    // once and a thread that needs a file another is parsing waits for it. Loose files are
-    // independent: in parallel.
+    let finish = |(tree, docs, mut diags): Resolved| -> TreeDiags {
+        // The playbooks of a unit are checked in parallel too (a handful of trees would not
+        // keep every core busy); each resolved document is freed once checked.
+        let per_doc: Vec<Vec<Diagnostic>> = docs
+            .into_par_iter()
+            .map(|d| {
+                let mut dd = Vec::new();
+                check_document(loader, &schemas, &d, cfg, extra, &mut dd);
+                dd
+            })
+            .collect();
+        diags.extend(per_doc.into_iter().flatten());
+        (tree, diags)
+    };
+    // Trees are resolved one after another: trees that share a base would otherwise wait on
+    // each other, since a file is parsed once and a thread that needs a file another is
+    // parsing waits for it. Once a tree is resolved its files are parsed, so the next tree
+    // is resolved while the playbooks of this one are checked (its serial parts then overlap
+    // with the checks). Loose files are independent: in parallel.
     let (trees, files): (Vec<Unit>, Vec<Unit>) =
         all.into_iter().partition(|u| matches!(u, Unit::Tree(_)));
-    let mut per_unit: Vec<TreeDiags> = trees.iter().map(run).collect();
-    per_unit.extend(files.par_iter().map(run).collect::<Vec<_>>());
+    let mut per_unit: Vec<TreeDiags> = Vec::with_capacity(trees.len() + files.len());
+    let mut pending = trees.first().map(prepare);
+    for next in trees.iter().skip(1) {
+        let Some(cur) = pending.take() else { break };
+        let (done, resolved) = rayon::join(|| finish(cur), || prepare(next));
+        per_unit.push(done);
+        pending = Some(resolved);
+    }
+    per_unit.extend(pending.map(finish));
+    per_unit.extend(
+        files
+            .par_iter()
+            .map(|u| finish(prepare(u)))
+            .collect::<Vec<_>>(),
+    );
     let mut diags = merge_shared(loader, per_unit);
     config::apply_suppressions(&loader.sources, &mut diags);
     cfg.apply_levels(&mut diags);
