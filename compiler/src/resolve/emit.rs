@@ -21,23 +21,27 @@ pub fn emit_yaml(docs: &[Node]) -> String {
 }
 
 /// Writes documents separated by `---` to `w`, as [`emit_yaml`] does, without first
-/// joining them into one string.
+/// joining them into one string: a batch of documents is emitted (in parallel) and written
+/// before the next, so the output is never held whole.
 pub fn write_yaml(docs: &[Node], w: &mut impl std::io::Write) -> std::io::Result<()> {
-    let parts = emit_parts(docs);
-    let mut slices = Vec::with_capacity(parts.len() * 2);
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            slices.push(std::io::IoSlice::new(b"---\n"));
+    const BATCH: usize = 256;
+    for (b, batch) in docs.chunks(BATCH).enumerate() {
+        let parts = emit_parts(batch);
+        let mut slices = Vec::with_capacity(parts.len() * 2);
+        for (i, p) in parts.iter().enumerate() {
+            if b > 0 || i > 0 {
+                slices.push(std::io::IoSlice::new(b"---\n"));
+            }
+            slices.push(std::io::IoSlice::new(p.as_bytes()));
         }
-        slices.push(std::io::IoSlice::new(p.as_bytes()));
-    }
-    let mut rest: &mut [std::io::IoSlice<'_>] = &mut slices;
-    while !rest.is_empty() {
-        match w.write_vectored(rest) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => std::io::IoSlice::advance_slices(&mut rest, n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+        let mut rest: &mut [std::io::IoSlice<'_>] = &mut slices;
+        while !rest.is_empty() {
+            match w.write_vectored(rest) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => std::io::IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
     }
     w.flush()
@@ -207,9 +211,13 @@ fn key_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 fn indent(out: &mut String, n: usize) {
-    for _ in 0..n {
-        out.push(' ');
+    const SPACES: &str = "                                                                ";
+    let mut n = n;
+    while n > SPACES.len() {
+        out.push_str(SPACES);
+        n -= SPACES.len();
     }
+    out.push_str(&SPACES[..n]);
 }
 
 /// Writes a mapping's entries at indentation `ind`; with `inline_first`, the first line
@@ -581,7 +589,7 @@ mod tests {
     #[test]
     fn writing_equals_joining() {
         let sm = crate::span::SourceMap::new();
-        let text: String = (0..100)
+        let text: String = (0..600)
             .map(|i| format!("kind: K\nmetadata:\n  name: n{i}\nlist: [a, 'b c', \"x: y\"]\n"))
             .collect::<Vec<_>>()
             .join("---\n");
@@ -591,8 +599,8 @@ mod tests {
             .into_iter()
             .map(|d| d.root)
             .collect();
-        assert_eq!(docs.len(), 100);
-        for n in [0, 1, 2, 100] {
+        assert_eq!(docs.len(), 600);
+        for n in [0, 1, 2, 100, 256, 257, 600] {
             let mut out = Vec::new();
             write_yaml(&docs[..n], &mut out).unwrap();
             assert_eq!(
