@@ -518,11 +518,15 @@ fn plain_fast(s: &str) -> bool {
     let Some(&first) = b.first() else {
         return false;
     };
+    // A plain scalar starting with a letter reads as something other than a string only as
+    // one of a few words (`null`, `true`, `false`, `yes`, `no`, `on`, `off`, `y`, `n` in
+    // their spellings), none longer than five bytes.
     if !first.is_ascii_alphabetic()
-        || matches!(
-            first,
-            b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'y' | b'Y' | b'o' | b'O'
-        )
+        || (b.len() <= 5
+            && matches!(
+                first,
+                b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'y' | b'Y' | b'o' | b'O'
+            ))
     {
         return false;
     }
@@ -644,6 +648,17 @@ mod tests {
             "inf",
             "a\u{7f}",
             "nope",
+            "name",
+            "timeout",
+            "nulls",
+            "trueish",
+            "falsey",
+            "FALSE",
+            "onboarding",
+            "yesterday",
+            "Off",
+            "offline",
+            "o",
             "True",
             "b\nc",
             "Y",
