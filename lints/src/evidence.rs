@@ -447,11 +447,7 @@ pub fn evaluate(
     scope: Scope,
     settings: &Settings,
 ) -> Outcome {
-    let mut out = Outcome::default();
-    for k in &rule.requires {
-        eval_kind(*k, pb, scope, settings, true, &mut out);
-    }
-    out
+    evaluate_with(rule, pb, scope, settings, true)
 }
 
 /// [`evaluate`] without describing the evidence found ([`Outcome::found`] stays empty):
@@ -462,9 +458,19 @@ pub fn evaluate_missing(
     scope: Scope,
     settings: &Settings,
 ) -> Outcome {
+    evaluate_with(rule, pb, scope, settings, false)
+}
+
+fn evaluate_with(
+    rule: &EvidenceRule,
+    pb: &PlaybookFacts,
+    scope: Scope,
+    settings: &Settings,
+    describe: bool,
+) -> Outcome {
     let mut out = Outcome::default();
     for k in &rule.requires {
-        eval_kind(*k, pb, scope, settings, false, &mut out);
+        eval_kind(*k, pb, scope, settings, describe, &mut out);
     }
     out
 }
