@@ -23,7 +23,7 @@ fn pipeline(c: &mut Criterion) {
     for n in sizes() {
         let dir = b::monorepo(n);
         let files = b::tree_files(&dir);
-        let texts = b::read_all(&files);
+        let texts = b::read_all(&files).expect("the generated tree is readable");
         let bytes: u64 = texts.iter().map(|t| t.len() as u64).sum();
         let overlays = b::overlays(&dir);
         let mut g = c.benchmark_group(format!("n{n}"));

@@ -11,9 +11,19 @@ fn main() {
         eprintln!("usage: bare-parse DIR [ROUNDS]");
         std::process::exit(2);
     };
+    if !dir.is_dir() {
+        eprintln!("bare-parse: {}: not a directory", dir.display());
+        std::process::exit(2);
+    }
     let rounds: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(5);
     let files = pbc_bench::tree_files(&dir);
-    let texts = pbc_bench::read_all(&files);
+    let texts = match pbc_bench::read_all(&files) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("bare-parse: {e}");
+            std::process::exit(2);
+        }
+    };
     let bytes: usize = texts.iter().map(String::len).sum();
     let mut times = Vec::new();
     let mut events = 0;

@@ -98,9 +98,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Units, UsageError> {
     // Kustomization directories included by another found one are not roots.
     let mut included: BTreeSet<PathBuf> = BTreeSet::new();
     for k in &kdirs {
-        // Only a found kustomization directory can be included (no need to ask the file
-        // system about the others).
-        for r in kustomization_refs_among(k, |p| kdirs.contains(p)) {
+        for r in kustomization_refs(k, &kdirs) {
             included.insert(r);
         }
     }
@@ -129,10 +127,11 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-/// Directories a kustomization refers to through `resources`, `bases` and `components`
-/// (normalized). A light read used only for discovery.
-/// Only the references for which `keep` holds are returned.
-fn kustomization_refs_among(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+/// The kustomization directories among `found` that the kustomization in `dir` refers to
+/// through `resources`, `bases` and `components` (normalized). A light read used only for
+/// discovery: only a found kustomization directory can be included, so the file system
+/// is not asked about the other entries.
+fn kustomization_refs(dir: &Path, found: &BTreeSet<PathBuf>) -> Vec<PathBuf> {
     let Some(kf) = kustomization_file(dir) else {
         return Vec::new();
     };
@@ -149,7 +148,7 @@ fn kustomization_refs_among(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<Pat
             for item in d.root.get(key).and_then(Node::as_seq).unwrap_or(&[]) {
                 if let Some(s) = item.as_str() {
                     let p = normalize(&dir.join(s));
-                    if keep(&p) {
+                    if found.contains(&p) {
                         out.push(p);
                     }
                 }

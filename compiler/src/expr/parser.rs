@@ -41,7 +41,7 @@ pub const MAX_DEPTH: u32 = 64;
 /// Returns the tree, or `None` when there is no expression at all (empty or blank text), and
 /// every error found, sorted by position. When the list of errors is empty the tree has no
 /// [`ExprKind::Error`] node. All spans are byte ranges relative to `src`. Never panics.
-pub fn parse(src: &str) -> (Option<Expr>, Vec<ExprError>) {
+pub fn parse(src: &str) -> Parsed {
     let Lexed { tokens, errors } = lex(src);
     let mut parser = Parser::new(src, tokens, errors);
     let expr = parser.root();
@@ -50,7 +50,7 @@ pub fn parse(src: &str) -> (Option<Expr>, Vec<ExprError>) {
     (expr, errors)
 }
 
-/// A parse kept by [`parse_memo`]: the tree and the errors of [`parse`].
+/// A parse: the tree (if there is an expression at all) and the errors.
 pub type Parsed = (Option<Expr>, Vec<ExprError>);
 
 /// Texts remembered by [`parse_memo`] before it starts afresh (a bound on its memory).

@@ -1234,23 +1234,14 @@ impl<'a> Ctx<'a> {
                 );
                 return;
             };
-            let sel = select(&acc.res, target);
-            if sel.is_empty() {
-                acc.diags.push(nothing_selected(target));
-            }
             // Each selected resource is patched on its own (in parallel); the problems are
             // reported in resource order.
-            let mut chosen = vec![false; acc.res.len()];
-            for &i in &sel {
-                chosen[i] = true;
-            }
             let merged = &*merged;
             let per_res: Vec<Vec<Diagnostic>> = acc
                 .res
                 .par_iter_mut()
-                .enumerate()
-                .filter(|(i, _)| chosen[*i])
-                .map(|(_, r)| {
+                .filter(|r| selects(r, target))
+                .map(|r| {
                 let mut diags = Vec::new();
                 if let Some(ms) = merged.get(&r.uid) {
                     for op in &ops {
@@ -1319,6 +1310,9 @@ impl<'a> Ctx<'a> {
                 diags
                 })
                 .collect();
+            if per_res.is_empty() {
+                acc.diags.push(nothing_selected(target));
+            }
             acc.diags.extend(per_res.into_iter().flatten());
             return;
         }

@@ -116,12 +116,7 @@ pub struct Analysis {
 }
 
 /// The stem of a schema file name: drops the directories, `.json` and a trailing `.schema`.
-pub fn stem(file: &str) -> String {
-    stem_str(file).to_string()
-}
-
-/// [`stem`], borrowed from the file name.
-fn stem_str(file: &str) -> &str {
+pub fn stem(file: &str) -> &str {
     let name = file.rsplit(['/', '\\']).next().unwrap_or(file);
     let name = name
         .strip_suffix(".json")
@@ -265,7 +260,11 @@ fn outputs(pb: &Playbook, cx: &Ctx<'_>, diags: &mut Vec<Diagnostic>) -> Vec<Outp
     let mut out: Vec<Output> = Vec::new();
     for (i, s) in pb.spec.stages.iter().enumerate() {
         let (stem, ty, decl) = match &s.output_schema {
-            Some(os) => (Some(stem(&os.value)), load_ty(cx, os, diags), Some(os.span)),
+            Some(os) => (
+                Some(stem(&os.value).to_string()),
+                load_ty(cx, os, diags),
+                Some(os.span),
+            ),
             None => (None, Ty::Any, None),
         };
         if let (Some(st), Some(d)) = (&stem, decl)
@@ -683,13 +682,13 @@ fn check_context(
         .map(|x| {
             x.output_schema.as_ref().map(|o| {
                 let f = o.value.as_str();
-                (f, f.rsplit('/').next().unwrap_or(f), stem_str(f))
+                (f, f.rsplit('/').next().unwrap_or(f), stem(f))
             })
         })
         .collect();
     for c in &s.context {
         let v = c.value.as_str();
-        let v_stem = stem_str(v);
+        let v_stem = stem(v);
         let by_file = files.iter().position(|f| {
             f.is_some_and(|(file, name, stem)| file == v || name == v || stem == v_stem)
         });

@@ -157,7 +157,7 @@ pub struct SchemaStore {
     /// [`SchemaStore::load`]'s answers, by the path as given.
     loaded: Mutex<HashMap<PathBuf, Option<Arc<Schema>>>>,
     /// [`SchemaStore::lookup`]'s answers, by the referring file and the reference.
-    looked_up: Mutex<HashMap<(FileId, String), Lookup>>,
+    looked_up: Mutex<HashMap<FileId, HashMap<String, Lookup>>>,
 }
 
 /// Where a schema reference leads: [`SchemaStore::lookup`].
@@ -230,12 +230,12 @@ impl SchemaStore {
         from_file: &Path,
         search: &[PathBuf],
     ) -> Lookup {
-        let key = (from, reference.to_string());
         if let Some(hit) = self
             .looked_up
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
+            .get(&from)
+            .and_then(|m| m.get(reference))
         {
             return hit.clone();
         }
@@ -245,7 +245,9 @@ impl SchemaStore {
         self.looked_up
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key, answer.clone());
+            .entry(from)
+            .or_default()
+            .insert(reference.to_string(), answer.clone());
         answer
     }
 
