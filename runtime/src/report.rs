@@ -8,28 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::fmt;
 
-macro_rules! status_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal),* $(,)? }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name { $($(#[$vm])* #[serde(rename = $s)] $var),* }
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$var => $s),* }
-            }
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($s => Some($name::$var),)* _ => None }
-            }
-        }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-status_enum! {
+pbc_compiler::str_enum! { @serde
     /// A stage's status (contract §9).
     StageStatus {
         Pending = "pending",
@@ -47,7 +26,7 @@ status_enum! {
     }
 }
 
-status_enum! {
+pbc_compiler::str_enum! { @serde
     /// A run's status (contract §9; `running` while a process executes it).
     RunStatus {
         Running = "running",
@@ -78,7 +57,7 @@ impl RunStatus {
     }
 }
 
-status_enum! {
+pbc_compiler::str_enum! { @serde
     /// Why a decision is asked for.
     ApprovalKind {
         /// `spec.risk: medium`: once, before the first stage.
@@ -92,7 +71,7 @@ status_enum! {
     }
 }
 
-status_enum! {
+pbc_compiler::str_enum! { @serde
     ApprovalStatus {
         Pending = "pending",
         Approved = "approved",

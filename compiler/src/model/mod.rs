@@ -363,9 +363,17 @@ impl Keys {
     }
 }
 
+/// An enum of fixed spellings: `as_str`, `parse`, `NAMES` and `Display`. With `@serde` in
+/// front it also (de)serializes as its spellings (the runtime's statuses use that).
+#[macro_export]
 macro_rules! str_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal),* $(,)? }) => {
+    (@serde $(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal),* $(,)? }) => {
+        $crate::str_enum!(@def [#[derive(::serde::Serialize, ::serde::Deserialize)]]
+            $(#[$m])* $name { $($(#[$vm])* #[serde(rename = $s)] $var = $s),* });
+    };
+    (@def [$($extra:tt)*] $(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal),* $(,)? }) => {
         $(#[$m])*
+        $($extra)*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum $name { $($(#[$vm])* $var),* }
         impl $name {
@@ -378,11 +386,14 @@ macro_rules! str_enum {
                 match s { $($s => Some($name::$var),)* _ => None }
             }
         }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
+    };
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal),* $(,)? }) => {
+        $crate::str_enum!(@def [] $(#[$m])* $name { $($(#[$vm])* $var = $s),* });
     };
 }
 
