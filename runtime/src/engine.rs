@@ -2063,10 +2063,7 @@ impl Runtime {
                     Ok(f) => findings.extend(f),
                     Err(e) => {
                         let msg = live.redactor.text(&e);
-                        live.stages[i].status = StageStatus::Failed;
-                        live.stages[i].error = Some(msg.clone());
-                        self.record(live, i, "stage-failed", "pbc", json!({"error": msg}))?;
-                        return self.fail(live, i, RunStatus::Failed, &msg);
+                        return self.stage_failed(live, i, &msg);
                     }
                 }
             }
@@ -2096,10 +2093,7 @@ impl Runtime {
                     .or(stage.action().map(|a| a.value.to_string()))
                     .unwrap_or_default()
             );
-            live.stages[i].status = StageStatus::Failed;
-            live.stages[i].error = Some(msg.clone());
-            self.record(live, i, "stage-failed", "pbc", json!({"error": msg}))?;
-            return self.fail(live, i, RunStatus::Failed, &msg);
+            return self.stage_failed(live, i, &msg);
         };
         let timeout = match (
             stage.timeout.as_ref().map(|t| t.value.as_std()),
@@ -2223,10 +2217,7 @@ impl Runtime {
                     Ok(f) => findings.extend(f),
                     Err(e) => {
                         let msg = live.redactor.text(&e);
-                        live.stages[i].status = StageStatus::Failed;
-                        live.stages[i].error = Some(msg.clone());
-                        self.record(live, i, "stage-failed", "pbc", json!({"error": msg}))?;
-                        return self.fail(live, i, RunStatus::Failed, &msg);
+                        return self.stage_failed(live, i, &msg);
                     }
                 }
             }
@@ -2407,6 +2398,14 @@ impl Runtime {
     }
 
     /// A stage ended the run unsuccessfully.
+    /// Fails stage `i` with `msg` (already redacted), records it, and ends the run as failed.
+    fn stage_failed(&mut self, live: &mut Live, i: usize, msg: &str) -> Result<()> {
+        live.stages[i].status = StageStatus::Failed;
+        live.stages[i].error = Some(msg.to_string());
+        self.record(live, i, "stage-failed", "pbc", json!({"error": msg}))?;
+        self.fail(live, i, RunStatus::Failed, msg)
+    }
+
     fn fail(&mut self, live: &mut Live, _i: usize, status: RunStatus, message: &str) -> Result<()> {
         self.end_run(live, status, message)
     }
