@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # pbc against `kubectl kustomize`, and `pbc check` against the bare parse, on the generated
-# monorepo (issue 10; the method and the figures are in docs/performance.md).
+# monorepo (the method and the figures are in docs/performance.md).
 #
 #   bench/compare.sh                 N = 1,000 side by side, then N = 100, 1,000, 10,000
 #   ROUNDS=5 SIZES="100 1000" KUBECTL_N=1000 WORK=/tmp/pbc-bench bench/compare.sh

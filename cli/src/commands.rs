@@ -485,7 +485,7 @@ fn build_target(
     }
 }
 
-/// The bundle's `coverage.json`: the control-coverage report (contract §6) of the bundled
+/// The bundle's `coverage.json`: the control-coverage report of the bundled
 /// environment, in its JSON form (`schemas/coverage.schema.json`).
 fn bundle_coverage(input: &pbc_targets::bundle::CoverageInput<'_>) -> Result<String, String> {
     let mut diags = Vec::new();

@@ -1,4 +1,4 @@
-//! The runtime commands (contract §9): thin wrappers over `pbc_runtime`.
+//! The runtime commands: thin wrappers over `pbc_runtime`.
 
 use crate::cli::Global;
 use pbc_runtime::{Agents, Error, LoadOptions, RunOptions, RunReport, Runtime};

@@ -528,7 +528,8 @@ fn organisation_catalogs_and_rules_come_from_the_configuration() {
 fn sarif_of_every_fixture_is_valid_against_the_schema() {
     let root = workspace();
     let text =
-        std::fs::read_to_string(root.join("testdata/sarif/sarif-schema-2.1.0.json")).unwrap();
+        std::fs::read_to_string(root.join("testdata/reference/sarif/sarif-schema-2.1.0.json"))
+            .unwrap();
     let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
     let validator = jsonschema::options()
         .with_draft(jsonschema::Draft::Draft4)

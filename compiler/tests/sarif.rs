@@ -1,5 +1,5 @@
 //! `--format sarif` against the official SARIF 2.1.0 schema (OASIS, Errata 01; copied to
-//! `testdata/sarif/`), on the findings of every bad fixture: rules, regions, related
+//! `testdata/reference/sarif/`), on the findings of every bad fixture: rules, regions, related
 //! locations and fixes.
 
 use pbc_compiler::check;
@@ -20,8 +20,10 @@ fn workspace() -> PathBuf {
 }
 
 fn validator() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(workspace().join("testdata/sarif/sarif-schema-2.1.0.json"))
-        .expect("the schema is in testdata/sarif");
+    let text = std::fs::read_to_string(
+        workspace().join("testdata/reference/sarif/sarif-schema-2.1.0.json"),
+    )
+    .expect("the schema is in testdata/reference/sarif");
     let schema: Value = serde_json::from_str(&text).expect("schema JSON");
     jsonschema::options()
         .with_draft(jsonschema::Draft::Draft4)

@@ -581,7 +581,7 @@ fn inline_valid_cases() {
             ]),
         ),
         (
-            "rollout and promotion as in seed 000 §9 (open: extra keys allowed)",
+            "rollout and promotion (open: extra keys allowed)",
             with(&[
                 (
                     "/spec",

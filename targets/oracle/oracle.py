@@ -2,7 +2,7 @@
 """External oracle for pbc's targets: checks what `pbc build --target all -o OUT` wrote with
 the consumers' own tools (the Argo and Kubernetes schemas, hera, langgraph).
 
-    oracle.py --shared ../shared OUT [OUT ...]
+    oracle.py --reference testdata/reference OUT [OUT ...]
 
 * argo/*.yaml: every document validates against both Argo schema files (3.7.18 and 4.1.2)
   made strict (every object definition closed, so an unknown field fails: hera's models
@@ -80,10 +80,10 @@ def strict(schema):
     return s
 
 
-def argo_validators(shared: pathlib.Path):
+def argo_validators(reference: pathlib.Path):
     out = []
     for name in ("schema-v3.7.18.json", "schema.json"):
-        raw = json.loads((shared / "reference/argo" / name).read_text())
+        raw = json.loads((reference / "argo" / name).read_text())
         s = strict(raw)
         out.append((name, s))
     return out
@@ -500,13 +500,14 @@ def check_langgraph(path: pathlib.Path, fmt_schema):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--shared", required=True, type=pathlib.Path)
+    ap.add_argument("--reference", required=True, type=pathlib.Path)
+    ap.add_argument("--schemas", default=pathlib.Path("schemas"), type=pathlib.Path)
     ap.add_argument("out", nargs="+", type=pathlib.Path)
     args = ap.parse_args()
-    shared = args.shared
-    validators = argo_validators(shared)
-    k8s = json.loads((shared / "reference/k8s/customresourcedefinition-apiextensions-v1.json").read_text())
-    fmt = json.loads((shared / "reference/langgraph/pbc-langgraph-v1.schema.json").read_text())
+    reference = args.reference
+    validators = argo_validators(reference)
+    k8s = json.loads((reference / "k8s/customresourcedefinition-apiextensions-v1.json").read_text())
+    fmt = json.loads((args.schemas / "pbc-langgraph-v1.schema.json").read_text())
     argo_files, crd_dirs, lg_files = [], [], []
     for out in args.out:
         argo_files += sorted(out.rglob("argo/*.yaml"))

@@ -1,16 +1,11 @@
 #!/usr/bin/env bash
-# The targets oracle (issue 6): builds every target for testdata/ (the example overlays, the
+# The targets oracle: builds every target for testdata/ (the example overlays, the
 # seeds and testdata/targets) with pbc, then checks the artifacts with the consumers' own
 # tools in a venv with pinned packages. Fails, never skips.
 #   targets/oracle/run.sh [PBC_BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 pbc=${1:-target/debug/pbc}
-shared=${PBC_SHARED:-../shared}
-if [ ! -d "$shared/reference" ]; then
-  echo "targets oracle: $shared/reference not found (set PBC_SHARED)" >&2
-  exit 1
-fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
@@ -27,4 +22,4 @@ for f in testdata/seeds/*/*.yaml testdata/targets/*/*.yaml; do
   n=$((n + 1))
 done
 echo "targets oracle: built $n inputs"
-.venv/bin/python targets/oracle/oracle.py --shared "$shared" "$out"
+.venv/bin/python targets/oracle/oracle.py --reference testdata/reference --schemas schemas "$out"
