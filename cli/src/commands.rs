@@ -265,7 +265,14 @@ pub fn diff(g: &Global, base: String, mut paths: Vec<PathBuf>, format: DiffForma
         Ok(c) => c,
         Err(e) => return usage_error(format!("cannot read the current directory: {e}")),
     };
-    let git = match GitFs::open(&cwd, &base) {
+    // The repository is the one holding the first path (pbc may be started outside it).
+    let first = std::fs::canonicalize(cwd.join(&paths[0])).unwrap_or_else(|_| cwd.clone());
+    let inside = if first.is_file() {
+        first.parent().map(Path::to_path_buf).unwrap_or(first)
+    } else {
+        first
+    };
+    let git = match GitFs::open_in(&inside, &cwd, &base) {
         Ok(g) => g,
         Err(e) => return usage_error(e),
     };
@@ -500,7 +507,10 @@ fn bundle_coverage(input: &pbc_targets::bundle::CoverageInput<'_>) -> Result<Str
     let report = pbc_lints::coverage::coverage(&comp, &input.loader.sources, &inputs, &[])?;
     // Evidence locations name files relative to the playbook root (the directory holding
     // `overlays/`), not to where pbc was started: a bundle is the same from any path.
-    let tree = input.loader.resolve(input.tree);
+    let tree = input
+        .loader
+        .canonicalize(&input.loader.resolve(input.tree))
+        .unwrap_or_else(|_| input.loader.resolve(input.tree));
     let root = match tree.parent() {
         Some(p) if p.file_name().is_some_and(|n| n == "overlays") => p
             .parent()
@@ -508,20 +518,19 @@ fn bundle_coverage(input: &pbc_targets::bundle::CoverageInput<'_>) -> Result<Str
             .unwrap_or_else(|| tree.clone()),
         _ => tree.clone(),
     };
-    let prefix = format!(
-        "{}/",
-        render::path_str(&input.loader.display_path(&root)).trim_end_matches('/')
-    );
     let mut v: serde_json::Value =
         serde_json::from_str(&pbc_lints::coverage::json(&report)).map_err(|e| e.to_string())?;
-    relativize_files(&mut v, &prefix);
+    relativize_files(&mut v, |shown| {
+        let abs = input.loader.resolve(Path::new(shown));
+        abs.strip_prefix(&root).ok().map(render::path_str)
+    });
     let mut text = serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?;
     text.push('\n');
     Ok(text)
 }
 
-/// Strips `prefix` from every `"file"` string of a JSON report.
-fn relativize_files(v: &mut serde_json::Value, prefix: &str) {
+/// Rewrites every `"file"` string of a JSON report with `f` (kept when `f` gives `None`).
+fn relativize_files(v: &mut serde_json::Value, f: impl Fn(&str) -> Option<String>) {
     let mut stack = vec![v];
     while let Some(x) = stack.pop() {
         match x {
@@ -529,9 +538,10 @@ fn relativize_files(v: &mut serde_json::Value, prefix: &str) {
                 for (k, val) in m.iter_mut() {
                     if k == "file"
                         && let serde_json::Value::String(s) = val
-                        && let Some(rest) = s.strip_prefix(prefix)
                     {
-                        *s = rest.to_string();
+                        if let Some(rel) = f(s) {
+                            *s = rel;
+                        }
                     } else {
                         stack.push(val);
                     }

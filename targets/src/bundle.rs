@@ -339,7 +339,14 @@ pub fn overlay_dir(loader: &Loader, root: &Path, env: &str) -> Result<PathBuf, U
         return Ok(cand);
     }
     if check::kustomization_file(&loader.resolve(root)).is_some() {
-        return Ok(root.to_path_buf());
+        // An overlay bundled under another environment's name would be mislabelled.
+        return match check::environment(&loader.resolve(root)) {
+            Some(found) if found != env => Err(UsageError(format!(
+                "{}: this is the overlay of environment `{found}`, not `{env}`",
+                root.display()
+            ))),
+            _ => Ok(root.to_path_buf()),
+        };
     }
     Err(UsageError(format!(
         "{}: no overlay `{env}` (looked for {} and a kustomization in {})",
