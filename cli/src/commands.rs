@@ -463,11 +463,22 @@ fn build_target(
                     }
                 }
             } else {
-                // crd/crd.yaml sorts first: the definition, then the resources.
-                docs.iter()
-                    .map(|d| d.as_str())
-                    .collect::<Vec<_>>()
-                    .join("---\n")
+                // The definition first, then the resources: applied in this order, the
+                // resources' kind exists once the definition is Established.
+                let mut ordered: Vec<&str> = Vec::with_capacity(files.len());
+                ordered.extend(
+                    files
+                        .iter()
+                        .filter(|(p, _)| p.starts_with("crd-definition/"))
+                        .map(|(_, t)| t.as_str()),
+                );
+                ordered.extend(
+                    files
+                        .iter()
+                        .filter(|(p, _)| !p.starts_with("crd-definition/"))
+                        .map(|(_, t)| t.as_str()),
+                );
+                ordered.join("---\n")
             };
             let _ = std::io::stdout().write_all(text.as_bytes());
         }
