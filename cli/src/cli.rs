@@ -134,7 +134,8 @@ pub enum Command {
         /// Report only this environment.
         #[arg(long)]
         env: Option<String>,
-        /// Catalogs to report (default: soc2 and iso27001-2022).
+        /// Catalogs to report (default: soc2 and iso27001-2022); naming only catalogs
+        /// outside the defaults, such as iso27001-2013, adds them to the defaults.
         #[arg(long = "catalog", value_name = "C")]
         catalogs: Vec<String>,
         #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]

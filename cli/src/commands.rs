@@ -373,16 +373,31 @@ pub fn coverage(
         }
         inputs.retain(|(x, _)| x.as_deref() == Some(e.as_str()));
     }
+    let comp = pbc_lints::Compliance::load(&cfg, &loader, &mut diags);
+    // What the report reads must be sound: the playbooks' model, and every compliance tag
+    // (an unknown or ambiguous one would silently claim nothing).
+    let opts = pbc_compiler::model::ModelOptions {
+        extra_guardrails: cfg.guardrails.clone(),
+        policies: cfg.policies.clone(),
+    };
+    for (env, docs) in &inputs {
+        for doc in docs.iter().filter(|d| check::is_playbook(d)) {
+            if let Some(pb) =
+                pbc_compiler::model::from_document(doc, &loader.sources, &opts, &mut diags)
+            {
+                comp.check_tags(&pb, env.as_deref(), &mut diags);
+            }
+        }
+    }
     pbc_compiler::config::apply_suppressions(&loader.sources, &mut diags);
     cfg.apply_levels(&mut diags);
+    let sources = &loader.sources;
+    pbc_compiler::diag::sort_and_dedup(&mut diags, |s| match sources.get(s.file) {
+        Some(f) => (render::path_str(&f.path), s.start),
+        None => (String::new(), s.start),
+    });
     report_stderr(g, &loader, &diags);
     if diags.iter().any(Diagnostic::is_error) {
-        return ExitCode::from(1);
-    }
-    let mut cdiags = Vec::new();
-    let comp = pbc_lints::Compliance::load(&cfg, &loader, &mut cdiags);
-    report_stderr(g, &loader, &cdiags);
-    if cdiags.iter().any(Diagnostic::is_error) {
         return ExitCode::from(1);
     }
     let report = match pbc_lints::coverage::coverage(&comp, &loader.sources, &inputs, &catalogs) {
