@@ -658,10 +658,23 @@ pub fn explain(code: Option<String>) -> ExitCode {
         print!("{out}");
         return ExitCode::SUCCESS;
     };
-    let found = codes
+    let matching: Vec<&&Code> = codes
         .iter()
-        .find(|c| c.id.eq_ignore_ascii_case(&code) || c.name == code);
-    match found {
+        .filter(|c| c.id.eq_ignore_ascii_case(&code) || c.name.eq_ignore_ascii_case(&code))
+        .collect();
+    if matching.len() > 1 {
+        // A name two codes share (`unknown-field`): say which codes, let the user choose.
+        let mut msg = format!("`{code}` names {} codes:", matching.len());
+        for c in &matching {
+            msg.push_str(&format!("\n  {}  {}", c.id, c.summary));
+        }
+        msg.push_str(&format!(
+            "\nexplain one of them: `pbc explain {}`",
+            matching[0].id
+        ));
+        return usage_error(msg);
+    }
+    match matching.first() {
         Some(c) => {
             let doc: Vec<&str> = c
                 .doc
