@@ -51,8 +51,11 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Files, relative to a directory, with their bytes.
+type Tree = Vec<(PathBuf, Vec<u8>)>;
+
 /// Every file under `d`, relative to it, with its bytes.
-fn tree(d: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+fn tree(d: &Path) -> Tree {
     let mut out = Vec::new();
     let mut todo = vec![d.to_path_buf()];
     while let Some(x) = todo.pop() {
@@ -136,7 +139,7 @@ fn every_command_resolves_an_overlay_the_same_from_any_directory() {
     .replace("2555d", "3000d");
     let input = t.join("input.json");
     std::fs::write(&input, "{}\n").unwrap();
-    let mut first: Option<(Vec<(PathBuf, Vec<u8>)>, Vec<(PathBuf, Vec<u8>)>)> = None;
+    let mut first: Option<(Tree, Tree)> = None;
     let mut first_cov = None;
     let mut first_diff = None;
     for (i, (cwd, dir)) in styles.iter().enumerate() {
