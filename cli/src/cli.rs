@@ -130,13 +130,16 @@ pub enum Command {
     },
     /// Control-coverage report (SOC2, ISO 27001).
     Coverage {
+        /// Files or directories to report on (as for `pbc check`). Without PATH: `.`.
         paths: Vec<PathBuf>,
         /// Report only this environment.
         #[arg(long)]
         env: Option<String>,
-        /// Catalogs to report (default: soc2 and iso27001-2022).
+        /// Catalogs to report (default: soc2 and iso27001-2022); naming only catalogs
+        /// outside the defaults, such as iso27001-2013, adds them to the defaults.
         #[arg(long = "catalog", value_name = "C")]
         catalogs: Vec<String>,
+        /// Output format.
         #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
         format: ReportFormat,
     },
@@ -175,6 +178,7 @@ pub enum Command {
         /// Who triggered the run (default: the OS user).
         #[arg(long = "as", value_name = "WHO")]
         as_who: Option<String>,
+        /// Output format of the run's events and result.
         #[arg(long, value_enum, default_value_t = RunFormat::Human)]
         format: RunFormat,
         /// Run stages whose guardrails the runtime cannot enforce.
@@ -185,6 +189,7 @@ pub enum Command {
     Approve {
         /// The approval id.
         id: String,
+        /// Who approves; must be one of the gate's approvers.
         #[arg(long = "as", value_name = "WHO")]
         as_who: String,
         #[command(flatten)]
@@ -192,9 +197,12 @@ pub enum Command {
     },
     /// Reject a pending gate.
     Reject {
+        /// The approval id.
         id: String,
+        /// Who rejects; must be one of the gate's approvers.
         #[arg(long = "as", value_name = "WHO")]
         as_who: String,
+        /// Why (recorded in the audit log).
         #[arg(long)]
         reason: String,
         #[command(flatten)]
@@ -202,9 +210,12 @@ pub enum Command {
     },
     /// Continue a run after approvals or a crash.
     Resume {
+        /// The run id.
         run: String,
+        /// The agents file (executors and roles).
         #[arg(long)]
         agents: Option<PathBuf>,
+        /// Output format of the run's events and result.
         #[arg(long, value_enum, default_value_t = RunFormat::Human)]
         format: RunFormat,
         #[command(flatten)]
@@ -214,6 +225,7 @@ pub enum Command {
     Runs {
         #[command(subcommand)]
         action: Option<RunsAction>,
+        /// Output format of the list.
         #[arg(long, value_enum, default_value_t = RunFormat::Human)]
         format: RunFormat,
         #[command(flatten)]
@@ -353,5 +365,36 @@ pub fn run() -> ExitCode {
             action: AuditAction::Verify { file, state },
         } => crate::run::verify(state.state, file),
         Command::DebugPanic => panic!("debug-panic: a deliberate panic"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every subcommand and every argument, at every depth, says what it is for.
+    #[test]
+    fn every_argument_and_subcommand_has_help() {
+        let mut missing = Vec::new();
+        let mut todo = vec![(String::from("pbc"), Cli::command())];
+        while let Some((path, cmd)) = todo.pop() {
+            if cmd.get_about().is_none() && path != "pbc" && !cmd.is_hide_set() {
+                missing.push(format!("{path} (subcommand)"));
+            }
+            for a in cmd.get_arguments() {
+                if a.is_hide_set() {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", a.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                todo.push((format!("{path} {}", sub.get_name()), sub.clone()));
+            }
+        }
+        missing.sort();
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
     }
 }

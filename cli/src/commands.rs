@@ -265,7 +265,14 @@ pub fn diff(g: &Global, base: String, mut paths: Vec<PathBuf>, format: DiffForma
         Ok(c) => c,
         Err(e) => return usage_error(format!("cannot read the current directory: {e}")),
     };
-    let git = match GitFs::open(&cwd, &base) {
+    // The repository is the one holding the first path (pbc may be started outside it).
+    let first = std::fs::canonicalize(cwd.join(&paths[0])).unwrap_or_else(|_| cwd.clone());
+    let inside = if first.is_file() {
+        first.parent().map(Path::to_path_buf).unwrap_or(first)
+    } else {
+        first
+    };
+    let git = match GitFs::open_in(&inside, &cwd, &base) {
         Ok(g) => g,
         Err(e) => return usage_error(e),
     };
@@ -366,16 +373,31 @@ pub fn coverage(
         }
         inputs.retain(|(x, _)| x.as_deref() == Some(e.as_str()));
     }
+    let comp = pbc_lints::Compliance::load(&cfg, &loader, &mut diags);
+    // What the report reads must be sound: the playbooks' model, and every compliance tag
+    // (an unknown or ambiguous one would silently claim nothing).
+    let opts = pbc_compiler::model::ModelOptions {
+        extra_guardrails: cfg.guardrails.clone(),
+        policies: cfg.policies.clone(),
+    };
+    for (env, docs) in &inputs {
+        for doc in docs.iter().filter(|d| check::is_playbook(d)) {
+            if let Some(pb) =
+                pbc_compiler::model::from_document(doc, &loader.sources, &opts, &mut diags)
+            {
+                comp.check_tags(&pb, env.as_deref(), &mut diags);
+            }
+        }
+    }
     pbc_compiler::config::apply_suppressions(&loader.sources, &mut diags);
     cfg.apply_levels(&mut diags);
+    let sources = &loader.sources;
+    pbc_compiler::diag::sort_and_dedup(&mut diags, |s| match sources.get(s.file) {
+        Some(f) => (render::path_str(&f.path), s.start),
+        None => (String::new(), s.start),
+    });
     report_stderr(g, &loader, &diags);
     if diags.iter().any(Diagnostic::is_error) {
-        return ExitCode::from(1);
-    }
-    let mut cdiags = Vec::new();
-    let comp = pbc_lints::Compliance::load(&cfg, &loader, &mut cdiags);
-    report_stderr(g, &loader, &cdiags);
-    if cdiags.iter().any(Diagnostic::is_error) {
         return ExitCode::from(1);
     }
     let report = match pbc_lints::coverage::coverage(&comp, &loader.sources, &inputs, &catalogs) {
@@ -456,11 +478,22 @@ fn build_target(
                     }
                 }
             } else {
-                // crd/crd.yaml sorts first: the definition, then the resources.
-                docs.iter()
-                    .map(|d| d.as_str())
-                    .collect::<Vec<_>>()
-                    .join("---\n")
+                // The definition first, then the resources: applied in this order, the
+                // resources' kind exists once the definition is Established.
+                let mut ordered: Vec<&str> = Vec::with_capacity(files.len());
+                ordered.extend(
+                    files
+                        .iter()
+                        .filter(|(p, _)| p.starts_with("crd-definition/"))
+                        .map(|(_, t)| t.as_str()),
+                );
+                ordered.extend(
+                    files
+                        .iter()
+                        .filter(|(p, _)| !p.starts_with("crd-definition/"))
+                        .map(|(_, t)| t.as_str()),
+                );
+                ordered.join("---\n")
             };
             let _ = std::io::stdout().write_all(text.as_bytes());
         }
@@ -500,7 +533,10 @@ fn bundle_coverage(input: &pbc_targets::bundle::CoverageInput<'_>) -> Result<Str
     let report = pbc_lints::coverage::coverage(&comp, &input.loader.sources, &inputs, &[])?;
     // Evidence locations name files relative to the playbook root (the directory holding
     // `overlays/`), not to where pbc was started: a bundle is the same from any path.
-    let tree = input.loader.resolve(input.tree);
+    let tree = input
+        .loader
+        .canonicalize(&input.loader.resolve(input.tree))
+        .unwrap_or_else(|_| input.loader.resolve(input.tree));
     let root = match tree.parent() {
         Some(p) if p.file_name().is_some_and(|n| n == "overlays") => p
             .parent()
@@ -508,20 +544,19 @@ fn bundle_coverage(input: &pbc_targets::bundle::CoverageInput<'_>) -> Result<Str
             .unwrap_or_else(|| tree.clone()),
         _ => tree.clone(),
     };
-    let prefix = format!(
-        "{}/",
-        render::path_str(&input.loader.display_path(&root)).trim_end_matches('/')
-    );
     let mut v: serde_json::Value =
         serde_json::from_str(&pbc_lints::coverage::json(&report)).map_err(|e| e.to_string())?;
-    relativize_files(&mut v, &prefix);
+    relativize_files(&mut v, |shown| {
+        let abs = input.loader.resolve(Path::new(shown));
+        abs.strip_prefix(&root).ok().map(render::path_str)
+    });
     let mut text = serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?;
     text.push('\n');
     Ok(text)
 }
 
-/// Strips `prefix` from every `"file"` string of a JSON report.
-fn relativize_files(v: &mut serde_json::Value, prefix: &str) {
+/// Rewrites every `"file"` string of a JSON report with `f` (kept when `f` gives `None`).
+fn relativize_files(v: &mut serde_json::Value, f: impl Fn(&str) -> Option<String>) {
     let mut stack = vec![v];
     while let Some(x) = stack.pop() {
         match x {
@@ -529,9 +564,10 @@ fn relativize_files(v: &mut serde_json::Value, prefix: &str) {
                 for (k, val) in m.iter_mut() {
                     if k == "file"
                         && let serde_json::Value::String(s) = val
-                        && let Some(rest) = s.strip_prefix(prefix)
                     {
-                        *s = rest.to_string();
+                        if let Some(rel) = f(s) {
+                            *s = rel;
+                        }
                     } else {
                         stack.push(val);
                     }
@@ -622,10 +658,23 @@ pub fn explain(code: Option<String>) -> ExitCode {
         print!("{out}");
         return ExitCode::SUCCESS;
     };
-    let found = codes
+    let matching: Vec<&&Code> = codes
         .iter()
-        .find(|c| c.id.eq_ignore_ascii_case(&code) || c.name == code);
-    match found {
+        .filter(|c| c.id.eq_ignore_ascii_case(&code) || c.name.eq_ignore_ascii_case(&code))
+        .collect();
+    if matching.len() > 1 {
+        // A name two codes share (`unknown-field`): say which codes, let the user choose.
+        let mut msg = format!("`{code}` names {} codes:", matching.len());
+        for c in &matching {
+            msg.push_str(&format!("\n  {}  {}", c.id, c.summary));
+        }
+        msg.push_str(&format!(
+            "\nexplain one of them: `pbc explain {}`",
+            matching[0].id
+        ));
+        return usage_error(msg);
+    }
+    match matching.first() {
         Some(c) => {
             let doc: Vec<&str> = c
                 .doc

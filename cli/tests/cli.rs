@@ -627,7 +627,7 @@ fn build_targets_to_stdout_and_files() {
     assert_eq!(out.status.code(), Some(0));
     for f in [
         "argo/staging-code-review-agent.yaml",
-        "crd/crd.yaml",
+        "crd-definition/playbooks.agenticops.io.yaml",
         "crd/staging-code-review-agent.yaml",
         "langgraph/staging-code-review-agent.json",
         "resolved/staging-code-review-agent.yaml",

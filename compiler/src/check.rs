@@ -203,8 +203,13 @@ pub struct PlaybookCtx<'a> {
 pub type DocCheck = dyn Fn(&PlaybookCtx<'_>, &mut Vec<Diagnostic>) + Sync;
 
 /// The environment of a tree: the directory directly under its nearest `overlays/`.
+/// The path is taken as the real directory on disk (`.` inside `overlays/production` is
+/// `production`; a link to an overlay is that overlay), else as the absolute path.
 pub fn environment(tree: &Path) -> Option<String> {
-    let comps: Vec<String> = normalize(tree)
+    let real = std::fs::canonicalize(tree)
+        .or_else(|_| std::path::absolute(tree))
+        .unwrap_or_else(|_| tree.to_path_buf());
+    let comps: Vec<String> = normalize(&real)
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();

@@ -202,16 +202,21 @@ fn not_found(path: &Path) -> io::Error {
 }
 
 /// Lexically normalizes a path: removes `.` and resolves `..` against preceding components.
+/// A `..` that has no name before it to cancel is kept (`../../x` stays so: it climbs above
+/// the directory the path is relative to); at the file-system root it is dropped (`/..` is
+/// `/`).
 pub fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {
             Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
                 }
-            }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
             other => out.push(other.as_os_str()),
         }
     }
@@ -248,5 +253,17 @@ mod tests {
         assert_eq!(normalize(Path::new("../x")), PathBuf::from("../x"));
         assert_eq!(normalize(Path::new(".")), PathBuf::from("."));
         assert_eq!(normalize(Path::new("a/..")), PathBuf::from("."));
+        // A `..` never cancels another `..`: from inside an overlay, `./../../base` is two
+        // levels up, not `base`.
+        assert_eq!(
+            normalize(Path::new("./../../base")),
+            PathBuf::from("../../base")
+        );
+        assert_eq!(
+            normalize(Path::new("../x/../../y")),
+            PathBuf::from("../../y")
+        );
+        assert_eq!(normalize(Path::new("a/../../b")), PathBuf::from("../b"));
+        assert_eq!(normalize(Path::new("/a/../..")), PathBuf::from("/"));
     }
 }

@@ -138,8 +138,15 @@ impl GitFs {
     /// the repository's working directory; relative paths given to the file system are taken
     /// relative to it.
     pub fn open(cwd: &Path, rev: &str) -> Result<GitFs, GitError> {
-        let repo =
-            Repository::discover(cwd).map_err(|_| GitError::NotARepository(cwd.to_path_buf()))?;
+        Self::open_in(cwd, cwd, rev)
+    }
+
+    /// As [`GitFs::open`], for the repository holding `inside` (a path being compared, so
+    /// that pbc can be started outside the repository, like `git -C`); relative paths are
+    /// still taken relative to `cwd`.
+    pub fn open_in(inside: &Path, cwd: &Path, rev: &str) -> Result<GitFs, GitError> {
+        let repo = Repository::discover(inside)
+            .map_err(|_| GitError::NotARepository(inside.to_path_buf()))?;
         let Some(workdir) = repo.workdir() else {
             return Err(GitError::Bare(repo.path().to_path_buf()));
         };

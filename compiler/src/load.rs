@@ -117,23 +117,19 @@ impl Loader {
         r.map_err(std::io::Error::from)
     }
 
-    /// The path shown to users for `path`: relative to the working directory if under it.
+    /// The path shown to users for `path`: relative to the working directory (climbing
+    /// with `..` to a file beside it, such as a base seen from inside an overlay); absolute
+    /// only when the two share nothing but the file-system root.
     pub fn display_path(&self, path: &Path) -> PathBuf {
         let abs = if path.is_absolute() || self.cwd.as_os_str().is_empty() {
             normalize(path)
         } else {
             normalize(&self.cwd.join(path))
         };
-        match abs.strip_prefix(normalize(&self.cwd)) {
-            Ok(rel) if !self.cwd.as_os_str().is_empty() => {
-                if rel.as_os_str().is_empty() {
-                    PathBuf::from(".")
-                } else {
-                    rel.to_path_buf()
-                }
-            }
-            _ => abs,
+        if self.cwd.as_os_str().is_empty() {
+            return abs;
         }
+        relative_to(&abs, &normalize(&self.cwd)).unwrap_or(abs)
     }
 
     /// The path the file system is asked for: a relative path (such as a display path) is
@@ -213,5 +209,67 @@ impl Loader {
         let mut diags = Vec::new();
         let docs = yaml::parse(&file, &self.limits, &mut diags);
         Arc::new(Loaded { file, docs, diags })
+    }
+}
+
+/// `path` relative to the directory `base` (both normalized): `None` when they share no
+/// named component (then the absolute path reads better than a climb to the root).
+fn relative_to(path: &Path, base: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    if let Ok(rel) = path.strip_prefix(base) {
+        return Some(if rel.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            rel.to_path_buf()
+        });
+    }
+    let p: Vec<Component> = path.components().collect();
+    let b: Vec<Component> = base.components().collect();
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let named = p[..common]
+        .iter()
+        .any(|c| matches!(c, Component::Normal(_)));
+    if !named
+        || b[common..]
+            .iter()
+            .any(|c| !matches!(c, Component::Normal(_)))
+    {
+        return None;
+    }
+    let mut out = PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &p[common..] {
+        out.push(c.as_os_str());
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_paths_are_relative_to_the_working_directory() {
+        let l = Loader::new(
+            Arc::new(crate::fs::MemFs::new()),
+            "/repo/playbooks/overlays/production",
+            Limits::default(),
+        );
+        let d = |p: &str| l.display_path(Path::new(p));
+        assert_eq!(d("kustomization.yaml"), PathBuf::from("kustomization.yaml"));
+        assert_eq!(d("."), PathBuf::from("."));
+        assert_eq!(d("../../base/a.yaml"), PathBuf::from("../../base/a.yaml"));
+        assert_eq!(
+            d("/repo/playbooks/overlays/staging/k.yaml"),
+            PathBuf::from("../staging/k.yaml")
+        );
+        assert_eq!(d("/etc/x.yaml"), PathBuf::from("/etc/x.yaml"));
+        // The display path resolves back to the file.
+        assert_eq!(
+            l.resolve(&d("/repo/playbooks/base/a.yaml")),
+            PathBuf::from("/repo/playbooks/base/a.yaml")
+        );
     }
 }

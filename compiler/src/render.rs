@@ -341,7 +341,6 @@ pub fn sarif(sources: &SourceMap, diags: &[Diagnostic], version: &str) -> String
                 "fullName": "pbc, the playbook compiler",
                 "version": version,
                 "semanticVersion": version,
-                "informationUri": "https://example.invalid/pbc",
                 "rules": rules,
             }},
             "columnKind": "unicodeCodePoints",
@@ -507,7 +506,7 @@ mod human_impl {
         }
     }
 
-    pub(super) fn render(report: &Report, opts: &HumanOptions) -> String {
+    pub(super) fn render(mut report: Report, opts: &HumanOptions) -> String {
         let theme = if opts.color {
             GraphicalTheme::unicode()
         } else {
@@ -517,12 +516,27 @@ mod human_impl {
             .with_links(false)
             .with_width(opts.width)
             .with_context_lines(1)
+            // Lines break at spaces only, never at a hyphen or slash nor inside a word: a
+            // name (`agenticops/v1`, a stage, a file) is never split across lines.
+            .with_word_separator(textwrap::WordSeparator::AsciiSpace)
+            .with_word_splitter(textwrap::WordSplitter::NoHyphenation)
+            .with_break_words(false)
             // The source name already carries `path:line:column` (columns in Unicode scalar
             // values); miette would append its own, counted in bytes.
             .without_primary_span_start();
+        // Labels in other files are rendered as reports of their own after the main one:
+        // miette heads each related report with a bare `Advice:` line otherwise.
+        let related = std::mem::take(&mut report.related);
         let mut out = String::new();
-        if handler.render_report(&mut out, report).is_err() {
+        if handler.render_report(&mut out, &report).is_err() {
             out = format!("{}: {}\n", report.code, report.message);
+        }
+        for r in &related {
+            let mut one = String::new();
+            if handler.render_report(&mut one, r).is_ok() {
+                out.push('\n');
+                out.push_str(one.trim_start_matches('\n'));
+            }
         }
         out
     }
@@ -538,7 +552,7 @@ pub fn human(
     let mut out = String::new();
     for d in diags {
         let r = human_impl::build(sources, d);
-        out.push_str(&human_impl::render(&r, opts));
+        out.push_str(&human_impl::render(r, opts));
         out.push('\n');
     }
     out.push_str(&summary_line(summary));
@@ -548,7 +562,7 @@ pub fn human(
 
 /// One diagnostic, human-readable.
 pub fn human_one(sources: &SourceMap, d: &Diagnostic, opts: &HumanOptions) -> String {
-    human_impl::render(&human_impl::build(sources, d), opts)
+    human_impl::render(human_impl::build(sources, d), opts)
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

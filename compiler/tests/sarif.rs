@@ -69,6 +69,12 @@ fn the_findings_of_every_bad_fixture_are_valid_sarif() {
 
     let run = &doc["runs"][0];
     assert_eq!(run["columnKind"], "unicodeCodePoints");
+    // No made-up home page: the project has no public URL to give.
+    assert!(
+        run["tool"]["driver"].get("informationUri").is_none(),
+        "{}",
+        run["tool"]["driver"]
+    );
     let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
     let results = run["results"].as_array().expect("results");
     assert_eq!(results.len(), diags.len());

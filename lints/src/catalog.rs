@@ -586,10 +586,19 @@ impl Catalogs {
             .collect()
     }
 
-    /// The catalogs `pbc coverage` reports: the defaults ([`DEFAULT_COVERAGE`]) plus the
-    /// requested ones, in load order. Unknown ids are an `Err` naming them and the known ones.
+    /// The catalogs `pbc coverage` reports, in load order: the requested ones; with none
+    /// requested, the defaults ([`DEFAULT_COVERAGE`]); when only catalogs outside the
+    /// defaults are requested (`iso27001-2013`, an organisation's), the defaults and those.
+    /// Unknown ids are an `Err` naming them and the known ones.
     pub fn select(&self, requested: &[String]) -> Result<Vec<&Catalog>, String> {
-        let mut want: Vec<&str> = DEFAULT_COVERAGE.to_vec();
+        let adds_only = requested
+            .iter()
+            .all(|r| !DEFAULT_COVERAGE.contains(&r.as_str()));
+        let mut want: Vec<&str> = if adds_only {
+            DEFAULT_COVERAGE.to_vec()
+        } else {
+            Vec::new()
+        };
         for r in requested {
             if self.get(r).is_none() {
                 let known = self.ids();

@@ -99,6 +99,21 @@ impl Compliance {
         rules::lint_tags(&self.catalogs, tags, diags);
     }
 
+    /// The tag lints alone on one resolved Playbook (unknown, ambiguous and superseded
+    /// control ids): what a coverage report must not pass over in silence.
+    pub fn check_tags(
+        &self,
+        pb: &Playbook,
+        environment: Option<&str>,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        let facts = self.facts(pb, environment);
+        self.lint_tags(&facts.tags, diags);
+        for s in &facts.stages {
+            self.lint_tags(&s.tags, diags);
+        }
+    }
+
     /// Every compliance lint on one resolved Playbook: the tag lints on
     /// `metadata.compliance` and on each stage's `compliance`, then the evidence of each
     /// claim.

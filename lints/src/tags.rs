@@ -200,15 +200,20 @@ fn group_note(cats: &Catalogs, tag: &str) -> Option<String> {
                         Some(n) => format!("`{head}` ({n})"),
                         None => format!("`{head}`"),
                     };
-                    return Some(format!(
-                        "in {}, {what} has {} controls: `{}{}` to `{}{}`",
-                        cat.title,
-                        members.len(),
-                        p,
-                        first.id,
-                        p,
-                        last.id
-                    ));
+                    return Some(if members.len() == 1 {
+                        format!(
+                            "in {}, {what} has one control: `{p}{}`",
+                            cat.title, first.id
+                        )
+                    } else {
+                        format!(
+                            "in {}, {what} has {} controls: `{p}{}` to `{p}{}`",
+                            cat.title,
+                            members.len(),
+                            first.id,
+                            last.id
+                        )
+                    });
                 }
                 cut = i;
             }
@@ -285,6 +290,16 @@ mod tests {
         assert!(
             note.unwrap_or_default()
                 .contains("`A.12.4` (Logging and monitoring) has 4 controls")
+        );
+        // One control: said so, not "1 controls: X to X".
+        let Resolved::Unknown { note, .. } = resolve(Catalogs::builtin(), "ISO27001-A.7.3.9")
+        else {
+            panic!()
+        };
+        let note = note.unwrap_or_default();
+        assert!(
+            note.ends_with("has one control: `ISO27001-A.7.3.1`"),
+            "{note}"
         );
     }
 }

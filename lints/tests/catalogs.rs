@@ -261,6 +261,14 @@ fn organisation_catalog() {
             .unwrap()),
         ["soc2", "iso27001-2013", "iso27001-2022", "acme-controls"]
     );
+    // Naming a default catalog reports exactly what is named.
+    assert_eq!(ids(cats.select(&["soc2".into()]).unwrap()), ["soc2"]);
+    assert_eq!(
+        ids(cats
+            .select(&["iso27001-2013".into(), "iso27001-2022".into()])
+            .unwrap()),
+        ["iso27001-2013", "iso27001-2022"]
+    );
     let err = cats.select(&["iso27001-2031".into()]).unwrap_err();
     insta::assert_snapshot!(err, @"unknown catalog `iso27001-2031`; did you mean `iso27001-2013`? known catalogs: `soc2`, `iso27001-2013`, `iso27001-2022` or `acme-controls`");
 }

@@ -8,9 +8,10 @@ the consumers' own tools (the Argo and Kubernetes schemas, hera, langgraph).
   made strict (every object definition closed, so an unknown field fails: hera's models
   accept them silently), loads with hera, and its DAGs refer only to tasks and templates
   that exist.
-* crd/crd.yaml: validates against the apiextensions/v1 schema and the structural-schema
-  rules; every other crd/*.yaml (a custom resource) validates against that CRD's schema,
-  closed the same way.
+* crd-definition/playbooks.<group>.yaml: validates against the apiextensions/v1 schema and
+  the structural-schema rules, and carries an Argo CD sync wave before the resources'; every
+  crd/*.yaml beside it (a custom resource; no definition there) validates against that
+  CRD's schema, closed the same way.
 * langgraph/*.json: validates against the format's schema, compiles into a real langgraph
   StateGraph (targets/python/pbc_langgraph.py) and runs with stub nodes: it stops at every
   approval node, finishes once everything is approved, stops for good after a rejection,
@@ -221,11 +222,17 @@ def cr_schema(openapi):
 
 
 def check_crd_dir(d: pathlib.Path, k8s_schema):
-    crd_path = d / "crd.yaml"
-    if not crd_path.exists():
-        fail(f"{d}: no crd.yaml")
+    defs = sorted((d.parent / "crd-definition").glob("playbooks.*.yaml"))
+    if len(defs) != 1:
+        fail(f"{d.parent}: expected one crd-definition/playbooks.<group>.yaml, found {len(defs)}")
         return
+    crd_path = defs[0]
     crd = yaml.safe_load(crd_path.read_text())
+    if crd_path.name != f"{crd['metadata']['name']}.yaml":
+        fail(f"{crd_path}: not named after the CRD ({crd['metadata']['name']})")
+    wave = crd["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave")
+    if wave is None or int(wave) >= 0:
+        fail(f"{crd_path}: no Argo CD sync wave before the resources' (got {wave!r})")
     errs = sorted(jsonschema.Draft202012Validator(k8s_schema).iter_errors(crd), key=lambda e: list(e.absolute_path))
     for e in errs[:5]:
         fail(f"{crd_path}: against apiextensions/v1: {'/'.join(map(str, e.absolute_path))}: {e.message[:300]}")
@@ -251,11 +258,14 @@ def check_crd_dir(d: pathlib.Path, k8s_schema):
     version = storage[0] if storage else versions[0]
     validator = jsonschema.Draft202012Validator(cr_schema(version["schema"]["openAPIV3Schema"]))
     api = f"{spec['group']}/{version['name']}"
-    crs = [p for p in sorted(d.glob("*.yaml")) if p.name != "crd.yaml"]
+    crs = sorted(d.glob("*.yaml"))
     if not crs:
         fail(f"{d}: no custom resources")
     for p in crs:
         cr = yaml.safe_load(p.read_text())
+        if cr.get("kind") == "CustomResourceDefinition":
+            fail(f"{p}: a CRD among the custom resources (kubectl cannot apply both at once)")
+            continue
         if cr.get("apiVersion") != api or cr.get("kind") != spec["names"]["kind"]:
             fail(f"{p}: apiVersion/kind {cr.get('apiVersion')}/{cr.get('kind')} is not {api}/{spec['names']['kind']}")
         bad_meta = set(cr.get("metadata", {})) - {"name", "namespace", "labels", "annotations"}

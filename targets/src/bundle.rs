@@ -7,7 +7,7 @@
 //! OUT/manifest.json              {"environment", "files": [{"path", "sha256"}], "source"}
 //! OUT/resolved/<playbook>.yaml   the resolved playbook (overlays applied)
 //! OUT/argo/<playbook>.yaml       WorkflowTemplate (+ CronWorkflow)
-//! OUT/crd/crd.yaml               the CustomResourceDefinition
+//! OUT/crd-definition/playbooks.<group>.yaml   the CustomResourceDefinition (applied first)
 //! OUT/crd/<playbook>.yaml        the playbook as a custom resource
 //! OUT/langgraph/<playbook>.json  pbc.langgraph/v1
 //! OUT/coverage.json              the control-coverage report (supplied by the caller)
@@ -233,8 +233,9 @@ pub fn artifacts(
                 }
             }
             Target::Crd => {
-                files.insert("crd/crd.yaml".into(), crate::crd::definition_yaml(settings));
-                taken.push("crd/crd.yaml".into());
+                let def = crate::crd::definition_path(settings);
+                files.insert(def.clone(), crate::crd::definition_yaml(settings));
+                taken.push(def);
                 for pb in &c.playbooks {
                     let p = claim(&pb.doc.root, "crd", "yaml", &mut taken);
                     files.insert(p, crate::crd::custom_resource_yaml(pb.unit(), settings));
@@ -256,12 +257,16 @@ pub fn artifacts(
 pub struct Source {
     /// The commit checked out (`HEAD`), or `None` outside a git checkout.
     pub commit: Option<String>,
-    /// True if files under the input directory differ from that commit (or are untracked).
+    /// True if the commit does not hold the input as it was read: a file under the bundled
+    /// directory, or any file the bundle read (bases, components, patches, schemas,
+    /// `.pbc.yaml`, catalogs, evidence rules), is modified, new, untracked, ignored, or lies
+    /// outside the repository.
     pub dirty: bool,
 }
 
-/// Reads the git state of `dir` with git2 (no `git` binary needed).
-pub fn source_of(dir: &Path) -> Source {
+/// Reads the git state of `dir` with git2 (no `git` binary needed); `inputs` are the files
+/// the bundle was built from (absolute paths).
+pub fn source_of(dir: &Path, inputs: &[PathBuf]) -> Source {
     let Ok(repo) = git2::Repository::discover(dir) else {
         return Source::default();
     };
@@ -270,27 +275,65 @@ pub fn source_of(dir: &Path) -> Source {
         .ok()
         .and_then(|h| h.peel_to_commit().ok())
         .map(|c| c.id().to_string());
-    let mut dirty = false;
-    if let (Some(work), Ok(abs)) = (repo.workdir(), std::fs::canonicalize(dir)) {
-        let work = std::fs::canonicalize(work).unwrap_or_else(|_| work.to_path_buf());
-        let rel = abs
-            .strip_prefix(&work)
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let mut opts = git2::StatusOptions::new();
-        opts.include_untracked(true)
-            .recurse_untracked_dirs(true)
-            .include_ignored(false);
-        let spec = rel.to_string_lossy().replace('\\', "/");
-        if !spec.is_empty() {
+    let Some(work) = repo.workdir() else {
+        return Source {
+            commit,
+            dirty: false,
+        };
+    };
+    let work = std::fs::canonicalize(work).unwrap_or_else(|_| work.to_path_buf());
+    let rel_of = |p: &Path| -> Option<String> {
+        let abs = std::fs::canonicalize(p).ok()?;
+        let rel = abs.strip_prefix(&work).ok()?;
+        Some(rel.to_string_lossy().replace('\\', "/"))
+    };
+    // The bundled directory: anything changed or added under it (ignored files excepted).
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false);
+    match rel_of(dir) {
+        Some(spec) if !spec.is_empty() => {
             opts.pathspec(spec);
         }
-        dirty = repo
-            .statuses(Some(&mut opts))
-            .map(|s| !s.is_empty())
-            .unwrap_or(false);
+        Some(_) => {}
+        None => {
+            return Source {
+                commit,
+                dirty: true,
+            };
+        }
+    }
+    let mut dirty = repo
+        .statuses(Some(&mut opts))
+        .map(|s| !s.is_empty())
+        .unwrap_or(true);
+    // Every file read: it must be in the commit as it is on disk.
+    for p in inputs {
+        if dirty {
+            break;
+        }
+        dirty = match rel_of(p) {
+            Some(rel) if !rel.is_empty() => repo
+                .status_file(Path::new(&rel))
+                .map(|s| !s.is_empty())
+                .unwrap_or(true),
+            _ => true,
+        };
     }
     Source { commit, dirty }
+}
+
+/// Every file `loader` has read, as an absolute path (what a bundle was built from).
+pub fn inputs_read(loader: &Loader) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = (0..loader.sources.len())
+        .filter_map(|i| loader.sources.get(pbc_compiler::span::FileId(i as u32)))
+        .map(|f| loader.resolve(&f.path))
+        .filter(|p| p.is_file())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Hex SHA-256.
@@ -339,7 +382,14 @@ pub fn overlay_dir(loader: &Loader, root: &Path, env: &str) -> Result<PathBuf, U
         return Ok(cand);
     }
     if check::kustomization_file(&loader.resolve(root)).is_some() {
-        return Ok(root.to_path_buf());
+        // An overlay bundled under another environment's name would be mislabelled.
+        return match check::environment(&loader.resolve(root)) {
+            Some(found) if found != env => Err(UsageError(format!(
+                "{}: this is the overlay of environment `{found}`, not `{env}`",
+                root.display()
+            ))),
+            _ => Ok(root.to_path_buf()),
+        };
     }
     Err(UsageError(format!(
         "{}: no overlay `{env}` (looked for {} and a kustomization in {})",
@@ -393,7 +443,7 @@ pub fn build(
     })
     .map_err(UsageError)?;
     files.insert("coverage.json".into(), cov);
-    let source = source_of(&loader.resolve(&dir));
+    let source = source_of(&loader.resolve(&dir), &inputs_read(loader));
     let manifest = manifest(env, &files, &source, version);
     Ok(Bundle {
         files,
@@ -405,7 +455,7 @@ pub fn build(
 
 /// The subdirectories a bundle owns: files in them that the bundle does not hold are
 /// removed when it is written.
-pub const OWNED_DIRS: &[&str] = &["resolved", "argo", "crd", "langgraph"];
+pub const OWNED_DIRS: &[&str] = &["resolved", "argo", "crd-definition", "crd", "langgraph"];
 
 /// Writes a bundle under `out`; removes stale files from the directories it owns.
 pub fn write(out: &Path, b: &Bundle) -> std::io::Result<()> {

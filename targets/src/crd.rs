@@ -254,6 +254,9 @@ pub fn definition(settings: &Settings) -> Value {
         "metadata": {
             "name": format!("playbooks.{group}"),
             "labels": {"app.kubernetes.io/managed-by": "pbc"},
+            // Argo CD applies lower waves first and waits for them to be healthy (a CRD:
+            // Established) before the next wave, which holds the custom resources.
+            "annotations": {"argocd.argoproj.io/sync-wave": "-1"},
         },
         "spec": {
             "group": group,
@@ -277,6 +280,14 @@ pub fn definition(settings: &Settings) -> Value {
             }],
         },
     })
+}
+
+/// Where the CRD goes under an output directory: `crd-definition/playbooks.<group>.yaml`,
+/// apart from the custom resources in `crd/`. kubectl maps every object of one apply before
+/// it creates any, so a directory holding both fails on a fresh cluster whatever the file
+/// names: the definition is applied (and waited for) first.
+pub fn definition_path(settings: &Settings) -> String {
+    format!("crd-definition/playbooks.{}.yaml", settings.crd_group)
 }
 
 /// The CRD as YAML.

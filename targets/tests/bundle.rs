@@ -65,7 +65,27 @@ fn the_same_bundle_from_two_directories() {
     let mut sorted = paths.clone();
     sorted.sort();
     assert_eq!(paths, sorted);
-    assert!(paths.contains(&"crd/crd.yaml") && paths.contains(&"coverage.json"));
+    // The CRD apart from the custom resources, so that it can be applied (and waited for)
+    // before them.
+    assert!(
+        paths.contains(&"crd-definition/playbooks.agenticops.io.yaml")
+            && paths.contains(&"coverage.json")
+    );
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.starts_with("crd/") && p.contains("definition"))
+    );
+    let def = &ba.files["crd-definition/playbooks.agenticops.io.yaml"];
+    assert!(def.contains("kind: CustomResourceDefinition"));
+    assert!(
+        def.contains("argocd.argoproj.io/sync-wave: '-1'")
+            || def.contains("argocd.argoproj.io/sync-wave: \"-1\""),
+        "{def}"
+    );
+    for p in paths.iter().filter(|p| p.starts_with("crd/")) {
+        assert!(!ba.files[*p].contains("CustomResourceDefinition"), "{p}");
+    }
     // No artifact names the checkout path.
     for (p, text) in &ba.files {
         assert!(!text.contains(&*a.to_string_lossy()), "{p} holds the path");
@@ -74,12 +94,12 @@ fn the_same_bundle_from_two_directories() {
     assert!(bundle::drift(&oa, &ba).is_empty());
     std::fs::write(oa.join("argo/code-review-agent.yaml"), "changed\n").expect("write");
     std::fs::write(oa.join("langgraph/stale.json"), "{}\n").expect("write");
-    std::fs::remove_file(oa.join("crd/crd.yaml")).expect("rm");
+    std::fs::remove_file(oa.join("crd-definition/playbooks.agenticops.io.yaml")).expect("rm");
     assert_eq!(
         bundle::drift(&oa, &ba),
         [
             "argo/code-review-agent.yaml",
-            "crd/crd.yaml",
+            "crd-definition/playbooks.agenticops.io.yaml",
             "langgraph/stale.json"
         ]
     );

@@ -683,7 +683,11 @@ impl<'a> Ctx<'a> {
         expect: KustKind,
         acc: &mut Acc,
     ) -> Option<(Kust, PathBuf, crate::span::FileId)> {
-        let Some(kfile) = find_kustomization(self.loader, dir) else {
+        // Like kustomize, a kustomization's own paths are taken from its real directory
+        // (symbolic links resolved): `../../base` in an overlay reached through a link
+        // names the base next to the real overlay.
+        let real = self.canon(dir);
+        let Some(kfile) = find_kustomization(self.loader, &real) else {
             if let Some(v) = via {
                 acc.diags.push(
                     Diagnostic::new(
@@ -740,7 +744,7 @@ impl<'a> Ctx<'a> {
             );
             return None;
         }
-        Some((kust, dir.to_path_buf(), file))
+        Some((kust, real, file))
     }
 
     /// Cycle and depth checks before entering `dir`. `Err` carries the diagnostic.

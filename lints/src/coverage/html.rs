@@ -160,7 +160,7 @@ pub fn render(r: &CoverageReport) -> String {
                 e.slug(),
                 super::slug(&f.catalog),
                 esc(e.label()),
-                if e.production { " (production)" } else { "" },
+                e.production_marker(),
                 esc(&f.title),
                 t.controls,
                 t.covered,
@@ -179,7 +179,7 @@ pub fn render(r: &CoverageReport) -> String {
             "<section class=\"environment\" id=\"env-{}\">\n<h2>Environment: {}{}</h2>",
             e.slug(),
             esc(e.label()),
-            if e.production { " (production)" } else { "" }
+            e.production_marker()
         );
         if e.playbooks.is_empty() {
             out.push_str("<p class=\"meta\">No playbooks.</p>\n");

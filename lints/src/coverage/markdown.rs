@@ -71,7 +71,7 @@ pub fn render(r: &CoverageReport) -> String {
     }
     out.push('\n');
     for e in &r.environments {
-        let prod = if e.production { " (production)" } else { "" };
+        let prod = e.production_marker();
         let _ = writeln!(out, "## Environment: {}{prod}\n", esc(e.label()));
         if e.playbooks.is_empty() {
             out.push_str("No playbooks.\n\n");

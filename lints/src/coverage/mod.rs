@@ -190,6 +190,16 @@ impl EnvironmentReport {
         self.environment.as_deref().unwrap_or("(no environment)")
     }
 
+    /// The marker after the name of a production environment, unless its name already says
+    /// so: `prod (production)`, but `production` alone.
+    pub fn production_marker(&self) -> &'static str {
+        if self.production && self.environment.as_deref() != Some("production") {
+            " (production)"
+        } else {
+            ""
+        }
+    }
+
     /// A slug for ids and file names (`production`, `none`).
     pub fn slug(&self) -> String {
         slug(self.environment.as_deref().unwrap_or("none"))
