@@ -979,13 +979,11 @@ impl Runtime {
         self.apply_deadlines()?;
         let mut a = self.approval(id)?;
         if a.status != ApprovalStatus::Pending {
-            return Err(Error::Refused(format!(
-                "approval {id} is {}{}: nothing to decide",
+            return Err(Error::Refused(crate::decide::already_decided(
+                id,
                 a.status,
-                a.decided_by
-                    .as_ref()
-                    .map(|b| format!(" (by {b})"))
-                    .unwrap_or_default()
+                a.decided_by.as_deref(),
+                a.decided_at,
             )));
         }
         let live = self.load_live(&a.run)?;
@@ -1050,6 +1048,7 @@ impl Runtime {
                     json!({"approval": id, "by": who}),
                 );
                 self.commit(|tx| {
+                    crate::decide::claim(tx, &ap)?;
                     Self::save_approval(tx, &ap)?;
                     tx.audit(e)?;
                     Ok(())
@@ -1204,11 +1203,16 @@ impl Runtime {
                     json!({"approval": a.id, "level": a.level}),
                 );
                 let ap = a.clone();
-                self.commit(|tx| {
+                match self.commit(|tx| {
+                    crate::decide::claim_escalation(tx, &ap)?;
                     Self::save_approval(tx, &ap)?;
                     tx.audit(e)?;
                     Ok(())
-                })?;
+                }) {
+                    // Another process decided or escalated it meanwhile: look again.
+                    Err(Error::Refused(_)) => continue,
+                    r => r?,
+                }
             } else {
                 a.status = ApprovalStatus::Expired;
                 a.decided_at = Some(now);
@@ -1237,7 +1241,11 @@ impl Runtime {
                     entries: vec![e],
                     rejection: None,
                 };
-                self.close_run(&mut live, closing)?;
+                match self.close_run(&mut live, closing) {
+                    // Decided by another process meanwhile: look again.
+                    Err(Error::Refused(_)) => continue,
+                    r => r?,
+                }
             }
         }
         Ok(())
@@ -2417,6 +2425,7 @@ impl Runtime {
     fn close_run(&mut self, live: &mut Live, closing: Closing) -> Result<()> {
         let Some(_lock) = lock_run(&self.store.dir, &live.run.id)? else {
             return self.commit(|tx| {
+                crate::decide::claim(tx, &closing.approval)?;
                 Self::save_approval(tx, &closing.approval)?;
                 for e in closing.entries {
                     tx.audit(e)?;
@@ -2428,7 +2437,23 @@ impl Runtime {
             });
         };
         let (status, msg) = self.decided_stage(live, &closing.approval);
-        self.end_run_with(live, status, &msg, Some(closing))
+        let id = closing.approval.id.clone();
+        match self.end_run_with(live, status, &msg, Some(closing)) {
+            Err(Error::Refused(m)) => {
+                // Another process decided first. If it could not end the run (this process
+                // held the lock), end it here as that decision asks.
+                let a = self.approval(&id)?;
+                let mut fresh = self.load_live(&live.run.id)?;
+                if matches!(a.status, ApprovalStatus::Rejected | ApprovalStatus::Expired)
+                    && !fresh.run.status.is_final()
+                {
+                    self.end_by_decision(&mut fresh, &a)?;
+                }
+                *live = fresh;
+                Err(Error::Refused(m))
+            }
+            r => r,
+        }
     }
 
     /// Marks the stage of a rejected or expired approval; the run status and message.
@@ -2535,6 +2560,7 @@ impl Runtime {
         let msg = message.to_string();
         self.commit(|tx| {
             if let Some(c) = closing {
+                crate::decide::claim(tx, &c.approval)?;
                 Self::save_approval(tx, &c.approval)?;
                 for e in c.entries {
                     tx.audit(e)?;
@@ -2543,10 +2569,8 @@ impl Runtime {
                     Self::save_rejection(tx, r)?;
                 }
             }
-            for mut a in open {
-                a.status = ApprovalStatus::Cancelled;
-                a.decided_at = Some(now);
-                Self::save_approval(tx, &a)?;
+            for a in open {
+                crate::decide::cancel(tx, &a.id, now)?;
             }
             for r in &rows {
                 Self::save_stage(tx, &rid, r)?;

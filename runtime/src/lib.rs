@@ -18,6 +18,7 @@
 pub mod agents;
 pub mod audit;
 pub mod clock;
+mod decide;
 mod engine;
 pub mod eval;
 pub mod exec;

