@@ -266,3 +266,193 @@ fn an_approval_is_decided_once_by_concurrent_processes() {
     two.join().unwrap();
     same.join().unwrap();
 }
+
+/// Secrets in the run's input (interpolated into an action's params) and in an agent's
+/// output (as JSON fields and as values), in stages that name no secret guardrail.
+const INPUT_SECRETS: &[&str] = &["S3cr3t-Input-Pw-4417", "AKIAZ7Q2R4T6Y8U0W2E4"];
+const OUTPUT_SECRETS: &[&str] = &[
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "hunter2-Zq-9",
+    "k3y-Alpha-Beta-77",
+    "tok-123-secret-x",
+    "MIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu",
+];
+
+fn leak_dir() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    std::fs::write(
+        dir.join("pb.yaml"),
+        r#"apiVersion: agenticops/v1
+kind: Playbook
+metadata: {name: leak}
+spec:
+  trigger: leak
+  stages:
+    - name: deploy
+      action: db:migrate
+      params: {password: "${input.db_password}", note: "${input.note}", target: prod}
+    - name: fetch
+      agent: replay
+      needs: [deploy]
+      audit-log: required
+      approval: manual
+      approvers: [{user: ann@example.com}]
+      notification:
+        on-pending: [log, term]
+        on-approved: [log, term]
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(".pbc.yaml"),
+        "notifications:\n  log: {file: notes.jsonl}\n  term: {stdout: true}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("agents.yaml"),
+        format!(
+            "agents:\n  replay: {{fixture: recorded/}}\nactions:\n  \"db:migrate\": {{command: [python3, {}]}}\n",
+            repo().join("runtime/tests/fixtures/action.py").display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.join("recorded")).unwrap();
+    let out = serde_json::json!({
+        "aws_secret_access_key": OUTPUT_SECRETS[0],
+        "password": OUTPUT_SECRETS[1],
+        "api_key": OUTPUT_SECRETS[2],
+        "token": OUTPUT_SECRETS[3],
+        "tls": {"private_key": format!("-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----", OUTPUT_SECRETS[4])},
+        "max_tokens": 512,
+        "token_count": 7,
+        "summary": "fetched",
+    });
+    std::fs::write(dir.join("recorded/fetch.json"), out.to_string()).unwrap();
+    std::fs::write(
+        dir.join("in.json"),
+        format!(
+            r#"{{"db_password": "{}", "note": "deploy key {}"}}"#,
+            INPUT_SECRETS[0], INPUT_SECRETS[1]
+        ),
+    )
+    .unwrap();
+    d
+}
+
+fn occurrences(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+#[test]
+fn secrets_reach_neither_the_audit_log_nor_the_state_nor_stdout() {
+    let d = leak_dir();
+    let dir = d.path();
+    let run = pbc(
+        dir,
+        &[
+            "run",
+            "pb.yaml",
+            "--input",
+            "in.json",
+            "--agents",
+            "agents.yaml",
+            "--state",
+            "st",
+            "--as",
+            "alice",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", err(&run));
+    let v = json_of(&run);
+    assert_eq!(v["stages"]["deploy"]["status"], "passed");
+    assert_eq!(v["stages"]["fetch"]["status"], "waiting-approval");
+    // Look-alikes are kept; the secret fields are redacted, not dropped.
+    let o = &v["stages"]["fetch"]["output"];
+    assert_eq!(o["max_tokens"], 512);
+    assert_eq!(o["token_count"], 7);
+    assert_eq!(o["password"], "[REDACTED:no-secrets-in-code]");
+    let id = v["stages"]["fetch"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let run_id = v["run"].as_str().unwrap().to_string();
+    // The human report of a run waiting for a person (its message quotes input and output).
+    let human = pbc(dir, &["resume", &run_id, "--state", "st"]);
+    assert_eq!(human.status.code(), Some(0), "{}", err(&human));
+    assert!(
+        out(&human).contains("accept the agent's output"),
+        "{}",
+        out(&human)
+    );
+    let ok = pbc(
+        dir,
+        &["approve", &id, "--as", "ann@example.com", "--state", "st"],
+    );
+    assert_eq!(ok.status.code(), Some(0), "{}", err(&ok));
+    let done = pbc(
+        dir,
+        &["resume", &run_id, "--state", "st", "--format", "json"],
+    );
+    assert_eq!(json_of(&done)["status"], "succeeded", "{}", err(&done));
+    // The action did get the secret (the executor's business), so the test is not vacuous.
+    let actions = std::fs::read_to_string(dir.join("actions.log")).unwrap();
+    assert!(actions.contains(INPUT_SECRETS[0]), "{actions}");
+
+    let audit_text = std::fs::read_to_string(dir.join("st/audit.jsonl")).unwrap();
+    let started = audit(dir)
+        .into_iter()
+        .find(|e| e["event"] == "stage-started")
+        .unwrap();
+    assert_eq!(
+        started["details"]["params"]["password"],
+        "[REDACTED:no-secrets-in-code]"
+    );
+    let notes = std::fs::read_to_string(dir.join("notes.jsonl")).unwrap();
+    assert!(notes.contains("on-approved"), "{notes}");
+    let texts: Vec<(&str, String)> = vec![
+        ("audit.jsonl", audit_text),
+        ("notes.jsonl", notes),
+        ("stdout of run --format json", out(&run)),
+        ("stderr of run (terminal channel)", err(&run)),
+        ("stdout of resume (human)", out(&human)),
+        ("stdout of approve", out(&ok)),
+        ("stdout of resume --format json", out(&done)),
+        ("stderr of approve (terminal channel)", err(&ok)),
+    ];
+    for (what, text) in &texts {
+        for s in INPUT_SECRETS.iter().chain(OUTPUT_SECRETS) {
+            assert!(!text.contains(s), "{s} in {what}:\n{text}");
+        }
+    }
+    // The state keeps the run's input as given (resume needs it), and nothing else secret:
+    // every occurrence of an input secret in the SQLite files is inside a copy of that
+    // stored input, and no output secret occurs at all.
+    let db = rusqlite::Connection::open(dir.join("st/state.db")).unwrap();
+    let input: String = db
+        .query_row("SELECT input FROM runs WHERE id = ?1", [&run_id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    drop(db);
+    let mut bytes = Vec::new();
+    for f in ["state.db", "state.db-wal"] {
+        if let Ok(b) = std::fs::read(dir.join("st").join(f)) {
+            bytes.extend(b);
+        }
+    }
+    let copies = occurrences(&bytes, input.as_bytes());
+    assert!(copies >= 1);
+    for s in INPUT_SECRETS {
+        assert_eq!(
+            occurrences(&bytes, s.as_bytes()),
+            copies * occurrences(input.as_bytes(), s.as_bytes()),
+            "{s} in the state outside the stored input"
+        );
+    }
+    for s in OUTPUT_SECRETS {
+        assert_eq!(occurrences(&bytes, s.as_bytes()), 0, "{s} in the state");
+    }
+}

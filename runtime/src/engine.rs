@@ -1056,6 +1056,8 @@ impl Runtime {
             }
             Some(reason) => {
                 a.status = ApprovalStatus::Rejected;
+                let reason = live.redactor.text(reason);
+                let reason = reason.as_str();
                 a.reason = Some(reason.to_string());
                 let mut live = live;
                 let e = self.entry(&live, a.stage.as_deref(), "approval-rejected", who, json!({"approval": id, "kind": a.kind.as_str(), "reason": live.redactor.text(reason), "role": role}));
@@ -2229,10 +2231,14 @@ impl Runtime {
                     }
                 }
             }
+            // What is stored, logged and printed: secrets redacted whatever guardrails the
+            // stage lists (the executor's own output goes nowhere else).
+            let secrets = Redactor::secrets();
             if !findings.is_empty() {
-                let redacted = redact_value(&out, "output", &findings);
+                let redacted = secrets.value(&redact_value(&out, "output", &findings));
                 return self.block(live, i, findings, Some(redacted), "output");
             }
+            let out = secrets.value(&out);
             live.stages[i].output = Some(out.clone());
             live.stages[i].error = None;
             let mut details = json!({"attempt": attempt + 1});
@@ -2547,6 +2553,8 @@ impl Runtime {
             }
         }
         live.run.status = status;
+        let message = live.redactor.text(message);
+        let message = message.as_str();
         live.run.message = Some(message.to_string());
         let e = self.entry(
             live,

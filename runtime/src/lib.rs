@@ -25,6 +25,7 @@ pub mod exec;
 pub mod guardrails;
 pub mod load;
 mod notify;
+pub mod redact;
 mod report;
 pub mod store;
 

@@ -120,7 +120,7 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(db)?;
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;",
         )
         .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
