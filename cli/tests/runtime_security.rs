@@ -456,3 +456,339 @@ fn secrets_reach_neither_the_audit_log_nor_the_state_nor_stdout() {
         assert_eq!(occurrences(&bytes, s.as_bytes()), 0, "{s} in the state");
     }
 }
+
+/// Writes `sql` into the state store, as someone with write access to the state directory.
+fn forge(dir: &Path, sql: &str) {
+    let db = rusqlite::Connection::open(dir.join("st/state.db")).unwrap();
+    db.execute_batch(sql).unwrap();
+}
+
+#[test]
+fn the_state_store_cannot_forge_a_decision() {
+    let d = gated_dir(1);
+    let dir = d.path();
+    // An approval set to approved in the SQLite file, with no approval-granted entry.
+    let (run, ids) = start(dir);
+    forge(
+        dir,
+        &format!(
+            "UPDATE approvals SET status = 'approved', decided_by = 'ann@example.com', decided_at = 1 WHERE id = '{}'",
+            ids[0]
+        ),
+    );
+    let o = pbc(dir, &["resume", &run, "--state", "st", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", out(&o), err(&o));
+    let v = json_of(&o);
+    assert_eq!(v["status"], "failed");
+    assert!(
+        !dir.join("actions.log").exists(),
+        "the action ran on a forged approval"
+    );
+    let human = pbc(dir, &["resume", &run, "--state", "st"]);
+    assert!(
+        out(&human).contains("no approval-granted entry"),
+        "{}",
+        out(&human)
+    );
+    let o = pbc(dir, &["audit", "verify", "--state", "st"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", out(&o), err(&o));
+    assert!(
+        out(&o).contains(&format!(
+            "approval {} (run {run}) is `approved` by ann@example.com in the state store, but the audit chain records no decision for it",
+            ids[0]
+        )),
+        "{}",
+        out(&o)
+    );
+
+    // The stage's own flags set behind pbc's back: the gate "approved", its question gone.
+    let d = gated_dir(1);
+    let dir = d.path();
+    let (run, ids) = start(dir);
+    let o = pbc(dir, &["audit", "verify", "--state", "st"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    forge(
+        dir,
+        &format!(
+            "UPDATE stages SET gate_approved = 1, risk_approved = 1, status = 'pending', approval_id = NULL WHERE run = '{run}';
+             UPDATE approvals SET status = 'cancelled' WHERE id = '{}'",
+            ids[0]
+        ),
+    );
+    let o = pbc(dir, &["resume", &run, "--state", "st", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", out(&o), err(&o));
+    assert!(
+        !dir.join("actions.log").exists(),
+        "the action ran on forged flags"
+    );
+    let o = pbc(dir, &["audit", "verify", "--state", "st"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", out(&o), err(&o));
+    assert!(
+        out(&o).contains("stage apply-0 of run") && out(&o).contains("has its gate approved in the state store, but the audit chain records no such approval"),
+        "{}",
+        out(&o)
+    );
+
+    // A run brought back to life after the chain recorded its end.
+    let d = gated_dir(1);
+    let dir = d.path();
+    let (run, ids) = start(dir);
+    let o = pbc(
+        dir,
+        &[
+            "reject",
+            &ids[0],
+            "--as",
+            "bob@example.com",
+            "--state",
+            "st",
+            "--reason",
+            "no",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    forge(
+        dir,
+        &format!("UPDATE runs SET status = 'waiting-approval' WHERE id = '{run}'"),
+    );
+    let o = pbc(dir, &["audit", "verify", "--state", "st"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", out(&o), err(&o));
+    assert!(
+        out(&o).contains(&format!(
+            "run {run} is `waiting-approval` in the state store, but the audit chain records it ended `rejected`"
+        )),
+        "{}",
+        out(&o)
+    );
+}
+
+#[cfg(unix)]
+/// Makes `path` immutable (`chattr +i`: refused even to root) until dropped; `None` when the
+/// file system or the user cannot.
+struct Immutable(PathBuf);
+
+#[cfg(unix)]
+impl Immutable {
+    fn set(path: &Path) -> Option<Immutable> {
+        let ok = Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        ok.then(|| Immutable(path.to_path_buf()))
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).output();
+    }
+}
+
+#[cfg(unix)]
+fn is_root() -> bool {
+    // SAFETY: geteuid(2) has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_committed_decision_succeeds_when_the_audit_file_cannot_be_written() {
+    let d = gated_dir(1);
+    let dir = d.path();
+    let (run, ids) = start(dir);
+    // The audit file cannot be written, even by root: a directory stands in its place.
+    let log = dir.join("st/audit.jsonl");
+    let saved = dir.join("audit.saved");
+    std::fs::rename(&log, &saved).unwrap();
+    std::fs::create_dir(&log).unwrap();
+    let o = pbc(
+        dir,
+        &[
+            "approve",
+            &ids[0],
+            "--as",
+            "ann@example.com",
+            "--state",
+            "st",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    assert!(
+        out(&o).contains(&format!("approved {}", ids[0])),
+        "{}",
+        out(&o)
+    );
+    let e = err(&o);
+    assert!(
+        e.contains("the change is recorded in the state store, but its audit entries could not be appended to")
+            && e.contains("audit.jsonl"),
+        "{e}"
+    );
+    assert_eq!(e.matches("warning:").count(), 1, "one warning: {e}");
+    // The decision stands: a second approver is told who decided.
+    let o = pbc(
+        dir,
+        &[
+            "approve",
+            &ids[0],
+            "--as",
+            "bob@example.com",
+            "--state",
+            "st",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(
+        err(&o).contains("already approved by ann@example.com"),
+        "{}",
+        err(&o)
+    );
+    // audit verify names the real problem.
+    let o = pbc(dir, &["audit", "verify", "--state", "st"]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", out(&o), err(&o));
+    assert!(err(&o).contains("audit.jsonl"), "{}", err(&o));
+    // The file back: the next command appends what waited; the chain verifies.
+    std::fs::remove_dir(&log).unwrap();
+    std::fs::rename(&saved, &log).unwrap();
+    let o = pbc(dir, &["audit", "verify", "--state", "st"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    assert_eq!(count_events(&audit(dir), &["approval-granted"], &ids[0]), 1);
+    let o = pbc(dir, &["resume", &run, "--state", "st", "--format", "json"]);
+    assert_eq!(json_of(&o)["status"], "succeeded", "{}", err(&o));
+
+    // An immutable audit file (chattr +i, refused to root too), when the system allows it.
+    let d = gated_dir(1);
+    let dir = d.path();
+    let (_, ids) = start(dir);
+    if let Some(_lock) = Immutable::set(&dir.join("st/audit.jsonl")) {
+        let o = pbc(
+            dir,
+            &[
+                "approve",
+                &ids[0],
+                "--as",
+                "ann@example.com",
+                "--state",
+                "st",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+        assert!(err(&o).contains("could not be appended"), "{}", err(&o));
+        let o = pbc(dir, &["audit", "verify", "--state", "st"]);
+        assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+        assert!(err(&o).contains("not in the file yet"), "{}", err(&o));
+    } else {
+        eprintln!("note: chattr +i is not available here; the immutable-file case was skipped");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn unusable_state_and_configuration_are_named() {
+    let d = gated_dir(1);
+    let dir = d.path();
+    let (_, ids) = start(dir);
+    // A read-only state directory: as root only an immutable directory is read-only.
+    let st = dir.join("st");
+    let guard = if is_root() {
+        Immutable::set(&st)
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&st, std::fs::Permissions::from_mode(0o555)).unwrap();
+        Some(Immutable(PathBuf::new()))
+    };
+    if guard.is_some() {
+        let o = pbc(
+            dir,
+            &[
+                "approve",
+                &ids[0],
+                "--as",
+                "ann@example.com",
+                "--state",
+                "st",
+            ],
+        );
+        let e = err(&o);
+        assert_eq!(o.status.code(), Some(2), "{e}");
+        assert!(
+            e.contains("st: the state directory is not writable") && !e.contains("unable to open"),
+            "{e}"
+        );
+    } else {
+        eprintln!("note: cannot make a directory read-only for root here; that case was skipped");
+    }
+    drop(guard);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&st, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // A state path that is a file.
+    std::fs::write(dir.join("plain"), "x").unwrap();
+    let o = pbc(dir, &["runs", "--state", "plain"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err(&o).contains("plain: the state directory is not a directory"),
+        "{}",
+        err(&o)
+    );
+
+    // --config that is a device or a named pipe: refused before it is opened, at once.
+    let fifo = dir.join("config.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid, NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for (config, kind) in [
+        ("/dev/zero", "a character device"),
+        ("config.fifo", "a named pipe (FIFO)"),
+    ] {
+        for args in [
+            vec![
+                "--config",
+                config,
+                "run",
+                "pb.yaml",
+                "--input",
+                "in.json",
+                "--agents",
+                "agents.yaml",
+                "--state",
+                "st",
+            ],
+            vec!["--config", config, "check", "pb.yaml"],
+        ] {
+            let o = pbc(dir, &args);
+            let e = err(&o);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+            assert!(
+                e.contains(&format!(
+                    "{config}: the configuration is {kind}, not a regular file"
+                )),
+                "{args:?}: {e}"
+            );
+        }
+    }
+    // A playbook or an input that is a named pipe does not hang either.
+    let o = pbc(dir, &["check", "config.fifo"]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", out(&o), err(&o));
+    assert!(
+        err(&o).contains("config.fifo: not a file or directory"),
+        "{}",
+        err(&o)
+    );
+    let o = pbc(
+        dir,
+        &["run", "config.fifo", "--input", "in.json", "--state", "st"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}{}", out(&o), err(&o));
+    assert!(err(&o).contains("not a regular file"), "{}", err(&o));
+    let o = pbc(dir, &["--config", "missing.yaml", "check", "pb.yaml"]);
+    assert!(
+        err(&o).contains("missing.yaml: no such configuration file"),
+        "{}",
+        err(&o)
+    );
+}

@@ -211,10 +211,10 @@ impl Runtime {
     /// the store.
     pub fn open(dir: &Path) -> Result<Runtime> {
         let mut store = Store::open(dir)?;
-        // A tampered log is reported by `audit verify`; commands still record in the store.
-        match store.flush_audit() {
-            Ok(()) | Err(Error::Tampered(_)) => {}
-            Err(e) => return Err(e),
+        // A tampered or unwritable log is reported (a warning here, `audit verify`); commands
+        // still record in the store.
+        if let Err(e) = store.flush_audit() {
+            store.warn_unwritten(&e);
         }
         Ok(Runtime {
             store,
@@ -950,7 +950,15 @@ impl Runtime {
         if is_own {
             let (hashes, pending) = self.store.audit_hashes()?;
             let written = &hashes[..hashes.len() - pending];
-            Ok(audit::verify(&text, Some(written)))
+            let mut v = audit::verify(&text, Some(written));
+            v.waiting = pending;
+            if v.problem.is_none() {
+                match crate::chain::entries(&self.store)? {
+                    Ok(entries) => v.mismatches = crate::chain::cross_check(&self.store, &entries)?,
+                    Err(why) => v.mismatches.push(why),
+                }
+            }
+            Ok(v)
         } else {
             Ok(audit::verify(&text, None))
         }
@@ -1450,7 +1458,16 @@ impl Runtime {
         }
         let approvals = self.load_approvals("run = ?1 AND kind = 'playbook-risk'", &live.run.id)?;
         match approvals.last().map(|a| a.status) {
-            Some(ApprovalStatus::Approved) => Ok(true),
+            Some(ApprovalStatus::Approved) => {
+                let Some(a) = approvals.last() else {
+                    return Ok(false);
+                };
+                if let Err(m) = crate::chain::confirm_granted(&self.store, a)? {
+                    self.end_run(live, RunStatus::Failed, &m)?;
+                    return Ok(false);
+                }
+                Ok(true)
+            }
             Some(ApprovalStatus::Pending) => Ok(false),
             Some(ApprovalStatus::Rejected | ApprovalStatus::Expired) => {
                 if let Some(a) = approvals.last() {
@@ -1488,7 +1505,14 @@ impl Runtime {
                 };
                 let a = self.approval(&aid)?;
                 match a.status {
-                    ApprovalStatus::Approved => {}
+                    ApprovalStatus::Approved => {
+                        // The decision must be in the verified audit chain, not only in
+                        // the store.
+                        if let Err(m) = crate::chain::confirm_granted(&self.store, &a)? {
+                            self.stage_failed(live, i, &m)?;
+                            return Ok(true);
+                        }
+                    }
                     ApprovalStatus::Rejected | ApprovalStatus::Expired => {
                         self.end_by_decision(live, &a)?;
                         return Ok(true);
@@ -2046,6 +2070,22 @@ impl Runtime {
     fn execute(&mut self, live: &mut Live, i: usize, guards: &[Guard]) -> Result<()> {
         let stage = live.c.playbook.spec.stages[i].clone();
         let name = stage.name.value.clone();
+        // A gate or risk the store says was approved must have its decision in the chain.
+        for (flag, what, kinds) in [
+            (live.stages[i].gate_approved, "gate", &["gate"][..]),
+            (
+                live.stages[i].risk_approved,
+                "risk",
+                &["gate", "stage-risk"][..],
+            ),
+        ] {
+            if flag
+                && let Err(m) =
+                    crate::chain::confirm_stage(&self.store, &live.run.id, &name, what, kinds)?
+            {
+                return self.stage_failed(live, i, &m);
+            }
+        }
         let scope = self.scope(live, i, false);
         let params = stage
             .params
@@ -2750,7 +2790,7 @@ impl Runtime {
         live.run.rollback_done = true;
         live.run.status = status;
         let now = self.now();
-        let e = self.entry(live, None, "on-failure-done", "pbc", json!({"mode": mode.map(|m| m.as_str()).unwrap_or("none"), "rolled_back": undone, "failed": failed_undo}));
+        let e = self.entry(live, None, "on-failure-done", "pbc", json!({"mode": mode.map(|m| m.as_str()).unwrap_or("none"), "rolled_back": undone, "failed": failed_undo, "status": status.as_str()}));
         let rid = live.run.id.clone();
         self.commit(|tx| {
             tx.conn()

@@ -17,6 +17,7 @@
 
 pub mod agents;
 pub mod audit;
+mod chain;
 pub mod clock;
 mod decide;
 mod engine;
@@ -27,6 +28,7 @@ pub mod load;
 mod notify;
 pub mod redact;
 mod report;
+mod statedir;
 pub mod store;
 
 pub use agents::{Agents, ExecutorSpec};
