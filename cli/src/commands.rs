@@ -54,10 +54,13 @@ fn setup(
     let cfg_path = match &g.config {
         Some(p) => {
             if !p.is_file() {
-                return Err(usage_error(format!(
-                    "{}: no such configuration file",
-                    p.display()
-                )));
+                return Err(usage_error(match pbc_compiler::fs::not_regular(p) {
+                    Some(kind) => format!(
+                        "{}: the configuration is {kind}, not a regular file; pbc reads its configuration only from a regular file",
+                        p.display()
+                    ),
+                    None => format!("{}: no such configuration file", p.display()),
+                }));
             }
             Some(p.clone())
         }

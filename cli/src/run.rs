@@ -274,8 +274,16 @@ pub fn verify(state: Option<PathBuf>, file: Option<PathBuf>) -> ExitCode {
         open(state).and_then(|mut rt| rt.verify_audit(file.as_deref()))
     };
     match result {
-        Ok(v) => match &v.problem {
+        Ok(v) if v.problem.is_some() || v.mismatches.is_empty() => match &v.problem {
             None => {
+                if v.waiting > 0 {
+                    eprintln!(
+                        "warning: {} more entr{} recorded by the state store {} not in the file yet (it could not be written); the next pbc command that can write it appends them",
+                        v.waiting,
+                        if v.waiting == 1 { "y" } else { "ies" },
+                        if v.waiting == 1 { "is" } else { "are" }
+                    );
+                }
                 match v.recorded {
                     Some(n) => println!(
                         "ok: {} entries, hash chain intact, matching the {n} the state recorded",
@@ -293,6 +301,16 @@ pub fn verify(state: Option<PathBuf>, file: Option<PathBuf>) -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Ok(v) => {
+            println!(
+                "error: the hash chain ({} entries) is intact, but the state store does not match it:",
+                v.entries
+            );
+            for m in &v.mismatches {
+                println!("  - {m}");
+            }
+            ExitCode::from(1)
+        }
         Err(e) => fail(&e),
     }
 }

@@ -54,6 +54,38 @@ pub trait FileSystem: Send + Sync {
     }
 }
 
+/// What kind of file `path` is when it is not a regular file ("a directory", "a named pipe
+/// (FIFO)", "a character device", …); `None` for a regular file or a missing path (the
+/// caller's open then says "not found"). pbc reads only regular files: a pipe would block the
+/// read and a device such as `/dev/zero` never ends.
+pub fn not_regular(path: &Path) -> Option<&'static str> {
+    let m = std::fs::metadata(path).ok()?;
+    let t = m.file_type();
+    if t.is_file() {
+        return None;
+    }
+    if t.is_dir() {
+        return Some("a directory");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return Some("a named pipe (FIFO)");
+        }
+        if t.is_char_device() {
+            return Some("a character device");
+        }
+        if t.is_block_device() {
+            return Some("a block device");
+        }
+        if t.is_socket() {
+            return Some("a socket");
+        }
+    }
+    Some("not a regular file")
+}
+
 /// The real disk.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OsFs;
@@ -61,8 +93,22 @@ pub struct OsFs;
 impl FileSystem for OsFs {
     fn read(&self, path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
         use std::io::Read;
+        // Asked before opening: opening a named pipe blocks until someone writes to it.
+        if let Some(kind) = not_regular(path) {
+            return Err(ReadError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{kind}, not a regular file"),
+            )));
+        }
         let file = std::fs::File::open(path)?;
-        let len = file.metadata()?.len();
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(ReadError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )));
+        }
+        let len = meta.len();
         if len > limit {
             return Err(ReadError::TooLarge { len, limit });
         }

@@ -102,11 +102,17 @@ pub struct Verification {
     /// Entries the state store recorded (`None` when verified without a store).
     pub recorded: Option<usize>,
     pub problem: Option<Problem>,
+    /// Where the state store disagrees with an intact chain (a decision, an approval flag or
+    /// a run status the chain does not record); only when verified with the store.
+    pub mismatches: Vec<String>,
+    /// Entries the state store recorded that are not in the file yet (it could not be
+    /// written); they are appended by the next command that can write it.
+    pub waiting: usize,
 }
 
 impl Verification {
     pub fn ok(&self) -> bool {
-        self.problem.is_none()
+        self.problem.is_none() && self.mismatches.is_empty()
     }
 }
 
@@ -128,6 +134,8 @@ pub fn verify(text: &str, recorded: Option<&[String]>) -> Verification {
             seq: line as u64,
             message,
         }),
+        mismatches: Vec::new(),
+        waiting: 0,
     };
     for (i, line) in lines.iter().enumerate() {
         let ln = i + 1;
@@ -215,12 +223,16 @@ pub fn verify(text: &str, recorded: Option<&[String]>) -> Verification {
                     n + 1
                 ),
             }),
+            mismatches: Vec::new(),
+            waiting: 0,
         };
     }
     Verification {
         entries: n,
         recorded: recorded.map(<[String]>::len),
         problem: None,
+        mismatches: Vec::new(),
+        waiting: 0,
     }
 }
 

@@ -211,10 +211,10 @@ impl Runtime {
     /// the store.
     pub fn open(dir: &Path) -> Result<Runtime> {
         let mut store = Store::open(dir)?;
-        // A tampered log is reported by `audit verify`; commands still record in the store.
-        match store.flush_audit() {
-            Ok(()) | Err(Error::Tampered(_)) => {}
-            Err(e) => return Err(e),
+        // A tampered or unwritable log is reported (a warning here, `audit verify`); commands
+        // still record in the store.
+        if let Err(e) = store.flush_audit() {
+            store.warn_unwritten(&e);
         }
         Ok(Runtime {
             store,
@@ -950,7 +950,15 @@ impl Runtime {
         if is_own {
             let (hashes, pending) = self.store.audit_hashes()?;
             let written = &hashes[..hashes.len() - pending];
-            Ok(audit::verify(&text, Some(written)))
+            let mut v = audit::verify(&text, Some(written));
+            v.waiting = pending;
+            if v.problem.is_none() {
+                match crate::chain::entries(&self.store)? {
+                    Ok(entries) => v.mismatches = crate::chain::cross_check(&self.store, &entries)?,
+                    Err(why) => v.mismatches.push(why),
+                }
+            }
+            Ok(v)
         } else {
             Ok(audit::verify(&text, None))
         }
@@ -979,13 +987,11 @@ impl Runtime {
         self.apply_deadlines()?;
         let mut a = self.approval(id)?;
         if a.status != ApprovalStatus::Pending {
-            return Err(Error::Refused(format!(
-                "approval {id} is {}{}: nothing to decide",
+            return Err(Error::Refused(crate::decide::already_decided(
+                id,
                 a.status,
-                a.decided_by
-                    .as_ref()
-                    .map(|b| format!(" (by {b})"))
-                    .unwrap_or_default()
+                a.decided_by.as_deref(),
+                a.decided_at,
             )));
         }
         let live = self.load_live(&a.run)?;
@@ -1050,6 +1056,7 @@ impl Runtime {
                     json!({"approval": id, "by": who}),
                 );
                 self.commit(|tx| {
+                    crate::decide::claim(tx, &ap)?;
                     Self::save_approval(tx, &ap)?;
                     tx.audit(e)?;
                     Ok(())
@@ -1057,6 +1064,8 @@ impl Runtime {
             }
             Some(reason) => {
                 a.status = ApprovalStatus::Rejected;
+                let reason = live.redactor.text(reason);
+                let reason = reason.as_str();
                 a.reason = Some(reason.to_string());
                 let mut live = live;
                 let e = self.entry(&live, a.stage.as_deref(), "approval-rejected", who, json!({"approval": id, "kind": a.kind.as_str(), "reason": live.redactor.text(reason), "role": role}));
@@ -1204,11 +1213,16 @@ impl Runtime {
                     json!({"approval": a.id, "level": a.level}),
                 );
                 let ap = a.clone();
-                self.commit(|tx| {
+                match self.commit(|tx| {
+                    crate::decide::claim_escalation(tx, &ap)?;
                     Self::save_approval(tx, &ap)?;
                     tx.audit(e)?;
                     Ok(())
-                })?;
+                }) {
+                    // Another process decided or escalated it meanwhile: look again.
+                    Err(Error::Refused(_)) => continue,
+                    r => r?,
+                }
             } else {
                 a.status = ApprovalStatus::Expired;
                 a.decided_at = Some(now);
@@ -1237,7 +1251,11 @@ impl Runtime {
                     entries: vec![e],
                     rejection: None,
                 };
-                self.close_run(&mut live, closing)?;
+                match self.close_run(&mut live, closing) {
+                    // Decided by another process meanwhile: look again.
+                    Err(Error::Refused(_)) => continue,
+                    r => r?,
+                }
             }
         }
         Ok(())
@@ -1440,7 +1458,16 @@ impl Runtime {
         }
         let approvals = self.load_approvals("run = ?1 AND kind = 'playbook-risk'", &live.run.id)?;
         match approvals.last().map(|a| a.status) {
-            Some(ApprovalStatus::Approved) => Ok(true),
+            Some(ApprovalStatus::Approved) => {
+                let Some(a) = approvals.last() else {
+                    return Ok(false);
+                };
+                if let Err(m) = crate::chain::confirm_granted(&self.store, a)? {
+                    self.end_run(live, RunStatus::Failed, &m)?;
+                    return Ok(false);
+                }
+                Ok(true)
+            }
             Some(ApprovalStatus::Pending) => Ok(false),
             Some(ApprovalStatus::Rejected | ApprovalStatus::Expired) => {
                 if let Some(a) = approvals.last() {
@@ -1478,7 +1505,14 @@ impl Runtime {
                 };
                 let a = self.approval(&aid)?;
                 match a.status {
-                    ApprovalStatus::Approved => {}
+                    ApprovalStatus::Approved => {
+                        // The decision must be in the verified audit chain, not only in
+                        // the store.
+                        if let Err(m) = crate::chain::confirm_granted(&self.store, &a)? {
+                            self.stage_failed(live, i, &m)?;
+                            return Ok(true);
+                        }
+                    }
                     ApprovalStatus::Rejected | ApprovalStatus::Expired => {
                         self.end_by_decision(live, &a)?;
                         return Ok(true);
@@ -2036,6 +2070,22 @@ impl Runtime {
     fn execute(&mut self, live: &mut Live, i: usize, guards: &[Guard]) -> Result<()> {
         let stage = live.c.playbook.spec.stages[i].clone();
         let name = stage.name.value.clone();
+        // A gate or risk the store says was approved must have its decision in the chain.
+        for (flag, what, kinds) in [
+            (live.stages[i].gate_approved, "gate", &["gate"][..]),
+            (
+                live.stages[i].risk_approved,
+                "risk",
+                &["gate", "stage-risk"][..],
+            ),
+        ] {
+            if flag
+                && let Err(m) =
+                    crate::chain::confirm_stage(&self.store, &live.run.id, &name, what, kinds)?
+            {
+                return self.stage_failed(live, i, &m);
+            }
+        }
         let scope = self.scope(live, i, false);
         let params = stage
             .params
@@ -2221,10 +2271,14 @@ impl Runtime {
                     }
                 }
             }
+            // What is stored, logged and printed: secrets redacted whatever guardrails the
+            // stage lists (the executor's own output goes nowhere else).
+            let secrets = Redactor::secrets();
             if !findings.is_empty() {
-                let redacted = redact_value(&out, "output", &findings);
+                let redacted = secrets.value(&redact_value(&out, "output", &findings));
                 return self.block(live, i, findings, Some(redacted), "output");
             }
+            let out = secrets.value(&out);
             live.stages[i].output = Some(out.clone());
             live.stages[i].error = None;
             let mut details = json!({"attempt": attempt + 1});
@@ -2417,6 +2471,7 @@ impl Runtime {
     fn close_run(&mut self, live: &mut Live, closing: Closing) -> Result<()> {
         let Some(_lock) = lock_run(&self.store.dir, &live.run.id)? else {
             return self.commit(|tx| {
+                crate::decide::claim(tx, &closing.approval)?;
                 Self::save_approval(tx, &closing.approval)?;
                 for e in closing.entries {
                     tx.audit(e)?;
@@ -2428,7 +2483,23 @@ impl Runtime {
             });
         };
         let (status, msg) = self.decided_stage(live, &closing.approval);
-        self.end_run_with(live, status, &msg, Some(closing))
+        let id = closing.approval.id.clone();
+        match self.end_run_with(live, status, &msg, Some(closing)) {
+            Err(Error::Refused(m)) => {
+                // Another process decided first. If it could not end the run (this process
+                // held the lock), end it here as that decision asks.
+                let a = self.approval(&id)?;
+                let mut fresh = self.load_live(&live.run.id)?;
+                if matches!(a.status, ApprovalStatus::Rejected | ApprovalStatus::Expired)
+                    && !fresh.run.status.is_final()
+                {
+                    self.end_by_decision(&mut fresh, &a)?;
+                }
+                *live = fresh;
+                Err(Error::Refused(m))
+            }
+            r => r,
+        }
     }
 
     /// Marks the stage of a rejected or expired approval; the run status and message.
@@ -2522,6 +2593,8 @@ impl Runtime {
             }
         }
         live.run.status = status;
+        let message = live.redactor.text(message);
+        let message = message.as_str();
         live.run.message = Some(message.to_string());
         let e = self.entry(
             live,
@@ -2535,6 +2608,7 @@ impl Runtime {
         let msg = message.to_string();
         self.commit(|tx| {
             if let Some(c) = closing {
+                crate::decide::claim(tx, &c.approval)?;
                 Self::save_approval(tx, &c.approval)?;
                 for e in c.entries {
                     tx.audit(e)?;
@@ -2543,10 +2617,8 @@ impl Runtime {
                     Self::save_rejection(tx, r)?;
                 }
             }
-            for mut a in open {
-                a.status = ApprovalStatus::Cancelled;
-                a.decided_at = Some(now);
-                Self::save_approval(tx, &a)?;
+            for a in open {
+                crate::decide::cancel(tx, &a.id, now)?;
             }
             for r in &rows {
                 Self::save_stage(tx, &rid, r)?;
@@ -2718,7 +2790,7 @@ impl Runtime {
         live.run.rollback_done = true;
         live.run.status = status;
         let now = self.now();
-        let e = self.entry(live, None, "on-failure-done", "pbc", json!({"mode": mode.map(|m| m.as_str()).unwrap_or("none"), "rolled_back": undone, "failed": failed_undo}));
+        let e = self.entry(live, None, "on-failure-done", "pbc", json!({"mode": mode.map(|m| m.as_str()).unwrap_or("none"), "rolled_back": undone, "failed": failed_undo, "status": status.as_str()}));
         let rid = live.run.id.clone();
         self.commit(|tx| {
             tx.conn()

@@ -329,7 +329,7 @@ impl Guard {
         if let Guard::Command { name, argv } = self {
             return command_check(name, argv, stage, root, data);
         }
-        let mut out = Vec::new();
+        let mut out: Vec<Finding> = Vec::new();
         walk_strings(data, root.to_string(), &mut |path, s| {
             for (a, b, rule) in self.scan_text(s) {
                 let (line, column) = line_col(s, a);
@@ -344,6 +344,17 @@ impl Guard {
                 });
             }
         });
+        if self.name() == crate::redact::SECRETS && matches!(self, Guard::Builtin(_)) {
+            // Secret-named fields: the whole value is the finding (text matches inside it
+            // are dropped for it).
+            let fields = crate::redact::key_findings(data, root);
+            out.retain(|f| {
+                !fields
+                    .iter()
+                    .any(|k| f.path == k.path || f.path.starts_with(&format!("{}/", k.path)))
+            });
+            out.extend(fields);
+        }
         Ok(out)
     }
 }
@@ -516,20 +527,39 @@ fn splice(s: &str, ranges: &mut [(usize, usize, &str)]) -> String {
     out
 }
 
-/// Redacts free text (error messages, excerpts) with every pattern-based guardrail of a run.
-#[derive(Clone, Debug, Default)]
+/// Redacts free text (error messages, excerpts) and JSON values with every pattern-based
+/// guardrail of a run and, always, the secret detector (`no-secrets-in-code`: its value
+/// patterns and, in JSON, its key rule, see [`crate::redact`]), whichever guardrails the
+/// stages list: guardrails decide what blocks; redaction always runs.
+#[derive(Clone, Debug)]
 pub struct Redactor {
     guards: Vec<Guard>,
 }
 
+impl Default for Redactor {
+    fn default() -> Self {
+        Redactor::new(Vec::new())
+    }
+}
+
 impl Redactor {
     pub fn new(guards: Vec<Guard>) -> Self {
-        Redactor {
-            guards: guards
-                .into_iter()
-                .filter(|g| !matches!(g, Guard::Command { .. }))
-                .collect(),
+        let mut guards: Vec<Guard> = guards
+            .into_iter()
+            .filter(|g| !matches!(g, Guard::Command { .. }))
+            .collect();
+        if !guards
+            .iter()
+            .any(|g| matches!(g, Guard::Builtin(n) if n == crate::redact::SECRETS))
+        {
+            guards.insert(0, Guard::Builtin(crate::redact::SECRETS.to_string()));
         }
+        Redactor { guards }
+    }
+
+    /// The secret detector alone (stored outputs).
+    pub fn secrets() -> Self {
+        Redactor::new(Vec::new())
     }
 
     pub fn text(&self, s: &str) -> String {
@@ -549,14 +579,18 @@ impl Redactor {
         splice(s, &mut r)
     }
 
-    /// Every string in a JSON value.
+    /// A JSON value: secret-named fields replaced whole, then every string (keys too).
     pub fn value(&self, v: &Value) -> Value {
+        self.strings(&crate::redact::redact_keys(v))
+    }
+
+    fn strings(&self, v: &Value) -> Value {
         match v {
             Value::String(s) => Value::String(self.text(s)),
-            Value::Array(a) => Value::Array(a.iter().map(|x| self.value(x)).collect()),
+            Value::Array(a) => Value::Array(a.iter().map(|x| self.strings(x)).collect()),
             Value::Object(m) => Value::Object(
                 m.iter()
-                    .map(|(k, x)| (self.text(k), self.value(x)))
+                    .map(|(k, x)| (self.text(k), self.strings(x)))
                     .collect(),
             ),
             x => x.clone(),
@@ -608,6 +642,47 @@ mod tests {
         assert!(hits("no-secrets-in-code", "password = \"${input.password}\"").is_empty());
         assert!(hits("no-secrets-in-code", "let token = parse(header);").is_empty());
         assert!(hits("no-secrets-in-code", "fn main() { println!(\"hi\"); }").is_empty());
+    }
+
+    #[test]
+    fn secret_fields_trigger_the_guardrail_and_are_always_redacted() {
+        let g = Guard::Builtin("no-secrets-in-code".into());
+        let out = json!({
+            "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "password": "hunter2",
+            "api_key": "k3y",
+            "token": "t0k",
+            "signing": {"private_key": "-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----"},
+            "max_tokens": 512,
+            "token_count": 7,
+            "summary": "ok",
+        });
+        let f = g.check("s", "output", &out).unwrap();
+        let at: Vec<String> = f.iter().map(Finding::describe).collect();
+        assert_eq!(
+            at,
+            [
+                "no-secrets-in-code (secret-field) at output/api_key",
+                "no-secrets-in-code (secret-field) at output/aws_secret_access_key",
+                "no-secrets-in-code (secret-field) at output/password",
+                "no-secrets-in-code (secret-field) at output/signing/private_key",
+                "no-secrets-in-code (secret-field) at output/token",
+            ]
+        );
+        let r = redact_value(&out, "output", &f);
+        let text = r.to_string();
+        for s in ["wJalr", "hunter2", "k3y", "t0k", "MHcC"] {
+            assert!(!text.contains(s), "{s} in {text}");
+        }
+        assert_eq!(r["max_tokens"], 512);
+        // A redactor built without the guardrail still redacts secrets (fields and values).
+        let red = Redactor::new(vec![Guard::Builtin("pii-detection".into())]);
+        let v =
+            red.value(&json!({"params": {"password": "hunter2", "note": "AKIAIOSFODNN7EXAMPLE"}}));
+        assert_eq!(
+            v,
+            json!({"params": {"password": "[REDACTED:no-secrets-in-code]", "note": "[REDACTED:no-secrets-in-code]"}})
+        );
     }
 
     #[test]

@@ -17,14 +17,18 @@
 
 pub mod agents;
 pub mod audit;
+mod chain;
 pub mod clock;
+mod decide;
 mod engine;
 pub mod eval;
 pub mod exec;
 pub mod guardrails;
 pub mod load;
 mod notify;
+pub mod redact;
 mod report;
+mod statedir;
 pub mod store;
 
 pub use agents::{Agents, ExecutorSpec};

@@ -110,10 +110,13 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Compiled> {
     }
     let cfg_path = match &opts.config {
         Some(p) if !p.is_file() => {
-            return Err(Error::Usage(format!(
-                "{}: no such configuration file",
-                p.display()
-            )));
+            return Err(Error::Usage(match pbc_compiler::fs::not_regular(p) {
+                Some(kind) => format!(
+                    "{}: the configuration is {kind}, not a regular file; pbc reads its configuration only from a regular file",
+                    p.display()
+                ),
+                None => format!("{}: no such configuration file", p.display()),
+            }));
         }
         Some(p) => Some(p.clone()),
         None => Config::discover(fs.as_ref(), path),

@@ -110,17 +110,24 @@ fn db(e: rusqlite::Error) -> Error {
 impl Store {
     /// Opens (creating) `DIR/state.db`.
     pub fn open(dir: &Path) -> Result<Store> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(Error::Usage(format!(
+                "{}: the state directory is not a directory",
+                dir.display()
+            )));
+        }
         std::fs::create_dir_all(dir).map_err(|e| {
             Error::Usage(format!(
                 "{}: cannot create the state directory: {e}",
                 dir.display()
             ))
         })?;
+        crate::statedir::check_writable(dir)?;
         let conn = Connection::open(dir.join("state.db")).map_err(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(db)?;
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;",
         )
         .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
@@ -172,17 +179,28 @@ impl Store {
             tx.tx.commit().map_err(db)?;
             out
         };
-        match self.flush_audit() {
-            Ok(()) => {}
-            Err(Error::Tampered(m)) => {
-                if !self.warned {
-                    eprintln!("warning: {m}");
-                    self.warned = true;
-                }
-            }
-            Err(e) => return Err(e),
+        // The change is committed: whatever happens to the file now is a warning, never the
+        // command's failure. Its entries wait in the store until a command can write them.
+        if let Err(e) = self.flush_audit() {
+            self.warn_unwritten(&e);
         }
         Ok(out)
+    }
+
+    /// Warns (once per process) that audit entries stay in the store: the file was changed
+    /// outside pbc, or it cannot be written.
+    pub fn warn_unwritten(&mut self, e: &Error) {
+        if self.warned {
+            return;
+        }
+        self.warned = true;
+        match e {
+            Error::Tampered(m) => eprintln!("warning: {m}"),
+            e => eprintln!(
+                "warning: the change is recorded in the state store, but its audit entries could not be appended to {}: {e}; they wait in the state store, and the next pbc command that can write the file appends them (`pbc audit verify` counts them meanwhile)",
+                self.audit_path().display()
+            ),
+        }
     }
 
     /// A read-only view (no audit writes).
@@ -227,9 +245,16 @@ impl Store {
             if len == expected + with_nl.len() as u64 && file_ends_with(&path, with_nl.as_bytes()) {
                 // Written before a crash, not yet marked.
             } else if len == expected {
-                file.write_all(with_nl.as_bytes())
+                if let Err(e) = file
+                    .write_all(with_nl.as_bytes())
                     .and_then(|_| file.sync_data())
-                    .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+                {
+                    // Disk full, an I/O error: cut what was half-written, keep the entries
+                    // written so far marked, and leave the rest waiting in the store.
+                    let _ = file.set_len(expected);
+                    t.commit().map_err(db)?;
+                    return Err(Error::Io(format!("{}: {e}", path.display())));
+                }
             } else {
                 return Err(Error::Tampered(format!(
                     "{} is {len} bytes, but pbc last wrote {expected}: it was changed outside pbc, so audit entry #{seq} stays in the state store; run `pbc audit verify`",
@@ -259,6 +284,18 @@ impl Store {
             .map_err(db)?;
         let pending = rows.iter().filter(|(_, p)| *p).count();
         Ok((rows.into_iter().map(|(h, _)| h).collect(), pending))
+    }
+
+    /// Entries recorded but not yet in the file: seq and line, in order.
+    pub fn pending_audit_lines(&self) -> Result<Vec<(u64, String)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT seq, line FROM audit WHERE line IS NOT NULL ORDER BY seq")
+            .map_err(db)?;
+        st.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+            .map_err(db)?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(db)
     }
 
     /// The head: entry count and last hash.
