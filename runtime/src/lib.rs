@@ -23,9 +23,10 @@ pub mod eval;
 pub mod exec;
 pub mod guardrails;
 pub mod load;
-mod notify;
+pub mod notify;
 mod report;
 pub mod store;
+pub mod tls;
 
 pub use agents::{Agents, ExecutorSpec};
 pub use audit::{AuditEntry, Verification};
