@@ -184,7 +184,7 @@ fn a_webhook_speaks_tls_trusting_the_configured_authority() {
     };
     let note = json!({"event": "on-pending", "message": "approve release"});
     pbc_runtime::notify::send("hook", Some(&def), &note, Some(&ca_file)).unwrap();
-    assert_eq!(server.seen(), [note.clone()]);
+    assert_eq!(server.seen(), std::slice::from_ref(&note));
 
     let err = pbc_runtime::notify::send("hook", Some(&def), &note, None).unwrap_err();
     assert!(err.contains("TLS handshake failed"), "{err}");
