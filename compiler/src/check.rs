@@ -175,6 +175,9 @@ pub struct PlaybookDoc {
     /// The spans that built `metadata.name` (the original name, then each prefix, suffix or
     /// patch that changed it); empty outside a tree.
     pub name_origin: Vec<Span>,
+    /// Regions whose findings are consequences of an overlay finding already reported
+    /// ([`crate::resolve::DocOrigin::quiet`]): not reported again.
+    pub quiet: Vec<Span>,
 }
 
 impl PlaybookDoc {
@@ -184,6 +187,7 @@ impl PlaybookDoc {
             root,
             tree,
             name_origin: Vec::new(),
+            quiet: Vec::new(),
         }
     }
 }
@@ -250,6 +254,7 @@ pub fn check_document(
             }
         }
     }
+    drop_consequences(&doc.quiet, before, diags);
     let pb = pb?;
     let cx = crate::sema::Ctx {
         loader,
@@ -266,7 +271,29 @@ pub fn check_document(
         loader,
     };
     extra(&pctx, diags);
+    drop_consequences(&doc.quiet, before, diags);
     Some((pb, analysis))
+}
+
+/// Report the root cause once: the findings from `from` on whose primary span lies inside
+/// a quiet region (one an overlay finding already explains) are dropped.
+fn drop_consequences(quiet: &[Span], from: usize, diags: &mut Vec<Diagnostic>) {
+    if quiet.is_empty() || from >= diags.len() {
+        return;
+    }
+    let inside = |s: Span| {
+        quiet
+            .iter()
+            .any(|q| q.file == s.file && q.start <= s.start && s.end <= q.end)
+    };
+    let mut i = from;
+    while i < diags.len() {
+        if inside(diags[i].span) {
+            diags.remove(i);
+        } else {
+            i += 1;
+        }
+    }
 }
 
 /// True if a document declares `kind: Playbook`.
@@ -344,6 +371,7 @@ fn tree_unit(
                     root,
                     tree: Some(dir.to_path_buf()),
                     name_origin: origin.name,
+                    quiet: origin.quiet,
                 })
                 .collect();
             (docs, res.includes)

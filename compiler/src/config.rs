@@ -82,6 +82,9 @@ pub struct Config {
     pub on_rate_limit: RateLimitMode,
     /// Settings of the `argo` and `crd` targets.
     pub targets: TargetSettings,
+    /// `tls.ca-file`: PEM certificates trusted for https (the http executor, webhooks) on
+    /// top of the system's roots, for private certificate authorities.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 /// `targets:`: what the emitted artifacts use.
@@ -175,6 +178,7 @@ impl Default for Config {
             default_sla: None,
             on_rate_limit: RateLimitMode::Fail,
             targets: TargetSettings::default(),
+            tls_ca_file: None,
         }
     }
 }
@@ -195,6 +199,7 @@ pub const KEYS: &[&str] = &[
     "default-sla",
     "on-rate-limit",
     "targets",
+    "tls",
 ];
 
 const LIMIT_KEYS: &[&str] = &["max-file-size", "max-depth", "max-alias-nodes"];
@@ -299,6 +304,7 @@ impl Config {
                 }
                 "limits" => self.read_limits(v, diags),
                 "targets" => self.read_targets(v, diags),
+                "tls" => self.read_tls(v, diags),
                 "catalogs" => {
                     if let Some(list) = string_list(v, "catalogs", diags) {
                         self.catalogs = list
@@ -632,6 +638,29 @@ impl Config {
                     }
                     self.targets.crd_group = text.into();
                 }
+            }
+        }
+    }
+
+    /// `tls: {ca-file: PATH}` (relative to the configuration file).
+    fn read_tls(&mut self, v: &Node, diags: &mut Vec<Diagnostic>) {
+        let Some(entries) = v.as_map() else {
+            diags.push(bad(
+                v.span,
+                format!("`tls` must be a mapping, found {}", v.type_name()),
+            ));
+            return;
+        };
+        for e in entries {
+            match (e.key_str(), e.value.as_str()) {
+                ("ca-file", Some(p)) if !p.trim().is_empty() => {
+                    self.tls_ca_file = Some(self.root.join(p))
+                }
+                ("ca-file", _) => diags.push(bad(
+                    e.value.span,
+                    "`tls.ca-file` must be the path of a PEM file".into(),
+                )),
+                (other, _) => diags.push(unknown_key(e.key.span, other, &["ca-file"])),
             }
         }
     }

@@ -94,6 +94,10 @@ fn accepted_and_rejected_agree() {
         ),
         ("notifications:\n  c: {webhook: {timeout: 2s}}\n", false),
         ("notifications:\n  c: {email: x}\n", false),
+        ("tls: {ca-file: certs/ca.pem}\n", true),
+        ("tls: {ca-file: ''}\n", false),
+        ("tls: {ca: certs/ca.pem}\n", false),
+        ("tls: certs/ca.pem\n", false),
     ] {
         let (module_ok, schema_ok) = check(text);
         assert_eq!((module_ok, schema_ok), (ok, ok), "{text}");

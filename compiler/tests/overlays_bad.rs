@@ -45,6 +45,12 @@ const EXPECTED: &[(&str, &str, &str, u32)] = &[
     ("invalid-resource", "PB1015", "overlay/playbooks.yaml", 20),
     ("invalid-target", "PB1009", "overlay/kustomization.yaml", 7),
     (
+        "json-patch-annotation-collection",
+        "PB2002",
+        "overlay/ops.yaml",
+        5,
+    ),
+    (
         "json-patch-path-not-found",
         "PB1012",
         "overlay/kustomization.yaml",
@@ -90,6 +96,7 @@ const EXPECTED: &[(&str, &str, &str, u32)] = &[
     ("outside-root", "PB1003", "overlay/kustomization.yaml", 5),
     ("remote-resource", "PB1005", "overlay/kustomization.yaml", 4),
     ("smp-no-match", "PB1010", "overlay/patch.yaml", 4),
+    ("smp-unknown-stage", "PB1019", "overlay/patch.yaml", 8),
     (
         "stage-index-after-merge",
         "PB1016",
@@ -197,4 +204,57 @@ fn every_code_is_documented() {
         assert!(c.id.starts_with("PB1"), "{}", c.id);
         assert!(c.doc.lines().count() >= 3, "{} needs a real doc", c.id);
     }
+}
+
+/// The codes `pbc check` reports for a case's overlay.
+fn check_codes(case: &str) -> Vec<String> {
+    let root = root();
+    let loader = Loader::new(Arc::new(OsFs), root.clone(), Limits::default());
+    let units = pbc_compiler::check::Units {
+        trees: vec![
+            root.join("testdata/overlays-bad")
+                .join(case)
+                .join("overlay"),
+        ],
+        files: Vec::new(),
+    };
+    let cfg = pbc_compiler::config::Config::default();
+    let report = pbc_compiler::check::check(&loader, &units, &cfg, &|_, _| {});
+    report.diags.iter().map(|d| d.code.id.to_string()).collect()
+}
+
+#[test]
+fn a_misspelt_patch_stage_is_reported_once_at_its_name() {
+    // The stage the patch appends has no executor and a manual gate without approvers; those
+    // findings are its consequences, inside the patch's stage: not reported on top.
+    assert_eq!(check_codes("smp-unknown-stage"), ["PB1019"]);
+    // They are there to drop: the same resolved document checked without the overlay's
+    // root cause has them.
+    let root = root();
+    let loader = Loader::new(Arc::new(OsFs), root.clone(), Limits::default());
+    let dir = root.join("testdata/overlays-bad/smp-unknown-stage/overlay");
+    let r = resolve(&loader, &dir, &ResolveOptions::default()).unwrap();
+    assert!(!r.origins[0].quiet.is_empty());
+    let doc = pbc_compiler::check::PlaybookDoc::new(r.docs[0].clone(), Some(dir));
+    let mut diags = Vec::new();
+    pbc_compiler::check::check_document(
+        &loader,
+        &pbc_compiler::types::SchemaStore::new(),
+        &doc,
+        &pbc_compiler::config::Config::default(),
+        &|_, _| {},
+        &mut diags,
+    );
+    let codes: Vec<&str> = diags.iter().map(|d| d.code.id).collect();
+    assert!(codes.contains(&"PB2009"), "{codes:?}");
+}
+
+#[test]
+fn a_patched_collection_annotation_fails_the_check() {
+    // Written directly, a mapping annotation value is PB2002; patched in, it is too (the
+    // resolved document would otherwise carry `""` and pass).
+    assert_eq!(
+        check_codes("json-patch-annotation-collection"),
+        ["PB2002", "PB2002"]
+    );
 }

@@ -90,6 +90,8 @@ struct Notice {
     channels: Vec<String>,
     payload: Value,
     defs: BTreeMap<String, ChannelDef>,
+    /// `tls.ca-file` of the run's configuration.
+    ca_file: Option<std::path::PathBuf>,
     compliance: Vec<String>,
 }
 
@@ -576,6 +578,7 @@ impl Runtime {
             channels,
             payload,
             defs: live.c.frozen.config.notifications.clone(),
+            ca_file: live.c.frozen.config.tls_ca_file.clone(),
             compliance,
         });
     }
@@ -584,7 +587,7 @@ impl Runtime {
         let notices = std::mem::take(&mut self.notices);
         for n in notices {
             for ch in &n.channels {
-                let r = crate::notify::send(ch, n.defs.get(ch), &n.payload);
+                let r = crate::notify::send(ch, n.defs.get(ch), &n.payload, n.ca_file.as_deref());
                 let (event, details) = match &r {
                     Ok(()) => ("notification-sent", json!({"channel": ch, "on": n.event})),
                     Err(e) => (
@@ -2204,7 +2207,7 @@ impl Runtime {
                 prompt.as_deref().unwrap_or(""),
                 &name,
                 timeout,
-                &live.run.id,
+                live,
             );
             let out = match result {
                 Err(ExecError::Stopped) => {
@@ -2349,8 +2352,9 @@ impl Runtime {
         prompt: &str,
         stage: &str,
         timeout: Duration,
-        run: &str,
+        live: &Live,
     ) -> std::result::Result<Value, ExecError> {
+        let run = live.run.id.as_str();
         if let Some(cmd) = &spec.command {
             let stop = || self.stop_requested(run);
             return exec::run_json_command(cmd, spec.cwd.as_deref(), request, timeout, &stop);
@@ -2367,6 +2371,7 @@ impl Runtime {
                 request,
                 timeout,
                 api_key: h.api_key_env.as_ref().and_then(|v| std::env::var(v).ok()),
+                ca_file: live.c.frozen.config.tls_ca_file.as_deref(),
             };
             return exec::http_chat(&call);
         }
@@ -2724,7 +2729,7 @@ impl Runtime {
                         "",
                         &format!("{name}.rollback"),
                         spec.timeout().unwrap_or(DEFAULT_TIMEOUT),
-                        &live.run.id,
+                        live,
                     ),
                     None => Err(ExecError::Other(format!(
                         "no executor for rollback action `{action}`"

@@ -1,6 +1,6 @@
 //! Executors (contract §9): `command` (request JSON on stdin, output JSON on stdout, killed
 //! when its timeout passes or the run is stopped), `fixture` (recorded outputs) and `http`
-//! (OpenAI-compatible chat completions).
+//! (OpenAI-compatible chat completions, over `http://` or `https://`: [`crate::tls`]).
 
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -210,6 +210,8 @@ pub struct ChatCall<'a> {
     pub timeout: Duration,
     /// A bearer token, if the agent names an environment variable holding one.
     pub api_key: Option<String>,
+    /// `tls.ca-file`: certificates trusted for https besides the system's.
+    pub ca_file: Option<&'a Path>,
 }
 
 /// The request body of a chat-completions call (contract §9).
@@ -234,18 +236,7 @@ pub fn chat_body(c: &ChatCall<'_>) -> Value {
 
 /// Posts the call; the first choice's message content, parsed as JSON, is the output.
 pub fn http_chat(c: &ChatCall<'_>) -> Result<Value, ExecError> {
-    if c.url.starts_with("https://") && !cfg!(feature = "https") {
-        return Err(ExecError::Other(format!(
-            "{}: https needs pbc built with the `https` feature",
-            c.url
-        )));
-    }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(c.timeout))
-        .http_status_as_error(false)
-        .proxy(None)
-        .build()
-        .into();
+    let agent = crate::tls::agent(c.timeout, c.ca_file).map_err(ExecError::Other)?;
     let body = serde_json::to_string(&chat_body(c)).unwrap_or_default();
     let mut req = agent.post(c.url).header("Content-Type", "application/json");
     if let Some(k) = &c.api_key {
@@ -253,7 +244,7 @@ pub fn http_chat(c: &ChatCall<'_>) -> Result<Value, ExecError> {
     }
     let mut resp = req.send(body).map_err(|e| match e {
         ureq::Error::Timeout(_) => ExecError::Timeout(c.timeout),
-        e => ExecError::Other(format!("{}: {e}", c.url)),
+        e => ExecError::Other(crate::tls::describe(c.url, &e)),
     })?;
     let status = resp.status();
     let text = resp

@@ -25,11 +25,12 @@ pub mod eval;
 pub mod exec;
 pub mod guardrails;
 pub mod load;
-mod notify;
+pub mod notify;
 pub mod redact;
 mod report;
 mod statedir;
 pub mod store;
+pub mod tls;
 
 pub use agents::{Agents, ExecutorSpec};
 pub use audit::{AuditEntry, Verification};

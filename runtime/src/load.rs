@@ -30,6 +30,10 @@ pub struct RuntimeConfig {
     pub notifications: BTreeMap<String, ChannelDef>,
     pub default_sla_secs: Option<u64>,
     pub on_rate_limit: RateLimitMode,
+    /// `tls.ca-file`: certificates trusted for https besides the system's (runs stored
+    /// before it existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl RuntimeConfig {
@@ -41,6 +45,7 @@ impl RuntimeConfig {
             notifications: c.notifications.clone(),
             default_sla_secs: c.default_sla.map(|d| d.seconds),
             on_rate_limit: c.on_rate_limit,
+            tls_ca_file: c.tls_ca_file.clone(),
         }
     }
 }

@@ -1,15 +1,21 @@
 //! Notification channels from configuration: `stdout` (printed on standard error, so that
 //! `--format json` stays parseable), `file` (JSON lines) and `webhook` (POST JSON with
-//! retries and a timeout). A failing channel is reported to the caller, which logs it; it
-//! never blocks a run.
+//! retries and a timeout, over `http://` or `https://`: [`crate::tls`]). A failing channel
+//! is reported to the caller, which logs it; it never blocks a run.
 
 use pbc_compiler::config::ChannelDef;
 use serde_json::Value;
 use std::io::Write;
+use std::path::Path;
 use std::time::Duration;
 
 /// Sends one notification. Err: why it could not be delivered.
-pub fn send(channel: &str, def: Option<&ChannelDef>, payload: &Value) -> Result<(), String> {
+pub fn send(
+    channel: &str,
+    def: Option<&ChannelDef>,
+    payload: &Value,
+    ca_file: Option<&Path>,
+) -> Result<(), String> {
     let Some(def) = def else {
         return Err(format!(
             "channel `{channel}` is not configured (add it under `notifications:` in .pbc.yaml)"
@@ -36,17 +42,7 @@ pub fn send(channel: &str, def: Option<&ChannelDef>, payload: &Value) -> Result<
             timeout,
             retries,
         } => {
-            if url.starts_with("https://") && !cfg!(feature = "https") {
-                return Err(format!(
-                    "{url}: https needs pbc built with the `https` feature"
-                ));
-            }
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .timeout_global(Some(Duration::from_secs((*timeout).max(1))))
-                .http_status_as_error(false)
-                .proxy(None)
-                .build()
-                .into();
+            let agent = crate::tls::agent(Duration::from_secs((*timeout).max(1)), ca_file)?;
             let mut last = String::new();
             for attempt in 0..=*retries {
                 if attempt > 0 {
@@ -59,7 +55,7 @@ pub fn send(channel: &str, def: Option<&ChannelDef>, payload: &Value) -> Result<
                 {
                     Ok(r) if r.status().is_success() => return Ok(()),
                     Ok(r) => last = format!("{url} answered {}", r.status()),
-                    Err(e) => last = format!("{url}: {e}"),
+                    Err(e) => last = crate::tls::describe(url, &e),
                 }
             }
             Err(format!("{last} (after {} attempts)", retries + 1))

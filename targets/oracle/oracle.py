@@ -505,6 +505,31 @@ def check_langgraph(path: pathlib.Path, fmt_schema):
             fail(f"{name}: the skipped gated stage {n['id']} blocked {missing or nxt_w}")
         else:
             count("langgraph when-false gated stages passed")
+    # 6. Per-branch approvers: values that make a branch's `when` hold also make its gate ask,
+    #    and there the loader names the approvers of the first branch that holds.
+    names = list(plg.BUILTINS) + list((doc.get("state") or {}).keys())
+    for a in approvals:
+        node = next(x for x in doc["nodes"] if x["id"] == a)
+        branches = node.get("metadata", {}).get("approvers_by_branch")
+        if not branches:
+            continue
+        for b in branches:
+            if "when" not in b:
+                continue
+            sol = find_assignment(b["when"], True)
+            if sol is None:
+                fail(f"{name}: no values make the approvers branch {b['branch']!r} of {a} hold")
+                continue
+            asked_b, _, _, _ = run(doc, *sol)
+            state = {"outputs": sol[0], "input": sol[1], "approvals": {}, "trace": []}
+            first = next(x for x in branches if "when" not in x or plg.Expr(x["when"], names)(state))
+            got = plg.approvers(doc, a, state)
+            if a not in asked_b:
+                fail(f"{name}: the approvers branch {b['branch']!r} of {a} holds but the gate did not ask")
+            elif got != first["approvers"]:
+                fail(f"{name}: {a} names {got}, not the approvers of the branch that fires")
+            else:
+                count("langgraph per-branch approvers")
     del blocked, refused
 
 

@@ -10,6 +10,7 @@ document into a compiled graph::
     cfg = {"configurable": {"thread_id": "t1"}}
     app.invoke({"input": {"source": "pagerduty"}}, cfg)   # stops before an approval node
     app.get_state(cfg).next                              # ('remediate__approval',)
+    pbc_langgraph.approvers(doc, "remediate__approval", app.get_state(cfg).values)
     pbc_langgraph.decide(app, cfg, "remediate__approval", "approved")
     app.invoke(None, cfg)                                # runs on to the end
 
@@ -23,7 +24,12 @@ State: ``input`` (the trigger payload), ``trace`` (appended: ``<id>``, ``skipped
 ``approvals[<approval id>]`` to ``approved`` or ``rejected`` before resuming), plus the
 document's ``state`` keys.
 
-Expressions (node ``when``, branch ``when``) are a small subset of Python, checked before
+Who approves: an approval node's ``metadata.approvers``, or, for a conditional gate whose
+branches name different people, ``metadata.approvers_by_branch`` (a list of ``{"when"?,
+"branch", "approvers"}``; the first whose ``when`` holds, or that has none, decides).
+``approvers(doc, node_id, state)`` returns the list for the current state.
+
+Expressions (node ``when``, branch ``when``, ``approvers_by_branch[].when``) are a small subset of Python, checked before
 anything runs: literals (``true``/``false``/``null`` too), lists, names of state keys,
 ``a.b`` and ``a['key']``, comparisons, ``in``/``not in``, ``and``/``or``/``not``, unary
 ``-``. A missing key reads as ``null``. Each comparison that is not defined for its operands
@@ -242,6 +248,9 @@ def validate(doc: Mapping[str, Any]) -> None:
     for n in nodes:
         if "when" in n:
             Expr(n["when"], names)
+        for b in (n.get("metadata") or {}).get("approvers_by_branch") or []:
+            if "when" in b:
+                Expr(b["when"], names)
     for i in doc.get("entry_points", []):
         ref(i)
     finish = set(doc.get("finish_points", []))
@@ -370,6 +379,20 @@ def build_graph(doc: Mapping[str, Any], executors: Optional[Mapping[str, Executo
         checkpointer = MemorySaver()
     g = build_state_graph(doc, executors)
     return g.compile(checkpointer=checkpointer, interrupt_before=list(doc["interrupt_before"]))
+
+
+def approvers(doc: Mapping[str, Any], approval_id: str, state: Mapping[str, Any]) -> List[Any]:
+    """Who may approve the approval node `approval_id` in `state` (the graph's state when it
+    stopped before the node): the approvers of the gate's branch that fires."""
+    names = list(BUILTINS) + list((doc.get("state") or {}).keys())
+    node = next((n for n in doc["nodes"] if n["id"] == approval_id), None)
+    if node is None or node.get("kind") != "approval":
+        raise FormatError(f"{approval_id!r} is not an approval node")
+    meta = node.get("metadata") or {}
+    for b in meta.get("approvers_by_branch") or []:
+        if "when" not in b or bool(Expr(b["when"], names)(state)):
+            return list(b.get("approvers") or [])
+    return list(meta.get("approvers") or [])
 
 
 def decide(app: Any, config: Mapping[str, Any], approval_id: str, decision: str) -> None:

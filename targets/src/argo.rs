@@ -22,12 +22,10 @@
 //! before its first stage, and a `risk: high` stage gets a step that prints its runbook and
 //! fails instead of anything that executes it.
 
-use crate::cond::{self, Src};
+use crate::cond::{self, ApproverCase, Src};
 use crate::out::compact_json_for_argo;
 use crate::{Settings, Unit, obj};
-use pbc_compiler::model::{
-    Approver, Duration, Escalation, Executor, OnFailure, Playbook, Stage, Trigger,
-};
+use pbc_compiler::model::{Approver, Duration, Escalation, Executor, OnFailure, Playbook, Trigger};
 use pbc_compiler::sema::Analysis;
 use pbc_compiler::sema::lower::{Cond, Valid, simplify};
 use serde_json::{Value, json};
@@ -38,6 +36,11 @@ pub const GATE_CHECK_SCRIPT: &str = include_str!("../scripts/pbc-gate-check.sh")
 
 /// The label every artifact of a playbook carries.
 pub const PLAYBOOK_LABEL: &str = "agenticops.io/playbook";
+/// The annotation of a gate's suspend template naming who approves (comma-separated).
+pub const APPROVERS_ANNOTATION: &str = "agenticops.io/approvers";
+/// The annotation of a conditional gate's suspend template whose branches have different
+/// approvers: each branch (in the order tried) with its approvers, as JSON.
+pub const APPROVERS_BY_BRANCH_ANNOTATION: &str = "agenticops.io/approvers-by-branch";
 /// The annotation holding the playbook's compliance tags (comma-separated).
 pub const COMPLIANCE_ANNOTATION: &str = "agenticops.io/compliance";
 
@@ -217,6 +220,28 @@ fn param_name(segs: &[String]) -> String {
     if s.is_empty() { "value".into() } else { s }
 }
 
+/// The approvers in words: one list, or one per branch (`… if `x > 1`; … otherwise`).
+fn approver_text(cases: &[ApproverCase]) -> String {
+    if cond::same_approvers(cases) {
+        return approver_list(cases.first().map(|c| c.approvers.as_slice()).unwrap_or(&[]));
+    }
+    cases
+        .iter()
+        .map(|c| format!("{} {}", approver_list(&c.approvers), c.branch))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `[{"branch": "if `x > 1`", "approvers": [...]}, …]`, in the order they are tried.
+fn approvers_by_branch(cases: &[ApproverCase]) -> Value {
+    Value::Array(
+        cases
+            .iter()
+            .map(|c| json!({"branch": c.branch, "approvers": cond::approvers_json(&c.approvers)}))
+            .collect(),
+    )
+}
+
 fn approver_list(list: &[Approver]) -> String {
     if list.is_empty() {
         return "anyone with access to the Argo namespace".into();
@@ -239,8 +264,8 @@ fn channels(list: &[pbc_compiler::model::Spanned<String>]) -> Vec<String> {
     list.iter().map(|c| c.value.clone()).collect()
 }
 
-/// One level of a gate: its suspend task, duration, approvers, channels notified.
-type Level = (String, Option<Duration>, Vec<Approver>, Vec<String>);
+/// One level of a gate: its suspend task, duration, approvers (per branch), channels notified.
+type Level = (String, Option<Duration>, Vec<ApproverCase>, Vec<String>);
 
 /// A gate to emit.
 struct GateSpec<'g> {
@@ -252,7 +277,8 @@ struct GateSpec<'g> {
     depends: Vec<String>,
     /// When the gate asks (the stage's `when` included); `Const(true)` always.
     when: Cond,
-    approvers: Vec<Approver>,
+    /// Who approves, per branch of a conditional gate (one case otherwise).
+    approvers: Vec<ApproverCase>,
     sla: Option<Duration>,
     escalation: &'g [Escalation],
     on_pending: Vec<String>,
@@ -414,7 +440,11 @@ impl<'a> Emitter<'a> {
                 what: format!("start playbook `{}` (risk: medium)", pb.name()),
                 depends: Vec::new(),
                 when: Cond::Const(true),
-                approvers,
+                approvers: vec![ApproverCase {
+                    when: Cond::Const(true),
+                    approvers,
+                    branch: "otherwise".into(),
+                }],
                 sla: None,
                 escalation: &[],
                 on_pending: Vec::new(),
@@ -525,7 +555,7 @@ impl<'a> Emitter<'a> {
         let mut entry_deps = deps;
         if s.agent().is_some() && cond::medium(s) {
             let check = self.stage_gate(
-                s,
+                i,
                 "risk-approval",
                 entry_deps.clone(),
                 simplify(when.clone()),
@@ -536,7 +566,7 @@ impl<'a> Emitter<'a> {
         if s.action().is_some()
             && let Some(g) = &gate
         {
-            let check = self.stage_gate(s, "approval", entry_deps.clone(), g.clone(), "run");
+            let check = self.stage_gate(i, "approval", entry_deps.clone(), g.clone(), "run");
             entry_deps = vec![check];
         }
         self.stage_task(i, entry_deps, &when);
@@ -544,7 +574,7 @@ impl<'a> Emitter<'a> {
             && let Some(g) = &gate
         {
             self.stage_gate(
-                s,
+                i,
                 "approval",
                 vec![name.clone()],
                 g.clone(),
@@ -555,13 +585,23 @@ impl<'a> Emitter<'a> {
 
     fn stage_gate(
         &mut self,
-        s: &Stage,
+        i: usize,
         suffix: &str,
         depends: Vec<String>,
         when: Cond,
         verb: &str,
     ) -> String {
-        let approvers = cond::gate_approvers(s);
+        let s = &self.pb.spec.stages[i];
+        // The risk approval asks the stage's approvers; the approval gate, those of the
+        // branch that fires (a `risk: medium` action's gate asks even when none does).
+        let approvers = if suffix == "approval" {
+            cond::approver_cases(self.an, i, s, s.action().is_some() && cond::medium(s))
+        } else {
+            cond::approver_cases(self.an, i, s, true)
+                .pop()
+                .into_iter()
+                .collect()
+        };
         let n = s.notification.as_ref();
         self.gate(GateSpec {
             name: format!("{}-{suffix}", s.name.value),
@@ -707,7 +747,7 @@ impl<'a> Emitter<'a> {
         stage: &str,
         event: &str,
         chans: &[String],
-        approvers: &[Approver],
+        approvers: &[ApproverCase],
     ) {
         if chans.is_empty() {
             return;
@@ -722,9 +762,40 @@ impl<'a> Emitter<'a> {
                 param("stage", stage),
                 param("event", event),
                 param("channels", serde_json::to_string(chans).unwrap_or_default()),
-                param("approvers", compact_json_for_argo(&cond::approvers_json(approvers))),
+                param("approvers", self.approvers_value(approvers)),
             ]}),
         });
+    }
+
+    /// The approvers as a parameter value: their JSON, or, when they depend on the branch
+    /// that fires, an expression choosing the first case that holds.
+    fn approvers_value(&self, cases: &[ApproverCase]) -> String {
+        let json_of = |c: &ApproverCase| {
+            serde_json::to_string(&cond::approvers_json(&c.approvers)).unwrap_or_default()
+        };
+        if cond::same_approvers(cases) {
+            return cases
+                .first()
+                .map(|c| compact_json_for_argo(&cond::approvers_json(&c.approvers)))
+                .unwrap_or_else(|| "[]".into());
+        }
+        let mut rest = cases.iter().rev();
+        let mut e = rest
+            .next()
+            .map(|c| cond::expr_str(&json_of(c)))
+            .unwrap_or_else(|| "'[]'".into());
+        for c in rest {
+            e = match &c.when {
+                Cond::Const(true) => cond::expr_str(&json_of(c)),
+                Cond::Const(false) => e,
+                w => format!(
+                    "({}) ? {} : ({e})",
+                    self.expr(w),
+                    cond::expr_str(&json_of(c))
+                ),
+            };
+        }
+        tag(&e)
     }
 
     /// Emits a gate; returns the name of its final check task.
@@ -744,17 +815,12 @@ impl<'a> Emitter<'a> {
             g.on_pending.clone(),
         )];
         for (k, esc) in g.escalation.iter().enumerate() {
-            let mut approvers = g.approvers.clone();
-            for a in esc
+            let extra = esc
                 .approvers
                 .as_ref()
                 .map(|a| a.value.clone())
-                .unwrap_or_default()
-            {
-                if !approvers.contains(&a) {
-                    approvers.push(a);
-                }
-            }
+                .unwrap_or_default();
+            let approvers = cond::with_approvers(&g.approvers, &extra);
             let base = g.name.strip_suffix("-approval").unwrap_or(&g.name);
             levels.push((
                 format!("{base}-escalation-{}", k + 1),
@@ -785,10 +851,11 @@ impl<'a> Emitter<'a> {
             } else {
                 format!("escalation {k}")
             };
+            let by_branch = !cond::same_approvers(approvers);
             let desc = format!(
                 "Approve (`approve`) or reject (`reject`) to {}. Approvers: {}.{}",
                 g.what,
-                approver_list(approvers),
+                approver_text(approvers),
                 match duration {
                     Some(d) if k == 0 =>
                         format!(" Expires after {} without a decision.", go_duration(*d)),
@@ -799,15 +866,31 @@ impl<'a> Emitter<'a> {
                     None => String::new(),
                 }
             );
+            let mut inputs = vec![json!({
+                "name": "decision",
+                "default": "reject",
+                "enum": ["approve", "reject"],
+                "description": desc,
+            })];
+            let annotations = if by_branch {
+                // The branch that fires is known only at run time: the task supplies its
+                // approvers as the input `approvers` (recorded in the node's inputs).
+                inputs.push(json!({
+                    "name": "approvers",
+                    "description": "who may approve: the approvers of the branch of the gate's conditions that fired (JSON)",
+                }));
+                json!({APPROVERS_BY_BRANCH_ANNOTATION: compact_json_for_argo(&approvers_by_branch(approvers))})
+            } else {
+                let first = approvers
+                    .first()
+                    .map(|c| c.approvers.as_slice())
+                    .unwrap_or(&[]);
+                json!({APPROVERS_ANNOTATION: first.iter().map(cond::approver_str).collect::<Vec<_>>().join(",")})
+            };
             self.templates.push(obj! {
                 "name" => task.clone(),
-                "metadata" => json!({"annotations": {"agenticops.io/approvers": approvers.iter().map(cond::approver_str).collect::<Vec<_>>().join(",")}}),
-                "inputs" => json!({"parameters": [{
-                    "name": "decision",
-                    "default": "reject",
-                    "enum": ["approve", "reject"],
-                    "description": desc,
-                }]}),
+                "metadata" => json!({"annotations": annotations}),
+                "inputs" => json!({"parameters": inputs}),
                 "outputs" => json!({"parameters": [{"name": "decision", "valueFrom": {"supplied": {}}}]}),
                 "suspend" => match duration {
                     Some(d) => json!({"duration": go_duration(*d)}),
@@ -825,6 +908,7 @@ impl<'a> Emitter<'a> {
                 "template" => task.clone(),
                 "depends" => dep.clone(),
                 "when" => when.clone(),
+                "arguments" => by_branch.then(|| json!({"parameters": [param("approvers", self.approvers_value(approvers))]})),
             });
             let event = if k == 0 { "pending" } else { "escalated" };
             self.notify_task(

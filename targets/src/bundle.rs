@@ -95,20 +95,19 @@ pub fn compile(
 ) -> Result<Compilation, UsageError> {
     let mut out = Compilation::default();
     let abs = loader.resolve(path);
-    let (docs, origins): (Vec<Node>, Vec<Vec<Span>>) = if abs.is_file() {
+    let (docs, origins): (Vec<Node>, Vec<resolve::DocOrigin>) = if abs.is_file() {
         let loaded = loader.load(path).map_err(|e| UsageError(e.to_string()))?;
         out.diags.extend(loaded.diags.iter().cloned());
         loaded
             .docs
             .iter()
-            .map(|d| (d.root.clone(), Vec::new()))
+            .map(|d| (d.root.clone(), resolve::DocOrigin::default()))
             .unzip()
     } else {
         let res = resolve::resolve(loader, path, opts).map_err(|e| UsageError(e.to_string()))?;
         out.diags.extend(res.diags);
         out.tree = Some(path.to_path_buf());
-        let origins = res.origins.into_iter().map(|o| o.name);
-        res.docs.into_iter().zip(origins).unzip()
+        res.docs.into_iter().zip(res.origins).unzip()
     };
     let schemas = SchemaStore::new();
     for (root, origin) in docs.into_iter().zip(origins) {
@@ -118,21 +117,23 @@ pub fn compile(
         if !is_pb {
             continue;
         }
+        let origin_name = origin.name;
         let doc = PlaybookDoc {
             root,
             tree: out.tree.clone(),
-            name_origin: origin.clone(),
+            name_origin: origin_name.clone(),
+            quiet: origin.quiet,
         };
         let mut diags = Vec::new();
         if let Some((playbook, analysis)) =
             check::check_document(loader, &schemas, &doc, cfg, extra, &mut diags)
         {
-            crate::names::check_names(&playbook, &origin, &loader.sources, &mut diags);
+            crate::names::check_names(&playbook, &origin_name, &loader.sources, &mut diags);
             out.playbooks.push(Compiled {
                 doc,
                 playbook,
                 analysis,
-                name_origin: origin,
+                name_origin: origin_name,
             });
         }
         out.diags.extend(diags);

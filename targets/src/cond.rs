@@ -118,25 +118,142 @@ pub fn when_condition(an: &Analysis, i: usize, s: &Stage) -> Cond {
 /// in order, without repeats.
 pub fn gate_approvers(s: &Stage) -> Vec<Approver> {
     let mut out: Vec<Approver> = Vec::new();
-    let mut add = |a: &Approver| {
+    if let Some(a) = &s.approvers {
+        add_approvers(&mut out, &a.value);
+    }
+    for c in &s.conditions {
+        if c.then.value == Gate::Manual
+            && let Some(a) = &c.approvers
+        {
+            add_approvers(&mut out, &a.value);
+        }
+    }
+    out
+}
+
+/// True if every case names the same approvers (in any order).
+pub fn same_approvers(cases: &[ApproverCase]) -> bool {
+    let key = |c: &ApproverCase| {
+        let mut v: Vec<String> = c.approvers.iter().map(approver_str).collect();
+        v.sort();
+        v
+    };
+    cases.windows(2).all(|w| key(&w[0]) == key(&w[1]))
+}
+
+/// The cases with `extra` added to each (an escalation level's own approvers).
+pub fn with_approvers(cases: &[ApproverCase], extra: &[Approver]) -> Vec<ApproverCase> {
+    cases
+        .iter()
+        .map(|c| {
+            let mut a = c.approvers.clone();
+            add_approvers(&mut a, extra);
+            ApproverCase {
+                approvers: a,
+                ..c.clone()
+            }
+        })
+        .collect()
+}
+
+/// Adds `list` to `out`, without repeats.
+fn add_approvers(out: &mut Vec<Approver>, list: &[Approver]) {
+    for a in list {
         if !out
             .iter()
             .any(|x| x.name().value == a.name().value && x.is_user() == a.is_user())
         {
             out.push(a.clone());
         }
-    };
-    if let Some(a) = &s.approvers {
-        a.value.iter().for_each(&mut add);
     }
+}
+
+/// One case of a gate's approvers: when it is the case that asks (tried in order, the
+/// first that holds decides), who approves, and the branch in words.
+#[derive(Clone, Debug)]
+pub struct ApproverCase {
+    pub when: Cond,
+    pub approvers: Vec<Approver>,
+    /// `` if `EXPR` ``, `` if `EXPR` cannot be evaluated ``, or `otherwise`.
+    pub branch: String,
+}
+
+/// Who approves a stage's approval gate, per branch (as the runtime decides): a `manual`
+/// branch that fires asks its own approvers (else the stage's); an `auto` branch whose
+/// condition cannot be evaluated asks everyone listed (fail safe); the `else` and a gate that
+/// is not conditional ask the stage's. `always` says the gate asks even when no branch does
+/// (a `risk: medium` action): then the stage's approvers decide. Only cases in which the
+/// gate asks are listed; the last always holds.
+pub fn approver_cases(an: &Analysis, i: usize, s: &Stage, always: bool) -> Vec<ApproverCase> {
+    let stage: Vec<Approver> = s
+        .approvers
+        .as_ref()
+        .map(|a| a.value.clone())
+        .unwrap_or_default();
+    let case = |when: Cond, approvers: &[Approver], branch: String| ApproverCase {
+        when,
+        approvers: approvers.to_vec(),
+        branch,
+    };
+    let otherwise = || case(Cond::Const(true), &stage, "otherwise".into());
+    if s.approval() != Approval::Conditional {
+        return vec![otherwise()];
+    }
+    let mut everyone = stage.clone();
     for c in &s.conditions {
-        if c.then.value == Gate::Manual
-            && let Some(a) = &c.approvers
-        {
-            a.value.iter().for_each(&mut add);
+        if let Some(a) = &c.approvers {
+            add_approvers(&mut everyone, &a.value);
         }
     }
-    out
+    let lowered = an.conditions.get(i);
+    let mut out = Vec::new();
+    for (k, c) in s.conditions.iter().enumerate() {
+        let manual = c.then.value == Gate::Manual;
+        let own: &[Approver] = match &c.approvers {
+            Some(a) if !a.value.is_empty() => &a.value,
+            _ => &stage,
+        };
+        let Some(test) = &c.test else {
+            // `else: auto` asks nobody, unless the gate always asks.
+            if manual || always || out.is_empty() {
+                out.push(case(
+                    Cond::Const(true),
+                    if manual { own } else { &stage },
+                    "otherwise".into(),
+                ));
+            }
+            return last_always(out);
+        };
+        let text = &test.text.value;
+        let Some(Some(l)) = lowered.and_then(|v| v.get(k)) else {
+            // Not lowered (the checker reported it): manual, fail safe.
+            out.push(case(Cond::Const(true), own, format!("if `{text}`")));
+            return last_always(out);
+        };
+        if manual {
+            out.push(case(l.gate_manual(), own, format!("if `{text}`")));
+        } else {
+            out.push(case(
+                invalid(l),
+                &everyone,
+                format!("if `{text}` cannot be evaluated"),
+            ));
+            if always {
+                out.push(case(l.when_true(), &stage, format!("if `{text}`")));
+            }
+        }
+    }
+    out.push(otherwise());
+    last_always(out)
+}
+
+/// The gate asks only when one of its cases does: if none before the last holds, the last
+/// is the one, whatever its own condition says.
+fn last_always(mut cases: Vec<ApproverCase>) -> Vec<ApproverCase> {
+    if let Some(c) = cases.last_mut() {
+        c.when = Cond::Const(true);
+    }
+    cases
 }
 
 /// `role:NAME` / `user:EMAIL`.

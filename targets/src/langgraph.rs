@@ -174,10 +174,22 @@ impl<'a, 'd> Builder<'a, 'd> {
         let mut m = serde_json::Map::new();
         m.insert("stage".into(), json!(s.name.value));
         m.insert("gate".into(), json!(gate));
-        m.insert(
-            "approvers".into(),
-            cond::approvers_json(&cond::gate_approvers(s)),
-        );
+        // The risk approval asks the stage's approvers; the approval gate, those of the
+        // branch that fires (a `risk: medium` action's gate asks even when none does).
+        let mut cases =
+            cond::approver_cases(self.an, i, s, s.action().is_some() && cond::medium(s));
+        if gate != "approval" {
+            cases = cases.pop().into_iter().collect();
+        }
+        if cond::same_approvers(&cases) {
+            let first = cases.first().map(|c| c.approvers.as_slice()).unwrap_or(&[]);
+            m.insert("approvers".into(), cond::approvers_json(first));
+        } else {
+            m.insert(
+                "approvers_by_branch".into(),
+                self.approvers_by_branch(&cases),
+            );
+        }
         let j = self.stage_json(i);
         for k in [
             "sla",
@@ -191,6 +203,31 @@ impl<'a, 'd> Builder<'a, 'd> {
             }
         }
         Value::Object(m)
+    }
+
+    /// `[{"when": EXPR, "branch": …, "approvers": […]}, …, {"branch": "otherwise", …}]`: the
+    /// first whose `when` holds (none: always) names who approves. A branch reading a
+    /// duration, which the format cannot read, is taken as holding (its gate asks already).
+    fn approvers_by_branch(&self, cases: &[cond::ApproverCase]) -> Value {
+        let mut out = Vec::new();
+        for c in cases {
+            let when = match &c.when {
+                Cond::Const(false) => continue,
+                Cond::Const(true) => None,
+                w if cond::reads_duration(w, &self.kinds) => None,
+                w => Some(cond::py_expr(w, &self.kinds, &|p| self.value_of(p))),
+            };
+            let always = when.is_none();
+            out.push(obj! {
+                "when" => when,
+                "branch" => c.branch.clone(),
+                "approvers" => cond::approvers_json(&c.approvers),
+            });
+            if always {
+                break;
+            }
+        }
+        Value::Array(out)
     }
 
     fn approval_node(&mut self, id: &str, meta: Value, next: &str) {

@@ -149,6 +149,17 @@ declare_codes! {
     ///
     /// Real trees nest a few levels. The limit bounds the work an input can cause.
     PB1018 TOO_DEEP "kustomization-too-deep" Error "kustomizations nest too deeply";
+    /// A strategic-merge patch names a stage the base does not have, and the stage could
+    /// not run on its own.
+    ///
+    /// Stages merge by `name`: a patch stage whose name is in no base stage is appended as a
+    /// new stage (kustomize's semantics). When that stage has neither `agent` nor `action`
+    /// it is almost always a misspelt name of a base stage, meant to change it (say, its
+    /// `approval` or `min-approvals`). The help names the closest base stage. Fix the name;
+    /// or, to add a stage, give it an `agent` or an `action`. The findings the stage would
+    /// cause on its own (no executor, a manual gate without approvers, …) are not reported
+    /// on top of this one.
+    PB1019 UNKNOWN_PATCH_STAGE "patch-names-unknown-stage" Error "a patch names a stage the base does not have";
 }
 
 /// Whether files must lie under the kustomization's root (kustomize's `--load-restrictor`).
@@ -184,6 +195,9 @@ pub struct DocOrigin {
     /// The spans that built `metadata.name`: the original name, then each prefix or suffix
     /// (or patch) that changed it, innermost first.
     pub name: Vec<Span>,
+    /// Regions whose findings are consequences of an overlay finding already reported (a
+    /// stage a misspelt patch appended): the later checks drop findings inside them.
+    pub quiet: Vec<Span>,
 }
 
 /// The result of resolving a kustomization directory.
@@ -276,7 +290,15 @@ pub fn resolve(
     let (docs, origins) = acc
         .res
         .into_iter()
-        .map(|r| (r.node, DocOrigin { name: r.name_spans }))
+        .map(|r| {
+            (
+                r.node,
+                DocOrigin {
+                    name: r.name_spans,
+                    quiet: r.quiet,
+                },
+            )
+        })
         .unzip();
     Ok(Resolution {
         docs,
@@ -422,6 +444,8 @@ struct Res {
     prev: Vec<ResId>,
     uid: u64,
     name_spans: Vec<Span>,
+    /// See [`DocOrigin::quiet`].
+    quiet: Vec<Span>,
 }
 
 impl Res {
@@ -812,6 +836,7 @@ impl<'a> Ctx<'a> {
             prev: Vec::new(),
             uid: self.uid.fetch_add(1, AtomicOrdering::Relaxed),
             name_spans,
+            quiet: Vec::new(),
         }
     }
 
@@ -1286,7 +1311,9 @@ impl<'a> Ctx<'a> {
                     .as_map_mut()
                     .and_then(|m| m.iter_mut().find(|e| e.key_str() == "metadata"))
                 {
-                    normalize_annotations(&mut md.value);
+                    for (key, span, found) in normalize_annotations(&mut md.value) {
+                        diags.push(collection_annotation(&key, span, found));
+                    }
                 }
                 if let Err(e) = result {
                     let op = &ops[e.index];
@@ -1393,6 +1420,10 @@ impl<'a> Ctx<'a> {
                 restore(&mut r.node, &["metadata", "namespace"], ns);
                 if let Some(s) = m.stages_touched {
                     merged.insert(r.uid, s);
+                }
+                for u in m.unknown_stages {
+                    r.quiet.push(u.stage_span);
+                    acc.diags.push(unknown_stage(&u, &r.cur().describe()));
                 }
                 for (n, s) in m.unknown_order {
                     acc.diags.push(
@@ -1527,8 +1558,10 @@ fn set_meta_pairs(doc: &mut Node, field: &str, pairs: &kust::Pairs) {
 }
 
 /// Annotations as kustomize writes them back after a JSON patch: every value a string (a
-/// collection becomes `""`), and no empty map.
-fn normalize_annotations(md: &mut Node) {
+/// collection becomes `""`), and no empty map. Returns the collections it emptied (key,
+/// span of the value, what it was): that is data lost, which the caller reports.
+fn normalize_annotations(md: &mut Node) -> Vec<(String, Span, &'static str)> {
+    let mut lost = Vec::new();
     let empty = match md
         .as_map_mut()
         .and_then(|m| m.iter_mut().find(|e| e.key_str() == "annotations"))
@@ -1536,6 +1569,14 @@ fn normalize_annotations(md: &mut Node) {
         Some(e) => match &mut e.value.value {
             Value::Map(m) => {
                 for a in m.iter_mut() {
+                    let found = match &a.value.value {
+                        Value::Map(_) => Some("a mapping"),
+                        Value::Seq(_) => Some("a list"),
+                        _ => None,
+                    };
+                    if let Some(found) = found {
+                        lost.push((a.key_str().to_string(), a.value.span, found));
+                    }
                     let text = match &a.value.value {
                         Value::Scalar(s) if s.kind != crate::yaml::ScalarKind::Null => {
                             s.text.as_str().to_owned()
@@ -1555,6 +1596,52 @@ fn normalize_annotations(md: &mut Node) {
     if empty {
         remove_entry(md, "annotations");
     }
+    lost
+}
+
+/// An annotation value that is a mapping or a list after a JSON patch: kustomize writes it
+/// as `""`, so it is reported with the same code as the same value written directly.
+fn collection_annotation(key: &str, span: Span, found: &str) -> Diagnostic {
+    Diagnostic::new(
+        &crate::model::WRONG_TYPE,
+        span,
+        format!("expected a string (annotation value) for `{key}`, found {found}"),
+    )
+    .with_label_text("annotation values are strings")
+    .with_help(
+        "kustomize writes a mapping or list annotation value as `\"\"`, so the value would be lost; write it as a string (for structured data, a JSON string)",
+    )
+}
+
+/// A patch stage that names no base stage and has no executor (see [`smp::UnknownStage`]).
+fn unknown_stage(u: &smp::UnknownStage, resource: &str) -> Diagnostic {
+    /// Labels at the base's stages: enough to see them, bounded for huge playbooks.
+    const MAX_LABELS: usize = 12;
+    let best = did_you_mean(&u.name, u.base.iter().map(|(n, _)| n.as_str()));
+    let message = match best {
+        Some(b) => format!(
+            "patch names stage `{}`, which the base does not have; did you mean `{b}`?",
+            u.name
+        ),
+        None => format!(
+            "patch names stage `{}`, which the base does not have",
+            u.name
+        ),
+    };
+    let mut d = Diagnostic::new(&UNKNOWN_PATCH_STAGE, u.name_span, message)
+        .with_label_text("no base stage has this name")
+        .with_help(format!(
+            "stages merge by `name`, so this one would be appended to {resource} as a new stage with neither `agent` nor `action`; fix the name, or give the new stage an `agent` or an `action`"
+        ));
+    for (n, span) in u.base.iter().take(MAX_LABELS) {
+        let text = if Some(n.as_str()) == best {
+            "the base stage with the closest name"
+        } else {
+            "a stage of the base"
+        };
+        d = d.with_label(*span, text);
+    }
+    d
 }
 
 fn stage_index(ptr: &str) -> bool {
@@ -1872,6 +1959,7 @@ fn apply_permutation(res: &mut [Res], order: &[usize]) {
             prev: Vec::new(),
             uid: r.uid,
             name_spans: Vec::new(),
+            quiet: Vec::new(),
         };
         tmp.push(std::mem::replace(r, placeholder));
     }

@@ -22,6 +22,21 @@ pub struct Merged {
     pub stages_touched: Option<Span>,
     /// `$setElementOrder/stages` entries naming no stage: (name, span).
     pub unknown_order: Vec<(String, Span)>,
+    /// Stages the patch appends to a base's stages that have neither `agent` nor `action`:
+    /// almost always a misspelt name of a base stage.
+    pub unknown_stages: Vec<UnknownStage>,
+}
+
+/// A stage a patch appends that names no base stage and could not run on its own.
+#[derive(Debug, Clone)]
+pub struct UnknownStage {
+    pub name: String,
+    /// The span of the patch's `name:` value.
+    pub name_span: Span,
+    /// The span of the whole stage in the patch: the findings inside it are consequences.
+    pub stage_span: Span,
+    /// The base's stages: (name, span of the name).
+    pub base: Vec<(String, Span)>,
 }
 
 const MAX_DEPTH: usize = 256;
@@ -244,7 +259,28 @@ fn merge_stages(
             (_, Some(i)) => {
                 merge_map(&mut result[i], item, &mut spath, playbook, out, depth + 1);
             }
-            (_, None) => {
+            (d, None) => {
+                if d.is_none()
+                    && !replace
+                    && let Some(b) = base.filter(|b| !b.is_empty())
+                    && item.get("agent").is_none()
+                    && item.get("action").is_none()
+                    && let Some(n) = item.get("name")
+                    && let Some(text) = n.as_str()
+                {
+                    out.unknown_stages.push(UnknownStage {
+                        name: text.to_string(),
+                        name_span: n.span,
+                        stage_span: item.span,
+                        base: b
+                            .iter()
+                            .filter_map(|s| {
+                                let n = s.get("name")?;
+                                Some((n.as_str()?.to_string(), n.span))
+                            })
+                            .collect(),
+                    });
+                }
                 if let Some(v) = clean(&without_directive(item), &spath, playbook, depth + 1) {
                     result.push(v);
                 }
@@ -400,6 +436,31 @@ mod tests {
             j,
             serde_json::json!({"spec": {"stages": [{"name": "c"}, {"name": "a", "y": 2}, {"name": "b", "x": 1}]}})
         );
+    }
+
+    #[test]
+    fn an_appended_stage_without_executor_is_flagged() {
+        let unknown = |base: &str, patch: &str| {
+            let mut b = node(base);
+            let m = merge_resource(&mut b, &node(patch), true);
+            m.unknown_stages
+                .iter()
+                .map(|u| (u.name.clone(), u.base.len()))
+                .collect::<Vec<_>>()
+        };
+        let base = "spec: {stages: [{name: a, agent: m}, {name: deploy, action: k:x}]}";
+        assert_eq!(
+            unknown(
+                base,
+                "spec: {stages: [{name: deploy-to-k8s, approval: manual}]}"
+            ),
+            [("deploy-to-k8s".to_string(), 2)]
+        );
+        // A real new stage, a merge by name, a replaced list, a new list: nothing to flag.
+        assert!(unknown(base, "spec: {stages: [{name: notify, action: chat:post}]}").is_empty());
+        assert!(unknown(base, "spec: {stages: [{name: deploy, approval: manual}]}").is_empty());
+        assert!(unknown(base, "spec: {stages: [{$patch: replace}, {name: only}]}").is_empty());
+        assert!(unknown("spec: {trigger: t}", "spec: {stages: [{name: x}]}").is_empty());
     }
 
     #[test]

@@ -1,0 +1,113 @@
+//! HTTPS for the runtime's outgoing calls (the `http` executor, `webhook` channels): rustls,
+//! trusting the platform's root certificates plus the PEM certificates of `tls.ca-file` in
+//! `.pbc.yaml` (a private certificate authority). Plain `http://` needs none of it.
+//!
+//! The platform's roots are what the machine's administrators trust (a corporate root
+//! installed there works); Mozilla's bundled roots are the fallback only where the platform
+//! has none at all (a minimal container without a CA bundle).
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+
+/// The largest `tls.ca-file` read.
+const MAX_CA_FILE: u64 = 1024 * 1024;
+
+/// The platform's root certificates, loaded once per process.
+fn platform_roots() -> &'static [Certificate<'static>] {
+    static ROOTS: OnceLock<Vec<Certificate<'static>>> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        rustls_native_certs::load_native_certs()
+            .certs
+            .iter()
+            .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+            .collect()
+    })
+}
+
+/// The certificates of a PEM file (at least one), read size-bounded.
+pub fn read_ca_file(path: &Path) -> Result<Vec<Certificate<'static>>, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("tls.ca-file {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("tls.ca-file {shown}: not a file"));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CA_FILE + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("tls.ca-file {shown}: {e}"))?;
+    if bytes.len() as u64 > MAX_CA_FILE {
+        return Err(format!(
+            "tls.ca-file {shown}: larger than {MAX_CA_FILE} bytes"
+        ));
+    }
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&bytes) {
+        match item {
+            Ok(PemItem::Certificate(c)) => certs.push(c),
+            Ok(_) => {}
+            Err(e) => return Err(format!("tls.ca-file {shown}: not valid PEM ({e})")),
+        }
+    }
+    if certs.is_empty() {
+        return Err(format!(
+            "tls.ca-file {shown}: holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)"
+        ));
+    }
+    Ok(certs)
+}
+
+/// The roots an https call trusts.
+fn roots(ca_file: Option<&Path>) -> Result<RootCerts, String> {
+    let platform = platform_roots();
+    let extra = match ca_file {
+        Some(p) => read_ca_file(p)?,
+        None => Vec::new(),
+    };
+    if platform.is_empty() && extra.is_empty() {
+        return Ok(RootCerts::WebPki);
+    }
+    let all: Vec<Certificate<'static>> = platform.iter().cloned().chain(extra).collect();
+    Ok(RootCerts::Specific(Arc::new(all)))
+}
+
+/// An agent for one call: the timeout, no proxy (pbc talks only to the URLs it is given),
+/// HTTP error statuses as responses, and TLS as above.
+pub fn agent(timeout: Duration, ca_file: Option<&Path>) -> Result<ureq::Agent, String> {
+    let tls = TlsConfig::builder().root_certs(roots(ca_file)?).build();
+    Ok(ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .proxy(None)
+        .tls_config(tls)
+        .build()
+        .into())
+}
+
+/// A transport error as a sentence: a TLS failure says so, and what to do about an
+/// untrusted certificate.
+pub fn describe(url: &str, e: &ureq::Error) -> String {
+    let tls = match e {
+        ureq::Error::Rustls(r) => Some(r),
+        // rustls reports through the connection's reads and writes.
+        ureq::Error::Io(io) => io.get_ref().and_then(|x| x.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    match tls {
+        Some(r) => {
+            let hint = match r {
+                rustls::Error::InvalidCertificate(_) => {
+                    "; if the server's certificate comes from a private certificate authority, name the authority's certificate in `tls.ca-file` in .pbc.yaml"
+                }
+                _ => "",
+            };
+            format!("{url}: TLS handshake failed: {r}{hint}")
+        }
+        None => match e {
+            ureq::Error::Tls(m) => format!("{url}: TLS failed: {m}"),
+            e => format!("{url}: {e}"),
+        },
+    }
+}
