@@ -995,8 +995,22 @@ impl Runtime {
                 live.run.id
             )));
         }
-        let role = match allowed(&a.approvers, &live.agents, who) {
+        let role = match allowed(&a.approvers, &live.agents, who, reject.is_some()) {
             Some(r) => r,
+            None if a.approvers.is_empty() => {
+                let e = self.entry(
+                    &live,
+                    a.stage.as_deref(),
+                    "decision-refused",
+                    who,
+                    json!({"approval": id, "allowed": []}),
+                );
+                self.commit(|tx| tx.audit(e).map(|_| ()))?;
+                return Err(Error::Refused(format!(
+                    "{who} may not approve {id}: its gate names no approvers, and a gate without approvers accepts nobody. Name approvers in the playbook (`approvers:`) and start a new run; `pbc reject {id}` or `pbc runs stop {}` ends this one",
+                    live.run.id
+                )));
+            }
             None => {
                 let e = self.entry(&live, a.stage.as_deref(), "decision-refused", who, json!({"approval": id, "allowed": a.approvers.iter().map(ToString::to_string).collect::<Vec<_>>()}));
                 self.commit(|tx| tx.audit(e).map(|_| ()))?;
@@ -1586,8 +1600,10 @@ impl Runtime {
             }
         }
         let is_action = stage.action().is_some();
-        // medium risk: one approval before it runs
-        if risk == Risk::Medium && !live.stages[i].risk_approved {
+        // medium risk (the stage's own, not inherited: a medium playbook is asked once, before
+        // its first stage): one approval before it runs
+        let own_medium = stage.risk.as_ref().is_some_and(|r| r.value == Risk::Medium);
+        if own_medium && !live.stages[i].risk_approved {
             if is_action && let Some(mut need) = self.gate_need(live, i) {
                 // The action's manual gate is that same decision.
                 need.why = format!("{}; the stage is `risk: medium`", need.why);
@@ -2864,10 +2880,16 @@ fn stage_guards(c: &Compiled, s: &Stage) -> (Vec<Guard>, Vec<String>) {
 
 /// Whether `who` may decide: named as a user, or a member of a named role (from the frozen
 /// agents file). `Some(role)` names the role (`None` inside: named as a user). An empty list
-/// allows anyone (the requester is refused before).
-fn allowed(approvers: &[ApproverRef], agents: &Agents, who: &str) -> Option<Option<String>> {
+/// approves nobody; it may be rejected by anyone (but the requester, refused before), which
+/// only ends the run, as the kill switch does.
+fn allowed(
+    approvers: &[ApproverRef],
+    agents: &Agents,
+    who: &str,
+    reject: bool,
+) -> Option<Option<String>> {
     if approvers.is_empty() {
-        return Some(None);
+        return reject.then_some(None);
     }
     for a in approvers {
         if let ApproverRef::User(u) = a
@@ -2891,7 +2913,7 @@ fn allowed(approvers: &[ApproverRef], agents: &Agents, who: &str) -> Option<Opti
 
 fn describe_approvers(approvers: &[ApproverRef], agents: &Agents) -> String {
     if approvers.is_empty() {
-        return "anyone".into();
+        return "nobody (the gate names no approvers)".into();
     }
     approvers
         .iter()
