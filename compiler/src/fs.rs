@@ -61,8 +61,18 @@ pub struct OsFs;
 impl FileSystem for OsFs {
     fn read(&self, path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
         use std::io::Read;
+        // The file type first: opening a FIFO blocks until a writer comes, and a device
+        // (`/dev/zero`) never ends.
+        let kind = std::fs::metadata(path)?.file_type();
+        if !kind.is_file() {
+            return Err(ReadError::Io(not_regular(kind)));
+        }
         let file = std::fs::File::open(path)?;
-        let len = file.metadata()?.len();
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(ReadError::Io(not_regular(meta.file_type())));
+        }
+        let len = meta.len();
         if len > limit {
             return Err(ReadError::TooLarge { len, limit });
         }
@@ -192,6 +202,40 @@ impl FileSystem for MemFs {
             Err(not_found(path))
         }
     }
+}
+
+/// What a path that is not a regular file is, for an error message.
+pub fn file_type_name(kind: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_file() {
+        "a regular file"
+    } else {
+        "not a regular file"
+    }
+}
+
+fn not_regular(kind: std::fs::FileType) -> io::Error {
+    io::Error::other(format!(
+        "it is {}, not a regular file (pbc reads only regular files)",
+        file_type_name(kind)
+    ))
 }
 
 fn not_found(path: &Path) -> io::Error {

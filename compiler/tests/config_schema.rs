@@ -94,6 +94,13 @@ fn accepted_and_rejected_agree() {
         ),
         ("notifications:\n  c: {webhook: {timeout: 2s}}\n", false),
         ("notifications:\n  c: {email: x}\n", false),
+        (
+            "roles:\n  security-team: [ann@example.com, bob@example.com]\n  empty-team: []\n",
+            true,
+        ),
+        ("roles:\n  security-team: ann@example.com\n", false),
+        ("roles: [security-team]\n", false),
+        ("roles:\n  security-team: ['']\n", false),
     ] {
         let (module_ok, schema_ok) = check(text);
         assert_eq!((module_ok, schema_ok), (ok, ok), "{text}");
