@@ -22,6 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod killswitch;
+pub use killswitch::KillSwitch;
+
 /// The state directory: `--state`, else `PBC_STATE_DIR`, else `.pbc/state`.
 pub fn default_state_dir(flag: Option<&Path>) -> PathBuf {
     if let Some(p) = flag {
@@ -210,6 +213,11 @@ impl Runtime {
     /// Opens the state directory (creating it) and writes any audit entries a crash left in
     /// the store.
     pub fn open(dir: &Path) -> Result<Runtime> {
+        // Never hand SQLite or the log appender a FIFO or a device (they would block).
+        crate::files::check_kind_if_present(dir, true, "the state directory")?;
+        for f in ["state.db", "audit.jsonl"] {
+            crate::files::check_kind_if_present(&dir.join(f), false, "a state file")?;
+        }
         let mut store = Store::open(dir)?;
         // A tampered log is reported by `audit verify`; commands still record in the store.
         match store.flush_audit() {
@@ -650,10 +658,15 @@ impl Runtime {
         &mut self,
         c: &Compiled,
         agents: &Agents,
-        input: Value,
+        mut input: Value,
         opts: &RunOptions,
         only: Option<String>,
     ) -> Result<RunReport> {
+        self.check_kill_switch("starting a run")?;
+        // The input schema's defaults filled in, or the run refused before anything exists.
+        crate::input::check(c, &mut input)?;
+        // The role map the run freezes: `.pbc.yaml` `roles:` over the agents file's.
+        let agents = &agents.with_config_roles(&c.frozen.config.roles);
         self.apply_deadlines()?;
         // Every executor the run may need must exist (high-risk stages never run).
         let pb = &c.playbook;
@@ -757,6 +770,7 @@ impl Runtime {
         let e = self.entry(&live, None, "run-started", &opts.requester, details);
         let rows = live.stages.clone();
         self.commit(|tx| {
+            KillSwitch::refuse_if_engaged(tx, "starting a run")?;
             tx.conn()
                 .execute(
                     "INSERT INTO runs(id, playbook, status, requester, input, frozen, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
@@ -776,6 +790,7 @@ impl Runtime {
     /// Continues a run: applies deadlines, recovers stages a crash left in flight, executes
     /// what approvals allow. `agents` replaces the frozen executors (the role map stays).
     pub fn resume(&mut self, id: &str, agents: Option<&Agents>) -> Result<RunReport> {
+        self.check_kill_switch("resuming a run")?;
         self.apply_deadlines()?;
         self.drive(id, agents)?;
         self.report(id)
@@ -927,8 +942,14 @@ impl Runtime {
 
     /// The run's audit entries (from the log file plus entries not yet written to it).
     pub fn audit_log(&self, run: &str) -> Result<AuditLog> {
-        let text = std::fs::read_to_string(self.store.audit_path()).unwrap_or_default();
-        let entries = audit::parse_entries(&text)
+        let path = self.store.audit_path();
+        let entries = match crate::files::open_regular(&path, "the audit log") {
+            Ok(f) => audit::read_entries(&mut std::io::BufReader::new(f))
+                .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?,
+            Err(_) if !path.exists() => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let entries = entries
             .into_iter()
             .filter(|e| e.run.as_deref() == Some(run))
             .collect();
@@ -942,17 +963,22 @@ impl Runtime {
         let path = file.map(Path::to_path_buf).unwrap_or_else(|| own.clone());
         let is_own =
             std::fs::canonicalize(&path).ok() == std::fs::canonicalize(&own).ok() || file.is_none();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && is_own => String::new(),
-            Err(e) => return Err(Error::Usage(format!("{}: {e}", path.display()))),
+        let file = if is_own && !path.exists() {
+            None
+        } else {
+            Some(crate::files::open_regular(&path, "the audit log")?)
         };
+        let mut reader: Box<dyn std::io::BufRead> = match file {
+            Some(f) => Box::new(std::io::BufReader::new(f)),
+            None => Box::new(std::io::empty()),
+        };
+        let read = |e: std::io::Error| Error::Usage(format!("{}: {e}", path.display()));
         if is_own {
             let (hashes, pending) = self.store.audit_hashes()?;
             let written = &hashes[..hashes.len() - pending];
-            Ok(audit::verify(&text, Some(written)))
+            audit::verify_reader(&mut reader, Some(written)).map_err(read)
         } else {
-            Ok(audit::verify(&text, None))
+            audit::verify_reader(&mut reader, None).map_err(read)
         }
     }
 
@@ -1015,7 +1041,7 @@ impl Runtime {
                 let e = self.entry(&live, a.stage.as_deref(), "decision-refused", who, json!({"approval": id, "allowed": a.approvers.iter().map(ToString::to_string).collect::<Vec<_>>()}));
                 self.commit(|tx| tx.audit(e).map(|_| ()))?;
                 return Err(Error::Refused(format!(
-                    "{who} may not decide approval {id}: allowed are {} (roles as in the agents file frozen with run {})",
+                    "{who} may not decide approval {id}: allowed are {} (roles as in the role map frozen with run {})",
                     describe_approvers(&a.approvers, &live.agents),
                     live.run.id
                 )));
@@ -1108,8 +1134,13 @@ impl Runtime {
     }
 
     /// The kill switch: stops `run` (or every unfinished run) before its next step; a
-    /// process executing it kills its running executor.
+    /// process executing it kills its running executor. Stopping every run also engages the
+    /// latch ([`KillSwitch`]): no run starts or resumes until [`Self::release_kill_switch`].
     pub fn stop(&mut self, run: Option<&str>, who: &str) -> Result<Vec<String>> {
+        if run.is_none() {
+            // First, so that a run starting meanwhile is either refused or found below.
+            self.engage_kill_switch(who)?;
+        }
         self.apply_deadlines()?;
         let ids: Vec<String> = match run {
             Some(r) => vec![self.load_run(r)?.id],
@@ -2921,7 +2952,7 @@ fn describe_approvers(approvers: &[ApproverRef], agents: &Agents) -> String {
             ApproverRef::User(u) => u.clone(),
             ApproverRef::Role(r) => match agents.roles.get(r) {
                 Some(m) if !m.is_empty() => format!("role {r} ({})", m.join(", ")),
-                _ => format!("role {r} (no members in the agents file)"),
+                _ => format!("role {r} (no members in the role map)"),
             },
         })
         .collect::<Vec<_>>()

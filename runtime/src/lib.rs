@@ -21,7 +21,9 @@ pub mod clock;
 mod engine;
 pub mod eval;
 pub mod exec;
+pub mod files;
 pub mod guardrails;
+pub mod input;
 pub mod load;
 mod notify;
 mod report;
@@ -30,7 +32,7 @@ pub mod store;
 pub use agents::{Agents, ExecutorSpec};
 pub use audit::{AuditEntry, Verification};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{Runtime, default_state_dir};
+pub use engine::{KillSwitch, Runtime, default_state_dir};
 pub use load::{Compiled, LoadOptions, load};
 pub use report::{
     Approval, ApprovalKind, ApprovalStatus, ApproverRef, AuditLog, Decision, Rejection, RunOptions,

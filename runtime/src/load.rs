@@ -30,6 +30,9 @@ pub struct RuntimeConfig {
     pub notifications: BTreeMap<String, ChannelDef>,
     pub default_sla_secs: Option<u64>,
     pub on_rate_limit: RateLimitMode,
+    /// `roles:` (approver roles to people).
+    #[serde(default)]
+    pub roles: BTreeMap<String, Vec<String>>,
 }
 
 impl RuntimeConfig {
@@ -41,6 +44,7 @@ impl RuntimeConfig {
             notifications: c.notifications.clone(),
             default_sla_secs: c.default_sla.map(|d| d.seconds),
             on_rate_limit: c.on_rate_limit,
+            roles: c.roles.clone(),
         }
     }
 }
@@ -67,6 +71,8 @@ pub struct Compiled {
     pub validators: Vec<Option<(String, Arc<jsonschema::Validator>)>>,
     /// Warnings found while checking (rendered).
     pub warnings: Vec<String>,
+    /// Infos found while checking (rendered).
+    pub infos: Vec<String>,
 }
 
 impl Compiled {
@@ -109,13 +115,10 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Compiled> {
         )));
     }
     let cfg_path = match &opts.config {
-        Some(p) if !p.is_file() => {
-            return Err(Error::Usage(format!(
-                "{}: no such configuration file",
-                p.display()
-            )));
+        Some(p) => {
+            crate::files::check_regular(p, "the configuration file")?;
+            Some(p.clone())
         }
-        Some(p) => Some(p.clone()),
         None => Config::discover(fs.as_ref(), path),
     };
     let mut diags = Vec::new();
@@ -184,7 +187,10 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Compiled> {
     let Some((pb, _)) = checked else {
         return Err(Error::Usage(format!("{}: not a playbook", path.display())));
     };
-    let warnings = render(&loader, &diags);
+    let (infos, warnings): (Vec<Diagnostic>, Vec<Diagnostic>) = diags
+        .into_iter()
+        .partition(|d| d.severity == pbc_compiler::diag::Severity::Info);
+    let (warnings, infos) = (render(&loader, &warnings), render(&loader, &infos));
     // Freeze: copy each schema file and point the document at the copy.
     let mut files = BTreeMap::new();
     let mut frozen_root = root;
@@ -245,6 +251,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Compiled> {
     };
     let mut c = thaw(&frozen)?;
     c.warnings = warnings;
+    c.infos = infos;
     Ok(c)
 }
 
@@ -352,5 +359,6 @@ pub fn thaw(f: &Frozen) -> Result<Compiled> {
         frozen: f.clone(),
         validators,
         warnings: Vec::new(),
+        infos: Vec::new(),
     })
 }
