@@ -587,6 +587,18 @@ fn devices_and_fifos_are_refused_promptly() {
         let o = pbc(dir, &["audit", "verify", path, "--state", "st"]);
         assert_eq!(o.status.code(), Some(2), "{}", out(&o));
     }
+    // A fixture agent's recorded output: the stage fails, the run ends.
+    std::fs::remove_file(dir.join("recorded/plan.json")).unwrap();
+    mkfifo(&dir.join("recorded/plan.json"));
+    let o = run_json(dir, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    let v = json_of(&o);
+    assert_eq!(v["stages"]["plan"]["status"], "failed", "{v}");
+    let shown = pbc(
+        dir,
+        &["resume", v["run"].as_str().unwrap(), "--state", "st"],
+    );
+    assert!(out(&shown).contains("it is a FIFO"), "{}", out(&shown));
     // `--config` and the playbook go through the same reader.
     let o = pbc(
         dir,

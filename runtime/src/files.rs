@@ -39,20 +39,25 @@ pub fn check_regular(path: &Path, what: &str) -> Result<()> {
 
 /// Reads a whole regular file of at most `limit` bytes as UTF-8 text.
 pub fn read_text(path: &Path, what: &str, limit: u64) -> Result<String> {
-    check_regular(path, what)?;
-    let bytes = OsFs.read(path, limit).map_err(|e| match e {
-        ReadError::TooLarge { len, limit } => Error::Usage(format!(
-            "{}: {what} is {len} bytes or more, over the limit of {limit} bytes; it was not read",
-            path.display()
-        )),
-        ReadError::Io(e) => Error::Usage(format!("{}: cannot read {what}: {e}", path.display())),
-    })?;
+    let bytes = read_bytes(path, what, limit)?;
     String::from_utf8(bytes).map_err(|e| {
         Error::Usage(format!(
             "{}: {what} is not valid UTF-8 (byte {})",
             path.display(),
             e.utf8_error().valid_up_to()
         ))
+    })
+}
+
+/// Reads a whole regular file of at most `limit` bytes.
+pub fn read_bytes(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>> {
+    check_regular(path, what)?;
+    OsFs.read(path, limit).map_err(|e| match e {
+        ReadError::TooLarge { len, limit } => Error::Usage(format!(
+            "{}: {what} is {len} bytes or more, over the limit of {limit} bytes; it was not read",
+            path.display()
+        )),
+        ReadError::Io(e) => Error::Usage(format!("{}: cannot read {what}: {e}", path.display())),
     })
 }
 
