@@ -255,11 +255,15 @@ pub struct StateArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum RunsAction {
-    /// The kill switch: stop runs before their next step.
+    /// The kill switch: stop runs before their next step; `--all` also latches it (no run
+    /// starts or resumes) until `--release`.
     Stop {
-        /// Stop every unfinished run.
+        /// Stop every unfinished run and engage the latch.
         #[arg(long, conflicts_with = "run")]
         all: bool,
+        /// Release the latch `--all` engaged.
+        #[arg(long, conflicts_with_all = ["run", "all"])]
+        release: bool,
         /// Stop this run only.
         run: Option<String>,
         /// Who pulls the brake (default: the OS user); recorded in the audit log.
@@ -356,10 +360,18 @@ pub fn run() -> ExitCode {
             None => crate::run::runs(state.state, format == RunFormat::Json),
             Some(RunsAction::Stop {
                 all,
+                release,
                 run,
                 as_who,
                 state: inner,
-            }) => crate::run::stop(inner.state.or(state.state), all, run, as_who),
+            }) => {
+                let state = inner.state.or(state.state);
+                if release {
+                    crate::run::release(state, as_who)
+                } else {
+                    crate::run::stop(state, all, run, as_who)
+                }
+            }
         },
         Command::Audit {
             action: AuditAction::Verify { file, state },

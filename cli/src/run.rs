@@ -40,9 +40,9 @@ fn open(state: Option<PathBuf>) -> Result<Runtime, Error> {
     Runtime::open(&pbc_runtime::default_state_dir(state.as_deref()))
 }
 
-fn read_input(path: &PathBuf) -> Result<serde_json::Value, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Usage(format!("{}: cannot read the input: {e}", path.display())))?;
+fn read_input(path: &std::path::Path) -> Result<serde_json::Value, Error> {
+    let text =
+        pbc_runtime::files::read_text(path, "the input", pbc_runtime::files::MAX_INPUT_BYTES)?;
     if let Ok(v) = serde_json::from_str(&text) {
         return Ok(v);
     }
@@ -52,7 +52,7 @@ fn read_input(path: &PathBuf) -> Result<serde_json::Value, Error> {
         "",
         Default::default(),
     );
-    let l = loader.load_text(path.clone(), text);
+    let l = loader.load_text(path.to_path_buf(), text);
     if let Some(d) = l.diags.iter().find(|d| d.is_error()) {
         return Err(Error::Usage(format!(
             "{}: the input is neither JSON nor YAML: {}",
@@ -80,7 +80,7 @@ fn load_agents(path: Option<&PathBuf>) -> Result<Agents, Error> {
     }
 }
 
-fn print_report(r: &RunReport, json: bool) -> ExitCode {
+fn print_report(r: &RunReport, json: bool, quiet: bool) -> ExitCode {
     if json {
         println!(
             "{}",
@@ -88,6 +88,16 @@ fn print_report(r: &RunReport, json: bool) -> ExitCode {
         );
         if let Some(rb) = &r.runbook {
             eprint!("{rb}");
+        }
+    } else if quiet {
+        // The status line and what to decide, nothing else.
+        println!("run {}  {}  {}", r.run, r.playbook, r.status);
+        for a in &r.pending {
+            println!(
+                "  approval {} ({})",
+                a.id,
+                a.stage.as_deref().unwrap_or("playbook")
+            );
         }
     } else {
         print!("{}", r.to_human());
@@ -105,22 +115,28 @@ pub fn run(g: &Global, a: RunArgs) -> ExitCode {
                 playbook: a.playbook.clone(),
             },
         )?;
-        if !c.warnings.is_empty() && !g.quiet {
+        if let Some(note) = findings_note(c.warnings.len(), c.infos.len())
+            && !g.quiet
+        {
             eprintln!(
-                "note: {} warning(s) in the playbook (`pbc check {}` shows them)",
-                c.warnings.len(),
+                "note: {note} in the playbook (`pbc check {}` shows them)",
                 a.path.display()
             );
         }
         let input = read_input(&a.input)?;
         let agents = load_agents(a.agents.as_ref())?;
+        if let Some(w) = agents.roles_warning(&c.frozen.config.roles) {
+            eprintln!("warning: {w}");
+        }
         let mut rt = open(a.state.clone())?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        for r in rt.rejections(c.name())?.iter().take(3) {
-            eprintln!("note: playbook {} was {}", c.name(), r.describe(now));
+        if !g.quiet {
+            for r in rt.rejections(c.name())?.iter().take(3) {
+                eprintln!("note: playbook {} was {}", c.name(), r.describe(now));
+            }
         }
         let opts = RunOptions {
             requester: a.as_who.clone().unwrap_or_else(os_user),
@@ -129,8 +145,18 @@ pub fn run(g: &Global, a: RunArgs) -> ExitCode {
         rt.run(&c, &agents, input, &opts)
     })();
     match result {
-        Ok(r) => print_report(&r, a.json),
+        Ok(r) => print_report(&r, a.json, g.quiet),
         Err(e) => fail(&e),
+    }
+}
+
+/// `N warning(s) and M info(s)`, or `None` when there are neither.
+fn findings_note(warnings: usize, infos: usize) -> Option<String> {
+    let w = (warnings > 0).then(|| format!("{warnings} warning(s)"));
+    let i = (infos > 0).then(|| format!("{infos} info(s)"));
+    match (w, i) {
+        (Some(w), Some(i)) => Some(format!("{w} and {i}")),
+        (w, i) => w.or(i),
     }
 }
 
@@ -176,16 +202,22 @@ pub fn resume(state: Option<PathBuf>, run: &str, agents: Option<PathBuf>, json: 
         open(state)?.resume(run, agents.as_ref())
     })();
     match result {
-        Ok(r) => print_report(&r, json),
+        Ok(r) => print_report(&r, json, false),
         Err(e) => fail(&e),
     }
 }
 
 /// `pbc runs`.
 pub fn runs(state: Option<PathBuf>, json: bool) -> ExitCode {
-    let result = open(state).and_then(|mut rt| rt.runs());
+    // Read-only: a state that does not exist has no runs, and is not created.
+    let dir = pbc_runtime::default_state_dir(state.as_deref());
+    let result = if dir.join("state.db").exists() {
+        open(state).and_then(|mut rt| Ok((rt.runs()?, rt.kill_switch()?)))
+    } else {
+        Ok((Vec::new(), pbc_runtime::KillSwitch::default()))
+    };
     match result {
-        Ok(list) => {
+        Ok((list, kill_switch)) => {
             if json {
                 let runs: Vec<serde_json::Value> = list
                     .iter()
@@ -201,10 +233,24 @@ pub fn runs(state: Option<PathBuf>, json: bool) -> ExitCode {
                     .collect();
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({ "runs": runs }))
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "runs": runs, "kill_switch": kill_switch.to_json() })
+                    )
+                    .unwrap_or_default()
+                );
+                return ExitCode::SUCCESS;
+            }
+            if kill_switch.engaged {
+                println!(
+                    "kill switch engaged by {}{}: no run starts or resumes until `pbc runs stop --release`",
+                    kill_switch.by.as_deref().unwrap_or("unknown"),
+                    kill_switch
+                        .at
+                        .map(|t| format!(" at {}", pbc_runtime::clock::rfc3339(t)))
                         .unwrap_or_default()
                 );
-            } else if list.is_empty() {
+            }
+            if list.is_empty() {
                 println!("no runs");
             } else {
                 let now = std::time::SystemTime::now()
@@ -250,12 +296,33 @@ pub fn stop(
     }
     let who = who.unwrap_or_else(os_user);
     match open(state).and_then(|mut rt| rt.stop(run.as_deref(), &who)) {
-        Ok(ids) if ids.is_empty() => {
-            println!("no unfinished run to stop");
+        Ok(ids) => {
+            if ids.is_empty() {
+                println!("no unfinished run to stop");
+            } else {
+                println!("stopped by {who}: {}", ids.join(", "));
+            }
+            if all {
+                println!(
+                    "kill switch engaged by {who}: no run starts or resumes until `pbc runs stop --release`"
+                );
+            }
             ExitCode::SUCCESS
         }
-        Ok(ids) => {
-            println!("stopped by {who}: {}", ids.join(", "));
+        Err(e) => fail(&e),
+    }
+}
+
+/// `pbc runs stop --release`.
+pub fn release(state: Option<PathBuf>, who: Option<String>) -> ExitCode {
+    let who = who.unwrap_or_else(os_user);
+    match open(state).and_then(|mut rt| rt.release_kill_switch(&who)) {
+        Ok(Some(by)) => {
+            println!("kill switch released by {who} (engaged by {by})");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            println!("the kill switch is not engaged");
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e),
@@ -264,14 +331,25 @@ pub fn stop(
 
 /// `pbc audit verify [FILE]`.
 pub fn verify(state: Option<PathBuf>, file: Option<PathBuf>) -> ExitCode {
+    // Read-only: never creates a state directory or store.
     let dir = pbc_runtime::default_state_dir(state.as_deref());
-    let result = if file.is_some() && !dir.join("state.db").is_file() {
-        let f = file.clone().unwrap_or_default();
-        std::fs::read_to_string(&f)
-            .map_err(|e| Error::Usage(format!("{}: {e}", f.display())))
-            .map(|t| pbc_runtime::audit::verify(&t, None))
-    } else {
-        open(state).and_then(|mut rt| rt.verify_audit(file.as_deref()))
+    let has_store = dir.join("state.db").exists();
+    let result = match &file {
+        Some(f) if !has_store => {
+            pbc_runtime::files::open_regular(f, "the audit log").and_then(|h| {
+                pbc_runtime::audit::verify_reader(&mut std::io::BufReader::new(h), None)
+                    .map_err(|e| Error::Usage(format!("{}: {e}", f.display())))
+            })
+        }
+        None if !dir.is_dir() => Err(Error::Usage(format!(
+            "{}: no such state directory (give the state with --state DIR or PBC_STATE_DIR, or a log file)",
+            dir.display()
+        ))),
+        None if !has_store => Err(Error::Usage(format!(
+            "{}: no state store here (no state.db); `pbc audit verify FILE` checks a log's hash chain alone",
+            dir.display()
+        ))),
+        _ => open(state).and_then(|mut rt| rt.verify_audit(file.as_deref())),
     };
     match result {
         Ok(v) if v.problem.is_some() || v.mismatches.is_empty() => match &v.problem {

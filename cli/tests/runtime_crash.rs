@@ -136,6 +136,9 @@ spec:
       action: db:migrate
       params: {version: "${input.version}"}
       guardrails: [change-check]
+      # Who decides whether to run it again after a crash (a gate without approvers accepts
+      # nobody).
+      approvers: [{role: sre}]
     - name: report
       agent: planner
 "#;

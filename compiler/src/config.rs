@@ -85,6 +85,9 @@ pub struct Config {
     /// `tls.ca-file`: PEM certificates trusted for https (the http executor, webhooks) on
     /// top of the system's roots, for private certificate authorities.
     pub tls_ca_file: Option<PathBuf>,
+    /// Who belongs to each approver role (`roles: {security-team: [ann@example.com]}`): the
+    /// one home of the role map for the runtime.
+    pub roles: BTreeMap<String, Vec<String>>,
 }
 
 /// `targets:`: what the emitted artifacts use.
@@ -179,6 +182,7 @@ impl Default for Config {
             on_rate_limit: RateLimitMode::Fail,
             targets: TargetSettings::default(),
             tls_ca_file: None,
+            roles: BTreeMap::new(),
         }
     }
 }
@@ -200,6 +204,7 @@ pub const KEYS: &[&str] = &[
     "on-rate-limit",
     "targets",
     "tls",
+    "roles",
 ];
 
 const LIMIT_KEYS: &[&str] = &["max-file-size", "max-depth", "max-alias-nodes"];
@@ -279,6 +284,7 @@ impl Config {
                     }
                 }
                 "notifications" => self.read_notifications(v, diags),
+                "roles" => self.read_roles(v, diags),
                 "default-sla" => {
                     if let Some(d) = duration(v, "default-sla", diags) {
                         self.default_sla = Some(d);
@@ -432,6 +438,36 @@ impl Config {
             }
             self.guardrails.push(name.clone());
             self.guardrail_defs.insert(name, def);
+        }
+    }
+
+    fn read_roles(&mut self, v: &Node, diags: &mut Vec<Diagnostic>) {
+        let Some(entries) = v.as_map() else {
+            diags.push(bad(
+                v.span,
+                format!(
+                    "`roles` must be a mapping of role names to lists of people, found {}",
+                    v.type_name()
+                ),
+            ));
+            return;
+        };
+        for e in entries {
+            let name = e.key_str().to_string();
+            let key = format!("roles.{name}");
+            let Some(list) = string_list(&e.value, &key, diags) else {
+                continue;
+            };
+            let mut members = Vec::new();
+            for (m, span) in list {
+                let m = m.trim().to_string();
+                if m.is_empty() {
+                    diags.push(bad(span, format!("role `{name}` has an empty member")));
+                    continue;
+                }
+                members.push(m);
+            }
+            self.roles.insert(name, members);
         }
     }
 

@@ -59,31 +59,8 @@ pub trait FileSystem: Send + Sync {
 /// caller's open then says "not found"). pbc reads only regular files: a pipe would block the
 /// read and a device such as `/dev/zero` never ends.
 pub fn not_regular(path: &Path) -> Option<&'static str> {
-    let m = std::fs::metadata(path).ok()?;
-    let t = m.file_type();
-    if t.is_file() {
-        return None;
-    }
-    if t.is_dir() {
-        return Some("a directory");
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return Some("a named pipe (FIFO)");
-        }
-        if t.is_char_device() {
-            return Some("a character device");
-        }
-        if t.is_block_device() {
-            return Some("a block device");
-        }
-        if t.is_socket() {
-            return Some("a socket");
-        }
-    }
-    Some("not a regular file")
+    let t = std::fs::metadata(path).ok()?.file_type();
+    (!t.is_file()).then(|| file_type_name(t))
 }
 
 /// The real disk.
@@ -93,20 +70,16 @@ pub struct OsFs;
 impl FileSystem for OsFs {
     fn read(&self, path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
         use std::io::Read;
-        // Asked before opening: opening a named pipe blocks until someone writes to it.
-        if let Some(kind) = not_regular(path) {
-            return Err(ReadError::Io(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{kind}, not a regular file"),
-            )));
+        // The file type first: opening a FIFO blocks until a writer comes, and a device
+        // (`/dev/zero`) never ends.
+        let kind = std::fs::metadata(path)?.file_type();
+        if !kind.is_file() {
+            return Err(ReadError::Io(not_regular_error(kind)));
         }
         let file = std::fs::File::open(path)?;
         let meta = file.metadata()?;
         if !meta.is_file() {
-            return Err(ReadError::Io(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a regular file",
-            )));
+            return Err(ReadError::Io(not_regular_error(meta.file_type())));
         }
         let len = meta.len();
         if len > limit {
@@ -238,6 +211,40 @@ impl FileSystem for MemFs {
             Err(not_found(path))
         }
     }
+}
+
+/// What a path that is not a regular file is, for an error message.
+pub fn file_type_name(kind: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a named pipe (FIFO)";
+        }
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_file() {
+        "a regular file"
+    } else {
+        "not a regular file"
+    }
+}
+
+fn not_regular_error(kind: std::fs::FileType) -> io::Error {
+    io::Error::other(format!(
+        "it is {}, not a regular file (pbc reads only regular files)",
+        file_type_name(kind)
+    ))
 }
 
 fn not_found(path: &Path) -> io::Error {

@@ -98,6 +98,13 @@ fn accepted_and_rejected_agree() {
         ("tls: {ca-file: ''}\n", false),
         ("tls: {ca: certs/ca.pem}\n", false),
         ("tls: certs/ca.pem\n", false),
+        (
+            "roles:\n  security-team: [ann@example.com, bob@example.com]\n  empty-team: []\n",
+            true,
+        ),
+        ("roles:\n  security-team: ann@example.com\n", false),
+        ("roles: [security-team]\n", false),
+        ("roles:\n  security-team: ['']\n", false),
     ] {
         let (module_ok, schema_ok) = check(text);
         assert_eq!((module_ok, schema_ok), (ok, ok), "{text}");

@@ -89,8 +89,8 @@ pub struct Agents {
 impl Agents {
     /// Reads an agents file (YAML or JSON).
     pub fn from_file(path: &Path) -> Result<Agents, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read the agents file: {e}", path.display()))?;
+        let text = crate::files::read_text(path, "the agents file", crate::files::MAX_AGENTS_BYTES)
+            .map_err(|e| e.to_string())?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let dir = if dir.as_os_str().is_empty() {
             std::env::current_dir().unwrap_or_default()
@@ -175,6 +175,45 @@ impl Agents {
             }
         }
         Ok(a)
+    }
+
+    /// The deprecation warning for a `roles:` map in the agents file (`None` without one).
+    /// `config` is the configuration's `roles:`, which wins where both define a role.
+    pub fn roles_warning(&self, config: &BTreeMap<String, Vec<String>>) -> Option<String> {
+        if self.roles.is_empty() {
+            return None;
+        }
+        let file = self
+            .source
+            .as_ref()
+            .map(|p| format!(" {}", p.display()))
+            .unwrap_or_default();
+        let both: Vec<&str> = self
+            .roles
+            .keys()
+            .filter(|r| config.contains_key(*r))
+            .map(String::as_str)
+            .collect();
+        let mut w = format!(
+            "`roles:` in the agents file{file} is deprecated: define roles in .pbc.yaml `roles:`"
+        );
+        if !both.is_empty() {
+            w.push_str(&format!(
+                "; both define {}, and .pbc.yaml wins",
+                both.join(", ")
+            ));
+        }
+        Some(w)
+    }
+
+    /// The role map a run freezes: the agents file's (deprecated), overridden role by role
+    /// by the configuration's.
+    pub fn with_config_roles(&self, config: &BTreeMap<String, Vec<String>>) -> Agents {
+        let mut a = self.clone();
+        for (r, m) in config {
+            a.roles.insert(r.clone(), m.clone());
+        }
+        a
     }
 
     /// The roles `who` belongs to.

@@ -119,14 +119,31 @@ impl Verification {
 /// Verifies log text against the hashes the state store recorded (`recorded[i]` is entry
 /// `i + 1`'s hash), or, without a store, the chain alone.
 pub fn verify(text: &str, recorded: Option<&[String]>) -> Verification {
-    let mut lines: Vec<&str> = text.split('\n').collect();
-    let complete_end = text.is_empty() || text.ends_with('\n');
-    if complete_end {
-        lines.pop();
-    }
+    let mut r = text.as_bytes();
+    verify_reader(&mut r, recorded).unwrap_or_else(|e| Verification {
+        entries: 0,
+        recorded: recorded.map(<[String]>::len),
+        problem: Some(Problem {
+            line: 1,
+            seq: 1,
+            message: e.to_string(),
+        }),
+        mismatches: Vec::new(),
+        waiting: 0,
+    })
+}
+
+/// [`verify`] over a reader, line by line: the log is never held whole, and a line longer
+/// than [`crate::files::MAX_AUDIT_LINE_BYTES`] is a problem (no entry pbc writes is that long).
+pub fn verify_reader(
+    r: &mut impl std::io::BufRead,
+    recorded: Option<&[String]>,
+) -> std::io::Result<Verification> {
+    use crate::files::{LineRead, MAX_AUDIT_LINE_BYTES, read_line_bounded};
     let mut prev = GENESIS.to_string();
-    let n = lines.len();
-    let bad = |line: usize, message: String| Verification {
+    let mut n = 0usize;
+    let mut buf = Vec::new();
+    let bad = |n: usize, line: usize, message: String| Verification {
         entries: n,
         recorded: recorded.map(<[String]>::len),
         problem: Some(Problem {
@@ -137,36 +154,61 @@ pub fn verify(text: &str, recorded: Option<&[String]>) -> Verification {
         mismatches: Vec::new(),
         waiting: 0,
     };
-    for (i, line) in lines.iter().enumerate() {
-        let ln = i + 1;
+    while let Some(how) = read_line_bounded(r, &mut buf, MAX_AUDIT_LINE_BYTES)? {
+        n += 1;
+        let ln = n;
         let expect = ln as u64;
-        if ln == n && !complete_end {
-            return bad(
-                ln,
-                format!("line {ln} is incomplete (no newline): the log was cut inside an entry"),
-            );
+        match how {
+            LineRead::Complete => {}
+            LineRead::Unterminated => {
+                return Ok(bad(
+                    n,
+                    ln,
+                    format!(
+                        "line {ln} is incomplete (no newline): the log was cut inside an entry"
+                    ),
+                ));
+            }
+            LineRead::TooLong => {
+                return Ok(bad(
+                    n,
+                    ln,
+                    format!(
+                        "line {ln} is longer than {MAX_AUDIT_LINE_BYTES} bytes: it is not an audit entry pbc wrote"
+                    ),
+                ));
+            }
         }
+        let Ok(line) = std::str::from_utf8(&buf) else {
+            return Ok(bad(
+                n,
+                ln,
+                format!("line {ln} is not valid UTF-8: it was edited or inserted"),
+            ));
+        };
         let Some((body, declared)) = unseal(line) else {
-            return bad(
+            return Ok(bad(
+                n,
                 ln,
                 format!(
                     "line {ln} is not an audit entry (no trailing \"hash\" field): it was edited or inserted"
                 ),
-            );
+            ));
         };
         let actual = sha256_hex(body.as_bytes());
         if actual != declared {
-            return bad(
+            return Ok(bad(
+                n,
                 ln,
                 format!("entry at line {ln} was edited: its hash does not match its content"),
-            );
+            ));
         }
         let Ok(v) = serde_json::from_str::<Value>(&body) else {
-            return bad(ln, format!("line {ln} is not valid JSON"));
+            return Ok(bad(n, ln, format!("line {ln} is not valid JSON")));
         };
         let seq = v.get("seq").and_then(Value::as_u64).unwrap_or(0);
         if let Some(rec) = recorded {
-            match rec.get(i) {
+            match rec.get(ln - 1) {
                 Some(h) if *h == actual && seq == expect => {}
                 Some(_) => {
                     let why = match rec.iter().position(|x| *x == actual) {
@@ -176,42 +218,46 @@ pub fn verify(text: &str, recorded: Option<&[String]>) -> Verification {
                         ),
                         None => "the state recorded a different entry here: it was inserted or rewritten".to_string(),
                     };
-                    return bad(
+                    return Ok(bad(
+                        n,
                         ln,
                         format!("entry at line {ln} is not entry #{expect}: {why}"),
-                    );
+                    ));
                 }
                 None => {
-                    return bad(
+                    return Ok(bad(
+                        n,
                         ln,
                         format!(
                             "entry at line {ln} was never recorded by the state (which holds {} entries): it was appended behind pbc's back",
                             rec.len()
                         ),
-                    );
+                    ));
                 }
             }
         }
         if seq != expect {
-            return bad(
+            return Ok(bad(
+                n,
                 ln,
                 format!(
                     "entry at line {ln} is #{seq}, expected #{expect}: entries were removed, reordered or inserted before it"
                 ),
-            );
+            ));
         }
         if v.get("prev").and_then(Value::as_str) != Some(prev.as_str()) {
-            return bad(
+            return Ok(bad(
+                n,
                 ln,
                 format!("entry at line {ln} does not chain to the entry before it"),
-            );
+            ));
         }
         prev = actual;
     }
     if let Some(rec) = recorded
         && rec.len() > n
     {
-        return Verification {
+        return Ok(Verification {
             entries: n,
             recorded: Some(rec.len()),
             problem: Some(Problem {
@@ -225,15 +271,37 @@ pub fn verify(text: &str, recorded: Option<&[String]>) -> Verification {
             }),
             mismatches: Vec::new(),
             waiting: 0,
-        };
+        });
     }
-    Verification {
+    Ok(Verification {
         entries: n,
         recorded: recorded.map(<[String]>::len),
         problem: None,
         mismatches: Vec::new(),
         waiting: 0,
+    })
+}
+
+/// The entries of a log file, read line by line (lines that do not parse, or are longer
+/// than [`crate::files::MAX_AUDIT_LINE_BYTES`], are skipped).
+pub fn read_entries(r: &mut impl std::io::BufRead) -> std::io::Result<Vec<AuditEntry>> {
+    use crate::files::{LineRead, MAX_AUDIT_LINE_BYTES, read_line_bounded};
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    while let Some(how) = read_line_bounded(r, &mut buf, MAX_AUDIT_LINE_BYTES)? {
+        if how == LineRead::TooLong {
+            // Skip the rest of the line.
+            let mut rest = Vec::new();
+            while read_line_bounded(r, &mut rest, MAX_AUDIT_LINE_BYTES)? == Some(LineRead::TooLong)
+            {
+            }
+            continue;
+        }
+        if let Ok(e) = serde_json::from_slice::<AuditEntry>(&buf) {
+            out.push(e);
+        }
     }
+    Ok(out)
 }
 
 /// Parses the entries of a log (lines that do not parse are skipped).

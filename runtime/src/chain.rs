@@ -19,14 +19,22 @@ use serde_json::Value;
 /// those still waiting in the store. Err: why the chain cannot be trusted.
 pub(crate) fn entries(store: &Store) -> Result<std::result::Result<Vec<AuditEntry>, String>> {
     let path = store.audit_path();
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Ok(Err(format!("{}: {e}", path.display()))),
+    // Read line by line, bounded (the log is never held whole): once to verify, once for
+    // the entries.
+    let open = || -> Result<Box<dyn std::io::BufRead>> {
+        if !path.exists() {
+            return Ok(Box::new(std::io::empty()));
+        }
+        let f = crate::files::open_regular(&path, "the audit log")?;
+        Ok(Box::new(std::io::BufReader::new(f)))
     };
+    let io = |e: std::io::Error| format!("{}: {e}", path.display());
     let (hashes, pending) = store.audit_hashes()?;
     let written = hashes.len().saturating_sub(pending);
-    let v = audit::verify(&text, Some(&hashes[..written]));
+    let v = match audit::verify_reader(&mut open()?, Some(&hashes[..written])) {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(io(e))),
+    };
     if let Some(p) = &v.problem
         && p.line <= written
     {
@@ -37,7 +45,10 @@ pub(crate) fn entries(store: &Store) -> Result<std::result::Result<Vec<AuditEntr
     }
     // Every recorded entry verified; lines appended behind pbc's back after them are not
     // part of the chain (`pbc audit verify` reports them).
-    let mut out = audit::parse_entries(&text);
+    let mut out = match audit::read_entries(&mut open()?) {
+        Ok(entries) => entries,
+        Err(e) => return Ok(Err(io(e))),
+    };
     out.truncate(written);
     let mut prev = hashes
         .get(written.wrapping_sub(1))

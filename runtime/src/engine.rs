@@ -22,6 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod killswitch;
+pub use killswitch::KillSwitch;
+
 /// The state directory: `--state`, else `PBC_STATE_DIR`, else `.pbc/state`.
 pub fn default_state_dir(flag: Option<&Path>) -> PathBuf {
     if let Some(p) = flag {
@@ -212,6 +215,11 @@ impl Runtime {
     /// Opens the state directory (creating it) and writes any audit entries a crash left in
     /// the store.
     pub fn open(dir: &Path) -> Result<Runtime> {
+        // Never hand SQLite or the log appender a FIFO or a device (they would block).
+        crate::files::check_kind_if_present(dir, true, "the state directory")?;
+        for f in ["state.db", "audit.jsonl"] {
+            crate::files::check_kind_if_present(&dir.join(f), false, "a state file")?;
+        }
         let mut store = Store::open(dir)?;
         // A tampered or unwritable log is reported (a warning here, `audit verify`); commands
         // still record in the store.
@@ -653,10 +661,15 @@ impl Runtime {
         &mut self,
         c: &Compiled,
         agents: &Agents,
-        input: Value,
+        mut input: Value,
         opts: &RunOptions,
         only: Option<String>,
     ) -> Result<RunReport> {
+        self.check_kill_switch("starting a run")?;
+        // The input schema's defaults filled in, or the run refused before anything exists.
+        crate::input::check(c, &mut input)?;
+        // The role map the run freezes: `.pbc.yaml` `roles:` over the agents file's.
+        let agents = &agents.with_config_roles(&c.frozen.config.roles);
         self.apply_deadlines()?;
         // Every executor the run may need must exist (high-risk stages never run).
         let pb = &c.playbook;
@@ -760,6 +773,7 @@ impl Runtime {
         let e = self.entry(&live, None, "run-started", &opts.requester, details);
         let rows = live.stages.clone();
         self.commit(|tx| {
+            KillSwitch::refuse_if_engaged(tx, "starting a run")?;
             tx.conn()
                 .execute(
                     "INSERT INTO runs(id, playbook, status, requester, input, frozen, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
@@ -779,6 +793,7 @@ impl Runtime {
     /// Continues a run: applies deadlines, recovers stages a crash left in flight, executes
     /// what approvals allow. `agents` replaces the frozen executors (the role map stays).
     pub fn resume(&mut self, id: &str, agents: Option<&Agents>) -> Result<RunReport> {
+        self.check_kill_switch("resuming a run")?;
         self.apply_deadlines()?;
         self.drive(id, agents)?;
         self.report(id)
@@ -930,8 +945,14 @@ impl Runtime {
 
     /// The run's audit entries (from the log file plus entries not yet written to it).
     pub fn audit_log(&self, run: &str) -> Result<AuditLog> {
-        let text = std::fs::read_to_string(self.store.audit_path()).unwrap_or_default();
-        let entries = audit::parse_entries(&text)
+        let path = self.store.audit_path();
+        let entries = match crate::files::open_regular(&path, "the audit log") {
+            Ok(f) => audit::read_entries(&mut std::io::BufReader::new(f))
+                .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?,
+            Err(_) if !path.exists() => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let entries = entries
             .into_iter()
             .filter(|e| e.run.as_deref() == Some(run))
             .collect();
@@ -945,15 +966,20 @@ impl Runtime {
         let path = file.map(Path::to_path_buf).unwrap_or_else(|| own.clone());
         let is_own =
             std::fs::canonicalize(&path).ok() == std::fs::canonicalize(&own).ok() || file.is_none();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && is_own => String::new(),
-            Err(e) => return Err(Error::Usage(format!("{}: {e}", path.display()))),
+        let file = if is_own && !path.exists() {
+            None
+        } else {
+            Some(crate::files::open_regular(&path, "the audit log")?)
         };
+        let mut reader: Box<dyn std::io::BufRead> = match file {
+            Some(f) => Box::new(std::io::BufReader::new(f)),
+            None => Box::new(std::io::empty()),
+        };
+        let read = |e: std::io::Error| Error::Usage(format!("{}: {e}", path.display()));
         if is_own {
             let (hashes, pending) = self.store.audit_hashes()?;
             let written = &hashes[..hashes.len() - pending];
-            let mut v = audit::verify(&text, Some(written));
+            let mut v = audit::verify_reader(&mut reader, Some(written)).map_err(read)?;
             v.waiting = pending;
             if v.problem.is_none() {
                 match crate::chain::entries(&self.store)? {
@@ -963,7 +989,7 @@ impl Runtime {
             }
             Ok(v)
         } else {
-            Ok(audit::verify(&text, None))
+            audit::verify_reader(&mut reader, None).map_err(read)
         }
     }
 
@@ -1004,13 +1030,27 @@ impl Runtime {
                 live.run.id
             )));
         }
-        let role = match allowed(&a.approvers, &live.agents, who) {
+        let role = match allowed(&a.approvers, &live.agents, who, reject.is_some()) {
             Some(r) => r,
+            None if a.approvers.is_empty() => {
+                let e = self.entry(
+                    &live,
+                    a.stage.as_deref(),
+                    "decision-refused",
+                    who,
+                    json!({"approval": id, "allowed": []}),
+                );
+                self.commit(|tx| tx.audit(e).map(|_| ()))?;
+                return Err(Error::Refused(format!(
+                    "{who} may not approve {id}: its gate names no approvers, and a gate without approvers accepts nobody. Name approvers in the playbook (`approvers:`) and start a new run; `pbc reject {id}` or `pbc runs stop {}` ends this one",
+                    live.run.id
+                )));
+            }
             None => {
                 let e = self.entry(&live, a.stage.as_deref(), "decision-refused", who, json!({"approval": id, "allowed": a.approvers.iter().map(ToString::to_string).collect::<Vec<_>>()}));
                 self.commit(|tx| tx.audit(e).map(|_| ()))?;
                 return Err(Error::Refused(format!(
-                    "{who} may not decide approval {id}: allowed are {} (roles as in the agents file frozen with run {})",
+                    "{who} may not decide approval {id}: allowed are {} (roles as in the role map frozen with run {})",
                     describe_approvers(&a.approvers, &live.agents),
                     live.run.id
                 )));
@@ -1106,8 +1146,13 @@ impl Runtime {
     }
 
     /// The kill switch: stops `run` (or every unfinished run) before its next step; a
-    /// process executing it kills its running executor.
+    /// process executing it kills its running executor. Stopping every run also engages the
+    /// latch ([`KillSwitch`]): no run starts or resumes until [`Self::release_kill_switch`].
     pub fn stop(&mut self, run: Option<&str>, who: &str) -> Result<Vec<String>> {
+        if run.is_none() {
+            // First, so that a run starting meanwhile is either refused or found below.
+            self.engage_kill_switch(who)?;
+        }
         self.apply_deadlines()?;
         let ids: Vec<String> = match run {
             Some(r) => vec![self.load_run(r)?.id],
@@ -1623,8 +1668,10 @@ impl Runtime {
             }
         }
         let is_action = stage.action().is_some();
-        // medium risk: one approval before it runs
-        if risk == Risk::Medium && !live.stages[i].risk_approved {
+        // medium risk (the stage's own, not inherited: a medium playbook is asked once, before
+        // its first stage): one approval before it runs
+        let own_medium = stage.risk.as_ref().is_some_and(|r| r.value == Risk::Medium);
+        if own_medium && !live.stages[i].risk_approved {
             if is_action && let Some(mut need) = self.gate_need(live, i) {
                 // The action's manual gate is that same decision.
                 need.why = format!("{}; the stage is `risk: medium`", need.why);
@@ -2941,10 +2988,16 @@ fn stage_guards(c: &Compiled, s: &Stage) -> (Vec<Guard>, Vec<String>) {
 
 /// Whether `who` may decide: named as a user, or a member of a named role (from the frozen
 /// agents file). `Some(role)` names the role (`None` inside: named as a user). An empty list
-/// allows anyone (the requester is refused before).
-fn allowed(approvers: &[ApproverRef], agents: &Agents, who: &str) -> Option<Option<String>> {
+/// approves nobody; it may be rejected by anyone (but the requester, refused before), which
+/// only ends the run, as the kill switch does.
+fn allowed(
+    approvers: &[ApproverRef],
+    agents: &Agents,
+    who: &str,
+    reject: bool,
+) -> Option<Option<String>> {
     if approvers.is_empty() {
-        return Some(None);
+        return reject.then_some(None);
     }
     for a in approvers {
         if let ApproverRef::User(u) = a
@@ -2968,7 +3021,7 @@ fn allowed(approvers: &[ApproverRef], agents: &Agents, who: &str) -> Option<Opti
 
 fn describe_approvers(approvers: &[ApproverRef], agents: &Agents) -> String {
     if approvers.is_empty() {
-        return "anyone".into();
+        return "nobody (the gate names no approvers)".into();
     }
     approvers
         .iter()
@@ -2976,7 +3029,7 @@ fn describe_approvers(approvers: &[ApproverRef], agents: &Agents) -> String {
             ApproverRef::User(u) => u.clone(),
             ApproverRef::Role(r) => match agents.roles.get(r) {
                 Some(m) if !m.is_empty() => format!("role {r} ({})", m.join(", ")),
-                _ => format!("role {r} (no members in the agents file)"),
+                _ => format!("role {r} (no members in the role map)"),
             },
         })
         .collect::<Vec<_>>()

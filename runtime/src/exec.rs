@@ -193,8 +193,9 @@ fn parse_output(out: &[u8]) -> Result<Value, ExecError> {
 /// A recorded output: `DIR/<stage>.json`.
 pub fn fixture(dir: &Path, stage: &str) -> Result<Value, ExecError> {
     let p: PathBuf = dir.join(format!("{stage}.json"));
-    let bytes = std::fs::read(&p)
-        .map_err(|e| ExecError::Other(format!("no recorded output {}: {e}", p.display())))?;
+    // Bounded like a command's stdout, and never a FIFO or a device.
+    let bytes = crate::files::read_bytes(&p, "the recorded output", MAX_OUTPUT as u64)
+        .map_err(|e| ExecError::Other(e.to_string()))?;
     parse_output(&bytes)
 }
 

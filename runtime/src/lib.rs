@@ -23,7 +23,9 @@ mod decide;
 mod engine;
 pub mod eval;
 pub mod exec;
+pub mod files;
 pub mod guardrails;
+pub mod input;
 pub mod load;
 pub mod notify;
 pub mod redact;
@@ -35,7 +37,7 @@ pub mod tls;
 pub use agents::{Agents, ExecutorSpec};
 pub use audit::{AuditEntry, Verification};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{Runtime, default_state_dir};
+pub use engine::{KillSwitch, Runtime, default_state_dir};
 pub use load::{Compiled, LoadOptions, load};
 pub use report::{
     Approval, ApprovalKind, ApprovalStatus, ApproverRef, AuditLog, Decision, Rejection, RunOptions,

@@ -34,6 +34,9 @@ pub struct RuntimeConfig {
     /// before it existed have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_ca_file: Option<PathBuf>,
+    /// `roles:` (approver roles to people).
+    #[serde(default)]
+    pub roles: BTreeMap<String, Vec<String>>,
 }
 
 impl RuntimeConfig {
@@ -46,6 +49,7 @@ impl RuntimeConfig {
             default_sla_secs: c.default_sla.map(|d| d.seconds),
             on_rate_limit: c.on_rate_limit,
             tls_ca_file: c.tls_ca_file.clone(),
+            roles: c.roles.clone(),
         }
     }
 }
@@ -72,6 +76,8 @@ pub struct Compiled {
     pub validators: Vec<Option<(String, Arc<jsonschema::Validator>)>>,
     /// Warnings found while checking (rendered).
     pub warnings: Vec<String>,
+    /// Infos found while checking (rendered).
+    pub infos: Vec<String>,
 }
 
 impl Compiled {
@@ -192,7 +198,10 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Compiled> {
     let Some((pb, _)) = checked else {
         return Err(Error::Usage(format!("{}: not a playbook", path.display())));
     };
-    let warnings = render(&loader, &diags);
+    let (infos, warnings): (Vec<Diagnostic>, Vec<Diagnostic>) = diags
+        .into_iter()
+        .partition(|d| d.severity == pbc_compiler::diag::Severity::Info);
+    let (warnings, infos) = (render(&loader, &warnings), render(&loader, &infos));
     // Freeze: copy each schema file and point the document at the copy.
     let mut files = BTreeMap::new();
     let mut frozen_root = root;
@@ -253,6 +262,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Compiled> {
     };
     let mut c = thaw(&frozen)?;
     c.warnings = warnings;
+    c.infos = infos;
     Ok(c)
 }
 
@@ -360,5 +370,6 @@ pub fn thaw(f: &Frozen) -> Result<Compiled> {
         frozen: f.clone(),
         validators,
         warnings: Vec::new(),
+        infos: Vec::new(),
     })
 }
