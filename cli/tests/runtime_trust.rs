@@ -598,7 +598,11 @@ fn devices_and_fifos_are_refused_promptly() {
         dir,
         &["resume", v["run"].as_str().unwrap(), "--state", "st"],
     );
-    assert!(out(&shown).contains("it is a named pipe (FIFO)"), "{}", out(&shown));
+    assert!(
+        out(&shown).contains("it is a named pipe (FIFO)"),
+        "{}",
+        out(&shown)
+    );
     // `--config` and the playbook go through the same reader.
     let o = pbc(
         dir,

@@ -75,6 +75,7 @@ const EXPECTED: &[(&str, &str, &str, u32)] = &[
         "overlay/kustomization.yaml",
         7,
     ),
+    ("list-kind", "PB1023", "overlay/list.yaml", 2),
     (
         "missing-patch-file",
         "PB1001",

@@ -160,6 +160,14 @@ declare_codes! {
     /// cause on its own (no executor, a manual gate without approvers, …) are not reported
     /// on top of this one.
     PB1019 UNKNOWN_PATCH_STAGE "patch-names-unknown-stage" Error "a patch names a stage the base does not have";
+    /// A resource that kustomize would transform in a way pbc does not implement yet.
+    ///
+    /// A `kind: List` document (`apiVersion: v1`, `items: [...]`) is expanded by kustomize into
+    /// its items, each then a resource of its own. pbc does not expand it, and treating the
+    /// list as one resource would build something other than kustomize does, so the document
+    /// is refused rather than approximated. Write each item as a document of its own
+    /// (separated by `---`).
+    PB1023 UNSUPPORTED_RESOURCE "unsupported-resource" Error "a resource pbc does not implement";
 }
 
 /// Whether files must lie under the kustomization's root (kustomize's `--load-restrictor`).
@@ -908,6 +916,19 @@ impl<'a> Ctx<'a> {
                         "this resource has no `kind`",
                     )
                     .with_help("every resource needs `apiVersion`, `kind` and `metadata.name`"),
+                );
+                continue;
+            }
+            if let Some(kind) = root.get("kind").filter(|k| k.as_str() == Some("List")) {
+                acc.diags.push(
+                    Diagnostic::new(
+                        &UNSUPPORTED_RESOURCE,
+                        kind.span,
+                        "pbc does not expand `kind: List` into its items",
+                    )
+                    .with_help(
+                        "write each item of `items:` as a document of its own, separated by `---` (kustomize would expand the list; pbc refuses rather than build something else)",
+                    ),
                 );
                 continue;
             }
