@@ -17,6 +17,7 @@ declare_codes! {
 pub fn all() -> Vec<&'static Code> {
     let mut v: Vec<&'static Code> = [
         crate::yaml::CODES,
+        crate::load::CODES,
         crate::config::CODES,
         crate::types::schema::CODES,
         crate::types::check::CODES,

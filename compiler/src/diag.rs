@@ -257,3 +257,18 @@ mod tests {
         assert_eq!(one_of(&["a"]), "`a`");
     }
 }
+
+/// A short, escaped excerpt of input text for a message: control characters, quotes and
+/// backslashes escaped (so a message stays one line and cannot forge terminal output), cut
+/// after `max` characters with `…`.
+pub fn excerpt(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        out.extend(c.escape_debug());
+    }
+    out
+}

@@ -110,7 +110,10 @@ pub fn compile(
         let origins = res.origins.into_iter().map(|o| o.name);
         res.docs.into_iter().zip(origins).unzip()
     };
-    let schemas = SchemaStore::new();
+    let mut schemas = SchemaStore::with_root(&cfg.root);
+    if opts.load_restrictor == resolve::LoadRestrictor::None {
+        schemas = schemas.unrestricted();
+    }
     for (root, origin) in docs.into_iter().zip(origins) {
         out.resolved.push(root.clone());
         let is_pb = check::is_playbook(&root)

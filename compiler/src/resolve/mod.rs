@@ -1617,11 +1617,7 @@ fn load_error(span: Span, e: &LoadError) -> Diagnostic {
             span,
             format!("`{}` does not exist", crate::render::path_str(p)),
         ),
-        LoadError::Io(p, msg) => Diagnostic::new(
-            &crate::yaml::UNREADABLE,
-            span,
-            format!("`{}` could not be read: {msg}", crate::render::path_str(p)),
-        ),
+        _ => e.diagnostic(span),
     }
 }
 

@@ -13,7 +13,7 @@ use crate::model::scalar::text_span;
 use crate::model::{Approval, ExprText, Playbook, Risk, Spanned, Stage};
 use crate::span::{SourceMap, Span};
 use crate::types::check::{self as tc, Env, Purpose, Root};
-use crate::types::{Field, ObjTy, SchemaStore, Ty};
+use crate::types::{Field, Lookup, ObjTy, SchemaStore, Ty};
 use crate::yaml::{Node, ScalarKind, Value};
 use graph::StageGraph;
 use std::cell::RefCell;
@@ -218,41 +218,45 @@ fn load_ty(cx: &Ctx<'_>, reference: &Spanned<String>, diags: &mut Vec<Diagnostic
         .map(|f| f.path.as_path())
         .unwrap_or(Path::new(""));
     // The display path is relative to the loader's cwd; the loader resolves it the same way.
-    let Some(found) = cx.schemas.lookup(
+    let found = cx.schemas.lookup(
         cx.loader,
         &reference.value,
         reference.span.file,
         from,
         cx.schema_paths,
-    ) else {
-        let mut d = Diagnostic::new(
-            &crate::types::schema::SCHEMA_NOT_FOUND,
-            reference.span,
-            format!("schema file `{}` not found", reference.value),
-        );
-        let dir = from.parent().map(Path::to_path_buf).unwrap_or_default();
-        d = d.with_help(format!(
-            "it is looked up relative to `{}`{}",
-            if dir.as_os_str().is_empty() {
-                ".".to_string()
-            } else {
-                dir.display().to_string()
-            },
-            if cx.schema_paths.is_empty() {
-                ", then along `schema-paths` in `.pbc.yaml` (none configured)".to_string()
-            } else {
-                ", then along `schema-paths`".to_string()
-            }
-        ));
-        diags.push(d);
-        return Ty::Any;
-    };
+    );
     match found {
-        Some(s) => {
+        Lookup::Loaded(s) => {
             diags.extend(s.diags.iter().cloned());
             s.ty.clone()
         }
-        None => Ty::Any,
+        Lookup::Refused(e) => {
+            diags.push(e.diagnostic(reference.span));
+            Ty::Any
+        }
+        Lookup::NotFound => {
+            let mut d = Diagnostic::new(
+                &crate::types::schema::SCHEMA_NOT_FOUND,
+                reference.span,
+                format!("schema file `{}` not found", reference.value),
+            );
+            let dir = from.parent().map(Path::to_path_buf).unwrap_or_default();
+            d = d.with_help(format!(
+                "it is looked up relative to `{}`{}",
+                if dir.as_os_str().is_empty() {
+                    ".".to_string()
+                } else {
+                    dir.display().to_string()
+                },
+                if cx.schema_paths.is_empty() {
+                    ", then along `schema-paths` in `.pbc.yaml` (none configured)".to_string()
+                } else {
+                    ", then along `schema-paths`".to_string()
+                }
+            ));
+            diags.push(d);
+            Ty::Any
+        }
     }
 }
 
