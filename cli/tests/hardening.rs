@@ -13,6 +13,12 @@ use std::time::{Duration, Instant};
 const WATCHDOG: Duration = Duration::from_secs(300);
 
 fn pbc(dir: &Path, args: &[&str]) -> Output {
+    pbc_measured(dir, args).0
+}
+
+/// Runs pbc under the watchdog; also returns its peak resident memory in KiB (0 where the
+/// platform does not say).
+fn pbc_measured(dir: &Path, args: &[&str]) -> (Output, u64) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pbc"))
         .args(args)
         .current_dir(dir)
@@ -37,9 +43,9 @@ fn pbc(dir: &Path, args: &[&str]) -> Output {
         v
     });
     let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
+    let (status, rss) = loop {
+        if let Some(done) = reap(&mut child) {
+            break done;
         }
         if start.elapsed() > WATCHDOG {
             let _ = child.kill();
@@ -48,11 +54,34 @@ fn pbc(dir: &Path, args: &[&str]) -> Output {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    Output {
+    let out = Output {
         status,
         stdout: t_out.join().expect("stdout thread"),
         stderr: t_err.join().expect("stderr thread"),
-    }
+    };
+    (out, rss)
+}
+
+/// The child's exit status and peak memory (KiB) once it has ended.
+#[cfg(unix)]
+fn reap(child: &mut std::process::Child) -> Option<(std::process::ExitStatus, u64)> {
+    use std::os::unix::process::ExitStatusExt;
+    let mut status = 0;
+    // SAFETY: plain syscall on our own child's pid with valid out-pointers.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
+    (r == pid).then(|| {
+        (
+            std::process::ExitStatus::from_raw(status),
+            ru.ru_maxrss as u64,
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn reap(child: &mut std::process::Child) -> Option<(std::process::ExitStatus, u64)> {
+    child.try_wait().expect("wait").map(|s| (s, 0))
 }
 
 fn tmpdir(name: &str) -> PathBuf {
@@ -172,7 +201,14 @@ fn a_schema_symlinked_outside_the_root_is_refused_unread() {
     // `--load-restrictor none` lifts it, as for the files a kustomization names.
     let none = pbc(
         &d,
-        &["build", "tree", "--target", "argo", "--load-restrictor", "none"],
+        &[
+            "build",
+            "tree",
+            "--target",
+            "argo",
+            "--load-restrictor",
+            "none",
+        ],
     );
     assert!(
         all_output(&none).contains("PB3002"),
@@ -190,7 +226,11 @@ fn a_non_json_schema_is_quoted_only_in_a_short_escaped_excerpt() {
     text.push_str("\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n");
     write(&d, "tree/schemas/report.json", &text);
     let o = pbc(&d, &["check", "tree", "--format", "json"]);
-    assert!(codes(&o).contains(&"PB3002".to_string()), "{}", all_output(&o));
+    assert!(
+        codes(&o).contains(&"PB3002".to_string()),
+        "{}",
+        all_output(&o)
+    );
     let msg = messages(&o)
         .into_iter()
         .find(|m| m.contains("not a JSON Schema"))
@@ -210,7 +250,11 @@ fn a_fifo_resource_or_schema_is_refused_by_type_without_blocking() {
     mkfifo(&d.join("tree/schemas/report.json"));
     let o = pbc(&d, &["check", "tree", "--format", "json"]);
     assert_eq!(o.status.code(), Some(1), "{}", all_output(&o));
-    assert!(codes(&o).contains(&"PB0011".to_string()), "{}", all_output(&o));
+    assert!(
+        codes(&o).contains(&"PB0011".to_string()),
+        "{}",
+        all_output(&o)
+    );
     assert!(
         messages(&o).iter().any(|m| m.contains("FIFO")),
         "{}",
@@ -235,4 +279,227 @@ fn a_fifo_resource_or_schema_is_refused_by_type_without_blocking() {
         let all = all_output(&o);
         assert!(all.contains("PB0011") && all.contains("FIFO"), "{all}");
     }
+}
+
+/// The kustomization "diamond": each of 21 levels includes the next twice, once through a
+/// directory that adds a name suffix. 42 tiny files would build 2^20 resources.
+fn diamond(d: &Path, levels: usize) {
+    let last = levels - 1;
+    write(
+        d,
+        &format!("l{last}/kustomization.yaml"),
+        "resources: [cm.yaml]\n",
+    );
+    write(
+        d,
+        &format!("l{last}/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  a: x\n",
+    );
+    for i in 0..last {
+        let next = i + 1;
+        write(
+            d,
+            &format!("l{i}/kustomization.yaml"),
+            &format!("resources:\n  - ../l{next}\n  - sfx\n"),
+        );
+        write(
+            d,
+            &format!("l{i}/sfx/kustomization.yaml"),
+            &format!("nameSuffix: -s{i}\nresources:\n  - ../../l{next}\n"),
+        );
+    }
+}
+
+/// Peak memory a budgeted run stays far below (the unbudgeted runs take gigabytes).
+const MEMORY_BOUND_KIB: u64 = 1024 * 1024;
+
+#[test]
+fn a_kustomization_diamond_stops_at_the_resource_budget() {
+    let d = tmpdir("diamond");
+    diamond(&d, 21);
+    let (o, rss) = pbc_measured(&d, &["check", "l0", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", all_output(&o));
+    assert!(
+        codes(&o).contains(&"PB1019".to_string()),
+        "{}",
+        all_output(&o)
+    );
+    assert!(rss < MEMORY_BOUND_KIB, "check: {rss} KiB");
+    // The same through `pbc build`, with a budget set in `.pbc.yaml` (the default one is
+    // proved above; a smaller one keeps the unoptimised test binary quick).
+    write(&d, ".pbc.yaml", "limits:\n  max-resources: 1000\n");
+    {
+        let args = ["build", "l0"];
+        let (o, rss) = pbc_measured(&d, &args);
+        assert_eq!(o.status.code(), Some(1), "{}", all_output(&o));
+        let all = all_output(&o);
+        assert!(
+            all.contains("PB1019") && all.contains("limit of 1000"),
+            "{all}"
+        );
+        // The finding names the kustomization whose include passes the budget.
+        assert!(all.contains("`l"), "{all}");
+        assert!(rss < MEMORY_BOUND_KIB, "{args:?}: {rss} KiB");
+    }
+    // A smaller diamond under the budget builds.
+    let d = tmpdir("diamond-small");
+    diamond(&d, 5);
+    let o = pbc(&d, &["build", "l0"]);
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout)
+            .matches("kind: ConfigMap")
+            .count(),
+        16
+    );
+}
+
+#[test]
+fn copy_operations_that_double_a_resource_stop_at_the_node_budget() {
+    let d = tmpdir("copy-ops");
+    let mut patch = String::new();
+    for i in 0..25 {
+        patch.push_str(&format!("- op: copy\n  from: /data\n  path: /data/c{i}\n"));
+    }
+    write(&d, "tree/patch.yaml", &patch);
+    write(
+        &d,
+        "tree/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  a: x\n  b: y\n",
+    );
+    write(
+        &d,
+        "tree/kustomization.yaml",
+        "resources: [cm.yaml]\npatches:\n  - path: patch.yaml\n    target: {kind: ConfigMap}\n",
+    );
+    for args in [
+        &["build", "tree"][..],
+        &["check", "tree", "--format", "json"][..],
+    ] {
+        let (o, rss) = pbc_measured(&d, args);
+        assert_eq!(o.status.code(), Some(1), "{}", all_output(&o));
+        let all = all_output(&o);
+        assert!(all.contains("PB1020") && all.contains("copy"), "{all}");
+        // Nothing of the doubled tree was written.
+        assert!(o.stdout.len() < 64 * 1024, "{} bytes", o.stdout.len());
+        assert!(rss < MEMORY_BOUND_KIB, "{args:?}: {rss} KiB");
+    }
+}
+
+#[test]
+fn the_output_budget_stops_a_build_at_the_document_that_passes_it() {
+    let d = tmpdir("output-budget");
+    write(&d, ".pbc.yaml", "limits:\n  max-output-bytes: 200\n");
+    let mut res = String::from("resources:\n");
+    for i in 0..10 {
+        res.push_str(&format!("  - cm{i}.yaml\n"));
+        write(
+            &d,
+            &format!("tree/cm{i}.yaml"),
+            &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm{i}\ndata:\n  a: x\n"),
+        );
+    }
+    write(&d, "tree/kustomization.yaml", &res);
+    let o = pbc(&d, &["build", "tree"]);
+    assert_eq!(o.status.code(), Some(1), "{}", all_output(&o));
+    assert!(all_output(&o).contains("PB1021"), "{}", all_output(&o));
+    assert!(o.stdout.len() <= 200, "{}", o.stdout.len());
+}
+
+/// A playbook of `n` stages: without `needs` (each waits for the one before it), or with a
+/// `needs` chain.
+fn big_playbook(n: usize, needs: bool) -> String {
+    let mut s = String::from(
+        "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: big\nspec:\n  trigger: pull-request-created\n  stages:\n",
+    );
+    for i in 0..n {
+        if !needs {
+            s.push_str(&format!("    - {{name: s{i}, agent: glm-5}}\n"));
+        } else if i == 0 {
+            s.push_str("    - {name: s0, agent: glm-5, needs: []}\n");
+        } else {
+            s.push_str(&format!(
+                "    - {{name: s{i}, agent: glm-5, needs: [s{}]}}\n",
+                i - 1
+            ));
+        }
+    }
+    s
+}
+
+/// The process ended by itself, with an exit code (not killed by a signal such as the
+/// SIGSEGV of a stack overflow), and reported no crash.
+fn no_crash(o: &Output) {
+    let all = all_output(o);
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(1)),
+        "status {:?}: {}",
+        o.status,
+        &all[..all.len().min(2000)]
+    );
+    assert!(
+        !all.contains("PB9001") && !all.contains("overflow"),
+        "{all}"
+    );
+}
+
+#[test]
+fn a_hundred_thousand_stages_are_checked_and_built_without_recursion() {
+    let d = tmpdir("stages-100k");
+    write(&d, "chain.yaml", &big_playbook(100_000, false));
+    write(&d, "needs.yaml", &big_playbook(100_000, true));
+    for f in ["chain.yaml", "needs.yaml"] {
+        let o = pbc(&d, &["check", f, "--format", "json"]);
+        no_crash(&o);
+        assert_eq!(o.status.code(), Some(0), "{f}: {:?}", codes(&o));
+        // The CRD target is linear in the stages: it is built.
+        let o = pbc(&d, &["build", f, "--target", "crd"]);
+        no_crash(&o);
+        assert_eq!(o.status.code(), Some(0), "{f}: {}", all_output(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("s99999"));
+        // The Argo workflow hands each stage every earlier stage's output: quadratic in a
+        // chain, so it stops at the output budget, with a finding instead of gigabytes.
+        let o = pbc(&d, &["build", f, "--target", "argo"]);
+        no_crash(&o);
+        assert!(all_output(&o).contains("PB1021"), "{f}: {}", all_output(&o));
+    }
+}
+
+#[test]
+fn a_cycle_through_a_hundred_thousand_stages_is_reported() {
+    let d = tmpdir("cycle-100k");
+    let text = big_playbook(100_000, true).replace("needs: []", "needs: [s99999]");
+    write(&d, "cycle.yaml", &text);
+    let o = pbc(&d, &["check", "cycle.yaml", "--format", "json"]);
+    no_crash(&o);
+    assert!(codes(&o).iter().any(|c| c == "PB4002"), "{:?}", codes(&o));
+}
+
+#[test]
+fn deeply_nested_yaml_is_refused_not_overflowed() {
+    let d = tmpdir("deep-yaml");
+    let n = 100_000;
+    write(
+        &d,
+        "deep.yaml",
+        &format!("{}{}\n", "[".repeat(n), "]".repeat(n)),
+    );
+    write(
+        &d,
+        "deep-block.yaml",
+        &(0..n)
+            .map(|i| format!("{}k:\n", " ".repeat(i % 200)))
+            .collect::<String>(),
+    );
+    for f in ["deep.yaml", "deep-block.yaml"] {
+        let o = pbc(&d, &["check", f, "--format", "json"]);
+        no_crash(&o);
+    }
+    let o = pbc(&d, &["check", "deep.yaml", "--format", "json"]);
+    assert!(codes(&o).contains(&"PB0005".to_string()), "{:?}", codes(&o));
+    // A configured depth is capped, so that no walk can overflow a stack.
+    write(&d, ".pbc.yaml", "limits:\n  max-depth: 100000000\n");
+    let o = pbc(&d, &["check", "deep.yaml", "--format", "json"]);
+    no_crash(&o);
+    assert!(codes(&o).contains(&"PB0005".to_string()), "{:?}", codes(&o));
 }

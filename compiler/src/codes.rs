@@ -24,6 +24,7 @@ pub fn all() -> Vec<&'static Code> {
         crate::sema::CODES,
         crate::model::CODES,
         crate::resolve::CODES,
+        crate::resolve::budget::CODES,
         CODES,
     ]
     .into_iter()

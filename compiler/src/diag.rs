@@ -258,9 +258,9 @@ mod tests {
     }
 }
 
-/// A short, escaped excerpt of input text for a message: control characters, quotes and
-/// backslashes escaped (so a message stays one line and cannot forge terminal output), cut
-/// after `max` characters with `…`.
+/// A short, escaped excerpt of input text for a message: control and bidirectional
+/// formatting characters escaped (so a message stays one line and cannot forge terminal
+/// output), cut after `max` characters with `…`.
 pub fn excerpt(text: &str, max: usize) -> String {
     let mut out = String::new();
     for (i, c) in text.chars().enumerate() {
@@ -268,7 +268,12 @@ pub fn excerpt(text: &str, max: usize) -> String {
             out.push('…');
             break;
         }
-        out.extend(c.escape_debug());
+        let invisible = matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || invisible {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
     }
     out
 }

@@ -231,6 +231,10 @@ pub fn artifacts(
             }
             Target::Argo => {
                 for pb in &c.playbooks {
+                    if let Some(d) = crate::argo::too_large(pb.unit(), settings) {
+                        diags.push(d);
+                        continue;
+                    }
                     let p = claim(&pb.doc.root, "argo", "yaml", &mut taken);
                     files.insert(p, crate::argo::emit_yaml(pb.unit(), settings));
                 }
