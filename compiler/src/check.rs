@@ -135,7 +135,11 @@ fn kustomization_refs(dir: &Path, found: &BTreeSet<PathBuf>) -> Vec<PathBuf> {
     let Some(kf) = kustomization_file(dir) else {
         return Vec::new();
     };
-    let Ok(text) = std::fs::read_to_string(&kf) else {
+    // Through the file system seam: size-bounded and file-type checked like every read.
+    let limit = crate::yaml::Limits::default().max_file_bytes;
+    let Ok(text) = crate::fs::FileSystem::read(&crate::fs::OsFs, &kf, limit)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+    else {
         return Vec::new();
     };
     let sm = crate::span::SourceMap::new();

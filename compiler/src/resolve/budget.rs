@@ -237,3 +237,129 @@ pub fn output_too_large(doc: &Node, limit: u64) -> Box<Diagnostic> {
         .with_help("raise `limits.max-output-bytes` in `.pbc.yaml` if the output really is that large"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::fs::MemFs;
+    use crate::load::Loader;
+    use crate::resolve::{ResolveOptions, resolve};
+    use crate::yaml::Limits;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    fn run(fs: MemFs, limits: Limits, dir: &str) -> Vec<(&'static str, String)> {
+        let loader = Loader::new(Arc::new(fs), "", limits);
+        let r = resolve(&loader, Path::new(dir), &ResolveOptions::default()).expect("resolves");
+        r.diags
+            .iter()
+            .map(|d| (d.code.id, d.message.clone()))
+            .collect()
+    }
+
+    const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  a: x\n";
+
+    #[test]
+    fn a_diamond_stops_at_the_resource_budget() {
+        let mut fs = MemFs::new();
+        let levels = 12;
+        fs.insert(
+            format!("l{levels}/kustomization.yaml"),
+            "resources: [cm.yaml]\n",
+        );
+        fs.insert(format!("l{levels}/cm.yaml"), CM);
+        for i in 0..levels {
+            fs.insert(
+                format!("l{i}/kustomization.yaml"),
+                format!("resources: [../l{}, sfx]\n", i + 1),
+            );
+            fs.insert(
+                format!("l{i}/sfx/kustomization.yaml"),
+                format!("nameSuffix: -s{i}\nresources: [../../l{}]\n", i + 1),
+            );
+        }
+        let limits = Limits {
+            max_resources: 100,
+            ..Limits::default()
+        };
+        let d = run(fs, limits, "l0");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].0, "PB1019");
+        // 128 resources first pass 100 in the kustomization five levels up from the file.
+        assert!(d[0].1.contains("`l5`") && d[0].1.contains("128"), "{d:?}");
+    }
+
+    #[test]
+    fn doubling_copies_stop_at_the_node_budget_at_the_operation() {
+        let mut fs = MemFs::new();
+        fs.insert("t/cm.yaml", CM);
+        let ops: String = (0..30)
+            .map(|i| format!("- {{op: copy, from: /data, path: /data/c{i}}}\n"))
+            .collect();
+        fs.insert("t/p.yaml", ops);
+        fs.insert(
+            "t/kustomization.yaml",
+            "resources: [cm.yaml]\npatches: [{path: p.yaml, target: {kind: ConfigMap}}]\n",
+        );
+        let limits = Limits {
+            max_nodes: 10_000,
+            ..Limits::default()
+        };
+        let d = run(fs, limits, "t");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].0, "PB1020");
+        assert!(d[0].1.contains("`copy` operation"), "{d:?}");
+    }
+
+    #[test]
+    fn a_json_patch_may_not_nest_past_the_depth_limit() {
+        let mut fs = MemFs::new();
+        fs.insert("t/cm.yaml", CM);
+        // Each copy nests `data` one level deeper inside itself.
+        let ops: String = (0..20)
+            .map(|_| "- {op: copy, from: /data, path: /data/d}\n".to_string())
+            .collect();
+        fs.insert("t/p.yaml", ops);
+        fs.insert(
+            "t/kustomization.yaml",
+            "resources: [cm.yaml]\npatches: [{path: p.yaml, target: {kind: ConfigMap}}]\n",
+        );
+        let limits = Limits {
+            max_depth: 10,
+            ..Limits::default()
+        };
+        let d = run(fs, limits, "t");
+        assert!(d.iter().any(|(c, _)| *c == "PB0005"), "{d:?}");
+    }
+
+    #[test]
+    fn the_output_budget_names_the_document_that_passes_it() {
+        let docs: Vec<crate::yaml::Node> = (0..3)
+            .map(|i| {
+                let sm = crate::span::SourceMap::new();
+                let f = sm.add(
+                    "x.yaml",
+                    format!("kind: ConfigMap\nmetadata:\n  name: cm{i}\n"),
+                );
+                let mut diags = Vec::new();
+                crate::yaml::parse(&f, &Limits::default(), &mut diags)
+                    .remove(0)
+                    .root
+            })
+            .collect();
+        // The first document and a few bytes fit; the second does not.
+        let limit = crate::resolve::emit_yaml(&docs[..1]).len() as u64 + 10;
+        let mut out = Vec::new();
+        let r = super::write_yaml_limited(&docs, &mut out, limit);
+        let Err(super::WriteError::TooLarge(d)) = r else {
+            panic!("{r:?}")
+        };
+        assert!(d.message.contains("`cm1`"), "{}", d.message);
+        assert!(out.len() as u64 <= limit);
+        let mut all = Vec::new();
+        super::write_yaml_limited(&docs, &mut all, 1 << 20).expect("fits");
+        assert_eq!(
+            String::from_utf8(all).unwrap(),
+            crate::resolve::emit_yaml(&docs)
+        );
+    }
+}
