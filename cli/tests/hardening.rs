@@ -457,6 +457,10 @@ fn a_hundred_thousand_stages_are_checked_and_built_without_recursion() {
         no_crash(&o);
         assert_eq!(o.status.code(), Some(0), "{f}: {}", all_output(&o));
         assert!(String::from_utf8_lossy(&o.stdout).contains("s99999"));
+        // So is the LangGraph graph.
+        let o = pbc(&d, &["build", f, "--target", "langgraph"]);
+        no_crash(&o);
+        assert_eq!(o.status.code(), Some(0), "{f}: {}", all_output(&o));
         // The Argo workflow hands each stage every earlier stage's output: quadratic in a
         // chain, so it stops at the output budget, with a finding instead of gigabytes.
         let o = pbc(&d, &["build", f, "--target", "argo"]);
