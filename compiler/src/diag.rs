@@ -239,25 +239,6 @@ pub fn one_of<S: AsRef<str>>(items: &[S]) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn did_you_mean_finds_close_names() {
-        let c = ["approvers", "approval", "agent", "action"];
-        assert_eq!(did_you_mean("aproval", c), Some("approval"));
-        assert_eq!(did_you_mean("approver", c), Some("approvers"));
-        assert_eq!(did_you_mean("zzz", c), None);
-    }
-
-    #[test]
-    fn one_of_lists() {
-        assert_eq!(one_of(&["a", "b", "c"]), "`a`, `b` or `c`");
-        assert_eq!(one_of(&["a"]), "`a`");
-    }
-}
-
 /// A short, escaped excerpt of input text for a message: control and bidirectional
 /// formatting characters escaped (so a message stays one line and cannot forge terminal
 /// output), cut after `max` characters with `…`.
@@ -276,4 +257,23 @@ pub fn excerpt(text: &str, max: usize) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn did_you_mean_finds_close_names() {
+        let c = ["approvers", "approval", "agent", "action"];
+        assert_eq!(did_you_mean("aproval", c), Some("approval"));
+        assert_eq!(did_you_mean("approver", c), Some("approvers"));
+        assert_eq!(did_you_mean("zzz", c), None);
+    }
+
+    #[test]
+    fn one_of_lists() {
+        assert_eq!(one_of(&["a", "b", "c"]), "`a`, `b` or `c`");
+        assert_eq!(one_of(&["a"]), "`a`");
+    }
 }

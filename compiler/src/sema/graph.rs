@@ -455,9 +455,9 @@ mod tests {
             }
             let (pb_free, _) = StageGraph::from_graph(graph);
             let dense = pb_free.ancestors.clone().expect("small graph");
-            for i in 0..n {
+            for (i, bits) in dense.iter().enumerate() {
                 for j in 0..n {
-                    let d = dense[i][j / 64] & (1 << (j % 64)) != 0;
+                    let d = bits[j / 64] & (1 << (j % 64)) != 0;
                     assert_eq!(
                         d,
                         pb_free.walk_before(j, i),
