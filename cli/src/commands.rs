@@ -219,15 +219,26 @@ pub fn build(
     if diags.iter().any(Diagnostic::is_error) {
         return ExitCode::from(1);
     }
+    let limit = loader.limits.max_output_bytes;
+    let too_large = |d: Box<Diagnostic>| {
+        report_stderr(g, &loader, std::slice::from_ref(&*d));
+        ExitCode::from(1)
+    };
     match output {
         None => {
-            let _ = pbc_compiler::resolve::write_yaml(&res.docs, &mut std::io::stdout().lock());
+            let mut stdout = std::io::stdout().lock();
+            if let Err(pbc_compiler::resolve::WriteError::TooLarge(d)) =
+                pbc_compiler::resolve::write_yaml_limited(&res.docs, &mut stdout, limit)
+            {
+                return too_large(d);
+            }
         }
         Some(out) => {
             let dir = out.join("resolved");
             if let Err(e) = std::fs::create_dir_all(&dir) {
                 return usage_error(format!("{}: {e}", dir.display()));
             }
+            let mut written = 0u64;
             for doc in &res.docs {
                 let name = doc
                     .get_path(&["metadata", "name"])
@@ -240,6 +251,10 @@ pub fn build(
                     format!("{}-{name}.yaml", kind.to_lowercase())
                 };
                 let text = pbc_compiler::resolve::emit_yaml(std::slice::from_ref(doc));
+                written += text.len() as u64;
+                if written > limit {
+                    return too_large(pbc_compiler::resolve::budget::output_too_large(doc, limit));
+                }
                 if let Err(e) = std::fs::write(dir.join(&file), text) {
                     return usage_error(format!("{}: {e}", dir.join(file).display()));
                 }

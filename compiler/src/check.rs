@@ -135,7 +135,11 @@ fn kustomization_refs(dir: &Path, found: &BTreeSet<PathBuf>) -> Vec<PathBuf> {
     let Some(kf) = kustomization_file(dir) else {
         return Vec::new();
     };
-    let Ok(text) = std::fs::read_to_string(&kf) else {
+    // Through the file system seam: size-bounded and file-type checked like every read.
+    let limit = crate::yaml::Limits::default().max_file_bytes;
+    let Ok(text) = crate::fs::FileSystem::read(&crate::fs::OsFs, &kf, limit)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+    else {
         return Vec::new();
     };
     let sm = crate::span::SourceMap::new();
@@ -334,18 +338,21 @@ fn file_unit(
 
 /// A load failure inside a tree or for a discovered file, as a finding.
 pub fn load_error_diag(loader: &Loader, e: &LoadError) -> Diagnostic {
-    let (path, msg) = match e {
-        LoadError::NotFound(p) => (
-            p.clone(),
-            format!("{}: no such file or directory", p.display()),
-        ),
-        LoadError::Io(p, m) => (p.clone(), format!("{}: {m}", p.display())),
+    let path = e.path().to_path_buf();
+    let msg = match e {
+        LoadError::NotFound(p) => format!("{}: no such file or directory", p.display()),
+        _ => e.to_string(),
+    };
+    let code = match e {
+        LoadError::NotAFile(..) => &crate::load::NOT_A_FILE,
+        LoadError::OutsideRoot { .. } => &crate::resolve::OUTSIDE_ROOT,
+        _ => &crate::yaml::UNREADABLE,
     };
     let file = loader
         .sources
         .find(&path)
         .unwrap_or_else(|| loader.sources.add(path, ""));
-    Diagnostic::new(&crate::yaml::UNREADABLE, Span::point(file.id, 0), msg)
+    Diagnostic::new(code, Span::point(file.id, 0), msg)
 }
 
 /// Resolves a tree (overlays applied) into its Playbook documents. Returns the entries that
@@ -404,7 +411,7 @@ pub fn check(loader: &Loader, units: &Units, cfg: &Config, extra: &DocCheck) -> 
         .map(|t| Unit::Tree(t))
         .chain(units.files.iter().map(|(f, e)| Unit::File(f, *e)))
         .collect();
-    let schemas = crate::types::SchemaStore::new();
+    let schemas = crate::types::SchemaStore::with_root(&cfg.root);
     let ropts = crate::resolve::ResolveOptions::default();
     // A unit in two steps: resolve (or load) it, then check its playbooks.
     type Resolved = (

@@ -17,12 +17,14 @@ declare_codes! {
 pub fn all() -> Vec<&'static Code> {
     let mut v: Vec<&'static Code> = [
         crate::yaml::CODES,
+        crate::load::CODES,
         crate::config::CODES,
         crate::types::schema::CODES,
         crate::types::check::CODES,
         crate::sema::CODES,
         crate::model::CODES,
         crate::resolve::CODES,
+        crate::resolve::budget::CODES,
         CODES,
     ]
     .into_iter()

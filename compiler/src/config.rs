@@ -207,7 +207,18 @@ pub const KEYS: &[&str] = &[
     "roles",
 ];
 
-const LIMIT_KEYS: &[&str] = &["max-file-size", "max-depth", "max-alias-nodes"];
+/// The highest `limits.max-depth` accepted: walks over a document (emitters, checks) go as
+/// deep as it nests, and must fit any thread's stack.
+pub const MAX_DEPTH_CAP: u64 = 1000;
+
+const LIMIT_KEYS: &[&str] = &[
+    "max-file-size",
+    "max-depth",
+    "max-alias-nodes",
+    "max-resources",
+    "max-nodes",
+    "max-output-bytes",
+];
 
 impl Config {
     /// Finds `.pbc.yaml` in `start` (a directory, or a file's directory) or its ancestors.
@@ -631,8 +642,12 @@ impl Config {
             };
             match key {
                 "max-file-size" => self.limits.max_file_bytes = n,
-                "max-depth" => self.limits.max_depth = n.min(100_000) as usize,
-                _ => self.limits.max_alias_nodes = n as usize,
+                // Capped: every walk over a document is bounded by its depth.
+                "max-depth" => self.limits.max_depth = n.min(MAX_DEPTH_CAP) as usize,
+                "max-alias-nodes" => self.limits.max_alias_nodes = n as usize,
+                "max-resources" => self.limits.max_resources = n as usize,
+                "max-nodes" => self.limits.max_nodes = n,
+                _ => self.limits.max_output_bytes = n,
             }
         }
     }

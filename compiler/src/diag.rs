@@ -239,6 +239,26 @@ pub fn one_of<S: AsRef<str>>(items: &[S]) -> String {
     }
 }
 
+/// A short, escaped excerpt of input text for a message: control and bidirectional
+/// formatting characters escaped (so a message stays one line and cannot forge terminal
+/// output), cut after `max` characters with `…`.
+pub fn excerpt(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        let invisible = matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || invisible {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -302,7 +302,7 @@ impl GitFs {
                     }
                     let target = self.blob(id, Some(4096)).map_err(|e| match e {
                         ReadError::Io(e) => e,
-                        ReadError::TooLarge { .. } => not_found(path),
+                        ReadError::TooLarge { .. } | ReadError::NotAFile(_) => not_found(path),
                     })?;
                     let target = link_target(&target);
                     // Restart from the root with the target spliced in front of the rest.

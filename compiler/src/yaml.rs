@@ -541,6 +541,13 @@ pub struct Limits {
     pub max_file_bytes: u64,
     pub max_depth: usize,
     pub max_alias_nodes: usize,
+    /// The most resources one resolution may produce (`limits.max-resources`).
+    pub max_resources: usize,
+    /// The most YAML nodes (keys, values, items) one resolution may produce, shared
+    /// subtrees counted each time they appear (`limits.max-nodes`).
+    pub max_nodes: u64,
+    /// The most bytes one build may write (`limits.max-output-bytes`).
+    pub max_output_bytes: u64,
 }
 
 impl Default for Limits {
@@ -549,6 +556,9 @@ impl Default for Limits {
             max_file_bytes: 8 * 1024 * 1024,
             max_depth: 128,
             max_alias_nodes: 100_000,
+            max_resources: 20_000,
+            max_nodes: 5_000_000,
+            max_output_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -559,6 +569,9 @@ pub struct Document {
     pub root: Node,
     /// Index of the document in its file (0-based).
     pub index: usize,
+    /// The nodes of the document as [`Node::count`] counts them (aliases expanded),
+    /// counted while it was read.
+    pub nodes: u64,
 }
 
 /// Checks raw bytes: binary content and UTF-8. Returns the text or a diagnostic.
@@ -697,6 +710,8 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
     let mut alias_nodes = 0usize;
     let mut doc_root: Option<Node> = None;
     let mut doc_index = 0usize;
+    // The nodes of the current document (for the resolver's node budget).
+    let mut doc_nodes = 0u64;
 
     loop {
         let (ev, sspan) = match parser.next_event() {
@@ -721,8 +736,10 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                     docs.push(Document {
                         root,
                         index: doc_index,
+                        nodes: doc_nodes,
                     });
                 }
+                doc_nodes = 0;
                 doc_index += 1;
                 continue;
             }
@@ -876,6 +893,8 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
                 };
                 let cost = target.count();
                 alias_nodes = alias_nodes.saturating_add(cost);
+                // The alias event itself is counted with the other nodes below.
+                doc_nodes = doc_nodes.saturating_add(cost as u64).saturating_sub(1);
                 if alias_nodes > limits.max_alias_nodes {
                     diags.push(
                         Diagnostic::new(
@@ -898,6 +917,7 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
             }
         };
 
+        doc_nodes = doc_nodes.saturating_add(1);
         // Attach the finished node to its parent.
         match stack.last_mut() {
             None => {
@@ -980,6 +1000,7 @@ pub fn parse(file: &SourceFile, limits: &Limits, diags: &mut Vec<Diagnostic>) ->
         docs.push(Document {
             root,
             index: doc_index,
+            nodes: doc_nodes,
         });
     }
     docs

@@ -69,6 +69,12 @@ fn accepted_and_rejected_agree() {
         ("severity: {PB0008: loud}\n", false),
         ("schema-paths: schemas\n", false),
         ("limits: {max-depth: 0}\n", false),
+        (
+            "limits: {max-resources: 100, max-nodes: 10000, max-output-bytes: 1048576}\n",
+            true,
+        ),
+        ("limits: {max-nodes: 0}\n", false),
+        ("limits: {max-output-bytes: big}\n", false),
         ("limits: {depth: 3}\n", false),
         (
             "guardrails:\n  owasp: {patterns: ['eval\\(']}\n  scan: {command: [./scan.sh]}\n",

@@ -67,15 +67,22 @@ impl Compliance {
             return c;
         }
         let mut cats = (*c.catalogs).clone();
+        // Files the configuration names are held to its directory (the load restrictor).
         for (path, span) in &cfg.catalogs {
-            if let Err(e) = cats.load_file(loader, path, diags) {
+            let loaded = loader
+                .check_within(path, &cfg.root)
+                .and_then(|()| cats.load_file(loader, path, diags).map(|_| ()));
+            if let Err(e) = loaded {
                 diags.push(missing_file(*span, &e));
             }
         }
         cats.validate(diags);
         let mut rules = (*c.rules).clone();
         for (path, span) in &cfg.evidence_rules {
-            if let Err(e) = rules.load_file(loader, &cats, path, diags) {
+            let loaded = loader
+                .check_within(path, &cfg.root)
+                .and_then(|()| rules.load_file(loader, &cats, path, diags));
+            if let Err(e) = loaded {
                 diags.push(missing_file(*span, &e));
             }
         }
@@ -140,6 +147,10 @@ pub fn extra_check(cx: &PlaybookCtx<'_>, diags: &mut Vec<Diagnostic>) {
 }
 
 fn missing_file(span: pbc_compiler::span::Span, e: &pbc_compiler::load::LoadError) -> Diagnostic {
+    use pbc_compiler::load::LoadError;
+    if matches!(e, LoadError::NotAFile(..) | LoadError::OutsideRoot { .. }) {
+        return e.diagnostic(span);
+    }
     Diagnostic::new(
         &pbc_compiler::config::CONFIG_BAD_VALUE,
         span,

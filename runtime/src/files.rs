@@ -57,6 +57,10 @@ pub fn read_bytes(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>> {
             "{}: {what} is {len} bytes or more, over the limit of {limit} bytes; it was not read",
             path.display()
         )),
+        ReadError::NotAFile(kind) => Error::Usage(format!(
+            "{}: cannot read {what}: it is {kind}, not a regular file",
+            path.display()
+        )),
         ReadError::Io(e) => Error::Usage(format!("{}: cannot read {what}: {e}", path.display())),
     })
 }

@@ -25,6 +25,7 @@
 use crate::cond::{self, ApproverCase, Src};
 use crate::out::compact_json_for_argo;
 use crate::{Settings, Unit, obj};
+use pbc_compiler::diag::Diagnostic;
 use pbc_compiler::model::{Approver, Duration, Escalation, Executor, OnFailure, Playbook, Trigger};
 use pbc_compiler::sema::Analysis;
 use pbc_compiler::sema::lower::{Cond, Valid, simplify};
@@ -74,6 +75,49 @@ pub fn emit(u: Unit<'_>, settings: &Settings) -> Vec<Value> {
         docs.push(cw);
     }
     docs
+}
+
+/// The least bytes one upstream entry of a stage template costs (the `--upstream`
+/// argument, the input parameter, the task's argument).
+const UPSTREAM_ENTRY_BYTES: u64 = 128;
+
+/// PB1021 if the workflow would pass the output limit: every stage template is handed the
+/// output of every stage done before it, so a long chain of stages is quadratic in size.
+/// The count stops at the limit (it is not quadratic itself).
+pub fn too_large(u: Unit<'_>, settings: &Settings) -> Option<Diagnostic> {
+    let limit = (settings.max_output_bytes / UPSTREAM_ENTRY_BYTES) as usize;
+    let mut entries = 0usize;
+    for i in 0..u.playbook.spec.stages.len() {
+        match u
+            .analysis
+            .graph
+            .ancestors_within(i, limit - entries.min(limit))
+        {
+            Some(a) => entries += a.len(),
+            None => {
+                let at = u
+                    .root
+                    .get_path(&["metadata", "name"])
+                    .map(|n| n.span)
+                    .unwrap_or(u.root.span);
+                return Some(
+                    Diagnostic::new(
+                        &pbc_compiler::resolve::budget::OUTPUT_TOO_LARGE,
+                        at,
+                        format!(
+                            "the Argo workflow of `{}` would pass the output limit of {} bytes (`limits.max-output-bytes`): each of its {} stages is handed the output of every stage before it, and the first {} stages already make more than {limit} such hand-overs",
+                            u.playbook.name(),
+                            settings.max_output_bytes,
+                            u.playbook.spec.stages.len(),
+                            i + 1
+                        ),
+                    )
+                    .with_help("split the playbook, give stages `needs` that name only what they wait for, or raise `limits.max-output-bytes` in `.pbc.yaml`"),
+                );
+            }
+        }
+    }
+    None
 }
 
 /// The `argo` target as YAML.
@@ -638,8 +682,13 @@ impl<'a> Emitter<'a> {
         let s = &pb.spec.stages[i];
         let name = s.name.value.clone();
         // Every stage done before this one: its output is given to the runner.
-        let upstream: Vec<usize> = (0..pb.spec.stages.len())
-            .filter(|&j| self.an.graph.before(j, i) && !cond::refused(pb, &pb.spec.stages[j]))
+        let upstream: Vec<usize> = self
+            .an
+            .graph
+            .ancestors_within(i, usize::MAX)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|&j| !cond::refused(pb, &pb.spec.stages[j]))
             .collect();
         let mut args = vec![
             json!("run"),

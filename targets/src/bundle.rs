@@ -109,7 +109,10 @@ pub fn compile(
         out.tree = Some(path.to_path_buf());
         res.docs.into_iter().zip(res.origins).unzip()
     };
-    let schemas = SchemaStore::new();
+    let mut schemas = SchemaStore::with_root(&cfg.root);
+    if opts.load_restrictor == resolve::LoadRestrictor::None {
+        schemas = schemas.unrestricted();
+    }
     for (root, origin) in docs.into_iter().zip(origins) {
         out.resolved.push(root.clone());
         let is_pb = check::is_playbook(&root)
@@ -229,6 +232,10 @@ pub fn artifacts(
             }
             Target::Argo => {
                 for pb in &c.playbooks {
+                    if let Some(d) = crate::argo::too_large(pb.unit(), settings) {
+                        diags.push(d);
+                        continue;
+                    }
                     let p = claim(&pb.doc.root, "argo", "yaml", &mut taken);
                     files.insert(p, crate::argo::emit_yaml(pb.unit(), settings));
                 }

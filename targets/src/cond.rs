@@ -37,11 +37,8 @@ pub enum Src {
 
 /// Resolves a ref's first name as the checker does: an output stem, then a stage name, then
 /// `input`.
-pub fn source(pb: &Playbook, an: &Analysis, root: &str) -> Option<Src> {
-    if let Some(o) = an.outputs.iter().find(|o| o.stem.as_deref() == Some(root)) {
-        return Some(Src::Stage(o.stage));
-    }
-    if let Some(i) = pb.spec.stages.iter().position(|s| s.name.value == root) {
+pub fn source(_pb: &Playbook, an: &Analysis, root: &str) -> Option<Src> {
+    if let Some(i) = an.producer(root) {
         return Some(Src::Stage(i));
     }
     (root == "input").then_some(Src::Input)

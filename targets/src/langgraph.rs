@@ -449,13 +449,20 @@ impl<'a, 'd> Builder<'a, 'd> {
             }
         }
         // Finish points: exits that nothing emitted follows.
+        // (One pass over the edges: a search per stage would be quadratic in the stages.)
+        let mut followed = vec![false; n];
+        for &k in &order {
+            if segs[k].is_some() {
+                for j in self.an.graph.deps(k) {
+                    followed[j] = true;
+                }
+            }
+        }
         let mut finish: Vec<String> = Vec::new();
+        let mut finished: std::collections::HashSet<String> = std::collections::HashSet::new();
         for &i in &order {
             let Some(seg) = &segs[i] else { continue };
-            let followed = order
-                .iter()
-                .any(|&k| segs[k].is_some() && self.an.graph.deps(k).contains(&i));
-            if (!followed || refused[i]) && !finish.contains(&seg.exit) {
+            if (!followed[i] || refused[i]) && finished.insert(seg.exit.clone()) {
                 finish.push(seg.exit.clone());
             }
         }

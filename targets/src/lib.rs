@@ -45,6 +45,8 @@ pub struct Settings {
     pub check_image: String,
     /// The CRD's API group.
     pub crd_group: String,
+    /// The most bytes a build may write (`limits.max-output-bytes`).
+    pub max_output_bytes: u64,
 }
 
 impl Settings {
@@ -53,6 +55,7 @@ impl Settings {
             runner_image: cfg.targets.runner_image.clone(),
             check_image: cfg.targets.check_image.clone(),
             crd_group: cfg.targets.crd_group.clone(),
+            max_output_bytes: cfg.limits.max_output_bytes,
         }
     }
 }

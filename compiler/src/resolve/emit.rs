@@ -49,7 +49,7 @@ pub fn write_yaml(docs: &[Node], w: &mut impl std::io::Write) -> std::io::Result
 
 /// Each document written on its own (in parallel when there are many), in order: the
 /// output does not depend on the number of threads.
-fn emit_parts(docs: &[Node]) -> Vec<String> {
+pub(super) fn emit_parts(docs: &[Node]) -> Vec<String> {
     use rayon::prelude::*;
     if docs.len() >= 64 {
         docs.par_iter()

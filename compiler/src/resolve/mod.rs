@@ -12,6 +12,7 @@
 //! The top kustomization's `sortOptions` (default: kustomize's legacy order) orders the
 //! output.
 
+pub mod budget;
 mod emit;
 mod inline;
 pub mod json6902;
@@ -19,6 +20,7 @@ mod kust;
 pub mod select;
 pub mod smp;
 
+pub use budget::{WriteError, write_yaml_limited};
 pub use emit::{emit_yaml, key_less, write_yaml};
 
 use crate::declare_codes;
@@ -278,8 +280,13 @@ pub fn resolve(
         loader,
         opts,
         uid: AtomicU64::new(0),
+        budget: budget::Budget::new(&loader.limits),
     };
     let (mut acc, sort) = ctx.build_dir(&dir, &[], None, KustKind::Kustomization);
+    if ctx.budget.exceeded() {
+        // Abandoned: what was built is incomplete (and was dropped).
+        acc.res.clear();
+    }
     sort_resources(&mut acc.res, sort.as_ref());
     let mut files = Vec::new();
     let mut seen_files = std::collections::HashSet::new();
@@ -454,6 +461,9 @@ struct Res {
     name_spans: Vec<Span>,
     /// See [`DocOrigin::quiet`].
     quiet: Vec<Span>,
+    /// The YAML nodes this resource accounts for (the node budget): counted when it was
+    /// read, grown by the patches applied to it.
+    nodes: u64,
 }
 
 impl Res {
@@ -567,6 +577,7 @@ struct Ctx<'a> {
     loader: &'a Loader,
     opts: &'a ResolveOptions,
     uid: AtomicU64,
+    budget: budget::Budget,
 }
 
 /// The kustomization being accumulated: its directory and root.
@@ -832,7 +843,7 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    fn new_res(&self, node: Node) -> Res {
+    fn new_res(&self, node: Node, nodes: u64) -> Res {
         let orig = ResId::of(&node);
         let name_spans = node
             .get_path(&["metadata", "name"])
@@ -845,6 +856,7 @@ impl<'a> Ctx<'a> {
             uid: self.uid.fetch_add(1, AtomicOrdering::Relaxed),
             name_spans,
             quiet: Vec::new(),
+            nodes,
         }
     }
 
@@ -951,7 +963,7 @@ impl<'a> Ctx<'a> {
                 );
                 continue;
             }
-            acc.res.push(self.new_res(root.clone()));
+            acc.res.push(self.new_res(root.clone(), doc.nodes));
         }
         acc
     }
@@ -990,6 +1002,9 @@ impl<'a> Ctx<'a> {
     }
 
     fn accumulate(&self, kd: &KDir<'_>, acc: &mut Acc, stack: &[Frame]) {
+        if self.budget.exceeded() {
+            return;
+        }
         let k = kd.kust;
         // 1. Resources, each built independently (in parallel), appended in order.
         let subs: Vec<(Acc, Vec<ResId>)> = k
@@ -1006,11 +1021,24 @@ impl<'a> Ctx<'a> {
         for (i, r) in acc.res.iter().enumerate() {
             index.entry(r.cur().key()).or_insert(i);
         }
+        let mut nodes: u64 = acc.res.iter().map(|r| r.nodes).sum();
+        let mut stopped = false;
         for (r, (mut sub, ids)) in k.resources.iter().zip(subs) {
+            // The findings of every entry are kept, also past a budget (one of them may be
+            // the budget's finding, from a build in parallel).
             acc.merge_meta(&mut sub);
+            if stopped {
+                continue;
+            }
+            nodes = nodes.saturating_add(sub.res.iter().map(|r| r.nodes).sum());
             for (res, id) in sub.res.into_iter().zip(ids) {
                 self.append_id(acc, &mut index, res, id, r.span);
             }
+            stopped = self.over_budget(kd, r.span, acc, nodes);
+        }
+        if stopped || self.budget.exceeded() {
+            acc.res.clear();
+            return;
         }
         // openapi: accepted, no effect; the file must exist and be under the root.
         if let Some(o) = &k.openapi {
@@ -1067,11 +1095,18 @@ impl<'a> Ctx<'a> {
                 file: cfile,
             };
             self.accumulate(&ckd, acc, &stack2);
+            if self.budget.exceeded() {
+                return;
+            }
         }
         // 3. Patches.
         let mut merged_stages: HashMap<u64, Span> = HashMap::new();
         for p in k.patches_sm.iter().chain(&k.patches) {
             self.patch(kd, p, acc, &mut merged_stages);
+            if self.budget.exceeded() {
+                acc.res.clear();
+                return;
+            }
         }
         // 4. Transformers.
         if let Some(ns) = &k.namespace {
@@ -1092,7 +1127,36 @@ impl<'a> Ctx<'a> {
         }
         for p in &k.patches_json {
             self.patch(kd, p, acc, &mut merged_stages);
+            if self.budget.exceeded() {
+                acc.res.clear();
+                return;
+            }
         }
+    }
+
+    /// The resource and node budgets after the `resources:` entry at `entry` was added:
+    /// over one, the finding (from the first to notice), the accumulated resources
+    /// dropped, and true.
+    fn over_budget(&self, kd: &KDir<'_>, entry: Span, acc: &mut Acc, nodes: u64) -> bool {
+        let b = &self.budget;
+        let finding = if acc.res.len() > b.max_resources {
+            Some(b.too_many_resources(entry, &self.display(&kd.dir), acc.res.len()))
+        } else if nodes > b.max_nodes {
+            Some(b.too_many_nodes(
+                entry,
+                format!("with this entry, the build of `{}`", self.display(&kd.dir)),
+            ))
+        } else {
+            None
+        };
+        let Some(d) = finding else {
+            return b.exceeded();
+        };
+        if b.trip() {
+            acc.diags.push(d);
+        }
+        acc.res.clear();
+        true
     }
 
     fn set_namespace(&self, ns: &Node, acc: &mut Acc) {
@@ -1287,6 +1351,19 @@ impl<'a> Ctx<'a> {
             // Each selected resource is patched on its own (in parallel); the problems are
             // reported in resource order.
             let merged = &*merged;
+            // The node budget: what each operation adds, charged as it runs.
+            let values: Vec<(u64, usize)> = ops
+                .iter()
+                .map(|o| {
+                    o.value
+                        .as_ref()
+                        .map_or((0, 0), |v| (v.count() as u64, v.depth()))
+                })
+                .collect();
+            let max_depth = self.loader.limits.max_depth;
+            let base: u64 = acc.res.iter().map(|r| r.nodes).sum();
+            let grown = AtomicU64::new(0);
+            let max_nodes = self.budget.max_nodes;
             let per_res: Vec<Vec<Diagnostic>> = acc
                 .res
                 .par_iter_mut()
@@ -1326,7 +1403,17 @@ impl<'a> Ctx<'a> {
                         Node::map(md_span, Vec::new()),
                     );
                 }
-                let result = json6902::apply(&mut r.node, &ops);
+                let mut added = 0u64;
+                let charge = |cost: Option<u64>| {
+                    let Some(c) = cost else { return false };
+                    added = added.saturating_add(c);
+                    let before = grown.fetch_add(c, AtomicOrdering::Relaxed);
+                    base.saturating_add(before).saturating_add(c) <= max_nodes
+                };
+                let result = budget::apply_json(&mut r.node, &ops, &values, charge, max_nodes, max_depth);
+                if result.is_ok() {
+                    r.nodes = r.nodes.saturating_add(added);
+                }
                 if let Some(md) = r
                     .node
                     .as_map_mut()
@@ -1336,6 +1423,28 @@ impl<'a> Ctx<'a> {
                         diags.push(collection_annotation(&key, span, found));
                     }
                 }
+                let result = match result {
+                    Ok(()) => Ok(()),
+                    Err(budget::JsonStop::Failed(e)) => Err(e),
+                    Err(budget::JsonStop::TooDeep(i)) => {
+                        diags.push(
+                            Diagnostic::new(
+                                &crate::yaml::NESTING_TOO_DEEP,
+                                ops[i].span,
+                                format!("this `{}` operation would nest {} deeper than {max_depth} levels (`limits.max-depth`); the resource is left unpatched", ops[i].kind.as_str(), r.cur().describe()),
+                            )
+                            .with_help("nest less (every later step walks the whole depth)"),
+                        );
+                        return diags;
+                    }
+                    Err(budget::JsonStop::OverBudget(i)) => {
+                        if self.budget.trip() {
+                            let what = format!("this `{}` operation on {}", ops[i].kind.as_str(), r.cur().describe());
+                            diags.push(self.budget.too_many_nodes(ops[i].span, what));
+                        }
+                        return diags;
+                    }
+                };
                 if let Err(e) = result {
                     let op = &ops[e.index];
                     let span = if e.in_from {
@@ -1411,8 +1520,11 @@ impl<'a> Ctx<'a> {
                 }
             };
             let mut deleted = Vec::new();
+            let doc_nodes = doc.count() as u64;
             for i in sel {
                 let r = &mut acc.res[i];
+                // A merge adds at most the patch's own nodes.
+                r.nodes = r.nodes.saturating_add(doc_nodes);
                 let playbook = r.is_playbook();
                 let keep = |n: &Node, path: &[&str]| n.get_path(path).cloned();
                 let api = keep(&r.node, &["apiVersion"]);
@@ -1460,6 +1572,13 @@ impl<'a> Ctx<'a> {
             for i in deleted.into_iter().rev() {
                 acc.res.remove(i);
             }
+        }
+        let total: u64 = acc.res.iter().map(|r| r.nodes).sum();
+        if total > self.budget.max_nodes && self.budget.trip() {
+            acc.diags.push(
+                self.budget
+                    .too_many_nodes(p.span, "this strategic-merge patch".to_string()),
+            );
         }
     }
 
@@ -1729,11 +1848,7 @@ fn load_error(span: Span, e: &LoadError) -> Diagnostic {
             span,
             format!("`{}` does not exist", crate::render::path_str(p)),
         ),
-        LoadError::Io(p, msg) => Diagnostic::new(
-            &crate::yaml::UNREADABLE,
-            span,
-            format!("`{}` could not be read: {msg}", crate::render::path_str(p)),
-        ),
+        _ => e.diagnostic(span),
     }
 }
 
@@ -1981,6 +2096,7 @@ fn apply_permutation(res: &mut [Res], order: &[usize]) {
             uid: r.uid,
             name_spans: Vec::new(),
             quiet: Vec::new(),
+            nodes: 0,
         };
         tmp.push(std::mem::replace(r, placeholder));
     }

@@ -13,10 +13,11 @@ use crate::model::scalar::text_span;
 use crate::model::{Approval, ExprText, Playbook, Risk, Spanned, Stage};
 use crate::span::{SourceMap, Span};
 use crate::types::check::{self as tc, Env, Purpose, Root};
-use crate::types::{Field, ObjTy, SchemaStore, Ty};
+use crate::types::{Field, Lookup, ObjTy, SchemaStore, Ty};
 use crate::yaml::{Node, ScalarKind, Value};
 use graph::StageGraph;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -113,6 +114,30 @@ pub struct Analysis {
     pub conditions: Vec<Vec<Option<lower::Lowered>>>,
     /// Per stage: the lowered `when` (`None` without `when` or with errors).
     pub whens: Vec<Option<lower::Lowered>>,
+    /// A ref's first name to the stage it reads: output stems first, then stage names (the
+    /// first of each), so that a lookup costs no scan of the stages.
+    producers: HashMap<String, usize>,
+}
+
+impl Analysis {
+    /// The stage whose output a ref's first name reads: the stage with that output stem,
+    /// else the stage of that name.
+    pub fn producer(&self, name: &str) -> Option<usize> {
+        self.producers.get(name).copied()
+    }
+}
+
+fn producers(pb: &Playbook, outputs: &[Output]) -> HashMap<String, usize> {
+    let mut m: HashMap<String, usize> = HashMap::with_capacity(outputs.len() * 2);
+    for o in outputs {
+        if let Some(stem) = &o.stem {
+            m.entry(stem.clone()).or_insert(o.stage);
+        }
+    }
+    for (i, s) in pb.spec.stages.iter().enumerate() {
+        m.entry(s.name.value.clone()).or_insert(i);
+    }
+    m
 }
 
 /// The stem of a schema file name: drops the directories, `.json` and a trailing `.schema`.
@@ -134,8 +159,10 @@ pub fn analyze(pb: &Playbook, cx: &Ctx<'_>, diags: &mut Vec<Diagnostic>) -> Anal
         Some(s) => load_ty(cx, s, diags),
         None => Ty::Any,
     };
+    let producers = producers(pb, &outputs);
     let mut an = Analysis {
         graph,
+        producers,
         outputs,
         input,
         conditions: Vec::new(),
@@ -218,41 +245,45 @@ fn load_ty(cx: &Ctx<'_>, reference: &Spanned<String>, diags: &mut Vec<Diagnostic
         .map(|f| f.path.as_path())
         .unwrap_or(Path::new(""));
     // The display path is relative to the loader's cwd; the loader resolves it the same way.
-    let Some(found) = cx.schemas.lookup(
+    let found = cx.schemas.lookup(
         cx.loader,
         &reference.value,
         reference.span.file,
         from,
         cx.schema_paths,
-    ) else {
-        let mut d = Diagnostic::new(
-            &crate::types::schema::SCHEMA_NOT_FOUND,
-            reference.span,
-            format!("schema file `{}` not found", reference.value),
-        );
-        let dir = from.parent().map(Path::to_path_buf).unwrap_or_default();
-        d = d.with_help(format!(
-            "it is looked up relative to `{}`{}",
-            if dir.as_os_str().is_empty() {
-                ".".to_string()
-            } else {
-                dir.display().to_string()
-            },
-            if cx.schema_paths.is_empty() {
-                ", then along `schema-paths` in `.pbc.yaml` (none configured)".to_string()
-            } else {
-                ", then along `schema-paths`".to_string()
-            }
-        ));
-        diags.push(d);
-        return Ty::Any;
-    };
+    );
     match found {
-        Some(s) => {
+        Lookup::Loaded(s) => {
             diags.extend(s.diags.iter().cloned());
             s.ty.clone()
         }
-        None => Ty::Any,
+        Lookup::Refused(e) => {
+            diags.push(e.diagnostic(reference.span));
+            Ty::Any
+        }
+        Lookup::NotFound => {
+            let mut d = Diagnostic::new(
+                &crate::types::schema::SCHEMA_NOT_FOUND,
+                reference.span,
+                format!("schema file `{}` not found", reference.value),
+            );
+            let dir = from.parent().map(Path::to_path_buf).unwrap_or_default();
+            d = d.with_help(format!(
+                "it is looked up relative to `{}`{}",
+                if dir.as_os_str().is_empty() {
+                    ".".to_string()
+                } else {
+                    dir.display().to_string()
+                },
+                if cx.schema_paths.is_empty() {
+                    ", then along `schema-paths` in `.pbc.yaml` (none configured)".to_string()
+                } else {
+                    ", then along `schema-paths`".to_string()
+                }
+            ));
+            diags.push(d);
+            Ty::Any
+        }
     }
 }
 
@@ -333,18 +364,7 @@ impl<'a> StageEnv<'a> {
     }
 
     fn producer(&self, name: &str) -> Option<usize> {
-        self.an
-            .outputs
-            .iter()
-            .find(|o| o.stem.as_deref() == Some(name))
-            .map(|o| o.stage)
-            .or_else(|| {
-                self.pb
-                    .spec
-                    .stages
-                    .iter()
-                    .position(|s| s.name.value == name)
-            })
+        self.an.producer(name)
     }
 
     fn builtin(&self, name: &str) -> Option<Ty> {

@@ -4,4 +4,4 @@ pub mod check;
 pub mod schema;
 
 pub use check::{Checked, Env, Finding, Purpose, Root, TypedRef};
-pub use schema::{EnumTy, Field, ObjTy, Schema, SchemaStore, Ty};
+pub use schema::{EnumTy, Field, Lookup, ObjTy, Schema, SchemaStore, Ty};

@@ -11,7 +11,7 @@
 use crate::declare_codes;
 use crate::diag::Diagnostic;
 use crate::fs::{FileKind, normalize};
-use crate::load::Loader;
+use crate::load::{LoadError, Loader};
 use crate::span::{FileId, Span};
 use crate::yaml::{Node, ScalarKind, Value};
 use std::collections::HashMap;
@@ -146,22 +146,43 @@ pub struct Schema {
     pub diags: Vec<Diagnostic>,
 }
 
-type Slot = Arc<OnceLock<Option<Arc<Schema>>>>;
+type Slot = Arc<OnceLock<Result<Arc<Schema>, LoadError>>>;
+
+/// A schema file found for a reference, and the root the load restrictor holds it to.
+type Found = Option<(PathBuf, PathBuf)>;
 
 /// Loads each schema once, shared across playbooks and overlays.
+///
+/// The load restrictor holds every schema file to a root: a file found relative to the
+/// referring file lies under that file's kustomization (its nearest directory holding a
+/// kustomization file) or, for a file in no kustomization, under the project (`root`: the
+/// directory of `.pbc.yaml`, else the working directory) or else the file's own directory;
+/// a file found along `schema-paths` lies under that directory. Symlinks are resolved first.
 #[derive(Default)]
 pub struct SchemaStore {
+    /// The project root for files in no kustomization (empty: the working directory).
+    root: PathBuf,
+    /// `--load-restrictor none`: schema files may lie anywhere.
+    unrestricted: bool,
     cache: Mutex<HashMap<PathBuf, Slot>>,
     /// [`SchemaStore::find`]'s answers, by the referring file's directory and the reference.
-    found: Mutex<HashMap<PathBuf, HashMap<String, Option<PathBuf>>>>,
+    found: Mutex<HashMap<PathBuf, HashMap<String, Found>>>,
     /// [`SchemaStore::load`]'s answers, by the path as given.
-    loaded: Mutex<HashMap<PathBuf, Option<Arc<Schema>>>>,
+    loaded: Mutex<HashMap<PathBuf, Result<Arc<Schema>, LoadError>>>,
     /// [`SchemaStore::lookup`]'s answers, by the referring file and the reference.
     looked_up: Mutex<HashMap<FileId, HashMap<String, Lookup>>>,
 }
 
 /// Where a schema reference leads: [`SchemaStore::lookup`].
-pub type Lookup = Option<Option<Arc<Schema>>>;
+#[derive(Clone, Debug)]
+pub enum Lookup {
+    /// No candidate file exists.
+    NotFound,
+    /// The file exists but was not read: outside its root, not a regular file, unreadable.
+    Refused(LoadError),
+    /// The schema (its own problems are among its diagnostics).
+    Loaded(Arc<Schema>),
+}
 
 impl std::fmt::Debug for SchemaStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -174,23 +195,69 @@ impl SchemaStore {
         Self::default()
     }
 
+    /// A store whose project root (for files in no kustomization) is `root`: the directory
+    /// of `.pbc.yaml` (empty: the working directory).
+    pub fn with_root(root: impl Into<PathBuf>) -> Self {
+        SchemaStore {
+            root: root.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Lifts the load restrictor (`--load-restrictor none`).
+    pub fn unrestricted(mut self) -> Self {
+        self.unrestricted = true;
+        self
+    }
+
     /// Finds a referenced schema file: relative to `from_file`'s directory, then along
-    /// `search`. Returns the first that exists.
+    /// `search`. Returns the first that exists (a directory does not count; a FIFO or a
+    /// device does, for the read to refuse it by name).
     pub fn find(
         loader: &Loader,
         reference: &str,
         from_file: &Path,
         search: &[PathBuf],
     ) -> Option<PathBuf> {
-        let base = from_file.parent().unwrap_or(Path::new(""));
-        let mut cands = vec![base.join(reference)];
-        cands.extend(search.iter().map(|d| d.join(reference)));
-        cands.into_iter().map(|p| normalize(&p)).find(|p| {
+        Self::find_rooted(loader, reference, from_file, search, Path::new("")).map(|(p, _)| p)
+    }
+
+    /// [`SchemaStore::find`], with the root the file is held to (see [`SchemaStore`]);
+    /// `project` is the project root.
+    pub fn find_rooted(
+        loader: &Loader,
+        reference: &str,
+        from_file: &Path,
+        search: &[PathBuf],
+        project: &Path,
+    ) -> Found {
+        let exists = |p: &Path| {
             loader
-                .fs
                 .metadata(&loader.resolve(p))
-                .is_ok_and(|m| m.kind == FileKind::File)
+                .is_ok_and(|m| m.kind != FileKind::Dir)
+        };
+        let base = from_file.parent().unwrap_or(Path::new(""));
+        let own = normalize(&base.join(reference));
+        if exists(&own) {
+            return Some((own, file_root(loader, base, project)));
+        }
+        search.iter().find_map(|d| {
+            let p = normalize(&d.join(reference));
+            exists(&p).then(|| (p, d.clone()))
         })
+    }
+
+    /// [`SchemaStore::find_rooted`] and the load restrictor, for a reader that reads the
+    /// file itself: the path, or why it may not be read (`None`: no such file).
+    pub fn locate(
+        loader: &Loader,
+        reference: &str,
+        from_file: &Path,
+        search: &[PathBuf],
+        project: &Path,
+    ) -> Option<Result<PathBuf, LoadError>> {
+        let (path, root) = Self::find_rooted(loader, reference, from_file, search, project)?;
+        Some(loader.check_within(&path, &root).map(|()| path))
     }
 
     /// [`SchemaStore::find`], answered once per directory and reference (every playbook
@@ -201,7 +268,7 @@ impl SchemaStore {
         reference: &str,
         from_file: &Path,
         search: &[PathBuf],
-    ) -> Option<PathBuf> {
+    ) -> Found {
         let dir = from_file.parent().unwrap_or(Path::new(""));
         {
             let found = self.found.lock().unwrap_or_else(|e| e.into_inner());
@@ -209,7 +276,7 @@ impl SchemaStore {
                 return hit.clone();
             }
         }
-        let answer = Self::find(loader, reference, from_file, search);
+        let answer = Self::find_rooted(loader, reference, from_file, search, &self.root);
         let mut found = self.found.lock().unwrap_or_else(|e| e.into_inner());
         found
             .entry(dir.to_path_buf())
@@ -218,10 +285,10 @@ impl SchemaStore {
         answer
     }
 
-    /// [`SchemaStore::find_cached`], then [`SchemaStore::load`], remembered by the referring
-    /// file (`from`, whose path is `from_file`) and the reference, so that the stages of
-    /// every playbook that name the same schema find it without a path lookup: `None` if
-    /// no file is found, `Some(None)` if it cannot be read.
+    /// [`SchemaStore::find_cached`], the load restrictor, then [`SchemaStore::load`],
+    /// remembered by the referring file (`from`, whose path is `from_file`) and the
+    /// reference, so that the stages of every playbook that name the same schema find it
+    /// without a path lookup.
     pub fn lookup(
         &self,
         loader: &Loader,
@@ -239,9 +306,20 @@ impl SchemaStore {
         {
             return hit.clone();
         }
-        let answer = self
-            .find_cached(loader, reference, from_file, search)
-            .map(|path| self.load(loader, &path));
+        let answer = match self.find_cached(loader, reference, from_file, search) {
+            None => Lookup::NotFound,
+            Some((path, root)) => {
+                let allowed = if self.unrestricted {
+                    Ok(())
+                } else {
+                    loader.check_within(&path, &root)
+                };
+                match allowed.and_then(|()| self.load(loader, &path)) {
+                    Ok(s) => Lookup::Loaded(s),
+                    Err(e) => Lookup::Refused(e),
+                }
+            }
+        };
         self.looked_up
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -251,8 +329,9 @@ impl SchemaStore {
         answer
     }
 
-    /// Loads (once) the schema at `path`. `None` if the file cannot be read at all.
-    pub fn load(&self, loader: &Loader, path: &Path) -> Option<Arc<Schema>> {
+    /// Loads (once) the schema at `path` (no load restrictor: [`SchemaStore::lookup`]
+    /// applies it). An error if the file cannot be read at all.
+    pub fn load(&self, loader: &Loader, path: &Path) -> Result<Arc<Schema>, LoadError> {
         if let Some(hit) = self
             .loaded
             .lock()
@@ -269,7 +348,7 @@ impl SchemaStore {
         answer
     }
 
-    fn load_slot(&self, loader: &Loader, path: &Path) -> Option<Arc<Schema>> {
+    fn load_slot(&self, loader: &Loader, path: &Path) -> Result<Arc<Schema>, LoadError> {
         let key = loader.resolve(path);
         let slot = {
             let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -280,11 +359,29 @@ impl SchemaStore {
     }
 }
 
-fn load_schema(loader: &Loader, path: &Path) -> Option<Schema> {
-    let loaded = loader.load(path).ok()?;
+/// The root a schema found relative to a file in `dir` is held to: the nearest directory
+/// holding a kustomization file, else the project root when `dir` lies under it, else `dir`.
+fn file_root(loader: &Loader, dir: &Path, project: &Path) -> PathBuf {
+    let abs = loader.resolve(dir);
+    if let Some(k) = abs
+        .ancestors()
+        .find(|a| crate::resolve::find_kustomization(loader, a).is_some())
+    {
+        return k.to_path_buf();
+    }
+    let project = loader.resolve(project);
+    if abs.starts_with(&project) {
+        project
+    } else {
+        abs
+    }
+}
+
+fn load_schema(loader: &Loader, path: &Path) -> Result<Schema, LoadError> {
+    let loaded = loader.load(path)?;
     let mut diags = loaded.diags.clone();
     let Some(doc) = loaded.docs.first() else {
-        return Some(Schema {
+        return Ok(Schema {
             path: path.to_path_buf(),
             ty: Ty::Any,
             diags,
@@ -301,7 +398,7 @@ fn load_schema(loader: &Loader, path: &Path) -> Option<Schema> {
         depth: 0,
     };
     let ty = cx.ty(root, false);
-    Some(Schema {
+    Ok(Schema {
         path: path.to_path_buf(),
         ty,
         diags,
@@ -311,6 +408,28 @@ fn load_schema(loader: &Loader, path: &Path) -> Option<Schema> {
 /// Compiles the schema with the `jsonschema` crate; a failure becomes PB3002 at the
 /// offending keyword.
 fn compile_check(root: &Node, diags: &mut Vec<Diagnostic>) {
+    // A file that is not a schema at all (a text, a list): say so, quoting at most a short,
+    // escaped excerpt of it (the validator's message would quote the whole value).
+    let is_bool = root.as_scalar().is_some_and(|s| s.kind == ScalarKind::Bool);
+    if root.as_map().is_none() && !is_bool {
+        let what = match &root.value {
+            Value::Scalar(s) => format!(
+                "{} `{}`",
+                root.type_name(),
+                crate::diag::excerpt(&s.text, EXCERPT_CHARS)
+            ),
+            _ => root.type_name().to_string(),
+        };
+        diags.push(
+            Diagnostic::new(
+                &SCHEMA_INVALID,
+                root.span.sub(0, 0),
+                format!("this is not a JSON Schema: a schema is an object (or `true`/`false`), this file holds {what}"),
+            )
+            .with_help("point `output-schema`/`input-schema` at a JSON Schema file"),
+        );
+        return;
+    }
     let json = root.to_json();
     let draft7 = json
         .get("$schema")
@@ -337,7 +456,10 @@ fn compile_check(root: &Node, diags: &mut Vec<Diagnostic>) {
             Diagnostic::new(
                 &SCHEMA_INVALID,
                 node.span,
-                format!("this is not a valid JSON Schema: {msg}"),
+                format!(
+                    "this is not a valid JSON Schema: {}",
+                    crate::diag::excerpt(&msg, MESSAGE_CHARS)
+                ),
             )
             .with_help(
                 "fix the keyword; see https://json-schema.org/draft/2020-12/json-schema-validation",
@@ -345,6 +467,11 @@ fn compile_check(root: &Node, diags: &mut Vec<Diagnostic>) {
         );
     }
 }
+
+/// How much of a file that is not a schema a message quotes.
+const EXCERPT_CHARS: usize = 40;
+/// How much of the validator's message (which quotes the offending value) is kept.
+const MESSAGE_CHARS: usize = 200;
 
 /// Follows a JSON pointer (`/a/0/b`, with `~0`/`~1` escapes) in a spanned tree.
 pub fn pointer<'a>(root: &'a Node, ptr: &str) -> Option<&'a Node> {
