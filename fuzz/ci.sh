@@ -31,7 +31,9 @@ fi
 echo "fuzz: toolchain ${toolchain[*]:-stable (RUSTC_BOOTSTRAP=1)}, sanitizer $sanitizer, ${seconds}s per target"
 
 bash fuzz/seed.sh
-(cd fuzz && cargo "${toolchain[@]}" fuzz build -s "$sanitizer")
+# 16 codegen units (cargo-fuzz's default is 1): a much shorter build on CI's two cores, for
+# somewhat slower runs, which do not matter for 30 seconds.
+(cd fuzz && cargo "${toolchain[@]}" fuzz build -s "$sanitizer" --codegen-units 16)
 
 # pbc parallelizes with rayon: one thread per fuzzer keeps the runs comparable.
 export RAYON_NUM_THREADS=1
