@@ -7,6 +7,8 @@ pub mod diag;
 pub mod diff;
 pub mod expr;
 pub mod fs;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gitfs;
 pub mod load;
 pub mod model;

@@ -1853,7 +1853,7 @@ fn load_error(span: Span, e: &LoadError) -> Diagnostic {
 }
 
 /// Reads a JSON 6902 operation list.
-fn parse_ops(list: &Node, diags: &mut Vec<Diagnostic>) -> Option<Vec<Op>> {
+pub(crate) fn parse_ops(list: &Node, diags: &mut Vec<Diagnostic>) -> Option<Vec<Op>> {
     let items = list.as_seq()?;
     let mut ops = Vec::new();
     let mut ok = true;
