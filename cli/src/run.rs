@@ -211,7 +211,12 @@ pub fn resume(state: Option<PathBuf>, run: &str, agents: Option<PathBuf>, json: 
 pub fn runs(state: Option<PathBuf>, json: bool) -> ExitCode {
     // Read-only: a state that does not exist has no runs, and is not created.
     let dir = pbc_runtime::default_state_dir(state.as_deref());
-    let result = if dir.join("state.db").exists() {
+    let result = if dir.exists() && !dir.is_dir() {
+        Err(Error::Usage(format!(
+            "{}: the state directory is not a directory",
+            dir.display()
+        )))
+    } else if dir.join("state.db").exists() {
         open(state).and_then(|mut rt| Ok((rt.runs()?, rt.kill_switch()?)))
     } else {
         Ok((Vec::new(), pbc_runtime::KillSwitch::default()))
