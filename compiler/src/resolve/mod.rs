@@ -55,9 +55,13 @@ declare_codes! {
     /// Like kustomize (`LoadRestrictionsRootOnly`), pbc reads the files a kustomization names
     /// (resources, patches, the openapi file) only from its own directory or below, also when
     /// a symlink inside the directory points outside it. Directories (bases) may be anywhere.
-    /// This keeps a tree from reading files it does not own. Move the file under the
-    /// kustomization, make the directory holding it a base with its own kustomization, or
-    /// build with `--load-restrictor none`.
+    /// This keeps a tree from reading files it does not own. The same holds for the other
+    /// files pbc reads: an `output-schema`/`input-schema` lies under the kustomization that
+    /// holds the playbook naming it (or under the `schema-paths` directory it was found in),
+    /// a catalog or evidence-rule file under the directory of `.pbc.yaml`. A refused file is
+    /// not read, and nothing of it is shown. Move the file under the kustomization, make the
+    /// directory holding it a base with its own kustomization, or build with
+    /// `--load-restrictor none`.
     PB1003 OUTSIDE_ROOT "outside-root" Error "a file outside the kustomization root";
     /// Kustomizations include each other in a cycle.
     ///
