@@ -165,7 +165,7 @@ assert run["results"][0]["fixes"][0]["artifactChanges"][0]["replacements"][0]["i
 assert {r["id"] for r in run["tool"]["driver"]["rules"]} == {"PB2001", "PB2013"}
 EOF
   if [[ -x "$repo_root/.venv/bin/check-jsonschema" ]]; then
-    "$repo_root/.venv/bin/check-jsonschema" --schemafile "$repo_root/testdata/sarif/sarif-schema-2.1.0.json" \
+    "$repo_root/.venv/bin/check-jsonschema" --schemafile "$repo_root/testdata/reference/sarif/sarif-schema-2.1.0.json" \
       "$repo/pbc.sarif" || fail "defaults: the SARIF file is not valid against the SARIF schema"
   fi
 else
