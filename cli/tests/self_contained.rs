@@ -5,6 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+/// The directory beside a clone that must never be read (spelt in two pieces so that this
+/// file does not match its own search).
+const OUTSIDE: &str = concat!("..", "/shared");
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -73,7 +77,7 @@ fn outside_citations(text: &str) -> Vec<String> {
         if line.contains('§') {
             found.push(format!("line {}: a section sign", n + 1));
         }
-        if line.contains("shared/reference") || line.contains("../shared") {
+        if line.contains("shared/reference") || line.contains(OUTSIDE) {
             found.push(format!("line {}: a path outside the repository", n + 1));
         }
     }
@@ -112,7 +116,10 @@ fn the_citation_finder_finds_what_it_looks_for() {
         outside_citations("the layout of Seed 000 and issue 6.").len(),
         2
     );
-    assert_eq!(outside_citations("copied from ../shared/x").len(), 1);
+    assert_eq!(
+        outside_citations(&format!("copied from {OUTSIDE}/x")).len(),
+        1
+    );
     assert!(outside_citations("seeded from testdata; issue the command; 000 seeds").is_empty());
 }
 
@@ -123,14 +130,14 @@ fn tests_and_scripts_read_nothing_outside_the_clone() {
     for rel in files() {
         let ext = rel.extension().and_then(|e| e.to_str()).unwrap_or("");
         let script = matches!(ext, "rs" | "sh" | "py") || rel.starts_with(".ci");
-        if !script || rel.ends_with("self_contained.rs") {
+        if !script {
             continue;
         }
         let Ok(text) = std::fs::read_to_string(root.join(&rel)) else {
             continue;
         };
         for (n, line) in text.lines().enumerate() {
-            if line.contains("../shared") || line.contains("PBC_SHARED") {
+            if line.contains(OUTSIDE) || line.contains(concat!("PBC_", "SHARED")) {
                 bad.push(format!("{}:{}", rel.display(), n + 1));
             }
         }
