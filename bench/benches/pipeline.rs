@@ -1,5 +1,5 @@
-//! Criterion benchmarks of pbc's pipeline on the generated monorepo (issue 10,
-//! `docs/performance.md`): the baseline (saphyr-parser's spanned events, one thread), then
+//! Criterion benchmarks of pbc's pipeline on the generated monorepo
+//! (`docs/performance.md`): the baseline (saphyr-parser's spanned events, one thread), then
 //! load, resolve, emit, check and a whole `build --target resolved`.
 //!
 //! `cargo bench -p pbc-bench` runs N = 100 and 1,000; `PBC_BENCH_10K=1` adds N = 10,000

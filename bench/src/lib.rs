@@ -1,4 +1,4 @@
-//! Shared pieces of pbc's benchmarks (issue 10; see `docs/performance.md`): the baseline
+//! Shared pieces of pbc's benchmarks (see `docs/performance.md`): the baseline
 //! (a bare spanned parse with saphyr-parser, one thread) and each pipeline step wired as the
 //! CLI wires it.
 

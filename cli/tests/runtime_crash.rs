@@ -1,4 +1,4 @@
-//! Crash safety and the kill switch through the `pbc` binary (contract §9, issue 8), with
+//! Crash safety and the kill switch through the `pbc` binary, with
 //! real processes, files, named pipes and a loopback webhook.
 //!
 //! The crash matrix `kill -9`s `pbc run`, `pbc resume` or `pbc reject` at each step of a

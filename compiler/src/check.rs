@@ -1,4 +1,4 @@
-//! `pbc check`: discovery (contract §1), then load → resolve → model → checks per unit, in
+//! `pbc check`: discovery, then load → resolve → model → checks per unit, in
 //! parallel, and the post-processing every command shares (suppressions, configured
 //! severities, one report for problems in a shared base).
 
@@ -48,7 +48,7 @@ fn is_yaml(p: &Path) -> bool {
     )
 }
 
-/// Finds the units to check under the given paths (contract §1). Uses the real disk and
+/// Finds the units to check under the given paths. Uses the real disk and
 /// honours `.gitignore`.
 pub fn discover(paths: &[PathBuf]) -> Result<Units, UsageError> {
     let mut units = Units::default();

@@ -1,4 +1,4 @@
-//! The one diagnostic model (contract §2).
+//! The one diagnostic model.
 //!
 //! A diagnostic is data: a [`Code`], a severity, a one-sentence message, a primary [`Span`],
 //! secondary [`Label`]s (possibly in other files), optional help and an optional [`Fix`].

@@ -4,7 +4,7 @@
 //!
 //! Each side is discovered the way `pbc check` discovers (trees and loose files), resolved
 //! with the overlay resolver and read into the typed model. A playbook is identified by its
-//! environment (the directory directly under the tree's nearest `overlays/`, contract §6)
+//! environment (the directory directly under the tree's nearest `overlays/`)
 //! and its resolved `metadata.name`, so moving a file does not read as a removal and an
 //! addition. What is compared is what a reviewer of a gate or a control must see:
 //! stages added, removed or reordered; per stage `approval`, `approvers`, `sla`,

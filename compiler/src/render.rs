@@ -1,4 +1,4 @@
-//! Renderers: diagnostics are data until here. `human` (miette), `json` (contract §2),
+//! Renderers: diagnostics are data until here. `human` (miette), `json`,
 //! `github` (workflow commands) and `sarif` (2.1.0).
 
 use crate::diag::{Diagnostic, Severity, Summary};
@@ -191,7 +191,7 @@ fn doc_text(doc: &str) -> String {
         .to_string()
 }
 
-/// What a code's thousands digit says (contract §2), as a SARIF rule tag.
+/// What a code's thousands digit says, as a SARIF rule tag.
 fn code_category(id: &str) -> &'static str {
     match id.as_bytes().get(2) {
         Some(b'0') => "loading",
@@ -443,8 +443,8 @@ mod human_impl {
 
     pub(super) fn build(sources: &SourceMap, d: &Diagnostic) -> Report {
         let file = sources.get(d.span.file);
-        // The header shows `path:line:column` with the column in Unicode scalar values
-        // (contract §2); miette's own suffix would count bytes, so it is turned off below.
+        // The header shows `path:line:column` with the column in Unicode scalar values;
+        // miette's own suffix would count bytes, so it is turned off below.
         let source = file.as_ref().map(|f| {
             let lc = f.line_col(d.span.start);
             NamedSource::new(

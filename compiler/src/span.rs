@@ -2,7 +2,7 @@
 //!
 //! Every node pbc builds carries a [`Span`]: the file it came from and a byte range in that
 //! file. Lines and columns are computed only when a diagnostic is rendered, from the file's
-//! line index: lines are 1-based and columns count Unicode scalar values (contract §2).
+//! line index: lines are 1-based and columns count Unicode scalar values.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! `expected.yaml`, kubectl's output for it (`testdata/overlays/regen.sh` regenerates them).
 //! pbc's resolution must equal it as data, document order included; each Playbook's
 //! `spec.stages` is compared as a set, because pbc keeps the base order of merged stages
-//! where kustomize puts the patched ones first (contract §7). Trees marked `PBC-ONLY` use
+//! where kustomize puts the patched ones first. Trees marked `PBC-ONLY` use
 //! pbc's deliberate differences and are compared exactly, stage order included, with
 //! `expected.pbc.yaml`.
 

@@ -1,4 +1,4 @@
-//! `schemas/playbook.schema.json` (contract §3) against itself, the accepted fixtures, the
+//! `schemas/playbook.schema.json` against itself, the accepted fixtures, the
 //! `testdata/bad` fixtures and a table of inline cases.
 //!
 //! The schema is the editor-facing and CRD-facing description of the format: it must accept

@@ -40,7 +40,7 @@ declare_codes! {
     PB5011 EVIDENCE_RULES_INVALID "evidence-rules-invalid" Error "an evidence rules file is not valid";
 }
 
-/// A kind of evidence observable in a resolved playbook (contract §6).
+/// A kind of evidence observable in a resolved playbook.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EvidenceKind {
     /// `spec.audit.log-to` names at least one sink.

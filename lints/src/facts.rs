@@ -249,12 +249,12 @@ pub enum Gate<'a> {
         /// True when the gate exists because of `risk: medium`, not `approval`.
         by_risk: bool,
     },
-    /// The stage never runs: its effective risk is `high` (contract §4).
+    /// The stage never runs: its effective risk is `high`.
     Refused,
 }
 
 impl StageFacts {
-    /// The stage's gate (contract §4): `manual`; `conditional` with at least one manual
+    /// The stage's gate: `manual`; `conditional` with at least one manual
     /// branch (a manual branch without approvers uses the stage's); `risk: medium` (one
     /// approval from the stage's approvers); `risk: high` refuses the stage.
     pub fn gate<'a>(&'a self, pb: &PlaybookFacts) -> Gate<'a> {

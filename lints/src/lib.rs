@@ -1,4 +1,4 @@
-//! pbc-lints: compliance for `agenticops/v1` playbooks (contract §6).
+//! pbc-lints: compliance for `agenticops/v1` playbooks.
 //!
 //! - [`catalog`]: the control catalogs as data (SOC 2 TSC, ISO/IEC 27001:2013 and 2022 Annex A
 //!   with the 2013 → 2022 correspondence), and an organisation's own.

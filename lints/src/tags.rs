@@ -1,4 +1,4 @@
-//! Control tags (contract §6): `SOC2-<criterion>`, `ISO27001-A.x.y.z` (2013 Annex A),
+//! Control tags: `SOC2-<criterion>`, `ISO27001-A.x.y.z` (2013 Annex A),
 //! `ISO27001-x.y` or `ISO27001:2022-x.y` (2022 Annex A), and the prefixes of any catalog an
 //! organisation adds. A tag is a catalog's prefix followed by one of its control ids, matched
 //! exactly: ids, never names.

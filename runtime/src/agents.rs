@@ -1,4 +1,4 @@
-//! The agents file (contract §9): executors for agents and actions, and the role map.
+//! The agents file: executors for agents and actions, and the role map.
 //!
 //! ```yaml
 //! agents:

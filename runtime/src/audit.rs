@@ -1,4 +1,4 @@
-//! The audit log (contract §9): JSON Lines, each entry hash-chained to the one before.
+//! The audit log: JSON Lines, each entry hash-chained to the one before.
 //!
 //! An entry is one JSON object, its fields in this order:
 //! `{"seq", "time", "run", "stage", "event", "actor", "compliance", "details", "prev", "hash"}`.

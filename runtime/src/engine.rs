@@ -635,7 +635,7 @@ impl Runtime {
         self.start(c, agents, input, opts, None)
     }
 
-    /// Runs one stage alone with `input` as the run's input (seed 000 §7's `run_stage`):
+    /// Runs one stage alone with `input` as the run's input (the code-review example's `run_stage`):
     /// the other stages are skipped and the stage's `needs` are not waited for.
     pub fn run_stage(
         &mut self,
@@ -995,7 +995,7 @@ impl Runtime {
 
     // ---------------------------------------------------------------- decisions
 
-    /// Records an approval by `who` (contract §9: checked against the gate's users and its
+    /// Records an approval by `who` (checked against the gate's users and its
     /// roles' members, never the requester; refused after expiry). `resume` executes.
     pub fn approve(&mut self, id: &str, who: &str) -> Result<Decision> {
         self.decide(id, who, None)
@@ -1802,7 +1802,7 @@ impl Runtime {
         RunScope { roots }
     }
 
-    /// The manual gate a stage needs now, if any (contract §4; conditional gates fail safe).
+    /// The manual gate a stage needs now, if any (conditional gates fail safe).
     fn gate_need(&self, live: &Live, i: usize) -> Option<GateNeed> {
         let stage = &live.c.playbook.spec.stages[i];
         let stage_approvers = approvers_of(stage.approvers.as_ref());
@@ -3079,7 +3079,7 @@ pub(crate) fn interpolate(v: &Value, scope: &dyn Scope) -> Value {
     }
 }
 
-/// The runbook of refused stages: what a person would do by hand (seed 002).
+/// The runbook of refused stages: what a person would do by hand.
 fn runbook(c: &Compiled, run: &RunRow, stages: &[usize]) -> String {
     let pb = &c.playbook;
     let mut out = format!(

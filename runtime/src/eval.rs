@@ -1,6 +1,6 @@
 //! Evaluates the checker's lowered conditions ([`Cond`]) against actual values, so that the
 //! runtime decides gates and `when` exactly as the checker typed them and as the Argo and
-//! LangGraph targets lower them (contract §4, §5). Nothing here re-parses expression text.
+//! LangGraph targets lower them. Nothing here re-parses expression text.
 //!
 //! A ref is a path whose first name is resolved by a [`Scope`] (an output stem, a stage name,
 //! or `input`); the rest walks object keys. Validity ([`Valid`]) is presence plus type:
@@ -212,7 +212,7 @@ pub fn all_valid(l: &Lowered, scope: &dyn Scope) -> bool {
     l.reads.iter().all(|(p, v)| is_valid(lookup(scope, p), v))
 }
 
-/// A `when`: false when it cannot be evaluated (contract §4).
+/// A `when`: false when it cannot be evaluated.
 pub fn when_holds(l: &Lowered, scope: &dyn Scope) -> bool {
     Eval {
         scope,

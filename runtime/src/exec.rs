@@ -1,4 +1,4 @@
-//! Executors (contract §9): `command` (request JSON on stdin, output JSON on stdout, killed
+//! Executors: `command` (request JSON on stdin, output JSON on stdout, killed
 //! when its timeout passes or the run is stopped), `fixture` (recorded outputs) and `http`
 //! (OpenAI-compatible chat completions, over `http://` or `https://`: [`crate::tls`]).
 
@@ -84,7 +84,7 @@ pub fn run_json_command(
         cmd.process_group(0);
     }
     // If pbc dies (kill -9), the executor dies with it: an action must not go on running
-    // unseen while `pbc resume` asks a person whether to run it again (contract §9).
+    // unseen while `pbc resume` asks a person whether to run it again.
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt;
@@ -215,7 +215,7 @@ pub struct ChatCall<'a> {
     pub ca_file: Option<&'a Path>,
 }
 
-/// The request body of a chat-completions call (contract §9).
+/// The request body of a chat-completions call.
 pub fn chat_body(c: &ChatCall<'_>) -> Value {
     let req = serde_json::to_string(c.request).unwrap_or_default();
     let user = if c.prompt.is_empty() {

@@ -1,4 +1,4 @@
-//! Guardrails (contract §9): the built-ins `no-secrets-in-code`, `pii-detection` and
+//! Guardrails: the built-ins `no-secrets-in-code`, `pii-detection` and
 //! `prompt-injection-detection`, the organisation's own from configuration (regular
 //! expressions, or a command), applied to a stage's input and output.
 //!

@@ -1,5 +1,5 @@
 //! pbc-runtime: runs `agenticops/v1` playbooks locally with the semantics the Argo and
-//! LangGraph targets have (contract §4, §9).
+//! LangGraph targets have.
 //!
 //! ```no_run
 //! use pbc_runtime::{Agents, LoadOptions, RunOptions, Runtime, StageStatus, load};
@@ -70,7 +70,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// The exit code (contract §1).
+    /// The exit code.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Invalid(_) | Error::Refused(_) | Error::Tampered(_) => 1,

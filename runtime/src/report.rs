@@ -1,5 +1,5 @@
 //! What a run looks like from outside: statuses, stage reports, approvals, and the
-//! `--format json` shape of contract §9.
+//! `--format json` shape.
 
 use crate::audit::AuditEntry;
 use crate::clock::{human_duration, rfc3339};
@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::fmt;
 
 pbc_compiler::str_enum! { @serde
-    /// A stage's status (contract §9).
+    /// A stage's status.
     StageStatus {
         Pending = "pending",
         Running = "running",
@@ -27,7 +27,7 @@ pbc_compiler::str_enum! { @serde
 }
 
 pbc_compiler::str_enum! { @serde
-    /// A run's status (contract §9; `running` while a process executes it).
+    /// A run's status (`running` while a process executes it).
     RunStatus {
         Running = "running",
         Succeeded = "succeeded",
@@ -179,7 +179,7 @@ pub struct StageReport {
 }
 
 impl StageReport {
-    /// True if the stage asked a person (seed 000 §7's `approval_needed`).
+    /// True if the stage asked a person (the code-review example's `approval_needed`).
     pub fn approval_needed(&self) -> bool {
         self.approval_id.is_some()
     }
@@ -197,7 +197,7 @@ pub struct RunReport {
     pub stages: Vec<StageReport>,
     /// Decisions still open.
     pub pending: Vec<Approval>,
-    /// Earlier rejections of the same playbook (seed 002), newest first.
+    /// Earlier rejections of the same playbook, newest first.
     pub previous_rejections: Vec<Rejection>,
     /// The runbook of refused stages (risk high), as printed.
     pub runbook: Option<String>,
@@ -225,7 +225,7 @@ impl RunReport {
         v
     }
 
-    /// The `--format json` object of contract §9.
+    /// The `--format json` object.
     pub fn to_json(&self) -> Value {
         let mut stages = serde_json::Map::new();
         for s in &self.stages {

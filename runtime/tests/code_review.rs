@@ -1,4 +1,4 @@
-//! Seed 000's code-review flow, end to end through the library, with the command agent
+//! The code-review example's flow, end to end through the library, with the command agent
 //! `fixtures/review.py` and the playbook from `testdata/seeds/code-review-agent`.
 
 mod common;
@@ -30,7 +30,7 @@ fn low_risk_compliance_check_passes_automatically() {
         r.stage("code-analysis").unwrap().status,
         StageStatus::Passed
     );
-    // Seed 000 §7 expects no approval at security-review; its own playbook says
+    // The example's own test expects no approval at security-review; its own playbook says
     // `approval: manual`, and pbc follows the playbook (docs/runtime.md).
     let sr = r.stage("security-review").unwrap();
     assert_eq!(sr.status, StageStatus::WaitingApproval);

@@ -1,4 +1,4 @@
-//! Notifications (issue 8): `on-pending`, `on-approved`, `on-rejected`, `on-failure` and the
+//! Notifications: `on-pending`, `on-approved`, `on-rejected`, `on-failure` and the
 //! rollback notification reach a loopback webhook; a failing channel (a webhook to a closed
 //! loopback port, a channel nobody configured) is logged in the audit log and never blocks
 //! the run.

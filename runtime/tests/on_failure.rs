@@ -1,4 +1,4 @@
-//! The on-failure path (issue 8, contract §4): a rejected gate and an expired gate stop the
+//! The on-failure path: a rejected gate and an expired gate stop the
 //! run and trigger it like a failing stage; `revert-to-previous` undoes the completed actions
 //! newest first, `notify-only` only notifies, `none` does nothing. Real action processes
 //! (`fixtures/action.py`, which logs to `actions.log`), a loopback webhook, time injected

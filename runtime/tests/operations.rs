@@ -1,4 +1,4 @@
-//! Issue 8 behaviour through the library: SLA expiry through escalation levels (injected
+//! Runtime operations through the library: SLA expiry through escalation levels (injected
 //! time, a loopback webhook), rollback of earlier actions in reverse order, rate limits (fail
 //! and wait).
 

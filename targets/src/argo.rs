@@ -1,5 +1,5 @@
 //! The `argo` target: a `WorkflowTemplate` per playbook, and a `CronWorkflow` that starts it
-//! for a schedule trigger (contract §8, `shared/reference/argo-notes.md`).
+//! for a schedule trigger.
 //!
 //! The entrypoint `pbc-main` is a DAG with one task per stage (the stage's name), ordered by
 //! `depends` from the stage graph with bare task names, so that a skipped stage counts as
@@ -8,7 +8,7 @@
 //! `output`) and each field that a condition reads (one parameter per field, each with a
 //! `default`, so that a skipped or silent producer reads as absent).
 //!
-//! Gates (contract §4): an `agent:` stage's gate follows its task, an `action:` stage's gate
+//! Gates: an `agent:` stage's gate follows its task, an `action:` stage's gate
 //! precedes it. A gate is a suspend task (`<stage>-approval`, `duration` = the SLA, with the
 //! supplied parameter `decision`: `approve` or `reject`) followed by `<stage>-approval-check`,
 //! which runs `targets/scripts/pbc-gate-check.sh` and passes on exactly `approve`: a rejected

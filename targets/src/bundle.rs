@@ -1,5 +1,4 @@
-//! Compiling a tree into artifacts (`pbc build`), and the release bundle (`pbc bundle`,
-//! contract §1).
+//! Compiling a tree into artifacts (`pbc build`), and the release bundle (`pbc bundle`).
 //!
 //! Layout of a bundle directory:
 //!
@@ -378,7 +377,7 @@ pub struct CoverageInput<'a> {
     pub cfg: &'a Config,
 }
 
-/// Produces `coverage.json` (contract §6) for a bundle; supplied by the caller (the CLI),
+/// Produces `coverage.json` for a bundle; supplied by the caller (the CLI),
 /// so that the compliance report and the bundle stay separate crates.
 pub type CoverageFn<'a> = &'a dyn Fn(&CoverageInput<'_>) -> Result<String, String>;
 

@@ -2,7 +2,7 @@
 //! analysis ([`Lowered::gate_manual`], [`Lowered::when_true`], and a branch's reads), and
 //! rendered into Argo's expr-lang and into the Python subset of `pbc.langgraph/v1`.
 //!
-//! Fail safe (contract §4): a gate whose condition cannot be evaluated is manual. For a
+//! Fail safe: a gate whose condition cannot be evaluated is manual. For a
 //! conditional gate, branches are tried in order; a branch whose reads are not all valid
 //! (absent, wrong type) decides `manual` at once, whatever its `then`; a valid branch that
 //! holds decides its `then`; the `else` decides the rest.

@@ -1,6 +1,5 @@
 //! The `crd` target: a structural `CustomResourceDefinition` for playbooks, generated from
-//! `schemas/playbook.schema.json`, and each playbook as a custom resource in normalized form
-//! (contract §8).
+//! `schemas/playbook.schema.json`, and each playbook as a custom resource in normalized form.
 //!
 //! Kubernetes wants a structural schema (every node typed, no `$ref`, unions only as value
 //! validations, `properties` and `additionalProperties` not together) and refuses keywords

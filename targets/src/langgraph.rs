@@ -1,10 +1,10 @@
 //! The `langgraph` target: the `pbc.langgraph/v1` JSON of
-//! `shared/reference/langgraph-json.md`, which `targets/python/pbc_langgraph.py` compiles
+//! `docs/langgraph-format.md`, which `targets/python/pbc_langgraph.py` compiles
 //! into a LangGraph `StateGraph` with `interrupt_before` at every approval node.
 //!
 //! Per stage: a node named after the stage (`agent` or `action`, with the stage's `when`
-//! evaluated inside it, so a skipped stage records itself and joins still fire). Gates
-//! (contract §4): an `action:` stage's approval node `<stage>__approval` precedes it, an
+//! evaluated inside it, so a skipped stage records itself and joins still fire). Gates:
+//! an `action:` stage's approval node `<stage>__approval` precedes it, an
 //! `agent:` stage's follows it and leads to the route node `<stage>__done`, where the stage's
 //! dependents start. A gate that does not always ask (a conditional gate, or a gated stage
 //! with a `when`) is a conditional edge to the approval node: from the single node before the

@@ -1,11 +1,10 @@
-//! pbc-targets: what a checked playbook compiles to (contract §8), and the release bundle
-//! (contract §1).
+//! pbc-targets: what a checked playbook compiles to, and the release bundle.
 //!
 //! * [`argo`]: a `WorkflowTemplate` per playbook (plus a `CronWorkflow` for schedule
 //!   triggers), valid against the Argo Workflows 3.7 and 4.x schemas.
 //! * [`crd`]: a structural `CustomResourceDefinition` generated from
 //!   `schemas/playbook.schema.json`, and each playbook as a custom resource in normalized form.
-//! * [`langgraph`]: the `pbc.langgraph/v1` JSON of `shared/reference/langgraph-json.md`, which
+//! * [`langgraph`]: the `pbc.langgraph/v1` JSON of `docs/langgraph-format.md`, which
 //!   `targets/python/pbc_langgraph.py` compiles into a LangGraph `StateGraph`.
 //! * [`names`]: the check-time pass for emitted names that get too long (`PB6001`).
 //! * [`bundle`]: `pbc bundle` (files, `manifest.json`, `--check`).

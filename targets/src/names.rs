@@ -1,4 +1,4 @@
-//! Emitted names that get too long (contract §8): checked at check time, so that `pbc
+//! Emitted names that get too long: checked at check time, so that `pbc
 //! check` fails before any artifact is built.
 //!
 //! A playbook's name becomes the `WorkflowTemplate`'s name and a label value (at most 63

@@ -1,4 +1,4 @@
-//! The synthetic monorepo of the benchmarks (issue 10): N playbooks of five stages each,
+//! The synthetic monorepo of the benchmarks: N playbooks of five stages each,
 //! with output schemas and typed conditions, as a kustomize tree
 //!
 //! ```text

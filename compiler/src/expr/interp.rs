@@ -1,4 +1,4 @@
-//! `${…}` interpolations inside strings (contract §5).
+//! `${…}` interpolations inside strings.
 //!
 //! [`scan`] splits a string into literal text and interpolations; [`scan_interpolations`]
 //! returns only the interpolations. Spans are byte ranges relative to the string.
@@ -31,7 +31,7 @@ pub struct Interpolation {
 }
 
 impl Interpolation {
-    /// Parses the inner text as an expression (contract §5 allows a reference there). Spans
+    /// Parses the inner text as an expression (a reference is allowed there). Spans
     /// in the tree and the errors are relative to the containing string.
     pub fn parse(&self) -> (Option<Expr>, Vec<ExprError>) {
         let memo = super::parse_memo(&self.inner);

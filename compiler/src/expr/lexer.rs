@@ -1,4 +1,4 @@
-//! A hand-written lexer for the expression language (contract §5).
+//! A hand-written lexer for the expression language.
 //!
 //! [`lex`] turns the whole text into tokens in one pass. It never stops at a problem: a
 //! malformed piece (an unterminated string, a stray character, `10_pods`, `$50/month`)

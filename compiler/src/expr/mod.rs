@@ -1,4 +1,4 @@
-//! The expression language of playbooks (contract §5).
+//! The expression language of playbooks.
 //!
 //! Conditions (`when:`, `conditions[].if:`), `${…}` interpolations and the monitoring forms
 //! (`target: p95 < 4h`, `condition: approval-latency > 6h`) are all written in one small

@@ -1,4 +1,4 @@
-//! The monitoring forms of contract §5.
+//! The monitoring forms: metric targets and alert conditions.
 //!
 //! * A metric `target` is `[pNN] OP VALUE`: `p95 < 4h`, `< 5%`, `p99.9 <= 200`.
 //! * An alert `condition` is `METRIC OP VALUE`: `approval-latency > 6h`.

@@ -16,7 +16,7 @@
 //!   "expression nests too deeply"; the nested part is skipped. The parser never recurses
 //!   deeper than that, whatever the input, and `AND`/`OR` chains are built iteratively.
 //!
-//! Grammar choices where contract §5 leaves room:
+//! Grammar choices where the language leaves room:
 //!
 //! * `NOT a == b` is `NOT (a == b)` (unary := NOT unary | compare), and `NOT IN` after an
 //!   operand is the `NOT IN` operator (`a NOT IN [...]`).
@@ -36,7 +36,7 @@ use super::{ExprError, Span, pos, slice};
 /// of the expression with "expression nests too deeply".
 pub const MAX_DEPTH: u32 = 64;
 
-/// Parses `src` as an expression (contract §5).
+/// Parses `src` as an expression.
 ///
 /// Returns the tree, or `None` when there is no expression at all (empty or blank text), and
 /// every error found, sorted by position. When the list of errors is empty the tree has no

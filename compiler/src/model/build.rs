@@ -1519,7 +1519,7 @@ impl<'a> Builder<'a> {
         })
     }
 
-    /// Shape-checks `spec.rollout` (seed 000 §9); returns whether it is a mapping.
+    /// Shape-checks `spec.rollout` (`canary` steps or `blue-green`); returns whether it is a mapping.
     fn rollout(&mut self, v: &Node, key: Span) -> bool {
         let Some(obj) = self.obj(
             v,
@@ -1652,7 +1652,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Shape-checks `spec.promotion`: `{from, to, requires}`, plus named promotions of the
-    /// same shape (seed 000 §9 `staging-promotion`); returns whether it is a mapping.
+    /// same shape (e.g. `staging-promotion`); returns whether it is a mapping.
     fn promotion(&mut self, v: &Node) -> bool {
         let Some(entries) = v.as_map() else {
             self.wrong_type("promotion", v, "a mapping");

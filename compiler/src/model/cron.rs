@@ -8,7 +8,7 @@
 //! `*/n`, `a-b/n` and `a/n` (from `a` to the field's maximum), lists `a,b-c`. Day-of-week is
 //! 0-6 (7 is refused, as robfig refuses it). Deliberately stricter than robfig: `*-5`
 //! (robfig silently ignores the `-5`) is refused. `@annually`, `@midnight`, `@every`,
-//! `CRON_TZ=`/`TZ=` prefixes are refused: contract §3 lists the five descriptors, and the time
+//! `CRON_TZ=`/`TZ=` prefixes are refused: the format lists the five descriptors, and the time
 //! zone has its own `timezone:` field.
 
 use crate::diag::did_you_mean;

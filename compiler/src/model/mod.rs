@@ -1,4 +1,4 @@
-//! The typed Playbook model (contract §3), built from the spanned YAML tree.
+//! The typed Playbook model, built from the spanned YAML tree.
 //!
 //! [`from_document`] reads one document. Every wrong shape is a `PB2xxx` diagnostic at the
 //! culprit's exact span; the model is still returned when it is usable, so later passes can
@@ -8,7 +8,7 @@
 //! `langfuse.metadata`, `rollout`, `promotion`) are kept as [`Node`]s; expressions (`if`,
 //! `when`, alert `condition`, metric `target`) are kept unparsed as [`ExprText`].
 //!
-//! Decisions where contract §3 is silent (also in the `pbc explain` texts):
+//! Decisions where the format is silent (also in the `pbc explain` texts):
 //! - durations are strings `<whole number><s|m|h|d>` greater than zero; a bare number, a
 //!   combination (`1h30m`), a fraction or ISO 8601 is an error suggesting the right spelling;
 //! - cron: see [`cron`]; `@annually`/`@midnight` are refused with a fix to `@yearly`/`@daily`;
@@ -55,7 +55,7 @@ pub struct ModelOptions {
 declare_codes! {
     /// A mapping has a key that the Playbook format does not define at that place.
     ///
-    /// Every mapping of an `agenticops/v1` Playbook has a fixed set of fields (contract §3),
+    /// Every mapping of an `agenticops/v1` Playbook has a fixed set of fields,
     /// except the open maps `params`, `metadata.labels`, `metadata.annotations`,
     /// `langfuse.metadata`, `rollout` and `promotion`. A misspelt field would otherwise be
     /// silently ignored, so it is an error. The help names the closest field and lists the
@@ -192,7 +192,7 @@ declare_codes! {
     /// An `approval: manual` stage needs `approvers` (at least one). In a `conditional`
     /// stage, a branch that resolves to `manual` uses its own `approvers`, else the stage's;
     /// with neither it is an error. A `risk: medium` stage, and a playbook with `spec.risk:
-    /// medium`, need approvers too (contract §4). Approvers are `{role: R}`, `{user: EMAIL}`
+    /// medium`, need approvers too. Approvers are `{role: R}`, `{user: EMAIL}`
     /// or a bare string (a role, or a user if it holds `@`).
     ///
     /// ```yaml

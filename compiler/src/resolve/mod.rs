@@ -1,6 +1,6 @@
 //! Overlays: resolving a kustomization tree (base + overlays + components) the way
 //! `kubectl kustomize` does, on the spanned tree, so that every value of the result keeps
-//! the file and span it came from (contract §7).
+//! the file and span it came from.
 //!
 //! Entry points: [`resolve`] builds one kustomization directory; [`resolve_all`] builds
 //! several in parallel (a base they share is parsed once: the [`Loader`] caches files);

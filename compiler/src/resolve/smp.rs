@@ -1,4 +1,4 @@
-//! Strategic merge on the spanned tree (contract §7).
+//! Strategic merge on the spanned tree.
 //!
 //! Kustomize's rules for kinds it knows no schema for: maps merge key by key, scalars and
 //! lists are replaced by the patch's, `key: null` deletes, `$patch: delete|replace` work on

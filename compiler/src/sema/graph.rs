@@ -1,4 +1,4 @@
-//! The stage graph (contract §4): who runs before whom.
+//! The stage graph: who runs before whom.
 //!
 //! A stage starts when every stage in its `needs` is done; without `needs` it needs the stage
 //! listed before it (the first stage is a root); `needs: []` makes it a root. Stages the graph

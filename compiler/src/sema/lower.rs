@@ -1,5 +1,5 @@
 //! Lowering typed expressions for the targets, so that an Argo `when` or a LangGraph edge
-//! cannot drift from what the checker accepted (contract §4, §5).
+//! cannot drift from what the checker accepted.
 //!
 //! [`lower`] turns a parsed, type-checked expression into a [`Lowered`] condition: refs are
 //! paths, enum orderings become explicit member sets (`risk-level >= HIGH` →

@@ -1,4 +1,4 @@
-//! The expression type checker (contract §5).
+//! The expression type checker.
 //!
 //! It checks a parsed [`Expr`] against the types of the outputs it reads: each ref's first
 //! name is resolved by an [`Env`] (which also decides *visibility*: whether that output is
@@ -16,7 +16,7 @@ use crate::span::Span;
 declare_codes! {
     /// An expression does not parse.
     ///
-    /// Conditions, `when:` and `${…}` use the small language of contract §5: refs
+    /// Conditions, `when:` and `${…}` use the small expression language: refs
     /// (`security-report.risk-level`), literals (`10`, `30%`, `4h`, `'text'`, `true`),
     /// comparisons, `IN [..]`, `AND`/`OR`/`NOT` and parentheses. The message names what was
     /// expected where; the help shows the supported form for common look-alikes (`10_pods`,

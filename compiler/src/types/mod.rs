@@ -1,4 +1,4 @@
-//! Types: output schemas as types, and the expression type checker (contract §5).
+//! Types: output schemas as types, and the expression type checker.
 
 pub mod check;
 pub mod schema;

@@ -78,7 +78,7 @@ impl ObjTy {
     }
 }
 
-/// A type of the expression language (contract §5).
+/// A type of the expression language.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Ty {
     /// Unknown or unconstrained: not checked.

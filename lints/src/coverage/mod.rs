@@ -1,5 +1,5 @@
 //! `pbc coverage`: per control of the selected catalogs, per environment, whether the
-//! playbooks claim it and whether the claim's evidence is there (contract §6).
+//! playbooks claim it and whether the claim's evidence is there.
 //!
 //! [`coverage`] builds a [`CoverageReport`] from resolved Playbook documents; [`markdown`],
 //! [`json`], [`csv`] and [`html`] render it. The output is deterministic: environments sorted
