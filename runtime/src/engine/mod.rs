@@ -12,7 +12,7 @@ use crate::load::{Compiled, Frozen, thaw};
 use crate::report::*;
 use crate::store::{Store, Tx, from_json, opt_json, to_json};
 use crate::{Error, Result};
-use pbc_compiler::config::{ChannelDef, RateLimitMode};
+use pbc_compiler::config::RateLimitMode;
 use pbc_compiler::model::{Approval as Mode, Approver, Gate, OnFailure, Risk, Stage};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -23,7 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod killswitch;
+mod notices;
 pub use killswitch::KillSwitch;
+use notices::Notice;
 
 /// The state directory: `--state`, else `PBC_STATE_DIR`, else `.pbc/state`.
 pub fn default_state_dir(flag: Option<&Path>) -> PathBuf {
@@ -84,18 +86,6 @@ struct Live {
     agents: Agents,
     stages: Vec<StageRow>,
     redactor: Redactor,
-}
-
-struct Notice {
-    run: String,
-    stage: Option<String>,
-    event: String,
-    channels: Vec<String>,
-    payload: Value,
-    defs: BTreeMap<String, ChannelDef>,
-    /// `tls.ca-file` of the run's configuration.
-    ca_file: Option<std::path::PathBuf>,
-    compliance: Vec<String>,
 }
 
 /// A decision or expiry that ends the run, committed with the run's end.
@@ -245,21 +235,6 @@ impl Runtime {
 
     fn now(&self) -> i64 {
         self.clock.now_ms()
-    }
-
-    /// Commits one state change with its audit entries, then sends the notifications queued
-    /// for it (none if it failed).
-    fn commit<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        match self.store.tx(f) {
-            Ok(v) => {
-                self.send_notices();
-                Ok(v)
-            }
-            Err(e) => {
-                self.notices.clear();
-                Err(e)
-            }
-        }
     }
 
     // ---------------------------------------------------------------- loading rows
@@ -551,75 +526,6 @@ impl Runtime {
             tx.audit(e)?;
             Ok(())
         })
-    }
-
-    fn queue_notice(
-        &mut self,
-        live: &Live,
-        stage: Option<&str>,
-        event: &str,
-        channels: Vec<String>,
-        message: &str,
-        extra: Value,
-    ) {
-        if channels.is_empty() {
-            return;
-        }
-        let mut payload = json!({
-            "event": event,
-            "run": live.run.id,
-            "playbook": live.run.playbook,
-            "stage": stage,
-            "message": live.redactor.text(message),
-            "time": rfc3339(self.now()),
-        });
-        if let (Some(o), Value::Object(x)) = (payload.as_object_mut(), extra) {
-            for (k, v) in x {
-                o.insert(k, live.redactor.value(&v));
-            }
-        }
-        let compliance = self.entry(live, stage, "", "", Value::Null).compliance;
-        self.notices.push(Notice {
-            run: live.run.id.clone(),
-            stage: stage.map(String::from),
-            event: event.to_string(),
-            channels,
-            payload,
-            defs: live.c.frozen.config.notifications.clone(),
-            ca_file: live.c.frozen.config.tls_ca_file.clone(),
-            compliance,
-        });
-    }
-
-    fn send_notices(&mut self) {
-        let notices = std::mem::take(&mut self.notices);
-        for n in notices {
-            for ch in &n.channels {
-                let r = crate::notify::send(ch, n.defs.get(ch), &n.payload, n.ca_file.as_deref());
-                let (event, details) = match &r {
-                    Ok(()) => ("notification-sent", json!({"channel": ch, "on": n.event})),
-                    Err(e) => (
-                        "notification-failed",
-                        json!({"channel": ch, "on": n.event, "error": e}),
-                    ),
-                };
-                let e = AuditEntry {
-                    seq: 0,
-                    time: rfc3339(self.now()),
-                    run: Some(n.run.clone()),
-                    stage: n.stage.clone(),
-                    event: event.into(),
-                    actor: "pbc".into(),
-                    compliance: n.compliance.clone(),
-                    details,
-                    prev: String::new(),
-                    hash: String::new(),
-                };
-                if let Err(err) = self.store.tx(|tx| tx.audit(e).map(|_| ())) {
-                    eprintln!("warning: could not record a notification: {err}");
-                }
-            }
-        }
     }
 
     // ---------------------------------------------------------------- public API
