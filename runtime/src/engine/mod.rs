@@ -8,14 +8,13 @@ use crate::clock::{Clock, SystemClock, human_duration, rfc3339};
 use crate::eval::{self, Scope};
 use crate::exec::{self, ChatCall, ExecError};
 use crate::guardrails::{Finding, Guard, Redactor, redact_value};
-use crate::load::{Compiled, Frozen, thaw};
+use crate::load::{Compiled, thaw};
 use crate::report::*;
-use crate::store::{Store, Tx, from_json, opt_json, to_json};
+use crate::store::{Store, to_json};
 use crate::{Error, Result};
 use pbc_compiler::config::RateLimitMode;
 use pbc_compiler::model::{Approval as Mode, Approver, Gate, OnFailure, Risk, Stage};
-use rusqlite::{OptionalExtension, params};
-use serde::{Deserialize, Serialize};
+use rusqlite::params;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,8 +23,10 @@ use std::time::Duration;
 
 mod killswitch;
 mod notices;
+mod rows;
 pub use killswitch::KillSwitch;
 use notices::Notice;
+use rows::{FrozenRun, Live, RejectionRow, RunRow, StageRow, random_hex};
 
 /// The state directory: `--state`, else `PBC_STATE_DIR`, else `.pbc/state`.
 pub fn default_state_dir(flag: Option<&Path>) -> PathBuf {
@@ -40,68 +41,11 @@ pub fn default_state_dir(flag: Option<&Path>) -> PathBuf {
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// What a run keeps besides its input.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct FrozenRun {
-    playbook: Frozen,
-    agents: Agents,
-    allow_unenforced: bool,
-    only_stage: Option<String>,
-}
-
-#[derive(Clone, Debug)]
-struct RunRow {
-    id: String,
-    playbook: String,
-    status: RunStatus,
-    requester: String,
-    input: Value,
-    frozen: FrozenRun,
-    created_at: i64,
-    stop_requested: Option<String>,
-    message: Option<String>,
-    rollback_done: bool,
-}
-
-#[derive(Clone, Debug)]
-struct StageRow {
-    name: String,
-    idx: usize,
-    status: StageStatus,
-    output: Option<Value>,
-    guardrails: Vec<String>,
-    findings: Vec<Finding>,
-    error: Option<String>,
-    attempts: u32,
-    approval_id: Option<String>,
-    risk_approved: bool,
-    gate_approved: bool,
-    started_at: Option<i64>,
-    finished_at: Option<i64>,
-}
-
-struct Live {
-    run: RunRow,
-    c: Compiled,
-    agents: Agents,
-    stages: Vec<StageRow>,
-    redactor: Redactor,
-}
-
 /// A decision or expiry that ends the run, committed with the run's end.
 struct Closing {
     approval: Approval,
     entries: Vec<AuditEntry>,
     rejection: Option<RejectionRow>,
-}
-
-struct RejectionRow {
-    playbook: String,
-    run: String,
-    stage: Option<String>,
-    by: String,
-    reason: String,
-    at: i64,
 }
 
 /// A run lock: held while a process executes a run; released by the OS if it dies.
@@ -129,21 +73,6 @@ fn lock_run(dir: &Path, id: &str) -> Result<Option<RunLock>> {
         }
     }
     Ok(Some(RunLock { _file: f }))
-}
-
-fn random_hex(n: usize) -> String {
-    let mut buf = vec![0u8; n.div_ceil(2)];
-    if getrandom::fill(&mut buf).is_err() {
-        let t = SystemClock.now_ms().to_le_bytes();
-        let h = audit::sha256_hex(&[&t[..], &std::process::id().to_le_bytes()].concat());
-        return h.chars().take(n).collect();
-    }
-    buf.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()
-        .chars()
-        .take(n)
-        .collect()
 }
 
 fn approvers_of(list: Option<&pbc_compiler::model::Spanned<Vec<Approver>>>) -> Vec<ApproverRef> {
@@ -235,297 +164,6 @@ impl Runtime {
 
     fn now(&self) -> i64 {
         self.clock.now_ms()
-    }
-
-    // ---------------------------------------------------------------- loading rows
-
-    fn load_run(&self, id: &str) -> Result<RunRow> {
-        self.store.read(|c| {
-            let row = c
-                .query_row(
-                    "SELECT id, playbook, status, requester, input, frozen, created_at, stop_requested, message, rollback_done FROM runs WHERE id = ?1",
-                    params![id],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, String>(4)?,
-                            r.get::<_, String>(5)?,
-                            r.get::<_, i64>(6)?,
-                            r.get::<_, Option<String>>(7)?,
-                            r.get::<_, Option<String>>(8)?,
-                            r.get::<_, i64>(9)?,
-                        ))
-                    },
-                )
-                .optional()
-                .map_err(|e| Error::Store(e.to_string()))?;
-            let Some(r) = row else {
-                return Err(Error::Usage(format!("no run `{id}` in {}", self.store.dir.display())));
-            };
-            Ok(RunRow {
-                id: r.0,
-                playbook: r.1,
-                status: RunStatus::parse(&r.2).unwrap_or(RunStatus::Failed),
-                requester: r.3,
-                input: from_json(&r.4)?,
-                frozen: from_json(&r.5)?,
-                created_at: r.6,
-                stop_requested: r.7,
-                message: r.8,
-                rollback_done: r.9 != 0,
-            })
-        })
-    }
-
-    fn load_stages(&self, id: &str) -> Result<Vec<StageRow>> {
-        self.store.read(|c| {
-            let mut st = c
-                .prepare(
-                    "SELECT name, idx, status, output, guardrails, findings, error, attempts, approval_id, risk_approved, gate_approved, started_at, finished_at FROM stages WHERE run = ?1 ORDER BY idx",
-                )
-                .map_err(|e| Error::Store(e.to_string()))?;
-            let rows = st
-                .query_map(params![id], |r| {
-                    Ok(StageRow {
-                        name: r.get(0)?,
-                        idx: r.get::<_, i64>(1)? as usize,
-                        status: StageStatus::parse(&r.get::<_, String>(2)?)
-                            .unwrap_or(StageStatus::Failed),
-                        output: opt_json(r.get(3)?),
-                        guardrails: serde_json::from_str(&r.get::<_, String>(4)?)
-                            .unwrap_or_default(),
-                        findings: serde_json::from_str(&r.get::<_, String>(5)?)
-                            .unwrap_or_default(),
-                        error: r.get(6)?,
-                        attempts: r.get::<_, i64>(7)? as u32,
-                        approval_id: r.get(8)?,
-                        risk_approved: r.get::<_, i64>(9)? != 0,
-                        gate_approved: r.get::<_, i64>(10)? != 0,
-                        started_at: r.get(11)?,
-                        finished_at: r.get(12)?,
-                    })
-                })
-                .map_err(|e| Error::Store(e.to_string()))?
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| Error::Store(e.to_string()))?;
-            Ok(rows)
-        })
-    }
-
-    fn load_approvals(&self, where_: &str, arg: &str) -> Result<Vec<Approval>> {
-        self.store.read(|c| {
-            let sql = format!(
-                "SELECT id, run, stage, kind, status, approvers, escalation, level, message, opened_at, deadline, decided_by, decided_role, decided_at, reason FROM approvals WHERE {where_} ORDER BY opened_at, id"
-            );
-            let mut st = c.prepare(&sql).map_err(|e| Error::Store(e.to_string()))?;
-            let rows = st
-                .query_map(params![arg], |r| {
-                    Ok(Approval {
-                        id: r.get(0)?,
-                        run: r.get(1)?,
-                        stage: r.get(2)?,
-                        kind: ApprovalKind::parse(&r.get::<_, String>(3)?)
-                            .unwrap_or(ApprovalKind::Gate),
-                        status: ApprovalStatus::parse(&r.get::<_, String>(4)?)
-                            .unwrap_or(ApprovalStatus::Cancelled),
-                        approvers: serde_json::from_str(&r.get::<_, String>(5)?)
-                            .unwrap_or_default(),
-                        escalation: serde_json::from_str(&r.get::<_, String>(6)?)
-                            .unwrap_or_default(),
-                        level: r.get::<_, i64>(7)? as u32,
-                        message: r.get(8)?,
-                        opened_at: r.get(9)?,
-                        deadline: r.get(10)?,
-                        decided_by: r.get(11)?,
-                        decided_role: r.get(12)?,
-                        decided_at: r.get(13)?,
-                        reason: r.get(14)?,
-                    })
-                })
-                .map_err(|e| Error::Store(e.to_string()))?
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| Error::Store(e.to_string()))?;
-            Ok(rows)
-        })
-    }
-
-    fn approval(&self, id: &str) -> Result<Approval> {
-        self.load_approvals("id = ?1", id)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| {
-                Error::Usage(format!(
-                    "no approval `{id}` in {}",
-                    self.store.dir.display()
-                ))
-            })
-    }
-
-    fn load_live(&self, id: &str) -> Result<Live> {
-        let run = self.load_run(id)?;
-        let c = thaw(&run.frozen.playbook)?;
-        let stages = self.load_stages(id)?;
-        let agents = run.frozen.agents.clone();
-        let redactor = Redactor::new(run_guards(&c));
-        Ok(Live {
-            run,
-            c,
-            agents,
-            stages,
-            redactor,
-        })
-    }
-
-    // ---------------------------------------------------------------- writing rows
-
-    fn entry(
-        &self,
-        live: &Live,
-        stage: Option<&str>,
-        event: &str,
-        actor: &str,
-        details: Value,
-    ) -> AuditEntry {
-        let mut compliance: Vec<String> = live
-            .c
-            .playbook
-            .metadata
-            .compliance
-            .iter()
-            .map(|t| t.value.clone())
-            .collect();
-        if let Some(s) = stage.and_then(|s| live.c.playbook.stage(s)) {
-            for t in &s.compliance {
-                if !compliance.contains(&t.value) {
-                    compliance.push(t.value.clone());
-                }
-            }
-        }
-        AuditEntry {
-            seq: 0,
-            time: rfc3339(self.now()),
-            run: Some(live.run.id.clone()),
-            stage: stage.map(String::from),
-            event: event.to_string(),
-            actor: actor.to_string(),
-            compliance,
-            details,
-            prev: String::new(),
-            hash: String::new(),
-        }
-    }
-
-    fn save_stage(tx: &Tx<'_>, run: &str, s: &StageRow) -> Result<()> {
-        tx.conn()
-            .execute(
-                "INSERT OR REPLACE INTO stages(run, name, idx, status, output, guardrails, findings, error, attempts, approval_id, risk_approved, gate_approved, started_at, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                params![
-                    run,
-                    s.name,
-                    s.idx as i64,
-                    s.status.as_str(),
-                    s.output.as_ref().map(to_json),
-                    to_json(&s.guardrails),
-                    to_json(&s.findings),
-                    s.error,
-                    s.attempts as i64,
-                    s.approval_id,
-                    s.risk_approved as i64,
-                    s.gate_approved as i64,
-                    s.started_at,
-                    s.finished_at
-                ],
-            )
-            .map(|_| ())
-            .map_err(|e| Error::Store(e.to_string()))
-    }
-
-    fn save_run_status(
-        tx: &Tx<'_>,
-        id: &str,
-        status: RunStatus,
-        message: Option<&str>,
-        now: i64,
-    ) -> Result<()> {
-        tx.conn()
-            .execute(
-                "UPDATE runs SET status = ?2, message = COALESCE(?3, message), updated_at = ?4 WHERE id = ?1",
-                params![id, status.as_str(), message, now],
-            )
-            .map(|_| ())
-            .map_err(|e| Error::Store(e.to_string()))
-    }
-
-    fn save_approval(tx: &Tx<'_>, a: &Approval) -> Result<()> {
-        tx.conn()
-            .execute(
-                "INSERT OR REPLACE INTO approvals(id, run, stage, kind, status, approvers, escalation, level, message, opened_at, deadline, decided_by, decided_role, decided_at, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-                params![
-                    a.id,
-                    a.run,
-                    a.stage,
-                    a.kind.as_str(),
-                    a.status.as_str(),
-                    to_json(&a.approvers),
-                    to_json(&a.escalation),
-                    a.level as i64,
-                    a.message,
-                    a.opened_at,
-                    a.deadline,
-                    a.decided_by,
-                    a.decided_role,
-                    a.decided_at,
-                    a.reason
-                ],
-            )
-            .map(|_| ())
-            .map_err(|e| Error::Store(e.to_string()))
-    }
-
-    /// The state of a stage's undo step in a run (`running`, `done`, `failed`,
-    /// `interrupted`), if it was ever started.
-    fn rollback_step(&self, run: &str, stage: &str) -> Result<Option<String>> {
-        self.store.read(|c| {
-            c.query_row(
-                "SELECT status FROM rollback_steps WHERE run = ?1 AND stage = ?2",
-                params![run, stage],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| Error::Store(e.to_string()))
-        })
-    }
-
-    fn save_rollback_step(tx: &Tx<'_>, run: &str, stage: &str, status: &str) -> Result<()> {
-        tx.conn()
-            .execute(
-                "INSERT OR REPLACE INTO rollback_steps(run, stage, status) VALUES (?1, ?2, ?3)",
-                params![run, stage, status],
-            )
-            .map(|_| ())
-            .map_err(|e| Error::Store(e.to_string()))
-    }
-
-    /// Saves a stage with one audit entry.
-    fn record(
-        &mut self,
-        live: &Live,
-        i: usize,
-        event: &str,
-        actor: &str,
-        details: Value,
-    ) -> Result<()> {
-        let e = self.entry(live, Some(&live.stages[i].name), event, actor, details);
-        let row = live.stages[i].clone();
-        let run = live.run.id.clone();
-        self.commit(|tx| {
-            Self::save_stage(tx, &run, &row)?;
-            tx.audit(e)?;
-            Ok(())
-        })
     }
 
     // ---------------------------------------------------------------- public API
@@ -2492,16 +2130,6 @@ impl Runtime {
     fn end_by_decision(&mut self, live: &mut Live, a: &Approval) -> Result<()> {
         let (status, msg) = self.decided_stage(live, a);
         self.end_run(live, status, &msg)
-    }
-
-    fn save_rejection(tx: &Tx<'_>, r: &RejectionRow) -> Result<()> {
-        tx.conn()
-            .execute(
-                "INSERT INTO rejections(playbook, run, stage, by, reason, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![r.playbook, r.run, r.stage, r.by, r.reason, r.at],
-            )
-            .map(|_| ())
-            .map_err(|e| Error::Store(e.to_string()))
     }
 
     /// Ends the run: cancels open decisions, blocks stages that will never start, records.
