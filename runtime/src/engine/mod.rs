@@ -5,7 +5,7 @@
 use crate::agents::{Agents, ExecutorSpec, same_person};
 use crate::audit::{self, AuditEntry, Verification};
 use crate::clock::{Clock, SystemClock, human_duration, rfc3339};
-use crate::eval::{self, Scope};
+use crate::eval;
 use crate::exec::{self, ChatCall, ExecError};
 use crate::guardrails::{Finding, Guard, Redactor, redact_value};
 use crate::load::{Compiled, thaw};
@@ -24,9 +24,11 @@ use std::time::Duration;
 mod killswitch;
 mod notices;
 mod rows;
+mod scope;
 pub use killswitch::KillSwitch;
 use notices::Notice;
 use rows::{FrozenRun, Live, RejectionRow, RunRow, StageRow, random_hex};
+use scope::{RunScope, interpolate};
 
 /// The state directory: `--state`, else `PBC_STATE_DIR`, else `.pbc/state`.
 pub fn default_state_dir(flag: Option<&Path>) -> PathBuf {
@@ -94,18 +96,6 @@ fn excerpt(v: &Value, max: usize) -> String {
         s
     } else {
         format!("{}…", s.chars().take(max).collect::<String>())
-    }
-}
-
-/// Values refs read: outputs by stem and stage name, `input`, and the interpolation
-/// built-ins.
-struct RunScope {
-    roots: BTreeMap<String, Value>,
-}
-
-impl Scope for RunScope {
-    fn root(&self, name: &str) -> Option<&Value> {
-        self.roots.get(name)
     }
 }
 
@@ -1302,50 +1292,6 @@ impl Runtime {
         )))
     }
 
-    /// The values a condition, `when` or interpolation of stage `i` may read.
-    fn scope(&self, live: &Live, i: usize, with_self: bool) -> RunScope {
-        let pb = &live.c.playbook;
-        let mut roots: BTreeMap<String, Value> = BTreeMap::new();
-        roots.insert("input".into(), live.run.input.clone());
-        roots.insert("playbook".into(), json!({"name": pb.name()}));
-        roots.insert(
-            "stage".into(),
-            json!({"name": pb.spec.stages[i].name.value}),
-        );
-        roots.insert(
-            "execution".into(),
-            json!({"id": live.run.id, "start-time": rfc3339(live.run.created_at)}),
-        );
-        let visible = |j: usize| {
-            let s = &live.stages[j];
-            (s.status == StageStatus::Passed
-                && (live.c.analysis.graph.before(j, i) || live.run.frozen.only_stage.is_some()))
-                || (with_self && j == i)
-        };
-        for (j, s) in live.stages.iter().enumerate() {
-            if let (true, Some(o)) = (visible(j), &s.output) {
-                roots.insert(s.name.clone(), o.clone());
-            }
-        }
-        for o in &live.c.analysis.outputs {
-            if let (Some(stem), true, Some(out)) =
-                (&o.stem, visible(o.stage), &live.stages[o.stage].output)
-            {
-                roots.insert(stem.clone(), out.clone());
-            }
-        }
-        if let Some(aid) = &live.stages[i].approval_id
-            && let Ok(a) = self.approval(aid)
-            && a.status == ApprovalStatus::Approved
-        {
-            roots.insert(
-                "approver".into(),
-                json!({"email": a.decided_by, "role": a.decided_role}),
-            );
-        }
-        RunScope { roots }
-    }
-
     /// The manual gate a stage needs now, if any (conditional gates fail safe).
     fn gate_need(&self, live: &Live, i: usize) -> Option<GateNeed> {
         let stage = &live.c.playbook.spec.stages[i];
@@ -1969,31 +1915,6 @@ impl Runtime {
         Err(ExecError::Other("the executor has no kind".into()))
     }
 
-    /// `context`: each entry mapped to that (passed) stage's output.
-    fn context(&self, live: &Live, i: usize) -> Value {
-        let pb = &live.c.playbook;
-        let mut m = serde_json::Map::new();
-        for c in &pb.spec.stages[i].context {
-            let v = c.value.as_str();
-            let stem = pbc_compiler::sema::stem(v);
-            let by_file = pb.spec.stages.iter().position(|x| {
-                x.output_schema.as_ref().is_some_and(|o| {
-                    o.value == v
-                        || o.value.rsplit('/').next() == Some(v)
-                        || pbc_compiler::sema::stem(&o.value) == stem
-                })
-            });
-            let j = by_file.or_else(|| pb.spec.stages.iter().position(|x| x.name.value == v));
-            let out = j
-                .and_then(|j| live.stages.get(j))
-                .filter(|s| s.status == StageStatus::Passed)
-                .and_then(|s| s.output.clone())
-                .unwrap_or(Value::Null);
-            m.insert(v.to_string(), out);
-        }
-        Value::Object(m)
-    }
-
     fn block(
         &mut self,
         live: &mut Live,
@@ -2568,49 +2489,6 @@ fn describe_approvers(approvers: &[ApproverRef], agents: &Agents) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Replaces `${…}` in every string of `v`. A string that is exactly one interpolation takes
-/// the value itself (a number stays a number); otherwise values are spliced in as text. An
-/// absent value is null (alone) or empty text.
-pub(crate) fn interpolate(v: &Value, scope: &dyn Scope) -> Value {
-    use pbc_compiler::expr::interp::{Segment, scan};
-    match v {
-        Value::String(s) if s.contains("${") => {
-            let (segs, _) = scan(s);
-            let lookup = |seg: &pbc_compiler::expr::interp::Interpolation| -> Option<Value> {
-                let (e, errs) = seg.parse();
-                let e = e.filter(|_| errs.is_empty())?;
-                let pbc_compiler::expr::ExprKind::Ref { segments } = &e.kind else {
-                    return None;
-                };
-                let path: Vec<String> = segments.iter().map(|(n, _)| n.clone()).collect();
-                eval::lookup(scope, &path).cloned()
-            };
-            if let [Segment::Interpolation(one)] = segs.as_slice() {
-                return lookup(one).unwrap_or(Value::Null);
-            }
-            let mut out = String::new();
-            for seg in &segs {
-                match seg {
-                    Segment::Literal { text, .. } => out.push_str(text),
-                    Segment::Interpolation(i) => match lookup(i) {
-                        Some(Value::String(x)) => out.push_str(&x),
-                        Some(Value::Null) | None => {}
-                        Some(x) => out.push_str(&x.to_string()),
-                    },
-                }
-            }
-            Value::String(out)
-        }
-        Value::Array(a) => Value::Array(a.iter().map(|x| interpolate(x, scope)).collect()),
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, x)| (k.clone(), interpolate(x, scope)))
-                .collect(),
-        ),
-        x => x.clone(),
-    }
 }
 
 /// The runbook of refused stages: what a person would do by hand.
