@@ -1,11 +1,14 @@
-//! The kill switch's latch: `pbc runs stop --all` engages it (and stops every unfinished
-//! run); while it is engaged no run starts and none resumes, until `pbc runs stop --release`.
-//! Both are audited with who. The latch lives in the state store's `meta` table
-//! (`kill_switch`: `{"by", "at"}`), so every process sharing the state sees it.
+//! The kill switch: `pbc runs stop RUN` stops a run before its next step (a process
+//! executing it kills its running executor); `pbc runs stop --all` stops every unfinished run
+//! and engages the latch: while it is engaged no run starts and none resumes, until
+//! `pbc runs stop --release`. Engaging and releasing are audited with who. The latch lives in
+//! the state store's `meta` table (`kill_switch`: `{"by", "at"}`), so every process sharing
+//! the state sees it.
 
-use super::Runtime;
+use super::{Runtime, lock_run};
 use crate::audit::AuditEntry;
 use crate::clock::rfc3339;
+use crate::report::RunStatus;
 use crate::store::Tx;
 use crate::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -140,5 +143,81 @@ impl Runtime {
             tx.audit(e)?;
             Ok(k.by)
         })
+    }
+
+    /// The kill switch: stops `run` (or every unfinished run) before its next step; a
+    /// process executing it kills its running executor. Stopping every run also engages the
+    /// latch ([`KillSwitch`]): no run starts or resumes until [`Self::release_kill_switch`].
+    pub fn stop(&mut self, run: Option<&str>, who: &str) -> Result<Vec<String>> {
+        if run.is_none() {
+            // First, so that a run starting meanwhile is either refused or found below.
+            self.engage_kill_switch(who)?;
+        }
+        self.apply_deadlines()?;
+        let ids: Vec<String> = match run {
+            Some(r) => vec![self.load_run(r)?.id],
+            None => self.store.read(|c| {
+                let mut st = c
+                    .prepare("SELECT id FROM runs WHERE status IN ('running', 'waiting-approval') ORDER BY created_at")
+                    .map_err(|e| Error::Store(e.to_string()))?;
+                st.query_map([], |r| r.get(0))
+                    .map_err(|e| Error::Store(e.to_string()))?
+                    .collect::<std::result::Result<Vec<String>, _>>()
+                    .map_err(|e| Error::Store(e.to_string()))
+            })?,
+        };
+        let mut stopped = Vec::new();
+        for id in ids {
+            let mut live = self.load_live(&id)?;
+            if live.run.status.is_final() {
+                continue;
+            }
+            let now = self.now();
+            let e = self.entry(
+                &live,
+                None,
+                "kill-switch",
+                who,
+                json!({"scope": if run.is_some() { "run" } else { "all" }}),
+            );
+            let rid = id.clone();
+            let who_s = who.to_string();
+            self.commit(|tx| {
+                tx.conn()
+                    .execute(
+                        "UPDATE runs SET stop_requested = ?2, updated_at = ?3 WHERE id = ?1",
+                        params![rid, who_s, now],
+                    )
+                    .map_err(|e| Error::Store(e.to_string()))?;
+                tx.audit(e)?;
+                Ok(())
+            })?;
+            // Nobody executes it: stop it now. Otherwise its process does, before its next step.
+            if let Some(_lock) = lock_run(&self.store.dir, &id)? {
+                live.run.stop_requested = Some(who.to_string());
+                self.end_run(
+                    &mut live,
+                    RunStatus::Stopped,
+                    &format!("stopped by {who} (kill switch)"),
+                )?;
+            }
+            stopped.push(id);
+        }
+        Ok(stopped)
+    }
+
+    pub(super) fn stop_requested(&self, id: &str) -> bool {
+        self.store
+            .read(|c| {
+                c.query_row(
+                    "SELECT stop_requested FROM runs WHERE id = ?1",
+                    params![id],
+                    |r| r.get::<_, Option<String>>(0),
+                )
+                .map_err(|e| Error::Store(e.to_string()))
+            })
+            .ok()
+            .flatten()
+            .is_some()
     }
 }
