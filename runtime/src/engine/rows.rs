@@ -8,7 +8,7 @@ use crate::audit::AuditEntry;
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::guardrails::{Finding, Redactor};
 use crate::load::{Compiled, Frozen, thaw};
-use crate::report::*;
+use crate::report::{Approval, ApprovalKind, ApprovalStatus, RunStatus, StageStatus};
 use crate::store::{Tx, from_json, opt_json, to_json};
 use crate::{Error, Result, audit};
 use rusqlite::{OptionalExtension, params};
