@@ -8,11 +8,11 @@ use crate::clock::{Clock, SystemClock, human_duration, rfc3339};
 use crate::eval::{self, Scope};
 use crate::exec::{self, ChatCall, ExecError};
 use crate::guardrails::{Finding, Guard, Redactor, redact_value};
-use crate::load::{Compiled, Frozen, thaw};
+use crate::load::{Compiled, Frozen, RuntimeConfig, thaw};
 use crate::report::*;
 use crate::store::{Store, Tx, from_json, opt_json, to_json};
 use crate::{Error, Result};
-use pbc_compiler::config::{ChannelDef, RateLimitMode};
+use pbc_compiler::config::RateLimitMode;
 use pbc_compiler::model::{Approval as Mode, Approver, Gate, OnFailure, Risk, Stage};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod delivery;
 mod killswitch;
 pub use killswitch::KillSwitch;
 
@@ -86,16 +87,11 @@ struct Live {
     redactor: Redactor,
 }
 
+/// A notification asked for by a state change, with the configuration of its run; it is
+/// written into the outbox by the transaction that commits the change.
 struct Notice {
-    run: String,
-    stage: Option<String>,
-    event: String,
-    channels: Vec<String>,
-    payload: Value,
-    defs: BTreeMap<String, ChannelDef>,
-    /// `tls.ca-file` of the run's configuration.
-    ca_file: Option<std::path::PathBuf>,
-    compliance: Vec<String>,
+    notice: crate::delivery::Notice,
+    config: RuntimeConfig,
 }
 
 /// A decision or expiry that ends the run, committed with the run's end.
@@ -247,19 +243,19 @@ impl Runtime {
         self.clock.now_ms()
     }
 
-    /// Commits one state change with its audit entries, then sends the notifications queued
-    /// for it (none if it failed).
+    /// Commits one state change with its audit entries and the notifications queued for it
+    /// (written into the outbox in the same transaction; [`Runtime::deliver`] sends them).
     fn commit<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        match self.store.tx(f) {
-            Ok(v) => {
-                self.send_notices();
-                Ok(v)
+        let notices = std::mem::take(&mut self.notices);
+        let now = self.now();
+        self.store.tx(|tx| {
+            let v = f(tx)?;
+            for n in &notices {
+                crate::delivery::enqueue(tx, &n.notice, &n.config, now)?;
             }
-            Err(e) => {
-                self.notices.clear();
-                Err(e)
-            }
-        }
+            crate::delivery::resolve_decided(tx, now)?;
+            Ok(v)
+        })
     }
 
     // ---------------------------------------------------------------- loading rows
@@ -565,61 +561,32 @@ impl Runtime {
         if channels.is_empty() {
             return;
         }
-        let mut payload = json!({
-            "event": event,
-            "run": live.run.id,
-            "playbook": live.run.playbook,
-            "stage": stage,
-            "message": live.redactor.text(message),
-            "time": rfc3339(self.now()),
-        });
-        if let (Some(o), Value::Object(x)) = (payload.as_object_mut(), extra) {
+        let mut details = serde_json::Map::new();
+        if let Value::Object(x) = extra {
             for (k, v) in x {
-                o.insert(k, live.redactor.value(&v));
+                details.insert(k, live.redactor.value(&v));
             }
         }
+        let pb = &live.c.playbook;
+        let risk = match stage.and_then(|s| pb.stage(s)) {
+            Some(s) => s.risk(&pb.spec),
+            None => pb.spec.risk(),
+        };
         let compliance = self.entry(live, stage, "", "", Value::Null).compliance;
         self.notices.push(Notice {
-            run: live.run.id.clone(),
-            stage: stage.map(String::from),
-            event: event.to_string(),
-            channels,
-            payload,
-            defs: live.c.frozen.config.notifications.clone(),
-            ca_file: live.c.frozen.config.tls_ca_file.clone(),
-            compliance,
+            notice: crate::delivery::Notice {
+                run: live.run.id.clone(),
+                playbook: live.run.playbook.clone(),
+                stage: stage.map(String::from),
+                event: event.to_string(),
+                channels,
+                message: live.redactor.text(message),
+                details,
+                risk: risk.as_str().to_string(),
+                compliance,
+            },
+            config: live.c.frozen.config.clone(),
         });
-    }
-
-    fn send_notices(&mut self) {
-        let notices = std::mem::take(&mut self.notices);
-        for n in notices {
-            for ch in &n.channels {
-                let r = crate::notify::send(ch, n.defs.get(ch), &n.payload, n.ca_file.as_deref());
-                let (event, details) = match &r {
-                    Ok(()) => ("notification-sent", json!({"channel": ch, "on": n.event})),
-                    Err(e) => (
-                        "notification-failed",
-                        json!({"channel": ch, "on": n.event, "error": e}),
-                    ),
-                };
-                let e = AuditEntry {
-                    seq: 0,
-                    time: rfc3339(self.now()),
-                    run: Some(n.run.clone()),
-                    stage: n.stage.clone(),
-                    event: event.into(),
-                    actor: "pbc".into(),
-                    compliance: n.compliance.clone(),
-                    details,
-                    prev: String::new(),
-                    hash: String::new(),
-                };
-                if let Err(err) = self.store.tx(|tx| tx.audit(e).map(|_| ())) {
-                    eprintln!("warning: could not record a notification: {err}");
-                }
-            }
-        }
     }
 
     // ---------------------------------------------------------------- public API
