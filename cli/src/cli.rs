@@ -231,6 +231,11 @@ pub enum Command {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// The notification outbox: what is pending or failed, retries, a test message.
+    Notifications {
+        #[command(subcommand)]
+        action: NotificationsAction,
+    },
     /// Audit-log tools.
     Audit {
         #[command(subcommand)]
@@ -271,6 +276,31 @@ pub enum RunsAction {
         as_who: Option<String>,
         #[command(flatten)]
         state: StateArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NotificationsAction {
+    /// Pending and failed deliveries, with why they failed.
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+        format: RunFormat,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Make failed deliveries pending again, and deliver them now.
+    Retry {
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Send a sample notification to a configured channel now (not through the outbox).
+    Test {
+        /// The channel's name under `notifications:` in .pbc.yaml.
+        channel: String,
+        /// Where to look for .pbc.yaml (default: the current directory, then upward).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -371,6 +401,15 @@ pub fn run() -> ExitCode {
                 } else {
                     crate::run::stop(state, all, run, as_who)
                 }
+            }
+        },
+        Command::Notifications { action } => match action {
+            NotificationsAction::Status { format, state } => {
+                crate::notifications::status(state.state, format == RunFormat::Json)
+            }
+            NotificationsAction::Retry { state } => crate::notifications::retry(state.state),
+            NotificationsAction::Test { channel, dir } => {
+                crate::notifications::test(&g, &channel, dir)
             }
         },
         Command::Audit {

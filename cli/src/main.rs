@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod notifications;
 mod run;
 
 use std::io::Write;

@@ -16,7 +16,7 @@ pub struct RunArgs {
     pub allow_unenforced_guardrails: bool,
 }
 
-fn fail(e: &Error) -> ExitCode {
+pub(crate) fn fail(e: &Error) -> ExitCode {
     match e {
         Error::Invalid(lines) => {
             for l in lines {
@@ -36,7 +36,7 @@ fn os_user() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn open(state: Option<PathBuf>) -> Result<Runtime, Error> {
+pub(crate) fn open(state: Option<PathBuf>) -> Result<Runtime, Error> {
     Runtime::open(&pbc_runtime::default_state_dir(state.as_deref()))
 }
 
@@ -142,7 +142,9 @@ pub fn run(g: &Global, a: RunArgs) -> ExitCode {
             requester: a.as_who.clone().unwrap_or_else(os_user),
             allow_unenforced_guardrails: a.allow_unenforced_guardrails,
         };
-        rt.run(&c, &agents, input, &opts)
+        let r = rt.run(&c, &agents, input, &opts);
+        crate::notifications::deliver(&mut rt);
+        r
     })();
     match result {
         Ok(r) => print_report(&r, a.json, g.quiet),
@@ -162,9 +164,13 @@ fn findings_note(warnings: usize, infos: usize) -> Option<String> {
 
 /// `pbc approve` / `pbc reject`.
 pub fn decide(state: Option<PathBuf>, id: &str, who: &str, reason: Option<&str>) -> ExitCode {
-    let result = open(state).and_then(|mut rt| match reason {
-        None => rt.approve(id, who),
-        Some(r) => rt.reject(id, who, r),
+    let result = open(state).and_then(|mut rt| {
+        let d = match reason {
+            None => rt.approve(id, who),
+            Some(r) => rt.reject(id, who, r),
+        };
+        crate::notifications::deliver(&mut rt);
+        d
     });
     match result {
         Ok(d) => {
@@ -199,7 +205,10 @@ pub fn resume(state: Option<PathBuf>, run: &str, agents: Option<PathBuf>, json: 
             Some(p) => Some(Agents::from_file(p).map_err(Error::Usage)?),
             None => None,
         };
-        open(state)?.resume(run, agents.as_ref())
+        let mut rt = open(state)?;
+        let r = rt.resume(run, agents.as_ref());
+        crate::notifications::deliver(&mut rt);
+        r
     })();
     match result {
         Ok(r) => print_report(&r, json, false),
@@ -217,7 +226,11 @@ pub fn runs(state: Option<PathBuf>, json: bool) -> ExitCode {
             dir.display()
         )))
     } else if dir.join("state.db").exists() {
-        open(state).and_then(|mut rt| Ok((rt.runs()?, rt.kill_switch()?)))
+        open(state).and_then(|mut rt| {
+            let r = (rt.runs()?, rt.kill_switch()?);
+            crate::notifications::deliver(&mut rt);
+            Ok(r)
+        })
     } else {
         Ok((Vec::new(), pbc_runtime::KillSwitch::default()))
     };
@@ -300,7 +313,11 @@ pub fn stop(
         return ExitCode::from(2);
     }
     let who = who.unwrap_or_else(os_user);
-    match open(state).and_then(|mut rt| rt.stop(run.as_deref(), &who)) {
+    match open(state).and_then(|mut rt| {
+        let r = rt.stop(run.as_deref(), &who);
+        crate::notifications::deliver(&mut rt);
+        r
+    }) {
         Ok(ids) => {
             if ids.is_empty() {
                 println!("no unfinished run to stop");

@@ -100,6 +100,57 @@ fn accepted_and_rejected_agree() {
         ),
         ("notifications:\n  c: {webhook: {timeout: 2s}}\n", false),
         ("notifications:\n  c: {email: x}\n", false),
+        (
+            "notifications:\n  s: {slack: {webhook-url-env: SLACK_URL}}\n  b: {slack: {token-env: SLACK_TOKEN, channel: '#sec', api-url: 'http://127.0.0.1:9/api'}}\n",
+            true,
+        ),
+        (
+            "notifications:\n  s: {slack: {token-env: SLACK_TOKEN}}\n",
+            false,
+        ),
+        (
+            "notifications:\n  s: {slack: {webhook-url: 'https://hooks.slack.com/x'}}\n",
+            false,
+        ),
+        (
+            "notifications:\n  s: {slack: {webhook-url-env: 'not a name'}}\n",
+            false,
+        ),
+        (
+            "notifications:\n  p: {pagerduty: {routing-key-env: PD_KEY, api-url: 'https://events.eu.pagerduty.com', source: pbc-prod}}\n",
+            true,
+        ),
+        (
+            "notifications:\n  p: {pagerduty: {api-url: 'https://x'}}\n",
+            false,
+        ),
+        (
+            "notifications:\n  e: {email: {host: smtp.example.com, port: 587, tls: starttls, from: pbc@example.com, to: [ciso@example.com], username-env: U, password-env: P}}\n",
+            true,
+        ),
+        (
+            "notifications:\n  e: {email: {host: h, from: a@b, to: c@d, tls: ssl}}\n",
+            false,
+        ),
+        (
+            "notifications:\n  e: {email: {host: h, from: a@b}}\n",
+            false,
+        ),
+        (
+            "notifications:\n  e: {email: {host: h, from: a@b, to: c@d, password: x}}\n",
+            false,
+        ),
+        (
+            "notifications:\n  w: {webhook: {url-env: HOOK_URL, secret-env: HOOK_SECRET}}\n",
+            true,
+        ),
+        (
+            "notifications:\n  w: {webhook: {url: 'http://x', secret: s}}\n",
+            false,
+        ),
+        ("serve: {public-url: 'https://pbc.example.com/'}\n", true),
+        ("serve: {public-url: pbc.example.com}\n", false),
+        ("serve: {listen: x}\n", false),
         ("tls: {ca-file: certs/ca.pem}\n", true),
         ("tls: {ca-file: ''}\n", false),
         ("tls: {ca: certs/ca.pem}\n", false),

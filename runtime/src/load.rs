@@ -37,6 +37,9 @@ pub struct RuntimeConfig {
     /// `roles:` (approver roles to people).
     #[serde(default)]
     pub roles: BTreeMap<String, Vec<String>>,
+    /// `serve.public-url`: notifications link to approval pages there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 impl RuntimeConfig {
@@ -50,6 +53,7 @@ impl RuntimeConfig {
             on_rate_limit: c.on_rate_limit,
             tls_ca_file: c.tls_ca_file.clone(),
             roles: c.roles.clone(),
+            public_url: c.serve.public_url.clone(),
         }
     }
 }
@@ -108,6 +112,37 @@ fn render(loader: &Loader, diags: &[Diagnostic]) -> Vec<String> {
         .collect()
 }
 
+/// The configuration for `start` (a file or directory): `config` when given, else
+/// `.pbc.yaml` found upward from `start`, else the defaults. Errors in it are `Invalid`.
+pub fn load_config(start: &Path, config: Option<&Path>) -> Result<Config> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::Usage(format!("cannot read the current directory: {e}")))?;
+    let fs: Arc<dyn FileSystem> = Arc::new(OsFs);
+    let cfg_path = match config {
+        Some(p) if !p.is_file() => {
+            return Err(Error::Usage(match pbc_compiler::fs::not_regular(p) {
+                Some(kind) => format!(
+                    "{}: the configuration is {kind}, not a regular file; pbc reads its configuration only from a regular file",
+                    p.display()
+                ),
+                None => format!("{}: no such configuration file", p.display()),
+            }));
+        }
+        Some(p) => Some(p.to_path_buf()),
+        None => Config::discover(fs.as_ref(), start),
+    };
+    let mut diags = Vec::new();
+    let boot = Loader::new(fs, cwd, Default::default());
+    let cfg = match &cfg_path {
+        Some(p) => Config::load(&boot, p, &mut diags).map_err(Error::Usage)?,
+        None => Config::default(),
+    };
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(Error::Invalid(render(&boot, &diags)));
+    }
+    Ok(cfg)
+}
+
 /// Loads, checks and freezes the playbook at `path` (a file or a kustomization directory).
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Compiled> {
     let cwd = std::env::current_dir()
@@ -119,28 +154,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Compiled> {
             path.display()
         )));
     }
-    let cfg_path = match &opts.config {
-        Some(p) if !p.is_file() => {
-            return Err(Error::Usage(match pbc_compiler::fs::not_regular(p) {
-                Some(kind) => format!(
-                    "{}: the configuration is {kind}, not a regular file; pbc reads its configuration only from a regular file",
-                    p.display()
-                ),
-                None => format!("{}: no such configuration file", p.display()),
-            }));
-        }
-        Some(p) => Some(p.clone()),
-        None => Config::discover(fs.as_ref(), path),
-    };
-    let mut diags = Vec::new();
-    let boot = Loader::new(fs.clone(), cwd.clone(), Default::default());
-    let cfg = match &cfg_path {
-        Some(p) => Config::load(&boot, p, &mut diags).map_err(Error::Usage)?,
-        None => Config::default(),
-    };
-    if diags.iter().any(Diagnostic::is_error) {
-        return Err(Error::Invalid(render(&boot, &diags)));
-    }
+    let cfg = load_config(path, opts.config.as_deref())?;
     let loader = Loader::new(fs, cwd, cfg.limits);
     let mut diags = Vec::new();
     let (docs, tree) = if path.is_dir() {

@@ -2,6 +2,7 @@
 //!
 //! Tables (see `docs/runtime.md`): `runs`, `stages`, `approvals`, `rejections`,
 //! `rate_events`, `rollback_steps` (each undo step started, so that none runs twice),
+//! `outbox` (notifications waiting for delivery: [`crate::delivery`]),
 //! `audit` (every audit entry's hash; the line itself until it is in the file) and `meta`
 //! (schema version, audit file length).
 //!
@@ -131,6 +132,8 @@ impl Store {
         )
         .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
+        conn.execute_batch(crate::delivery::outbox::SCHEMA)
+            .map_err(db)?;
         let v: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key='schema'", [], |r| {
                 r.get(0)
@@ -357,7 +360,13 @@ impl Tx<'_> {
     }
 
     /// Appends an audit entry (chained to the last recorded one). Returns its seq.
-    pub fn audit(&self, mut e: AuditEntry) -> Result<u64> {
+    pub fn audit(&self, e: AuditEntry) -> Result<u64> {
+        self.audit_sealed(e).map(|(seq, _)| seq)
+    }
+
+    /// Appends an audit entry; returns its seq and hash (the idempotency id of what it
+    /// causes, such as a notification).
+    pub fn audit_sealed(&self, mut e: AuditEntry) -> Result<(u64, String)> {
         let last: Option<(i64, String)> = self
             .tx
             .query_row(
@@ -380,7 +389,7 @@ impl Tx<'_> {
                 params![seq as i64, hash, line],
             )
             .map_err(db)?;
-        Ok(seq)
+        Ok((seq, hash))
     }
 }
 

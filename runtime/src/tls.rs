@@ -1,4 +1,4 @@
-//! HTTPS for the runtime's outgoing calls (the `http` executor, `webhook` channels): rustls,
+//! HTTPS for the runtime's outgoing calls (the `http` executor, notification channels): rustls,
 //! trusting the platform's root certificates plus the PEM certificates of `tls.ca-file` in
 //! `.pbc.yaml` (a private certificate authority). Plain `http://` needs none of it.
 //!
@@ -76,11 +76,26 @@ fn roots(ca_file: Option<&Path>) -> Result<RootCerts, String> {
 /// An agent for one call: the timeout, no proxy (pbc talks only to the URLs it is given),
 /// HTTP error statuses as responses, and TLS as above.
 pub fn agent(timeout: Duration, ca_file: Option<&Path>) -> Result<ureq::Agent, String> {
+    build(timeout, ca_file, None)
+}
+
+/// An agent for delivering notifications to services (Slack, PagerDuty, webhooks): as
+/// [`agent`], through the proxy `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` names unless
+/// `NO_PROXY` exempts the host, as corporate networks require.
+pub fn delivery_agent(timeout: Duration, ca_file: Option<&Path>) -> Result<ureq::Agent, String> {
+    build(timeout, ca_file, ureq::Proxy::try_from_env())
+}
+
+fn build(
+    timeout: Duration,
+    ca_file: Option<&Path>,
+    proxy: Option<ureq::Proxy>,
+) -> Result<ureq::Agent, String> {
     let tls = TlsConfig::builder().root_certs(roots(ca_file)?).build();
     Ok(ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
-        .proxy(None)
+        .proxy(proxy)
         .tls_config(tls)
         .build()
         .into())

@@ -96,7 +96,9 @@ fn low_risk_compliance_check_passes_automatically() {
         assert!(events.contains(&e), "{e} in {events:?}");
     }
     assert!(rt.verify_audit(None).unwrap().ok());
-    // The on-pending notification went to the configured file channel.
+    // The on-pending notification went to the configured file channel (delivered from the
+    // outbox, as every CLI command does when it ends).
+    rt.deliver(pbc_runtime::delivery::DEFAULT_WAIT).unwrap();
     let n = std::fs::read_to_string(seed.path("notifications.jsonl")).unwrap();
     assert!(n.contains("\"on-pending\""), "{n}");
 }

@@ -135,6 +135,7 @@ spec:
         !dir.path().join("actions.log").exists(),
         "expiry never approves"
     );
+    rt.deliver(pbc_runtime::delivery::DEFAULT_WAIT).unwrap();
     let events: Vec<String> = hook
         .join()
         .unwrap()
@@ -215,6 +216,7 @@ fn a_failing_stage_rolls_back_two_earlier_actions_in_reverse_order() {
     let ev = events.events();
     let undo: Vec<&&str> = ev.iter().filter(|e| **e == "stage-rolled-back").collect();
     assert_eq!(undo.len(), 2);
+    rt.deliver(pbc_runtime::delivery::DEFAULT_WAIT).unwrap();
     let notes = std::fs::read_to_string(dir.path().join("notes.jsonl")).unwrap();
     assert!(notes.contains("\"rollback\""), "{notes}");
     assert!(rt.verify_audit(None).unwrap().ok());

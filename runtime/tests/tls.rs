@@ -177,16 +177,18 @@ fn a_webhook_speaks_tls_trusting_the_configured_authority() {
     let (ca, config) = pki();
     let ca_file = write_ca(dir.path(), &ca);
     let server = Server::start(config, "{}");
-    let def = pbc_compiler::config::ChannelDef::Webhook {
-        url: format!("{}/hook", server.base),
+    let def = pbc_compiler::config::ChannelDef::Webhook(pbc_compiler::config::WebhookDef {
+        url: Some(format!("{}/hook", server.base)),
+        url_env: None,
+        secret_env: None,
         timeout: 20,
         retries: 0,
-    };
+    });
     let note = json!({"event": "on-pending", "message": "approve release"});
-    pbc_runtime::notify::send("hook", Some(&def), &note, Some(&ca_file)).unwrap();
+    pbc_runtime::delivery::send_now("hook", &def, &note, Some(&ca_file), None).unwrap();
     assert_eq!(server.seen(), std::slice::from_ref(&note));
 
-    let err = pbc_runtime::notify::send("hook", Some(&def), &note, None).unwrap_err();
+    let err = pbc_runtime::delivery::send_now("hook", &def, &note, None, None).unwrap_err();
     assert!(err.contains("TLS handshake failed"), "{err}");
     assert!(err.contains("tls.ca-file"), "{err}");
     assert_eq!(server.seen().len(), 1);
@@ -253,6 +255,8 @@ fn run_with(tls: bool) -> Ran {
             &RunOptions::requested_by("alice"),
         )
         .unwrap();
+    // What every CLI command does when it ends.
+    rt.deliver(pbc_runtime::delivery::DEFAULT_WAIT).unwrap();
     Ran {
         _dir: tmp,
         rt,

@@ -11,6 +11,12 @@ use crate::yaml::{Limits, Node, ScalarKind, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod channels;
+mod serve;
+
+pub use channels::{ChannelDef, EmailDef, PagerDutyDef, SlackDef, SmtpTls, WebhookDef};
+pub use serve::ServeSettings;
+
 declare_codes! {
     /// A key in `.pbc.yaml` that pbc does not know.
     ///
@@ -88,6 +94,8 @@ pub struct Config {
     /// Who belongs to each approver role (`roles: {security-team: [ann@example.com]}`): the
     /// one home of the role map for the runtime.
     pub roles: BTreeMap<String, Vec<String>>,
+    /// `serve:`: the service's settings (its public address, for links in notifications).
+    pub serve: ServeSettings,
 }
 
 /// `targets:`: what the emitted artifacts use.
@@ -128,24 +136,6 @@ pub struct GuardrailDef {
     pub description: Option<String>,
 }
 
-/// A notification channel.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ChannelDef {
-    /// Print on standard error.
-    Stdout,
-    /// Append JSON lines to a file (absolute, or relative to the configuration file).
-    File(PathBuf),
-    /// POST JSON to a URL.
-    Webhook {
-        url: String,
-        /// Seconds per attempt.
-        timeout: u64,
-        /// Attempts after the first.
-        retries: u32,
-    },
-}
-
 /// `on-rate-limit`: what a stage over its `spec.rate-limits` entry does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -183,6 +173,7 @@ impl Default for Config {
             targets: TargetSettings::default(),
             tls_ca_file: None,
             roles: BTreeMap::new(),
+            serve: ServeSettings::default(),
         }
     }
 }
@@ -205,6 +196,7 @@ pub const KEYS: &[&str] = &[
     "targets",
     "tls",
     "roles",
+    "serve",
 ];
 
 /// The highest `limits.max-depth` accepted: walks over a document (emitters, checks) go as
@@ -294,7 +286,10 @@ impl Config {
                         self.always_on_guardrails = list.into_iter().map(|(s, _)| s).collect();
                     }
                 }
-                "notifications" => self.read_notifications(v, diags),
+                "notifications" => {
+                    self.notifications = channels::read(&self.root, v, diags).into_iter().collect()
+                }
+                "serve" => self.serve = serve::read(v, diags),
                 "roles" => self.read_roles(v, diags),
                 "default-sla" => {
                     if let Some(d) = duration(v, "default-sla", diags) {
@@ -479,107 +474,6 @@ impl Config {
                 members.push(m);
             }
             self.roles.insert(name, members);
-        }
-    }
-
-    fn read_notifications(&mut self, v: &Node, diags: &mut Vec<Diagnostic>) {
-        let Some(entries) = v.as_map() else {
-            diags.push(bad(
-                v.span,
-                format!(
-                    "`notifications` must be a mapping of channel names, found {}",
-                    v.type_name()
-                ),
-            ));
-            return;
-        };
-        const KINDS: &[&str] = &["stdout", "file", "webhook"];
-        for e in entries {
-            let name = e.key_str().to_string();
-            let Some(fields) = e.value.as_map().filter(|f| f.len() == 1) else {
-                diags.push(bad(
-                    e.value.span,
-                    format!("channel `{name}` must be one of `{{stdout: true}}`, `{{file: PATH}}` or `{{webhook: {{url, timeout, retries}}}}`"),
-                ));
-                continue;
-            };
-            let f = &fields[0];
-            let def = match f.key_str() {
-                "stdout" => ChannelDef::Stdout,
-                "file" => match f.value.as_str() {
-                    Some(p) => ChannelDef::File(self.root.join(p)),
-                    None => {
-                        diags.push(bad(f.value.span, "`file` must be a path".into()));
-                        continue;
-                    }
-                },
-                "webhook" => {
-                    let Some(w) = f.value.as_map() else {
-                        diags.push(bad(
-                            f.value.span,
-                            "`webhook` must be a mapping with `url`".into(),
-                        ));
-                        continue;
-                    };
-                    let mut url = None;
-                    let mut timeout = 5;
-                    let mut retries = 2;
-                    for x in w {
-                        match x.key_str() {
-                            "url" => match x.value.as_str() {
-                                Some(u)
-                                    if u.starts_with("http://") || u.starts_with("https://") =>
-                                {
-                                    url = Some(u.to_string())
-                                }
-                                _ => diags.push(bad(
-                                    x.value.span,
-                                    "`url` must be an http:// or https:// URL".into(),
-                                )),
-                            },
-                            "timeout" => {
-                                if let Some(d) = duration(&x.value, "timeout", diags) {
-                                    timeout = d.seconds;
-                                }
-                            }
-                            "retries" => match x.value.as_scalar() {
-                                Some(s) if s.kind == ScalarKind::Int => match s.text.parse::<u32>()
-                                {
-                                    Ok(n) if n <= 10 => retries = n,
-                                    _ => diags.push(bad(
-                                        x.value.span,
-                                        "`retries` must be 0 to 10".into(),
-                                    )),
-                                },
-                                _ => diags
-                                    .push(bad(x.value.span, "`retries` must be an integer".into())),
-                            },
-                            other => diags.push(unknown_key(
-                                x.key.span,
-                                other,
-                                &["url", "timeout", "retries"],
-                            )),
-                        }
-                    }
-                    let Some(url) = url else {
-                        diags.push(bad(
-                            f.value.span,
-                            format!("webhook channel `{name}` needs a `url`"),
-                        ));
-                        continue;
-                    };
-                    ChannelDef::Webhook {
-                        url,
-                        timeout,
-                        retries,
-                    }
-                }
-                other => {
-                    diags.push(unknown_key(f.key.span, other, KINDS));
-                    continue;
-                }
-            };
-            self.notifications.insert(name, def);
         }
     }
 

@@ -15,7 +15,8 @@
 //! - `queries`: a run's report, the list of runs, rejections, the audit log and its
 //!   verification;
 //! - `rows`: the rows in the state store; `scope`: what conditions and interpolation read;
-//!   `notices`: notifications, sent after the commit that queued them.
+//!   `notices`: notifications, written into the outbox by the commit that queues them;
+//!   `delivery`: the outbox's deliverer and what `pbc notifications` shows.
 
 use crate::agents::Agents;
 use crate::clock::{Clock, SystemClock};
@@ -29,6 +30,7 @@ use std::sync::Arc;
 
 mod deadlines;
 mod decisions;
+mod delivery;
 mod gates;
 mod killswitch;
 mod lifecycle;

@@ -1,44 +1,37 @@
-//! Notifications and the commit that sends them: a state change is committed with its audit
-//! entries, then the notices queued for it are sent to their channels (and each sending is
-//! audited); a failed commit drops them.
+//! Notifications and the commit that queues them: a state change is committed with its
+//! audit entries and, in the same transaction, the notifications it causes are written into
+//! the outbox ([`crate::delivery`]); a failed commit drops them. Delivery happens later
+//! ([`Runtime::deliver`], at the end of each command).
 
 use super::{Live, Runtime};
 use crate::Result;
-use crate::audit::AuditEntry;
-use crate::clock::rfc3339;
+use crate::load::RuntimeConfig;
 use crate::store::Tx;
-use pbc_compiler::config::ChannelDef;
-use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use serde_json::Value;
 
+/// A notification asked for by a state change, with the configuration of its run.
 pub(super) struct Notice {
-    run: String,
-    stage: Option<String>,
-    event: String,
-    channels: Vec<String>,
-    payload: Value,
-    defs: BTreeMap<String, ChannelDef>,
-    /// `tls.ca-file` of the run's configuration.
-    ca_file: Option<std::path::PathBuf>,
-    compliance: Vec<String>,
+    notice: crate::delivery::Notice,
+    config: RuntimeConfig,
 }
 
 impl Runtime {
-    /// Commits one state change with its audit entries, then sends the notifications queued
-    /// for it (none if it failed).
+    /// Commits one state change with its audit entries and the notifications queued for it
+    /// (written into the outbox in the same transaction).
     pub(super) fn commit<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        match self.store.tx(f) {
-            Ok(v) => {
-                self.send_notices();
-                Ok(v)
+        let notices = std::mem::take(&mut self.notices);
+        let now = self.now();
+        self.store.tx(|tx| {
+            let v = f(tx)?;
+            for n in &notices {
+                crate::delivery::enqueue(tx, &n.notice, &n.config, now)?;
             }
-            Err(e) => {
-                self.notices.clear();
-                Err(e)
-            }
-        }
+            crate::delivery::resolve_decided(tx, now)?;
+            Ok(v)
+        })
     }
 
+    /// Queues a notification of `event` to `channels` for the next commit.
     pub(super) fn queue_notice(
         &mut self,
         live: &Live,
@@ -51,60 +44,31 @@ impl Runtime {
         if channels.is_empty() {
             return;
         }
-        let mut payload = json!({
-            "event": event,
-            "run": live.run.id,
-            "playbook": live.run.playbook,
-            "stage": stage,
-            "message": live.redactor.text(message),
-            "time": rfc3339(self.now()),
-        });
-        if let (Some(o), Value::Object(x)) = (payload.as_object_mut(), extra) {
+        let mut details = serde_json::Map::new();
+        if let Value::Object(x) = extra {
             for (k, v) in x {
-                o.insert(k, live.redactor.value(&v));
+                details.insert(k, live.redactor.value(&v));
             }
         }
+        let pb = &live.c.playbook;
+        let risk = match stage.and_then(|s| pb.stage(s)) {
+            Some(s) => s.risk(&pb.spec),
+            None => pb.spec.risk(),
+        };
         let compliance = self.entry(live, stage, "", "", Value::Null).compliance;
         self.notices.push(Notice {
-            run: live.run.id.clone(),
-            stage: stage.map(String::from),
-            event: event.to_string(),
-            channels,
-            payload,
-            defs: live.c.frozen.config.notifications.clone(),
-            ca_file: live.c.frozen.config.tls_ca_file.clone(),
-            compliance,
+            notice: crate::delivery::Notice {
+                run: live.run.id.clone(),
+                playbook: live.run.playbook.clone(),
+                stage: stage.map(String::from),
+                event: event.to_string(),
+                channels,
+                message: live.redactor.text(message),
+                details,
+                risk: risk.as_str().to_string(),
+                compliance,
+            },
+            config: live.c.frozen.config.clone(),
         });
-    }
-
-    fn send_notices(&mut self) {
-        let notices = std::mem::take(&mut self.notices);
-        for n in notices {
-            for ch in &n.channels {
-                let r = crate::notify::send(ch, n.defs.get(ch), &n.payload, n.ca_file.as_deref());
-                let (event, details) = match &r {
-                    Ok(()) => ("notification-sent", json!({"channel": ch, "on": n.event})),
-                    Err(e) => (
-                        "notification-failed",
-                        json!({"channel": ch, "on": n.event, "error": e}),
-                    ),
-                };
-                let e = AuditEntry {
-                    seq: 0,
-                    time: rfc3339(self.now()),
-                    run: Some(n.run.clone()),
-                    stage: n.stage.clone(),
-                    event: event.into(),
-                    actor: "pbc".into(),
-                    compliance: n.compliance.clone(),
-                    details,
-                    prev: String::new(),
-                    hash: String::new(),
-                };
-                if let Err(err) = self.store.tx(|tx| tx.audit(e).map(|_| ())) {
-                    eprintln!("warning: could not record a notification: {err}");
-                }
-            }
-        }
     }
 }
