@@ -622,3 +622,42 @@ fn notifications_test_sends_a_sample_and_names_the_defined_channels() {
     assert!(err.contains("defined: `pager`"), "{err}");
     assert_eq!(rx.received("/pd/v2/enqueue").len(), 1);
 }
+
+#[test]
+fn https_proxy_is_honoured_and_no_proxy_bypasses_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(rx) = Receivers::start(tmp.path(), None) else {
+        return;
+    };
+    // The webhook names a host that does not resolve: only the proxy can reach it.
+    let config = format!(
+        "{}notifications:\n  hook: {{webhook: {{url: \"http://hooks.example.invalid/hook\", secret-env: PBC_T_HOOK_SECRET, retries: 0}}}}\n  direct: {{webhook: {{url: \"{}\", secret-env: PBC_T_HOOK_SECRET, retries: 0}}}}\n",
+        roles(),
+        rx.url("/hook")
+    );
+    let p = Project::new(&config, "hook, direct");
+    let proxy = format!("http://127.0.0.1:{}", rx.http);
+    let env = [
+        ("PBC_T_HOOK_SECRET", HOOK_SECRET.to_string()),
+        ("HTTP_PROXY", proxy.clone()),
+        ("HTTPS_PROXY", proxy),
+        ("NO_PROXY", "127.0.0.1,localhost".to_string()),
+    ];
+    p.run(&env);
+    let hooks = rx.received("/hook");
+    assert_eq!(hooks.len(), 2, "{hooks:#?}");
+    assert!(
+        hooks.iter().all(|h| h["ok"] == true && h["acked"] == true),
+        "{hooks:#?}"
+    );
+    // One tunnel, to the host only the proxy reaches; the NO_PROXY host went direct.
+    let tunnels = rx.received("CONNECT");
+    assert_eq!(tunnels.len(), 1, "{tunnels:#?}");
+    assert_eq!(tunnels[0]["target"], "hooks.example.invalid:80");
+    let hosts: Vec<&str> = hooks.iter().map(|h| h["host"].as_str().unwrap()).collect();
+    assert!(hosts.contains(&"hooks.example.invalid"), "{hosts:?}");
+    assert!(
+        hosts.iter().any(|h| h.starts_with("127.0.0.1:")),
+        "{hosts:?}"
+    );
+}

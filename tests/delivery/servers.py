@@ -136,6 +136,48 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def do_CONNECT(self):
+        """A forward proxy's tunnel (what clients use through HTTPS_PROXY/HTTP_PROXY): the
+        hosts of the test (`*.example.invalid`, which no resolver knows) lead back to this
+        server; the tunnel is recorded as route CONNECT with its target."""
+        import socket
+        host, _, port = self.path.rpartition(":")
+        record({"route": "CONNECT", "target": self.path, "ok": True, "acked": True, "problems": []})
+        if host.endswith(".example.invalid"):
+            dest = ("127.0.0.1", self.server.server_address[1])
+        else:
+            dest = (host, int(port or 80))
+        try:
+            up = socket.create_connection(dest, timeout=30)
+        except OSError:
+            return self.answer(502, {"error": "bad gateway"})
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        down = self.connection
+
+        def pump(a, b):
+            try:
+                while True:
+                    data = a.recv(65536)
+                    if not data:
+                        break
+                    b.sendall(data)
+            except OSError:
+                pass
+            finally:
+                try:
+                    b.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+
+        t = threading.Thread(target=pump, args=(up, down), daemon=True)
+        t.start()
+        pump(down, up)
+        t.join(30)
+        up.close()
+        self.close_connection = True
+
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         raw = self.rfile.read(n)
@@ -149,7 +191,7 @@ class Handler(BaseHTTPRequestHandler):
             problems.append("Content-Type is not application/json")
         keep = {k.lower(): v for k, v in self.headers.items() if k.lower().startswith(("x-pbc", "idempotency", "authorization"))}
         route = self.path.split("?")[0]
-        entry = {"route": route, "problems": problems, "headers": keep, "body": body, "acked": False}
+        entry = {"route": route, "problems": problems, "headers": keep, "body": body, "acked": False, "host": self.headers.get("Host")}
         if os.path.exists(os.path.join(ARGS.dir, "fail")):
             entry["ok"] = False
             record(entry)
