@@ -11,6 +11,9 @@ use crate::yaml::{Limits, Node, ScalarKind, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod sinks;
+pub use sinks::{SINK_KINDS, SinkDef, UNDELIVERED_SINK_KINDS};
+
 declare_codes! {
     /// A key in `.pbc.yaml` that pbc does not know.
     ///
@@ -76,6 +79,8 @@ pub struct Config {
     pub always_on_guardrails: Vec<String>,
     /// Notification channels by name.
     pub notifications: BTreeMap<String, ChannelDef>,
+    /// Audit sinks by name (`spec.audit.log-to` names them).
+    pub audit_sinks: BTreeMap<String, SinkDef>,
     /// The SLA of a gate whose stage sets none.
     pub default_sla: Option<crate::model::Duration>,
     /// What a stage over its rate limit does.
@@ -178,6 +183,7 @@ impl Default for Config {
             guardrail_defs: BTreeMap::new(),
             always_on_guardrails: DEFAULT_ALWAYS_ON.iter().map(|s| s.to_string()).collect(),
             notifications: BTreeMap::new(),
+            audit_sinks: BTreeMap::new(),
             default_sla: None,
             on_rate_limit: RateLimitMode::Fail,
             targets: TargetSettings::default(),
@@ -200,6 +206,7 @@ pub const KEYS: &[&str] = &[
     "audit-retention-minimum",
     "always-on-guardrails",
     "notifications",
+    "audit-sinks",
     "default-sla",
     "on-rate-limit",
     "targets",
@@ -295,6 +302,7 @@ impl Config {
                     }
                 }
                 "notifications" => self.read_notifications(v, diags),
+                "audit-sinks" => self.read_audit_sinks(v, diags),
                 "roles" => self.read_roles(v, diags),
                 "default-sla" => {
                     if let Some(d) = duration(v, "default-sla", diags) {
