@@ -557,10 +557,9 @@ fn audit_sink_hint(defined: &[String]) -> String {
     if defined.is_empty() {
         return "define a sink under `audit-sinks:` in .pbc.yaml (e.g. `trail: {file: .pbc/audit/trail.jsonl}`) and name it in `spec.audit.log-to`".into();
     }
-    let names: Vec<String> = defined.iter().map(|d| format!("`{d}`")).collect();
     format!(
-        "name a sink `audit-sinks:` in .pbc.yaml defines in `spec.audit.log-to` (defined: {})",
-        names.join(", ")
+        "name in `spec.audit.log-to` a sink that `audit-sinks:` in .pbc.yaml defines: {}",
+        pbc_compiler::diag::one_of(defined)
     )
 }
 
