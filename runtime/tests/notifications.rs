@@ -1,7 +1,7 @@
 //! Notifications: `on-pending`, `on-approved`, `on-rejected`, `on-failure` and the
 //! rollback notification reach a loopback webhook; a failing channel (a webhook to a closed
-//! loopback port, a channel nobody configured) is logged in the audit log and never blocks
-//! the run.
+//! loopback port, a channel nobody configured, which `pbc check` refuses unless its PB2024
+//! is allowed as here) is logged in the audit log and never blocks the run.
 
 mod common;
 
@@ -47,7 +47,7 @@ fn setup() -> Setup {
     std::fs::write(
         dir.path().join(".pbc.yaml"),
         format!(
-            "notifications:\n  hook: {{webhook: {{url: \"{}\", timeout: 10s, retries: 0}}}}\n  dead: {{webhook: {{url: \"{dead}\", timeout: 2s, retries: 1}}}}\n",
+            "notifications:\n  hook: {{webhook: {{url: \"{}\", timeout: 10s, retries: 0}}}}\n  dead: {{webhook: {{url: \"{dead}\", timeout: 2s, retries: 1}}}}\nseverity: {{PB2024: allow}}\n",
             hook.url
         ),
     )
