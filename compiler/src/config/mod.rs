@@ -228,18 +228,20 @@ const LIMIT_KEYS: &[&str] = &[
 ];
 
 impl Config {
-    /// Finds `.pbc.yaml` in `start` (a directory, or a file's directory) or its ancestors.
+    /// Finds `.pbc.yaml` in `start` (a directory, or a file's directory) or its ancestors;
+    /// when `start` is reached through a symbolic link and none is found that way, in the
+    /// ancestors of the real directory (the project the files belong to).
     pub fn discover(fs: &dyn FileSystem, start: &Path) -> Option<PathBuf> {
         let abs = if start.is_absolute() {
             normalize(start)
         } else {
             normalize(&std::env::current_dir().ok()?.join(start))
         };
-        let mut dir = match fs.metadata(&abs) {
+        let dir = match fs.metadata(&abs) {
             Ok(m) if m.kind == FileKind::Dir => abs,
             _ => abs.parent()?.to_path_buf(),
         };
-        loop {
+        let upward = |mut dir: PathBuf| loop {
             let cand = dir.join(FILE_NAME);
             if fs.metadata(&cand).is_ok_and(|m| m.kind == FileKind::File) {
                 return Some(cand);
@@ -247,7 +249,12 @@ impl Config {
             if !dir.pop() {
                 return None;
             }
+        };
+        if let Some(found) = upward(dir.clone()) {
+            return Some(found);
         }
+        let real = fs.canonicalize(&dir).ok()?;
+        if real == dir { None } else { upward(real) }
     }
 
     /// Loads a configuration file. Problems are diagnostics in that file.
