@@ -24,6 +24,7 @@ pub fn monorepo(n: usize) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("pbc-bench-{n}"));
     let fresh = std::fs::read_to_string(dir.join("base/kustomization.yaml"))
         .is_ok_and(|k| k == xtask::base_kustomization(n))
+        && std::fs::read_to_string(dir.join(".pbc.yaml")).is_ok_and(|c| c == xtask::config())
         && dir.join("overlays/production/kustomization.yaml").is_file();
     if !fresh {
         gen_monorepo(n, &dir).expect("writable temporary directory");
@@ -117,12 +118,16 @@ pub fn build_resolved(dir: &Path) -> String {
     emit(&resolve_overlay(&l, dir))
 }
 
-/// `pbc check DIR` without the process and the rendering: discovery, the default
-/// configuration, the compliance lints and the emitted-name check, as the CLI wires them.
+/// `pbc check DIR` without the process and the rendering: discovery, the configuration found
+/// upward (the monorepo's defines its channels and sinks), the compliance lints and the
+/// emitted-name check, as the CLI wires them.
 pub fn check_tree(dir: &Path) -> Report {
     let l = loader(Path::new(""));
-    let cfg = Config::default();
     let mut diags: Vec<Diagnostic> = Vec::new();
+    let cfg = match Config::discover(&OsFs, dir) {
+        Some(p) => Config::load(&l, &p, &mut diags).expect("the monorepo's configuration"),
+        None => Config::default(),
+    };
     let comp = pbc_lints::Compliance::load(&cfg, &l, &mut diags);
     let extra = move |cx: &PlaybookCtx<'_>, d: &mut Vec<Diagnostic>| {
         comp.check_playbook(cx.playbook, cx.env.as_deref(), d);

@@ -300,10 +300,7 @@ pub fn diff(g: &Global, base: String, mut paths: Vec<PathBuf>, format: DiffForma
     };
     let git_cwd = git.cwd().to_path_buf();
     let base_loader = Loader::new(Arc::new(git), git_cwd, cfg.limits);
-    let opts = pbc_compiler::model::ModelOptions {
-        extra_guardrails: cfg.guardrails.clone(),
-        policies: cfg.policies.clone(),
-    };
+    let opts = pbc_compiler::model::ModelOptions::from_config(&cfg);
     let outcome = match diff::run(&base_loader, info, &loader, &paths, &opts) {
         Ok(o) => o,
         Err(e) => return usage_error(e),
@@ -394,10 +391,7 @@ pub fn coverage(
     let comp = pbc_lints::Compliance::load(&cfg, &loader, &mut diags);
     // What the report reads must be sound: the playbooks' model, and every compliance tag
     // (an unknown or ambiguous one would silently claim nothing).
-    let opts = pbc_compiler::model::ModelOptions {
-        extra_guardrails: cfg.guardrails.clone(),
-        policies: cfg.policies.clone(),
-    };
+    let opts = pbc_compiler::model::ModelOptions::from_config(&cfg);
     for (env, docs) in &inputs {
         for doc in docs.iter().filter(|d| check::is_playbook(d)) {
             if let Some(pb) =

@@ -13,7 +13,13 @@ use std::process::ExitCode;
 /// delivery that fails is retried by later commands, and says so on standard error.
 pub fn deliver(rt: &mut Runtime) {
     match rt.deliver(DEFAULT_WAIT) {
-        Ok(s) if s.failed > 0 || s.pending > 0 => {
+        Ok(s) if s.failed > 0 || s.pending > 0 || !s.sink_errors.is_empty() => {
+            for e in &s.sink_errors {
+                eprintln!("warning: {e}; the next pbc command tries again");
+            }
+            if s.failed == 0 && s.pending == 0 {
+                return;
+            }
             let mut parts = Vec::new();
             if s.failed > 0 {
                 parts.push(format!("{} failed", s.failed));

@@ -247,8 +247,8 @@ fn a_patched_condition_is_reported_at_the_patch_with_the_base_producer_labelled(
 #[test]
 fn a_base_problem_is_reported_once_with_each_overlay_labelled() {
     let d = tmpdir("shared");
-    let src = workspace().join("testdata/example/playbooks");
-    copy_dir(&src, &d.join("playbooks"));
+    // The tree and its configuration (which defines the channels and sinks it names).
+    copy_dir(&workspace().join("testdata/example"), &d);
     let f = d.join("playbooks/base/code-review-agent.yaml");
     let text = std::fs::read_to_string(&f)
         .unwrap()
@@ -696,14 +696,9 @@ fn bundle_and_check() {
 fn a_bundle_is_byte_identical_from_any_path_and_working_directory() {
     let a = tmpdir("bundle-a");
     let b = tmpdir("bundle-b");
-    copy_dir(
-        &workspace().join("testdata/example/playbooks"),
-        &a.join("playbooks"),
-    );
-    copy_dir(
-        &workspace().join("testdata/example/playbooks"),
-        &b.join("deep/er/playbooks"),
-    );
+    // Each with its configuration, which defines the channels and sinks the tree names.
+    copy_dir(&workspace().join("testdata/example"), &a);
+    copy_dir(&workspace().join("testdata/example"), &b.join("deep/er"));
     // One run from the tree's parent, the other from far above it.
     let out_a = pbc(
         &a,
@@ -763,10 +758,7 @@ fn a_bundle_is_byte_identical_from_any_path_and_working_directory() {
 #[test]
 fn check_reports_a_name_made_too_long_by_a_prefix_once_at_the_prefix() {
     let d = tmpdir("long-name");
-    copy_dir(
-        &workspace().join("testdata/example/playbooks"),
-        &d.join("playbooks"),
-    );
+    copy_dir(&workspace().join("testdata/example"), &d);
     let k = d.join("playbooks/overlays/staging/kustomization.yaml");
     let text = std::fs::read_to_string(&k).unwrap().replace(
         "namePrefix: staging-",

@@ -177,7 +177,7 @@ spec:
       approvers: [{role: sre}]
       notification:
         on-pending: [CHANNELS]
-        on-approved: [hook, mail]
+        on-approved: [APPROVED]
 "#;
 
 const AGENTS: &str = r#"actions:
@@ -190,13 +190,16 @@ struct Project {
 }
 
 impl Project {
-    fn new(config: &str, channels: &str) -> Project {
+    /// A project whose gate notifies `channels` when it asks and `approved` when approved.
+    fn new(config: &str, channels: &str, approved: &str) -> Project {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path();
         std::fs::write(p.join(".pbc.yaml"), config).unwrap();
         std::fs::write(
             p.join("release.yaml"),
-            PLAYBOOK.replace("CHANNELS", channels),
+            PLAYBOOK
+                .replace("CHANNELS", channels)
+                .replace("APPROVED", approved),
         )
         .unwrap();
         std::fs::write(p.join("agents.yaml"), AGENTS).unwrap();
@@ -307,7 +310,11 @@ tls: {{ca-file: "{ca}"}}
         smtp = rx.smtp,
         hook = rx.url("/hook"),
     );
-    let p = Project::new(&config, "slack-hook, slack-bot, pager, mail, hook");
+    let p = Project::new(
+        &config,
+        "slack-hook, slack-bot, pager, mail, hook",
+        "hook, mail",
+    );
     let env = [
         (
             "PBC_T_SLACK_URL",
@@ -451,7 +458,7 @@ fn kill_9_during_delivery_then_the_next_command_delivers_once_per_id() {
         roles(),
         rx.url("/hook")
     );
-    let p = Project::new(&config, "hook");
+    let p = Project::new(&config, "hook", "hook");
     let env = [("PBC_T_HOOK_SECRET", HOOK_SECRET.to_string())];
     rx.flag("hang", true);
     let mut child = p
@@ -535,7 +542,7 @@ fn a_failing_channel_never_blocks_the_run_and_is_retried_until_delivered() {
         roles(),
         rx.url("/hook")
     );
-    let p = Project::new(&config, "hook, slack-hook");
+    let p = Project::new(&config, "hook, slack-hook", "hook");
     // The Slack URL holds its key; the port is closed.
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -599,7 +606,7 @@ fn notifications_test_sends_a_sample_and_names_the_defined_channels() {
         "notifications:\n  pager: {{pagerduty: {{routing-key-env: PBC_T_PD_KEY, api-url: \"{}\"}}}}\n",
         rx.url("/pd")
     );
-    let p = Project::new(&config, "pager");
+    let p = Project::new(&config, "pager", "pager");
     let out = p.pbc(
         &["notifications", "test", "pager"],
         &[("PBC_T_PD_KEY", PD_KEY.to_string())],
@@ -635,7 +642,7 @@ fn https_proxy_is_honoured_and_no_proxy_bypasses_it() {
         roles(),
         rx.url("/hook")
     );
-    let p = Project::new(&config, "hook, direct");
+    let p = Project::new(&config, "hook, direct", "direct");
     let proxy = format!("http://127.0.0.1:{}", rx.http);
     let env = [
         ("PBC_T_HOOK_SECRET", HOOK_SECRET.to_string()),
@@ -660,4 +667,90 @@ fn https_proxy_is_honoured_and_no_proxy_bypasses_it() {
         hosts.iter().any(|h| h.starts_with("127.0.0.1:")),
         "{hosts:?}"
     );
+}
+
+#[test]
+fn a_file_audit_sink_receives_exactly_its_runs_audit_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(
+        p.join(".pbc.yaml"),
+        format!(
+            "{}notifications:\n  note: {{file: notes.jsonl}}\naudit-sinks:\n  trail: {{file: audit/trail.jsonl}}\n",
+            roles()
+        ),
+    )
+    .unwrap();
+    let audited = PLAYBOOK
+        .replace("CHANNELS", "note")
+        .replace("APPROVED", "note")
+        + "  audit: {log-to: [trail]}\n";
+    std::fs::write(p.join("release.yaml"), audited).unwrap();
+    // The same playbook under another name and without `log-to`: none of its lines go there.
+    let quiet = PLAYBOOK
+        .replace("CHANNELS", "note")
+        .replace("APPROVED", "note")
+        .replace("metadata: {name: release}", "metadata: {name: quiet}");
+    std::fs::write(p.join("quiet.yaml"), quiet).unwrap();
+    std::fs::write(p.join("agents.yaml"), AGENTS).unwrap();
+    std::fs::write(p.join("in.json"), "{}").unwrap();
+    let pbc = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pbc"))
+            .current_dir(p)
+            .args(args)
+            .env("PBC_STATE_DIR", p.join("state"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        out
+    };
+    let run = |file: &str| -> (String, String) {
+        let out = pbc(&[
+            "run",
+            file,
+            "--input",
+            "in.json",
+            "--agents",
+            "agents.yaml",
+            "--as",
+            "alice@example.com",
+            "--format",
+            "json",
+        ]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            v["run"].as_str().unwrap().to_string(),
+            v["stages"]["release"]["approval_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
+    };
+    let (quiet_run, quiet_gate) = run("quiet.yaml");
+    let (run_id, gate) = run("release.yaml");
+    pbc(&["approve", &quiet_gate, "--as", "sam@example.com"]);
+    pbc(&["approve", &gate, "--as", "sam@example.com"]);
+    pbc(&["resume", &run_id]);
+    pbc(&["resume", &quiet_run]);
+
+    let log = std::fs::read_to_string(p.join("state/audit.jsonl")).unwrap();
+    let of = |run: &str| -> Vec<String> {
+        log.lines()
+            .filter(|l| serde_json::from_str::<Value>(l).unwrap()["run"] == run)
+            .map(String::from)
+            .collect()
+    };
+    let trail = std::fs::read_to_string(p.join("audit/trail.jsonl")).unwrap();
+    let trail: Vec<String> = trail.lines().map(String::from).collect();
+    let want = of(&run_id);
+    assert!(
+        want.iter().any(|l| l.contains("\"run-ended\"")),
+        "{want:#?}"
+    );
+    assert_eq!(
+        trail, want,
+        "the sink holds the run's lines, byte for byte, in order"
+    );
+    assert!(!of(&quiet_run).is_empty());
+    assert!(!trail.iter().any(|l| l.contains(&quiet_run)));
 }

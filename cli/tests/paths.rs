@@ -110,10 +110,8 @@ fn commit_all(dir: &Path) {
 fn every_command_resolves_an_overlay_the_same_from_any_directory() {
     let t = tmpdir("styles");
     let repo = t.join("repo");
-    copy_dir(
-        &workspace().join("testdata/example/playbooks"),
-        &repo.join("playbooks"),
-    );
+    // The tree and its configuration (found through the link too: its real place).
+    copy_dir(&workspace().join("testdata/example"), &repo);
     commit_all(&repo);
     // An uncommitted change in the overlay, so that `pbc diff` has something to show.
     let patch = repo.join("playbooks/overlays/production/audit-retention-patch.yaml");
@@ -242,10 +240,7 @@ fn every_command_resolves_an_overlay_the_same_from_any_directory() {
 #[test]
 fn files_beside_the_working_directory_are_shown_relative_to_it() {
     let t = tmpdir("shown");
-    copy_dir(
-        &workspace().join("testdata/example/playbooks"),
-        &t.join("playbooks"),
-    );
+    copy_dir(&workspace().join("testdata/example"), &t);
     let base = t.join("playbooks/base/code-review-agent.yaml");
     let text = std::fs::read_to_string(&base).unwrap();
     std::fs::write(

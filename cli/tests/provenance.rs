@@ -62,15 +62,11 @@ fn any_uncommitted_input_makes_the_bundle_dirty() {
     let t = std::env::temp_dir().join(format!("pbc-provenance-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&t);
     let repo = t.join("repo");
-    copy_dir(
-        &workspace().join("testdata/example/playbooks"),
-        &repo.join("playbooks"),
-    );
-    std::fs::write(
-        repo.join(".pbc.yaml"),
-        "production-environments: [production]\n",
-    )
-    .unwrap();
+    copy_dir(&workspace().join("testdata/example"), &repo);
+    // The example's configuration (its channels and sinks) and one setting more.
+    let example = std::fs::read_to_string(repo.join(".pbc.yaml")).unwrap();
+    let config = |envs: &str| format!("{example}production-environments: {envs}\n");
+    std::fs::write(repo.join(".pbc.yaml"), config("[production]")).unwrap();
     commit_all(&repo);
     assert!(!dirty(&repo), "a clean checkout");
 
@@ -83,17 +79,9 @@ fn any_uncommitted_input_makes_the_bundle_dirty() {
     assert!(!dirty(&repo), "the base restored");
 
     // The configuration, outside the playbook tree.
-    std::fs::write(
-        repo.join(".pbc.yaml"),
-        "production-environments: [production, prod]\n",
-    )
-    .unwrap();
+    std::fs::write(repo.join(".pbc.yaml"), config("[production, prod]")).unwrap();
     assert!(dirty(&repo), "an uncommitted configuration edit");
-    std::fs::write(
-        repo.join(".pbc.yaml"),
-        "production-environments: [production]\n",
-    )
-    .unwrap();
+    std::fs::write(repo.join(".pbc.yaml"), config("[production]")).unwrap();
 
     // An output schema the base reads.
     let schema = repo.join("playbooks/base/schemas/security-report.json");

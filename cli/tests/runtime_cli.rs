@@ -47,6 +47,15 @@ const PBC_YAML: &str = r#"guardrails:
   cwe-top-25: {patterns: ['\bstrcpy\s*\(']}
   gdpr-compliance: {patterns: ['(?i)\bdate of birth\b']}
   sox-compliance: {patterns: ['(?i)\boff-the-books\b']}
+notifications:
+  slack-security-channel: {file: notifications.jsonl}
+  slack-security: {file: notifications.jsonl}
+  email-ciso: {file: notifications.jsonl}
+  slack-eng-ops: {file: notifications.jsonl}
+audit-sinks:
+  langfuse: {file: audit-sink.jsonl}
+  cloudtrail: {file: audit-sink.jsonl}
+  s3: {file: audit-sink.jsonl}
 "#;
 
 fn seed_dir() -> tempfile::TempDir {

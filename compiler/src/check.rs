@@ -234,10 +234,7 @@ pub fn check_document(
     extra: &DocCheck,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<(crate::model::Playbook, crate::sema::Analysis)> {
-    let opts = crate::model::ModelOptions {
-        extra_guardrails: cfg.guardrails.clone(),
-        policies: cfg.policies.clone(),
-    };
+    let opts = crate::model::ModelOptions::from_config(cfg);
     let before = diags.len();
     let pb = crate::model::from_document(&doc.root, &loader.sources, &opts, diags);
     // A name made too long by an overlay's prefix or suffix is the targets' name check's

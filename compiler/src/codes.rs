@@ -23,6 +23,7 @@ pub fn all() -> Vec<&'static Code> {
         crate::types::check::CODES,
         crate::sema::CODES,
         crate::model::CODES,
+        crate::model::names::CODES,
         crate::resolve::CODES,
         crate::resolve::budget::CODES,
         CODES,

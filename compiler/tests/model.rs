@@ -33,6 +33,18 @@ fn sort(sources: &SourceMap, diags: &mut Vec<Diagnostic>) {
     });
 }
 
+/// The configuration `pbc check` would use for `path`: `.pbc.yaml` found upward, else the
+/// defaults.
+fn config(loader: &Loader, path: &Path) -> Config {
+    let Some(file) = Config::discover(&OsFs, path) else {
+        return Config::default();
+    };
+    let mut diags = Vec::new();
+    let cfg = Config::load(loader, &file, &mut diags).unwrap_or_else(|e| panic!("{e}"));
+    assert!(diags.is_empty(), "{}: {diags:?}", file.display());
+    cfg
+}
+
 /// Loads one file (a path relative to the workspace root) and builds every document.
 fn check_file(loader: &Loader, rel: &str) -> (Vec<Playbook>, Vec<Diagnostic>) {
     let loaded = loader
@@ -41,7 +53,7 @@ fn check_file(loader: &Loader, rel: &str) -> (Vec<Playbook>, Vec<Diagnostic>) {
     let mut diags = loaded.diags.clone();
     let mut books = Vec::new();
     let schemas = SchemaStore::new();
-    let cfg = Config::default();
+    let cfg = config(loader, &root().join(rel));
     for doc in &loaded.docs {
         // The model, then the semantic checks (types, graph) as `pbc check` runs them.
         let doc = PlaybookDoc::new(doc.root.clone(), None);
@@ -62,6 +74,8 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for p in entries {
         if p.is_dir() {
             yaml_files(&p, out);
+        } else if p.file_name().is_some_and(|n| n == ".pbc.yaml") {
+            // A configuration, not an input.
         } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             out.push(p);
         }
@@ -270,7 +284,10 @@ fn every_code_has_a_fixture_and_docs() {
                 .unwrap_or_default(),
         );
     }
-    for code in pbc_compiler::model::CODES {
+    for code in pbc_compiler::model::CODES
+        .iter()
+        .chain(pbc_compiler::model::names::CODES)
+    {
         assert!(
             names.iter().any(|n| n.starts_with(code.id)),
             "no testdata/bad/{}-*.yaml or testdata/warn/{}-*.yaml",

@@ -50,7 +50,17 @@ fn findings(dirs: &[&str]) -> (Loader, Vec<Diagnostic>) {
     let loader = Loader::new(Arc::new(OsFs), &root, Default::default());
     let paths: Vec<PathBuf> = dirs.iter().map(|d| root.join(d)).collect();
     let units = check::discover(&paths).expect("discover");
-    let report = check::check(&loader, &units, &Config::default(), &|_, _| {});
+    // The configuration found upward from the first path, as `pbc check` finds it.
+    let cfg = match Config::discover(&OsFs, &paths[0]) {
+        Some(file) => {
+            let mut cdiags = Vec::new();
+            let cfg = Config::load(&loader, &file, &mut cdiags).expect("config loads");
+            assert!(cdiags.is_empty(), "{cdiags:?}");
+            cfg
+        }
+        None => Config::default(),
+    };
+    let report = check::check(&loader, &units, &cfg, &|_, _| {});
     (loader, report.diags)
 }
 

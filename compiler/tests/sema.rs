@@ -20,11 +20,18 @@ fn gates_are_lowered_fail_safe_from_the_checked_expressions() {
         .unwrap();
     let doc = PlaybookDoc::new(l.docs[0].root.clone(), None);
     let mut diags = Vec::new();
+    // The seed's configuration defines the channels and audit sinks it names.
+    let cfg = Config::load(
+        &loader,
+        Path::new("testdata/seeds/code-review-agent/.pbc.yaml"),
+        &mut diags,
+    )
+    .expect("the seed's configuration");
     let (pb, an) = check_document(
         &loader,
         &SchemaStore::new(),
         &doc,
-        &Config::default(),
+        &cfg,
         &|_, _| {},
         &mut diags,
     )

@@ -43,7 +43,8 @@ declare_codes! {
 /// A kind of evidence observable in a resolved playbook.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EvidenceKind {
-    /// `spec.audit.log-to` names at least one sink.
+    /// `spec.audit.log-to` names at least one sink that the configuration defines
+    /// (`audit-sinks:`); a name it does not define sends nothing anywhere.
     AuditSink,
     /// Playbook: every stage with a human gate has `audit-log: required`, and at least one
     /// stage has it. Stage: the stage has `audit-log: required`.
@@ -113,7 +114,9 @@ impl EvidenceKind {
     /// What the kind requires, in one line.
     pub fn describe(self) -> &'static str {
         match self {
-            EvidenceKind::AuditSink => "`spec.audit.log-to` names at least one audit sink",
+            EvidenceKind::AuditSink => {
+                "`spec.audit.log-to` names at least one audit sink that `audit-sinks:` in .pbc.yaml defines"
+            }
             EvidenceKind::AuditLog => {
                 "every stage with a human gate has `audit-log: required` (a stage claim: that stage)"
             }
@@ -149,6 +152,9 @@ pub struct Settings {
     pub production_environments: Vec<String>,
     /// The minimum `audit.retention` (`None`: any declared retention).
     pub min_audit_retention: Option<Duration>,
+    /// The audit sink names the configuration defines (`audit-sinks:`); only these are
+    /// evidence.
+    pub audit_sinks: Vec<String>,
 }
 
 impl Default for Settings {
@@ -156,16 +162,19 @@ impl Default for Settings {
         Settings {
             production_environments: vec!["production".into(), "prod".into()],
             min_audit_retention: None,
+            audit_sinks: Vec::new(),
         }
     }
 }
 
 impl Settings {
-    /// The settings the configuration holds today (production environments).
+    /// The settings a configuration holds (production environments, the minimum
+    /// retention, the defined audit sinks).
     pub fn from_config(cfg: &Config) -> Settings {
         Settings {
             production_environments: cfg.production_environments.clone(),
             min_audit_retention: cfg.audit_retention_minimum,
+            audit_sinks: cfg.audit_sinks.keys().cloned().collect(),
         }
     }
 
@@ -543,6 +552,17 @@ fn playbook_gate(pb: &PlaybookFacts) -> Option<Span> {
     }
 }
 
+/// How to get an audit sink: name a defined one, or define one first.
+fn audit_sink_hint(defined: &[String]) -> String {
+    if defined.is_empty() {
+        return "define a sink under `audit-sinks:` in .pbc.yaml (e.g. `trail: {file: .pbc/audit/trail.jsonl}`) and name it in `spec.audit.log-to`".into();
+    }
+    format!(
+        "name in `spec.audit.log-to` a sink that `audit-sinks:` in .pbc.yaml defines: {}",
+        pbc_compiler::diag::one_of(defined)
+    )
+}
+
 fn eval_kind(
     kind: EvidenceKind,
     pb: &PlaybookFacts,
@@ -560,15 +580,22 @@ fn eval_kind(
     let spec = pb.spec_anchor();
     match kind {
         EvidenceKind::AuditSink => {
-            if pb.audit_sinks.is_empty() {
+            // Only a sink the configuration defines receives anything.
+            let configured: Vec<_> = pb
+                .audit_sinks
+                .iter()
+                .filter(|s| settings.audit_sinks.contains(&s.value))
+                .collect();
+            if configured.is_empty() {
                 let at = pb.audit_log_to_key.or(pb.audit_key).unwrap_or(spec);
-                c.missing(
-                    "an audit sink (`spec.audit.log-to`)",
-                    at,
-                    "add `audit: {log-to: [SINK]}` under `spec` (sinks: `langfuse`, `cloudtrail`, `s3`, `file`, …)",
-                );
+                let what = if pb.audit_sinks.is_empty() {
+                    "an audit sink (`spec.audit.log-to`)"
+                } else {
+                    "a configured audit sink (`spec.audit.log-to` names none that `audit-sinks:` defines)"
+                };
+                c.missing(what, at, audit_sink_hint(&settings.audit_sinks));
             }
-            for s in &pb.audit_sinks {
+            for s in configured {
                 c.found(|| format!("audit sink `{}`", s.value), Some(s.span));
             }
         }

@@ -47,12 +47,25 @@ fn fixtures(loader: &Loader) -> Vec<(Option<String>, Vec<Node>)> {
     vec![(Some("production".into()), prod), (None, none)]
 }
 
+/// The compliance settings of the example's and the fixtures' configurations: both keep the
+/// defaults but for the audit sinks each defines, so the report over both takes both sets.
+fn settings() -> Settings {
+    let mut s = common::settings("testdata/example/playbooks");
+    for sink in common::settings("testdata/compliance/lints").audit_sinks {
+        if !s.audit_sinks.contains(&sink) {
+            s.audit_sinks.push(sink);
+        }
+    }
+    s.audit_sinks.sort();
+    s
+}
+
 fn report(
     inputs: &[(Option<String>, Vec<Node>)],
     loader: &Loader,
     catalogs: &[&str],
 ) -> CoverageReport {
-    let comp = Compliance::builtin(Settings::default());
+    let comp = Compliance::builtin(settings());
     let requested: Vec<String> = catalogs.iter().map(|s| s.to_string()).collect();
     coverage::coverage(&comp, &loader.sources, inputs, &requested).expect("known catalogs")
 }
@@ -89,6 +102,57 @@ fn control<'a>(
         .and_then(|e| e.frameworks.iter().find(|f| f.catalog == cat))
         .and_then(|f| f.controls.iter().find(|c| c.id == id))
         .unwrap_or_else(|| panic!("{env:?} {cat} {id}"))
+}
+
+/// Only a sink the configuration defines is evidence: `log-to` naming an undefined one
+/// sends nothing anywhere (and `pbc check` reports it, PB2023).
+#[test]
+fn only_configured_audit_sinks_are_evidence() {
+    let loader = common::loader();
+    let text = "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: watched\n  compliance: [SOC2-CC7.2]\nspec:\n  trigger: e\n  stages:\n    - {name: s, agent: m}\n  audit:\n    log-to: [trail, nowhere]\n  monitoring:\n    metrics: [{name: lag, target: p95 < 4h}]\n    alerts: [{condition: lag > 6h, notify: [ops]}]\n";
+    let docs: Vec<Node> = loader
+        .load_text("watched.yaml", text)
+        .docs
+        .iter()
+        .map(|d| d.root.clone())
+        .collect();
+    let inputs = [(None, docs)];
+    let run = |sinks: &[&str]| {
+        let comp = Compliance::builtin(Settings {
+            audit_sinks: sinks.iter().map(|s| s.to_string()).collect(),
+            ..Settings::default()
+        });
+        let r = coverage::coverage(&comp, &loader.sources, &inputs, &[]).expect("report");
+        let c = control(&r, None, "soc2", "CC7.2").clone();
+        let sink_items = |items: &[coverage::EvidenceItem]| -> Vec<String> {
+            items
+                .iter()
+                .filter(|i| i.requirement == "audit-sink")
+                .map(|i| i.text.clone())
+                .collect()
+        };
+        let claim = &c.claims[0];
+        (
+            c.status,
+            sink_items(&claim.evidence),
+            sink_items(&claim.missing),
+        )
+    };
+    // Nothing defined: neither name is evidence.
+    let (status, found, missing) = run(&[]);
+    assert_eq!(status, Status::ClaimedWithoutEvidence);
+    assert!(found.is_empty(), "{found:?}");
+    assert_eq!(
+        missing,
+        ["a configured audit sink (`spec.audit.log-to` names none that `audit-sinks:` defines)"]
+    );
+    // Another sink defined: still none.
+    assert_eq!(run(&["elsewhere"]).0, Status::ClaimedWithoutEvidence);
+    // `trail` defined: covered, by `trail` alone.
+    let (status, found, missing) = run(&["trail"]);
+    assert_eq!(status, Status::Covered);
+    assert_eq!(found, ["audit sink `trail`"]);
+    assert!(missing.is_empty(), "{missing:?}");
 }
 
 #[test]
@@ -221,7 +285,7 @@ fn output_is_deterministic() {
 #[test]
 fn unknown_catalog_is_an_error() {
     let loader = common::loader();
-    let comp = Compliance::builtin(Settings::default());
+    let comp = Compliance::builtin(settings());
     let err = coverage::coverage(&comp, &loader.sources, &example(&loader), &["soc3".into()])
         .unwrap_err();
     assert!(err.starts_with("unknown catalog `soc3`"), "{err}");

@@ -27,7 +27,7 @@ fn fixtures() {
             .unwrap_or(path)
             .to_string_lossy()
             .replace('\\', "/");
-        let (loader, diags) = check(&rel, &Compliance::builtin(Settings::default()));
+        let (loader, diags) = check(&rel, &Compliance::builtin(common::settings(&rel)));
         assert!(
             diags.iter().all(|d| d.code.id.starts_with("PB5")),
             "{rel} has findings beside the compliance ones:\n{}",
@@ -44,8 +44,8 @@ fn codes(rel: &str, comp: &Compliance) -> Vec<&'static str> {
 
 #[test]
 fn each_rule_fires_on_its_fixture() {
-    let comp = Compliance::builtin(Settings::default());
     let dir = "testdata/compliance/lints";
+    let comp = Compliance::builtin(common::settings(dir));
     let at = |f: &str| codes(&format!("{dir}/{f}"), &comp);
     assert_eq!(at("unknown-control.yaml"), ["PB5001"; 7]);
     assert_eq!(at("legacy-iso2013.yaml"), ["PB5002"; 3]);
@@ -65,18 +65,18 @@ fn each_rule_fires_on_its_fixture() {
 
 #[test]
 fn clean_fixture_is_clean_in_production_too() {
-    let comp = Compliance::builtin(Settings::default());
     let loader = common::loader();
     let rel = "testdata/compliance/lints/clean.yaml";
+    let comp = Compliance::builtin(common::settings(rel));
     let diags = common::check_file(&loader, rel, &comp, Some("production"));
     assert!(diags.is_empty(), "{}", common::human(&loader, &diags));
 }
 
 #[test]
 fn production_evidence_is_not_required_elsewhere() {
-    let comp = Compliance::builtin(Settings::default());
     let loader = common::loader();
     let rel = "testdata/compliance/lints/overlays/production/missing-evidence-production.yaml";
+    let comp = Compliance::builtin(common::settings(rel));
     for env in [None, Some("dev"), Some("staging")] {
         let diags = common::check_file(&loader, rel, &comp, env);
         assert!(
@@ -89,6 +89,7 @@ fn production_evidence_is_not_required_elsewhere() {
     let comp = Compliance::builtin(Settings {
         production_environments: vec!["live".into()],
         min_audit_retention: None,
+        ..common::settings(rel)
     });
     assert_eq!(codes(rel, &comp), Vec::<&str>::new());
     let diags = common::check_file(&loader, rel, &comp, Some("live"));
@@ -99,7 +100,7 @@ fn production_evidence_is_not_required_elsewhere() {
 fn retention_minimum() {
     let loader = common::loader();
     let rel = "testdata/compliance/lints/clean.yaml";
-    let mut comp = Compliance::builtin(Settings::default());
+    let mut comp = Compliance::builtin(common::settings(rel));
     comp.settings.min_audit_retention = Some(Duration::from_secs(730 * 86_400));
     let diags = common::check_file(&loader, rel, &comp, None);
     insta::assert_snapshot!(common::human(&loader, &diags));
@@ -107,29 +108,31 @@ fn retention_minimum() {
 
 #[test]
 fn the_example_tree_and_seeds_have_no_compliance_errors() {
-    let comp = Compliance::builtin(Settings::default());
+    // Each tree with the settings of its own configuration, as `pbc check` runs it.
+    let comp = |rel: &str| Compliance::builtin(common::settings(rel));
     let loader = common::loader();
     let mut diags = Vec::new();
     // The example tree, resolved per overlay, and its base on its own.
     for env in ["dev", "staging", "production"] {
-        let docs = common::resolve(
+        let rel = format!("testdata/example/playbooks/overlays/{env}");
+        let docs = common::resolve(&loader, &rel);
+        diags.extend(common::check_docs(
             &loader,
-            &format!("testdata/example/playbooks/overlays/{env}"),
-        );
-        diags.extend(common::check_docs(&loader, docs, &comp, Some(env)));
+            &rel,
+            docs,
+            &comp(&rel),
+            Some(env),
+        ));
     }
-    let docs = common::resolve(&loader, "testdata/example/playbooks/base");
-    diags.extend(common::check_docs(&loader, docs, &comp, None));
+    let rel = "testdata/example/playbooks/base";
+    let docs = common::resolve(&loader, rel);
+    diags.extend(common::check_docs(&loader, rel, docs, &comp(rel), None));
     for f in [
         "database-migration/database-migration.yaml",
         "ops-actions/nightly-maintenance.yaml",
     ] {
-        diags.extend(common::check_file(
-            &loader,
-            &format!("testdata/seeds/{f}"),
-            &comp,
-            None,
-        ));
+        let rel = format!("testdata/seeds/{f}");
+        diags.extend(common::check_file(&loader, &rel, &comp(&rel), None));
     }
     // Other passes' findings (an info about an unread output, …) are not this crate's concern.
     diags.retain(|d| d.code.id.starts_with("PB5"));
@@ -137,7 +140,7 @@ fn the_example_tree_and_seeds_have_no_compliance_errors() {
     // The code-review seed keeps its 2013 tag (and guardrails pbc does not know) on purpose:
     // warnings only. Only the compliance findings are snapshotted here.
     let rel = "testdata/seeds/code-review-agent/code-review-agent.yaml";
-    let diags = common::check_file(&loader, rel, &comp, None);
+    let diags = common::check_file(&loader, rel, &comp(rel), None);
     assert!(
         !diags.iter().any(|d| d.is_error()),
         "{}",

@@ -6,7 +6,7 @@
 
 use crate::{Error, Result};
 use pbc_compiler::check::{PlaybookCtx, PlaybookDoc};
-use pbc_compiler::config::{ChannelDef, Config, GuardrailDef, RateLimitMode};
+use pbc_compiler::config::{ChannelDef, Config, GuardrailDef, RateLimitMode, SinkDef};
 use pbc_compiler::diag::Diagnostic;
 use pbc_compiler::fs::{FileSystem, MemFs, OsFs};
 use pbc_compiler::load::Loader;
@@ -40,6 +40,9 @@ pub struct RuntimeConfig {
     /// `serve.public-url`: notifications link to approval pages there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// `audit-sinks:` (runs stored before it existed have none).
+    #[serde(default)]
+    pub audit_sinks: BTreeMap<String, SinkDef>,
 }
 
 impl RuntimeConfig {
@@ -54,6 +57,7 @@ impl RuntimeConfig {
             tls_ca_file: c.tls_ca_file.clone(),
             roles: c.roles.clone(),
             public_url: c.serve.public_url.clone(),
+            audit_sinks: c.audit_sinks.clone(),
         }
     }
 }
@@ -329,6 +333,8 @@ pub fn thaw(f: &Frozen) -> Result<Compiled> {
         .ok_or_else(|| Error::Store("frozen playbook is empty".into()))?;
     let cfg = Config {
         guardrails: f.config.known_guardrails.clone(),
+        notifications: f.config.notifications.clone(),
+        audit_sinks: f.config.audit_sinks.clone(),
         ..Config::default()
     };
     let mut diags = Vec::new();
@@ -336,6 +342,15 @@ pub fn thaw(f: &Frozen) -> Result<Compiled> {
     let doc = PlaybookDoc::new(root, None);
     let checked =
         pbc_compiler::check::check_document(&loader, &schemas, &doc, &cfg, &noop, &mut diags);
+    // The channel and sink names were checked when the run started, under the
+    // configuration's severities (which are not frozen), and the frozen configuration is the
+    // one the run delivers to: they are not checked again. (So a run stored before names had
+    // to be defined also resumes.)
+    let settled = [
+        pbc_compiler::model::names::UNKNOWN_AUDIT_SINK.id,
+        pbc_compiler::model::names::UNKNOWN_CHANNEL.id,
+    ];
+    diags.retain(|d| !settled.contains(&d.code.id));
     let errors: Vec<Diagnostic> = diags.iter().filter(|d| d.is_error()).cloned().collect();
     let Some((playbook, analysis)) = checked.filter(|_| errors.is_empty()) else {
         return Err(Error::Invalid(
@@ -386,4 +401,44 @@ pub fn thaw(f: &Frozen) -> Result<Compiled> {
         warnings: Vec::new(),
         infos: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAYBOOK: &str = "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: x\nspec:\n  trigger: e\n  stages:\n    - {name: s, agent: m}\n  rollback: {on-failure: notify-only, notification: [ops]}\n  audit: {log-to: [trail]}\n";
+
+    fn frozen(config: RuntimeConfig) -> Frozen {
+        Frozen {
+            source: "x.yaml".into(),
+            playbook: PLAYBOOK.into(),
+            files: BTreeMap::new(),
+            config,
+        }
+    }
+
+    #[test]
+    fn the_frozen_configuration_keeps_the_names_and_a_thaw_does_not_check_them_again() {
+        let mut cfg = Config::default();
+        cfg.notifications.insert("ops".into(), ChannelDef::Stdout);
+        cfg.audit_sinks
+            .insert("trail".into(), SinkDef::File("/var/log/trail.jsonl".into()));
+        let rc = RuntimeConfig::from_config(&cfg);
+        // Through the state store's JSON and back.
+        let json = serde_json::to_string(&rc).expect("serializes");
+        let back: RuntimeConfig = serde_json::from_str(&json).expect("deserializes");
+        assert_eq!(back, rc);
+        assert_eq!(back.audit_sinks, cfg.audit_sinks);
+        assert!(thaw(&frozen(back)).is_ok());
+        // Started with the names allowed undefined (`severity:`), or stored before they had to
+        // be defined (no `audit_sinks`): the run still resumes.
+        assert!(thaw(&frozen(RuntimeConfig::from_config(&Config::default()))).is_ok());
+        let legacy: RuntimeConfig = serde_json::from_str(
+            r#"{"known_guardrails":[],"guardrail_defs":{},"always_on":[],"notifications":{},"default_sla_secs":null,"on_rate_limit":"fail"}"#,
+        )
+        .expect("an old run's configuration");
+        assert!(legacy.audit_sinks.is_empty());
+        assert!(thaw(&frozen(legacy)).is_ok());
+    }
 }

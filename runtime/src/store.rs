@@ -2,7 +2,8 @@
 //!
 //! Tables (see `docs/runtime.md`): `runs`, `stages`, `approvals`, `rejections`,
 //! `rate_events`, `rollback_steps` (each undo step started, so that none runs twice),
-//! `outbox` (notifications waiting for delivery: [`crate::delivery`]),
+//! `outbox` (notifications waiting for delivery: [`crate::delivery`]), `run_sinks` and
+//! `sink_cursor` (the audit sinks a run writes to, and how far each file is written),
 //! `audit` (every audit entry's hash; the line itself until it is in the file) and `meta`
 //! (schema version, audit file length).
 //!
@@ -133,6 +134,8 @@ impl Store {
         .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         conn.execute_batch(crate::delivery::outbox::SCHEMA)
+            .map_err(db)?;
+        conn.execute_batch(crate::delivery::sinks::SCHEMA)
             .map_err(db)?;
         let v: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key='schema'", [], |r| {

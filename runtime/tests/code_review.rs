@@ -276,7 +276,7 @@ fn a_secret_in_an_output_is_redacted_before_it_is_stored() {
     // security-review has no secret guardrail of its own: add it to the always-on list.
     let pbc = format!(
         "{}always-on-guardrails: [prompt-injection-detection, no-secrets-in-code]\n",
-        common::PBC_YAML
+        common::seed_pbc_yaml()
     );
     seed.write(".pbc.yaml", &pbc);
     let c2 = load(&seed.playbook(), &LoadOptions::default()).unwrap();
@@ -336,7 +336,14 @@ fn seed_prompt_injection_example_is_blocked() {
 #[test]
 fn guardrails_the_runtime_cannot_enforce_refuse_the_stage() {
     let seed = Seed::new();
-    std::fs::remove_file(seed.path(".pbc.yaml")).unwrap();
+    // No guardrail definitions; the channels and sinks stay defined.
+    seed.write(
+        ".pbc.yaml",
+        &format!(
+            "notifications:\n  slack-security-channel: {{file: notifications.jsonl}}\n{}",
+            common::SEED_NAMES_YAML
+        ),
+    );
     let (c, agents, mut rt) = setup(&seed);
     let r = rt.run(&c, &agents, json!({}), &alice()).unwrap();
     let ca = r.stage("code-analysis").unwrap();

@@ -1,8 +1,8 @@
 //! Notifications: `on-pending`, `on-approved`, `on-rejected`, `on-failure` and the
 //! rollback notification go into the outbox with the state change that causes them and reach
 //! a loopback webhook when the outbox is delivered (as every CLI command does when it ends);
-//! a failing channel (a webhook to a closed loopback port) is retried, then logged in the
-//! audit log as failed, and never blocks the run.
+//! a failing channel (a webhook to a closed loopback port, or one nobody configured) is
+//! retried, then logged in the audit log as failed, and never blocks the run.
 
 mod common;
 
@@ -25,7 +25,7 @@ spec:
       approval: manual
       approvers: [{role: sre}]
       notification:
-        on-pending: [dead, hook]
+        on-pending: [dead, hook, ghost]
         on-approved: [dead, hook]
         on-rejected: [dead, hook]
         on-failure: [dead, hook]
@@ -48,7 +48,7 @@ fn setup() -> Setup {
     std::fs::write(
         dir.path().join(".pbc.yaml"),
         format!(
-            "notifications:\n  hook: {{webhook: {{url: \"{}\", timeout: 10s, retries: 0}}}}\n  dead: {{webhook: {{url: \"{dead}\", timeout: 2s, retries: 1}}}}\n",
+            "notifications:\n  hook: {{webhook: {{url: \"{}\", timeout: 10s, retries: 0}}}}\n  dead: {{webhook: {{url: \"{dead}\", timeout: 2s, retries: 1}}}}\nseverity: {{PB2024: allow}}\n",
             hook.url
         ),
     )
@@ -160,6 +160,7 @@ fn a_failing_channel_is_logged_and_never_blocks_the_run() {
         note("notification-queued", "", "on-pending"),
         note("notification-failed", "dead", "on-pending"),
         note("notification-sent", "hook", "on-pending"),
+        note("notification-failed", "ghost", "on-pending"),
         note("notification-queued", "", "on-approved"),
         note("notification-failed", "dead", "on-approved"),
         note("notification-sent", "hook", "on-approved"),
@@ -172,7 +173,8 @@ fn a_failing_channel_is_logged_and_never_blocks_the_run() {
     ];
     want.sort();
     assert_eq!(notes, want);
-    // Why, in the log: the closed port, after its retry.
+    // Why, in the log: the closed port, after its retry; the channel nobody configured
+    // (which `pbc check` refuses unless its PB2024 is allowed, as here).
     let port = s
         .dead
         .trim_start_matches("http://")
@@ -180,6 +182,8 @@ fn a_failing_channel_is_logged_and_never_blocks_the_run() {
     for e in s.errors(&run, "dead") {
         assert!(e.contains(port) && e.contains("(after 2 attempts)"), "{e}");
     }
+    let ghost = s.errors(&run, "ghost");
+    assert!(ghost[0].contains("not configured"), "{ghost:?}");
     assert_eq!(
         s.hook.events(),
         ["on-pending", "on-approved", "on-failure", "rollback"]

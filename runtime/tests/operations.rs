@@ -225,6 +225,11 @@ fn a_failing_stage_rolls_back_two_earlier_actions_in_reverse_order() {
 #[test]
 fn a_rate_limit_is_counted_across_runs() {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".pbc.yaml"),
+        "notifications:\n  ops-log: {file: notes.jsonl}\n",
+    )
+    .unwrap();
     let pb = OPS.replace(
         "  trigger: ev\n",
         "  trigger: ev\n  rate-limits:\n    \"k8s:scale\": \"1 per hour\"\n",
@@ -261,7 +266,11 @@ fn a_rate_limit_is_counted_across_runs() {
 #[test]
 fn a_rate_limit_with_on_rate_limit_wait_holds_the_stage_until_the_window_has_room() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(".pbc.yaml"), "on-rate-limit: wait\n").unwrap();
+    std::fs::write(
+        dir.path().join(".pbc.yaml"),
+        "on-rate-limit: wait\nnotifications:\n  ops-log: {file: notes.jsonl}\n",
+    )
+    .unwrap();
     let pb = OPS.replace(
         "  trigger: ev\n",
         "  trigger: ev\n  rate-limits:\n    \"k8s:scale\": \"1 per hour\"\n",

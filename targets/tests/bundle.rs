@@ -2,7 +2,6 @@
 
 mod common;
 
-use pbc_compiler::config::Config;
 use pbc_targets::bundle::{self, CoverageInput};
 use std::path::Path;
 
@@ -14,7 +13,7 @@ fn build(cwd: &Path) -> bundle::Bundle {
     let l = common::loader(cwd);
     bundle::build(
         &l,
-        &Config::default(),
+        &common::config(&cwd.join("playbooks")),
         &cwd.join("playbooks"),
         "production",
         &common::no_extra,

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! OUT/
+//!   .pbc.yaml                        the channels and audit sinks the playbooks name
 //!   base/kustomization.yaml          resources: every playbook
 //!   base/pb-NNNNN-FAMILY.yaml        five stages: auto, conditional, manual, conditional, `when`
 //!   base/schemas/FAMILY/*.json       input and output schemas (JSON Schema 2020-12)
@@ -289,6 +290,23 @@ pub fn schemas() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The configuration: every channel (`slack-team-NN`, `email-FAMILY-owners`) and audit sink
+/// (`langfuse`, `cloudtrail`) a playbook may name, each a local file.
+pub fn config() -> String {
+    let mut s = String::from("notifications:\n");
+    for t in 1..=40 {
+        let _ = writeln!(s, "  slack-team-{t:02}: {{file: notifications.jsonl}}");
+    }
+    for fam in FAMILIES {
+        let _ = writeln!(s, "  email-{fam}-owners: {{file: notifications.jsonl}}");
+    }
+    s.push_str("audit-sinks:\n");
+    for sink in ["langfuse", "cloudtrail"] {
+        let _ = writeln!(s, "  {sink}: {{file: audit-{sink}.jsonl}}");
+    }
+    s
+}
+
 /// The base's kustomization for `n` playbooks.
 pub fn base_kustomization(n: usize) -> String {
     let mut s = String::from(
@@ -322,6 +340,7 @@ pub fn gen_monorepo(n: usize, out: &Path) -> io::Result<()> {
     }
     let base = out.join("base");
     std::fs::create_dir_all(&base)?;
+    std::fs::write(out.join(".pbc.yaml"), config())?;
     std::fs::write(base.join("kustomization.yaml"), base_kustomization(n))?;
     for i in 0..n {
         std::fs::write(base.join(format!("{}.yaml", playbook_name(i))), playbook(i))?;
@@ -354,5 +373,28 @@ mod tests {
         assert_eq!(playbook(7), playbook(7));
         assert_ne!(playbook(7), playbook(8));
         assert!(base_kustomization(3).ends_with("  - pb-00002-identity.yaml\n"));
+    }
+
+    #[test]
+    fn the_configuration_defines_every_name_a_playbook_uses() {
+        let cfg = config();
+        for i in 0..200 {
+            let text = playbook(i);
+            for line in text.lines() {
+                let Some((_, list)) = line.split_once("notify: [").or_else(|| {
+                    ["on-pending: [", "on-expired: [", "log-to: ["]
+                        .iter()
+                        .find_map(|k| line.split_once(k))
+                }) else {
+                    continue;
+                };
+                for name in list.trim_end_matches(']').split(", ") {
+                    assert!(
+                        cfg.contains(&format!("  {name}: ")),
+                        "{name} of playbook {i}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -16,6 +16,8 @@ mod serve;
 
 pub use channels::{ChannelDef, EmailDef, PagerDutyDef, SlackDef, SmtpTls, WebhookDef};
 pub use serve::ServeSettings;
+mod sinks;
+pub use sinks::{SINK_KINDS, SinkDef, UNDELIVERED_SINK_KINDS};
 
 declare_codes! {
     /// A key in `.pbc.yaml` that pbc does not know.
@@ -82,6 +84,8 @@ pub struct Config {
     pub always_on_guardrails: Vec<String>,
     /// Notification channels by name.
     pub notifications: BTreeMap<String, ChannelDef>,
+    /// Audit sinks by name (`spec.audit.log-to` names them).
+    pub audit_sinks: BTreeMap<String, SinkDef>,
     /// The SLA of a gate whose stage sets none.
     pub default_sla: Option<crate::model::Duration>,
     /// What a stage over its rate limit does.
@@ -168,6 +172,7 @@ impl Default for Config {
             guardrail_defs: BTreeMap::new(),
             always_on_guardrails: DEFAULT_ALWAYS_ON.iter().map(|s| s.to_string()).collect(),
             notifications: BTreeMap::new(),
+            audit_sinks: BTreeMap::new(),
             default_sla: None,
             on_rate_limit: RateLimitMode::Fail,
             targets: TargetSettings::default(),
@@ -191,6 +196,7 @@ pub const KEYS: &[&str] = &[
     "audit-retention-minimum",
     "always-on-guardrails",
     "notifications",
+    "audit-sinks",
     "default-sla",
     "on-rate-limit",
     "targets",
@@ -213,18 +219,20 @@ const LIMIT_KEYS: &[&str] = &[
 ];
 
 impl Config {
-    /// Finds `.pbc.yaml` in `start` (a directory, or a file's directory) or its ancestors.
+    /// Finds `.pbc.yaml` in `start` (a directory, or a file's directory) or its ancestors;
+    /// when `start` is reached through a symbolic link and none is found that way, in the
+    /// ancestors of the real directory (the project the files belong to).
     pub fn discover(fs: &dyn FileSystem, start: &Path) -> Option<PathBuf> {
         let abs = if start.is_absolute() {
             normalize(start)
         } else {
             normalize(&std::env::current_dir().ok()?.join(start))
         };
-        let mut dir = match fs.metadata(&abs) {
+        let dir = match fs.metadata(&abs) {
             Ok(m) if m.kind == FileKind::Dir => abs,
             _ => abs.parent()?.to_path_buf(),
         };
-        loop {
+        let upward = |mut dir: PathBuf| loop {
             let cand = dir.join(FILE_NAME);
             if fs.metadata(&cand).is_ok_and(|m| m.kind == FileKind::File) {
                 return Some(cand);
@@ -232,7 +240,12 @@ impl Config {
             if !dir.pop() {
                 return None;
             }
+        };
+        if let Some(found) = upward(dir.clone()) {
+            return Some(found);
         }
+        let real = fs.canonicalize(&dir).ok()?;
+        if real == dir { None } else { upward(real) }
     }
 
     /// Loads a configuration file. Problems are diagnostics in that file.
@@ -290,6 +303,7 @@ impl Config {
                     self.notifications = channels::read(&self.root, v, diags).into_iter().collect()
                 }
                 "serve" => self.serve = serve::read(v, diags),
+                "audit-sinks" => self.read_audit_sinks(v, diags),
                 "roles" => self.read_roles(v, diags),
                 "default-sla" => {
                     if let Some(d) = duration(v, "default-sla", diags) {

@@ -21,6 +21,7 @@
 
 mod build;
 pub mod cron;
+pub mod names;
 pub mod scalar;
 pub mod values;
 
@@ -50,6 +51,22 @@ pub struct ModelOptions {
     pub extra_guardrails: Vec<String>,
     /// Policy names the configuration defines.
     pub policies: Vec<String>,
+    /// Notification channel names the configuration defines (`notifications:`).
+    pub channels: Vec<String>,
+    /// Audit sink names the configuration defines (`audit-sinks:`).
+    pub audit_sinks: Vec<String>,
+}
+
+impl ModelOptions {
+    /// The names a configuration defines.
+    pub fn from_config(cfg: &crate::config::Config) -> ModelOptions {
+        ModelOptions {
+            extra_guardrails: cfg.guardrails.clone(),
+            policies: cfg.policies.clone(),
+            channels: cfg.notifications.keys().cloned().collect(),
+            audit_sinks: cfg.audit_sinks.keys().cloned().collect(),
+        }
+    }
 }
 
 declare_codes! {
@@ -793,5 +810,7 @@ pub fn from_document(
     opts: &ModelOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Playbook> {
-    build::Builder::new(sources, opts, diags).playbook(root)
+    let pb = build::Builder::new(sources, opts, diags).playbook(root)?;
+    names::check(&pb, opts, diags);
+    Some(pb)
 }

@@ -18,7 +18,8 @@ declare_codes! {
     /// Evidence kinds (a rule lists several; the rules and their rationales are in
     /// `lints/rules/evidence.yaml`, and an organisation may replace or add rules):
     ///
-    /// - `audit-sink`: `spec.audit.log-to` names at least one sink.
+    /// - `audit-sink`: `spec.audit.log-to` names at least one sink that `audit-sinks:` in
+    ///   `.pbc.yaml` defines.
     /// - `audit-log`: every stage with a human gate has `audit-log: required`, and at least
     ///   one stage has it (a stage-level claim: that stage has it).
     /// - `audit-retention`: `spec.audit.retention` is set and is at least the organisation's

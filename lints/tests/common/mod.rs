@@ -10,6 +10,7 @@ use pbc_compiler::load::Loader;
 use pbc_compiler::render::{self, HumanOptions, path_str};
 use pbc_compiler::yaml::{Limits, Node};
 use pbc_lints::Compliance;
+use pbc_lints::evidence::Settings;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -24,6 +25,25 @@ pub fn root() -> PathBuf {
 /// A loader over the real disk with the repository root as working directory.
 pub fn loader() -> Loader {
     Loader::new(Arc::new(OsFs), root(), Limits::default())
+}
+
+/// The configuration `pbc check` would use for a path relative to the root (`.pbc.yaml`
+/// found upward from it; the defaults without one); panics on a broken configuration.
+pub fn config(rel: &str) -> Config {
+    let loader = loader();
+    let Some(path) = Config::discover(&OsFs, &root().join(rel)) else {
+        return Config::default();
+    };
+    let mut diags = Vec::new();
+    let cfg = Config::load(&loader, &path, &mut diags).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    assert!(diags.is_empty(), "{}: {diags:?}", path.display());
+    cfg
+}
+
+/// The compliance settings of that configuration (production environments, retention
+/// minimum, the defined audit sinks).
+pub fn settings(rel: &str) -> Settings {
+    Settings::from_config(&config(rel))
 }
 
 /// The Playbook documents of a file (relative to the root); panics on a load error, which
@@ -58,15 +78,17 @@ pub fn resolve(loader: &Loader, rel: &str) -> Vec<Node> {
 }
 
 /// Runs what `pbc check` runs on each Playbook document (model, semantic checks, then the
-/// compliance lints with `comp`, for environment `env`), sorted.
+/// compliance lints with `comp`, for environment `env`), sorted. The model reads the names
+/// the configuration of `rel` (the documents' file or tree) defines.
 pub fn check_docs(
     loader: &Loader,
+    rel: &str,
     docs: Vec<Node>,
     comp: &Compliance,
     env: Option<&str>,
 ) -> Vec<Diagnostic> {
     let schemas = pbc_compiler::types::SchemaStore::new();
-    let cfg = Config::default();
+    let cfg = config(rel);
     let mut diags = Vec::new();
     // `DocCheck` is `'static`: the closure owns what it uses.
     let (comp, env) = (comp.clone(), env.map(str::to_string));
@@ -88,7 +110,7 @@ pub fn check_file(
     comp: &Compliance,
     env: Option<&str>,
 ) -> Vec<Diagnostic> {
-    check_docs(loader, playbooks(loader, rel), comp, env)
+    check_docs(loader, rel, playbooks(loader, rel), comp, env)
 }
 
 /// The environment of a fixture: from its directory (`…/overlays/<env>/x.yaml`).

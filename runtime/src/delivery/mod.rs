@@ -10,6 +10,9 @@
 //!    wait an exponential back-off; a failing channel never blocks a run: the CLI delivers at
 //!    the end of each command, and what is still due waits for the next one.
 //!
+//! 3. [`sinks`] copies each run's audit entries to the `file` audit sinks its playbook's
+//!    `audit.log-to` names.
+//!
 //! Secrets (tokens, passwords, URLs holding a key) are read from the environment at the
 //! moment of sending and appear in no row, audit entry or error message.
 
@@ -19,6 +22,7 @@ mod local;
 mod message;
 pub(crate) mod outbox;
 mod pagerduty;
+pub(crate) mod sinks;
 mod slack;
 mod webhook;
 
@@ -213,6 +217,10 @@ pub struct DeliverySummary {
     pub failed: usize,
     /// Still waiting for a later attempt.
     pub pending: usize,
+    /// Audit entries appended to `file` audit sinks.
+    pub sink_lines: usize,
+    /// Why an audit sink could not be written (it is tried again by the next call).
+    pub sink_errors: Vec<String>,
 }
 
 /// The longest a command waits for back-offs to pass before it leaves the rest to the next
@@ -257,6 +265,10 @@ pub fn deliver(store: &mut Store, clock: &dyn Clock, wait: Duration) -> Result<D
         }
     }
     summary.pending = outbox::counts(store)?.0 as usize;
+    // The audit entries the notifications' outcomes added go to the sinks too.
+    let sinks = sinks::deliver(store)?;
+    summary.sink_lines = sinks.lines;
+    summary.sink_errors = sinks.errors;
     Ok(summary)
 }
 

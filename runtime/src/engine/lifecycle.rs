@@ -161,7 +161,17 @@ impl Runtime {
         }
         let e = self.entry(&live, None, "run-started", &opts.requester, details);
         let rows = live.stages.clone();
+        let log_to: Vec<String> = live
+            .c
+            .playbook
+            .spec
+            .audit
+            .as_ref()
+            .map(|a| a.log_to.iter().map(|s| s.value.clone()).collect())
+            .unwrap_or_default();
+        let sinks = live.c.frozen.config.audit_sinks.clone();
         self.commit(|tx| {
+            crate::delivery::sinks::register(tx, &id, &log_to, &sinks)?;
             KillSwitch::refuse_if_engaged(tx, "starting a run")?;
             tx.conn()
                 .execute(

@@ -1,6 +1,6 @@
 //! Shared setup: a copy of `testdata/seeds/code-review-agent` in a temporary directory with
-//! a `.pbc.yaml` defining its non-built-in guardrails and an agents file whose `glm-5` is
-//! the command agent `fixtures/review.py`.
+//! a `.pbc.yaml` defining its non-built-in guardrails, channels and audit sinks, and an agents
+//! file whose `glm-5` is the command agent `fixtures/review.py`.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -31,6 +31,26 @@ notifications:
     file: notifications.jsonl
 "#;
 
+/// The channels (other than the on-pending one) and audit sinks the seed names: a name the
+/// configuration does not define is a check error.
+pub const SEED_NAMES_YAML: &str = r#"  slack-security: {file: rollback-notifications.jsonl}
+  email-ciso: {file: rollback-notifications.jsonl}
+  slack-eng-ops: {file: alerts.jsonl}
+audit-sinks:
+  langfuse: {file: audit-sink.jsonl}
+  cloudtrail: {file: audit-sink.jsonl}
+  s3: {file: audit-sink.jsonl}
+"#;
+
+/// [`PBC_YAML`] with the on-pending channel under the seed's name, and the seed's other
+/// channels and sinks.
+pub fn seed_pbc_yaml() -> String {
+    format!(
+        "{}{SEED_NAMES_YAML}",
+        PBC_YAML.replace("security-file", "slack-security-channel")
+    )
+}
+
 pub struct Seed {
     pub dir: tempfile::TempDir,
 }
@@ -44,8 +64,7 @@ impl Seed {
             std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
         }
         // The playbook's on-pending channel, routed to a file.
-        let pbc = PBC_YAML.replace("security-file", "slack-security-channel");
-        std::fs::write(dir.path().join(".pbc.yaml"), pbc).unwrap();
+        std::fs::write(dir.path().join(".pbc.yaml"), seed_pbc_yaml()).unwrap();
         std::fs::write(
             dir.path().join("agents.yaml"),
             format!(

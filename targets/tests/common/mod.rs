@@ -23,12 +23,25 @@ pub fn loader(cwd: &Path) -> Loader {
     Loader::new(Arc::new(OsFs), cwd, Default::default())
 }
 
-/// Compiles a path relative to `cwd`; panics on errors.
+/// The configuration `pbc` would use for `path`: `.pbc.yaml` found upward, else the
+/// defaults; panics on a broken one.
+pub fn config(path: &Path) -> Config {
+    let Some(file) = Config::discover(&OsFs, path) else {
+        return Config::default();
+    };
+    let mut diags = Vec::new();
+    let cfg = Config::load(&loader(Path::new("")), &file, &mut diags)
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    assert!(diags.is_empty(), "{}: {diags:?}", file.display());
+    cfg
+}
+
+/// Compiles a path relative to `cwd` with its configuration; panics on errors.
 pub fn compile(cwd: &Path, rel: &str) -> (Loader, Compilation) {
     let l = loader(cwd);
     let c = bundle::compile(
         &l,
-        &Config::default(),
+        &config(&cwd.join(rel)),
         &cwd.join(rel),
         &Default::default(),
         &no_extra,
@@ -65,6 +78,7 @@ pub fn inputs() -> Vec<String> {
                 .flatten()
                 .map(|e| e.path())
                 .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+                .filter(|p| p.file_name().is_some_and(|n| n != ".pbc.yaml"))
                 .collect();
             files.sort();
             for f in files {
