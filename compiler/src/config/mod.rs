@@ -15,7 +15,7 @@ mod channels;
 mod serve;
 
 pub use channels::{ChannelDef, EmailDef, PagerDutyDef, SlackDef, SmtpTls, WebhookDef};
-pub use serve::ServeSettings;
+pub use serve::{DEFAULT_MAX_BODY_BYTES, ServeSettings, TokenHash, is_sha256_hex, read_tokens};
 
 declare_codes! {
     /// A key in `.pbc.yaml` that pbc does not know.
@@ -289,7 +289,7 @@ impl Config {
                 "notifications" => {
                     self.notifications = channels::read(&self.root, v, diags).into_iter().collect()
                 }
-                "serve" => self.serve = serve::read(v, diags),
+                "serve" => self.serve = serve::read(v, &self.root, diags),
                 "roles" => self.read_roles(v, diags),
                 "default-sla" => {
                     if let Some(d) = duration(v, "default-sla", diags) {
