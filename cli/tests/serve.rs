@@ -297,7 +297,8 @@ fn an_sla_escalates_then_expires_with_no_request() {
 #[test]
 fn kill_minus_9_then_restart_keeps_every_answer() {
     let d = project("1h", "1h");
-    let s = Server::start(d.path(), "deploy.yaml");
+    // ROOT `.`, a plain directory: its playbook files are served (agents.yaml is skipped).
+    let s = Server::start(d.path(), ".");
     let (_, v) = s.event("release", r#"{"version": "1"}"#, Some("k-1"));
     let done = one_run(&v);
     s.wait_status(&done, "waiting-approval");
@@ -318,7 +319,7 @@ fn kill_minus_9_then_restart_keeps_every_answer() {
     let started = v["run"].as_str().unwrap().to_string();
     s.kill9();
 
-    let s = Server::start(d.path(), "deploy.yaml");
+    let s = Server::start(d.path(), ".");
     s.wait_status(&done, "succeeded");
     s.wait_status(&waiting, "waiting-approval");
     s.wait_status(&started, "waiting-approval");

@@ -107,17 +107,82 @@ fn read_tokens_file(path: &Path) -> Result<Vec<TokenHash>, Error> {
     Ok(tokens)
 }
 
+fn is_kustomization_dir(dir: &Path) -> bool {
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+        .iter()
+        .any(|f| dir.join(f).is_file())
+}
+
+/// The playbooks of `tree`: a file's, a kustomization's (resolved), or, for a plain
+/// directory, those of each `*.yaml`/`*.yml` file directly in it that holds `kind: Playbook`
+/// documents. Two playbooks with one name refuse to start.
+fn playbooks_of(tree: &Path, config: Option<&Path>) -> Result<Vec<Compiled>, Error> {
+    let opts = LoadOptions {
+        config: config.map(Path::to_path_buf),
+        playbook: None,
+    };
+    if !tree.is_dir() || is_kustomization_dir(tree) {
+        return pbc_runtime::load_all(tree, &opts);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(tree)
+        .map_err(|e| Error::Usage(format!("{}: {e}", tree.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension().is_some_and(|x| x == "yaml" || x == "yml")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    files.sort();
+    let mut out: Vec<Compiled> = Vec::new();
+    let mut errors = Vec::new();
+    for f in files {
+        // Only files with a `kind: Playbook` document (agents files and others are skipped).
+        let text = pbc_runtime::files::read_text(&f, "a playbook file", 16 << 20)?;
+        if !text.lines().any(|l| {
+            let l = l.trim();
+            l.starts_with("kind:")
+                && l.trim_start_matches("kind:")
+                    .trim()
+                    .trim_matches(['"', '\''])
+                    == "Playbook"
+        }) {
+            continue;
+        }
+        match pbc_runtime::load_all(&f, &opts) {
+            Ok(list) => out.extend(list),
+            Err(Error::Invalid(lines)) => errors.extend(lines),
+            Err(e) => return Err(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    if out.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: no playbook to serve (no kustomization, no file with `kind: Playbook`)",
+            tree.display()
+        )));
+    }
+    let mut names: Vec<&str> = out.iter().map(|c| c.name()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::Usage(format!(
+            "{}: two playbooks are named `{}`; serve one environment (--env) or one file",
+            tree.display(),
+            w[0]
+        )));
+    }
+    Ok(out)
+}
+
 /// Loads everything `pbc serve` needs; an error refuses to start.
 pub fn load(o: &Options) -> Result<Loaded, Error> {
     let tree = tree(&o.root, o.env.as_deref())?;
     let cfg: Config = pbc_runtime::load::load_config(&tree, o.config.as_deref())?;
-    let playbooks = pbc_runtime::load_all(
-        &tree,
-        &LoadOptions {
-            config: o.config.clone(),
-            playbook: None,
-        },
-    )?;
+    let playbooks = playbooks_of(&tree, o.config.as_deref())?;
     let serve = &cfg.serve;
     let mut warnings = Vec::new();
     let mut tokens = serve.tokens.clone();
