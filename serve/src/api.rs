@@ -9,7 +9,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use pbc_runtime::{ApprovalStatus, Error, RunOptions, Runtime};
+use pbc_runtime::{Error, RunOptions, Runtime};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,12 +33,12 @@ impl ApiError {
         }
     }
 
-    fn not_found(what: impl Into<String>) -> Self {
+    pub(crate) fn not_found(what: impl Into<String>) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, "not-found", what)
     }
 
     /// The usual answer to an engine error.
-    fn engine(e: Error) -> Self {
+    pub(crate) fn engine(e: Error) -> Self {
         match e {
             Error::Usage(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad-request", m),
             Error::Invalid(lines) => ApiError::new(
@@ -70,14 +70,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-type Answer = Result<(StatusCode, Json<Value>), ApiError>;
+pub(crate) type Answer = Result<(StatusCode, Json<Value>), ApiError>;
 
-fn ok(status: StatusCode, v: Value) -> Answer {
+pub(crate) fn ok(status: StatusCode, v: Value) -> Answer {
     Ok((status, Json(v)))
 }
 
 /// Runs `f` with a fresh `Runtime` on a blocking thread.
-async fn engine<T: Send + 'static>(
+pub(crate) async fn engine<T: Send + 'static>(
     app: &Arc<App>,
     f: impl FnOnce(&mut Runtime) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -129,7 +129,7 @@ fn too_many(peer: SocketAddr) -> ApiError {
 }
 
 /// The person a bearer token authenticates.
-fn who(app: &App, headers: &HeaderMap, peer: SocketAddr) -> Result<String, ApiError> {
+pub(crate) fn who(app: &App, headers: &HeaderMap, peer: SocketAddr) -> Result<String, ApiError> {
     if app.failures.blocked(peer.ip()) {
         return Err(too_many(peer));
     }
@@ -140,7 +140,7 @@ fn who(app: &App, headers: &HeaderMap, peer: SocketAddr) -> Result<String, ApiEr
         .ok_or_else(|| unauthorized(app, peer, "unknown token"))
 }
 
-fn body_of(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub(crate) fn body_of(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -154,7 +154,7 @@ fn body_of(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
-fn json_of(body: &[u8]) -> Result<Value, ApiError> {
+pub(crate) fn json_of(body: &[u8]) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Ok(json!({}));
     }
@@ -413,129 +413,6 @@ pub async fn stop_run(
     })
     .await?;
     ok(StatusCode::OK, v)
-}
-
-/// `GET /v1/approvals`: those the caller may decide.
-pub async fn list_approvals(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Answer {
-    let who = who(&app, &headers, peer)?;
-    let v = engine(&app, move |rt| {
-        let open = rt.open_approvals(Some(&who)).map_err(ApiError::engine)?;
-        let list: Vec<Value> = open
-            .iter()
-            .map(|o| {
-                json!({
-                    "id": o.approval.id,
-                    "run": o.approval.run,
-                    "playbook": o.playbook,
-                    "stage": o.approval.stage,
-                    "approvers": o.approval.approvers,
-                    "requested_by": o.requested_by,
-                    "deadline": o.approval.deadline.map(pbc_runtime::clock::rfc3339),
-                    "level": o.approval.level,
-                })
-            })
-            .collect();
-        Ok(json!({"approvals": list}))
-    })
-    .await?;
-    ok(StatusCode::OK, v)
-}
-
-fn not_pending(id: &str, s: ApprovalStatus) -> ApiError {
-    let code = match s {
-        ApprovalStatus::Expired => "expired",
-        _ => "already-decided",
-    };
-    ApiError::new(
-        StatusCode::CONFLICT,
-        code,
-        format!("approval {id} is {s}: nothing to decide"),
-    )
-}
-
-/// `POST /v1/approvals/{id}/approve` and `/reject` (`reason` for a rejection).
-async fn decide(
-    app: Arc<App>,
-    peer: SocketAddr,
-    id: String,
-    headers: HeaderMap,
-    reason: Option<String>,
-) -> Answer {
-    let who = who(&app, &headers, peer)?;
-    let (v, run) = engine(&app, move |rt| {
-        let a = match rt.approval_state(&id) {
-            Ok(a) => a,
-            Err(Error::Usage(_)) => return Err(ApiError::not_found(format!("no approval `{id}`"))),
-            Err(e) => return Err(ApiError::engine(e)),
-        };
-        if a.status != ApprovalStatus::Pending {
-            return Err(not_pending(&id, a.status));
-        }
-        let d = match &reason {
-            None => rt.approve(&id, &who),
-            Some(r) => rt.reject(&id, &who, r),
-        };
-        match d {
-            Ok(d) => {
-                eprintln!("pbc serve: approval {id} {} by {who}", d.status);
-                Ok((
-                    json!({"approval": id, "run": d.run, "stage": d.stage, "status": d.status.as_str(), "by": d.by, "role": d.role}),
-                    d.run,
-                ))
-            }
-            Err(Error::Refused(m)) => {
-                // Decided meanwhile (409), or this caller may not decide (403).
-                let now = rt.approval_state(&id).map_err(ApiError::engine)?;
-                if now.status != ApprovalStatus::Pending {
-                    return Err(not_pending(&id, now.status));
-                }
-                eprintln!("pbc serve: {who} may not decide approval {id}");
-                Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", m))
-            }
-            Err(e) => Err(ApiError::engine(e)),
-        }
-    })
-    .await?;
-    app.drive(run);
-    ok(StatusCode::OK, v)
-}
-
-pub async fn approve(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Answer {
-    decide(app, peer, id, headers, None).await
-}
-
-pub async fn reject(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Answer {
-    // Authenticate before reading what the body says.
-    who(&app, &headers, peer)?;
-    let body = json_of(&body_of(body)?)?;
-    let reason = body
-        .get("reason")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|r| !r.is_empty());
-    let Some(reason) = reason else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "reason-required",
-            "a rejection needs {\"reason\": TEXT}",
-        ));
-    };
-    decide(app, peer, id, headers, Some(reason.to_string())).await
 }
 
 /// `GET|POST|DELETE /v1/kill-switch`.

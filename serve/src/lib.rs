@@ -5,6 +5,7 @@
 //! notifications are delivered.
 
 mod api;
+mod approvals;
 pub mod auth;
 mod metrics;
 pub mod setup;
@@ -88,9 +89,9 @@ fn router(app: Arc<App>, max_body: usize) -> Router {
         .route("/v1/runs", post(api::start_run).get(api::list_runs))
         .route("/v1/runs/{id}", get(api::get_run))
         .route("/v1/runs/{id}/stop", post(api::stop_run))
-        .route("/v1/approvals", get(api::list_approvals))
-        .route("/v1/approvals/{id}/approve", post(api::approve))
-        .route("/v1/approvals/{id}/reject", post(api::reject))
+        .route("/v1/approvals", get(approvals::list_approvals))
+        .route("/v1/approvals/{id}/approve", post(approvals::approve))
+        .route("/v1/approvals/{id}/reject", post(approvals::reject))
         .route(
             "/v1/kill-switch",
             get(api::kill_switch_get)

@@ -34,7 +34,8 @@ pub fn sign(body: &str) -> String {
 
 /// A directory with `deploy.yaml` (event `release`, an input schema, one manual gate for
 /// role sre with `sla`, escalating to sre-lead after `escalate`), `.pbc.yaml` (roles,
-/// tokens for ann, sam, lee and bob, the event secret's variable) and `agents.yaml`.
+/// tokens for ann, sam and lee, bob's in `tokens.yaml`, the event secret's variable) and
+/// `agents.yaml`.
 pub fn project(sla: &str, escalate: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -68,13 +69,23 @@ spec:
     let mut cfg = String::from(
         "roles:\n  sre: [sam@example.com]\n  sre-lead: [lee@example.com]\nserve:\n  event-secret-env: PBC_TEST_EVENT_SECRET\n  agents: agents.yaml\n  max-body-bytes: 4096\n  tokens:\n",
     );
-    for who in ["ann", "sam", "lee", "bob"] {
+    for who in ["ann", "sam", "lee"] {
         cfg.push_str(&format!(
             "    - {{user: {who}@example.com, sha256: {}}}\n",
             sha(&format!("{who}-token"))
         ));
     }
+    // bob's token comes from the tokens file.
+    cfg.push_str("  tokens-file: tokens.yaml\n");
     std::fs::write(d.join(".pbc.yaml"), cfg).unwrap();
+    std::fs::write(
+        d.join("tokens.yaml"),
+        format!(
+            "- {{user: bob@example.com, sha256: {}}}\n",
+            sha("bob-token")
+        ),
+    )
+    .unwrap();
     std::fs::write(
         d.join("agents.yaml"),
         format!(
