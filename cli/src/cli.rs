@@ -231,6 +231,27 @@ pub enum Command {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// Serve the runtime over HTTP: events, runs, approvals, the kill switch, metrics.
+    ///
+    /// Loads the playbooks of ROOT (a playbook file, a kustomization directory, or a root
+    /// holding overlays/ENV), refuses to start on check errors, resumes unfinished runs, and
+    /// prints `listening on http://ADDR` on stderr. Stops on SIGTERM or SIGINT.
+    Serve {
+        /// A playbook file, a kustomization directory, or a root holding overlays/ENV.
+        #[arg(default_value = ".")]
+        root: PathBuf,
+        /// The environment (overlay name), when ROOT holds several.
+        #[arg(long)]
+        env: Option<String>,
+        /// The address to listen on (`127.0.0.1:0` picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+        listen: String,
+        /// The agents file (executors and roles); else `serve.agents` in `.pbc.yaml`.
+        #[arg(long, value_name = "FILE")]
+        agents: Option<PathBuf>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
     /// The notification outbox: what is pending or failed, retries, a test message.
     Notifications {
         #[command(subcommand)]
@@ -403,6 +424,20 @@ pub fn run() -> ExitCode {
                 }
             }
         },
+        Command::Serve {
+            root,
+            env,
+            listen,
+            agents,
+            state,
+        } => crate::run::serve(pbc_serve::Options {
+            root,
+            env,
+            listen,
+            state: state.state,
+            agents,
+            config: g.config.clone(),
+        }),
         Command::Notifications { action } => match action {
             NotificationsAction::Status { format, state } => {
                 crate::notifications::status(state.state, format == RunFormat::Json)

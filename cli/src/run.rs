@@ -414,3 +414,11 @@ pub fn verify(state: Option<PathBuf>, file: Option<PathBuf>) -> ExitCode {
         Err(e) => fail(&e),
     }
 }
+
+/// `pbc serve`: check errors refuse to start (exit 1), as does a bad state or address (2).
+pub fn serve(o: pbc_serve::Options) -> ExitCode {
+    match pbc_serve::serve(&o) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}

@@ -167,6 +167,22 @@ fn accepted_and_rejected_agree() {
         ("audit-sinks:\n  trail: {file: a, stdout: true}\n", false),
         ("audit-sinks:\n  trail: a.jsonl\n", false),
         ("audit-sinks: [trail]\n", false),
+        (
+            "serve:\n  tokens: [{user: ann@example.com, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08}]\n  tokens-file: tokens.yaml\n  event-secret-env: PBC_EVENT_SECRET\n  agents: agents.yaml\n  max-body-bytes: 2048\n  workers: 4\n",
+            true,
+        ),
+        (
+            "serve: {tokens: [{user: ann@example.com, sha256: abc}]}\n",
+            false,
+        ),
+        ("serve: {tokens: [{user: ann@example.com}]}\n", false),
+        (
+            "serve: {tokens: [{user: a, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08, token: x}]}\n",
+            false,
+        ),
+        ("serve: {event-secret-env: 'not a name'}\n", false),
+        ("serve: {max-body-bytes: 0}\n", false),
+        ("serve: {workers: many}\n", false),
         ("tls: {ca-file: certs/ca.pem}\n", true),
         ("tls: {ca-file: ''}\n", false),
         ("tls: {ca: certs/ca.pem}\n", false),

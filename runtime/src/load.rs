@@ -284,6 +284,65 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Compiled> {
     Ok(c)
 }
 
+/// Loads, checks and freezes every playbook at `path` (a file or a kustomization directory),
+/// in the order they appear. Any playbook with errors refuses them all (`Invalid`).
+pub fn load_all(path: &Path, opts: &LoadOptions) -> Result<Vec<Compiled>> {
+    if !path.exists() {
+        return Err(Error::Usage(format!(
+            "{}: no such file or directory",
+            path.display()
+        )));
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::Usage(format!("cannot read the current directory: {e}")))?;
+    let cfg = load_config(path, opts.config.as_deref())?;
+    let loader = Loader::new(Arc::new(OsFs), cwd, cfg.limits);
+    let mut diags = Vec::new();
+    let docs: Vec<Node> = if path.is_dir() {
+        let res = pbc_compiler::resolve::resolve(&loader, path, &Default::default())
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        diags.extend(res.diags);
+        res.docs
+    } else {
+        let l = loader.load(path).map_err(|e| Error::Usage(e.to_string()))?;
+        diags.extend(l.diags.iter().cloned());
+        l.docs.iter().map(|d| d.root.clone()).collect()
+    };
+    if diags.iter().any(Diagnostic::is_error) {
+        let errors: Vec<Diagnostic> = diags.into_iter().filter(|d| d.is_error()).collect();
+        return Err(Error::Invalid(render(&loader, &errors)));
+    }
+    let names: Vec<String> = docs
+        .iter()
+        .filter(|d| pbc_compiler::check::is_playbook(d))
+        .filter_map(|d| d.get_path(&["metadata", "name"]).and_then(Node::as_str))
+        .map(String::from)
+        .collect();
+    if names.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: no `kind: Playbook` document",
+            path.display()
+        )));
+    }
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for name in names {
+        let one = LoadOptions {
+            config: opts.config.clone(),
+            playbook: Some(name),
+        };
+        match load(path, &one) {
+            Ok(c) => out.push(c),
+            Err(Error::Invalid(lines)) => errors.extend(lines),
+            Err(e) => return Err(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    Ok(out)
+}
+
 enum PathSeg {
     Key(&'static str),
     Index(usize),

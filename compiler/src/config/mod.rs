@@ -15,7 +15,7 @@ mod channels;
 mod serve;
 
 pub use channels::{ChannelDef, EmailDef, PagerDutyDef, SlackDef, SmtpTls, WebhookDef};
-pub use serve::ServeSettings;
+pub use serve::{DEFAULT_MAX_BODY_BYTES, ServeSettings, TokenHash, is_sha256_hex, read_tokens};
 mod sinks;
 pub use sinks::{SINK_KINDS, SinkDef, UNDELIVERED_SINK_KINDS};
 
@@ -302,7 +302,7 @@ impl Config {
                 "notifications" => {
                     self.notifications = channels::read(&self.root, v, diags).into_iter().collect()
                 }
-                "serve" => self.serve = serve::read(v, diags),
+                "serve" => self.serve = serve::read(v, &self.root, diags),
                 "audit-sinks" => self.read_audit_sinks(v, diags),
                 "roles" => self.read_roles(v, diags),
                 "default-sla" => {

@@ -1,9 +1,23 @@
-//! `serve:` in `.pbc.yaml`: the settings of `pbc serve`. Today its public address, which
-//! notifications link to (a Slack message's "Review" button opens the approval's page there).
+//! `serve:` in `.pbc.yaml`: the settings of `pbc serve`: its public address (notifications
+//! link to approval pages there), who may call it (sha256 hashes of bearer tokens, inline or in
+//! a file), the env var holding the event signing secret, the agents file, the largest body
+//! accepted and the number of worker threads.
 
 use super::{bad, unknown_key};
 use crate::diag::Diagnostic;
-use crate::yaml::Node;
+use crate::yaml::{Node, ScalarKind};
+use std::path::{Path, PathBuf};
+
+/// The default `max-body-bytes`: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 1 << 20;
+
+/// One bearer token: the person it authenticates and the sha256 (hex) of the token.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TokenHash {
+    pub user: String,
+    /// 64 lower-case hex digits.
+    pub sha256: String,
+}
 
 /// `serve:`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -12,6 +26,24 @@ pub struct ServeSettings {
     /// Where people reach `pbc serve` (`https://pbc.example.com`), without a trailing `/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// `tokens: [{user, sha256}]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tokens: Vec<TokenHash>,
+    /// `tokens-file`: a YAML or JSON list of `{user, sha256}` (relative to the configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_file: Option<PathBuf>,
+    /// `event-secret-env`: the environment variable holding the HMAC secret of events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_secret_env: Option<String>,
+    /// `agents`: the agents file (relative to the configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agents: Option<PathBuf>,
+    /// `max-body-bytes` (default [`DEFAULT_MAX_BODY_BYTES`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_bytes: Option<u64>,
+    /// `workers`: threads that execute runs (default: the number of CPUs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<u32>,
 }
 
 impl ServeSettings {
@@ -23,9 +55,117 @@ impl ServeSettings {
     }
 }
 
-const KEYS: &[&str] = &["public-url"];
+const KEYS: &[&str] = &[
+    "public-url",
+    "tokens",
+    "tokens-file",
+    "event-secret-env",
+    "agents",
+    "max-body-bytes",
+    "workers",
+];
 
-pub(super) fn read(v: &Node, diags: &mut Vec<Diagnostic>) -> ServeSettings {
+/// Whether `s` is a sha256 in hex (64 hex digits).
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether `s` names an environment variable (`[A-Za-z_][A-Za-z0-9_]*`).
+fn is_env_name(s: &str) -> bool {
+    let mut b = s.bytes();
+    b.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// Reads a list of `{user, sha256}` (the `tokens:` key, or a tokens file's document).
+pub fn read_tokens(v: &Node, diags: &mut Vec<Diagnostic>) -> Vec<TokenHash> {
+    let mut out = Vec::new();
+    let Some(items) = v.as_seq() else {
+        diags.push(bad(
+            v.span,
+            format!(
+                "`tokens` must be a list of `{{user, sha256}}`, found {}",
+                v.type_name()
+            ),
+        ));
+        return out;
+    };
+    for item in items {
+        let Some(entries) = item.as_map() else {
+            diags.push(bad(
+                item.span,
+                format!(
+                    "a token must be a mapping `{{user, sha256}}`, found {}",
+                    item.type_name()
+                ),
+            ));
+            continue;
+        };
+        let (mut user, mut sha) = (None, None);
+        for e in entries {
+            match e.key_str() {
+                "user" => match e.value.as_str().map(str::trim) {
+                    Some(u) if !u.is_empty() => user = Some(u.to_string()),
+                    _ => diags.push(bad(
+                        e.value.span,
+                        "`user` must be a non-empty string".into(),
+                    )),
+                },
+                "sha256" => match e.value.as_str().map(str::trim) {
+                    Some(h) if is_sha256_hex(h) => sha = Some(h.to_ascii_lowercase()),
+                    _ => diags.push(
+                        bad(
+                            e.value.span,
+                            "`sha256` must be the sha256 of the token, 64 hex digits".into(),
+                        )
+                        .with_help(
+                            "store only the hash: `printf %s \"$TOKEN\" | sha256sum`".to_string(),
+                        ),
+                    ),
+                },
+                other => diags.push(unknown_key(e.key.span, other, &["user", "sha256"])),
+            }
+        }
+        match (user, sha) {
+            (Some(user), Some(sha256)) => out.push(TokenHash { user, sha256 }),
+            (None, _) => diags.push(bad(item.span, "a token needs `user`".into())),
+            (_, None) => diags.push(bad(item.span, "a token needs `sha256`".into())),
+        }
+    }
+    out
+}
+
+fn path_value(root: &Path, e: &crate::yaml::Entry, diags: &mut Vec<Diagnostic>) -> Option<PathBuf> {
+    match e.value.as_str().map(str::trim) {
+        Some(p) if !p.is_empty() => Some(root.join(p)),
+        _ => {
+            diags.push(bad(
+                e.value.span,
+                format!("`{}` must be a file path", e.key_str()),
+            ));
+            None
+        }
+    }
+}
+
+fn positive(e: &crate::yaml::Entry, max: u64, diags: &mut Vec<Diagnostic>) -> Option<u64> {
+    let n = e
+        .value
+        .as_scalar()
+        .filter(|s| s.kind == ScalarKind::Int)
+        .and_then(|s| s.text.parse::<u64>().ok())
+        .filter(|n| (1..=max).contains(n));
+    if n.is_none() {
+        diags.push(bad(
+            e.value.span,
+            format!("`{}` must be a whole number from 1 to {max}", e.key_str()),
+        ));
+    }
+    n
+}
+
+pub(super) fn read(v: &Node, root: &Path, diags: &mut Vec<Diagnostic>) -> ServeSettings {
     let mut out = ServeSettings::default();
     let Some(entries) = v.as_map() else {
         diags.push(bad(
@@ -48,6 +188,24 @@ pub(super) fn read(v: &Node, diags: &mut Vec<Diagnostic>) -> ServeSettings {
                     "`public-url` must be an https:// (or http://) URL".into(),
                 )),
             },
+            "tokens" => out.tokens = read_tokens(&e.value, diags),
+            "tokens-file" => out.tokens_file = path_value(root, e, diags),
+            "agents" => out.agents = path_value(root, e, diags),
+            "event-secret-env" => match e.value.as_str().map(str::trim) {
+                Some(n) if is_env_name(n) => out.event_secret_env = Some(n.to_string()),
+                _ => diags.push(
+                    bad(
+                        e.value.span,
+                        "`event-secret-env` must name an environment variable".into(),
+                    )
+                    .with_help(
+                        "name the variable that holds the secret (`PBC_EVENT_SECRET`), never the secret itself"
+                            .to_string(),
+                    ),
+                ),
+            },
+            "max-body-bytes" => out.max_body_bytes = positive(e, 1 << 30, diags),
+            "workers" => out.workers = positive(e, 256, diags).map(|n| n as u32),
             other => diags.push(unknown_key(e.key.span, other, KEYS)),
         }
     }

@@ -276,3 +276,43 @@ impl Runtime {
         self.end_run(live, status, &msg)
     }
 }
+
+/// An open question, with what a person deciding it needs to know about its run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenApproval {
+    pub approval: Approval,
+    pub playbook: String,
+    /// Who triggered the run (who may never decide it).
+    pub requested_by: String,
+}
+
+impl Runtime {
+    /// The pending approvals (deadlines applied first), oldest first; with `who`, only those
+    /// `who` may decide (approve, or for a gate naming no approvers, reject), never the
+    /// requester's own.
+    pub fn open_approvals(&mut self, who: Option<&str>) -> Result<Vec<OpenApproval>> {
+        self.apply_deadlines()?;
+        let mut out = Vec::new();
+        for a in self.load_approvals("status = ?1", ApprovalStatus::Pending.as_str())? {
+            let live = self.load_live(&a.run)?;
+            if let Some(who) = who
+                && (same_person(who, &live.run.requester)
+                    || allowed(&a.approvers, &live.agents, who, true).is_none())
+            {
+                continue;
+            }
+            out.push(OpenApproval {
+                approval: a,
+                playbook: live.run.playbook.clone(),
+                requested_by: live.run.requester.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// One approval as the store has it now (deadlines applied first).
+    pub fn approval_state(&mut self, id: &str) -> Result<Approval> {
+        self.apply_deadlines()?;
+        self.approval(id)
+    }
+}

@@ -50,10 +50,25 @@ impl Runtime {
         &mut self,
         c: &Compiled,
         agents: &Agents,
-        mut input: Value,
+        input: Value,
         opts: &RunOptions,
         only: Option<String>,
     ) -> Result<RunReport> {
+        let id = self.create(c, agents, input, opts, only)?;
+        self.drive(&id, None)?;
+        self.report(&id)
+    }
+
+    /// Creates a run (input checked, executors checked, rows and the first audit entry
+    /// committed) without executing anything; returns its id.
+    pub(super) fn create(
+        &mut self,
+        c: &Compiled,
+        agents: &Agents,
+        mut input: Value,
+        opts: &RunOptions,
+        only: Option<String>,
+    ) -> Result<String> {
         self.check_kill_switch("starting a run")?;
         // The input schema's defaults filled in, or the run refused before anything exists.
         crate::input::check(c, &mut input)?;
@@ -185,8 +200,7 @@ impl Runtime {
             tx.audit(e)?;
             Ok(())
         })?;
-        self.drive(&id, None)?;
-        self.report(&id)
+        Ok(id)
     }
 
     pub(super) fn drive(&mut self, id: &str, replace_agents: Option<&Agents>) -> Result<()> {

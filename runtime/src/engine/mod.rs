@@ -16,7 +16,8 @@
 //!   verification;
 //! - `rows`: the rows in the state store; `scope`: what conditions and interpolation read;
 //!   `notices`: notifications, written into the outbox by the commit that queues them;
-//!   `delivery`: the outbox's deliverer and what `pbc notifications` shows.
+//!   `delivery`: the outbox's deliverer and what `pbc notifications` shows; `service`: what
+//!   `pbc serve` keeps (idempotency answers) and the counts its metrics read.
 
 use crate::agents::Agents;
 use crate::clock::{Clock, SystemClock};
@@ -39,10 +40,13 @@ mod queries;
 mod rollback;
 mod rows;
 mod scope;
+mod service;
 mod stage;
 mod step;
 
+pub use decisions::OpenApproval;
 pub use killswitch::KillSwitch;
+pub use service::ApprovalCounts;
 
 // What the rooms share, for them to `use super::…`.
 use decisions::{Closing, closing_message};
@@ -126,6 +130,27 @@ impl Runtime {
         opts: &RunOptions,
     ) -> Result<RunReport> {
         self.start(c, agents, input, opts, None)
+    }
+
+    /// Creates a run of `c` with `input` and returns its id without executing anything (the
+    /// input and the executors are checked, the run is recorded); [`Runtime::drive_run`]
+    /// executes it. `pbc serve` answers with the id, then drives the run in the background.
+    pub fn begin(
+        &mut self,
+        c: &Compiled,
+        agents: &Agents,
+        input: Value,
+        opts: &RunOptions,
+    ) -> Result<String> {
+        self.create(c, agents, input, opts, None)
+    }
+
+    /// Drives a run as far as it goes (as `resume` does, deadlines applied first, without
+    /// the kill-switch refusal: a latched switch stops the run at its next step instead).
+    pub fn drive_run(&mut self, id: &str) -> Result<RunReport> {
+        self.apply_deadlines()?;
+        self.drive(id, None)?;
+        self.report(id)
     }
 
     /// Runs one stage alone with `input` as the run's input (the code-review example's `run_stage`):

@@ -1,0 +1,468 @@
+//! The HTTP API: every handler authenticates, then calls the engine on a blocking thread
+//! (one `Runtime`, one store connection, per call). Errors are `{"error": {"code",
+//! "message"}}`.
+
+use crate::App;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use pbc_runtime::{Error, RunOptions, Runtime};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Option<Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub(crate) fn not_found(what: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not-found", what)
+    }
+
+    /// The usual answer to an engine error.
+    pub(crate) fn engine(e: Error) -> Self {
+        match e {
+            Error::Usage(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad-request", m),
+            Error::Invalid(lines) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-playbook",
+                lines.join("\n"),
+            ),
+            Error::Refused(m) => ApiError::new(StatusCode::CONFLICT, "refused", m),
+            Error::Busy(m) => ApiError::new(StatusCode::CONFLICT, "busy", m),
+            other => {
+                eprintln!("pbc serve: error: {other}");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error (logged by the server)",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut err = json!({"code": self.code, "message": self.message});
+        if let Some(d) = self.details {
+            err["details"] = d;
+        }
+        (self.status, Json(json!({"error": err}))).into_response()
+    }
+}
+
+pub(crate) type Answer = Result<(StatusCode, Json<Value>), ApiError>;
+
+pub(crate) fn ok(status: StatusCode, v: Value) -> Answer {
+    Ok((status, Json(v)))
+}
+
+/// Runs `f` with a fresh `Runtime` on a blocking thread.
+pub(crate) async fn engine<T: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce(&mut Runtime) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let dir = app.state_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut rt = Runtime::open(&dir).map_err(ApiError::engine)?;
+        f(&mut rt)
+    })
+    .await
+    .map_err(|e| {
+        eprintln!("pbc serve: error: a request's task failed: {e}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    })?
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+fn unauthorized(app: &App, peer: SocketAddr, why: &str) -> ApiError {
+    app.failures.record(peer.ip());
+    app.metrics.auth_failures.inc();
+    eprintln!("pbc serve: authentication failed from {}: {why}", peer.ip());
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "authentication required: `Authorization: Bearer TOKEN`",
+    )
+}
+
+fn too_many(peer: SocketAddr) -> ApiError {
+    eprintln!(
+        "pbc serve: {} is refused: too many failed authentications",
+        peer.ip()
+    );
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too-many-failures",
+        "too many failed authentications from this address; try again later",
+    )
+}
+
+/// The person a bearer token authenticates.
+pub(crate) fn who(app: &App, headers: &HeaderMap, peer: SocketAddr) -> Result<String, ApiError> {
+    if app.failures.blocked(peer.ip()) {
+        return Err(too_many(peer));
+    }
+    let Some(token) = bearer(headers) else {
+        return Err(unauthorized(app, peer, "no bearer token"));
+    };
+    crate::auth::user_of_token(&app.tokens, token)
+        .ok_or_else(|| unauthorized(app, peer, "unknown token"))
+}
+
+pub(crate) fn body_of(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "the request body is larger than serve.max-body-bytes",
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad-body", r.body_text())
+        }
+    })
+}
+
+pub(crate) fn json_of(body: &[u8]) -> Result<Value, ApiError> {
+    if body.is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-json",
+            format!("the body is not JSON: {e}"),
+        )
+    })
+}
+
+fn kill_switch_refusal(rt: &Runtime) -> Result<(), ApiError> {
+    let k = rt.kill_switch().map_err(ApiError::engine)?;
+    if k.engaged {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "kill-switch-engaged",
+            format!(
+                "the kill switch is engaged (by {}): no run starts until it is released",
+                k.by.as_deref().unwrap_or("?")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `input` against each playbook's input schema; 400 `invalid-input` with every
+/// problem when one does not match.
+fn validate_all(playbooks: &[Arc<pbc_runtime::Compiled>], input: &Value) -> Result<(), ApiError> {
+    let mut details = Vec::new();
+    for c in playbooks {
+        let mut i = input.clone();
+        let problems = pbc_runtime::input::validate(c, &mut i).map_err(ApiError::engine)?;
+        for p in problems {
+            details.push(json!({"path": p.path, "reason": p.reason, "playbook": c.name()}));
+        }
+    }
+    if details.is_empty() {
+        return Ok(());
+    }
+    let mut e = ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid-input",
+        "the input does not match the playbook's input schema; nothing was started",
+    );
+    e.details = Some(Value::Array(details));
+    Err(e)
+}
+
+/// Starts a run of each playbook (the input already validated); returns their ids.
+fn begin_all(
+    rt: &mut Runtime,
+    app: &App,
+    playbooks: &[Arc<pbc_runtime::Compiled>],
+    input: &Value,
+    requester: &str,
+) -> Result<Vec<String>, ApiError> {
+    let opts = RunOptions::requested_by(requester);
+    let mut ids = Vec::new();
+    for c in playbooks {
+        let id = rt
+            .begin(c, &app.agents, input.clone(), &opts)
+            .map_err(|e| match e {
+                Error::Refused(m) => ApiError::new(StatusCode::CONFLICT, "kill-switch-engaged", m),
+                e => ApiError::engine(e),
+            })?;
+        eprintln!("pbc serve: run {id} of {} started by {requester}", c.name());
+        app.metrics.runs_started.inc();
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// `POST /v1/events/{event}`.
+pub async fn event(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(event): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    if app.failures.blocked(peer.ip()) {
+        return Err(too_many(peer));
+    }
+    let body = body_of(body)?;
+    let requester = match headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(sig) => match &app.event_secret {
+            Some(secret) if crate::auth::signature_ok(secret, &body, sig) => {
+                format!("event:{event}")
+            }
+            Some(_) => return Err(unauthorized(&app, peer, "bad event signature")),
+            None => {
+                return Err(unauthorized(
+                    &app,
+                    peer,
+                    "signed event, but no event secret is configured",
+                ));
+            }
+        },
+        None => who(&app, &headers, peer)?,
+    };
+    let input = json_of(&body)?;
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|k| format!("event:{event}:{k}"));
+    let matching: Vec<_> = app
+        .playbooks
+        .iter()
+        .filter(|c| {
+            c.playbook
+                .spec
+                .trigger
+                .as_ref()
+                .and_then(|t| t.value.event())
+                .is_some_and(|e| e.value == event)
+        })
+        .cloned()
+        .collect();
+    // One idempotent request at a time, so that a replay racing the first answers as it.
+    let _guard = match key {
+        Some(_) => Some(app.idempotency.lock().await),
+        None => None,
+    };
+    let app2 = app.clone();
+    let (ids, replayed) = engine(&app, move |rt| {
+        if let Some(k) = &key
+            && let Some(first) = rt.remembered(k).map_err(ApiError::engine)?
+        {
+            let v: Value = serde_json::from_str(&first).unwrap_or(json!({"runs": []}));
+            return Ok((v, true));
+        }
+        let ids = if matching.is_empty() {
+            Vec::new()
+        } else {
+            kill_switch_refusal(rt)?;
+            validate_all(&matching, &input)?;
+            begin_all(rt, &app2, &matching, &input, &requester)?
+        };
+        let answer = json!({"runs": ids});
+        if let Some(k) = &key {
+            rt.remember(k, &answer.to_string())
+                .map_err(ApiError::engine)?;
+        }
+        Ok((answer, false))
+    })
+    .await?;
+    if !replayed && let Some(list) = ids["runs"].as_array() {
+        for id in list.iter().filter_map(Value::as_str) {
+            app.drive(id.to_string());
+        }
+    }
+    ok(StatusCode::ACCEPTED, ids)
+}
+
+/// `POST /v1/runs` `{"playbook", "input"}`.
+pub async fn start_run(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let who = who(&app, &headers, peer)?;
+    let body = json_of(&body_of(body)?)?;
+    let Some(name) = body.get("playbook").and_then(Value::as_str) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "the body must be {\"playbook\": NAME, \"input\": {...}}",
+        ));
+    };
+    let Some(c) = app.playbooks.iter().find(|c| c.name() == name).cloned() else {
+        let names: Vec<&str> = app.playbooks.iter().map(|c| c.name()).collect();
+        return Err(ApiError::not_found(format!(
+            "no playbook `{name}` is served (served: {})",
+            names.join(", ")
+        )));
+    };
+    let input = body.get("input").cloned().unwrap_or(json!({}));
+    let app2 = app.clone();
+    let ids = engine(&app, move |rt| {
+        kill_switch_refusal(rt)?;
+        validate_all(std::slice::from_ref(&c), &input)?;
+        begin_all(rt, &app2, std::slice::from_ref(&c), &input, &who)
+    })
+    .await?;
+    let id = ids.into_iter().next().unwrap_or_default();
+    app.drive(id.clone());
+    ok(StatusCode::CREATED, json!({"run": id}))
+}
+
+/// `GET /v1/runs`: the shape of `pbc runs --format json`.
+pub async fn list_runs(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Answer {
+    who(&app, &headers, peer)?;
+    let v = engine(&app, |rt| {
+        let runs = rt.runs().map_err(ApiError::engine)?;
+        let k = rt.kill_switch().map_err(ApiError::engine)?;
+        let runs: Vec<Value> = runs
+            .iter()
+            .map(|r| {
+                json!({
+                    "run": r.run,
+                    "playbook": r.playbook,
+                    "status": r.status.as_str(),
+                    "waiting_on": r.waiting_on,
+                    "started": pbc_runtime::clock::rfc3339(r.started),
+                })
+            })
+            .collect();
+        Ok(json!({"runs": runs, "kill_switch": k.to_json()}))
+    })
+    .await?;
+    ok(StatusCode::OK, v)
+}
+
+/// `GET /v1/runs/{id}`: the shape of `pbc run --format json`.
+pub async fn get_run(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    who(&app, &headers, peer)?;
+    let v = engine(&app, move |rt| match rt.report(&id) {
+        Ok(r) => Ok(r.to_json()),
+        Err(Error::Usage(_)) => Err(ApiError::not_found(format!("no run `{id}`"))),
+        Err(e) => Err(ApiError::engine(e)),
+    })
+    .await?;
+    ok(StatusCode::OK, v)
+}
+
+/// `POST /v1/runs/{id}/stop`.
+pub async fn stop_run(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    let who = who(&app, &headers, peer)?;
+    let v = engine(&app, move |rt| {
+        if let Err(Error::Usage(_)) = rt.report(&id) {
+            return Err(ApiError::not_found(format!("no run `{id}`")));
+        }
+        let stopped = rt.stop(Some(&id), &who).map_err(ApiError::engine)?;
+        eprintln!("pbc serve: run {id} stopped by {who}");
+        Ok(json!({"stopped": stopped}))
+    })
+    .await?;
+    ok(StatusCode::OK, v)
+}
+
+/// `GET|POST|DELETE /v1/kill-switch`.
+pub async fn kill_switch_get(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Answer {
+    who(&app, &headers, peer)?;
+    let v = engine(&app, |rt| {
+        Ok(json!({"kill_switch": rt.kill_switch().map_err(ApiError::engine)?.to_json()}))
+    })
+    .await?;
+    ok(StatusCode::OK, v)
+}
+
+pub async fn kill_switch_engage(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Answer {
+    let who = who(&app, &headers, peer)?;
+    let v = engine(&app, move |rt| {
+        let stopped = rt.stop(None, &who).map_err(ApiError::engine)?;
+        eprintln!("pbc serve: kill switch engaged by {who}");
+        Ok(json!({"kill_switch": rt.kill_switch().map_err(ApiError::engine)?.to_json(), "stopped": stopped}))
+    })
+    .await?;
+    ok(StatusCode::OK, v)
+}
+
+pub async fn kill_switch_release(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Answer {
+    let who = who(&app, &headers, peer)?;
+    let v = engine(&app, move |rt| {
+        let was = rt.release_kill_switch(&who).map_err(ApiError::engine)?;
+        eprintln!("pbc serve: kill switch released by {who}");
+        Ok(json!({"kill_switch": rt.kill_switch().map_err(ApiError::engine)?.to_json(), "was_engaged_by": was}))
+    })
+    .await?;
+    ok(StatusCode::OK, v)
+}
+
+pub async fn healthz() -> Answer {
+    ok(StatusCode::OK, json!({"status": "ok"}))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}

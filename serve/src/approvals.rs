@@ -1,0 +1,137 @@
+//! The approvals endpoints: the pending approvals a caller may decide, and deciding one.
+//! Who may decide is the engine's rule (the gate's users and its roles' members, never the
+//! requester); an approval no longer pending is 409 whoever asks.
+
+use crate::App;
+use crate::api::{Answer, ApiError, body_of, engine, json_of, ok, who};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use pbc_runtime::{ApprovalStatus, Error};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// `GET /v1/approvals`: those the caller may decide.
+pub async fn list_approvals(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Answer {
+    let who = who(&app, &headers, peer)?;
+    let v = engine(&app, move |rt| {
+        let open = rt.open_approvals(Some(&who)).map_err(ApiError::engine)?;
+        let list: Vec<Value> = open
+            .iter()
+            .map(|o| {
+                json!({
+                    "id": o.approval.id,
+                    "run": o.approval.run,
+                    "playbook": o.playbook,
+                    "stage": o.approval.stage,
+                    "approvers": o.approval.approvers,
+                    "requested_by": o.requested_by,
+                    "deadline": o.approval.deadline.map(pbc_runtime::clock::rfc3339),
+                    "level": o.approval.level,
+                })
+            })
+            .collect();
+        Ok(json!({"approvals": list}))
+    })
+    .await?;
+    ok(StatusCode::OK, v)
+}
+
+fn not_pending(id: &str, s: ApprovalStatus) -> ApiError {
+    let code = match s {
+        ApprovalStatus::Expired => "expired",
+        _ => "already-decided",
+    };
+    ApiError::new(
+        StatusCode::CONFLICT,
+        code,
+        format!("approval {id} is {s}: nothing to decide"),
+    )
+}
+
+/// `POST /v1/approvals/{id}/approve` and `/reject` (`reason` for a rejection).
+async fn decide(
+    app: Arc<App>,
+    peer: SocketAddr,
+    id: String,
+    headers: HeaderMap,
+    reason: Option<String>,
+) -> Answer {
+    let who = who(&app, &headers, peer)?;
+    let (v, run) = engine(&app, move |rt| {
+        let a = match rt.approval_state(&id) {
+            Ok(a) => a,
+            Err(Error::Usage(_)) => return Err(ApiError::not_found(format!("no approval `{id}`"))),
+            Err(e) => return Err(ApiError::engine(e)),
+        };
+        if a.status != ApprovalStatus::Pending {
+            return Err(not_pending(&id, a.status));
+        }
+        let d = match &reason {
+            None => rt.approve(&id, &who),
+            Some(r) => rt.reject(&id, &who, r),
+        };
+        match d {
+            Ok(d) => {
+                eprintln!("pbc serve: approval {id} {} by {who}", d.status);
+                Ok((
+                    json!({"approval": id, "run": d.run, "stage": d.stage, "status": d.status.as_str(), "by": d.by, "role": d.role}),
+                    d.run,
+                ))
+            }
+            Err(Error::Refused(m)) => {
+                // Decided meanwhile (409), or this caller may not decide (403).
+                let now = rt.approval_state(&id).map_err(ApiError::engine)?;
+                if now.status != ApprovalStatus::Pending {
+                    return Err(not_pending(&id, now.status));
+                }
+                eprintln!("pbc serve: {who} may not decide approval {id}");
+                Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", m))
+            }
+            Err(e) => Err(ApiError::engine(e)),
+        }
+    })
+    .await?;
+    app.drive(run);
+    ok(StatusCode::OK, v)
+}
+
+pub async fn approve(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    decide(app, peer, id, headers, None).await
+}
+
+pub async fn reject(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    // Authenticate before reading what the body says.
+    who(&app, &headers, peer)?;
+    let body = json_of(&body_of(body)?)?;
+    let reason = body
+        .get("reason")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    let Some(reason) = reason else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "reason-required",
+            "a rejection needs {\"reason\": TEXT}",
+        ));
+    };
+    decide(app, peer, id, headers, Some(reason.to_string())).await
+}

@@ -1,0 +1,239 @@
+//! `pbc serve`: the runtime as an HTTP service. The same engine and state store as the CLI
+//! (`pbc_runtime::Runtime`), called on blocking threads, one `Runtime` (one store connection)
+//! per task. A request that starts a run answers with its id; the run is driven in the
+//! background. Every second, gate deadlines are applied (SLA escalation and expiry) and due
+//! notifications are delivered.
+
+mod api;
+mod approvals;
+pub mod auth;
+mod metrics;
+pub mod setup;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use pbc_compiler::config::TokenHash;
+use pbc_runtime::{Agents, Compiled, Runtime};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use setup::Options;
+
+/// What every handler shares.
+pub struct App {
+    pub(crate) state_dir: PathBuf,
+    pub(crate) playbooks: Vec<Arc<Compiled>>,
+    pub(crate) agents: Agents,
+    pub(crate) tokens: Vec<TokenHash>,
+    pub(crate) event_secret: Option<Vec<u8>>,
+    pub(crate) failures: auth::Failures,
+    pub(crate) metrics: metrics::Metrics,
+    /// Serializes requests carrying an `Idempotency-Key`.
+    pub(crate) idempotency: tokio::sync::Mutex<()>,
+    /// Runs driven at once.
+    pub(crate) workers: Arc<tokio::sync::Semaphore>,
+}
+
+impl App {
+    /// Drives run `id` in the background, as far as it goes.
+    pub(crate) fn drive(self: &Arc<Self>, id: String) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = app.workers.clone().acquire_owned().await else {
+                return;
+            };
+            let dir = app.state_dir.clone();
+            let app2 = app.clone();
+            let r = tokio::task::spawn_blocking(move || {
+                let mut rt = Runtime::open(&dir)?;
+                let r = rt.drive_run(&id);
+                deliver(&mut rt, Duration::from_millis(200));
+                r
+            })
+            .await;
+            match r {
+                Ok(Ok(report)) => {
+                    if report.status.is_final() {
+                        app2.metrics.finished(report.status.as_str());
+                    }
+                    eprintln!("pbc serve: run {} is {}", report.run, report.status);
+                }
+                // Another process executes it: it goes on there.
+                Ok(Err(pbc_runtime::Error::Busy(m))) => eprintln!("pbc serve: {m}"),
+                Ok(Err(e)) => eprintln!("pbc serve: error: driving a run: {e}"),
+                Err(e) => eprintln!("pbc serve: error: driving a run: {e}"),
+            }
+        });
+    }
+}
+
+fn deliver(rt: &mut Runtime, wait: Duration) {
+    match rt.deliver(wait) {
+        Ok(s) if s.failed > 0 => eprintln!(
+            "pbc serve: {} notification(s) failed (`pbc notifications` lists them)",
+            s.failed
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("pbc serve: error: delivering notifications: {e}"),
+    }
+}
+
+fn router(app: Arc<App>, max_body: usize) -> Router {
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/v1/events/{event}", post(api::event))
+        .route("/v1/runs", post(api::start_run).get(api::list_runs))
+        .route("/v1/runs/{id}", get(api::get_run))
+        .route("/v1/runs/{id}/stop", post(api::stop_run))
+        .route("/v1/approvals", get(approvals::list_approvals))
+        .route("/v1/approvals/{id}/approve", post(approvals::approve))
+        .route("/v1/approvals/{id}/reject", post(approvals::reject))
+        .route(
+            "/v1/kill-switch",
+            get(api::kill_switch_get)
+                .post(api::kill_switch_engage)
+                .delete(api::kill_switch_release),
+        )
+        .fallback(api::not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(app)
+}
+
+/// Every second: deadlines (escalation, expiry), then due notifications.
+async fn tick(app: Arc<App>) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let dir = app.state_dir.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let mut rt = Runtime::open(&dir)?;
+            let r = rt.apply_deadlines();
+            deliver(&mut rt, Duration::from_millis(300));
+            r
+        })
+        .await;
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("pbc serve: error: applying deadlines: {e}"),
+            Err(e) => eprintln!("pbc serve: error: applying deadlines: {e}"),
+        }
+    }
+}
+
+/// Continues every unfinished run, as `pbc resume` does.
+fn resume_all(dir: &std::path::Path) -> Result<Vec<String>, pbc_runtime::Error> {
+    let mut rt = Runtime::open(dir)?;
+    let ids: Vec<String> = rt
+        .runs()?
+        .into_iter()
+        .filter(|r| !r.status.is_final())
+        .map(|r| r.run)
+        .collect();
+    for id in &ids {
+        match rt.resume(id, None) {
+            Ok(r) => eprintln!("pbc serve: resumed run {id}: {}", r.status),
+            Err(e) => eprintln!("pbc serve: run {id} not resumed: {e}"),
+        }
+    }
+    deliver(&mut rt, Duration::from_millis(500));
+    Ok(ids)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    eprintln!("pbc serve: shutting down");
+}
+
+/// Loads, resumes, listens until SIGTERM or SIGINT. `Err` carries the exit code's reason:
+/// `Invalid` (check errors, exit 1) or a usage/IO problem (exit 2).
+pub fn serve(o: &Options) -> Result<(), pbc_runtime::Error> {
+    let loaded = setup::load(o)?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    let workers = loaded
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(workers + 16)
+        .build()
+        .map_err(|e| pbc_runtime::Error::Io(format!("cannot start the server: {e}")))?;
+    // The store opens (and is created) before listening: a bad state directory refuses to start.
+    drop(Runtime::open(&loaded.state_dir)?);
+    let names: Vec<String> = loaded
+        .playbooks
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    let app = Arc::new(App {
+        state_dir: loaded.state_dir.clone(),
+        playbooks: loaded.playbooks,
+        agents: loaded.agents,
+        tokens: loaded.tokens,
+        event_secret: loaded.event_secret,
+        failures: auth::Failures::default(),
+        metrics: metrics::Metrics::default(),
+        idempotency: tokio::sync::Mutex::new(()),
+        workers: Arc::new(tokio::sync::Semaphore::new(workers.max(1))),
+    });
+    let max_body = loaded.max_body_bytes;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&o.listen)
+            .await
+            .map_err(|e| {
+                pbc_runtime::Error::Usage(format!("cannot listen on {}: {e}", o.listen))
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| pbc_runtime::Error::Io(e.to_string()))?;
+        let dir = app.state_dir.clone();
+        match tokio::task::spawn_blocking(move || resume_all(&dir)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => eprintln!("pbc serve: error: resuming runs: {e}"),
+            Err(e) => eprintln!("pbc serve: error: resuming runs: {e}"),
+        }
+        eprintln!(
+            "pbc serve: serving {} playbook(s) ({}), state {}",
+            names.len(),
+            names.join(", "),
+            app.state_dir.display()
+        );
+        eprintln!("pbc serve: listening on http://{addr}");
+        let ticker = tokio::spawn(tick(app.clone()));
+        let r = axum::serve(
+            listener,
+            router(app, max_body).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| pbc_runtime::Error::Io(format!("the server stopped: {e}")));
+        ticker.abort();
+        r
+    })?;
+    // Dropping the runtime waits for runs being driven to reach their next resting point.
+    drop(rt);
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! `GET /metrics`, Prometheus text format. Counters of this process are kept in memory
+//! (`*_total`: runs started, runs finished by status, failed authentications; they restart at
+//! zero with the server); gauges are read from the state store at each scrape (runs by
+//! status, approvals pending, SLA expiries, escalation levels opened, notifications failed
+//! and pending), so they survive restarts and include what the CLI did.
+
+use crate::App;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// What this process counts.
+#[derive(Default)]
+pub struct Metrics {
+    pub runs_started: Counter,
+    pub auth_failures: Counter,
+    pub runs_finished: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Metrics {
+    pub fn finished(&self, status: &str) {
+        if let Ok(mut m) = self.runs_finished.lock() {
+            *m.entry(status.to_string()).or_insert(0) += 1;
+        }
+    }
+}
+
+fn series(out: &mut String, name: &str, kind: &str, help: &str, values: &[(String, u64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, v) in values {
+        let _ = writeln!(out, "{name}{labels} {v}");
+    }
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
+    let dir = app.state_dir.clone();
+    let stored = tokio::task::spawn_blocking(move || {
+        let mut rt = pbc_runtime::Runtime::open(&dir)?;
+        let runs = rt.runs()?;
+        let counts = rt.approval_counts()?;
+        let outbox = rt.notifications_status()?;
+        Ok::<_, pbc_runtime::Error>((runs, counts, outbox))
+    })
+    .await;
+    let (runs, counts, outbox) = match stored {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => {
+            eprintln!("pbc serve: error: metrics: {e}");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "state store error\n".to_string(),
+            )
+                .into_response();
+        }
+        Err(e) => {
+            eprintln!("pbc serve: error: metrics: {e}");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error\n".to_string(),
+            )
+                .into_response();
+        }
+    };
+    let mut by_status: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in &runs {
+        *by_status.entry(r.status.as_str()).or_insert(0) += 1;
+    }
+    let mut out = String::new();
+    let m = &app.metrics;
+    series(
+        &mut out,
+        "pbc_runs_started_total",
+        "counter",
+        "Runs this server started (since it started).",
+        &[(String::new(), m.runs_started.get())],
+    );
+    let finished: Vec<(String, u64)> = m
+        .runs_finished
+        .lock()
+        .map(|f| {
+            f.iter()
+                .map(|(s, n)| (format!("{{status=\"{s}\"}}"), *n))
+                .collect()
+        })
+        .unwrap_or_default();
+    series(
+        &mut out,
+        "pbc_runs_finished_total",
+        "counter",
+        "Runs this server drove to an end, by status (since it started).",
+        &finished,
+    );
+    let stored: Vec<(String, u64)> = by_status
+        .iter()
+        .map(|(s, n)| (format!("{{status=\"{s}\"}}"), *n))
+        .collect();
+    series(
+        &mut out,
+        "pbc_runs",
+        "gauge",
+        "Runs in the state store, by status.",
+        &stored,
+    );
+    series(
+        &mut out,
+        "pbc_approvals_pending",
+        "gauge",
+        "Approvals waiting for a person.",
+        &[(String::new(), counts.pending)],
+    );
+    series(
+        &mut out,
+        "pbc_sla_expired",
+        "gauge",
+        "Approvals that expired after their SLA and every escalation level (state store).",
+        &[(String::new(), counts.expired)],
+    );
+    series(
+        &mut out,
+        "pbc_sla_escalations",
+        "gauge",
+        "Escalation levels opened because an SLA passed (state store).",
+        &[(String::new(), counts.escalations)],
+    );
+    series(
+        &mut out,
+        "pbc_notifications_failed",
+        "gauge",
+        "Notifications given up after their last attempt (state store outbox).",
+        &[(String::new(), outbox.failed)],
+    );
+    series(
+        &mut out,
+        "pbc_notifications_pending",
+        "gauge",
+        "Notifications waiting to be sent (state store outbox).",
+        &[(String::new(), outbox.pending)],
+    );
+    series(
+        &mut out,
+        "pbc_auth_failures_total",
+        "counter",
+        "Failed authentications (since the server started).",
+        &[(String::new(), m.auth_failures.get())],
+    );
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
