@@ -194,6 +194,24 @@ fn events_approvals_and_the_api() {
     let (code, v) = s.call("GET", "/metrics", None, &[], None);
     assert_eq!(code, 200);
     let text = v["text"].as_str().unwrap();
+    // Prometheus's own parser reads it, and finds the families.
+    if let Some(families) = prometheus_families(text) {
+        for f in [
+            "pbc_runs_started",
+            "pbc_runs_finished",
+            "pbc_runs",
+            "pbc_approvals_pending",
+            "pbc_sla_expired",
+            "pbc_sla_escalations",
+            "pbc_notifications_failed",
+            "pbc_auth_failures",
+        ] {
+            assert!(
+                families.iter().any(|x| x == f),
+                "{f} not parsed: {families:?}"
+            );
+        }
+    }
     for series in [
         "pbc_runs_started_total 2",
         "pbc_runs_finished_total{status=\"succeeded\"} 1",
@@ -230,6 +248,57 @@ fn events_approvals_and_the_api() {
     // SIGTERM: a graceful end.
     let status = s.terminate();
     assert!(status.success(), "{status:?}");
+}
+
+/// The metric family names `prometheus_client`'s text parser finds in `text` (python3 with
+/// prometheus_client: the repository's `.venv`, `PBC_TEST_PYTHON` or `python3`; required under
+/// CI, where `.ci/run` installs it).
+fn prometheus_families(text: &str) -> Option<Vec<String>> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut cands = vec![root.join(".venv/bin/python3")];
+    if let Some(p) = std::env::var_os("PBC_TEST_PYTHON") {
+        cands.push(p.into());
+    }
+    cands.push("python3".into());
+    let script = "import sys, json\nfrom prometheus_client.parser import text_string_to_metric_families\nprint(json.dumps([f.name for f in text_string_to_metric_families(sys.stdin.read())]))\n";
+    for py in cands {
+        let has = Command::new(&py)
+            .args(["-c", "import prometheus_client"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !has {
+            continue;
+        }
+        let mut child = Command::new(&py)
+            .args(["-c", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "the Prometheus parser refused /metrics: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return Some(serde_json::from_slice(&out.stdout).unwrap());
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "python3 with prometheus_client is required under CI (.ci/run installs tests/serve/requirements.txt)"
+    );
+    eprintln!("skipped the Prometheus parser: no python3 with prometheus_client");
+    None
 }
 
 fn now_ms() -> i64 {
