@@ -40,6 +40,19 @@ pub(crate) fn open(state: Option<PathBuf>) -> Result<Runtime, Error> {
     Runtime::open(&pbc_runtime::default_state_dir(state.as_deref()))
 }
 
+/// Opens a state store that must already exist: deciding or resuming names something a run
+/// created, so a missing store is a usage error and nothing is created.
+fn open_existing(state: Option<PathBuf>) -> Result<Runtime, Error> {
+    let dir = pbc_runtime::default_state_dir(state.as_deref());
+    if !dir.join("state.db").is_file() {
+        return Err(Error::Usage(format!(
+            "{}: no state store here (no state.db); give the state of the run with --state DIR or PBC_STATE_DIR",
+            dir.display()
+        )));
+    }
+    open(state)
+}
+
 fn read_input(path: &std::path::Path) -> Result<serde_json::Value, Error> {
     let text =
         pbc_runtime::files::read_text(path, "the input", pbc_runtime::files::MAX_INPUT_BYTES)?;
@@ -164,7 +177,7 @@ fn findings_note(warnings: usize, infos: usize) -> Option<String> {
 
 /// `pbc approve` / `pbc reject`.
 pub fn decide(state: Option<PathBuf>, id: &str, who: &str, reason: Option<&str>) -> ExitCode {
-    let result = open(state).and_then(|mut rt| {
+    let result = open_existing(state).and_then(|mut rt| {
         let d = match reason {
             None => rt.approve(id, who),
             Some(r) => rt.reject(id, who, r),
@@ -205,7 +218,7 @@ pub fn resume(state: Option<PathBuf>, run: &str, agents: Option<PathBuf>, json: 
             Some(p) => Some(Agents::from_file(p).map_err(Error::Usage)?),
             None => None,
         };
-        let mut rt = open(state)?;
+        let mut rt = open_existing(state)?;
         let r = rt.resume(run, agents.as_ref());
         crate::notifications::deliver(&mut rt);
         r

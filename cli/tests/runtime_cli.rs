@@ -557,3 +557,37 @@ fn audit_tampering_is_detected_in_each_of_five_ways() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
+
+#[test]
+fn deciding_or_resuming_without_a_state_store_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("no-state-here");
+    let st = state.to_str().unwrap();
+    for args in [
+        vec![
+            "approve",
+            "abcd1234",
+            "--as",
+            "sam@example.com",
+            "--state",
+            st,
+        ],
+        vec![
+            "reject",
+            "abcd1234",
+            "--as",
+            "sam@example.com",
+            "--reason",
+            "no",
+            "--state",
+            st,
+        ],
+        vec!["resume", "run-abcd1234", "--state", st],
+    ] {
+        let out = pbc(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no state store here"), "{args:?}: {err}");
+        assert!(!state.exists(), "{args:?} created the state directory");
+    }
+}
