@@ -250,18 +250,7 @@ pub fn runs(state: Option<PathBuf>, json: bool) -> ExitCode {
     match result {
         Ok((list, kill_switch)) => {
             if json {
-                let runs: Vec<serde_json::Value> = list
-                    .iter()
-                    .map(|r| {
-                        serde_json::json!({
-                            "run": r.run,
-                            "playbook": r.playbook,
-                            "status": r.status.as_str(),
-                            "waiting_on": r.waiting_on,
-                            "started": pbc_runtime::clock::rfc3339(r.started),
-                        })
-                    })
-                    .collect();
+                let runs: Vec<serde_json::Value> = list.iter().map(|r| r.to_json()).collect();
                 println!(
                     "{}",
                     serde_json::to_string_pretty(

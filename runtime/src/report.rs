@@ -308,6 +308,20 @@ pub struct RunSummary {
     pub sla_left_ms: Option<i64>,
 }
 
+impl RunSummary {
+    /// One entry of `pbc runs --format json` and `GET /v1/runs`:
+    /// `{"run", "playbook", "status", "waiting_on", "started"}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "run": self.run,
+            "playbook": self.playbook,
+            "status": self.status.as_str(),
+            "waiting_on": self.waiting_on,
+            "started": crate::clock::rfc3339(self.started),
+        })
+    }
+}
+
 /// The outcome of `approve` / `reject`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Decision {

@@ -360,18 +360,7 @@ pub async fn list_runs(
     let v = engine(&app, |rt| {
         let runs = rt.runs().map_err(ApiError::engine)?;
         let k = rt.kill_switch().map_err(ApiError::engine)?;
-        let runs: Vec<Value> = runs
-            .iter()
-            .map(|r| {
-                json!({
-                    "run": r.run,
-                    "playbook": r.playbook,
-                    "status": r.status.as_str(),
-                    "waiting_on": r.waiting_on,
-                    "started": pbc_runtime::clock::rfc3339(r.started),
-                })
-            })
-            .collect();
+        let runs: Vec<Value> = runs.iter().map(|r| r.to_json()).collect();
         Ok(json!({"runs": runs, "kill_switch": k.to_json()}))
     })
     .await?;
