@@ -442,3 +442,53 @@ fn refuses_to_start_on_check_errors_or_several_environments() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("--env"), "{err}");
 }
+
+/// The answer check is not vacuous: bodies, statuses and paths the document does not
+/// describe are refused.
+#[test]
+fn the_openapi_check_refuses_what_the_document_does_not_say() {
+    use serve_common::openapi::check;
+    let refused = |m: &'static str, p: &'static str, s: u16, body: &'static str| {
+        std::panic::catch_unwind(|| check(m, p, s, "application/json", body)).is_err()
+    };
+    // Accepted: documented shapes.
+    check(
+        "GET",
+        "/healthz",
+        200,
+        "application/json",
+        r#"{"status": "ok"}"#,
+    );
+    check(
+        "POST",
+        "/v1/runs",
+        201,
+        "application/json",
+        r#"{"run": "r-1"}"#,
+    );
+    check(
+        "GET",
+        "/v1/runs/abc",
+        404,
+        "application/json",
+        r#"{"error": {"code": "not-found", "message": "no run"}}"#,
+    );
+    // Refused: a missing field, an extra field, a status out of the run statuses, an
+    // undocumented status code, an undocumented method.
+    assert!(refused("POST", "/v1/runs", 201, r#"{}"#));
+    assert!(refused(
+        "POST",
+        "/v1/runs",
+        201,
+        r#"{"run": "r", "extra": 1}"#
+    ));
+    assert!(refused(
+        "GET",
+        "/v1/runs/abc",
+        200,
+        r#"{"run": "abc", "status": "exploded", "stages": {}}"#
+    ));
+    assert!(refused("GET", "/healthz", 418, r#"{"status": "ok"}"#));
+    assert!(refused("PUT", "/v1/runs", 200, r#"{}"#));
+    assert!(refused("GET", "/nowhere", 200, r#"{}"#));
+}

@@ -230,6 +230,24 @@ fn begin_all(
 }
 
 /// `POST /v1/events/{event}`.
+#[utoipa::path(post, path = "/v1/events/{event}", tag = "runs",
+    summary = "Starts every playbook triggered by the event",
+    params(
+        ("event" = String, Path, description = "the event name (`trigger.event`)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "a replay answers as the first request")
+    ),
+    request_body(content = crate::openapi::Input, content_type = "application/json"),
+    security(("event-signature" = []), ("bearer" = [])),
+    responses(
+        (status = 202, description = "the runs started", body = crate::openapi::EventRuns),
+        (status = 400, description = "bad request", body = crate::openapi::ErrorBody),
+        (status = 401, description = "not authenticated", body = crate::openapi::ErrorBody),
+        (status = 409, description = "conflict: already decided, expired, or the kill switch is engaged", body = crate::openapi::ErrorBody),
+        (status = 413, description = "the body is larger than serve.max-body-bytes", body = crate::openapi::ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = crate::openapi::ErrorBody),
+        (status = 500, description = "internal error (logged by the server)", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn event(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -315,6 +333,21 @@ pub async fn event(
 }
 
 /// `POST /v1/runs` `{"playbook", "input"}`.
+#[utoipa::path(post, path = "/v1/runs", tag = "runs",
+    summary = "Starts a run of a playbook",
+    request_body(content = crate::openapi::StartRun, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "the run started", body = crate::openapi::RunCreated),
+        (status = 400, description = "bad request", body = crate::openapi::ErrorBody),
+        (status = 401, description = "not authenticated", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such run or approval", body = crate::openapi::ErrorBody),
+        (status = 409, description = "conflict: already decided, expired, or the kill switch is engaged", body = crate::openapi::ErrorBody),
+        (status = 413, description = "the body is larger than serve.max-body-bytes", body = crate::openapi::ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = crate::openapi::ErrorBody),
+        (status = 500, description = "internal error (logged by the server)", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn start_run(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -351,6 +384,16 @@ pub async fn start_run(
 }
 
 /// `GET /v1/runs`: the shape of `pbc runs --format json`.
+#[utoipa::path(get, path = "/v1/runs", tag = "runs",
+    summary = "Every run, newest first, and the kill switch",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the runs", body = crate::openapi::RunList),
+        (status = 401, description = "not authenticated", body = crate::openapi::ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = crate::openapi::ErrorBody),
+        (status = 500, description = "internal error (logged by the server)", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn list_runs(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -368,6 +411,18 @@ pub async fn list_runs(
 }
 
 /// `GET /v1/runs/{id}`: the shape of `pbc run --format json`.
+#[utoipa::path(get, path = "/v1/runs/{id}", tag = "runs",
+    summary = "A run and its stages",
+    params(("id" = String, Path, description = "the run id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the run", body = crate::openapi::RunReport),
+        (status = 401, description = "not authenticated", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such run or approval", body = crate::openapi::ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = crate::openapi::ErrorBody),
+        (status = 500, description = "internal error (logged by the server)", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn get_run(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -385,6 +440,19 @@ pub async fn get_run(
 }
 
 /// `POST /v1/runs/{id}/stop`.
+#[utoipa::path(post, path = "/v1/runs/{id}/stop", tag = "runs",
+    summary = "Stops a run",
+    params(("id" = String, Path, description = "the run id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the runs stopped", body = crate::openapi::Stopped),
+        (status = 401, description = "not authenticated", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such run or approval", body = crate::openapi::ErrorBody),
+        (status = 409, description = "conflict: already decided, expired, or the kill switch is engaged", body = crate::openapi::ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = crate::openapi::ErrorBody),
+        (status = 500, description = "internal error (logged by the server)", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn stop_run(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -405,6 +473,16 @@ pub async fn stop_run(
 }
 
 /// `GET|POST|DELETE /v1/kill-switch`.
+#[utoipa::path(get, path = "/v1/kill-switch", tag = "operations",
+    summary = "The kill switch",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the kill switch", body = crate::openapi::KillSwitchAnswer),
+        (status = 401, description = "not authenticated", body = crate::openapi::ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = crate::openapi::ErrorBody),
+        (status = 500, description = "internal error (logged by the server)", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn kill_switch_get(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -418,6 +496,17 @@ pub async fn kill_switch_get(
     ok(StatusCode::OK, v)
 }
 
+#[utoipa::path(post, path = "/v1/kill-switch", tag = "operations",
+    summary = "Engages the kill switch: stops every run, starts none",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "engaged", body = crate::openapi::KillSwitchAnswer),
+        (status = 401, description = "not authenticated", body = crate::openapi::ErrorBody),
+        (status = 409, description = "conflict: already decided, expired, or the kill switch is engaged", body = crate::openapi::ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = crate::openapi::ErrorBody),
+        (status = 500, description = "internal error (logged by the server)", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn kill_switch_engage(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -433,6 +522,17 @@ pub async fn kill_switch_engage(
     ok(StatusCode::OK, v)
 }
 
+#[utoipa::path(delete, path = "/v1/kill-switch", tag = "operations",
+    summary = "Releases the kill switch",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "released", body = crate::openapi::KillSwitchAnswer),
+        (status = 401, description = "not authenticated", body = crate::openapi::ErrorBody),
+        (status = 409, description = "conflict: already decided, expired, or the kill switch is engaged", body = crate::openapi::ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = crate::openapi::ErrorBody),
+        (status = 500, description = "internal error (logged by the server)", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn kill_switch_release(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -448,6 +548,10 @@ pub async fn kill_switch_release(
     ok(StatusCode::OK, v)
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    summary = "Liveness",
+    responses((status = 200, description = "the server answers", body = crate::openapi::Health))
+)]
 pub async fn healthz() -> Answer {
     ok(StatusCode::OK, json!({"status": "ok"}))
 }

@@ -14,6 +14,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// `GET /v1/approvals`: those the caller may decide.
+#[utoipa::path(get, path = "/v1/approvals", tag = "approvals",
+    summary = "The pending approvals the caller may decide",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the approvals", body = crate::openapi::ApprovalList),
+        (status = 401, description = "not authenticated", body = crate::openapi::ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = crate::openapi::ErrorBody),
+        (status = 500, description = "internal error (logged by the server)", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn list_approvals(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -102,6 +112,20 @@ async fn decide(
     ok(StatusCode::OK, v)
 }
 
+#[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "approvals",
+    summary = "Approves",
+    params(("id" = String, Path, description = "the approval id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "decided", body = crate::openapi::DecisionAnswer),
+        (status = 401, description = "not authenticated", body = crate::openapi::ErrorBody),
+        (status = 403, description = "the caller may not decide it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such run or approval", body = crate::openapi::ErrorBody),
+        (status = 409, description = "conflict: already decided, expired, or the kill switch is engaged", body = crate::openapi::ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = crate::openapi::ErrorBody),
+        (status = 500, description = "internal error (logged by the server)", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn approve(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -111,6 +135,23 @@ pub async fn approve(
     decide(app, peer, id, headers, None).await
 }
 
+#[utoipa::path(post, path = "/v1/approvals/{id}/reject", tag = "approvals",
+    summary = "Rejects, with a reason",
+    params(("id" = String, Path, description = "the approval id")),
+    request_body(content = crate::openapi::RejectBody, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "decided", body = crate::openapi::DecisionAnswer),
+        (status = 400, description = "bad request", body = crate::openapi::ErrorBody),
+        (status = 401, description = "not authenticated", body = crate::openapi::ErrorBody),
+        (status = 403, description = "the caller may not decide it", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such run or approval", body = crate::openapi::ErrorBody),
+        (status = 409, description = "conflict: already decided, expired, or the kill switch is engaged", body = crate::openapi::ErrorBody),
+        (status = 413, description = "the body is larger than serve.max-body-bytes", body = crate::openapi::ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = crate::openapi::ErrorBody),
+        (status = 500, description = "internal error (logged by the server)", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn reject(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

@@ -8,17 +8,20 @@ mod api;
 mod approvals;
 pub mod auth;
 mod metrics;
+pub mod openapi;
 pub mod setup;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use pbc_compiler::config::TokenHash;
 use pbc_runtime::{Agents, Compiled, Runtime};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use setup::Options;
 
@@ -81,23 +84,28 @@ fn deliver(rt: &mut Runtime, wait: Duration) {
     }
 }
 
+/// Every endpoint with its documentation (`openapi::document`).
+pub(crate) fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::with_openapi(openapi::Doc::openapi())
+        .routes(routes!(api::healthz))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(api::event))
+        .routes(routes!(api::start_run, api::list_runs))
+        .routes(routes!(api::get_run))
+        .routes(routes!(api::stop_run))
+        .routes(routes!(approvals::list_approvals))
+        .routes(routes!(approvals::approve))
+        .routes(routes!(approvals::reject))
+        .routes(routes!(
+            api::kill_switch_get,
+            api::kill_switch_engage,
+            api::kill_switch_release
+        ))
+}
+
 fn router(app: Arc<App>, max_body: usize) -> Router {
-    Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/metrics", get(metrics::metrics))
-        .route("/v1/events/{event}", post(api::event))
-        .route("/v1/runs", post(api::start_run).get(api::list_runs))
-        .route("/v1/runs/{id}", get(api::get_run))
-        .route("/v1/runs/{id}/stop", post(api::stop_run))
-        .route("/v1/approvals", get(approvals::list_approvals))
-        .route("/v1/approvals/{id}/approve", post(approvals::approve))
-        .route("/v1/approvals/{id}/reject", post(approvals::reject))
-        .route(
-            "/v1/kill-switch",
-            get(api::kill_switch_get)
-                .post(api::kill_switch_engage)
-                .delete(api::kill_switch_release),
-        )
+    let (router, _) = routes().split_for_parts();
+    router
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(app)

@@ -50,6 +50,13 @@ fn series(out: &mut String, name: &str, kind: &str, help: &str, values: &[(Strin
 }
 
 /// `GET /metrics`.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    summary = "Prometheus metrics (text exposition format)",
+    responses(
+        (status = 200, description = "the metrics", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 500, description = "the state store could not be read", content_type = "text/plain", body = String)
+    )
+)]
 pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     let dir = app.state_dir.clone();
     let stored = tokio::task::spawn_blocking(move || {

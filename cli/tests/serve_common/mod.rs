@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod openapi;
+
 use hmac::{KeyInit, Mac};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -184,7 +186,14 @@ impl Server {
         };
         let mut resp = resp.unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.log()));
         let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
+        openapi::check(method, path, status, &content_type, &text);
         let v = serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({"text": text}));
         (status, v)
     }
