@@ -492,3 +492,93 @@ fn the_openapi_check_refuses_what_the_document_does_not_say() {
     assert!(refused("PUT", "/v1/runs", 200, r#"{}"#));
     assert!(refused("GET", "/nowhere", 200, r#"{}"#));
 }
+
+/// Stage durations, approval latency and guardrail triggers by name are in `/metrics`, read
+/// from the state store.
+#[test]
+fn metrics_hold_durations_latencies_and_guardrail_triggers() {
+    let dir = project("1h", "30m");
+    let d = dir.path();
+    // A second playbook with a guardrail defined in config, which its input trips.
+    std::fs::write(
+        d.join("scan.yaml"),
+        r#"apiVersion: agenticops/v1
+kind: Playbook
+metadata: {name: scan}
+spec:
+  trigger: scan
+  stages:
+    - name: check
+      action: k8s:apply
+      guardrails: [no-check-output]
+"#,
+    )
+    .unwrap();
+    let cfg = std::fs::read_to_string(d.join(".pbc.yaml")).unwrap();
+    std::fs::write(
+        d.join(".pbc.yaml"),
+        format!("guardrails:\n  no-check-output: {{patterns: ['(?i)\\bforbidden\\b']}}\n{cfg}"),
+    )
+    .unwrap();
+    let s = Server::start(d, ".");
+    // deploy: approved by sam after its gate opened.
+    let (code, v) = s.event("release", r#"{"version": "1.0"}"#, None);
+    assert_eq!(code, 202, "{v}");
+    let run = one_run(&v);
+    let v = s.wait_status(&run, "waiting-approval");
+    let approval = v["stages"]["apply"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, v) = s.post(
+        &format!("/v1/approvals/{approval}/approve"),
+        "sam-token",
+        "{}",
+    );
+    assert_eq!(code, 200, "{v}");
+    s.wait_status(&run, "succeeded");
+    // scan: the guardrail blocks it.
+    let (code, v) = s.event("scan", r#"{"note": "a forbidden word"}"#, None);
+    assert_eq!(code, 202, "{v}");
+    let scan = one_run(&v);
+    let v = s.wait_status(&scan, "blocked");
+    assert_eq!(
+        v["stages"]["check"]["guardrails_triggered"],
+        json!(["no-check-output"])
+    );
+
+    let (code, v) = s.call("GET", "/metrics", None, &[], None);
+    assert_eq!(code, 200);
+    let text = v["text"].as_str().unwrap();
+    if let Some(families) = prometheus_families(text) {
+        for f in [
+            "pbc_stage_duration_seconds",
+            "pbc_approval_latency_seconds",
+            "pbc_guardrail_triggers",
+        ] {
+            assert!(
+                families.iter().any(|x| x == f),
+                "{f} not parsed: {families:?}"
+            );
+        }
+    }
+    for series in [
+        "# TYPE pbc_stage_duration_seconds histogram",
+        "pbc_stage_duration_seconds_count{playbook=\"deploy\",stage=\"apply\"} 1",
+        "pbc_stage_duration_seconds_bucket{playbook=\"deploy\",stage=\"apply\",le=\"+Inf\"} 1",
+        "# TYPE pbc_approval_latency_seconds histogram",
+        "pbc_approval_latency_seconds_count{decision=\"approved\"} 1",
+        "pbc_approval_latency_seconds_bucket{decision=\"approved\",le=\"86400\"} 1",
+        "pbc_guardrail_triggers_total{guardrail=\"no-check-output\"} 1",
+    ] {
+        assert!(text.contains(series), "{series} missing:\n{text}");
+    }
+    // Buckets are cumulative: each at least the one before.
+    let counts: Vec<u64> = text
+        .lines()
+        .filter(|l| l.starts_with("pbc_approval_latency_seconds_bucket{decision=\"approved\""))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(counts.len(), 12, "{text}");
+    assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
+}

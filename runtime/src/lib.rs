@@ -37,7 +37,10 @@ pub mod tls;
 pub use agents::{Agents, ExecutorSpec};
 pub use audit::{AuditEntry, Verification};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{ApprovalCounts, KillSwitch, OpenApproval, Runtime, default_state_dir};
+pub use engine::{
+    ApprovalCounts, HISTOGRAM_BOUNDS_SECS, Histogram, KillSwitch, OpenApproval, Runtime,
+    default_state_dir,
+};
 pub use load::{Compiled, LoadOptions, load, load_all};
 pub use report::{
     Approval, ApprovalKind, ApprovalStatus, ApproverRef, AuditLog, Decision, Rejection, RunOptions,

@@ -2,12 +2,14 @@
 //! (`*_total`: runs started, runs finished by status, failed authentications; they restart at
 //! zero with the server); gauges are read from the state store at each scrape (runs by
 //! status, approvals pending, SLA expiries, escalation levels opened, notifications failed
-//! and pending), so they survive restarts and include what the CLI did.
+//! and pending; stage durations and approval latencies as histograms; guardrail triggers by
+//! name), so they survive restarts and include what the CLI did.
 
 use crate::App;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use pbc_runtime::{HISTOGRAM_BOUNDS_SECS as BOUNDS_SECS, Histogram};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,6 +51,57 @@ fn series(out: &mut String, name: &str, kind: &str, help: &str, values: &[(Strin
     }
 }
 
+struct Aggregates {
+    stages: Vec<Histogram>,
+    approvals: Vec<Histogram>,
+    guardrails: Vec<(String, u64)>,
+}
+
+/// A label value as the text format wants it.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn labels(pairs: &[(&str, String)], extra: Option<(&str, &str)>) -> String {
+    let mut parts: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect();
+    if let Some((k, v)) = extra {
+        parts.push(format!("{k}=\"{v}\""));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", parts.join(","))
+    }
+}
+
+fn histogram(out: &mut String, name: &str, help: &str, hs: &[Histogram]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for h in hs {
+        for (bound, n) in BOUNDS_SECS.iter().zip(&h.buckets) {
+            let le = format!("{bound}");
+            let _ = writeln!(
+                out,
+                "{name}_bucket{} {n}",
+                labels(&h.labels, Some(("le", &le)))
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{} {}",
+            labels(&h.labels, Some(("le", "+Inf"))),
+            h.count
+        );
+        let _ = writeln!(out, "{name}_sum{} {}", labels(&h.labels, None), h.sum_secs);
+        let _ = writeln!(out, "{name}_count{} {}", labels(&h.labels, None), h.count);
+    }
+}
+
 /// `GET /metrics`.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     summary = "Prometheus metrics (text exposition format)",
@@ -64,10 +117,15 @@ pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
         let runs = rt.runs()?;
         let counts = rt.approval_counts()?;
         let outbox = rt.notifications_status()?;
-        Ok::<_, pbc_runtime::Error>((runs, counts, outbox))
+        let aggregates = Aggregates {
+            stages: rt.stage_durations()?,
+            approvals: rt.approval_latencies()?,
+            guardrails: rt.guardrail_triggers()?,
+        };
+        Ok::<_, pbc_runtime::Error>((runs, counts, outbox, aggregates))
     })
     .await;
-    let (runs, counts, outbox) = match stored {
+    let (runs, counts, outbox, aggregates) = match stored {
         Ok(Ok(x)) => x,
         Ok(Err(e)) => {
             eprintln!("pbc serve: error: metrics: {e}");
@@ -160,6 +218,30 @@ pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
         "gauge",
         "Notifications waiting to be sent (state store outbox).",
         &[(String::new(), outbox.pending)],
+    );
+    histogram(
+        &mut out,
+        "pbc_stage_duration_seconds",
+        "How long stages took from start to end, by playbook and stage (state store).",
+        &aggregates.stages,
+    );
+    histogram(
+        &mut out,
+        "pbc_approval_latency_seconds",
+        "How long decided approvals waited for their decision, by decision (state store).",
+        &aggregates.approvals,
+    );
+    let guardrails: Vec<(String, u64)> = aggregates
+        .guardrails
+        .iter()
+        .map(|(g, n)| (format!("{{guardrail=\"{}\"}}", escape(g)), *n))
+        .collect();
+    series(
+        &mut out,
+        "pbc_guardrail_triggers_total",
+        "counter",
+        "Guardrail triggers over every stage of every run, by guardrail (state store).",
+        &guardrails,
     );
     series(
         &mut out,

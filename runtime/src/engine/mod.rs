@@ -42,11 +42,13 @@ mod rows;
 mod scope;
 mod service;
 mod stage;
+mod stats;
 mod step;
 
 pub use decisions::OpenApproval;
 pub use killswitch::KillSwitch;
 pub use service::ApprovalCounts;
+pub use stats::{BOUNDS_SECS as HISTOGRAM_BOUNDS_SECS, Histogram};
 
 // What the rooms share, for them to `use super::…`.
 use decisions::{Closing, closing_message};
