@@ -56,6 +56,15 @@ pub enum Target {
     All,
 }
 
+/// `pbc serve --log-format`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormatArg {
+    /// One JSON object a line (for a log collector).
+    Json,
+    /// Plain text (for a terminal).
+    Text,
+}
+
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoadRestrictor {
     /// Files must lie inside the kustomization root (kustomize's default).
@@ -249,6 +258,9 @@ pub enum Command {
         /// The agents file (executors and roles); else `serve.agents` in `.pbc.yaml`.
         #[arg(long, value_name = "FILE")]
         agents: Option<PathBuf>,
+        /// The log on stderr: one JSON object a line, or text.
+        #[arg(long, value_enum, default_value_t = LogFormatArg::Json, value_name = "FORMAT")]
+        log_format: LogFormatArg,
         #[command(flatten)]
         state: StateArgs,
     },
@@ -429,6 +441,7 @@ pub fn run() -> ExitCode {
             env,
             listen,
             agents,
+            log_format,
             state,
         } => crate::run::serve(pbc_serve::Options {
             root,
@@ -437,6 +450,10 @@ pub fn run() -> ExitCode {
             state: state.state,
             agents,
             config: g.config.clone(),
+            log_format: match log_format {
+                LogFormatArg::Json => pbc_serve::log::LogFormat::Json,
+                LogFormatArg::Text => pbc_serve::log::LogFormat::Text,
+            },
         }),
         Command::Notifications { action } => match action {
             NotificationsAction::Status { format, state } => {

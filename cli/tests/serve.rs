@@ -244,6 +244,34 @@ fn events_approvals_and_the_api() {
         !log.contains("wrong") && !log.contains("ann-token"),
         "tokens are never logged:\n{log}"
     );
+    assert!(
+        !log.contains(serve_common::SECRET) && !log.contains("sha256="),
+        "neither the event secret nor signatures are logged:\n{log}"
+    );
+    // The log is JSON: every line an object with a time, a level and a message; the engine's
+    // audit events carry the run and stage ids; the server's carry the user.
+    let lines = s.log_json();
+    for l in &lines {
+        for k in ["timestamp", "level", "message", "target"] {
+            assert!(l.get(k).is_some(), "{k} missing from a log line: {l}");
+        }
+    }
+    assert!(
+        lines.iter().any(|l| l["target"] == "pbc::audit"
+            && l["run"] == mine
+            && l["stage"] == "apply"
+            && l["event"] == "approval-granted"
+            && l["actor"] == "sam@example.com"),
+        "no audit event with run and stage ids:\n{log}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["run"] == first && l["user"] == "event:release"),
+        "the run's start names its requester:\n{log}"
+    );
+    // The input ({"version": ...}) is data, never logged.
+    assert!(!log.contains("\"version\""), "{log}");
 
     // SIGTERM: a graceful end.
     let status = s.terminate();

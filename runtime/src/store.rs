@@ -103,6 +103,35 @@ pub struct Store {
 /// A transaction on the store.
 pub struct Tx<'a> {
     tx: rusqlite::Transaction<'a>,
+    /// The audit entries appended, logged once the transaction commits.
+    appended: std::cell::RefCell<Vec<Appended>>,
+}
+
+/// What the log says of an audit entry: ids, the event and who, never its details (they may
+/// hold a run's data).
+struct Appended {
+    seq: u64,
+    run: Option<String>,
+    stage: Option<String>,
+    event: String,
+    actor: String,
+}
+
+impl Appended {
+    /// A `tracing` event (target `pbc::audit`); nothing unless a subscriber is installed
+    /// (`pbc serve` installs one).
+    fn log(&self) {
+        tracing::info!(
+            target: "pbc::audit",
+            seq = self.seq,
+            run = self.run.as_deref().unwrap_or(""),
+            stage = self.stage.as_deref().unwrap_or(""),
+            event = %self.event,
+            actor = %self.actor,
+            "{}",
+            self.event
+        );
+    }
 }
 
 fn db(e: rusqlite::Error) -> Error {
@@ -180,9 +209,16 @@ impl Store {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db)?;
-            let tx = Tx { tx: t };
+            let tx = Tx {
+                tx: t,
+                appended: Default::default(),
+            };
             let out = f(&tx)?;
+            let appended = tx.appended.take();
             tx.tx.commit().map_err(db)?;
+            for a in &appended {
+                a.log();
+            }
             out
         };
         // The change is committed: whatever happens to the file now is a warning, never the
@@ -386,6 +422,13 @@ impl Tx<'_> {
         e.seq = seq;
         e.prev = prev;
         let (line, hash) = audit::seal(&e);
+        self.appended.borrow_mut().push(Appended {
+            seq,
+            run: e.run.clone(),
+            stage: e.stage.clone(),
+            event: e.event.clone(),
+            actor: e.actor.clone(),
+        });
         self.tx
             .execute(
                 "INSERT INTO audit(seq, hash, line) VALUES (?1, ?2, ?3)",

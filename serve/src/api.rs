@@ -49,7 +49,7 @@ impl ApiError {
             Error::Refused(m) => ApiError::new(StatusCode::CONFLICT, "refused", m),
             Error::Busy(m) => ApiError::new(StatusCode::CONFLICT, "busy", m),
             other => {
-                eprintln!("pbc serve: error: {other}");
+                tracing::error!(error = %other, "engine error");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
@@ -88,7 +88,7 @@ pub(crate) async fn engine<T: Send + 'static>(
     })
     .await
     .map_err(|e| {
-        eprintln!("pbc serve: error: a request's task failed: {e}");
+        tracing::error!(error = %e, "a request's task failed");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -108,7 +108,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 fn unauthorized(app: &App, peer: SocketAddr, why: &str) -> ApiError {
     app.failures.record(peer.ip());
     app.metrics.auth_failures.inc();
-    eprintln!("pbc serve: authentication failed from {}: {why}", peer.ip());
+    tracing::warn!(peer = %peer.ip(), reason = why, "authentication failed from {}: {why}", peer.ip());
     ApiError::new(
         StatusCode::UNAUTHORIZED,
         "unauthorized",
@@ -117,8 +117,9 @@ fn unauthorized(app: &App, peer: SocketAddr, why: &str) -> ApiError {
 }
 
 fn too_many(peer: SocketAddr) -> ApiError {
-    eprintln!(
-        "pbc serve: {} is refused: too many failed authentications",
+    tracing::warn!(
+        peer = %peer.ip(),
+        "{} is refused: too many failed authentications",
         peer.ip()
     );
     ApiError::new(
@@ -222,7 +223,7 @@ fn begin_all(
                 Error::Refused(m) => ApiError::new(StatusCode::CONFLICT, "kill-switch-engaged", m),
                 e => ApiError::engine(e),
             })?;
-        eprintln!("pbc serve: run {id} of {} started by {requester}", c.name());
+        tracing::info!(run = %id, playbook = c.name(), user = requester, "run {id} of {} started by {requester}", c.name());
         app.metrics.runs_started.inc();
         ids.push(id);
     }
@@ -465,7 +466,7 @@ pub async fn stop_run(
             return Err(ApiError::not_found(format!("no run `{id}`")));
         }
         let stopped = rt.stop(Some(&id), &who).map_err(ApiError::engine)?;
-        eprintln!("pbc serve: run {id} stopped by {who}");
+        tracing::info!(run = %id, user = %who, "run {id} stopped by {who}");
         Ok(json!({"stopped": stopped}))
     })
     .await?;
@@ -515,7 +516,7 @@ pub async fn kill_switch_engage(
     let who = who(&app, &headers, peer)?;
     let v = engine(&app, move |rt| {
         let stopped = rt.stop(None, &who).map_err(ApiError::engine)?;
-        eprintln!("pbc serve: kill switch engaged by {who}");
+        tracing::warn!(user = %who, "kill switch engaged by {who}");
         Ok(json!({"kill_switch": rt.kill_switch().map_err(ApiError::engine)?.to_json(), "stopped": stopped}))
     })
     .await?;
@@ -541,7 +542,7 @@ pub async fn kill_switch_release(
     let who = who(&app, &headers, peer)?;
     let v = engine(&app, move |rt| {
         let was = rt.release_kill_switch(&who).map_err(ApiError::engine)?;
-        eprintln!("pbc serve: kill switch released by {who}");
+        tracing::warn!(user = %who, "kill switch released by {who}");
         Ok(json!({"kill_switch": rt.kill_switch().map_err(ApiError::engine)?.to_json(), "was_engaged_by": was}))
     })
     .await?;

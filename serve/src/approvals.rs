@@ -89,7 +89,7 @@ async fn decide(
         };
         match d {
             Ok(d) => {
-                eprintln!("pbc serve: approval {id} {} by {who}", d.status);
+                tracing::info!(approval = %id, run = %d.run, stage = d.stage.as_deref().unwrap_or(""), user = %who, status = %d.status, "approval {id} {} by {who}", d.status);
                 Ok((
                     json!({"approval": id, "run": d.run, "stage": d.stage, "status": d.status.as_str(), "by": d.by, "role": d.role}),
                     d.run,
@@ -101,7 +101,7 @@ async fn decide(
                 if now.status != ApprovalStatus::Pending {
                     return Err(not_pending(&id, now.status));
                 }
-                eprintln!("pbc serve: {who} may not decide approval {id}");
+                tracing::warn!(approval = %id, user = %who, "{who} may not decide approval {id}");
                 Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", m))
             }
             Err(e) => Err(ApiError::engine(e)),

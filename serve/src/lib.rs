@@ -7,6 +7,7 @@
 mod api;
 mod approvals;
 pub mod auth;
+pub mod log;
 mod metrics;
 pub mod openapi;
 pub mod setup;
@@ -62,12 +63,12 @@ impl App {
                     if report.status.is_final() {
                         app2.metrics.finished(report.status.as_str());
                     }
-                    eprintln!("pbc serve: run {} is {}", report.run, report.status);
+                    tracing::info!(run = %report.run, status = %report.status, "run {} is {}", report.run, report.status);
                 }
                 // Another process executes it: it goes on there.
-                Ok(Err(pbc_runtime::Error::Busy(m))) => eprintln!("pbc serve: {m}"),
-                Ok(Err(e)) => eprintln!("pbc serve: error: driving a run: {e}"),
-                Err(e) => eprintln!("pbc serve: error: driving a run: {e}"),
+                Ok(Err(pbc_runtime::Error::Busy(m))) => tracing::info!("{m}"),
+                Ok(Err(e)) => tracing::error!(error = %e, "driving a run"),
+                Err(e) => tracing::error!(error = %e, "driving a run"),
             }
         });
     }
@@ -75,12 +76,13 @@ impl App {
 
 fn deliver(rt: &mut Runtime, wait: Duration) {
     match rt.deliver(wait) {
-        Ok(s) if s.failed > 0 => eprintln!(
-            "pbc serve: {} notification(s) failed (`pbc notifications` lists them)",
+        Ok(s) if s.failed > 0 => tracing::warn!(
+            failed = s.failed,
+            "{} notification(s) failed (`pbc notifications` lists them)",
             s.failed
         ),
         Ok(_) => {}
-        Err(e) => eprintln!("pbc serve: error: delivering notifications: {e}"),
+        Err(e) => tracing::error!(error = %e, "delivering notifications"),
     }
 }
 
@@ -127,8 +129,8 @@ async fn tick(app: Arc<App>) {
         .await;
         match r {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("pbc serve: error: applying deadlines: {e}"),
-            Err(e) => eprintln!("pbc serve: error: applying deadlines: {e}"),
+            Ok(Err(e)) => tracing::error!(error = %e, "applying deadlines"),
+            Err(e) => tracing::error!(error = %e, "applying deadlines"),
         }
     }
 }
@@ -144,8 +146,10 @@ fn resume_all(dir: &std::path::Path) -> Result<Vec<String>, pbc_runtime::Error> 
         .collect();
     for id in &ids {
         match rt.resume(id, None) {
-            Ok(r) => eprintln!("pbc serve: resumed run {id}: {}", r.status),
-            Err(e) => eprintln!("pbc serve: run {id} not resumed: {e}"),
+            Ok(r) => {
+                tracing::info!(run = %id, status = %r.status, "resumed run {id}: {}", r.status)
+            }
+            Err(e) => tracing::warn!(run = %id, error = %e, "run {id} not resumed"),
         }
     }
     deliver(&mut rt, Duration::from_millis(500));
@@ -171,15 +175,16 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    eprintln!("pbc serve: shutting down");
+    tracing::info!("shutting down");
 }
 
 /// Loads, resumes, listens until SIGTERM or SIGINT. `Err` carries the exit code's reason:
 /// `Invalid` (check errors, exit 1) or a usage/IO problem (exit 2).
 pub fn serve(o: &Options) -> Result<(), pbc_runtime::Error> {
     let loaded = setup::load(o)?;
+    log::init(o.log_format);
     for w in &loaded.warnings {
-        eprintln!("warning: {w}");
+        tracing::warn!("{w}");
     }
     let workers = loaded
         .workers
@@ -220,16 +225,18 @@ pub fn serve(o: &Options) -> Result<(), pbc_runtime::Error> {
         let dir = app.state_dir.clone();
         match tokio::task::spawn_blocking(move || resume_all(&dir)).await {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => eprintln!("pbc serve: error: resuming runs: {e}"),
-            Err(e) => eprintln!("pbc serve: error: resuming runs: {e}"),
+            Ok(Err(e)) => tracing::error!(error = %e, "resuming runs"),
+            Err(e) => tracing::error!(error = %e, "resuming runs"),
         }
-        eprintln!(
-            "pbc serve: serving {} playbook(s) ({}), state {}",
+        tracing::info!(
+            playbooks = %names.join(","),
+            state = %app.state_dir.display(),
+            "serving {} playbook(s) ({}), state {}",
             names.len(),
             names.join(", "),
             app.state_dir.display()
         );
-        eprintln!("pbc serve: listening on http://{addr}");
+        tracing::info!(addr = %addr, "listening on http://{addr}");
         let ticker = tokio::spawn(tick(app.clone()));
         let r = axum::serve(
             listener,

@@ -128,7 +128,7 @@ pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     let (runs, counts, outbox, aggregates) = match stored {
         Ok(Ok(x)) => x,
         Ok(Err(e)) => {
-            eprintln!("pbc serve: error: metrics: {e}");
+            tracing::error!(error = %e, "metrics");
             return (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "state store error\n".to_string(),
@@ -136,7 +136,7 @@ pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
                 .into_response();
         }
         Err(e) => {
-            eprintln!("pbc serve: error: metrics: {e}");
+            tracing::error!(error = %e, "metrics");
             return (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal error\n".to_string(),

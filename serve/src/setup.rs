@@ -19,6 +19,8 @@ pub struct Options {
     pub agents: Option<PathBuf>,
     /// `--config`.
     pub config: Option<PathBuf>,
+    /// `--log-format`.
+    pub log_format: crate::log::LogFormat,
 }
 
 /// Everything loaded for serving.

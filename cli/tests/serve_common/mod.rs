@@ -125,8 +125,15 @@ impl Server {
         let l = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(at) = line.find("listening on ") {
-                    let _ = tx.send(line[at + "listening on ".len()..].trim().to_string());
+                // The log is JSON, one object a line (`--log-format json`, the default).
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && v["target"] == "pbc_serve"
+                    && let Some(addr) = v["addr"].as_str()
+                    && v["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with("listening on "))
+                {
+                    let _ = tx.send(format!("http://{addr}"));
                 }
                 l.lock().unwrap().push_str(&format!("{line}\n"));
             }
@@ -143,6 +150,17 @@ impl Server {
 
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// The log's lines as JSON objects (panics on a line that is not one).
+    pub fn log_json(&self) -> Vec<Value> {
+        self.log()
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {l}"))
+            })
+            .collect()
     }
 
     /// A request: (status, JSON body, or `{"text": ...}` when the body is not JSON).
