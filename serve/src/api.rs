@@ -206,28 +206,35 @@ fn validate_all(playbooks: &[Arc<pbc_runtime::Compiled>], input: &Value) -> Resu
     Err(e)
 }
 
-/// Starts a run of each playbook (the input already validated); returns their ids.
+/// Starts a run of each playbook (the input already validated) in one transaction, with the
+/// answer remembered for the idempotency key if there is one; returns their ids (or, when the
+/// key was remembered meanwhile, the first request's).
 fn begin_all(
     rt: &mut Runtime,
     app: &App,
     playbooks: &[Arc<pbc_runtime::Compiled>],
     input: &Value,
     requester: &str,
-) -> Result<Vec<String>, ApiError> {
+    key: Option<&str>,
+) -> Result<pbc_runtime::Begun, ApiError> {
     let opts = RunOptions::requested_by(requester);
-    let mut ids = Vec::new();
-    for c in playbooks {
-        let id = rt
-            .begin(c, &app.agents, input.clone(), &opts)
-            .map_err(|e| match e {
-                Error::Refused(m) => ApiError::new(StatusCode::CONFLICT, "kill-switch-engaged", m),
-                e => ApiError::engine(e),
-            })?;
-        tracing::info!(run = %id, playbook = c.name(), user = requester, "run {id} of {} started by {requester}", c.name());
-        app.metrics.runs_started.inc();
-        ids.push(id);
+    let starts: Vec<(&pbc_runtime::Compiled, Value)> = playbooks
+        .iter()
+        .map(|c| (c.as_ref(), input.clone()))
+        .collect();
+    let begun = rt
+        .begin_remembered(&starts, &app.agents, &opts, key)
+        .map_err(|e| match e {
+            Error::Refused(m) => ApiError::new(StatusCode::CONFLICT, "kill-switch-engaged", m),
+            e => ApiError::engine(e),
+        })?;
+    if !begun.replayed {
+        for (id, c) in begun.runs.iter().zip(playbooks) {
+            tracing::info!(run = %id, playbook = c.name(), user = requester, "run {id} of {} started by {requester}", c.name());
+            app.metrics.runs_started.inc();
+        }
     }
-    Ok(ids)
+    Ok(begun)
 }
 
 /// `POST /v1/events/{event}`.
@@ -310,19 +317,19 @@ pub async fn event(
             let v: Value = serde_json::from_str(&first).unwrap_or(json!({"runs": []}));
             return Ok((v, true));
         }
-        let ids = if matching.is_empty() {
-            Vec::new()
-        } else {
-            kill_switch_refusal(rt)?;
-            validate_all(&matching, &input)?;
-            begin_all(rt, &app2, &matching, &input, &requester)?
-        };
-        let answer = json!({"runs": ids});
-        if let Some(k) = &key {
-            rt.remember(k, &answer.to_string())
-                .map_err(ApiError::engine)?;
+        if matching.is_empty() {
+            let answer = json!({"runs": []});
+            if let Some(k) = &key {
+                rt.remember(k, &answer.to_string())
+                    .map_err(ApiError::engine)?;
+            }
+            return Ok((answer, false));
         }
-        Ok((answer, false))
+        kill_switch_refusal(rt)?;
+        validate_all(&matching, &input)?;
+        // The runs and the remembered answer in one transaction.
+        let begun = begin_all(rt, &app2, &matching, &input, &requester, key.as_deref())?;
+        Ok((json!({"runs": begun.runs}), begun.replayed))
     })
     .await?;
     if !replayed && let Some(list) = ids["runs"].as_array() {
@@ -376,10 +383,10 @@ pub async fn start_run(
     let ids = engine(&app, move |rt| {
         kill_switch_refusal(rt)?;
         validate_all(std::slice::from_ref(&c), &input)?;
-        begin_all(rt, &app2, std::slice::from_ref(&c), &input, &who)
+        begin_all(rt, &app2, std::slice::from_ref(&c), &input, &who, None)
     })
     .await?;
-    let id = ids.into_iter().next().unwrap_or_default();
+    let id = ids.runs.into_iter().next().unwrap_or_default();
     app.drive(id.clone());
     ok(StatusCode::CREATED, json!({"run": id}))
 }

@@ -45,6 +45,43 @@ pub(super) fn lock_run(dir: &Path, id: &str) -> Result<Option<RunLock>> {
     Ok(Some(RunLock { _file: f }))
 }
 
+/// What `begin_remembered` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Begun {
+    /// The runs started, or (replayed) those the first request started.
+    pub runs: Vec<String>,
+    /// The key was remembered already: nothing was started.
+    pub replayed: bool,
+}
+
+/// The run ids of a remembered `{"runs": [...]}` answer.
+fn runs_of(answer: &str) -> Vec<String> {
+    serde_json::from_str::<Value>(answer)
+        .ok()
+        .and_then(|v| {
+            v["runs"].as_array().map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// A run prepared by `prepare`, written by `insert`.
+struct NewRun {
+    id: String,
+    playbook: String,
+    requester: String,
+    input: Value,
+    frozen: FrozenRun,
+    rows: Vec<StageRow>,
+    entry: crate::audit::AuditEntry,
+    log_to: Vec<String>,
+    sinks: std::collections::BTreeMap<String, pbc_compiler::config::SinkDef>,
+    now: i64,
+}
+
 impl Runtime {
     pub(super) fn start(
         &mut self,
@@ -65,10 +102,66 @@ impl Runtime {
         &mut self,
         c: &Compiled,
         agents: &Agents,
-        mut input: Value,
+        input: Value,
         opts: &RunOptions,
         only: Option<String>,
     ) -> Result<String> {
+        let n = self.prepare(c, agents, input, opts, only, &[])?;
+        self.commit(|tx| Self::insert(tx, &n))?;
+        Ok(n.id)
+    }
+
+    /// Creates a run of each `(playbook, input)` in one transaction, together with the answer
+    /// `{"runs": [ID, ...]}` remembered for `key` (an idempotency key): either every run
+    /// exists and the key answers them, or nothing does. A key already remembered (by a
+    /// request that raced this one) starts nothing and answers as the first time.
+    pub fn begin_remembered(
+        &mut self,
+        starts: &[(&Compiled, Value)],
+        agents: &Agents,
+        opts: &RunOptions,
+        key: Option<&str>,
+    ) -> Result<Begun> {
+        let mut news: Vec<NewRun> = Vec::with_capacity(starts.len());
+        for (c, input) in starts {
+            let taken: Vec<String> = news.iter().map(|n| n.id.clone()).collect();
+            news.push(self.prepare(c, agents, input.clone(), opts, None, &taken)?);
+        }
+        let ids: Vec<String> = news.iter().map(|n| n.id.clone()).collect();
+        let answer = json!({"runs": ids}).to_string();
+        let memo = key.map(super::service::idem_key);
+        self.commit(|tx| {
+            if let Some(m) = &memo
+                && let Some(first) = tx.meta_get(m)?
+            {
+                return Ok(Begun {
+                    runs: runs_of(&first),
+                    replayed: true,
+                });
+            }
+            for n in &news {
+                Self::insert(tx, n)?;
+            }
+            if let Some(m) = &memo {
+                tx.meta_set(m, &answer)?;
+            }
+            Ok(Begun {
+                runs: ids.clone(),
+                replayed: false,
+            })
+        })
+    }
+
+    /// Everything a new run's rows hold, checked, not yet written.
+    fn prepare(
+        &mut self,
+        c: &Compiled,
+        agents: &Agents,
+        mut input: Value,
+        opts: &RunOptions,
+        only: Option<String>,
+        taken: &[String],
+    ) -> Result<NewRun> {
         self.check_kill_switch("starting a run")?;
         // The input schema's defaults filled in, or the run refused before anything exists.
         crate::input::check(c, &mut input)?;
@@ -106,7 +199,7 @@ impl Runtime {
         }
         let id = loop {
             let id = format!("run-{}", random_hex(8));
-            if self.load_run(&id).is_err() {
+            if self.load_run(&id).is_err() && !taken.contains(&id) {
                 break id;
             }
         };
@@ -185,22 +278,35 @@ impl Runtime {
             .map(|a| a.log_to.iter().map(|s| s.value.clone()).collect())
             .unwrap_or_default();
         let sinks = live.c.frozen.config.audit_sinks.clone();
-        self.commit(|tx| {
-            crate::delivery::sinks::register(tx, &id, &log_to, &sinks)?;
-            KillSwitch::refuse_if_engaged(tx, "starting a run")?;
-            tx.conn()
-                .execute(
-                    "INSERT INTO runs(id, playbook, status, requester, input, frozen, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-                    params![id, live.run.playbook, RunStatus::Running.as_str(), opts.requester, to_json(&input), to_json(&frozen), now],
-                )
-                .map_err(|e| Error::Store(e.to_string()))?;
-            for s in &rows {
-                Self::save_stage(tx, &id, s)?;
-            }
-            tx.audit(e)?;
-            Ok(())
-        })?;
-        Ok(id)
+        Ok(NewRun {
+            id,
+            playbook: live.run.playbook,
+            requester: opts.requester.clone(),
+            input,
+            frozen,
+            rows,
+            entry: e,
+            log_to,
+            sinks,
+            now,
+        })
+    }
+
+    /// Writes a prepared run (refused while the kill switch is engaged).
+    fn insert(tx: &crate::store::Tx<'_>, n: &NewRun) -> Result<()> {
+        crate::delivery::sinks::register(tx, &n.id, &n.log_to, &n.sinks)?;
+        KillSwitch::refuse_if_engaged(tx, "starting a run")?;
+        tx.conn()
+            .execute(
+                "INSERT INTO runs(id, playbook, status, requester, input, frozen, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                params![n.id, n.playbook, RunStatus::Running.as_str(), n.requester, to_json(&n.input), to_json(&n.frozen), n.now],
+            )
+            .map_err(|e| Error::Store(e.to_string()))?;
+        for s in &n.rows {
+            Self::save_stage(tx, &n.id, s)?;
+        }
+        tx.audit(n.entry.clone())?;
+        Ok(())
     }
 
     pub(super) fn drive(&mut self, id: &str, replace_agents: Option<&Agents>) -> Result<()> {

@@ -47,6 +47,7 @@ mod step;
 
 pub use decisions::OpenApproval;
 pub use killswitch::KillSwitch;
+pub use lifecycle::Begun;
 pub use service::ApprovalCounts;
 pub use stats::{BOUNDS_SECS as HISTOGRAM_BOUNDS_SECS, Histogram};
 

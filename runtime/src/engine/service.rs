@@ -15,7 +15,7 @@ pub struct ApprovalCounts {
     pub escalations: u64,
 }
 
-fn idem_key(key: &str) -> String {
+pub(super) fn idem_key(key: &str) -> String {
     format!("idempotency:{key}")
 }
 
