@@ -39,6 +39,8 @@ pub struct App {
     pub(crate) idempotency: tokio::sync::Mutex<()>,
     /// Runs driven at once.
     pub(crate) workers: Arc<tokio::sync::Semaphore>,
+    /// A run's independent stages stepped at once (`serve.workers`).
+    pub(crate) parallelism: usize,
 }
 
 impl App {
@@ -51,8 +53,9 @@ impl App {
             };
             let dir = app.state_dir.clone();
             let app2 = app.clone();
+            let parallelism = app.parallelism;
             let r = tokio::task::spawn_blocking(move || {
-                let mut rt = Runtime::open(&dir)?;
+                let mut rt = Runtime::open(&dir)?.with_parallelism(parallelism);
                 let r = rt.drive_run(&id);
                 deliver(&mut rt, Duration::from_millis(200));
                 r
@@ -136,8 +139,11 @@ async fn tick(app: Arc<App>) {
 }
 
 /// Continues every unfinished run, as `pbc resume` does.
-fn resume_all(dir: &std::path::Path) -> Result<Vec<String>, pbc_runtime::Error> {
-    let mut rt = Runtime::open(dir)?;
+fn resume_all(
+    dir: &std::path::Path,
+    parallelism: usize,
+) -> Result<Vec<String>, pbc_runtime::Error> {
+    let mut rt = Runtime::open(dir)?.with_parallelism(parallelism);
     let ids: Vec<String> = rt
         .runs()?
         .into_iter()
@@ -211,6 +217,7 @@ pub fn serve(o: &Options) -> Result<(), pbc_runtime::Error> {
         metrics: metrics::Metrics::default(),
         idempotency: tokio::sync::Mutex::new(()),
         workers: Arc::new(tokio::sync::Semaphore::new(workers.max(1))),
+        parallelism: workers.max(1),
     });
     let max_body = loaded.max_body_bytes;
     rt.block_on(async move {
@@ -223,7 +230,8 @@ pub fn serve(o: &Options) -> Result<(), pbc_runtime::Error> {
             .local_addr()
             .map_err(|e| pbc_runtime::Error::Io(e.to_string()))?;
         let dir = app.state_dir.clone();
-        match tokio::task::spawn_blocking(move || resume_all(&dir)).await {
+        let parallelism = app.parallelism;
+        match tokio::task::spawn_blocking(move || resume_all(&dir, parallelism)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "resuming runs"),
             Err(e) => tracing::error!(error = %e, "resuming runs"),

@@ -41,7 +41,8 @@ pub struct ServeSettings {
     /// `max-body-bytes` (default [`DEFAULT_MAX_BODY_BYTES`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_body_bytes: Option<u64>,
-    /// `workers`: threads that execute runs (default: the number of CPUs).
+    /// `workers`: runs driven at once, and independent stages of one run stepped at once
+    /// (default: the number of CPUs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workers: Option<u32>,
 }

@@ -361,6 +361,21 @@ impl Runtime {
             if !self.playbook_gate(&mut live)? || live.run.status.is_final() {
                 break;
             }
+            let batch = self.parallel_batch(&live);
+            if !batch.is_empty() {
+                let before: Vec<StageStatus> =
+                    batch.iter().map(|&i| live.stages[i].status).collect();
+                self.step_parallel(id, &batch)?;
+                live = self.load_live(id)?;
+                // Moved: look again; else the one-at-a-time pass below decides.
+                if batch
+                    .iter()
+                    .zip(&before)
+                    .any(|(&i, b)| live.stages[i].status != *b)
+                {
+                    continue;
+                }
+            }
             let mut progressed = false;
             let order = live.c.analysis.graph.order.clone();
             for i in order {

@@ -36,6 +36,7 @@ mod gates;
 mod killswitch;
 mod lifecycle;
 mod notices;
+mod parallel;
 mod queries;
 mod rollback;
 mod rows;
@@ -76,6 +77,8 @@ pub struct Runtime {
     store: Store,
     clock: Arc<dyn Clock>,
     notices: Vec<Notice>,
+    /// How many independent stages of a run may be stepped at once (1: one at a time).
+    parallelism: usize,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -105,6 +108,7 @@ impl Runtime {
             store,
             clock: Arc::new(SystemClock),
             notices: Vec::new(),
+            parallelism: 1,
         })
     }
 
