@@ -39,7 +39,7 @@ pub use audit::{AuditEntry, Verification};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
     ApprovalCounts, HISTOGRAM_BOUNDS_SECS, Histogram, KillSwitch, OpenApproval, Runtime,
-    default_state_dir,
+    SCHEDULE_REQUESTER, default_state_dir,
 };
 pub use load::{Compiled, LoadOptions, load, load_all};
 pub use report::{

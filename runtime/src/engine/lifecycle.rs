@@ -65,9 +65,23 @@ impl Runtime {
         &mut self,
         c: &Compiled,
         agents: &Agents,
+        input: Value,
+        opts: &RunOptions,
+        only: Option<String>,
+    ) -> Result<String> {
+        self.create_fired(c, agents, input, opts, only, None)
+    }
+
+    /// [`Self::create`]; with `fire`, the schedule fire due then is claimed in the run's
+    /// transaction (refused, nothing written, when it was claimed before).
+    pub(super) fn create_fired(
+        &mut self,
+        c: &Compiled,
+        agents: &Agents,
         mut input: Value,
         opts: &RunOptions,
         only: Option<String>,
+        fire: Option<i64>,
     ) -> Result<String> {
         self.check_kill_switch("starting a run")?;
         // The input schema's defaults filled in, or the run refused before anything exists.
@@ -171,6 +185,9 @@ impl Runtime {
         if let Some(o) = &only {
             details["only_stage"] = json!(o);
         }
+        if let Some(due) = fire {
+            details["scheduled_for"] = json!(crate::clock::rfc3339(due));
+        }
         if !previous.is_empty() {
             details["previous_rejections"] = json!(previous.len());
         }
@@ -185,7 +202,13 @@ impl Runtime {
             .map(|a| a.log_to.iter().map(|s| s.value.clone()).collect())
             .unwrap_or_default();
         let sinks = live.c.frozen.config.audit_sinks.clone();
+        let playbook = live.run.playbook.clone();
         self.commit(|tx| {
+            if let Some(due) = fire
+                && !super::schedule::claim(tx, &playbook, due, &id)?
+            {
+                return Err(super::schedule::claimed());
+            }
             crate::delivery::sinks::register(tx, &id, &log_to, &sinks)?;
             KillSwitch::refuse_if_engaged(tx, "starting a run")?;
             tx.conn()
