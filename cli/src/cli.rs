@@ -235,7 +235,9 @@ pub enum Command {
     ///
     /// Loads the playbooks of ROOT (a playbook file, a kustomization directory, or a root
     /// holding overlays/ENV), refuses to start on check errors, resumes unfinished runs, and
-    /// prints `listening on http://ADDR` on stderr. Stops on SIGTERM or SIGINT.
+    /// prints `listening on http://ADDR` (`https://` with TLS) on stderr. Starts the runs of
+    /// schedule triggers when they are due. SIGHUP reloads the playbooks; stops on SIGTERM or
+    /// SIGINT.
     Serve {
         /// A playbook file, a kustomization directory, or a root holding overlays/ENV.
         #[arg(default_value = ".")]
@@ -249,6 +251,12 @@ pub enum Command {
         /// The agents file (executors and roles); else `serve.agents` in `.pbc.yaml`.
         #[arg(long, value_name = "FILE")]
         agents: Option<PathBuf>,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key); else `serve.tls`.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         #[command(flatten)]
         state: StateArgs,
     },
@@ -429,6 +437,8 @@ pub fn run() -> ExitCode {
             env,
             listen,
             agents,
+            tls_cert,
+            tls_key,
             state,
         } => crate::run::serve(pbc_serve::Options {
             root,
@@ -437,6 +447,8 @@ pub fn run() -> ExitCode {
             state: state.state,
             agents,
             config: g.config.clone(),
+            tls_cert,
+            tls_key,
         }),
         Command::Notifications { action } => match action {
             NotificationsAction::Status { format, state } => {
