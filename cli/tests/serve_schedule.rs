@@ -438,3 +438,43 @@ fn tls_flags_override_and_bad_files_refuse_to_start() {
         assert!(!err.contains("listening on"), "{err}");
     }
 }
+
+#[test]
+fn one_scheduled_run_at_a_time() {
+    let d = scheduled_project();
+    let p = d.path();
+    std::fs::write(
+        p.join("nightly.yaml"),
+        format!("{NIGHTLY}      approval: manual\n      approvers: [{{role: sre}}]\n"),
+    )
+    .unwrap();
+    set_clock(p, BEFORE_NOON);
+    let s = start(p);
+    looked_up_to(&s, p, BEFORE_NOON);
+    set_clock(p, NOON + 5_000);
+    looked_up_to(&s, p, NOON + 5_000);
+    let first = runs(p)[0].0.clone();
+    s.wait_status(&first, "waiting-approval");
+
+    // The next noon, the run still waits at its gate: the fire starts nothing.
+    set_clock(p, NOON + DAY + 5_000);
+    looked_up_to(&s, p, NOON + DAY + 5_000);
+    assert_eq!(runs(p).len(), 1);
+    assert!(
+        s.log().contains(&format!(
+            "nightly due 2026-06-02T10:00:00.000Z started nothing: its scheduled run {first} is still waiting-approval"
+        )),
+        "{}",
+        s.log()
+    );
+
+    // Decided, it finishes; the noon after starts the next run.
+    let gate = approvals(p)[0].0.clone();
+    let (code, v) = s.post(&format!("/v1/approvals/{gate}/approve"), "sam-token", "");
+    assert_eq!(code, 200, "{v}");
+    s.wait_status(&first, "succeeded");
+    set_clock(p, NOON + 2 * DAY + 5_000);
+    looked_up_to(&s, p, NOON + 2 * DAY + 5_000);
+    assert_eq!(runs(p).len(), 2, "{}", s.log());
+    assert_eq!(fires(p).len(), 2);
+}

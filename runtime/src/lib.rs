@@ -38,7 +38,7 @@ pub use agents::{Agents, ExecutorSpec};
 pub use audit::{AuditEntry, Verification};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
-    ApprovalCounts, HISTOGRAM_BOUNDS_SECS, Histogram, KillSwitch, OpenApproval, Runtime,
+    ApprovalCounts, Fired, HISTOGRAM_BOUNDS_SECS, Histogram, KillSwitch, OpenApproval, Runtime,
     SCHEDULE_REQUESTER, default_state_dir,
 };
 pub use load::{Compiled, LoadOptions, load, load_all};

@@ -1,7 +1,7 @@
 //! A schedule fire starts at most one run, whichever process claims it first, and its run's
 //! requester is `schedule`.
 
-use pbc_runtime::{Agents, LoadOptions, RunStatus, Runtime, SCHEDULE_REQUESTER, load};
+use pbc_runtime::{Agents, Fired, LoadOptions, RunStatus, Runtime, SCHEDULE_REQUESTER, load};
 
 const PLAYBOOK: &str = r#"apiVersion: agenticops/v1
 kind: Playbook
@@ -34,10 +34,27 @@ fn a_fire_starts_one_run_across_processes() {
     assert_eq!(a.last_fire("nightly").unwrap(), None);
 
     let due = 1_700_000_000_000;
-    let run = a.begin_scheduled(&c, &agents, due).unwrap().expect("a run");
+    let Fired::Started(run) = a.begin_scheduled(&c, &agents, due).unwrap() else {
+        panic!("no run started");
+    };
     // The same fire, from another connection (another server on the same state): nothing.
-    assert_eq!(b.begin_scheduled(&c, &agents, due).unwrap(), None);
-    assert_eq!(a.begin_scheduled(&c, &agents, due).unwrap(), None);
+    assert_eq!(
+        b.begin_scheduled(&c, &agents, due).unwrap(),
+        Fired::AlreadyFired
+    );
+    assert_eq!(
+        a.begin_scheduled(&c, &agents, due).unwrap(),
+        Fired::AlreadyFired
+    );
+    // The next fire while this run is unfinished: nothing either.
+    assert_eq!(
+        a.begin_scheduled(&c, &agents, due + 60_000).unwrap(),
+        Fired::Busy {
+            run: run.clone(),
+            status: RunStatus::Running
+        }
+    );
+    assert_eq!(a.fire_run("nightly", due + 60_000).unwrap(), None);
     assert_eq!(b.fire_run("nightly", due).unwrap(), Some(run.clone()));
     assert_eq!(b.last_fire("nightly").unwrap(), Some(due));
     let runs = b.runs().unwrap();
@@ -48,7 +65,7 @@ fn a_fire_starts_one_run_across_processes() {
 
     // The next fire is another run.
     let next = b.begin_scheduled(&c, &agents, due + 86_400_000).unwrap();
-    assert!(next.is_some_and(|n| n != run));
+    assert!(matches!(next, Fired::Started(n) if n != run));
     assert_eq!(a.last_fire("nightly").unwrap(), Some(due + 86_400_000));
 
     a.set_schedule_last_seen(due + 5).unwrap();

@@ -3,7 +3,9 @@
 //! `{}`). A fire is recorded in the state store with the run it started, in the run's own
 //! transaction and under a unique key, so it starts at most one run even when another server
 //! shares the state. When the clock jumps past several fires at once, the latest one runs
-//! (robfig/cron does the same).
+//! (robfig/cron does the same). While a playbook's scheduled run is unfinished (waiting at a
+//! gate, say), its next fires start nothing, as the Argo target's `concurrencyPolicy:
+//! Forbid` does.
 //!
 //! On start, the fires due while no server ran (since one last looked, or since the
 //! playbook's last recorded fire) are missed fires: `serve.missed-schedules: skip` (the
@@ -16,7 +18,7 @@ use chrono_tz::Tz;
 use pbc_compiler::config::MissedSchedules;
 use pbc_compiler::model::{CronSchedule, Trigger};
 use pbc_runtime::clock::rfc3339;
-use pbc_runtime::{Compiled, Error};
+use pbc_runtime::{Compiled, Error, Fired};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,7 +37,7 @@ fn schedule_of(c: &Compiled) -> Option<(CronSchedule, Tz)> {
 /// started it.
 fn fire(app: &App, rt: &mut pbc_runtime::Runtime, c: &Compiled, due: i64) -> Option<String> {
     match rt.begin_scheduled(c, &app.agents, due) {
-        Ok(Some(id)) => {
+        Ok(Fired::Started(id)) => {
             eprintln!(
                 "pbc serve: run {id} of {} started by schedule (due {})",
                 c.name(),
@@ -45,7 +47,15 @@ fn fire(app: &App, rt: &mut pbc_runtime::Runtime, c: &Compiled, due: i64) -> Opt
             Some(id)
         }
         // Another server (or an earlier start) claimed it.
-        Ok(None) => None,
+        Ok(Fired::AlreadyFired) => None,
+        Ok(Fired::Busy { run, status }) => {
+            eprintln!(
+                "pbc serve: schedule: {} due {} started nothing: its scheduled run {run} is still {status} (one scheduled run at a time)",
+                c.name(),
+                rfc3339(due)
+            );
+            None
+        }
         Err(e) => {
             eprintln!(
                 "pbc serve: error: the schedule fire of {} due {} started no run: {e}",

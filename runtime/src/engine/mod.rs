@@ -49,7 +49,7 @@ mod step;
 
 pub use decisions::OpenApproval;
 pub use killswitch::KillSwitch;
-pub use schedule::SCHEDULE_REQUESTER;
+pub use schedule::{Fired, SCHEDULE_REQUESTER};
 pub use service::ApprovalCounts;
 pub use stats::{BOUNDS_SECS as HISTOGRAM_BOUNDS_SECS, Histogram};
 

@@ -2,11 +2,13 @@
 //! was due) with the run it started, under a unique key, so that a fire starts at most one
 //! run however many servers share the state; and the time up to which a server has looked
 //! for due fires (`schedule:last-seen`), so that the next start knows which fires it missed.
+//! One scheduled run of a playbook at a time: a fire while the previous scheduled run is
+//! unfinished starts nothing (the Argo target's `concurrencyPolicy: Forbid`).
 
 use super::Runtime;
 use crate::agents::Agents;
 use crate::load::Compiled;
-use crate::report::RunOptions;
+use crate::report::{RunOptions, RunStatus};
 use crate::store::Tx;
 use crate::{Error, Result};
 use rusqlite::{OptionalExtension, params};
@@ -24,6 +26,17 @@ CREATE TABLE IF NOT EXISTS schedule_fires (
 pub const SCHEDULE_REQUESTER: &str = "schedule";
 
 const LAST_SEEN: &str = "schedule:last-seen";
+
+/// What a schedule fire did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fired {
+    /// It started this run.
+    Started(String),
+    /// It had started a run before (in this process or another).
+    AlreadyFired,
+    /// The playbook's previous scheduled run is not finished: nothing started.
+    Busy { run: String, status: RunStatus },
+}
 
 /// The error `create` returns when the fire was claimed first by another process.
 const CLAIMED: &str = "this schedule fire already started a run";
@@ -47,25 +60,44 @@ pub(super) fn claimed() -> Error {
 }
 
 impl Runtime {
-    /// Starts the run of schedule fire `(c, due_ms)` (requester `schedule`, input `{}`) and
-    /// returns its id, or `None` when that fire already started a run (here or in another
-    /// process). The fire and the run are committed in one transaction. Nothing is executed:
-    /// [`Runtime::drive_run`] does.
-    pub fn begin_scheduled(
-        &mut self,
-        c: &Compiled,
-        agents: &Agents,
-        due_ms: i64,
-    ) -> Result<Option<String>> {
+    /// Starts the run of schedule fire `(c, due_ms)` (requester `schedule`, input `{}`),
+    /// unless that fire started a run before (here or in another process) or the playbook's
+    /// previous scheduled run is unfinished. The fire and the run are committed in one
+    /// transaction. Nothing is executed: [`Runtime::drive_run`] does.
+    pub fn begin_scheduled(&mut self, c: &Compiled, agents: &Agents, due_ms: i64) -> Result<Fired> {
         if self.fire_run(c.name(), due_ms)?.is_some() {
-            return Ok(None);
+            return Ok(Fired::AlreadyFired);
+        }
+        if let Some((run, status)) = self.unfinished_scheduled_run(c.name())? {
+            return Ok(Fired::Busy { run, status });
         }
         let opts = RunOptions::requested_by(SCHEDULE_REQUESTER);
         match self.create_fired(c, agents, serde_json::json!({}), &opts, None, Some(due_ms)) {
-            Ok(id) => Ok(Some(id)),
-            Err(Error::Busy(m)) if m == CLAIMED => Ok(None),
+            Ok(id) => Ok(Fired::Started(id)),
+            Err(Error::Busy(m)) if m == CLAIMED => Ok(Fired::AlreadyFired),
             Err(e) => Err(e),
         }
+    }
+
+    /// The latest scheduled run of `playbook` that is not finished, with its status.
+    fn unfinished_scheduled_run(&self, playbook: &str) -> Result<Option<(String, RunStatus)>> {
+        let rows: Vec<(String, String)> = self.store.read(|c| {
+            let mut st = c
+                .prepare(
+                    "SELECT id, status FROM runs WHERE playbook = ?1 AND requester = ?2 ORDER BY created_at DESC",
+                )
+                .map_err(|e| Error::Store(e.to_string()))?;
+            st.query_map(params![playbook, SCHEDULE_REQUESTER], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(|e| Error::Store(e.to_string()))?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::Store(e.to_string()))
+        })?;
+        Ok(rows.into_iter().find_map(|(id, s)| {
+            let status = RunStatus::parse(&s).unwrap_or(RunStatus::Failed);
+            (!status.is_final()).then_some((id, status))
+        }))
     }
 
     /// The run fire `(playbook, due_ms)` started, if it fired.
