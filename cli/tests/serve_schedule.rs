@@ -118,6 +118,11 @@ fn a_cron_trigger_fires_once_at_its_time_in_its_zone() {
     looked_up_to(&s, p, BEFORE_NOON);
     assert!(runs(p).is_empty(), "{:?}", runs(p));
     assert!(!s.log().contains("missed"), "{}", s.log());
+    assert!(
+        s.log().contains("schedule: nightly runs at `0 12 * * *` (Europe/Berlin), next due 2026-06-01T10:00:00.000Z"),
+        "{}",
+        s.log()
+    );
 
     set_clock(p, NOON + 5_000);
     looked_up_to(&s, p, NOON + 5_000);

@@ -75,6 +75,19 @@ pub fn fires_between(s: &CronSchedule, tz: Tz, after: i64, upto: i64) -> Fires {
     out
 }
 
+/// The first fire after `after`, within [`MAX_SCAN_MS`].
+pub fn next_after(s: &CronSchedule, tz: Tz, after: i64) -> Option<i64> {
+    let mut m = after.div_euclid(MINUTE_MS).saturating_add(1) * MINUTE_MS;
+    let end = after.saturating_add(MAX_SCAN_MS);
+    while m <= end {
+        if fires_at(s, tz, m) {
+            return Some(m);
+        }
+        m += MINUTE_MS;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +133,13 @@ mod tests {
         // Three days down: three fires, the last one today.
         let f = fires_between(&s, tz, noon - 3 * 86_400_000, noon + 60_000);
         assert_eq!((f.count, f.latest, f.truncated), (3, Some(noon), false));
+        assert_eq!(next_after(&s, tz, noon - 1), Some(noon));
+        assert_eq!(next_after(&s, tz, noon), Some(noon + 86_400_000));
+        // February 30th never comes.
+        assert_eq!(
+            next_after(&parse_cron("0 0 30 2 *").unwrap(), tz, noon),
+            None
+        );
     }
 
     #[test]

@@ -263,6 +263,8 @@ pub fn serve(o: &Options) -> Result<(), pbc_runtime::Error> {
             Err(e) => eprintln!("pbc serve: error: resuming runs: {e}"),
         }
         let a = app.clone();
+        let _ = tokio::task::spawn_blocking(move || schedule::announce(&a)).await;
+        let a = app.clone();
         let cursor = match tokio::task::spawn_blocking(move || schedule::catch_up(&a, missed)).await
         {
             Ok(Ok((cursor, ids))) => {

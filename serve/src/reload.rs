@@ -27,6 +27,8 @@ pub(crate) async fn watch(app: Arc<App>, o: Options, mut hup: tokio::signal::uni
                     names.join(", ")
                 );
                 app.set_playbooks(list);
+                let a = app.clone();
+                let _ = tokio::task::spawn_blocking(move || crate::schedule::announce(&a)).await;
             }
             Ok(Err(e)) => {
                 let kept = app.playbooks().len();

@@ -33,6 +33,27 @@ fn schedule_of(c: &Compiled) -> Option<(CronSchedule, Tz)> {
     }
 }
 
+/// Logs each scheduled playbook of the set served and when it next fires.
+pub(crate) fn announce(app: &App) {
+    let now = app.clock.now_ms();
+    for c in app.playbooks().iter() {
+        let Some((s, tz)) = schedule_of(c) else {
+            continue;
+        };
+        let text = match &c.playbook.spec.trigger.as_ref().map(|t| &t.value) {
+            Some(Trigger::Schedule { cron, .. }) => cron.value.text.clone(),
+            _ => String::new(),
+        };
+        let next = crate::crontime::next_after(&s, tz, now)
+            .map_or_else(|| "not within a year".to_string(), rfc3339);
+        eprintln!(
+            "pbc serve: schedule: {} runs at `{text}` ({}), next due {next}",
+            c.name(),
+            tz.name()
+        );
+    }
+}
+
 /// Starts the run of fire `(c, due)`; logs what happened. `Some(id)` when this process
 /// started it.
 fn fire(app: &App, rt: &mut pbc_runtime::Runtime, c: &Compiled, due: i64) -> Option<String> {

@@ -81,23 +81,23 @@ impl Runtime {
 
     /// The latest scheduled run of `playbook` that is not finished, with its status.
     fn unfinished_scheduled_run(&self, playbook: &str) -> Result<Option<(String, RunStatus)>> {
-        let rows: Vec<(String, String)> = self.store.read(|c| {
-            let mut st = c
-                .prepare(
-                    "SELECT id, status FROM runs WHERE playbook = ?1 AND requester = ?2 ORDER BY created_at DESC",
-                )
-                .map_err(|e| Error::Store(e.to_string()))?;
-            st.query_map(params![playbook, SCHEDULE_REQUESTER], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .map_err(|e| Error::Store(e.to_string()))?
-            .collect::<std::result::Result<_, _>>()
+        let open = [RunStatus::Running, RunStatus::WaitingApproval];
+        debug_assert!(open.iter().all(|s| !s.is_final()));
+        let row: Option<(String, String)> = self.store.read(|c| {
+            c.query_row(
+                "SELECT id, status FROM runs WHERE playbook = ?1 AND requester = ?2 AND status IN (?3, ?4) ORDER BY created_at DESC LIMIT 1",
+                params![
+                    playbook,
+                    SCHEDULE_REQUESTER,
+                    open[0].as_str(),
+                    open[1].as_str()
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
             .map_err(|e| Error::Store(e.to_string()))
         })?;
-        Ok(rows.into_iter().find_map(|(id, s)| {
-            let status = RunStatus::parse(&s).unwrap_or(RunStatus::Failed);
-            (!status.is_final()).then_some((id, status))
-        }))
+        Ok(row.map(|(id, s)| (id, RunStatus::parse(&s).unwrap_or(RunStatus::Running))))
     }
 
     /// The run fire `(playbook, due_ms)` started, if it fired.
