@@ -483,3 +483,49 @@ fn one_scheduled_run_at_a_time() {
     assert_eq!(runs(p).len(), 2, "{}", s.log());
     assert_eq!(fires(p).len(), 2);
 }
+
+#[test]
+fn gate_deadlines_follow_the_test_clock() {
+    let d = project("1h", "1h");
+    let p = d.path();
+    set_clock(p, NOON);
+    let s = Server::start_with(
+        p,
+        "deploy.yaml",
+        &[],
+        &[("PBC_TEST_CLOCK_FILE", &p.join("clock.ms"))],
+    );
+    let (code, v) = s.event("release", r#"{"version": "1"}"#, None);
+    assert_eq!(code, 202, "{v}");
+    let run = v["runs"][0].as_str().unwrap().to_string();
+    s.wait_status(&run, "waiting-approval");
+    let a = approvals(p);
+    assert_eq!(
+        a[0].3,
+        Some(NOON + 3_600_000),
+        "the SLA counts from the test clock"
+    );
+
+    // An hour and a minute later (by the test clock): escalated, with no request made.
+    let wait = |status: &str, level: i64| {
+        for _ in 0..600 {
+            if let Some((_, st, l, _)) = approvals(p).first()
+                && st == status
+                && *l == level
+            {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!(
+            "never {status} at level {level}: {:?}\n{}",
+            approvals(p),
+            s.log()
+        );
+    };
+    set_clock(p, NOON + 3_660_000);
+    wait("pending", 1);
+    set_clock(p, NOON + 2 * 3_600_000 + 60_000);
+    wait("expired", 1);
+    s.wait_status(&run, "expired");
+}
