@@ -244,7 +244,9 @@ pub enum Command {
     ///
     /// Loads the playbooks of ROOT (a playbook file, a kustomization directory, or a root
     /// holding overlays/ENV), refuses to start on check errors, resumes unfinished runs, and
-    /// prints `listening on http://ADDR` on stderr. Stops on SIGTERM or SIGINT.
+    /// prints `listening on http://ADDR` (`https://` with TLS) on stderr. Starts the runs of
+    /// schedule triggers when they are due. SIGHUP reloads the playbooks; stops on SIGTERM or
+    /// SIGINT.
     Serve {
         /// A playbook file, a kustomization directory, or a root holding overlays/ENV.
         #[arg(default_value = ".")]
@@ -261,6 +263,12 @@ pub enum Command {
         /// The log on stderr: one JSON object a line, or text.
         #[arg(long, value_enum, default_value_t = LogFormatArg::Json, value_name = "FORMAT")]
         log_format: LogFormatArg,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key); else `serve.tls`.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         #[command(flatten)]
         state: StateArgs,
     },
@@ -442,6 +450,8 @@ pub fn run() -> ExitCode {
             listen,
             agents,
             log_format,
+            tls_cert,
+            tls_key,
             state,
         } => crate::run::serve(pbc_serve::Options {
             root,
@@ -454,6 +464,8 @@ pub fn run() -> ExitCode {
                 LogFormatArg::Json => pbc_serve::log::LogFormat::Json,
                 LogFormatArg::Text => pbc_serve::log::LogFormat::Text,
             },
+            tls_cert,
+            tls_key,
         }),
         Command::Notifications { action } => match action {
             NotificationsAction::Status { format, state } => {

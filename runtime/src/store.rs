@@ -4,7 +4,8 @@
 //! `rate_events`, `rollback_steps` (each undo step started, so that none runs twice),
 //! `outbox` (notifications waiting for delivery: [`crate::delivery`]), `run_sinks` and
 //! `sink_cursor` (the audit sinks a run writes to, and how far each file is written),
-//! `audit` (every audit entry's hash; the line itself until it is in the file) and `meta`
+//! `audit` (every audit entry's hash; the line itself until it is in the file),
+//! `schedule_fires` (the schedule fires `pbc serve` started, one run each) and `meta`
 //! (schema version, audit file length).
 //!
 //! A state change and its audit entry commit together. The entry goes to
@@ -165,6 +166,8 @@ impl Store {
         conn.execute_batch(crate::delivery::outbox::SCHEMA)
             .map_err(db)?;
         conn.execute_batch(crate::delivery::sinks::SCHEMA)
+            .map_err(db)?;
+        conn.execute_batch(crate::engine::schedule::SCHEMA)
             .map_err(db)?;
         let v: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key='schema'", [], |r| {

@@ -81,9 +81,9 @@ pub(crate) async fn engine<T: Send + 'static>(
     app: &Arc<App>,
     f: impl FnOnce(&mut Runtime) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let dir = app.state_dir.clone();
+    let app = app.clone();
     tokio::task::spawn_blocking(move || {
-        let mut rt = Runtime::open(&dir).map_err(ApiError::engine)?;
+        let mut rt = app.runtime().map_err(ApiError::engine)?;
         f(&mut rt)
     })
     .await
@@ -292,7 +292,7 @@ pub async fn event(
         .and_then(|v| v.to_str().ok())
         .map(|k| format!("event:{event}:{k}"));
     let matching: Vec<_> = app
-        .playbooks
+        .playbooks()
         .iter()
         .filter(|c| {
             c.playbook
@@ -371,8 +371,9 @@ pub async fn start_run(
             "the body must be {\"playbook\": NAME, \"input\": {...}}",
         ));
     };
-    let Some(c) = app.playbooks.iter().find(|c| c.name() == name).cloned() else {
-        let names: Vec<&str> = app.playbooks.iter().map(|c| c.name()).collect();
+    let served = app.playbooks();
+    let Some(c) = served.iter().find(|c| c.name() == name).cloned() else {
+        let names: Vec<&str> = served.iter().map(|c| c.name()).collect();
         return Err(ApiError::not_found(format!(
             "no playbook `{name}` is served (served: {})",
             names.join(", ")

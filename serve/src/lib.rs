@@ -1,24 +1,31 @@
 //! `pbc serve`: the runtime as an HTTP service. The same engine and state store as the CLI
 //! (`pbc_runtime::Runtime`), called on blocking threads, one `Runtime` (one store connection)
 //! per task. A request that starts a run answers with its id; the run is driven in the
-//! background. Every second, gate deadlines are applied (SLA escalation and expiry) and due
-//! notifications are delivered.
+//! background. Every second, gate deadlines are applied (SLA escalation and expiry), due
+//! notifications are delivered and due schedule fires start their runs (`schedule`).
+//! SIGHUP reloads the playbooks (`reload`); `serve.tls` serves HTTPS (`tls`).
 
 mod api;
 mod approvals;
 pub mod auth;
+mod crontime;
 pub mod log;
 mod metrics;
 pub mod openapi;
+#[cfg(unix)]
+mod reload;
+mod schedule;
 pub mod setup;
+pub mod testclock;
+pub mod tls;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use pbc_compiler::config::TokenHash;
-use pbc_runtime::{Agents, Compiled, Runtime};
+use pbc_runtime::{Agents, Clock, Compiled, Runtime};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -29,7 +36,10 @@ pub use setup::Options;
 /// What every handler shares.
 pub struct App {
     pub(crate) state_dir: PathBuf,
-    pub(crate) playbooks: Vec<Arc<Compiled>>,
+    /// The playbooks served; SIGHUP swaps the set ([`App::playbooks`] reads it).
+    playbooks: RwLock<Arc<Vec<Arc<Compiled>>>>,
+    /// The system clock, or the test clock (`testclock`).
+    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) agents: Agents,
     pub(crate) tokens: Vec<TokenHash>,
     pub(crate) event_secret: Option<Vec<u8>>,
@@ -44,6 +54,30 @@ pub struct App {
 }
 
 impl App {
+    /// The playbooks served now (a run keeps the one it started with).
+    pub(crate) fn playbooks(&self) -> Arc<Vec<Arc<Compiled>>> {
+        match self.playbooks.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Serves `list` from now on.
+    pub(crate) fn set_playbooks(&self, list: Vec<Arc<Compiled>>) {
+        let list = Arc::new(list);
+        match self.playbooks.write() {
+            Ok(mut p) => *p = list,
+            Err(poisoned) => *poisoned.into_inner() = list,
+        }
+    }
+
+    /// The engine over the state store, on the server's clock.
+    pub(crate) fn runtime(&self) -> Result<Runtime, pbc_runtime::Error> {
+        Ok(Runtime::open(&self.state_dir)?
+            .with_clock(self.clock.clone())
+            .with_parallelism(self.parallelism))
+    }
+
     /// Drives run `id` in the background, as far as it goes.
     pub(crate) fn drive(self: &Arc<Self>, id: String) {
         let app = self.clone();
@@ -51,11 +85,10 @@ impl App {
             let Ok(_permit) = app.workers.clone().acquire_owned().await else {
                 return;
             };
-            let dir = app.state_dir.clone();
             let app2 = app.clone();
-            let parallelism = app.parallelism;
+            let app3 = app.clone();
             let r = tokio::task::spawn_blocking(move || {
-                let mut rt = Runtime::open(&dir)?.with_parallelism(parallelism);
+                let mut rt = app3.runtime()?;
                 let r = rt.drive_run(&id);
                 deliver(&mut rt, Duration::from_millis(200));
                 r
@@ -122,9 +155,9 @@ async fn tick(app: Arc<App>) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        let dir = app.state_dir.clone();
+        let a = app.clone();
         let r = tokio::task::spawn_blocking(move || {
-            let mut rt = Runtime::open(&dir)?;
+            let mut rt = a.runtime()?;
             let r = rt.apply_deadlines();
             deliver(&mut rt, Duration::from_millis(300));
             r
@@ -139,11 +172,8 @@ async fn tick(app: Arc<App>) {
 }
 
 /// Continues every unfinished run, as `pbc resume` does.
-fn resume_all(
-    dir: &std::path::Path,
-    parallelism: usize,
-) -> Result<Vec<String>, pbc_runtime::Error> {
-    let mut rt = Runtime::open(dir)?.with_parallelism(parallelism);
+fn resume_all(app: &App) -> Result<Vec<String>, pbc_runtime::Error> {
+    let mut rt = app.runtime()?;
     let ids: Vec<String> = rt
         .runs()?
         .into_iter()
@@ -195,6 +225,8 @@ pub fn serve(o: &Options) -> Result<(), pbc_runtime::Error> {
     let workers = loaded
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    // A bad certificate or key refuses to start, before anything listens.
+    let tls = loaded.tls.as_ref().map(tls::server_config).transpose()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(workers + 16)
@@ -209,7 +241,8 @@ pub fn serve(o: &Options) -> Result<(), pbc_runtime::Error> {
         .collect();
     let app = Arc::new(App {
         state_dir: loaded.state_dir.clone(),
-        playbooks: loaded.playbooks,
+        playbooks: RwLock::new(Arc::new(loaded.playbooks)),
+        clock: testclock::from_env(),
         agents: loaded.agents,
         tokens: loaded.tokens,
         event_secret: loaded.event_secret,
@@ -220,6 +253,7 @@ pub fn serve(o: &Options) -> Result<(), pbc_runtime::Error> {
         parallelism: workers.max(1),
     });
     let max_body = loaded.max_body_bytes;
+    let missed = loaded.missed_schedules;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&o.listen)
             .await
@@ -229,13 +263,35 @@ pub fn serve(o: &Options) -> Result<(), pbc_runtime::Error> {
         let addr = listener
             .local_addr()
             .map_err(|e| pbc_runtime::Error::Io(e.to_string()))?;
-        let dir = app.state_dir.clone();
-        let parallelism = app.parallelism;
-        match tokio::task::spawn_blocking(move || resume_all(&dir, parallelism)).await {
+        // Registered before the server says it listens: from then on SIGHUP reloads.
+        #[cfg(unix)]
+        let hup = reload::register();
+        let a = app.clone();
+        match tokio::task::spawn_blocking(move || resume_all(&a)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "resuming runs"),
             Err(e) => tracing::error!(error = %e, "resuming runs"),
         }
+        let a = app.clone();
+        let _ = tokio::task::spawn_blocking(move || schedule::announce(&a)).await;
+        let a = app.clone();
+        let cursor = match tokio::task::spawn_blocking(move || schedule::catch_up(&a, missed)).await
+        {
+            Ok(Ok((cursor, ids))) => {
+                for id in ids {
+                    app.drive(id);
+                }
+                cursor
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "looking for missed schedule fires");
+                app.clock.now_ms()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "looking for missed schedule fires");
+                app.clock.now_ms()
+            }
+        };
         tracing::info!(
             playbooks = %names.join(","),
             state = %app.state_dir.display(),
@@ -244,16 +300,37 @@ pub fn serve(o: &Options) -> Result<(), pbc_runtime::Error> {
             names.join(", "),
             app.state_dir.display()
         );
-        tracing::info!(addr = %addr, "listening on http://{addr}");
-        let ticker = tokio::spawn(tick(app.clone()));
-        let r = axum::serve(
-            listener,
-            router(app, max_body).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+        let mut tasks = vec![
+            tokio::spawn(tick(app.clone())),
+            tokio::spawn(schedule::run(app.clone(), cursor)),
+        ];
+        #[cfg(unix)]
+        if let Some(hup) = hup {
+            tasks.push(tokio::spawn(reload::watch(app.clone(), o.clone(), hup)));
+        }
+        let service = router(app, max_body).into_make_service_with_connect_info::<SocketAddr>();
+        let r = match tls {
+            Some(cfg) => {
+                use axum::serve::ListenerExt;
+                let listener = tls::TlsListener::new(listener, cfg)
+                    .map_err(|e| pbc_runtime::Error::Io(e.to_string()))?;
+                tracing::info!(addr = %addr, "listening on https://{addr}");
+                // `tap_io` gives the connection's peer address to the handlers.
+                axum::serve(listener.tap_io(|_| {}), service)
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await
+            }
+            None => {
+                tracing::info!(addr = %addr, "listening on http://{addr}");
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await
+            }
+        }
         .map_err(|e| pbc_runtime::Error::Io(format!("the server stopped: {e}")));
-        ticker.abort();
+        for t in tasks {
+            t.abort();
+        }
         r
     })?;
     // Dropping the runtime waits for runs being driven to reach their next resting point.

@@ -1,8 +1,10 @@
 //! What `pbc serve` loads before it listens: the playbooks of ROOT (one environment), the
 //! configuration's `serve:` settings and roles, the bearer tokens (inline and from
-//! `tokens-file`), the event secret and the agents file. Any problem refuses to start.
+//! `tokens-file`), the event secret, the agents file and the TLS files. Any problem refuses
+//! to start. [`playbooks`] is what SIGHUP loads again.
 
-use pbc_compiler::config::{Config, TokenHash, read_tokens};
+use crate::tls::TlsFiles;
+use pbc_compiler::config::{Config, MissedSchedules, TokenHash, read_tokens};
 use pbc_runtime::{Agents, Compiled, Error, LoadOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +23,9 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// `--log-format`.
     pub log_format: crate::log::LogFormat,
+    /// `--tls-cert` and `--tls-key` (together), over `serve.tls`.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Everything loaded for serving.
@@ -32,6 +37,10 @@ pub struct Loaded {
     pub max_body_bytes: usize,
     pub workers: Option<usize>,
     pub state_dir: PathBuf,
+    /// `serve.missed-schedules`.
+    pub missed_schedules: MissedSchedules,
+    /// Serve HTTPS with these files.
+    pub tls: Option<TlsFiles>,
     /// Said once at start (an unset secret variable, a deprecated roles place).
     pub warnings: Vec<String>,
 }
@@ -180,11 +189,20 @@ fn playbooks_of(tree: &Path, config: Option<&Path>) -> Result<Vec<Compiled>, Err
     Ok(out)
 }
 
+/// The playbooks served: those of ROOT's tree (with `--env`), checked.
+pub fn playbooks(o: &Options) -> Result<Vec<Arc<Compiled>>, Error> {
+    let tree = tree(&o.root, o.env.as_deref())?;
+    Ok(playbooks_of(&tree, o.config.as_deref())?
+        .into_iter()
+        .map(Arc::new)
+        .collect())
+}
+
 /// Loads everything `pbc serve` needs; an error refuses to start.
 pub fn load(o: &Options) -> Result<Loaded, Error> {
     let tree = tree(&o.root, o.env.as_deref())?;
     let cfg: Config = pbc_runtime::load::load_config(&tree, o.config.as_deref())?;
-    let playbooks = playbooks_of(&tree, o.config.as_deref())?;
+    let playbooks = playbooks(o)?;
     let serve = &cfg.serve;
     let mut warnings = Vec::new();
     let mut tokens = serve.tokens.clone();
@@ -208,6 +226,21 @@ pub fn load(o: &Options) -> Result<Loaded, Error> {
             "no serve.tokens and no event secret: every request but /healthz and /metrics is refused (401)".into(),
         );
     }
+    let tls = match (&o.tls_cert, &o.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        (None, None) => serve.tls.as_ref().map(|t| TlsFiles {
+            cert: t.cert.clone(),
+            key: t.key.clone(),
+        }),
+        _ => {
+            return Err(Error::Usage(
+                "--tls-cert and --tls-key go together (the certificate chain and its key)".into(),
+            ));
+        }
+    };
     let agents_path = o.agents.clone().or_else(|| serve.agents.clone());
     let agents = match &agents_path {
         Some(p) => Agents::from_file(p).map_err(Error::Usage)?,
@@ -217,7 +250,7 @@ pub fn load(o: &Options) -> Result<Loaded, Error> {
         warnings.push(w);
     }
     Ok(Loaded {
-        playbooks: playbooks.into_iter().map(Arc::new).collect(),
+        playbooks,
         agents,
         tokens,
         event_secret,
@@ -228,6 +261,8 @@ pub fn load(o: &Options) -> Result<Loaded, Error> {
             .unwrap_or(usize::MAX),
         workers: serve.workers.map(|w| w as usize),
         state_dir: pbc_runtime::default_state_dir(o.state.as_deref()),
+        missed_schedules: serve.missed_schedules.unwrap_or_default(),
+        tls,
         warnings,
     })
 }

@@ -109,16 +109,25 @@ pub struct Server {
 impl Server {
     /// Starts `pbc serve ROOT --listen 127.0.0.1:0 --state STATE` in `dir`.
     pub fn start(dir: &Path, root: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pbc"))
-            .args(["serve", root, "--listen", "127.0.0.1:0", "--state", "st"])
+        Server::start_with(dir, root, &[], &[])
+    }
+
+    /// [`Server::start`] with more arguments and environment variables.
+    pub fn start_with(dir: &Path, root: &str, args: &[&str], envs: &[(&str, &Path)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pbc"));
+        cmd.args(["serve", root, "--listen", "127.0.0.1:0", "--state", "st"])
+            .args(args)
             .current_dir(dir)
             .env_remove("PBC_STATE_DIR")
+            .env_remove("PBC_TEST_CLOCK_FILE")
             .env("PBC_TEST_EVENT_SECRET", SECRET)
             .env("ACTION_LOG", dir.join("actions.log"))
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
@@ -128,12 +137,12 @@ impl Server {
                 // The log is JSON, one object a line (`--log-format json`, the default).
                 if let Ok(v) = serde_json::from_str::<Value>(&line)
                     && v["target"] == "pbc_serve"
-                    && let Some(addr) = v["addr"].as_str()
-                    && v["message"]
+                    && v["addr"].is_string()
+                    && let Some(url) = v["message"]
                         .as_str()
-                        .is_some_and(|m| m.starts_with("listening on "))
+                        .and_then(|m| m.strip_prefix("listening on "))
                 {
-                    let _ = tx.send(format!("http://{addr}"));
+                    let _ = tx.send(url.trim().to_string());
                 }
                 l.lock().unwrap().push_str(&format!("{line}\n"));
             }
@@ -161,6 +170,30 @@ impl Server {
                     .unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {l}"))
             })
             .collect()
+    }
+
+    /// Polls the server's log until it holds `needle` `times` times; returns the log.
+    pub fn wait_log(&self, needle: &str, times: usize) -> String {
+        for _ in 0..600 {
+            let log = self.log();
+            if log.matches(needle).count() >= times {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "the log never said `{needle}` {times} time(s):\n{}",
+            self.log()
+        );
+    }
+
+    /// Sends SIGHUP (reload).
+    #[cfg(unix)]
+    pub fn hup(&self) {
+        // SAFETY: kill(2) on our child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGHUP);
+        }
     }
 
     /// A request: (status, JSON body, or `{"text": ...}` when the body is not JSON).

@@ -17,7 +17,10 @@ mod serve;
 mod settings;
 
 pub use channels::{ChannelDef, EmailDef, PagerDutyDef, SlackDef, SmtpTls, WebhookDef};
-pub use serve::{DEFAULT_MAX_BODY_BYTES, ServeSettings, TokenHash, is_sha256_hex, read_tokens};
+pub use serve::{
+    DEFAULT_MAX_BODY_BYTES, MissedSchedules, ServeSettings, ServeTls, TokenHash, is_sha256_hex,
+    read_tokens,
+};
 mod sinks;
 pub use sinks::{SINK_KINDS, SinkDef, UNDELIVERED_SINK_KINDS};
 

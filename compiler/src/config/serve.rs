@@ -1,7 +1,8 @@
 //! `serve:` in `.pbc.yaml`: the settings of `pbc serve`: its public address (notifications
 //! link to approval pages there), who may call it (sha256 hashes of bearer tokens, inline or in
 //! a file), the env var holding the event signing secret, the agents file, the largest body
-//! accepted and the number of worker threads.
+//! accepted, the number of worker threads, what a start does with schedule fires missed while
+//! the server was down, and the certificate and key of its TLS listener.
 
 use super::{bad, unknown_key};
 use crate::diag::Diagnostic;
@@ -45,6 +46,42 @@ pub struct ServeSettings {
     /// (default: the number of CPUs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workers: Option<u32>,
+    /// `missed-schedules`: what a start does with the schedule fires due while no server ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed_schedules: Option<MissedSchedules>,
+    /// `tls: {cert, key}`: serve HTTPS with this certificate chain and key (PEM files,
+    /// relative to the configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ServeTls>,
+}
+
+/// `serve.missed-schedules`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MissedSchedules {
+    /// Missed fires start nothing (the start logs how many there were).
+    #[default]
+    Skip,
+    /// A playbook that missed fires runs once (one run, however many it missed).
+    RunOnce,
+}
+
+impl MissedSchedules {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MissedSchedules::Skip => "skip",
+            MissedSchedules::RunOnce => "run-once",
+        }
+    }
+}
+
+/// `serve.tls`: the PEM files of the HTTPS listener.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServeTls {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 impl ServeSettings {
@@ -64,6 +101,8 @@ const KEYS: &[&str] = &[
     "agents",
     "max-body-bytes",
     "workers",
+    "missed-schedules",
+    "tls",
 ];
 
 /// Whether `s` is a sha256 in hex (64 hex digits).
@@ -166,6 +205,49 @@ fn positive(e: &crate::yaml::Entry, max: u64, diags: &mut Vec<Diagnostic>) -> Op
     n
 }
 
+/// `tls: {cert: PATH, key: PATH}`: both, nothing else.
+fn read_tls(e: &crate::yaml::Entry, root: &Path, diags: &mut Vec<Diagnostic>) -> Option<ServeTls> {
+    let Some(entries) = e.value.as_map() else {
+        diags.push(
+            bad(
+                e.value.span,
+                format!(
+                    "`serve.tls` must be a mapping `{{cert, key}}`, found {}",
+                    e.value.type_name()
+                ),
+            )
+            .with_help("write `tls: {cert: server.pem, key: server.key}`".to_string()),
+        );
+        return None;
+    };
+    let (mut cert, mut key) = (None, None);
+    for t in entries {
+        match t.key_str() {
+            "cert" => cert = path_value(root, t, diags),
+            "key" => key = path_value(root, t, diags),
+            other => diags.push(unknown_key(t.key.span, other, &["cert", "key"])),
+        }
+    }
+    match (cert, key) {
+        (Some(cert), Some(key)) => Some(ServeTls { cert, key }),
+        (c, k) => {
+            if c.is_none() && !entries.iter().any(|t| t.key_str() == "cert") {
+                diags.push(
+                    bad(e.value.span, "`serve.tls` needs `cert`".into())
+                        .with_help("`cert` is the PEM certificate chain, leaf first".to_string()),
+                );
+            }
+            if k.is_none() && !entries.iter().any(|t| t.key_str() == "key") {
+                diags.push(
+                    bad(e.value.span, "`serve.tls` needs `key`".into())
+                        .with_help("`key` is the PEM private key".to_string()),
+                );
+            }
+            None
+        }
+    }
+}
+
 pub(super) fn read(v: &Node, root: &Path, diags: &mut Vec<Diagnostic>) -> ServeSettings {
     let mut out = ServeSettings::default();
     let Some(entries) = v.as_map() else {
@@ -207,6 +289,21 @@ pub(super) fn read(v: &Node, root: &Path, diags: &mut Vec<Diagnostic>) -> ServeS
             },
             "max-body-bytes" => out.max_body_bytes = positive(e, 1 << 30, diags),
             "workers" => out.workers = positive(e, 256, diags).map(|n| n as u32),
+            "missed-schedules" => match e.value.as_str().map(str::trim) {
+                Some("skip") => out.missed_schedules = Some(MissedSchedules::Skip),
+                Some("run-once") => out.missed_schedules = Some(MissedSchedules::RunOnce),
+                _ => diags.push(
+                    bad(
+                        e.value.span,
+                        "`missed-schedules` must be `skip` or `run-once`".into(),
+                    )
+                    .with_help(
+                        "`skip` starts nothing for fires missed while no server ran; `run-once` runs each such playbook once"
+                            .to_string(),
+                    ),
+                ),
+            },
+            "tls" => out.tls = read_tls(e, root, diags),
             other => diags.push(unknown_key(e.key.span, other, KEYS)),
         }
     }

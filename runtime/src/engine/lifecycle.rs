@@ -68,6 +68,14 @@ fn runs_of(answer: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// What else shapes a new run: one stage only, ids already taken by runs prepared beside it,
+/// a schedule fire to claim.
+struct How<'a> {
+    only: Option<String>,
+    taken: &'a [String],
+    fire: Option<i64>,
+}
+
 /// A run prepared by `prepare`, written by `insert`.
 struct NewRun {
     id: String,
@@ -80,6 +88,8 @@ struct NewRun {
     log_to: Vec<String>,
     sinks: std::collections::BTreeMap<String, pbc_compiler::config::SinkDef>,
     now: i64,
+    /// A schedule fire (its due time) claimed in the same transaction.
+    fire: Option<i64>,
 }
 
 impl Runtime {
@@ -106,7 +116,26 @@ impl Runtime {
         opts: &RunOptions,
         only: Option<String>,
     ) -> Result<String> {
-        let n = self.prepare(c, agents, input, opts, only, &[])?;
+        self.create_fired(c, agents, input, opts, only, None)
+    }
+
+    /// [`Self::create`]; with `fire`, the schedule fire due then is claimed in the run's
+    /// transaction (refused, nothing written, when it was claimed before).
+    pub(super) fn create_fired(
+        &mut self,
+        c: &Compiled,
+        agents: &Agents,
+        input: Value,
+        opts: &RunOptions,
+        only: Option<String>,
+        fire: Option<i64>,
+    ) -> Result<String> {
+        let how = How {
+            only,
+            taken: &[],
+            fire,
+        };
+        let n = self.prepare(c, agents, input, opts, how)?;
         self.commit(|tx| Self::insert(tx, &n))?;
         Ok(n.id)
     }
@@ -125,7 +154,12 @@ impl Runtime {
         let mut news: Vec<NewRun> = Vec::with_capacity(starts.len());
         for (c, input) in starts {
             let taken: Vec<String> = news.iter().map(|n| n.id.clone()).collect();
-            news.push(self.prepare(c, agents, input.clone(), opts, None, &taken)?);
+            let how = How {
+                only: None,
+                taken: &taken,
+                fire: None,
+            };
+            news.push(self.prepare(c, agents, input.clone(), opts, how)?);
         }
         let ids: Vec<String> = news.iter().map(|n| n.id.clone()).collect();
         let answer = json!({"runs": ids}).to_string();
@@ -159,9 +193,9 @@ impl Runtime {
         agents: &Agents,
         mut input: Value,
         opts: &RunOptions,
-        only: Option<String>,
-        taken: &[String],
+        how: How<'_>,
     ) -> Result<NewRun> {
+        let How { only, taken, fire } = how;
         self.check_kill_switch("starting a run")?;
         // The input schema's defaults filled in, or the run refused before anything exists.
         crate::input::check(c, &mut input)?;
@@ -264,6 +298,9 @@ impl Runtime {
         if let Some(o) = &only {
             details["only_stage"] = json!(o);
         }
+        if let Some(due) = fire {
+            details["scheduled_for"] = json!(crate::clock::rfc3339(due));
+        }
         if !previous.is_empty() {
             details["previous_rejections"] = json!(previous.len());
         }
@@ -289,11 +326,17 @@ impl Runtime {
             log_to,
             sinks,
             now,
+            fire,
         })
     }
 
     /// Writes a prepared run (refused while the kill switch is engaged).
     fn insert(tx: &crate::store::Tx<'_>, n: &NewRun) -> Result<()> {
+        if let Some(due) = n.fire
+            && !super::schedule::claim(tx, &n.playbook, due, &n.id)?
+        {
+            return Err(super::schedule::claimed());
+        }
         crate::delivery::sinks::register(tx, &n.id, &n.log_to, &n.sinks)?;
         KillSwitch::refuse_if_engaged(tx, "starting a run")?;
         tx.conn()

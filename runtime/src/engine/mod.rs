@@ -17,7 +17,8 @@
 //! - `rows`: the rows in the state store; `scope`: what conditions and interpolation read;
 //!   `notices`: notifications, written into the outbox by the commit that queues them;
 //!   `delivery`: the outbox's deliverer and what `pbc notifications` shows; `service`: what
-//!   `pbc serve` keeps (idempotency answers) and the counts its metrics read.
+//!   `pbc serve` keeps (idempotency answers) and the counts its metrics read; `schedule`:
+//!   the fires of schedule triggers `pbc serve` recorded.
 
 use crate::agents::Agents;
 use crate::clock::{Clock, SystemClock};
@@ -40,6 +41,7 @@ mod parallel;
 mod queries;
 mod rollback;
 mod rows;
+pub(crate) mod schedule;
 mod scope;
 mod service;
 mod stage;
@@ -49,6 +51,7 @@ mod step;
 pub use decisions::OpenApproval;
 pub use killswitch::KillSwitch;
 pub use lifecycle::Begun;
+pub use schedule::{Fired, SCHEDULE_REQUESTER};
 pub use service::ApprovalCounts;
 pub use stats::{BOUNDS_SECS as HISTOGRAM_BOUNDS_SECS, Histogram};
 
