@@ -30,6 +30,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod create;
 mod deadlines;
 mod decisions;
 mod delivery;
@@ -48,9 +49,9 @@ mod stage;
 mod stats;
 mod step;
 
+pub use create::Begun;
 pub use decisions::OpenApproval;
 pub use killswitch::KillSwitch;
-pub use lifecycle::Begun;
 pub use schedule::{Fired, SCHEDULE_REQUESTER};
 pub use service::ApprovalCounts;
 pub use stats::{BOUNDS_SECS as HISTOGRAM_BOUNDS_SECS, Histogram};
