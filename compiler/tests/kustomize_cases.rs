@@ -177,13 +177,6 @@ fn run_case(case: &Path) -> Outcome {
 #[test]
 fn pbc_matches_kubectl_or_refuses_on_kustomizes_own_tests() {
     let cases = cases();
-    // Differences not yet refused, by case name (to be emptied).
-    let known: Vec<String> =
-        std::fs::read_to_string(root().join("compiler/tests/kustomize_known_differences.txt"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect();
     let (mut matched, mut agreed, mut refused) = (0, 0, 0);
     let mut failures = Vec::new();
     let mut refusals: std::collections::BTreeMap<String, usize> = Default::default();
@@ -204,11 +197,10 @@ fn pbc_matches_kubectl_or_refuses_on_kustomizes_own_tests() {
                     println!("REFUSED {name}: {why}");
                 }
             }
-            Outcome::Different(_) if known.contains(&name) => {}
             Outcome::Different(why) => failures.push(format!("{name}: {why}")),
         }
     }
-    let compared = matched + agreed + refused + failures.len() + known.len();
+    let compared = matched + agreed + refused + failures.len();
     println!(
         "kustomize cases: {compared} compared: {matched} MATCH, {agreed} ERROR-AGREES, {refused} REFUSED, {} DIFFERENT",
         failures.len()

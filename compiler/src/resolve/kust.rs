@@ -3,7 +3,9 @@
 //! implement are "unsupported"; deprecated ones warn as kustomize does.
 
 use super::select::{LabelSelector, Pattern};
-use super::{DEPRECATED_FIELD, INVALID_KUSTOMIZATION, UNKNOWN_FIELD, UNSUPPORTED_FIELD};
+use super::{
+    DEPRECATED_FIELD, INVALID_KUSTOMIZATION, UNKNOWN_FIELD, UNSUPPORTED_FIELD, UNSUPPORTED_OVERLAY,
+};
 use crate::diag::{Diagnostic, Edit, did_you_mean, one_of};
 use crate::span::Span;
 use crate::yaml::{Node, ScalarKind, Value};
@@ -64,6 +66,21 @@ pub(crate) struct PatchSpec {
 pub(crate) struct Pairs {
     pub pairs: Vec<(Node, Node)>,
     pub field_span: Span,
+    /// Where kustomize writes them.
+    pub specs: PairSpecs,
+}
+
+/// The field specs a transformer of key/value pairs writes through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PairSpecs {
+    /// `metadata.labels` only (`labels` without `includeSelectors`/`includeTemplates`).
+    Metadata,
+    /// Metadata and pod templates (`labels` with `includeTemplates`).
+    Templates,
+    /// Metadata, templates and selectors (`commonLabels`, `labels` with `includeSelectors`).
+    Selectors,
+    /// `commonAnnotations`: metadata and pod templates.
+    Annotations,
 }
 
 #[derive(Clone, Debug)]
@@ -257,6 +274,7 @@ fn pairs(key: &Node, n: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> Optio
         }
     }
     Some(Pairs {
+        specs: PairSpecs::Metadata,
         pairs: out,
         field_span: key.span,
     })
@@ -643,6 +661,15 @@ fn sort_options(n: &Node, diags: &mut Vec<Diagnostic>) -> Option<SortSpec> {
             "`sortOptions` needs `order: legacy` or `order: fifo`",
         ));
     }
+    if fifo && let Some(e) = m.iter().find(|e| e.key_str() == "legacySortOptions") {
+        diags.push(
+            invalid(
+                e.key.span,
+                "`sortOptions.legacySortOptions` is set, but the order is `fifo`, not `legacy`",
+            )
+            .with_help("remove `legacySortOptions`, or set `order: legacy`"),
+        );
+    }
     Some(SortSpec { fifo, legacy })
 }
 
@@ -723,9 +750,17 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
             "nameSuffix" => k.suffix = string_field(v, "nameSuffix", diags),
             "commonLabels" => {
                 deprecated(&e.key, "commonLabels", "labels", None, diags);
-                common_labels = pairs(&e.key, v, "commonLabels", diags);
+                common_labels = pairs(&e.key, v, "commonLabels", diags).map(|mut p| {
+                    p.specs = PairSpecs::Selectors;
+                    p
+                });
             }
-            "commonAnnotations" => k.annotations = pairs(&e.key, v, "commonAnnotations", diags),
+            "commonAnnotations" => {
+                k.annotations = pairs(&e.key, v, "commonAnnotations", diags).map(|mut p| {
+                    p.specs = PairSpecs::Annotations;
+                    p
+                })
+            }
             "labels" => {
                 if v.is_null() {
                     continue;
@@ -739,18 +774,15 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
                         diags.push(invalid(it.span, "an entry of `labels` must be a mapping with `pairs`"));
                         continue;
                     };
+                    let (mut entry, mut selectors, mut templates) = (None, false, false);
                     for f in im {
                         match f.key_str() {
-                            "pairs" => {
-                                if let Some(p) = pairs(&f.key, &f.value, "pairs", diags) {
-                                    k.labels.push(p);
-                                }
-                            }
+                            "pairs" => entry = pairs(&f.key, &f.value, "pairs", diags),
                             "includeSelectors" => {
-                                bool_field(&f.value, "includeSelectors", diags);
+                                selectors = bool_field(&f.value, "includeSelectors", diags);
                             }
                             "includeTemplates" => {
-                                bool_field(&f.value, "includeTemplates", diags);
+                                templates = bool_field(&f.value, "includeTemplates", diags);
                             }
                             "fields" => diags.push(
                                 Diagnostic::new(
@@ -769,10 +801,30 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
                             ),
                         }
                     }
+                    if let Some(mut p) = entry {
+                        p.specs = if selectors {
+                            PairSpecs::Selectors
+                        } else if templates {
+                            PairSpecs::Templates
+                        } else {
+                            PairSpecs::Metadata
+                        };
+                        k.labels.push(p);
+                    }
                 }
             }
             "openapi" => {
                 if let Some(om) = v.as_map() {
+                    if let Some(ver) = om.iter().find(|e| e.key_str() == "version") {
+                        diags.push(
+                            Diagnostic::new(
+                                &UNSUPPORTED_OVERLAY,
+                                ver.key.span,
+                                "pbc does not implement `openapi.version` (a built-in Kubernetes schema other than kustomize's default)",
+                            )
+                            .with_help("remove `openapi.version`; pbc merges Playbook stages by name, and refuses merges that need another schema"),
+                        );
+                    }
                     if let Some(p) = om.iter().find(|e| e.key_str() == "path")
                         && let Some(text) = as_string(&p.value)
                     {

@@ -14,9 +14,11 @@
 
 pub mod budget;
 mod emit;
+mod fieldspec;
 mod inline;
 pub mod json6902;
 mod kust;
+mod refuse;
 pub mod select;
 pub mod smp;
 
@@ -168,12 +170,24 @@ declare_codes! {
     PB1019 UNKNOWN_PATCH_STAGE "patch-names-unknown-stage" Error "a patch names a stage the base does not have";
     /// A resource that kustomize would transform in a way pbc does not implement yet.
     ///
-    /// A `kind: List` document (`apiVersion: v1`, `items: [...]`) is expanded by kustomize into
-    /// its items, each then a resource of its own. pbc does not expand it, and treating the
-    /// list as one resource would build something other than kustomize does, so the document
-    /// is refused rather than approximated. Write each item as a document of its own
-    /// (separated by `---`).
+    /// No longer reported: it refused a `kind: List` document, which pbc now expands into its
+    /// items as kustomize does (a kind ending in `List` with `items`, each item a resource of
+    /// its own, after the file's other documents). The code stays reserved so that it keeps
+    /// its meaning; refusals are now `unsupported-overlay-feature`.
     PB1023 UNSUPPORTED_RESOURCE "unsupported-resource" Error "a resource pbc does not implement";
+    /// A kustomization needs a kustomize feature pbc does not implement yet.
+    ///
+    /// pbc builds what `kubectl kustomize` builds, or refuses: it never approximates. It
+    /// refuses a strategic-merge patch that merges a list of a built-in Kubernetes kind (a
+    /// Deployment's `containers`, `volumes`, `env`, …, merged by the schema's merge keys) or
+    /// uses a `$…` directive on one; a rename (`namePrefix`, `nameSuffix`, a patch) or a
+    /// namespace change of a resource that another resource refers to by name (a
+    /// RoleBinding's `roleRef`, a volume's `configMap.name`, …), which kustomize would
+    /// rewrite; and a custom OpenAPI schema for kinds other than the Playbook. The finding
+    /// names the field and the kind; its label shows the value kustomize would change. Write
+    /// the final value yourself (replace the list, use the final name), or build the tree
+    /// with kustomize.
+    PB1024 UNSUPPORTED_OVERLAY "unsupported-overlay-feature" Error "a kustomize feature pbc does not implement";
 }
 
 /// Whether files must lie under the kustomization's root (kustomize's `--load-restrictor`).
@@ -291,6 +305,37 @@ pub fn resolve(
         // Abandoned: what was built is incomplete (and was dropped).
         acc.res.clear();
     }
+    if !acc.res.is_empty() {
+        acc.diags.extend(refuse::name_references(&acc.res));
+    }
+    // kustomize writes every annotation value as a string (the scalar's text; a
+    // collection becomes `""`, reported) and drops an empty `annotations` map.
+    let lost: Vec<Diagnostic> = acc
+        .res
+        .par_iter_mut()
+        .filter(|r| {
+            r.node
+                .get_path(&["metadata", "annotations"])
+                .and_then(Node::as_map)
+                .is_some_and(|m| m.is_empty() || m.iter().any(|e| e.value.as_str().is_none()))
+        })
+        .flat_map_iter(|r| {
+            let md = r
+                .node
+                .as_map_mut()
+                .and_then(|m| m.iter_mut().find(|e| e.key_str() == "metadata"));
+            let found = match md {
+                Some(md) if md.value.get("annotations").is_some() => {
+                    normalize_annotations(&mut md.value, true)
+                }
+                _ => Vec::new(),
+            };
+            found
+                .into_iter()
+                .map(|(key, span, what)| collection_annotation(&key, span, what))
+        })
+        .collect();
+    acc.diags.extend(lost);
     sort_resources(&mut acc.res, sort.as_ref());
     let mut files = Vec::new();
     let mut seen_files = std::collections::HashSet::new();
@@ -350,33 +395,6 @@ struct ResId {
     name: Text,
 }
 
-/// Built-in kinds that are not namespaced.
-const CLUSTER_SCOPED: &[&str] = &[
-    "APIService",
-    "CSIDriver",
-    "CSINode",
-    "CertificateSigningRequest",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "ComponentStatus",
-    "CustomResourceDefinition",
-    "FlowSchema",
-    "IngressClass",
-    "MutatingWebhookConfiguration",
-    "Namespace",
-    "Node",
-    "PersistentVolume",
-    "PodSecurityPolicy",
-    "PriorityClass",
-    "PriorityLevelConfiguration",
-    "RuntimeClass",
-    "StorageClass",
-    "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionPolicyBinding",
-    "ValidatingWebhookConfiguration",
-    "VolumeAttachment",
-];
-
 fn text_at<'a>(n: &'a Node, path: &[&str]) -> &'a str {
     n.get_path(path)
         .and_then(|v| v.as_scalar())
@@ -401,7 +419,7 @@ impl ResId {
     }
 
     fn namespaced(&self) -> bool {
-        !CLUSTER_SCOPED.contains(&self.kind.as_str())
+        !fieldspec::cluster_scoped(&self.group, &self.version, &self.kind)
     }
 
     /// The namespace as kustomize compares it: `""` and `default` are the same.
@@ -907,8 +925,15 @@ impl<'a> Ctx<'a> {
         };
         acc.files.push(path);
         acc.diags.extend(loaded.diags.iter().cloned());
-        for doc in &loaded.docs {
-            let root = &doc.root;
+        // kustomize expands a `…List` with `items` into its items, appended after the
+        // file's other documents.
+        let mut queue: std::collections::VecDeque<(Node, u64)> = loaded
+            .docs
+            .iter()
+            .map(|d| (d.root.clone(), d.nodes))
+            .collect();
+        while let Some((root, nodes)) = queue.pop_front() {
+            let root = &root;
             if root.is_null() {
                 continue;
             }
@@ -935,17 +960,26 @@ impl<'a> Ctx<'a> {
                 );
                 continue;
             }
-            if let Some(kind) = root.get("kind").filter(|k| k.as_str() == Some("List")) {
-                acc.diags.push(
-                    Diagnostic::new(
-                        &UNSUPPORTED_RESOURCE,
-                        kind.span,
-                        "pbc does not expand `kind: List` into its items",
-                    )
-                    .with_help(
-                        "write each item of `items:` as a document of its own, separated by `---` (kustomize would expand the list; pbc refuses rather than build something else)",
-                    ),
-                );
+            if root
+                .get("kind")
+                .and_then(Node::as_str)
+                .is_some_and(|k| k.ends_with("List"))
+                && let Some(items) = root.get("items")
+            {
+                match items.as_seq() {
+                    Some(list) => {
+                        queue.extend(list.iter().map(|i| (i.clone(), i.count() as u64)));
+                    }
+                    None if items.is_null() => {}
+                    None => acc.diags.push(Diagnostic::new(
+                        &INVALID_RESOURCE,
+                        items.span,
+                        format!(
+                            "`items` of a list must be a list, not {}",
+                            items.type_name()
+                        ),
+                    )),
+                }
                 continue;
             }
             if root
@@ -967,7 +1001,7 @@ impl<'a> Ctx<'a> {
                 );
                 continue;
             }
-            acc.res.push(self.new_res(root.clone(), doc.nodes));
+            acc.res.push(self.new_res(root.clone(), nodes));
         }
         acc
     }
@@ -1044,12 +1078,20 @@ impl<'a> Ctx<'a> {
             acc.res.clear();
             return;
         }
-        // openapi: accepted, no effect; the file must exist and be under the root.
+        // openapi: the file must exist and be under the root; a schema for the Playbook
+        // alone has no effect (pbc always merges stages by name), another is refused.
         if let Some(o) = &k.openapi {
             let path = normalize(&kd.dir.join(&o.text));
             if self.loader.metadata(&path).is_err() {
                 acc.diags.push(self.missing(o, &path, "the openapi file"));
             } else if let Some(d) = self.check_root(kd, o, &path) {
+                acc.diags.push(d);
+            } else if let Ok(bytes) = self
+                .loader
+                .fs
+                .read(&path, self.loader.limits.max_file_bytes)
+                && let Some(d) = refuse::custom_schema(&bytes, o.span)
+            {
                 acc.diags.push(d);
             }
         }
@@ -1122,12 +1164,12 @@ impl<'a> Ctx<'a> {
         for l in &k.labels {
             acc.res
                 .par_iter_mut()
-                .for_each(|r| set_meta_pairs(&mut r.node, "labels", l));
+                .for_each(|r| fieldspec::apply_pairs(&mut r.node, l));
         }
         if let Some(a) = &k.annotations {
             acc.res
                 .par_iter_mut()
-                .for_each(|r| set_meta_pairs(&mut r.node, "annotations", a));
+                .for_each(|r| fieldspec::apply_pairs(&mut r.node, a));
         }
         for p in &k.patches_json {
             self.patch(kd, p, acc, &mut merged_stages);
@@ -1187,6 +1229,7 @@ impl<'a> Ctx<'a> {
                 }
                 r.name_spans.push(ns.span);
             }
+            fieldspec::namespace_fields(&mut r.node, &id, ns, &text);
         }
         // The transformation must not make two ids equal.
         let mut first_of: HashMap<ResId, usize> = HashMap::with_capacity(acc.res.len());
@@ -1423,7 +1466,7 @@ impl<'a> Ctx<'a> {
                     .as_map_mut()
                     .and_then(|m| m.iter_mut().find(|e| e.key_str() == "metadata"))
                 {
-                    for (key, span, found) in normalize_annotations(&mut md.value) {
+                    for (key, span, found) in normalize_annotations(&mut md.value, false) {
                         diags.push(collection_annotation(&key, span, found));
                     }
                 }
@@ -1527,6 +1570,11 @@ impl<'a> Ctx<'a> {
             let doc_nodes = doc.count() as u64;
             for i in sel {
                 let r = &mut acc.res[i];
+                if let Some((field, at)) = refuse::builtin_merge(&r.node, doc) {
+                    acc.diags
+                        .push(refuse::builtin_merge_refusal(p.span, &field, at, &r.cur()));
+                    continue;
+                }
                 // A merge adds at most the patch's own nodes.
                 r.nodes = r.nodes.saturating_add(doc_nodes);
                 let playbook = r.is_playbook();
@@ -1675,36 +1723,10 @@ fn restore(doc: &mut Node, path: &[&str], value: Option<Node>) {
     }
 }
 
-fn set_meta_pairs(doc: &mut Node, field: &str, pairs: &kust::Pairs) {
-    let Some(md) = metadata_mut(doc, pairs.field_span) else {
-        return;
-    };
-    let Some(m) = md.as_map_mut() else {
-        return;
-    };
-    let i = match m.iter().position(|e| e.key_str() == field) {
-        Some(i) => i,
-        None => {
-            m.push(Entry {
-                key: Node::string(pairs.field_span, field),
-                value: Node::map(pairs.field_span, Vec::new()),
-            });
-            m.len() - 1
-        }
-    };
-    let target = &mut m[i].value;
-    if target.as_map().is_none() {
-        *target = Node::map(pairs.field_span, Vec::new());
-    }
-    for (k, v) in &pairs.pairs {
-        set_entry(target, k.clone(), v.clone());
-    }
-}
-
 /// Annotations as kustomize writes them back after a JSON patch: every value a string (a
 /// collection becomes `""`), and no empty map. Returns the collections it emptied (key,
 /// span of the value, what it was): that is data lost, which the caller reports.
-fn normalize_annotations(md: &mut Node) -> Vec<(String, Span, &'static str)> {
+fn normalize_annotations(md: &mut Node, null_text: bool) -> Vec<(String, Span, &'static str)> {
     let mut lost = Vec::new();
     let empty = match md
         .as_map_mut()
@@ -1722,7 +1744,9 @@ fn normalize_annotations(md: &mut Node) -> Vec<(String, Span, &'static str)> {
                         lost.push((a.key_str().to_string(), a.value.span, found));
                     }
                     let text = match &a.value.value {
-                        Value::Scalar(s) if s.kind != crate::yaml::ScalarKind::Null => {
+                        Value::Scalar(s)
+                            if null_text || s.kind != crate::yaml::ScalarKind::Null =>
+                        {
                             s.text.as_str().to_owned()
                         }
                         _ => String::new(),
