@@ -55,6 +55,8 @@ pub(crate) struct Specs {
     pub common_labels: Vec<FieldSpec>,
     /// `labels` with `includeTemplates`: metadata and pod templates.
     pub template_labels: Vec<FieldSpec>,
+    /// `labels` alone: `metadata.labels`.
+    pub metadata_labels: Vec<FieldSpec>,
     pub common_annotations: Vec<FieldSpec>,
     /// `namespace`, beyond `metadata.namespace`.
     pub namespace: Vec<FieldSpec>,
@@ -106,7 +108,14 @@ fn load() -> Specs {
     );
     let mut diags = Vec::new();
     let docs = crate::yaml::parse(&file, &Limits::default(), &mut diags);
-    let mut s = Specs::default();
+    let mut s = Specs {
+        metadata_labels: vec![FieldSpec {
+            path: vec!["metadata".into(), "labels".into()],
+            create: true,
+            ..FieldSpec::default()
+        }],
+        ..Specs::default()
+    };
     for d in &docs {
         for e in d.root.as_map().unwrap_or_default() {
             match e.key_str() {
@@ -243,16 +252,8 @@ pub(crate) fn set_pairs_at(
 /// specs.
 pub(crate) fn apply_pairs(doc: &mut Node, p: &super::kust::Pairs) {
     use super::kust::PairSpecs;
-    let metadata_labels;
     let list: &[FieldSpec] = match p.specs {
-        PairSpecs::Metadata => {
-            metadata_labels = [FieldSpec {
-                path: vec!["metadata".into(), "labels".into()],
-                create: true,
-                ..FieldSpec::default()
-            }];
-            &metadata_labels
-        }
+        PairSpecs::Metadata => &specs().metadata_labels,
         PairSpecs::Templates => &specs().template_labels,
         PairSpecs::Selectors => &specs().common_labels,
         PairSpecs::Annotations => &specs().common_annotations,
