@@ -55,16 +55,60 @@ pub(crate) struct Specs {
     pub common_labels: Vec<FieldSpec>,
     /// `labels` with `includeTemplates`: metadata and pod templates.
     pub template_labels: Vec<FieldSpec>,
-    /// `labels` alone: `metadata.labels`.
-    pub metadata_labels: Vec<FieldSpec>,
     pub common_annotations: Vec<FieldSpec>,
     /// `namespace`, beyond `metadata.namespace`.
     pub namespace: Vec<FieldSpec>,
     pub name_reference: Vec<NameRef>,
-    /// `apiVersion kind` → namespaced, for the built-in resource types.
+}
+
+/// The built-in resource types (a small text, read apart from the field specs: the scope of
+/// a kind is needed by every build, the field specs only by some).
+#[derive(Debug, Default)]
+struct Kinds {
+    /// `apiVersion kind` → namespaced.
     builtin: HashMap<(String, String), bool>,
-    /// The built-in cluster-scoped types: group, version, kind.
+    /// The cluster-scoped ones: group, version, kind.
     cluster: Vec<(String, String, String)>,
+}
+
+fn kinds() -> &'static Kinds {
+    static KINDS: OnceLock<Kinds> = OnceLock::new();
+    KINDS.get_or_init(|| {
+        let mut s = Kinds::default();
+        for line in BUILTIN_KINDS.lines() {
+            if line.starts_with('#') {
+                continue;
+            }
+            let mut it = line.split_whitespace();
+            if let (Some(a), Some(k), Some(scope)) = (it.next(), it.next(), it.next()) {
+                s.builtin
+                    .insert((a.to_string(), k.to_string()), scope == "namespaced");
+                if scope != "namespaced" {
+                    let (g, v) = a.split_once('/').unwrap_or(("", a));
+                    s.cluster
+                        .push((g.to_string(), v.to_string(), k.to_string()));
+                }
+            }
+        }
+        s
+    })
+}
+
+/// The kinds other resources refer to by name (kustomize's name-reference targets), read
+/// from the field specs' text without parsing them: most builds rename none of them.
+pub(crate) fn name_reference_kinds() -> &'static [String] {
+    static KINDS: OnceLock<Vec<String>> = OnceLock::new();
+    KINDS.get_or_init(|| {
+        let section = FIELDSPECS
+            .split_once("\nnameReference:")
+            .map(|(_, rest)| rest)
+            .unwrap_or("");
+        section
+            .lines()
+            .filter_map(|l| l.strip_prefix("- kind: "))
+            .map(|k| k.trim().to_string())
+            .collect()
+    })
 }
 
 fn string(n: &Node) -> Option<String> {
@@ -108,14 +152,7 @@ fn load() -> Specs {
     );
     let mut diags = Vec::new();
     let docs = crate::yaml::parse(&file, &Limits::default(), &mut diags);
-    let mut s = Specs {
-        metadata_labels: vec![FieldSpec {
-            path: vec!["metadata".into(), "labels".into()],
-            create: true,
-            ..FieldSpec::default()
-        }],
-        ..Specs::default()
-    };
+    let mut s = Specs::default();
     for d in &docs {
         for e in d.root.as_map().unwrap_or_default() {
             match e.key_str() {
@@ -136,21 +173,6 @@ fn load() -> Specs {
             }
         }
     }
-    for line in BUILTIN_KINDS.lines() {
-        if line.starts_with('#') {
-            continue;
-        }
-        let mut it = line.split_whitespace();
-        if let (Some(a), Some(k), Some(scope)) = (it.next(), it.next(), it.next()) {
-            s.builtin
-                .insert((a.to_string(), k.to_string()), scope == "namespaced");
-            if scope != "namespaced" {
-                let (g, v) = a.split_once('/').unwrap_or(("", a));
-                s.cluster
-                    .push((g.to_string(), v.to_string(), k.to_string()));
-            }
-        }
-    }
     s
 }
 
@@ -163,7 +185,7 @@ pub(crate) fn specs() -> &'static Specs {
 /// Whether `apiVersion`/`kind` is a resource type of kustomize's built-in Kubernetes schema,
 /// and if so whether it is namespaced.
 pub(crate) fn builtin_scope(api_version: &str, kind: &str) -> Option<bool> {
-    specs()
+    kinds()
         .builtin
         .get(&(api_version.to_string(), kind.to_string()))
         .copied()
@@ -173,7 +195,7 @@ pub(crate) fn builtin_scope(api_version: &str, kind: &str) -> Option<bool> {
 /// `IsClusterScoped`: anything it does not know, a custom `Namespace` kind included, is
 /// namespaced).
 pub(crate) fn cluster_scoped(group: &str, version: &str, kind: &str) -> bool {
-    specs()
+    kinds()
         .cluster
         .iter()
         .any(|(g, v, k)| k == kind && v == version && g == group)
@@ -252,8 +274,17 @@ pub(crate) fn set_pairs_at(
 /// specs.
 pub(crate) fn apply_pairs(doc: &mut Node, p: &super::kust::Pairs) {
     use super::kust::PairSpecs;
+    let metadata_labels;
     let list: &[FieldSpec] = match p.specs {
-        PairSpecs::Metadata => &specs().metadata_labels,
+        PairSpecs::Metadata => {
+            // The common case, without reading the field specs.
+            metadata_labels = [FieldSpec {
+                path: vec!["metadata".into(), "labels".into()],
+                create: true,
+                ..FieldSpec::default()
+            }];
+            &metadata_labels
+        }
         PairSpecs::Templates => &specs().template_labels,
         PairSpecs::Selectors => &specs().common_labels,
         PairSpecs::Annotations => &specs().common_annotations,
@@ -341,5 +372,76 @@ mod tests {
         assert_eq!(builtin_scope("v1", "Namespace"), Some(false));
         assert_eq!(builtin_scope("apps/v1", "Deployment"), Some(true));
         assert_eq!(builtin_scope("example.com/v1", "Namespace"), None);
+        assert!(cluster_scoped(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole"
+        ));
+        assert!(!cluster_scoped("example.com", "v1", "Namespace"));
+        let kinds = name_reference_kinds();
+        for k in ["ConfigMap", "Secret", "ServiceAccount", "Role", "Service"] {
+            assert!(kinds.iter().any(|x| x == k), "{k} in {kinds:?}");
+        }
+        assert_eq!(
+            kinds.len(),
+            s.name_reference.len(),
+            "the text scan and the parse agree"
+        );
+    }
+}
+
+#[cfg(test)]
+mod set_tests {
+    use super::*;
+
+    fn node(text: &str) -> Node {
+        let file = SourceFile::new(FileId(0), "t.yaml".into(), text.into());
+        let mut diags = Vec::new();
+        let docs = crate::yaml::parse(&file, &Limits::default(), &mut diags);
+        docs.into_iter()
+            .next()
+            .map(|d| d.root)
+            .unwrap_or(Node::null(Span::default()))
+    }
+
+    fn path(p: &str) -> Vec<String> {
+        p.split('/').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn pairs_go_into_each_list_element_and_lists_are_never_created() {
+        let pair = [(
+            Node::string(Span::default(), "team"),
+            Node::string(Span::default(), "sre"),
+        )];
+        let mut n = node(
+            "spec:\n  volumeClaimTemplates:\n    - metadata: {name: a}\n    - metadata: {name: b}\n",
+        );
+        let spec = path("spec/volumeClaimTemplates[]/metadata/labels");
+        assert!(set_pairs_at(&mut n, &spec, true, &pair, Span::default()));
+        let json = n.to_json();
+        assert_eq!(
+            json["spec"]["volumeClaimTemplates"][1]["metadata"]["labels"]["team"],
+            "sre"
+        );
+        let mut bare = node("spec: {replicas: 1}\n");
+        assert!(!set_pairs_at(
+            &mut bare,
+            &spec,
+            true,
+            &pair,
+            Span::default()
+        ));
+        assert!(bare.to_json()["spec"].get("volumeClaimTemplates").is_none());
+        // Without `create`, a missing selector stays missing.
+        let mut job = node("spec: {template: {}}\n");
+        assert!(!set_pairs_at(
+            &mut job,
+            &path("spec/selector/matchLabels"),
+            false,
+            &pair,
+            Span::default()
+        ));
+        assert!(job.to_json()["spec"].get("selector").is_none());
     }
 }

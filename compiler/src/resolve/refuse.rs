@@ -86,7 +86,6 @@ pub(crate) fn builtin_merge_refusal(entry: Span, field: &str, at: Span, res: &Re
 /// has (or, for a reference that carries a namespace, a resource moved to another
 /// namespace). pbc does not rewrite references; each is refused.
 pub(crate) fn name_references(res: &[Res]) -> Vec<Diagnostic> {
-    let specs = fieldspec::specs();
     let mut out = Vec::new();
     // kustomize's check of (cluster) role binding subjects fails on a blank namespace.
     for r in res {
@@ -115,8 +114,13 @@ pub(crate) fn name_references(res: &[Res]) -> Vec<Diagnostic> {
             }
         }
     }
+    let targets = fieldspec::name_reference_kinds();
     for t in res {
         let cur = t.cur();
+        if !targets.iter().any(|k| *k == cur.kind) {
+            continue;
+        }
+        let specs = fieldspec::specs();
         let old: Vec<&str> = std::iter::once(&t.orig)
             .chain(&t.prev)
             .map(|id| id.name.as_str())
@@ -237,4 +241,70 @@ pub(crate) fn custom_schema(bytes: &[u8], entry: Span) -> Option<Diagnostic> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(text: &str) -> Node {
+        let file =
+            crate::span::SourceFile::new(crate::span::FileId(0), "t.yaml".into(), text.into());
+        let mut diags = Vec::new();
+        let docs = crate::yaml::parse(&file, &crate::yaml::Limits::default(), &mut diags);
+        assert!(diags.is_empty(), "{diags:?}");
+        docs.into_iter()
+            .next()
+            .map(|d| d.root)
+            .unwrap_or(Node::null(Span::default()))
+    }
+
+    const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      containers: [{name: a, image: x}]\n";
+
+    #[test]
+    fn a_patch_merging_a_built_in_list_is_refused() {
+        let base = node(DEPLOY);
+        let patch = node(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      containers: [{name: b, image: y}]\n",
+        );
+        let (field, _) = builtin_merge(&base, &patch).expect("refused");
+        assert_eq!(field, "spec.template.spec.containers");
+    }
+
+    #[test]
+    fn a_patch_adding_a_list_the_resource_lacks_or_changing_maps_is_applied() {
+        let base = node(DEPLOY);
+        for p in [
+            "spec: {template: {spec: {volumes: [{name: v, emptyDir: {}}]}}}",
+            "spec: {replicas: 3, template: {metadata: {labels: {a: b}}}}",
+            "metadata: {annotations: {x: y}}",
+        ] {
+            assert_eq!(builtin_merge(&base, &node(p)), None, "{p}");
+        }
+    }
+
+    #[test]
+    fn directives_are_refused_and_unknown_kinds_are_not_checked() {
+        let base = node(DEPLOY);
+        let p = node("spec: {template: {spec: {$setElementOrder/containers: [{name: a}]}}}");
+        assert!(builtin_merge(&base, &p).is_some());
+        let p = node("spec: {template: {spec: {volumes: [{name: v, $patch: delete}]}}}");
+        assert!(builtin_merge(&base, &p).is_some());
+        let custom = node(&DEPLOY.replace("apps/v1", "example.com/v1"));
+        let p = node("spec: {template: {spec: {containers: [{name: b}]}}}");
+        assert_eq!(builtin_merge(&custom, &p), None);
+    }
+
+    #[test]
+    fn a_schema_for_the_playbook_alone_is_accepted() {
+        let ok = br#"{"definitions": {"p": {"x-kubernetes-group-version-kind": [{"group": "agenticops", "version": "v1", "kind": "Playbook"}]}}}"#;
+        assert!(custom_schema(ok, Span::default()).is_none());
+        let other = br#"{"definitions": {"c": {"x-kubernetes-group-version-kind": [{"group": "example.com", "version": "v1", "kind": "MyCRD"}]}}}"#;
+        let d = custom_schema(other, Span::default()).expect("refused");
+        assert!(
+            d.message.contains("`MyCRD` (example.com/v1)"),
+            "{}",
+            d.message
+        );
+    }
 }
