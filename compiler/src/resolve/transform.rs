@@ -71,10 +71,11 @@ impl Ctx<'_> {
         let span = prefix.or(suffix).map(|n| n.span).unwrap_or_default();
         acc.res.par_iter_mut().for_each(|r| {
             let id = r.cur();
-            if matches!(
-                id.kind.as_str(),
-                "CustomResourceDefinition" | "APIService" | "Namespace"
-            ) {
+            // kustomize's skip list: any CustomResourceDefinition and Namespace kind, the
+            // APIService of apiregistration.k8s.io.
+            if matches!(id.kind.as_str(), "CustomResourceDefinition" | "Namespace")
+                || (id.kind == "APIService" && id.group == "apiregistration.k8s.io")
+            {
                 return;
             }
             r.store_prev();
