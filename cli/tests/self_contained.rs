@@ -44,6 +44,11 @@ fn is_user_facing(rel: &Path) -> bool {
     if s.starts_with("testdata/reference/") || s.starts_with("target/") {
         return false; // upstream files, copied unchanged
     }
+    if s.starts_with("testdata/kustomize-cases/") {
+        // kustomize's own test trees and kubectl's outputs, as extracted (some refer to a
+        // directory of their own tree named `shared`, one level up).
+        return false;
+    }
     let ext = rel.extension().and_then(|e| e.to_str()).unwrap_or("");
     matches!(
         ext,

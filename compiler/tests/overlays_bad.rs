@@ -21,6 +21,7 @@ fn root() -> PathBuf {
 
 /// (case, code of the first diagnostic, file it points at (relative to the case), line)
 const EXPECTED: &[(&str, &str, &str, u32)] = &[
+    ("builtin-merge", "PB1024", "overlay/kustomization.yaml", 6),
     (
         "component-under-resources",
         "PB1009",
@@ -75,7 +76,7 @@ const EXPECTED: &[(&str, &str, &str, u32)] = &[
         "overlay/kustomization.yaml",
         7,
     ),
-    ("list-kind", "PB1023", "overlay/list.yaml", 2),
+    ("list-kind", "PB1015", "overlay/list.yaml", 4),
     (
         "missing-patch-file",
         "PB1001",
@@ -88,6 +89,7 @@ const EXPECTED: &[(&str, &str, &str, u32)] = &[
         "overlay/kustomization.yaml",
         5,
     ),
+    ("name-reference", "PB1024", "overlay/kustomization.yaml", 3),
     (
         "no-kustomization",
         "PB1002",
