@@ -37,7 +37,9 @@ pub mod tls;
 pub use agents::{Agents, ExecutorSpec};
 pub use audit::{AuditEntry, Verification};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{ApprovalCounts, KillSwitch, OpenApproval, Runtime, default_state_dir};
+pub use engine::{
+    ApprovalCounts, KillSwitch, Latency, OpenApproval, PolicyStats, Runtime, default_state_dir,
+};
 pub use load::{Compiled, LoadOptions, load, load_all};
 pub use report::{
     Approval, ApprovalKind, ApprovalStatus, ApproverRef, AuditLog, Decision, Rejection, RunOptions,
