@@ -17,11 +17,12 @@ pub fn all_codes() -> Vec<&'static Code> {
     let mut v = pbc_compiler::codes::all();
     v.extend(pbc_lints::codes());
     v.extend(pbc_targets::codes());
+    v.extend(pbc_policy::codes());
     v.sort_by_key(|c| c.id);
     v
 }
 
-fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
+pub(crate) fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(2)
 }
@@ -43,7 +44,7 @@ fn width() -> usize {
 }
 
 /// Builds the loader and the configuration for a command.
-fn setup(
+pub(crate) fn setup(
     g: &Global,
     first_path: &Path,
     diags: &mut Vec<Diagnostic>,
@@ -87,7 +88,12 @@ fn extra_checks(
 }
 
 /// `pbc check`.
-pub fn check(g: &Global, mut paths: Vec<PathBuf>, format: CheckFormat) -> ExitCode {
+pub fn check(
+    g: &Global,
+    mut paths: Vec<PathBuf>,
+    format: CheckFormat,
+    policy_dirs: Vec<PathBuf>,
+) -> ExitCode {
     if paths.is_empty() {
         paths.push(PathBuf::from("."));
     }
@@ -107,11 +113,18 @@ pub fn check(g: &Global, mut paths: Vec<PathBuf>, format: CheckFormat) -> ExitCo
         Err(e) => return usage_error(e),
     };
     config_diags.extend(comp_diags);
+    let statics = match crate::policy::for_check(&cfg, &loader, policy_dirs, &mut config_diags) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     let lints = extra_checks(comp);
     // `pbc check` also reports emitted names that would be too long for their kind (the
     // targets do so when they build).
     let extra = move |cx: &PlaybookCtx<'_>, diags: &mut Vec<Diagnostic>| {
         lints(cx, diags);
+        if let Some(s) = &statics {
+            s.check(&cx.doc.root, diags);
+        }
         pbc_targets::names::check_names(
             cx.playbook,
             &cx.doc.name_origin,
@@ -165,7 +178,7 @@ pub fn check(g: &Global, mut paths: Vec<PathBuf>, format: CheckFormat) -> ExitCo
 }
 
 /// Prints diagnostics on stderr in human form (for commands whose stdout is an artifact).
-fn report_stderr(g: &Global, loader: &Loader, diags: &[Diagnostic]) {
+pub(crate) fn report_stderr(g: &Global, loader: &Loader, diags: &[Diagnostic]) {
     if diags.is_empty() {
         return;
     }

@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod notifications;
+mod policy;
 mod run;
 
 use std::io::Write;
