@@ -22,6 +22,8 @@ pub struct PolicyStats {
     pub violations_by_risk: BTreeMap<String, u64>,
     /// Evaluation time percentiles, milliseconds.
     pub latency_ms: Latency,
+    /// The sum of every evaluation's time, milliseconds.
+    pub latency_total_ms: f64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -69,6 +71,7 @@ impl Runtime {
             }
         }
         times.sort_unstable();
+        s.latency_total_ms = times.iter().map(|t| *t as f64).sum::<f64>() / 1000.0;
         s.compliance_rate = if s.evaluations == 0 {
             1.0
         } else {
