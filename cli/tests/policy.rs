@@ -218,3 +218,75 @@ fn a_static_rule_reports_at_the_line_of_an_overlay_patched_value() {
     assert!(!out.contains("PB6020"), "{out}");
     assert_eq!(code, 0, "{out}");
 }
+
+/// `pbc coverage` counts the action stages a policy checks, per playbook and over the tree,
+/// naming each uncovered stage at its line; `always-on-policies` covers every action stage.
+#[test]
+fn coverage_counts_action_stages_a_policy_checks() {
+    let d = tempfile::tempdir().unwrap();
+    let pb = "apiVersion: agenticops/v1
+kind: Playbook
+metadata: {name: mixed}
+spec:
+  trigger: ticket
+  stages:
+    - name: triage
+      agent: triager
+    - name: refund
+      action: payments:refund
+      policy: limits
+    - name: notify
+      action: email:send
+    - name: close
+      action: tickets:close
+";
+    std::fs::write(d.path().join("mixed.yaml"), pb).unwrap();
+    let limits = "policies:\n  limits:\n    rules:\n      - {resource: 'payments:*', param: amount, constraints: {amount_max: 100}}\n";
+    std::fs::write(d.path().join(".pbc.yaml"), limits).unwrap();
+    let coverage = |dir: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pbc"))
+            .args(["coverage", ".", "--format", "json"])
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["environments"][0]["policies"].clone()
+    };
+    let p = coverage(d.path());
+    assert_eq!(p["action_stages"], 3, "{p}");
+    assert_eq!(p["with_policy"], 1, "{p}");
+    assert!(
+        (p["ratio"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9,
+        "{p}"
+    );
+    let uncovered: Vec<(String, u64)> = p["playbooks"][0]["uncovered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["stage"].as_str().unwrap().to_string(),
+                u["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        uncovered,
+        vec![("notify".to_string(), 12), ("close".to_string(), 14)]
+    );
+    std::fs::write(
+        d.path().join(".pbc.yaml"),
+        format!("{limits}always-on-policies: [limits]\n"),
+    )
+    .unwrap();
+    let p = coverage(d.path());
+    assert_eq!(p["with_policy"], 3, "{p}");
+    assert_eq!(p["ratio"], 1.0, "{p}");
+    assert_eq!(p["always_on"], serde_json::json!(["limits"]), "{p}");
+}
