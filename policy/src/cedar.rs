@@ -6,7 +6,8 @@
 //! - resource `Stage::"<playbook>/<stage>"`, its attributes the stage's params (numbers that
 //!   are not whole become strings, nulls are left out) and `playbook`, `stage`;
 //! - context: `environment`, `requester`, `risk`, `kind`, `compliance`, `params`,
-//!   `approvals` (how many granted), `has_human_approval`, `history`, `time`.
+//!   `approvals` (how many granted), `has_human_approval`, `history`, `time`, `phase`
+//!   (`before`, or `output` for a policy with `check-output`) and `output` (then).
 //!
 //! Allow is allow. A deny whose determining policies are all forbids annotated
 //! `@pbc("require-approval")` asks for an approval instead (approvers from
@@ -173,6 +174,8 @@ impl Cedar {
             "kind",
             "compliance",
             "time",
+            "phase",
+            "output",
         ] {
             if let Some(v) = input.get(k).and_then(cedar_json) {
                 ctx.insert(k.into(), v);

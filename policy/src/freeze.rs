@@ -47,6 +47,9 @@ pub struct FrozenPolicy {
     /// sha256 of its files (of its rules, for declarative rules), in the audit log.
     pub sha256: String,
     pub timeout_ms: u64,
+    /// Evaluated again on the stage's output (`check-output`).
+    #[serde(default)]
+    pub check_output: bool,
 }
 
 /// The configuration's policies, frozen with a run.
@@ -75,6 +78,15 @@ impl PolicySet {
             }
         }
         names
+    }
+
+    /// Of `names`, the policies that also check the stage's output.
+    pub fn output_checks(&self, names: &[String]) -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| self.policies.get(*n).is_some_and(|p| p.check_output))
+            .cloned()
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -252,6 +264,7 @@ pub fn freeze(cfg: &Config, loader: &Loader, diags: &mut Vec<Diagnostic>) -> Pol
                 kind,
                 sha256,
                 timeout_ms: def.timeout_ms,
+                check_output: def.check_output,
             },
         );
     }

@@ -350,3 +350,94 @@ fn always_on_policies_apply_to_every_action_stage() {
     assert_eq!(r.status, RunStatus::Refused);
     assert_eq!(policy_of(&r, "act")["name"], "cap");
 }
+
+/// A policy with `check-output: true` decides again on the stage's output, before anything
+/// reads it: a deny refuses the stage and the output is kept nowhere (a hash in the audit
+/// log); an allowed output is kept. Declarative rules cannot check outputs.
+#[test]
+fn a_policy_checks_the_output_before_anything_reads_it() {
+    let rego = "package p\n\ndefault decision := {\"decision\": \"allow\"}\n\ndecision := {\"decision\": \"deny\", \"reasons\": [\"the output holds an SSN\"]} if {\n\tinput.phase == \"output\"\n\tinput.output.ssn\n}\n";
+    let with_output = |output: &str| {
+        let d = scratch(
+            "policies:\n  p: {rego: {files: [p.rego], query: data.p.decision}, check-output: true}\n",
+            &[("p.rego", rego), ("recorded/act.json", output)],
+        );
+        std::fs::write(
+            d.path().join("agents.yaml"),
+            "actions:\n  \"db:writeData\": {fixture: recorded/}\n",
+        )
+        .unwrap();
+        d
+    };
+    let state = tempfile::tempdir().unwrap();
+    let mut rt = Runtime::open(state.path()).unwrap();
+    let go = |rt: &mut Runtime, d: &Path| {
+        let c = load(&d.join("pb.yaml"), &LoadOptions::default()).unwrap();
+        let agents = Agents::from_file(&d.join("agents.yaml")).unwrap();
+        rt.run(
+            &c,
+            &agents,
+            json!({}),
+            &RunOptions::requested_by("rita@example.com"),
+        )
+        .unwrap()
+    };
+
+    let d = with_output(r#"{"ok": true, "ssn": "123-45-6789"}"#);
+    let r = go(&mut rt, d.path());
+    assert_eq!(r.status, RunStatus::Refused);
+    let j = r.to_json();
+    assert_eq!(j["stages"]["act"]["status"], "refused", "{j}");
+    assert_eq!(j["stages"]["act"]["output"], Value::Null, "{j}");
+    assert_eq!(j["stages"]["act"]["policy"]["decision"], "deny", "{j}");
+    let log = rt.audit_log(&r.run).unwrap().entries;
+    let phases: Vec<(String, Value)> = log
+        .iter()
+        .filter(|x| x.event == "policy-decision")
+        .map(|x| {
+            (
+                x.details["decision"].as_str().unwrap().to_string(),
+                x.details["phase"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        phases,
+        vec![
+            ("allow".to_string(), json!("before")),
+            ("deny".to_string(), json!("output"))
+        ]
+    );
+    assert!(log.iter().any(|x| x.event == "policy-violation"));
+    let withheld = log
+        .iter()
+        .find(|x| x.event == "stage-output-withheld")
+        .expect("the output is withheld");
+    assert_eq!(
+        withheld.details["output_sha256"].as_str().unwrap().len(),
+        64
+    );
+    let text = serde_json::to_string(&log.iter().map(|x| &x.details).collect::<Vec<_>>()).unwrap();
+    assert!(!text.contains("123-45-6789"), "{text}");
+    let db = std::fs::read(state.path().join("state.db")).unwrap();
+    assert!(
+        !db.windows(11).any(|w| w == b"123-45-6789"),
+        "the withheld output is in the state"
+    );
+
+    let d = with_output(r#"{"ok": true}"#);
+    let r = go(&mut rt, d.path());
+    assert_eq!(r.status, RunStatus::Succeeded);
+    assert_eq!(r.to_json()["stages"]["act"]["output"], json!({"ok": true}));
+
+    // Declarative rules see params only.
+    let d = scratch(
+        "policies:\n  p:\n    check-output: true\n    rules: [{resource: 'db:*', constraints: {deny: {table: [x]}}}]\n",
+        &[],
+    );
+    let err = load(&d.path().join("pb.yaml"), &LoadOptions::default()).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("PB0021"), "{text}");
+    assert!(text.contains("declarative rules limit a stage's params"), "{text}");
+    assert!(text.contains(".pbc.yaml:3:5"), "{text}");
+}

@@ -19,6 +19,9 @@ pub struct PolicyDef {
     /// The longest one evaluation may take (`timeout`, default one second); past it the
     /// policy denies.
     pub timeout_ms: u64,
+    /// `check-output: true`: evaluated again on the stage's output, before anything reads
+    /// it (Rego and Cedar policies).
+    pub check_output: bool,
 }
 
 /// A path in the configuration, resolved against its directory, with where it was written.
@@ -114,7 +117,14 @@ pub struct RuleDef {
 /// The default evaluation time limit.
 pub const DEFAULT_POLICY_TIMEOUT_MS: u64 = 1000;
 
-const POLICY_KEYS: &[&str] = &["rego", "cedar", "rules", "timeout", "description"];
+const POLICY_KEYS: &[&str] = &[
+    "rego",
+    "cedar",
+    "rules",
+    "timeout",
+    "check-output",
+    "description",
+];
 const REGO_KEYS: &[&str] = &["files", "data", "query"];
 const CEDAR_KEYS: &[&str] = &["policies", "schema", "entities"];
 const RULE_KEYS: &[&str] = &[
@@ -172,6 +182,7 @@ impl Config {
                         span,
                         kind: PolicyKind::Undefined,
                         timeout_ms: DEFAULT_POLICY_TIMEOUT_MS,
+                        check_output: false,
                     },
                 );
             }
@@ -210,6 +221,7 @@ impl Config {
         let mut kind = None;
         let mut kinds = 0;
         let mut timeout_ms = DEFAULT_POLICY_TIMEOUT_MS;
+        let mut check_output = None;
         for f in fields {
             match f.key_str() {
                 "rego" => {
@@ -229,6 +241,15 @@ impl Config {
                         timeout_ms = d.seconds.saturating_mul(1000).max(1);
                     }
                 }
+                "check-output" => match f.value.as_scalar() {
+                    Some(sc) if sc.kind == ScalarKind::Bool => {
+                        check_output = Some((sc.text.eq_ignore_ascii_case("true"), f.key.span));
+                    }
+                    _ => diags.push(bad(
+                        f.value.span,
+                        "`check-output` must be `true` or `false`".into(),
+                    )),
+                },
                 "description" => {
                     if f.value.as_str().is_none() {
                         diags.push(bad(f.value.span, "`description` must be a string".into()));
@@ -246,11 +267,21 @@ impl Config {
             ));
             return None;
         }
+        let kind = kind?;
+        if let (Some((true, at)), PolicyKind::Rules(_)) = (check_output, &kind) {
+            diags.push(bad(
+                at,
+                format!(
+                    "policy `{name}`: declarative rules limit a stage's params before it runs; `check-output` needs a Rego or Cedar policy, which sees the output as `input.output`"
+                ),
+            ));
+        }
         Some(PolicyDef {
             name: name.to_string(),
             span: e.key.span,
-            kind: kind?,
+            kind,
             timeout_ms,
+            check_output: check_output.is_some_and(|(b, _)| b),
         })
     }
 

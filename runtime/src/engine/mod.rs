@@ -42,6 +42,7 @@ mod lifecycle;
 mod notices;
 mod parallel;
 mod policy;
+mod policy_output;
 mod policy_stats;
 mod queries;
 mod rollback;

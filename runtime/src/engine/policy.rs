@@ -19,17 +19,17 @@ use std::time::Instant;
 const HISTORY_MS: i64 = 30 * 86_400_000;
 
 /// One policy's decision for a stage, as evaluated.
-struct Evaluated {
-    name: String,
+pub(super) struct Evaluated {
+    pub(super) name: String,
     kind: &'static str,
     sha256: String,
-    decision: Decision,
+    pub(super) decision: Decision,
     elapsed_us: u64,
 }
 
 impl Runtime {
     /// The executed stages of `action` over the last 30 days, across runs.
-    fn action_history(&self, action: &str) -> Result<Vec<HistoryRow>> {
+    pub(super) fn action_history(&self, action: &str) -> Result<Vec<HistoryRow>> {
         let since = self.now() - HISTORY_MS;
         self.store.read(|c| {
             let mut st = c
@@ -53,7 +53,12 @@ impl Runtime {
     }
 
     /// The input document of stage `i` (`schemas/policy-input.schema.json`).
-    fn policy_input(&self, live: &Live, i: usize, history: &[HistoryRow]) -> Result<Value> {
+    pub(super) fn policy_input(
+        &self,
+        live: &Live,
+        i: usize,
+        history: &[HistoryRow],
+    ) -> Result<Value> {
         let pb = &live.c.playbook;
         let stage = &pb.spec.stages[i];
         let scope = self.scope(live, i, false);
@@ -115,121 +120,17 @@ impl Runtime {
             Some(a) => self.action_history(a)?,
             None => Vec::new(),
         };
-        let input = self.policy_input(live, i, &history)?;
-        let now = self.now();
-        let mut results = Vec::new();
-        for name in names {
-            let started = Instant::now();
-            let (kind, sha256, decision) = match set.policies.get(&name) {
-                None => (
-                    "undefined",
-                    String::new(),
-                    Decision::deny(format!(
-                        "policy `{name}` is not defined in the configuration this run started with (fail closed)"
-                    )),
-                ),
-                Some(p) => match p.compile() {
-                    Ok(c) => (
-                        c.kind(),
-                        c.sha256.clone(),
-                        c.evaluate(&input, &history, now),
-                    ),
-                    Err(errs) => (
-                        p.kind_name(),
-                        p.sha256.clone(),
-                        Decision::deny(format!(
-                            "policy `{name}` does not compile: {} (an error denies)",
-                            errs.first().map(|e| e.message.as_str()).unwrap_or("")
-                        )),
-                    ),
-                },
-            };
-            let elapsed_us = started.elapsed().as_micros() as u64;
-            let mut decision = decision;
-            decision.reasons = decision
-                .reasons
-                .iter()
-                .map(|r| live.redactor.text(r))
-                .collect();
-            results.push(Evaluated {
-                name,
-                kind,
-                sha256,
-                decision,
-                elapsed_us,
-            });
-        }
-        // Every decision, audited and stored in one transaction.
+        let mut input = self.policy_input(live, i, &history)?;
+        input["phase"] = json!("before");
+        let results = self.evaluate_policies(live, &set, names, &input, &history);
+        self.store_decisions(live, i, &results, "before")?;
         let sname = stage.name.value.clone();
-        let mut entries = Vec::new();
-        for r in &results {
-            let details = json!({
-                "policy": r.name,
-                "kind": r.kind,
-                "sha256": r.sha256,
-                "decision": r.decision.decision.as_str(),
-                "reasons": r.decision.reasons,
-                "approvers": r.decision.approvers,
-                "evaluation_ms": r.elapsed_us as f64 / 1000.0,
-            });
-            entries.push(self.entry(
-                live,
-                Some(&sname),
-                "policy-decision",
-                "pbc",
-                details.clone(),
-            ));
-            if r.decision.decision == Verdict::Deny {
-                entries.push(self.entry(live, Some(&sname), "policy-violation", "pbc", details));
-            }
-        }
         let rid = live.run.id.clone();
-        let rows: Vec<(String, &'static str, String, String, u64)> = results
-            .iter()
-            .map(|r| {
-                (
-                    r.name.clone(),
-                    r.kind,
-                    r.decision.decision.as_str().to_string(),
-                    to_json(&r.decision.reasons),
-                    r.elapsed_us,
-                )
-            })
-            .collect();
-        let sn = sname.clone();
-        let risk = stage.risk(&live.c.playbook.spec).as_str();
-        self.commit(|tx| {
-            for (policy, kind, decision, reasons, us) in &rows {
-                tx.conn()
-                    .execute(
-                        "INSERT INTO policy_decisions(run, stage, policy, kind, decision, reasons, elapsed_us, risk, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                        params![rid, sn, policy, kind, decision, reasons, *us as i64, risk, now],
-                    )
-                    .map_err(|e| Error::Store(e.to_string()))?;
-            }
-            for e in entries {
-                tx.audit(e)?;
-            }
-            Ok(())
-        })?;
         if let Some(denied) = results
             .iter()
             .find(|r| r.decision.decision == Verdict::Deny)
         {
-            live.stages[i].status = StageStatus::Refused;
-            live.stages[i].error = Some(format!(
-                "refused by policy `{}`: {}",
-                denied.name,
-                denied.decision.reasons.join("; ")
-            ));
-            live.stages[i].finished_at = Some(self.now());
-            self.record(
-                live,
-                i,
-                "stage-refused",
-                "pbc",
-                json!({"policy": denied.name, "reasons": denied.decision.reasons}),
-            )?;
+            self.refuse(live, i, denied, "before")?;
             return Ok(false);
         }
         let asking: Vec<&Evaluated> = results
@@ -293,6 +194,153 @@ impl Runtime {
             None,
         )?;
         Ok(false)
+    }
+
+    /// Evaluates each named policy on `input`; an undefined name, a policy that does not
+    /// compile, an error or a timeout denies (fail closed). Reasons are redacted.
+    pub(super) fn evaluate_policies(
+        &self,
+        live: &Live,
+        set: &pbc_policy::PolicySet,
+        names: Vec<String>,
+        input: &Value,
+        history: &[HistoryRow],
+    ) -> Vec<Evaluated> {
+        let now = self.now();
+        let mut results = Vec::new();
+        for name in names {
+            let started = Instant::now();
+            let (kind, sha256, decision) = match set.policies.get(&name) {
+                None => (
+                    "undefined",
+                    String::new(),
+                    Decision::deny(format!(
+                        "policy `{name}` is not defined in the configuration this run started with (fail closed)"
+                    )),
+                ),
+                Some(p) => match p.compile() {
+                    Ok(c) => (c.kind(), c.sha256.clone(), c.evaluate(input, history, now)),
+                    Err(errs) => (
+                        p.kind_name(),
+                        p.sha256.clone(),
+                        Decision::deny(format!(
+                            "policy `{name}` does not compile: {} (an error denies)",
+                            errs.first().map(|e| e.message.as_str()).unwrap_or("")
+                        )),
+                    ),
+                },
+            };
+            let elapsed_us = started.elapsed().as_micros() as u64;
+            let mut decision = decision;
+            decision.reasons = decision
+                .reasons
+                .iter()
+                .map(|r| live.redactor.text(r))
+                .collect();
+            results.push(Evaluated {
+                name,
+                kind,
+                sha256,
+                decision,
+                elapsed_us,
+            });
+        }
+        results
+    }
+
+    /// Every decision, audited (`policy-decision`, and `policy-violation` for a deny) and
+    /// stored (`policy_decisions`) in one transaction. `phase`: `before` the executor runs,
+    /// or on its `output`.
+    pub(super) fn store_decisions(
+        &mut self,
+        live: &Live,
+        i: usize,
+        results: &[Evaluated],
+        phase: &str,
+    ) -> Result<()> {
+        let stage = &live.c.playbook.spec.stages[i];
+        let sname = stage.name.value.clone();
+        let now = self.now();
+        let mut entries = Vec::new();
+        for r in results {
+            let details = json!({
+                "policy": r.name,
+                "kind": r.kind,
+                "sha256": r.sha256,
+                "phase": phase,
+                "decision": r.decision.decision.as_str(),
+                "reasons": r.decision.reasons,
+                "approvers": r.decision.approvers,
+                "evaluation_ms": r.elapsed_us as f64 / 1000.0,
+            });
+            entries.push(self.entry(
+                live,
+                Some(&sname),
+                "policy-decision",
+                "pbc",
+                details.clone(),
+            ));
+            if r.decision.decision == Verdict::Deny {
+                entries.push(self.entry(live, Some(&sname), "policy-violation", "pbc", details));
+            }
+        }
+        let rid = live.run.id.clone();
+        let rows: Vec<(String, &'static str, String, String, u64)> = results
+            .iter()
+            .map(|r| {
+                (
+                    r.name.clone(),
+                    r.kind,
+                    r.decision.decision.as_str().to_string(),
+                    to_json(&r.decision.reasons),
+                    r.elapsed_us,
+                )
+            })
+            .collect();
+        let risk = stage.risk(&live.c.playbook.spec).as_str();
+        self.commit(|tx| {
+            for (policy, kind, decision, reasons, us) in &rows {
+                tx.conn()
+                    .execute(
+                        "INSERT INTO policy_decisions(run, stage, policy, kind, decision, reasons, elapsed_us, risk, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        params![rid, sname, policy, kind, decision, reasons, *us as i64, risk, now],
+                    )
+                    .map_err(|e| Error::Store(e.to_string()))?;
+            }
+            for e in entries {
+                tx.audit(e)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Stage `i` refused by `denied`'s decision.
+    pub(super) fn refuse(
+        &mut self,
+        live: &mut Live,
+        i: usize,
+        denied: &Evaluated,
+        phase: &str,
+    ) -> Result<()> {
+        live.stages[i].status = StageStatus::Refused;
+        live.stages[i].error = Some(format!(
+            "refused by policy `{}`{}: {}",
+            denied.name,
+            if phase == "output" {
+                " on its output"
+            } else {
+                ""
+            },
+            denied.decision.reasons.join("; ")
+        ));
+        live.stages[i].finished_at = Some(self.now());
+        self.record(
+            live,
+            i,
+            "stage-refused",
+            "pbc",
+            json!({"policy": denied.name, "phase": phase, "reasons": denied.decision.reasons}),
+        )
     }
 
     /// Per stage of a run: the policy decision that settled it (a deny if one denied, else

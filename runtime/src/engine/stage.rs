@@ -276,6 +276,10 @@ impl Runtime {
                 let redacted = secrets.value(&redact_value(&out, "output", &findings));
                 return self.block(live, i, findings, Some(redacted), "output");
             }
+            // Policies that check the output decide before it is kept.
+            if !self.check_output_policies(live, i, &out)? {
+                return Ok(());
+            }
             let out = secrets.value(&out);
             live.stages[i].output = Some(out.clone());
             live.stages[i].error = None;
