@@ -438,6 +438,9 @@ fn a_policy_checks_the_output_before_anything_reads_it() {
     let err = load(&d.path().join("pb.yaml"), &LoadOptions::default()).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("PB0021"), "{text}");
-    assert!(text.contains("declarative rules limit a stage's params"), "{text}");
+    assert!(
+        text.contains("declarative rules limit a stage's params"),
+        "{text}"
+    );
     assert!(text.contains(".pbc.yaml:3:5"), "{text}");
 }
