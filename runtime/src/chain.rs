@@ -19,6 +19,12 @@ use serde_json::Value;
 /// those still waiting in the store. Err: why the chain cannot be trusted.
 pub(crate) fn entries(store: &Store) -> Result<std::result::Result<Vec<AuditEntry>, String>> {
     let path = store.audit_path();
+    // One snapshot of the store's side: other processes (a server's workers, the CLI) may
+    // append and flush entries while this reads, so the hashes, the waiting entries and the
+    // file's length pbc wrote are read together, and of the file only those bytes are read
+    // (the file only grows at its end; a line being appended is not read half-written).
+    let snap = store.audit_snapshot()?;
+    let bytes = snap.bytes;
     // Read line by line, bounded (the log is never held whole): once to verify, once for
     // the entries.
     let open = || -> Result<Box<dyn std::io::BufRead>> {
@@ -26,10 +32,13 @@ pub(crate) fn entries(store: &Store) -> Result<std::result::Result<Vec<AuditEntr
             return Ok(Box::new(std::io::empty()));
         }
         let f = crate::files::open_regular(&path, "the audit log")?;
-        Ok(Box::new(std::io::BufReader::new(f)))
+        Ok(Box::new(std::io::BufReader::new(std::io::Read::take(
+            f, bytes,
+        ))))
     };
     let io = |e: std::io::Error| format!("{}: {e}", path.display());
-    let (hashes, pending) = store.audit_hashes()?;
+    let hashes = snap.hashes;
+    let pending = snap.pending.len();
     let written = hashes.len().saturating_sub(pending);
     let v = match audit::verify_reader(&mut open()?, Some(&hashes[..written])) {
         Ok(v) => v,
@@ -43,19 +52,23 @@ pub(crate) fn entries(store: &Store) -> Result<std::result::Result<Vec<AuditEntr
             p.seq, p.line, p.message
         )));
     }
-    // Every recorded entry verified; lines appended behind pbc's back after them are not
-    // part of the chain (`pbc audit verify` reports them).
     let mut out = match audit::read_entries(&mut open()?) {
         Ok(entries) => entries,
         Err(e) => return Ok(Err(io(e))),
     };
+    if out.len() < written {
+        return Ok(Err(format!(
+            "the audit log holds {} entries, but the state store recorded {written} as written",
+            out.len()
+        )));
+    }
     out.truncate(written);
     let mut prev = hashes
         .get(written.wrapping_sub(1))
         .filter(|_| written > 0)
         .cloned()
         .unwrap_or_else(|| GENESIS.to_string());
-    for (seq, line) in store.pending_audit_lines()? {
+    for (seq, line) in snap.pending {
         let Ok(e) = serde_json::from_str::<AuditEntry>(&line) else {
             return Ok(Err(format!(
                 "audit entry #{seq} waiting in the state store is not an entry"
@@ -297,4 +310,60 @@ pub(crate) fn cross_check(store: &Store, entries: &[AuditEntry]) -> Result<Vec<S
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(i: u64) -> AuditEntry {
+        AuditEntry {
+            seq: 0,
+            time: "2027-01-01T00:00:00.000Z".into(),
+            run: Some("run-1".into()),
+            stage: None,
+            event: "run-started".into(),
+            actor: "pbc".into(),
+            compliance: Vec::new(),
+            details: json!({"i": i}),
+            prev: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    /// Another process appending and flushing entries while the chain is read (a server's
+    /// workers deciding approvals at once) never makes a sound chain look broken: the
+    /// store's side is read in one snapshot and the file only up to what pbc marked.
+    #[test]
+    fn the_chain_reads_sound_while_another_writer_appends_and_flushes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = Store::open(dir.path()).unwrap();
+        writer.tx(|t| t.audit(entry(0)).map(|_| ())).unwrap();
+        let path = dir.path().to_path_buf();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = done.clone();
+        let reader = std::thread::spawn(move || {
+            let store = Store::open(&path).unwrap();
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                entries(&store).unwrap()?;
+                reads += 1;
+            }
+            Ok(reads)
+        });
+        for i in 1..400 {
+            // Two entries per transaction; each commit flushes what waits.
+            writer
+                .tx(|t| {
+                    t.audit(entry(i))?;
+                    t.audit(entry(i)).map(|_| ())
+                })
+                .unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let reads = reader.join().unwrap().unwrap_or_else(|why| panic!("{why}"));
+        assert!(reads > 0);
+        assert_eq!(entries(&writer).unwrap().unwrap().len(), 799);
+    }
 }

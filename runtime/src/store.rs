@@ -354,6 +354,47 @@ impl Store {
         Ok((rows.into_iter().map(|(h, _)| h).collect(), pending))
     }
 
+    /// One consistent view of the chain's state in the store, read in one snapshot (another
+    /// process may append or flush entries meanwhile): every recorded hash in order, the
+    /// entries not yet in the file (seq and line), and how many bytes of the file pbc wrote
+    /// and marked (the file's first entries, `hashes.len() - pending.len()` of them).
+    pub fn audit_snapshot(&self) -> Result<AuditSnapshot> {
+        let read = |c: &Connection| -> Result<AuditSnapshot> {
+            let mut st = c
+                .prepare("SELECT seq, hash, line FROM audit ORDER BY seq")
+                .map_err(db)?;
+            let rows: Vec<(i64, String, Option<String>)> = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(db)?
+                .collect::<std::result::Result<_, _>>()
+                .map_err(db)?;
+            let bytes = meta_get(c, "audit_bytes")?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let mut snap = AuditSnapshot {
+                hashes: Vec::with_capacity(rows.len()),
+                pending: Vec::new(),
+                bytes,
+            };
+            for (seq, hash, line) in rows {
+                snap.hashes.push(hash);
+                if let Some(l) = line {
+                    snap.pending.push((seq.max(0) as u64, l));
+                }
+            }
+            Ok(snap)
+        };
+        if self.conn.is_autocommit() {
+            // A read transaction: both statements see the same snapshot (WAL).
+            let t = self.conn.unchecked_transaction().map_err(db)?;
+            let snap = read(&t)?;
+            t.commit().map_err(db)?;
+            Ok(snap)
+        } else {
+            read(&self.conn)
+        }
+    }
+
     /// Entries recorded but not yet in the file: seq and line, in order.
     pub fn pending_audit_lines(&self) -> Result<Vec<(u64, String)>> {
         let mut st = self
@@ -463,6 +504,15 @@ impl Tx<'_> {
             .map_err(db)?;
         Ok((seq, hash))
     }
+}
+
+/// The chain's state in the store at one instant ([`Store::audit_snapshot`]).
+#[derive(Clone, Debug, Default)]
+pub struct AuditSnapshot {
+    pub hashes: Vec<String>,
+    pub pending: Vec<(u64, String)>,
+    /// Bytes of the audit file pbc wrote and marked.
+    pub bytes: u64,
 }
 
 /// JSON column helpers.
