@@ -343,7 +343,7 @@ mod tests {
         let path = dir.path().to_path_buf();
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop = done.clone();
-        let reader = std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || -> std::result::Result<u64, String> {
             let store = Store::open(&path).unwrap();
             let mut reads = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
