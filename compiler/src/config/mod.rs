@@ -14,12 +14,13 @@ use std::path::{Path, PathBuf};
 mod channels;
 mod people;
 mod serve;
+mod serve_identity;
 mod settings;
 
 pub use channels::{ChannelDef, EmailDef, PagerDutyDef, SlackDef, SmtpTls, WebhookDef};
 pub use serve::{
-    DEFAULT_MAX_BODY_BYTES, MissedSchedules, ServeSettings, ServeTls, TokenHash, is_sha256_hex,
-    read_tokens,
+    DEFAULT_MAX_BODY_BYTES, MissedSchedules, ServeOidc, ServeSettings, ServeSlack, ServeTls,
+    TokenHash, is_sha256_hex, read_tokens,
 };
 mod sinks;
 pub use sinks::{SINK_KINDS, SinkDef, UNDELIVERED_SINK_KINDS};
