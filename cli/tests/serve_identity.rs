@@ -189,6 +189,34 @@ fn oidc_tokens_are_verified_against_the_jwks() {
     s.wait_status(&run, "succeeded");
     // Configured tokens still work beside OIDC.
     assert_eq!(s.get("/v1/runs", "lee-token").0, 200);
+
+    // The web page's sign-in takes a JWT; the session ends when the JWT does (10 minutes
+    // here, with the 60 s of skew), not after the usual 8 hours.
+    let login = request("GET", &format!("{}/ui/login", s.url), &[], None);
+    let nonce = login.cookie("pbc_login").unwrap();
+    let r = request(
+        "POST",
+        &format!("{}/ui/login", s.url),
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &format!("pbc_login={nonce}")),
+        ],
+        Some(&form(&[("csrf", &nonce), ("token", &good)])),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let cookie = r
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("pbc_session="))
+        .unwrap()
+        .to_string();
+    let max_age: u64 = cookie
+        .split("; ")
+        .find_map(|p| p.strip_prefix("Max-Age="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=660).contains(&max_age), "{cookie}");
 }
 
 fn slack_sign(ts: i64, body: &str) -> String {

@@ -114,6 +114,11 @@ impl Oidc {
 
     /// The user `token` authenticates at `now_ms`, or why it does not.
     pub fn user(&self, token: &str, now_ms: i64) -> Result<String, String> {
+        self.user_until(token, now_ms).map(|(u, _)| u)
+    }
+
+    /// [`Oidc::user`], with the token's expiry (`exp`, unix seconds).
+    pub fn user_until(&self, token: &str, now_ms: i64) -> Result<(String, i64), String> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| format!("not a valid JWT: {e}"))?;
         let alg = header.alg;
@@ -152,20 +157,20 @@ impl Oidc {
         let claims = claims.ok_or(why)?;
         let now = now_ms.div_euclid(1000);
         let time = |c: &str| claims.get(c).and_then(Value::as_f64).map(|t| t as i64);
-        match time("exp") {
+        let exp = match time("exp") {
             Some(exp) if now > exp.saturating_add(LEEWAY_SECONDS) => {
                 return Err("JWT expired".into());
             }
-            Some(_) => {}
+            Some(exp) => exp,
             None => return Err("JWT without a numeric `exp`".into()),
-        }
+        };
         if let Some(nbf) = time("nbf")
             && nbf > now.saturating_add(LEEWAY_SECONDS)
         {
             return Err("JWT not valid yet (`nbf`)".into());
         }
         match claims.get(&self.user_claim).and_then(Value::as_str) {
-            Some(u) if !u.trim().is_empty() => Ok(u.trim().to_string()),
+            Some(u) if !u.trim().is_empty() => Ok((u.trim().to_string(), exp)),
             _ => Err(format!("JWT without the user claim `{}`", self.user_claim)),
         }
     }

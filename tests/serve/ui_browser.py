@@ -35,6 +35,22 @@ def check(cond, msg):
         fail(msg)
 
 
+def wait_url(driver, pred, what):
+    """Waits until the browser has navigated to a page whose URL satisfies `pred` (a click
+    on a link or a submit button returns before the next page has loaded)."""
+    deadline = time.monotonic() + HANG
+    while time.monotonic() < deadline:
+        url = driver.current_url
+        if pred(url):
+            try:
+                driver.find_element(By.TAG_NAME, "main")
+                return url
+            except Exception:
+                pass
+        time.sleep(0.1)
+    fail(f"{what}: the browser is at {driver.current_url}")
+
+
 def text(driver, css):
     return driver.find_element(By.CSS_SELECTOR, css).text
 
@@ -64,7 +80,7 @@ def main():
         check("/ui/login" in driver.current_url, f"not sent to sign in: {driver.current_url}")
         driver.find_element(By.ID, "token").send_keys(a.token)
         driver.find_element(By.ID, "sign-in").click()
-        check(driver.current_url.rstrip("/").endswith("/ui"), f"after sign-in: {driver.current_url}")
+        wait_url(driver, lambda u: u.rstrip("/").endswith("/ui"), "after sign-in")
 
         # The pending approval, with its details.
         card = driver.find_element(By.ID, "approval-" + a.approval)
@@ -76,6 +92,7 @@ def main():
         check(card.find_element(By.CSS_SELECTOR, "dd.level").text == "0 of 1",
               "escalation level: " + card.find_element(By.CSS_SELECTOR, "dd.level").text)
         card.find_element(By.CSS_SELECTOR, "h3 a").click()
+        wait_url(driver, lambda u: u.endswith("/ui/approvals/" + a.approval), "the approval page")
         message = text(driver, "#message")
         for want in ("stage:", "proposed:", "rollback:", "input:", "1.4.2", "approvers:", "deadline:"):
             check(want in message, f"the approval message lacks {want!r}:\n{message}")
@@ -103,11 +120,7 @@ def main():
 
         # Approve; the run's page follows the run (it reloads itself) until it finishes.
         driver.find_element(By.ID, "approve").click()
-        deadline = time.monotonic() + HANG
-        while "/ui/runs/" not in driver.current_url and time.monotonic() < deadline:
-            time.sleep(0.1)
-        check(driver.current_url.endswith(f"/ui/runs/{a.run}"),
-              f"after approving: {driver.current_url} (the run is {a.run})")
+        wait_url(driver, lambda u: u.endswith(f"/ui/runs/{a.run}"), f"after approving run {a.run}")
         deadline = time.monotonic() + HANG
         status = ""
         while time.monotonic() < deadline:

@@ -22,6 +22,7 @@ use session::{COOKIE, LOGIN_COOKIE, Session, same_secret, set_cookie};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The Content-Security-Policy of every `/ui` answer: nothing but the page's own style
 /// sheet, forms posting to the server itself, no framing.
@@ -199,6 +200,24 @@ fn login_page(app: &App, status: StatusCode, next: Option<&str>, error: Option<&
     r
 }
 
+/// Who `token` signs in, and for how long: [`session::LIFETIME`], or until an OIDC JWT
+/// expires if that is sooner.
+fn identity(app: &App, token: &str) -> Result<(String, Duration), String> {
+    if let Some(oidc) = &app.oidc
+        && crate::oidc::looks_like_jwt(token)
+    {
+        let now = app.clock.now_ms();
+        let (user, exp) = oidc.user_until(token, now)?;
+        let left = exp
+            .saturating_add(crate::oidc::LEEWAY_SECONDS)
+            .saturating_sub(now.div_euclid(1000))
+            .max(0);
+        let left = Duration::from_secs(u64::try_from(left).unwrap_or(0));
+        return Ok((user, left.min(session::LIFETIME)));
+    }
+    user_of(app, token).map(|u| (u, session::LIFETIME))
+}
+
 #[utoipa::path(post, path = "/ui/login", tag = "web page",
     summary = "Signs in with a token: sets the session cookie",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`csrf`, `token`, `next`"),
@@ -232,7 +251,7 @@ pub async fn login(
         );
     }
     let token = f.get("token").map(|t| t.trim()).unwrap_or("");
-    let user = match user_of(&app, token) {
+    let (user, lasts) = match identity(&app, token) {
         Ok(u) => u,
         Err(why) => {
             failed(&app, peer, &why);
@@ -244,14 +263,14 @@ pub async fn login(
             );
         }
     };
-    let Some(id) = app.sessions.open(&user) else {
+    let Some(id) = app.sessions.open(&user, lasts) else {
         return internal(None, "no random session id could be made");
     };
     tracing::info!(user = %user, peer = %peer.ip(), "{user} signed in to the web page");
     redirect(
         &inside(next),
         &[
-            set_cookie(COOKIE, &id, "/ui", session::LIFETIME.as_secs(), app.https),
+            set_cookie(COOKIE, &id, "/ui", lasts.as_secs(), app.https),
             set_cookie(LOGIN_COOKIE, "", "/ui/login", 0, app.https),
         ],
     )

@@ -49,6 +49,8 @@ pub struct Session {
     pub user: String,
     pub csrf: String,
     since: Instant,
+    /// At most [`LIFETIME`]; a session opened with a JWT ends when the JWT expires.
+    lasts: Duration,
 }
 
 #[derive(Default)]
@@ -57,15 +59,16 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// A new session for `user`: its id (the cookie's value).
-    pub fn open(&self, user: &str) -> Option<String> {
+    /// A new session for `user`, lasting `lasts` (at most [`LIFETIME`]): its id (the
+    /// cookie's value).
+    pub fn open(&self, user: &str, lasts: Duration) -> Option<String> {
         let id = random_token();
         let csrf = random_token();
         if id.is_empty() || csrf.is_empty() {
             return None;
         }
         let mut m = self.by_id.lock().ok()?;
-        m.retain(|_, s| s.since.elapsed() < LIFETIME);
+        m.retain(|_, s| s.since.elapsed() < s.lasts);
         if m.len() >= MAX_SESSIONS
             && let Some(oldest) = m
                 .iter()
@@ -80,6 +83,7 @@ impl Sessions {
                 user: user.to_string(),
                 csrf,
                 since: Instant::now(),
+                lasts: lasts.min(LIFETIME),
             },
         );
         Some(id)
@@ -90,7 +94,7 @@ impl Sessions {
         let id = cookie(headers, COOKIE)?;
         let m = self.by_id.lock().ok()?;
         m.get(&digest(&id))
-            .filter(|s| s.since.elapsed() < LIFETIME)
+            .filter(|s| s.since.elapsed() < s.lasts)
             .cloned()
     }
 
@@ -132,7 +136,7 @@ mod tests {
     #[test]
     fn a_session_is_found_by_its_cookie_only() {
         let s = Sessions::default();
-        let id = s.open("ann@example.com").unwrap();
+        let id = s.open("ann@example.com", LIFETIME).unwrap();
         let mut h = HeaderMap::new();
         h.insert("cookie", format!("a=b; {COOKIE}={id}").parse().unwrap());
         let found = s.of(&h).unwrap();
@@ -145,6 +149,11 @@ mod tests {
         );
         assert!(s.of(&other).is_none());
         s.close(&h);
+        assert!(s.of(&h).is_none());
+        // A session whose token has expired is over.
+        let id = s.open("ann@example.com", Duration::ZERO).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("cookie", format!("{COOKIE}={id}").parse().unwrap());
         assert!(s.of(&h).is_none());
     }
 
