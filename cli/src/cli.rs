@@ -105,6 +105,10 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
         format: CheckFormat,
+        /// A directory of Rego `deny`/`warn` rules to run over each resolved playbook (as
+        /// conftest does), besides `check-policies:` in .pbc.yaml. Repeatable.
+        #[arg(long = "policy", value_name = "DIR")]
+        policy: Vec<PathBuf>,
     },
     /// Resolve the kustomization at DIR and emit a target.
     ///
@@ -237,6 +241,10 @@ pub enum Command {
         /// Output format of the list.
         #[arg(long, value_enum, default_value_t = RunFormat::Human)]
         format: RunFormat,
+        /// Print policy figures instead of the list: decisions, compliance rate, violations
+        /// by policy and by stage risk, evaluation latency p50/p95/p99.
+        #[arg(long)]
+        stats: bool,
         #[command(flatten)]
         state: StateArgs,
     },
@@ -281,6 +289,11 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         action: AuditAction,
+    },
+    /// Policies as code (`policies:` in .pbc.yaml): run their tests, or evaluate one.
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
     },
     /// Print the documentation of a diagnostic code (all codes without CODE).
     Explain {
@@ -346,6 +359,26 @@ pub enum NotificationsAction {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum PolicyAction {
+    /// Run the Rego `test_` rules (as `opa test` does) and the YAML case files (`policy:`
+    /// and `cases:` of input and expected decision) under DIR; exit 1 on a failing test.
+    Test {
+        /// Where the tests are (default: the current directory); `.pbc.yaml` is found
+        /// upward from it.
+        dir: Option<PathBuf>,
+    },
+    /// Evaluate a configured policy on an input document and print its decision (as
+    /// `opa eval` does).
+    Eval {
+        /// The policy's name under `policies:` in .pbc.yaml.
+        name: String,
+        /// The input document (JSON or YAML); fields it leaves out take test defaults.
+        #[arg(long, value_name = "FILE")]
+        input: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum AuditAction {
     /// Verify the audit log's hash chain.
     Verify {
@@ -361,7 +394,11 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let g = cli.global.clone();
     match cli.command {
-        Command::Check { paths, format } => crate::commands::check(&g, paths, format),
+        Command::Check {
+            paths,
+            format,
+            policy,
+        } => crate::commands::check(&g, paths, format, policy),
         Command::Build {
             dir,
             target,
@@ -426,8 +463,10 @@ pub fn run() -> ExitCode {
         Command::Runs {
             action,
             format,
+            stats,
             state,
         } => match action {
+            None if stats => crate::run::stats(state.state, format == RunFormat::Json),
             None => crate::run::runs(state.state, format == RunFormat::Json),
             Some(RunsAction::Stop {
                 all,
@@ -479,6 +518,10 @@ pub fn run() -> ExitCode {
         Command::Audit {
             action: AuditAction::Verify { file, state },
         } => crate::run::verify(state.state, file),
+        Command::Policy { action } => match action {
+            PolicyAction::Test { dir } => crate::policy::test(&g, dir),
+            PolicyAction::Eval { name, input } => crate::policy::eval(&g, &name, &input),
+        },
         Command::DebugPanic => panic!("debug-panic: a deliberate panic"),
     }
 }

@@ -1,8 +1,11 @@
 //! `pbc`, the playbook compiler: a thin command line over the pbc crates.
 
+mod build;
 mod cli;
 mod commands;
 mod notifications;
+mod policy;
+mod reports;
 mod run;
 
 use std::io::Write;
