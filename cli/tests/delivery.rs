@@ -343,6 +343,23 @@ tls: {{ca-file: "{ca}"}}
     ] {
         assert!(text.contains(want), "no {want:?} in {text}");
     }
+    // With serve.public-url, Approve / Reject buttons carrying the approval id (pbc serve
+    // receives them at /v1/slack/interactions).
+    let buttons: Vec<&Value> = slack[0]["body"]["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().unwrap())
+        .collect();
+    for action in ["pbc-approve", "pbc-reject"] {
+        assert!(
+            buttons
+                .iter()
+                .any(|e| e["action_id"] == action && e["value"] == id.as_str()),
+            "no {action} button for {id} in {text}"
+        );
+    }
     // Slack, bot token: the same message, to the channel, with the token.
     let bot = rx.received("/slack/api/chat.postMessage");
     assert_eq!(bot.len(), 1);

@@ -152,6 +152,29 @@ fn accepted_and_rejected_agree() {
         ("serve: {public-url: pbc.example.com}\n", false),
         ("serve: {listen: x}\n", false),
         (
+            "serve:\n  oidc: {issuer: 'https://login.example.com', audience: pbc, jwks-file: jwks.json, user-claim: email}\n",
+            true,
+        ),
+        ("serve: {oidc: {issuer: x, audience: pbc}}\n", false),
+        (
+            "serve: {oidc: {issuer: x, audience: pbc, jwks-file: j, algorithm: HS256}}\n",
+            false,
+        ),
+        (
+            "serve: {oidc: {issuer: 'a b', audience: pbc, jwks-file: j}}\n",
+            false,
+        ),
+        (
+            "serve: {slack: {signing-secret-env: SLACK_SIGNING_SECRET, users: {U01: ann@example.com}}}\n",
+            true,
+        ),
+        ("serve: {slack: {signing-secret: abc}}\n", false),
+        ("serve: {slack: {signing-secret-env: 'no good'}}\n", false),
+        (
+            "serve: {slack: {signing-secret-env: S, users: [ann]}}\n",
+            false,
+        ),
+        (
             "audit-sinks:\n  trail: {file: .pbc/audit/trail.jsonl}\n  abs: {file: /var/log/pbc.jsonl}\n",
             true,
         ),

@@ -60,6 +60,15 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut err = json!({"code": self.code, "message": self.message});
@@ -116,7 +125,7 @@ fn unauthorized(app: &App, peer: SocketAddr, why: &str) -> ApiError {
     )
 }
 
-fn too_many(peer: SocketAddr) -> ApiError {
+pub(crate) fn too_many(peer: SocketAddr) -> ApiError {
     tracing::warn!(
         peer = %peer.ip(),
         "{} is refused: too many failed authentications",
@@ -137,8 +146,26 @@ pub(crate) fn who(app: &App, headers: &HeaderMap, peer: SocketAddr) -> Result<St
     let Some(token) = bearer(headers) else {
         return Err(unauthorized(app, peer, "no bearer token"));
     };
-    crate::auth::user_of_token(&app.tokens, token)
-        .ok_or_else(|| unauthorized(app, peer, "unknown token"))
+    user_of(app, token).map_err(|why| unauthorized(app, peer, &why))
+}
+
+/// The person `token` authenticates: an OIDC JWT (with `serve.oidc`), else a configured
+/// token's hash; or why not (logged, never shown to the caller).
+pub(crate) fn user_of(app: &App, token: &str) -> Result<String, String> {
+    if let Some(oidc) = &app.oidc
+        && crate::oidc::looks_like_jwt(token)
+    {
+        return oidc.user(token, app.clock.now_ms());
+    }
+    crate::auth::user_of_token(&app.tokens, token).ok_or_else(|| "unknown token".to_string())
+}
+
+/// Counts and logs a failed authentication that did not come with a bearer token (the web
+/// page's sign-in, a Slack signature).
+pub(crate) fn failed(app: &App, peer: SocketAddr, why: &str) {
+    app.failures.record(peer.ip());
+    app.metrics.auth_failures.inc();
+    tracing::warn!(peer = %peer.ip(), reason = why, "authentication failed from {}: {why}", peer.ip());
 }
 
 pub(crate) fn body_of(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {

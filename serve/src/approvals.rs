@@ -65,16 +65,28 @@ fn not_pending(id: &str, s: ApprovalStatus) -> ApiError {
     )
 }
 
-/// `POST /v1/approvals/{id}/approve` and `/reject` (`reason` for a rejection).
-async fn decide(
-    app: Arc<App>,
-    peer: SocketAddr,
+/// The reason of a rejection: non-empty, trimmed; else 400 `reason-required`.
+pub(crate) fn reason_of(r: Option<&str>) -> Result<String, ApiError> {
+    match r.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(r) => Ok(r.to_string()),
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "reason-required",
+            "a rejection needs a reason",
+        )),
+    }
+}
+
+/// Decides approval `id` as `who` (a rejection with `reason`), by the engine's rules: 404
+/// for no such approval, 409 when it is no longer pending, 403 when `who` may not decide.
+/// The run goes on in the background. The API, the web page and Slack all decide here.
+pub(crate) async fn decide_as(
+    app: &Arc<App>,
+    who: String,
     id: String,
-    headers: HeaderMap,
     reason: Option<String>,
-) -> Answer {
-    let who = who(&app, &headers, peer)?;
-    let (v, run) = engine(&app, move |rt| {
+) -> Result<Value, ApiError> {
+    let (v, run) = engine(app, move |rt| {
         let a = match rt.approval_state(&id) {
             Ok(a) => a,
             Err(Error::Usage(_)) => return Err(ApiError::not_found(format!("no approval `{id}`"))),
@@ -109,6 +121,19 @@ async fn decide(
     })
     .await?;
     app.drive(run);
+    Ok(v)
+}
+
+/// `POST /v1/approvals/{id}/approve` and `/reject` (`reason` for a rejection).
+async fn decide(
+    app: Arc<App>,
+    peer: SocketAddr,
+    id: String,
+    headers: HeaderMap,
+    reason: Option<String>,
+) -> Answer {
+    let who = who(&app, &headers, peer)?;
+    let v = decide_as(&app, who, id, reason).await?;
     ok(StatusCode::OK, v)
 }
 
@@ -162,17 +187,12 @@ pub async fn reject(
     // Authenticate before reading what the body says.
     who(&app, &headers, peer)?;
     let body = json_of(&body_of(body)?)?;
-    let reason = body
-        .get("reason")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|r| !r.is_empty());
-    let Some(reason) = reason else {
-        return Err(ApiError::new(
+    let reason = reason_of(body.get("reason").and_then(Value::as_str)).map_err(|_| {
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             "reason-required",
             "a rejection needs {\"reason\": TEXT}",
-        ));
-    };
-    decide(app, peer, id, headers, Some(reason.to_string())).await
+        )
+    })?;
+    decide(app, peer, id, headers, Some(reason)).await
 }

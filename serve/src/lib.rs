@@ -11,13 +11,16 @@ pub mod auth;
 mod crontime;
 pub mod log;
 mod metrics;
+pub mod oidc;
 pub mod openapi;
 #[cfg(unix)]
 mod reload;
 mod schedule;
 pub mod setup;
+pub mod slack;
 pub mod testclock;
 pub mod tls;
+pub mod ui;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -42,6 +45,14 @@ pub struct App {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) agents: Agents,
     pub(crate) tokens: Vec<TokenHash>,
+    /// `serve.oidc`: JWTs accepted besides the tokens.
+    pub(crate) oidc: Option<oidc::Oidc>,
+    /// `serve.slack`: Slack's buttons.
+    pub(crate) slack: Option<slack::Slack>,
+    /// The web page's sessions.
+    pub(crate) sessions: ui::session::Sessions,
+    /// Served over TLS: cookies are `Secure`.
+    pub(crate) https: bool,
     pub(crate) event_secret: Option<Vec<u8>>,
     pub(crate) failures: auth::Failures,
     pub(crate) metrics: metrics::Metrics,
@@ -134,6 +145,15 @@ pub(crate) fn routes() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(approvals::list_approvals))
         .routes(routes!(approvals::approve))
         .routes(routes!(approvals::reject))
+        .routes(routes!(slack::interactions))
+        .routes(routes!(ui::home))
+        .routes(routes!(ui::login_form, ui::login))
+        .routes(routes!(ui::logout))
+        .routes(routes!(ui::approval))
+        .routes(routes!(ui::approve))
+        .routes(routes!(ui::reject))
+        .routes(routes!(ui::run))
+        .routes(routes!(ui::style))
         .routes(routes!(
             api::kill_switch_get,
             api::kill_switch_engage,
@@ -245,6 +265,10 @@ pub fn serve(o: &Options) -> Result<(), pbc_runtime::Error> {
         clock: testclock::from_env(),
         agents: loaded.agents,
         tokens: loaded.tokens,
+        oidc: loaded.oidc,
+        slack: loaded.slack,
+        sessions: ui::session::Sessions::default(),
+        https: tls.is_some(),
         event_secret: loaded.event_secret,
         failures: auth::Failures::default(),
         metrics: metrics::Metrics::default(),

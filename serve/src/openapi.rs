@@ -261,6 +261,16 @@ pub struct Health {
     pub status: String,
 }
 
+/// What `POST /v1/slack/interactions` answers Slack (the outcome also replaces the message).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlackAnswer {
+    /// Whether the approval was decided.
+    pub decided: bool,
+    /// The outcome, as posted to the interaction's response_url.
+    pub text: String,
+}
+
 /// Bearer tokens and signed events.
 struct Security;
 
@@ -273,7 +283,8 @@ impl Modify for Security {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "a token whose sha256 is in `serve.tokens` or `serve.tokens-file`",
+                        "a token whose sha256 is in `serve.tokens` or `serve.tokens-file`, \
+                         or a JWT from the issuer `serve.oidc` names",
                     ))
                     .build(),
             ),
@@ -286,6 +297,22 @@ impl Modify for Security {
                  `serve.event-secret-env`",
             ))),
         );
+        c.add_security_scheme(
+            "slack-signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Slack-Signature",
+                "`v0=HEX`, the HMAC-SHA256 of `v0:{X-Slack-Request-Timestamp}:{body}` with the \
+                 secret from `serve.slack.signing-secret-env`",
+            ))),
+        );
+        c.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "pbc_session",
+                "the web page's session, set by `POST /ui/login` (HttpOnly, SameSite=Strict); \
+                 every form also carries the session's CSRF token",
+            ))),
+        );
     }
 }
 
@@ -293,14 +320,15 @@ impl Modify for Security {
 #[openapi(
     info(
         title = "pbc serve",
-        description = "The runtime as a service: events and runs, approvals, the kill switch, \
-                       health and metrics. Errors answer `{\"error\": {\"code\", \"message\"}}`."
+        description = "The runtime as a service: events and runs, approvals (also from Slack \
+                       and the web page), the kill switch, health and metrics. Errors answer `{\"error\": {\"code\", \"message\"}}`."
     ),
     modifiers(&Security),
     tags(
         (name = "runs", description = "Starting, reading and stopping runs"),
         (name = "approvals", description = "Deciding gates"),
-        (name = "operations", description = "Kill switch, health, metrics")
+        (name = "operations", description = "Kill switch, health, metrics"),
+        (name = "web page", description = "The server-rendered approval page (HTML, no JavaScript)")
     )
 )]
 pub struct Doc;

@@ -33,6 +33,10 @@ pub struct Loaded {
     pub playbooks: Vec<Arc<Compiled>>,
     pub agents: Agents,
     pub tokens: Vec<TokenHash>,
+    /// `serve.oidc`, its key set read.
+    pub oidc: Option<crate::oidc::Oidc>,
+    /// `serve.slack`, its secret read.
+    pub slack: Option<crate::slack::Slack>,
     pub event_secret: Option<Vec<u8>>,
     pub max_body_bytes: usize,
     pub workers: Option<usize>,
@@ -221,7 +225,16 @@ pub fn load(o: &Options) -> Result<Loaded, Error> {
         },
         None => None,
     };
-    if tokens.is_empty() && event_secret.is_none() {
+    let oidc = serve
+        .oidc
+        .as_ref()
+        .map(crate::oidc::Oidc::load)
+        .transpose()?;
+    let slack = serve
+        .slack
+        .as_ref()
+        .and_then(|s| crate::slack::Slack::load(s, &mut warnings));
+    if tokens.is_empty() && event_secret.is_none() && oidc.is_none() {
         warnings.push(
             "no serve.tokens and no event secret: every request but /healthz and /metrics is refused (401)".into(),
         );
@@ -253,6 +266,8 @@ pub fn load(o: &Options) -> Result<Loaded, Error> {
         playbooks,
         agents,
         tokens,
+        oidc,
+        slack,
         event_secret,
         max_body_bytes: serve
             .max_body_bytes

@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 ARGS = None
 LOCK = threading.Lock()
 
-BLOCK_TYPES = {"header", "section", "actions", "context", "divider", "image", "rich_text"}
+BLOCK_TYPES = {"header", "section", "actions", "context", "divider", "image", "rich_text", "input"}
 
 
 def record(entry):
@@ -67,8 +67,13 @@ def check_blocks(msg, problems):
                 problems.append("more than 10 fields")
         if t == "actions":
             for el in b.get("elements", []):
-                if el.get("type") == "button" and not str(el.get("url", "")).startswith("http"):
-                    problems.append("button without url")
+                # A link button has a url; an interactive one an action_id and a value.
+                if el.get("type") == "button" and not str(el.get("url", "")).startswith("http") \
+                        and not (el.get("action_id") and el.get("value")):
+                    problems.append("button without url or action_id and value")
+        if t == "input":
+            if b.get("label", {}).get("type") != "plain_text" or not b.get("element", {}).get("action_id"):
+                problems.append("input needs a plain_text label and an element with an action_id")
     if blocks[0].get("type") != "header":
         problems.append("first block is not a header")
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod openapi;
+pub mod web;
 
 use hmac::{KeyInit, Mac};
 use serde_json::Value;

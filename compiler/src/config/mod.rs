@@ -15,6 +15,7 @@ mod channels;
 mod people;
 mod policies;
 mod serve;
+mod serve_identity;
 mod settings;
 
 pub use channels::{ChannelDef, EmailDef, PagerDutyDef, SlackDef, SmtpTls, WebhookDef};
@@ -22,8 +23,8 @@ pub use policies::{
     DEFAULT_POLICY_TIMEOUT_MS, Enforcement, PathRef, PolicyDef, PolicyKind, RuleDef,
 };
 pub use serve::{
-    DEFAULT_MAX_BODY_BYTES, MissedSchedules, ServeSettings, ServeTls, TokenHash, is_sha256_hex,
-    read_tokens,
+    DEFAULT_MAX_BODY_BYTES, MissedSchedules, ServeOidc, ServeSettings, ServeSlack, ServeTls,
+    TokenHash, is_sha256_hex, read_tokens,
 };
 mod sinks;
 pub use sinks::{SINK_KINDS, SinkDef, UNDELIVERED_SINK_KINDS};

@@ -4,6 +4,8 @@
 //! accepted, the number of worker threads, what a start does with schedule fires missed while
 //! the server was down, and the certificate and key of its TLS listener.
 
+pub use super::serve_identity::{ServeOidc, ServeSlack};
+use super::serve_identity::{read_oidc, read_slack};
 use super::{bad, unknown_key};
 use crate::diag::Diagnostic;
 use crate::yaml::{Node, ScalarKind};
@@ -53,6 +55,12 @@ pub struct ServeSettings {
     /// relative to the configuration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ServeTls>,
+    /// `oidc`: bearer JWTs verified against a JWKS file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<ServeOidc>,
+    /// `slack`: Approve / Reject buttons in Slack messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack: Option<ServeSlack>,
 }
 
 /// `serve.missed-schedules`.
@@ -103,6 +111,8 @@ const KEYS: &[&str] = &[
     "workers",
     "missed-schedules",
     "tls",
+    "oidc",
+    "slack",
 ];
 
 /// Whether `s` is a sha256 in hex (64 hex digits).
@@ -304,6 +314,8 @@ pub(super) fn read(v: &Node, root: &Path, diags: &mut Vec<Diagnostic>) -> ServeS
                 ),
             },
             "tls" => out.tls = read_tls(e, root, diags),
+            "oidc" => out.oidc = read_oidc(e, root, diags),
+            "slack" => out.slack = read_slack(e, diags),
             other => diags.push(unknown_key(e.key.span, other, KEYS)),
         }
     }

@@ -1,5 +1,7 @@
 //! `slack`: a Block Kit message — a header (what happened, where), the message, the facts
-//! (playbook, run, stage, risk, approvers, deadline) and, when `serve.public-url` is set, a
+//! (playbook, run, stage, risk, approvers, deadline) and, when `serve.public-url` is set and
+//! the message asks for a decision, Approve / Reject buttons (`pbc serve` receives them at
+//! `/v1/slack/interactions`; a rejection's reason comes from the input box above them) and a
 //! button to the approval's page. Sent to an incoming webhook (`webhook-url-env`) or with a
 //! bot token to `chat.postMessage` (`token-env`, `channel`; the Web API answers 200 with
 //! `{"ok": false, "error"}` when it refuses).
@@ -48,9 +50,18 @@ pub fn render(p: &Value) -> Value {
     if let Some(url) = p.get("approval_url").and_then(Value::as_str)
         && asks
     {
-        blocks.push(json!({"type": "actions", "elements": [
-            {"type": "button", "text": {"type": "plain_text", "text": "Review"}, "url": url, "style": "primary", "action_id": "pbc-review"}
-        ]}));
+        let mut elements = Vec::new();
+        if let Some(approval) = p.get("approval").and_then(Value::as_str) {
+            blocks.push(
+                json!({"type": "input", "block_id": "pbc-reason", "optional": true,
+                "label": {"type": "plain_text", "text": "Reason (needed to reject)"},
+                "element": {"type": "plain_text_input", "action_id": "pbc-reason"}}),
+            );
+            elements.push(json!({"type": "button", "text": {"type": "plain_text", "text": "Approve"}, "style": "primary", "action_id": "pbc-approve", "value": approval}));
+            elements.push(json!({"type": "button", "text": {"type": "plain_text", "text": "Reject"}, "style": "danger", "action_id": "pbc-reject", "value": approval}));
+        }
+        elements.push(json!({"type": "button", "text": {"type": "plain_text", "text": "Review"}, "url": url, "action_id": "pbc-review"}));
+        blocks.push(json!({"type": "actions", "block_id": "pbc-decide", "elements": elements}));
     }
     let id = p.get("id").and_then(Value::as_str).unwrap_or("");
     blocks.push(json!({"type": "context", "elements": [
