@@ -184,6 +184,7 @@ pub(crate) fn specs() -> &'static Specs {
 
 /// Whether `apiVersion`/`kind` is a resource type of kustomize's built-in Kubernetes schema,
 /// and if so whether it is namespaced.
+#[cfg(test)]
 pub(crate) fn builtin_scope(api_version: &str, kind: &str) -> Option<bool> {
     kinds()
         .builtin

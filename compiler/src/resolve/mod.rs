@@ -32,8 +32,10 @@ mod patch;
 mod paths;
 mod refuse;
 mod resource;
+mod schema;
 pub mod select;
 pub mod smp;
+mod smp_list;
 mod transform;
 
 pub use budget::{WriteError, write_yaml_limited};

@@ -3,83 +3,11 @@
 //! naming the field and the kind, so that pbc never builds something other than kustomize
 //! does without saying so.
 
-use super::fieldspec::{self, builtin_scope, nodes_at};
+use super::fieldspec::{self, nodes_at};
 use super::{Res, ResId, UNSUPPORTED_OVERLAY};
 use crate::diag::Diagnostic;
 use crate::span::Span;
 use crate::yaml::Node;
-
-/// Where a strategic-merge patch on a built-in kind needs Kubernetes' merge semantics: a
-/// list the patch sets where the resource already has a non-empty list (merged by key, or
-/// by a strategy, from the schema), or a `$…` directive other than a map's `$patch`.
-pub(crate) fn builtin_merge(base: &Node, patch: &Node) -> Option<(String, Span)> {
-    let id = ResId::of(base);
-    builtin_scope(&id.api_version(), &id.kind)?;
-    let mut path = Vec::new();
-    walk(Some(base), patch, &mut path)
-}
-
-fn walk(base: Option<&Node>, patch: &Node, path: &mut Vec<String>) -> Option<(String, Span)> {
-    if let Some(items) = patch.as_seq() {
-        let merged = base.and_then(Node::as_seq).is_some_and(|b| !b.is_empty());
-        if merged {
-            return Some((path.join("."), patch.span));
-        }
-        for it in items {
-            if let Some(hit) = directive(it, path) {
-                return Some(hit);
-            }
-        }
-        return None;
-    }
-    for e in patch.as_map().unwrap_or_default() {
-        let key = e.key_str();
-        if key.starts_with('$') && key != "$patch" {
-            path.push(key.to_string());
-            return Some((path.join("."), e.key.span));
-        }
-        path.push(key.to_string());
-        let hit = walk(base.and_then(|b| b.get(key)), &e.value, path);
-        path.pop();
-        if hit.is_some() {
-            return hit;
-        }
-    }
-    None
-}
-
-/// A `$…` directive anywhere under a list element of a patch (the list is new to the
-/// resource, but kustomize still reads its directives).
-fn directive(n: &Node, path: &mut Vec<String>) -> Option<(String, Span)> {
-    if let Some(items) = n.as_seq() {
-        return items.iter().find_map(|i| directive(i, path));
-    }
-    for e in n.as_map().unwrap_or_default() {
-        if e.key_str().starts_with('$') {
-            path.push(e.key_str().to_string());
-            return Some((path.join("."), e.key.span));
-        }
-        if let Some(hit) = directive(&e.value, path) {
-            return Some(hit);
-        }
-    }
-    None
-}
-
-/// The refusal of a strategic-merge patch that needs Kubernetes' merge semantics.
-pub(crate) fn builtin_merge_refusal(entry: Span, field: &str, at: Span, res: &ResId) -> Diagnostic {
-    Diagnostic::new(
-        &UNSUPPORTED_OVERLAY,
-        entry,
-        format!(
-            "this strategic-merge patch merges `{field}` of the built-in kind {} ({}), and pbc does not implement Kubernetes' merge keys and patch strategies",
-            res.kind,
-            res.api_version()
-        ),
-    )
-    .with_label(at, "kustomize would merge this into the existing value by the schema's merge key")
-    .with_help("replace the whole resource, or write the change as a JSON patch (`op: add`/`replace` at an index) with a `target`")
-}
 
 /// The names and namespaces kustomize would rewrite in other resources after renames: a
 /// field of kustomize's name-reference specs that names a resource by a name it no longer
@@ -246,54 +174,6 @@ pub(crate) fn custom_schema(bytes: &[u8], entry: Span) -> Option<Diagnostic> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn node(text: &str) -> Node {
-        let file =
-            crate::span::SourceFile::new(crate::span::FileId(0), "t.yaml".into(), text.into());
-        let mut diags = Vec::new();
-        let docs = crate::yaml::parse(&file, &crate::yaml::Limits::default(), &mut diags);
-        assert!(diags.is_empty(), "{diags:?}");
-        docs.into_iter()
-            .next()
-            .map(|d| d.root)
-            .unwrap_or(Node::null(Span::default()))
-    }
-
-    const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      containers: [{name: a, image: x}]\n";
-
-    #[test]
-    fn a_patch_merging_a_built_in_list_is_refused() {
-        let base = node(DEPLOY);
-        let patch = node(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      containers: [{name: b, image: y}]\n",
-        );
-        let (field, _) = builtin_merge(&base, &patch).expect("refused");
-        assert_eq!(field, "spec.template.spec.containers");
-    }
-
-    #[test]
-    fn a_patch_adding_a_list_the_resource_lacks_or_changing_maps_is_applied() {
-        let base = node(DEPLOY);
-        for p in [
-            "spec: {template: {spec: {volumes: [{name: v, emptyDir: {}}]}}}",
-            "spec: {replicas: 3, template: {metadata: {labels: {a: b}}}}",
-            "metadata: {annotations: {x: y}}",
-        ] {
-            assert_eq!(builtin_merge(&base, &node(p)), None, "{p}");
-        }
-    }
-
-    #[test]
-    fn directives_are_refused_and_unknown_kinds_are_not_checked() {
-        let base = node(DEPLOY);
-        let p = node("spec: {template: {spec: {$setElementOrder/containers: [{name: a}]}}}");
-        assert!(builtin_merge(&base, &p).is_some());
-        let p = node("spec: {template: {spec: {volumes: [{name: v, $patch: delete}]}}}");
-        assert!(builtin_merge(&base, &p).is_some());
-        let custom = node(&DEPLOY.replace("apps/v1", "example.com/v1"));
-        let p = node("spec: {template: {spec: {containers: [{name: b}]}}}");
-        assert_eq!(builtin_merge(&custom, &p), None);
-    }
 
     #[test]
     fn a_schema_for_the_playbook_alone_is_accepted() {
