@@ -218,6 +218,8 @@ impl<'a> Ctx<'a> {
             name_spans,
             quiet: Vec::new(),
             nodes,
+            prefixes: Vec::new(),
+            suffixes: Vec::new(),
         }
     }
 

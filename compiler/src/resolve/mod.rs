@@ -26,6 +26,7 @@ mod fieldspec;
 mod inline;
 pub mod json6902;
 mod kust;
+mod nameref;
 mod ops;
 mod order;
 mod patch;
@@ -329,7 +330,7 @@ pub fn resolve(
         acc.res.clear();
     }
     if !acc.res.is_empty() {
-        acc.diags.extend(refuse::name_references(&acc.res));
+        acc.diags.extend(nameref::fix(&mut acc.res));
     }
     // kustomize writes every annotation value as a string (the scalar's text; a
     // collection becomes `""`, reported) and drops an empty `annotations` map.
