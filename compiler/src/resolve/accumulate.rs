@@ -220,6 +220,7 @@ impl<'a> Ctx<'a> {
             nodes,
             prefixes: Vec::new(),
             suffixes: Vec::new(),
+            needs_hash: false,
         }
     }
 
@@ -486,7 +487,9 @@ impl<'a> Ctx<'a> {
                 return;
             }
         }
-        // 3. Patches.
+        // 3. Generators.
+        self.run_generators(kd, acc);
+        // 4. Patches.
         let mut merged_stages: HashMap<u64, Span> = HashMap::new();
         for p in k.patches_sm.iter().chain(&k.patches) {
             self.patch(kd, p, acc, &mut merged_stages);
@@ -495,7 +498,7 @@ impl<'a> Ctx<'a> {
                 return;
             }
         }
-        // 4. Transformers.
+        // 5. Transformers.
         if let Some(ns) = &k.namespace {
             self.set_namespace(ns, acc);
         }

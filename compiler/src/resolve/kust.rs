@@ -3,14 +3,14 @@
 //! implement are "unsupported"; deprecated ones warn as kustomize does.
 
 use super::select::{LabelSelector, Pattern};
-use super::{
-    DEPRECATED_FIELD, INVALID_KUSTOMIZATION, UNKNOWN_FIELD, UNSUPPORTED_FIELD, UNSUPPORTED_OVERLAY,
-};
+use super::{DEPRECATED_FIELD, INVALID_KUSTOMIZATION, UNKNOWN_FIELD, UNSUPPORTED_FIELD};
 use crate::diag::{Diagnostic, Edit, did_you_mean, one_of};
 use crate::span::Span;
 use crate::yaml::{Node, ScalarKind, Value};
 
+mod generators;
 mod patches;
+pub(crate) use generators::{Behavior, GenKind, GenOptions, Generator};
 use patches::patch_list;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +109,9 @@ pub(crate) struct Kust {
     pub annotations: Option<Pairs>,
     pub openapi: Option<PathRef>,
     pub sort: Option<SortSpec>,
+    /// `configMapGenerator` entries, then `secretGenerator` entries (kustomize's order).
+    pub generators: Vec<Generator>,
+    pub gen_options: Option<GenOptions>,
 }
 
 /// Fields pbc implements.
@@ -130,6 +133,9 @@ const KNOWN: &[&str] = &[
     "resources",
     "components",
     "bases",
+    "configMapGenerator",
+    "secretGenerator",
+    "generatorOptions",
 ];
 
 /// Kustomize fields pbc does not implement.
@@ -140,9 +146,6 @@ const UNSUPPORTED: &[&str] = &[
     "replicas",
     "vars",
     "crds",
-    "configMapGenerator",
-    "secretGenerator",
-    "generatorOptions",
     "helmGlobals",
     "helmCharts",
     "helmChartInflationGenerator",
@@ -419,7 +422,11 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
         annotations: None,
         openapi: None,
         sort: None,
+        generators: Vec::new(),
+        gen_options: None,
     };
+    let mut secrets = Vec::new();
+    let mut api_version = None;
     let mut common_labels = None;
     let has_resources = m.iter().any(|e| e.key_str() == "resources");
     let mut substantive = false;
@@ -430,7 +437,8 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
             substantive = true;
         }
         match key {
-            "apiVersion" | "metadata" => {}
+            "apiVersion" => api_version = Some(v),
+            "metadata" => {}
             "kind" => match v.as_str() {
                 Some("Kustomization") => {}
                 Some("Component") => k.kind = KustKind::Component,
@@ -528,15 +536,18 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
             }
             "openapi" => {
                 if let Some(om) = v.as_map() {
+                    // kustomize v5.5.0 builds in one schema, v1.21.2 (its default); it
+                    // refuses any other version, and a version with a path.
                     if let Some(ver) = om.iter().find(|e| e.key_str() == "version") {
-                        diags.push(
-                            Diagnostic::new(
-                                &UNSUPPORTED_OVERLAY,
-                                ver.key.span,
-                                "pbc does not implement `openapi.version` (a built-in Kubernetes schema other than kustomize's default)",
-                            )
-                            .with_help("remove `openapi.version`; pbc merges Playbook stages by name, and refuses merges that need another schema"),
-                        );
+                        let text = as_string(&ver.value).unwrap_or_default();
+                        if om.iter().any(|e| e.key_str() == "path") {
+                            diags.push(invalid(ver.key.span, "`openapi` takes a `version` or a `path`, not both"));
+                        } else if !text.is_empty() && text != "v1.21.2" {
+                            diags.push(
+                                invalid(ver.value.span, format!("the OpenAPI version `{text}` is not built in"))
+                                    .with_help("kustomize builds in the Kubernetes schema v1.21.2 only; use it, or give a schema file as `path`"),
+                            );
+                        }
                     }
                     if let Some(p) = om.iter().find(|e| e.key_str() == "path")
                         && let Some(text) = as_string(&p.value)
@@ -551,6 +562,11 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
                 }
             }
             "sortOptions" => k.sort = sort_options(v, diags),
+            "configMapGenerator" => {
+                k.generators = generators::generators(v, GenKind::ConfigMap, key, diags);
+            }
+            "secretGenerator" => secrets = generators::generators(v, GenKind::Secret, key, diags),
+            "generatorOptions" => k.gen_options = generators::options(v, diags),
             other if UNSUPPORTED.contains(&other) => diags.push(
                 Diagnostic::new(
                     &UNSUPPORTED_FIELD,
@@ -558,7 +574,7 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
                     format!("pbc does not implement the kustomize field `{other}`"),
                 )
                 .with_help(
-                    "pbc resolves resources, components, patches, names, namespaces, labels, annotations and sort options itself; remove the field, or build this tree with kustomize",
+                    "pbc resolves resources, components, generators, patches, names, namespaces, labels, annotations and sort options itself; remove the field, or build this tree with kustomize",
                 ),
             ),
             other => {
@@ -570,6 +586,32 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
     }
     if let Some(c) = common_labels {
         k.labels.push(c);
+    }
+    k.generators.extend(secrets);
+    // kustomize's `EnforceFields`: a Component is `v1alpha1`, a Kustomization `v1beta1`.
+    if let Some(v) = api_version
+        && let Some(text) = v.as_str().filter(|t| !t.is_empty())
+    {
+        let (kind, want) = match k.kind {
+            KustKind::Component => ("Component", "kustomize.config.k8s.io/v1alpha1"),
+            KustKind::Kustomization => ("Kustomization", "kustomize.config.k8s.io/v1beta1"),
+        };
+        if text != want {
+            diags.push(
+                invalid(
+                    v.span,
+                    format!("the apiVersion of a {kind} must be `{want}`"),
+                )
+                .with_help("kustomize refuses any other apiVersion; write it, or omit `apiVersion`")
+                .with_fix(
+                    format!("use `{want}`"),
+                    vec![Edit {
+                        span: v.span,
+                        text: want.to_string(),
+                    }],
+                ),
+            );
+        }
     }
     if !substantive {
         diags.push(

@@ -405,3 +405,62 @@ fn at_mut<'a>(node: &'a mut Node, path: &[String], out: &mut Vec<&'a mut Node>) 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ResolveOptions, resolve};
+    use crate::fs::MemFs;
+    use crate::load::Loader;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    fn build(files: &[(&str, &str)]) -> Vec<serde_json::Value> {
+        let mut fs = MemFs::new();
+        for (p, t) in files {
+            fs.insert(*p, *t);
+        }
+        let l = Loader::new(Arc::new(fs), "", crate::yaml::Limits::default());
+        let r = resolve(&l, Path::new("o"), &ResolveOptions::default()).expect("resolves");
+        assert!(r.diags.is_empty(), "{:?}", r.diags);
+        r.docs.iter().map(crate::yaml::Node::to_json).collect()
+    }
+
+    /// As `kubectl kustomize` builds it: the subject follows the prefixed account, the
+    /// cluster role (not renamed) keeps its name.
+    #[test]
+    fn a_prefixed_service_account_is_followed_by_its_binding() {
+        let docs = build(&[
+            (
+                "o/kustomization.yaml",
+                "namePrefix: prod-\nresources: [rbac.yaml]\n",
+            ),
+            (
+                "o/rbac.yaml",
+                "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: runner}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: runner}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects: [{kind: ServiceAccount, name: runner}]\n",
+            ),
+        ]);
+        assert_eq!(docs[1]["subjects"][0]["name"], "prod-runner");
+        assert_eq!(docs[1]["roleRef"]["name"], "view");
+    }
+
+    /// A generated ConfigMap's hashed name reaches the pod template that mounts it.
+    #[test]
+    fn a_generated_config_map_is_followed_by_its_volume() {
+        let docs = build(&[
+            (
+                "o/kustomization.yaml",
+                "resources: [d.yaml]\nconfigMapGenerator:\n- name: cm\n  literals: [foo=bar]\n",
+            ),
+            (
+                "o/d.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      volumes: [{name: v, configMap: {name: cm}}]\n",
+            ),
+        ]);
+        // kustomize's order: the ConfigMap first.
+        assert_eq!(docs[0]["metadata"]["name"], "cm-798k5k7g9f");
+        assert_eq!(
+            docs[1]["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"],
+            "cm-798k5k7g9f"
+        );
+    }
+}

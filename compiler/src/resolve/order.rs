@@ -136,6 +136,7 @@ pub(super) fn apply_permutation(res: &mut [Res], order: &[usize]) {
             nodes: 0,
             prefixes: Vec::new(),
             suffixes: Vec::new(),
+            needs_hash: false,
         };
         tmp.push(std::mem::replace(r, placeholder));
     }

@@ -111,6 +111,8 @@ pub(super) struct Res {
     /// references prefer a resource renamed like the referrer).
     pub(super) prefixes: Vec<Text>,
     pub(super) suffixes: Vec<Text>,
+    /// A generated ConfigMap or Secret whose name gets kustomize's hash suffix.
+    pub(super) needs_hash: bool,
 }
 
 impl Res {
