@@ -522,6 +522,8 @@ impl<'a> Ctx<'a> {
                 return;
             }
         }
+        self.set_replicas(&k.replicas, acc);
+        self.set_images(&k.images, acc);
     }
 
     /// The resource and node budgets after the `resources:` entry at `entry` was added:

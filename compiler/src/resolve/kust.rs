@@ -9,8 +9,10 @@ use crate::span::Span;
 use crate::yaml::{Node, ScalarKind, Value};
 
 mod generators;
+mod images;
 mod patches;
 pub(crate) use generators::{Behavior, GenKind, GenOptions, Generator};
+pub(crate) use images::{ImageSpec, ReplicaSpec};
 use patches::patch_list;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +114,8 @@ pub(crate) struct Kust {
     /// `configMapGenerator` entries, then `secretGenerator` entries (kustomize's order).
     pub generators: Vec<Generator>,
     pub gen_options: Option<GenOptions>,
+    pub images: Vec<ImageSpec>,
+    pub replicas: Vec<ReplicaSpec>,
 }
 
 /// Fields pbc implements.
@@ -136,14 +140,14 @@ const KNOWN: &[&str] = &[
     "configMapGenerator",
     "secretGenerator",
     "generatorOptions",
+    "images",
+    "imageTags",
+    "replicas",
 ];
 
 /// Kustomize fields pbc does not implement.
 const UNSUPPORTED: &[&str] = &[
-    "images",
-    "imageTags",
     "replacements",
-    "replicas",
     "vars",
     "crds",
     "helmGlobals",
@@ -424,7 +428,10 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
         sort: None,
         generators: Vec::new(),
         gen_options: None,
+        images: Vec::new(),
+        replicas: Vec::new(),
     };
+    let mut image_tags = Vec::new();
     let mut secrets = Vec::new();
     let mut api_version = None;
     let mut common_labels = None;
@@ -567,6 +574,12 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
             }
             "secretGenerator" => secrets = generators::generators(v, GenKind::Secret, key, diags),
             "generatorOptions" => k.gen_options = generators::options(v, diags),
+            "images" => k.images = images::images(v, key, diags),
+            "imageTags" => {
+                deprecated(&e.key, "imageTags", "images", None, diags);
+                image_tags = images::images(v, key, diags);
+            }
+            "replicas" => k.replicas = images::replicas(v, diags),
             other if UNSUPPORTED.contains(&other) => diags.push(
                 Diagnostic::new(
                     &UNSUPPORTED_FIELD,
@@ -588,6 +601,7 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
         k.labels.push(c);
     }
     k.generators.extend(secrets);
+    k.images.extend(image_tags);
     // kustomize's `EnforceFields`: a Component is `v1alpha1`, a Kustomization `v1beta1`.
     if let Some(v) = api_version
         && let Some(text) = v.as_str().filter(|t| !t.is_empty())

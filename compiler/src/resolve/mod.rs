@@ -25,6 +25,7 @@ mod digest;
 mod emit;
 mod fieldspec;
 mod generate;
+mod images;
 mod inline;
 pub mod json6902;
 mod kust;
