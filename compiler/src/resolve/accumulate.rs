@@ -524,6 +524,7 @@ impl<'a> Ctx<'a> {
         }
         self.set_replicas(&k.replicas, acc);
         self.set_images(&k.images, acc);
+        self.replace(kd, &k.replacements, acc);
     }
 
     /// The resource and node budgets after the `resources:` entry at `entry` was added:

@@ -11,9 +11,11 @@ use crate::yaml::{Node, ScalarKind, Value};
 mod generators;
 mod images;
 mod patches;
+mod replacements;
 pub(crate) use generators::{Behavior, GenKind, GenOptions, Generator};
 pub(crate) use images::{ImageSpec, ReplicaSpec};
 use patches::patch_list;
+pub(crate) use replacements::{FieldOptions, ReplEntry, Replacement, ResSel, replacement};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum KustKind {
@@ -116,6 +118,7 @@ pub(crate) struct Kust {
     pub gen_options: Option<GenOptions>,
     pub images: Vec<ImageSpec>,
     pub replicas: Vec<ReplicaSpec>,
+    pub replacements: Vec<ReplEntry>,
 }
 
 /// Fields pbc implements.
@@ -143,11 +146,11 @@ const KNOWN: &[&str] = &[
     "images",
     "imageTags",
     "replicas",
+    "replacements",
 ];
 
 /// Kustomize fields pbc does not implement.
 const UNSUPPORTED: &[&str] = &[
-    "replacements",
     "vars",
     "crds",
     "helmGlobals",
@@ -430,6 +433,7 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
         gen_options: None,
         images: Vec::new(),
         replicas: Vec::new(),
+        replacements: Vec::new(),
     };
     let mut image_tags = Vec::new();
     let mut secrets = Vec::new();
@@ -580,6 +584,7 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
                 image_tags = images::images(v, key, diags);
             }
             "replicas" => k.replicas = images::replicas(v, diags),
+            "replacements" => k.replacements = replacements::entries(v, diags),
             other if UNSUPPORTED.contains(&other) => diags.push(
                 Diagnostic::new(
                     &UNSUPPORTED_FIELD,

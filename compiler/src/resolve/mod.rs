@@ -35,6 +35,7 @@ mod order;
 mod patch;
 mod paths;
 mod refuse;
+mod replace;
 mod resource;
 mod schema;
 pub mod select;
