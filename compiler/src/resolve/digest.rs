@@ -45,55 +45,34 @@ pub(crate) fn base64_wrapped(data: &[u8]) -> String {
     out
 }
 
-/// A JSON value as Go's `json.Marshal` of a `map[string]interface{}` writes it: keys
-/// sorted, strings escaped as Go escapes them.
-pub(crate) enum Json {
-    Str(String),
-    Raw(String),
-    Map(BTreeMap<String, Json>),
-    List(Vec<Json>),
-}
-
-impl Json {
-    /// A YAML node as kustomize's hasher reads it (through JSON).
-    pub(crate) fn of(n: &Node) -> Json {
-        match &n.value {
-            Value::Scalar(s) => match s.kind {
-                ScalarKind::Null => Json::Raw("null".into()),
-                ScalarKind::Bool | ScalarKind::Int | ScalarKind::Float
-                    if serde_json::from_str::<serde_json::Value>(&s.text).is_ok() =>
-                {
-                    Json::Raw(s.text.to_string())
-                }
-                _ => Json::Str(s.text.to_string()),
-            },
-            Value::Seq(items) => Json::List(items.iter().map(Json::of).collect()),
-            Value::Map(m) => Json::Map(
-                m.iter()
-                    .map(|e| (e.key_str().to_string(), Json::of(&e.value)))
-                    .collect(),
-            ),
-        }
+/// A YAML node as JSON, as Go's `json.Marshal` of what kustomize's hasher reads writes it:
+/// map keys sorted, strings escaped as Go escapes them. An explicit stack: the node may be
+/// as deep as the input.
+pub(crate) fn write_json(root: &Node, out: &mut String) {
+    enum Item<'a> {
+        Text(&'static str),
+        Key(&'a str),
+        Val(&'a Node),
     }
-
-    pub(crate) fn write(&self, out: &mut String) {
-        // An explicit stack: pieces of text to write, or values to expand.
-        enum Item<'a> {
-            Text(&'static str),
-            Key(&'a str),
-            Val(&'a Json),
-        }
-        let mut stack = vec![Item::Val(self)];
-        while let Some(it) = stack.pop() {
-            match it {
-                Item::Text(t) => out.push_str(t),
-                Item::Key(k) => {
-                    go_string(k, out);
-                    out.push(':');
-                }
-                Item::Val(Json::Str(s)) => go_string(s, out),
-                Item::Val(Json::Raw(s)) => out.push_str(s),
-                Item::Val(Json::List(items)) => {
+    let mut stack = vec![Item::Val(root)];
+    while let Some(it) = stack.pop() {
+        match it {
+            Item::Text(t) => out.push_str(t),
+            Item::Key(k) => {
+                go_string(k, out);
+                out.push(':');
+            }
+            Item::Val(n) => match &n.value {
+                Value::Scalar(s) => match s.kind {
+                    ScalarKind::Null => out.push_str("null"),
+                    ScalarKind::Bool | ScalarKind::Int | ScalarKind::Float
+                        if serde_json::from_str::<serde_json::Value>(&s.text).is_ok() =>
+                    {
+                        out.push_str(&s.text)
+                    }
+                    _ => go_string(&s.text, out),
+                },
+                Value::Seq(items) => {
                     out.push('[');
                     stack.push(Item::Text("]"));
                     for (i, v) in items.iter().enumerate().rev() {
@@ -103,10 +82,15 @@ impl Json {
                         }
                     }
                 }
-                Item::Val(Json::Map(m)) => {
+                Value::Map(m) => {
+                    // Go's map: sorted keys, the last of a repeated key.
+                    let mut sorted: BTreeMap<&str, &Node> = BTreeMap::new();
+                    for e in m.iter() {
+                        sorted.insert(e.key_str(), &e.value);
+                    }
                     out.push('{');
                     stack.push(Item::Text("}"));
-                    for (i, (k, v)) in m.iter().enumerate().rev() {
+                    for (i, (k, v)) in sorted.into_iter().enumerate().rev() {
                         stack.push(Item::Val(v));
                         stack.push(Item::Key(k));
                         if i > 0 {
@@ -114,7 +98,7 @@ impl Json {
                         }
                     }
                 }
-            }
+            },
         }
     }
 }
@@ -221,30 +205,40 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
 /// `stringData` when present).
 pub(crate) fn name_hash(doc: &Node) -> String {
     let kind = doc.get("kind").and_then(Node::as_str).unwrap_or("");
-    let field = |k: &str| match doc.get(k) {
-        None => Json::Str(String::new()),
-        Some(n) => Json::of(n),
-    };
-    // kustomize's hasher looks the name up as one field called `metadata/name`, which no
-    // resource has: the name it hashes is always empty.
-    let name = Json::Str(String::new());
-    let mut m = BTreeMap::new();
-    m.insert("kind".to_string(), Json::Str(kind.to_string()));
-    m.insert("name".to_string(), name);
-    m.insert("data".to_string(), field("data"));
+    // The fields, sorted by name as Go writes a map; a missing one is `""`.
     let extra = if kind == "Secret" {
-        m.insert("type".to_string(), field("type"));
         "stringData"
     } else {
         "binaryData"
     };
-    if let Some(n) = doc.get(extra)
-        && n.as_map().is_some()
-    {
-        m.insert(extra.to_string(), Json::of(n));
+    let mut fields: Vec<(&str, Option<&Node>)> = vec![
+        ("data", doc.get("data")),
+        ("kind", None),
+        // kustomize's hasher looks the name up as one field called `metadata/name`, which
+        // no resource has: the name it hashes is always empty.
+        ("name", None),
+    ];
+    if kind == "Secret" {
+        fields.push(("type", doc.get("type")));
     }
-    let mut text = String::new();
-    Json::Map(m).write(&mut text);
+    if let Some(n) = doc.get(extra).filter(|n| n.as_map().is_some()) {
+        fields.push((extra, Some(n)));
+    }
+    fields.sort_by(|a, b| a.0.cmp(b.0));
+    let mut text = String::from("{");
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        go_string(k, &mut text);
+        text.push(':');
+        match (*k, v) {
+            ("kind", _) => go_string(kind, &mut text),
+            (_, Some(n)) => write_json(n, &mut text),
+            (_, None) => text.push_str("\"\""),
+        }
+    }
+    text.push('}');
     let digest = sha256(text.as_bytes());
     let mut out = String::with_capacity(10);
     for b in digest.iter().take(5) {

@@ -12,10 +12,12 @@ mod generators;
 mod images;
 mod patches;
 mod replacements;
+mod sort;
 pub(crate) use generators::{Behavior, GenKind, GenOptions, Generator};
 pub(crate) use images::{ImageSpec, ReplicaSpec};
 use patches::patch_list;
 pub(crate) use replacements::{FieldOptions, ReplEntry, Replacement, ResSel, replacement};
+use sort::sort_options;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum KustKind {
@@ -322,80 +324,6 @@ fn deprecated(key: &Node, field: &str, use_: &str, fix: Option<Edit>, diags: &mu
     diags.push(d);
 }
 
-fn sort_options(n: &Node, diags: &mut Vec<Diagnostic>) -> Option<SortSpec> {
-    let m = n.as_map()?;
-    let mut fifo = false;
-    let mut legacy = None;
-    let mut order_seen = false;
-    for e in m {
-        match e.key_str() {
-            "order" => match e.value.as_str() {
-                Some("legacy") => order_seen = true,
-                Some("fifo") => {
-                    fifo = true;
-                    order_seen = true;
-                }
-                _ => diags.push(
-                    invalid(
-                        e.value.span,
-                        "`sortOptions.order` must be `legacy` or `fifo`",
-                    )
-                    .with_help("`legacy` sorts by kind, then name; `fifo` keeps the input order"),
-                ),
-            },
-            "legacySortOptions" => {
-                let mut first = Vec::new();
-                let mut last = Vec::new();
-                if let Some(lm) = e.value.as_map() {
-                    for l in lm {
-                        let k = l.key_str();
-                        let list: Vec<String> = l
-                            .value
-                            .as_seq()
-                            .map(|s| s.iter().filter_map(as_string).collect())
-                            .unwrap_or_default();
-                        match k {
-                            "orderFirst" => first = list,
-                            "orderLast" => last = list,
-                            other => unknown_key(
-                                &l.key,
-                                other,
-                                "`legacySortOptions`",
-                                &["orderFirst", "orderLast"],
-                                diags,
-                            ),
-                        }
-                    }
-                }
-                legacy = Some((first, last));
-            }
-            other => unknown_key(
-                &e.key,
-                other,
-                "`sortOptions`",
-                &["order", "legacySortOptions"],
-                diags,
-            ),
-        }
-    }
-    if !order_seen {
-        diags.push(invalid(
-            n.span,
-            "`sortOptions` needs `order: legacy` or `order: fifo`",
-        ));
-    }
-    if fifo && let Some(e) = m.iter().find(|e| e.key_str() == "legacySortOptions") {
-        diags.push(
-            invalid(
-                e.key.span,
-                "`sortOptions.legacySortOptions` is set, but the order is `fifo`, not `legacy`",
-            )
-            .with_help("remove `legacySortOptions`, or set `order: legacy`"),
-        );
-    }
-    Some(SortSpec { fifo, legacy })
-}
-
 /// Reads a kustomization document.
 pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -> Option<Kust> {
     let Some(m) = root.as_map() else {
@@ -585,6 +513,17 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
             }
             "replicas" => k.replicas = images::replicas(v, diags),
             "replacements" => k.replacements = replacements::entries(v, diags),
+            // kustomize deprecates `vars`; pbc implements their successor only.
+            "vars" => diags.push(
+                Diagnostic::new(
+                    &UNSUPPORTED_FIELD,
+                    e.key.span,
+                    "`vars` is deprecated in kustomize, and pbc does not implement it",
+                )
+                .with_help(
+                    "write each var as a replacement: `replacements:` with a `source` (the var's `objref` and `fieldref.fieldpath`) and `targets` (the fields that use `$(VAR)`)",
+                ),
+            ),
             other if UNSUPPORTED.contains(&other) => diags.push(
                 Diagnostic::new(
                     &UNSUPPORTED_FIELD,
@@ -592,7 +531,7 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
                     format!("pbc does not implement the kustomize field `{other}`"),
                 )
                 .with_help(
-                    "pbc resolves resources, components, generators, patches, names, namespaces, labels, annotations and sort options itself; remove the field, or build this tree with kustomize",
+                    "pbc resolves resources, components, generators, patches, names, namespaces, labels, annotations, images, replicas, replacements and sort options itself; remove the field, or build this tree with kustomize",
                 ),
             ),
             other => {

@@ -115,10 +115,12 @@ declare_codes! {
     /// pbc resolves overlays itself, and implements `resources`, `components`, `patches` (and
     /// the deprecated `patchesStrategicMerge`, `patchesJson6902`, `commonLabels`, `bases`),
     /// `namePrefix`, `nameSuffix`, `namespace`, `labels`, `commonAnnotations`,
-    /// `configMapGenerator`, `secretGenerator`, `generatorOptions`, `openapi` and
-    /// `sortOptions`. `images`, `replacements`, `replicas`, `vars`, `helmCharts`, plugins and
-    /// the rest would be silently ignored by a partial implementation, so they are errors.
-    /// Remove the field, or express it as a patch.
+    /// `configMapGenerator`, `secretGenerator`, `generatorOptions`, `images`, `replicas`,
+    /// `replacements`, `openapi` and `sortOptions`. `vars` (deprecated by kustomize: write
+    /// them as `replacements`), `configurations`, `helmCharts`, `buildMetadata`, plugins
+    /// (`generators`, `transformers`, `validators`) and the rest would be silently ignored by
+    /// a partial implementation, so they are errors. Remove the field, or express it as a
+    /// patch or a replacement.
     PB1007 UNSUPPORTED_FIELD "unsupported-kustomization-field" Error "a kustomize field pbc does not implement";
     /// A deprecated kustomize field.
     ///

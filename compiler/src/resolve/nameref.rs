@@ -73,6 +73,54 @@ struct Choice {
 /// Rewrites the name references of `res`; returns kustomize's errors (ambiguous referrals).
 pub(crate) fn fix(res: &mut [Res]) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
+    // kustomize reads the service-account namespaces of every role binding, and fails on
+    // one that is not a string.
+    for r in res.iter() {
+        if r.node.get("kind").and_then(Node::as_str) != Some("RoleBinding") {
+            continue;
+        }
+        let id = r.cur();
+        if !id.namespaced() {
+            continue;
+        }
+        for s in r
+            .node
+            .get("subjects")
+            .and_then(Node::as_seq)
+            .unwrap_or_default()
+        {
+            if s.get("kind").and_then(Node::as_str) == Some("ServiceAccount")
+                && let Some(ns) = s.get("namespace")
+                && ns.as_str().is_none()
+            {
+                diags.push(
+                    Diagnostic::new(
+                        &INVALID_KUSTOMIZATION,
+                        ns.span,
+                        format!(
+                            "the namespace of this subject of {} is blank, and kustomize fails on it",
+                            id.describe()
+                        ),
+                    )
+                    .with_help("give the subject its namespace, or remove the `namespace` key"),
+                );
+            }
+        }
+    }
+    // Nothing that others refer to was ever renamed or moved: no reference can need
+    // rewriting (the common case, decided without reading the field specs).
+    let kinds = fieldspec::name_reference_kinds();
+    if !diags.is_empty()
+        || !res.iter().any(|r| {
+            !r.prev.is_empty()
+                && r.node
+                    .get("kind")
+                    .and_then(Node::as_str)
+                    .is_some_and(|k| kinds.iter().any(|x| x == k))
+        })
+    {
+        return diags;
+    }
     let cands: Vec<Cand> = res
         .iter()
         .map(|r| Cand {
@@ -99,45 +147,6 @@ pub(crate) fn fix(res: &mut [Res]) -> Vec<Diagnostic> {
                 .unwrap_or_default(),
         })
         .collect();
-    // kustomize reads the service-account namespaces of every role binding, and fails on
-    // one that is not a string.
-    for (r, c) in res.iter().zip(&cands) {
-        if c.cur.kind != "RoleBinding" || !c.cur.namespaced() {
-            continue;
-        }
-        for s in r
-            .node
-            .get("subjects")
-            .and_then(Node::as_seq)
-            .unwrap_or_default()
-        {
-            if s.get("kind").and_then(Node::as_str) == Some("ServiceAccount")
-                && let Some(ns) = s.get("namespace")
-                && ns.as_str().is_none()
-            {
-                diags.push(
-                    Diagnostic::new(
-                        &INVALID_KUSTOMIZATION,
-                        ns.span,
-                        format!(
-                            "the namespace of this subject of {} is blank, and kustomize fails on it",
-                            c.cur.describe()
-                        ),
-                    )
-                    .with_help("give the subject its namespace, or remove the `namespace` key"),
-                );
-            }
-        }
-    }
-    // Nothing was ever renamed or moved: no reference can need rewriting.
-    let kinds = fieldspec::name_reference_kinds();
-    if !diags.is_empty()
-        || !cands
-            .iter()
-            .any(|c| !c.prev.is_empty() && kinds.iter().any(|k| *k == c.cur.kind))
-    {
-        return diags;
-    }
     let specs = fieldspec::specs();
     for (ri, r) in res.iter_mut().enumerate() {
         let me = &cands[ri];
