@@ -261,4 +261,44 @@ mod tests {
         assert_eq!(split("a/b@sha256:abc"), ("a/b", "", "sha256:abc"));
         assert_eq!(split("a/b:t@sha256:abc"), ("a/b", "t", "sha256:abc"));
     }
+
+    /// kubectl fails on an unquoted numeric tag ("cannot unmarshal number into ... newTag");
+    /// so does pbc, and it sets the tag and the replicas of a quoted one.
+    #[test]
+    fn a_numeric_tag_fails_and_a_quoted_one_is_set() {
+        use super::super::{ResolveOptions, resolve};
+        let build = |tag: &str| {
+            let mut fs = crate::fs::MemFs::new();
+            fs.insert(
+                "o/kustomization.yaml",
+                format!("resources: [d.yaml]\nimages:\n- name: nginx\n  newTag: {tag}\nreplicas:\n- name: d\n  count: 3\n"),
+            );
+            fs.insert(
+                "o/d.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      containers: [{name: a, image: nginx}]\n",
+            );
+            let l = crate::load::Loader::new(
+                std::sync::Arc::new(fs),
+                "",
+                crate::yaml::Limits::default(),
+            );
+            resolve(&l, std::path::Path::new("o"), &ResolveOptions::default()).expect("resolves")
+        };
+        let r = build("1.20");
+        assert!(
+            r.diags
+                .iter()
+                .any(|d| d.code.name == "invalid-kustomization"),
+            "{:?}",
+            r.diags
+        );
+        let r = build("'1.20'");
+        assert!(r.diags.is_empty(), "{:?}", r.diags);
+        let j = r.docs[0].to_json();
+        assert_eq!(
+            j["spec"]["template"]["spec"]["containers"][0]["image"],
+            "nginx:1.20"
+        );
+        assert_eq!(j["spec"]["replicas"], 3);
+    }
 }

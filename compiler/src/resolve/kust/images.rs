@@ -51,11 +51,29 @@ fn entries<'a>(n: &'a Node, what: &str, diags: &mut Vec<Diagnostic>) -> Vec<&'a 
         .collect()
 }
 
-/// A scalar written as a string value (kustomize reads these fields as strings).
+/// A string field: kustomize fails on any other type (a tag `1.20` written unquoted is a
+/// number to it).
 fn text(n: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> Option<Node> {
     match &n.value {
         Value::Scalar(s) if s.kind == ScalarKind::Null => None,
-        Value::Scalar(s) => Some(Node::string(n.span, s.text.as_str())),
+        Value::Scalar(s) if s.kind == ScalarKind::Str => Some(n.clone()),
+        Value::Scalar(s) => {
+            diags.push(
+                invalid(
+                    n.span,
+                    format!("`{what}` must be a string, not {}", n.type_name()),
+                )
+                .with_help(format!("quote it: \"{}\"", s.text))
+                .with_fix(
+                    "quote the value",
+                    vec![Edit {
+                        span: n.span,
+                        text: format!("\"{}\"", s.text),
+                    }],
+                ),
+            );
+            None
+        }
         _ => {
             diags.push(invalid(
                 n.span,
