@@ -218,6 +218,9 @@ impl<'a> Ctx<'a> {
             name_spans,
             quiet: Vec::new(),
             nodes,
+            prefixes: Vec::new(),
+            suffixes: Vec::new(),
+            needs_hash: false,
         }
     }
 
@@ -484,7 +487,9 @@ impl<'a> Ctx<'a> {
                 return;
             }
         }
-        // 3. Patches.
+        // 3. Generators.
+        self.run_generators(kd, acc);
+        // 4. Patches.
         let mut merged_stages: HashMap<u64, Span> = HashMap::new();
         for p in k.patches_sm.iter().chain(&k.patches) {
             self.patch(kd, p, acc, &mut merged_stages);
@@ -493,7 +498,7 @@ impl<'a> Ctx<'a> {
                 return;
             }
         }
-        // 4. Transformers.
+        // 5. Transformers.
         if let Some(ns) = &k.namespace {
             self.set_namespace(ns, acc);
         }
@@ -517,6 +522,9 @@ impl<'a> Ctx<'a> {
                 return;
             }
         }
+        self.set_replicas(&k.replicas, acc);
+        self.set_images(&k.images, acc);
+        self.replace(kd, &k.replacements, acc);
     }
 
     /// The resource and node budgets after the `resources:` entry at `entry` was added:

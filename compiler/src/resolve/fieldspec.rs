@@ -33,6 +33,7 @@ impl FieldSpec {
             && self.kind.as_deref().is_none_or(|k| k == kind)
     }
 
+    #[cfg(test)]
     pub fn path_text(&self) -> String {
         self.path
             .iter()
@@ -184,6 +185,7 @@ pub(crate) fn specs() -> &'static Specs {
 
 /// Whether `apiVersion`/`kind` is a resource type of kustomize's built-in Kubernetes schema,
 /// and if so whether it is namespaced.
+#[cfg(test)]
 pub(crate) fn builtin_scope(api_version: &str, kind: &str) -> Option<bool> {
     kinds()
         .builtin
@@ -330,24 +332,6 @@ fn seq_mut(n: &mut Node) -> Option<&mut Vec<Node>> {
     match &mut n.value {
         Value::Seq(items) => Some(&mut **items),
         _ => None,
-    }
-}
-
-/// The nodes at `path` of `node`, lists on the way walked into.
-pub(crate) fn nodes_at<'a>(node: &'a Node, path: &[String], out: &mut Vec<&'a Node>) {
-    if let Some(items) = node.as_seq() {
-        for it in items {
-            nodes_at(it, path, out);
-        }
-        return;
-    }
-    match path.split_first() {
-        None => out.push(node),
-        Some((first, rest)) => {
-            if let Some(c) = node.get(first.trim_end_matches("[]")) {
-                nodes_at(c, rest, out);
-            }
-        }
     }
 }
 

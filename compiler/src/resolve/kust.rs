@@ -3,15 +3,21 @@
 //! implement are "unsupported"; deprecated ones warn as kustomize does.
 
 use super::select::{LabelSelector, Pattern};
-use super::{
-    DEPRECATED_FIELD, INVALID_KUSTOMIZATION, UNKNOWN_FIELD, UNSUPPORTED_FIELD, UNSUPPORTED_OVERLAY,
-};
+use super::{DEPRECATED_FIELD, INVALID_KUSTOMIZATION, UNKNOWN_FIELD, UNSUPPORTED_FIELD};
 use crate::diag::{Diagnostic, Edit, did_you_mean, one_of};
 use crate::span::Span;
 use crate::yaml::{Node, ScalarKind, Value};
 
+mod generators;
+mod images;
 mod patches;
+mod replacements;
+mod sort;
+pub(crate) use generators::{Behavior, GenKind, GenOptions, Generator};
+pub(crate) use images::{ImageSpec, ReplicaSpec};
 use patches::patch_list;
+pub(crate) use replacements::{FieldOptions, ReplEntry, Replacement, ResSel, replacement};
+use sort::sort_options;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum KustKind {
@@ -109,6 +115,12 @@ pub(crate) struct Kust {
     pub annotations: Option<Pairs>,
     pub openapi: Option<PathRef>,
     pub sort: Option<SortSpec>,
+    /// `configMapGenerator` entries, then `secretGenerator` entries (kustomize's order).
+    pub generators: Vec<Generator>,
+    pub gen_options: Option<GenOptions>,
+    pub images: Vec<ImageSpec>,
+    pub replicas: Vec<ReplicaSpec>,
+    pub replacements: Vec<ReplEntry>,
 }
 
 /// Fields pbc implements.
@@ -130,19 +142,19 @@ const KNOWN: &[&str] = &[
     "resources",
     "components",
     "bases",
+    "configMapGenerator",
+    "secretGenerator",
+    "generatorOptions",
+    "images",
+    "imageTags",
+    "replicas",
+    "replacements",
 ];
 
 /// Kustomize fields pbc does not implement.
 const UNSUPPORTED: &[&str] = &[
-    "images",
-    "imageTags",
-    "replacements",
-    "replicas",
     "vars",
     "crds",
-    "configMapGenerator",
-    "secretGenerator",
-    "generatorOptions",
     "helmGlobals",
     "helmCharts",
     "helmChartInflationGenerator",
@@ -312,80 +324,6 @@ fn deprecated(key: &Node, field: &str, use_: &str, fix: Option<Edit>, diags: &mu
     diags.push(d);
 }
 
-fn sort_options(n: &Node, diags: &mut Vec<Diagnostic>) -> Option<SortSpec> {
-    let m = n.as_map()?;
-    let mut fifo = false;
-    let mut legacy = None;
-    let mut order_seen = false;
-    for e in m {
-        match e.key_str() {
-            "order" => match e.value.as_str() {
-                Some("legacy") => order_seen = true,
-                Some("fifo") => {
-                    fifo = true;
-                    order_seen = true;
-                }
-                _ => diags.push(
-                    invalid(
-                        e.value.span,
-                        "`sortOptions.order` must be `legacy` or `fifo`",
-                    )
-                    .with_help("`legacy` sorts by kind, then name; `fifo` keeps the input order"),
-                ),
-            },
-            "legacySortOptions" => {
-                let mut first = Vec::new();
-                let mut last = Vec::new();
-                if let Some(lm) = e.value.as_map() {
-                    for l in lm {
-                        let k = l.key_str();
-                        let list: Vec<String> = l
-                            .value
-                            .as_seq()
-                            .map(|s| s.iter().filter_map(as_string).collect())
-                            .unwrap_or_default();
-                        match k {
-                            "orderFirst" => first = list,
-                            "orderLast" => last = list,
-                            other => unknown_key(
-                                &l.key,
-                                other,
-                                "`legacySortOptions`",
-                                &["orderFirst", "orderLast"],
-                                diags,
-                            ),
-                        }
-                    }
-                }
-                legacy = Some((first, last));
-            }
-            other => unknown_key(
-                &e.key,
-                other,
-                "`sortOptions`",
-                &["order", "legacySortOptions"],
-                diags,
-            ),
-        }
-    }
-    if !order_seen {
-        diags.push(invalid(
-            n.span,
-            "`sortOptions` needs `order: legacy` or `order: fifo`",
-        ));
-    }
-    if fifo && let Some(e) = m.iter().find(|e| e.key_str() == "legacySortOptions") {
-        diags.push(
-            invalid(
-                e.key.span,
-                "`sortOptions.legacySortOptions` is set, but the order is `fifo`, not `legacy`",
-            )
-            .with_help("remove `legacySortOptions`, or set `order: legacy`"),
-        );
-    }
-    Some(SortSpec { fifo, legacy })
-}
-
 /// Reads a kustomization document.
 pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -> Option<Kust> {
     let Some(m) = root.as_map() else {
@@ -419,7 +357,15 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
         annotations: None,
         openapi: None,
         sort: None,
+        generators: Vec::new(),
+        gen_options: None,
+        images: Vec::new(),
+        replicas: Vec::new(),
+        replacements: Vec::new(),
     };
+    let mut image_tags = Vec::new();
+    let mut secrets = Vec::new();
+    let mut api_version = None;
     let mut common_labels = None;
     let has_resources = m.iter().any(|e| e.key_str() == "resources");
     let mut substantive = false;
@@ -430,7 +376,8 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
             substantive = true;
         }
         match key {
-            "apiVersion" | "metadata" => {}
+            "apiVersion" => api_version = Some(v),
+            "metadata" => {}
             "kind" => match v.as_str() {
                 Some("Kustomization") => {}
                 Some("Component") => k.kind = KustKind::Component,
@@ -528,15 +475,18 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
             }
             "openapi" => {
                 if let Some(om) = v.as_map() {
+                    // kustomize v5.5.0 builds in one schema, v1.21.2 (its default); it
+                    // refuses any other version, and a version with a path.
                     if let Some(ver) = om.iter().find(|e| e.key_str() == "version") {
-                        diags.push(
-                            Diagnostic::new(
-                                &UNSUPPORTED_OVERLAY,
-                                ver.key.span,
-                                "pbc does not implement `openapi.version` (a built-in Kubernetes schema other than kustomize's default)",
-                            )
-                            .with_help("remove `openapi.version`; pbc merges Playbook stages by name, and refuses merges that need another schema"),
-                        );
+                        let text = as_string(&ver.value).unwrap_or_default();
+                        if om.iter().any(|e| e.key_str() == "path") {
+                            diags.push(invalid(ver.key.span, "`openapi` takes a `version` or a `path`, not both"));
+                        } else if !text.is_empty() && text != "v1.21.2" {
+                            diags.push(
+                                invalid(ver.value.span, format!("the OpenAPI version `{text}` is not built in"))
+                                    .with_help("kustomize builds in the Kubernetes schema v1.21.2 only; use it, or give a schema file as `path`"),
+                            );
+                        }
                     }
                     if let Some(p) = om.iter().find(|e| e.key_str() == "path")
                         && let Some(text) = as_string(&p.value)
@@ -551,6 +501,29 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
                 }
             }
             "sortOptions" => k.sort = sort_options(v, diags),
+            "configMapGenerator" => {
+                k.generators = generators::generators(v, GenKind::ConfigMap, key, diags);
+            }
+            "secretGenerator" => secrets = generators::generators(v, GenKind::Secret, key, diags),
+            "generatorOptions" => k.gen_options = generators::options(v, diags),
+            "images" => k.images = images::images(v, key, diags),
+            "imageTags" => {
+                deprecated(&e.key, "imageTags", "images", None, diags);
+                image_tags = images::images(v, key, diags);
+            }
+            "replicas" => k.replicas = images::replicas(v, diags),
+            "replacements" => k.replacements = replacements::entries(v, diags),
+            // kustomize deprecates `vars`; pbc implements their successor only.
+            "vars" => diags.push(
+                Diagnostic::new(
+                    &UNSUPPORTED_FIELD,
+                    e.key.span,
+                    "`vars` is deprecated in kustomize, and pbc does not implement it",
+                )
+                .with_help(
+                    "write each var as a replacement: `replacements:` with a `source` (the var's `objref` and `fieldref.fieldpath`) and `targets` (the fields that use `$(VAR)`)",
+                ),
+            ),
             other if UNSUPPORTED.contains(&other) => diags.push(
                 Diagnostic::new(
                     &UNSUPPORTED_FIELD,
@@ -558,7 +531,7 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
                     format!("pbc does not implement the kustomize field `{other}`"),
                 )
                 .with_help(
-                    "pbc resolves resources, components, patches, names, namespaces, labels, annotations and sort options itself; remove the field, or build this tree with kustomize",
+                    "pbc resolves resources, components, generators, patches, names, namespaces, labels, annotations, images, replicas, replacements and sort options itself; remove the field, or build this tree with kustomize",
                 ),
             ),
             other => {
@@ -570,6 +543,33 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
     }
     if let Some(c) = common_labels {
         k.labels.push(c);
+    }
+    k.generators.extend(secrets);
+    k.images.extend(image_tags);
+    // kustomize's `EnforceFields`: a Component is `v1alpha1`, a Kustomization `v1beta1`.
+    if let Some(v) = api_version
+        && let Some(text) = v.as_str().filter(|t| !t.is_empty())
+    {
+        let (kind, want) = match k.kind {
+            KustKind::Component => ("Component", "kustomize.config.k8s.io/v1alpha1"),
+            KustKind::Kustomization => ("Kustomization", "kustomize.config.k8s.io/v1beta1"),
+        };
+        if text != want {
+            diags.push(
+                invalid(
+                    v.span,
+                    format!("the apiVersion of a {kind} must be `{want}`"),
+                )
+                .with_help("kustomize refuses any other apiVersion; write it, or omit `apiVersion`")
+                .with_fix(
+                    format!("use `{want}`"),
+                    vec![Edit {
+                        span: v.span,
+                        text: want.to_string(),
+                    }],
+                ),
+            );
+        }
     }
     if !substantive {
         diags.push(

@@ -21,19 +21,26 @@
 
 mod accumulate;
 pub mod budget;
+mod digest;
 mod emit;
 mod fieldspec;
+mod generate;
+mod images;
 mod inline;
 pub mod json6902;
 mod kust;
+mod nameref;
 mod ops;
 mod order;
 mod patch;
 mod paths;
 mod refuse;
+mod replace;
 mod resource;
+mod schema;
 pub mod select;
 pub mod smp;
+mod smp_list;
 mod transform;
 
 pub use budget::{WriteError, write_yaml_limited};
@@ -107,10 +114,13 @@ declare_codes! {
     ///
     /// pbc resolves overlays itself, and implements `resources`, `components`, `patches` (and
     /// the deprecated `patchesStrategicMerge`, `patchesJson6902`, `commonLabels`, `bases`),
-    /// `namePrefix`, `nameSuffix`, `namespace`, `labels`, `commonAnnotations`, `openapi` and
-    /// `sortOptions`. Generators, `images`, `replacements`, `replicas`, `vars`, `helmCharts`,
-    /// plugins and the rest would be silently ignored by a partial implementation, so they are
-    /// errors. Remove the field, or express it as a patch.
+    /// `namePrefix`, `nameSuffix`, `namespace`, `labels`, `commonAnnotations`,
+    /// `configMapGenerator`, `secretGenerator`, `generatorOptions`, `images`, `replicas`,
+    /// `replacements`, `openapi` and `sortOptions`. `vars` (deprecated by kustomize: write
+    /// them as `replacements`), `configurations`, `helmCharts`, `buildMetadata`, plugins
+    /// (`generators`, `transformers`, `validators`) and the rest would be silently ignored by
+    /// a partial implementation, so they are errors. Remove the field, or express it as a
+    /// patch or a replacement.
     PB1007 UNSUPPORTED_FIELD "unsupported-kustomization-field" Error "a kustomize field pbc does not implement";
     /// A deprecated kustomize field.
     ///
@@ -199,15 +209,9 @@ declare_codes! {
     /// A kustomization needs a kustomize feature pbc does not implement yet.
     ///
     /// pbc builds what `kubectl kustomize` builds, or refuses: it never approximates. It
-    /// refuses a strategic-merge patch that merges a list of a built-in Kubernetes kind (a
-    /// Deployment's `containers`, `volumes`, `env`, …, merged by the schema's merge keys) or
-    /// uses a `$…` directive on one; a rename (`namePrefix`, `nameSuffix`, a patch) or a
-    /// namespace change of a resource that another resource refers to by name (a
-    /// RoleBinding's `roleRef`, a volume's `configMap.name`, …), which kustomize would
-    /// rewrite; and a custom OpenAPI schema for kinds other than the Playbook. The finding
-    /// names the field and the kind; its label shows the value kustomize would change. Write
-    /// the final value yourself (replace the list, use the final name), or build the tree
-    /// with kustomize.
+    /// refuses a custom OpenAPI schema (`openapi.path`) for kinds other than the Playbook:
+    /// kustomize would merge their lists by that schema's merge keys. The finding names the
+    /// kind. Remove `openapi`, or build the tree with kustomize.
     PB1024 UNSUPPORTED_OVERLAY "unsupported-overlay-feature" Error "a kustomize feature pbc does not implement";
 }
 
@@ -327,7 +331,8 @@ pub fn resolve(
         acc.res.clear();
     }
     if !acc.res.is_empty() {
-        acc.diags.extend(refuse::name_references(&acc.res));
+        generate::hash_names(&mut acc.res);
+        acc.diags.extend(nameref::fix(&mut acc.res));
     }
     // kustomize writes every annotation value as a string (the scalar's text; a
     // collection becomes `""`, reported) and drops an empty `annotations` map.

@@ -134,6 +134,9 @@ pub(super) fn apply_permutation(res: &mut [Res], order: &[usize]) {
             name_spans: Vec::new(),
             quiet: Vec::new(),
             nodes: 0,
+            prefixes: Vec::new(),
+            suffixes: Vec::new(),
+            needs_hash: false,
         };
         tmp.push(std::mem::replace(r, placeholder));
     }

@@ -299,11 +299,6 @@ impl Ctx<'_> {
             let doc_nodes = doc.count() as u64;
             for i in sel {
                 let r = &mut acc.res[i];
-                if let Some((field, at)) = refuse::builtin_merge(&r.node, doc) {
-                    acc.diags
-                        .push(refuse::builtin_merge_refusal(p.span, &field, at, &r.cur()));
-                    continue;
-                }
                 // A merge adds at most the patch's own nodes.
                 r.nodes = r.nodes.saturating_add(doc_nodes);
                 let playbook = r.is_playbook();
@@ -315,7 +310,9 @@ impl Ctx<'_> {
                 if p.allow_name_change || p.allow_kind_change {
                     r.store_prev();
                 }
-                let m = smp::merge_resource(&mut r.node, doc, playbook);
+                let rid = ResId::of(&r.node);
+                let sch = schema::Sch::for_kind(&rid.api_version(), &rid.kind);
+                let m = smp::merge_resource(&mut r.node, doc, playbook, sch);
                 if m.deleted || r.node.as_map().is_none_or(|m| m.is_empty()) {
                     deleted.push(i);
                     continue;

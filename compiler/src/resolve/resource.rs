@@ -107,6 +107,12 @@ pub(super) struct Res {
     /// The YAML nodes this resource accounts for (the node budget): counted when it was
     /// read, grown by the patches applied to it.
     pub(super) nodes: u64,
+    /// The name prefixes and suffixes transformers gave it, innermost first (name
+    /// references prefer a resource renamed like the referrer).
+    pub(super) prefixes: Vec<Text>,
+    pub(super) suffixes: Vec<Text>,
+    /// A generated ConfigMap or Secret whose name gets kustomize's hash suffix.
+    pub(super) needs_hash: bool,
 }
 
 impl Res {

@@ -7,9 +7,14 @@
 //! a `{$patch: replace}` element replaces the list), merged stages keep their base order,
 //! new ones are appended, and `$setElementOrder/stages` sets an explicit order.
 //!
+//! For built-in kinds, lists whose schema has a `merge` patch strategy merge by their keys
+//! (see [`super::smp_list`]); other `$…` keys are ordinary fields, as in kustomize.
+//!
 //! Provenance: a value taken from the patch keeps the patch's span, a value kept from the
 //! base keeps the base's.
 
+use super::schema::Sch;
+use super::smp_list;
 use crate::span::Span;
 use crate::yaml::{Entry, Node, Value};
 
@@ -66,7 +71,13 @@ fn only_directive(n: &Node, d: &str) -> bool {
 }
 
 /// Merges `patch` into the resource `doc`. `playbook` turns on the Playbook rules.
-pub fn merge_resource(doc: &mut Node, patch: &Node, playbook: bool) -> Merged {
+/// `sch` is the built-in schema of the resource's kind, if it has one.
+pub(crate) fn merge_resource(
+    doc: &mut Node,
+    patch: &Node,
+    playbook: bool,
+    sch: Option<Sch>,
+) -> Merged {
     let mut out = Merged::default();
     match directive(patch) {
         Some("delete") => {
@@ -74,14 +85,14 @@ pub fn merge_resource(doc: &mut Node, patch: &Node, playbook: bool) -> Merged {
             return out;
         }
         Some("replace") => {
-            *doc = clean(&without_directive(patch), &[], playbook, 0)
+            *doc = clean(&without_directive(patch), &[], playbook, sch, 0)
                 .unwrap_or_else(|| Node::map(patch.span, Vec::new()));
             return out;
         }
         _ => {}
     }
     if doc.as_map().is_some() && patch.as_map().is_some() {
-        merge_map(doc, patch, &mut Vec::new(), playbook, &mut out, 0);
+        merge_map(doc, patch, &mut Vec::new(), playbook, sch, &mut out, 0);
     } else {
         *doc = patch.clone();
     }
@@ -92,11 +103,12 @@ fn is_stages(path: &[String], key: &str, playbook: bool) -> bool {
     playbook && key == "stages" && path.len() == 1 && path[0] == "spec"
 }
 
-fn merge_map(
+pub(super) fn merge_map(
     dst: &mut Node,
     patch: &Node,
     path: &mut Vec<String>,
     playbook: bool,
+    sch: Option<Sch>,
     out: &mut Merged,
     depth: usize,
 ) {
@@ -129,6 +141,7 @@ fn merge_map(
             continue;
         }
         let stages = is_stages(path, key, playbook);
+        let fsch = sch.and_then(|s| s.field(key));
         if stages {
             out.stages_touched.get_or_insert(pe.key.span);
         }
@@ -139,7 +152,7 @@ fn merge_map(
                         .and_then(|items| merge_stages(None, pv, items, out, playbook, depth + 1))
                 } else {
                     path.push(key.to_string());
-                    let c = clean(pv, path, playbook, depth + 1);
+                    let c = clean(pv, path, playbook, fsch, depth + 1);
                     path.pop();
                     c
                 };
@@ -159,7 +172,7 @@ fn merge_map(
                         }
                         Some("replace") => {
                             path.push(key.to_string());
-                            let c = clean(&without_directive(pv), path, playbook, depth + 1);
+                            let c = clean(&without_directive(pv), path, playbook, fsch, depth + 1);
                             path.pop();
                             match c {
                                 Some(v) => *dv = v,
@@ -171,8 +184,8 @@ fn merge_map(
                         _ => {
                             path.push(key.to_string());
                             if dv.as_map().is_some() {
-                                merge_map(dv, pv, path, playbook, out, depth + 1);
-                            } else if let Some(v) = clean(pv, path, playbook, depth + 1) {
+                                merge_map(dv, pv, path, playbook, fsch, out, depth + 1);
+                            } else if let Some(v) = clean(pv, path, playbook, fsch, depth + 1) {
                                 *dv = v;
                             }
                             path.pop();
@@ -189,6 +202,19 @@ fn merge_map(
                                     dv.span = span;
                                 }
                             }
+                            None => {
+                                dmap.remove(i);
+                            }
+                        }
+                    }
+                    Value::Seq(_)
+                        if dv.as_seq().is_some() && fsch.and_then(Sch::merge_keys).is_some() =>
+                    {
+                        path.push(key.to_string());
+                        let merged = smp_list::merge_list(dv, pv, fsch, path, out, depth + 1);
+                        path.pop();
+                        match merged {
+                            Some(v) => *dv = v,
                             None => {
                                 dmap.remove(i);
                             }
@@ -252,12 +278,21 @@ fn merge_stages(
             }
             (Some("delete"), None) => {}
             (Some("replace"), Some(i)) => {
-                if let Some(v) = clean(&without_directive(item), &spath, playbook, depth + 1) {
+                if let Some(v) = clean(&without_directive(item), &spath, playbook, None, depth + 1)
+                {
                     result[i] = v;
                 }
             }
             (_, Some(i)) => {
-                merge_map(&mut result[i], item, &mut spath, playbook, out, depth + 1);
+                merge_map(
+                    &mut result[i],
+                    item,
+                    &mut spath,
+                    playbook,
+                    None,
+                    out,
+                    depth + 1,
+                );
             }
             (d, None) => {
                 if d.is_none()
@@ -281,7 +316,8 @@ fn merge_stages(
                             .collect(),
                     });
                 }
-                if let Some(v) = clean(&without_directive(item), &spath, playbook, depth + 1) {
+                if let Some(v) = clean(&without_directive(item), &spath, playbook, None, depth + 1)
+                {
                     result.push(v);
                 }
             }
@@ -330,12 +366,32 @@ fn apply_order(items: &mut Vec<Node>, order: &Node, out: &mut Merged) {
 
 /// A value a patch adds where the base has nothing (or something of another type): maps
 /// lose their `$patch` directives and their null entries (as kustomize does); stages merge
-/// as a new list; other lists are taken literally. `None`: the value deletes itself.
-fn clean(n: &Node, path: &[String], playbook: bool, depth: usize) -> Option<Node> {
+/// as a new list; a list the schema merges by key loses the elements that delete themselves;
+/// other lists are taken literally. `None`: the value deletes itself.
+pub(super) fn clean(
+    n: &Node,
+    path: &[String],
+    playbook: bool,
+    sch: Option<Sch>,
+    depth: usize,
+) -> Option<Node> {
     if depth > MAX_DEPTH {
         return Some(n.clone());
     }
     match &n.value {
+        Value::Seq(items) if sch.and_then(Sch::merge_keys).is_some() => {
+            let elem = sch.and_then(Sch::elements);
+            let kept = items
+                .iter()
+                .filter(|i| !smp_list::is_list_directive(i))
+                .filter_map(|i| match &i.value {
+                    Value::Map(_) => clean(i, path, playbook, elem, depth + 1)
+                        .filter(|c| c.as_map().is_some_and(|m| !m.is_empty())),
+                    _ => Some(i.clone()),
+                })
+                .collect();
+            Some(Node::seq(n.span, kept))
+        }
         Value::Map(m) => {
             if directive(n) == Some("delete") {
                 return None;
@@ -364,7 +420,13 @@ fn clean(n: &Node, path: &[String], playbook: bool, depth: usize) -> Option<Node
                 } else {
                     let mut p = path.to_vec();
                     p.push(k.to_string());
-                    clean(&e.value, &p, playbook, depth + 1)
+                    clean(
+                        &e.value,
+                        &p,
+                        playbook,
+                        sch.and_then(|s| s.field(k)),
+                        depth + 1,
+                    )
                 };
                 if let Some(v) = v {
                     entries.push(Entry {
@@ -397,7 +459,7 @@ mod tests {
     fn merged(base: &str, patch: &str) -> serde_json::Value {
         let mut b = node(base);
         let p = node(patch);
-        let m = merge_resource(&mut b, &p, true);
+        let m = merge_resource(&mut b, &p, true, None);
         assert!(!m.deleted);
         b.to_json()
     }
@@ -442,7 +504,7 @@ mod tests {
     fn an_appended_stage_without_executor_is_flagged() {
         let unknown = |base: &str, patch: &str| {
             let mut b = node(base);
-            let m = merge_resource(&mut b, &node(patch), true);
+            let m = merge_resource(&mut b, &node(patch), true, None);
             m.unknown_stages
                 .iter()
                 .map(|u| (u.name.clone(), u.base.len()))

@@ -8,8 +8,9 @@ impl Ctx<'_> {
         let text = ns.as_scalar().map(|s| s.text.clone()).unwrap_or_default();
         for r in &mut acc.res {
             let id = r.cur();
+            // kustomize stores every resource's id before the namespace transformer.
+            r.store_prev();
             if id.namespaced() {
-                r.store_prev();
                 if let Some(md) = metadata_mut(&mut r.node, ns.span) {
                     set_entry(
                         md,
@@ -77,6 +78,12 @@ impl Ctx<'_> {
                 || (id.kind == "APIService" && id.group == "apiregistration.k8s.io")
             {
                 return;
+            }
+            if !p.is_empty() {
+                r.prefixes.push(p.into());
+            }
+            if !s.is_empty() {
+                r.suffixes.push(s.into());
             }
             r.store_prev();
             let new = format!("{p}{}{s}", id.name);
