@@ -351,6 +351,35 @@ pub enum AuditAction {
     Verify {
         /// The audit log (default: STATE/audit.jsonl).
         file: Option<PathBuf>,
+        /// Also read this audit sink back (`file` or `s3`) and compare it with the local
+        /// log: catches a log that was edited and re-chained.
+        #[arg(long, value_name = "SINK")]
+        against: Option<String>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// The audit sinks runs write to: how far each is delivered, its lag and last error.
+    Sinks {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+        format: RunFormat,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Write the audit log (or part of it) in another format on standard output.
+    Export {
+        /// Only this run's entries.
+        #[arg(long, value_name = "ID")]
+        run: Option<String>,
+        /// Only entries at or after this time (RFC 3339, or a date YYYY-MM-DD).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum)]
+        format: crate::audit::ExportFormatArg,
+        /// The account CloudTrail events name (`recipientAccountId`, with `--format cloudtrail`).
+        #[arg(long, value_name = "ID", default_value = "000000000000")]
+        account: String,
         #[command(flatten)]
         state: StateArgs,
     },
@@ -476,9 +505,28 @@ pub fn run() -> ExitCode {
                 crate::notifications::test(&g, &channel, dir)
             }
         },
-        Command::Audit {
-            action: AuditAction::Verify { file, state },
-        } => crate::run::verify(state.state, file),
+        Command::Audit { action } => match action {
+            AuditAction::Verify {
+                file,
+                against: None,
+                state,
+            } => crate::run::verify(state.state, file),
+            AuditAction::Verify {
+                file,
+                against: Some(sink),
+                state,
+            } => crate::audit::verify_against(state.state, file, &sink),
+            AuditAction::Sinks { format, state } => {
+                crate::audit::sinks(state.state, format == RunFormat::Json)
+            }
+            AuditAction::Export {
+                run,
+                since,
+                format,
+                account,
+                state,
+            } => crate::audit::export(state.state, run, since, format, &account),
+        },
         Command::DebugPanic => panic!("debug-panic: a deliberate panic"),
     }
 }

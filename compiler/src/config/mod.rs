@@ -22,7 +22,10 @@ pub use serve::{
     read_tokens,
 };
 mod sinks;
-pub use sinks::{SINK_KINDS, SinkDef, UNDELIVERED_SINK_KINDS};
+pub use sinks::{
+    AwsCredentialsEnv, CloudTrailSink, OtlpSink, S3Sink, SINK_KINDS, SinkDef, SyslogSink,
+    UNDELIVERED_SINK_KINDS,
+};
 
 declare_codes! {
     /// A key in `.pbc.yaml` that pbc does not know.

@@ -1,33 +1,151 @@
 //! `audit-sinks:`: the audit sinks a playbook's `spec.audit.log-to` may name.
 //!
-//! `audit-sinks: {NAME: {KIND: ...}}`. This version delivers one kind, `file: PATH` (JSON
-//! lines, relative to the configuration file like a `file` notification channel). The other
-//! kinds the format names (`s3`, `otlp`, `cloudtrail`, `syslog`) are refused: a sink that
-//! would silently go nowhere is worse than none, since a playbook naming it would look
-//! audited.
+//! `audit-sinks: {NAME: {KIND: ...}}` with the kinds `file: PATH` (JSON lines, relative to
+//! the configuration file like a `file` notification channel), `s3` (JSON Lines objects in a
+//! bucket, optionally under Object Lock), `otlp` (OpenTelemetry over HTTP, protobuf),
+//! `cloudtrail` (CloudTrail Lake `PutAuditEvents`) and `syslog` (RFC 5424 over TCP, TLS
+//! optional). Credentials are never written in the file: config names the environment
+//! variables that hold them, read when a batch is delivered.
 
+use super::channels::Reader;
 use super::{Config, bad, unknown_key};
-use crate::diag::{Diagnostic, one_of};
-use crate::yaml::Node;
+use crate::diag::Diagnostic;
+use crate::yaml::{Node, ScalarKind};
 use std::path::PathBuf;
 
-/// An audit sink.
+/// An audit sink. Serialized (a run freezes its configuration) with the kind as the key.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SinkDef {
     /// Append the audit trail as JSON lines to a file (absolute, or relative to the
     /// configuration file).
     File(PathBuf),
+    /// JSON Lines objects in an S3 bucket (or an S3-compatible store).
+    S3(S3Sink),
+    /// OTLP/HTTP (protobuf): a run is a trace, audit entries are log records.
+    Otlp(OtlpSink),
+    /// CloudTrail Lake `PutAuditEvents` on a channel.
+    Cloudtrail(CloudTrailSink),
+    /// RFC 5424 syslog over TCP (octet counting), TLS optional.
+    Syslog(SyslogSink),
 }
 
-/// The sink kinds this version delivers.
-pub const SINK_KINDS: &[&str] = &["file"];
+impl SinkDef {
+    /// The kind's name as written in the configuration.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkDef::File(_) => "file",
+            SinkDef::S3(_) => "s3",
+            SinkDef::Otlp(_) => "otlp",
+            SinkDef::Cloudtrail(_) => "cloudtrail",
+            SinkDef::Syslog(_) => "syslog",
+        }
+    }
+}
 
-/// Sink kinds the format names that this version does not deliver (refused).
-pub const UNDELIVERED_SINK_KINDS: &[&str] = &["s3", "otlp", "cloudtrail", "syslog"];
+/// Where AWS-style credentials come from: the variables holding them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct AwsCredentialsEnv {
+    /// Default `AWS_ACCESS_KEY_ID`.
+    pub access_key_id_env: String,
+    /// Default `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key_env: String,
+    /// Default `AWS_SESSION_TOKEN` (used when set).
+    pub session_token_env: String,
+}
+
+impl Default for AwsCredentialsEnv {
+    fn default() -> Self {
+        AwsCredentialsEnv {
+            access_key_id_env: "AWS_ACCESS_KEY_ID".into(),
+            secret_access_key_env: "AWS_SECRET_ACCESS_KEY".into(),
+            session_token_env: "AWS_SESSION_TOKEN".into(),
+        }
+    }
+}
+
+/// `s3: {bucket, prefix, region, endpoint, path-style, object-lock, ...-env}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct S3Sink {
+    pub bucket: String,
+    /// Key prefix (default `pbc-audit/`).
+    pub prefix: String,
+    pub region: String,
+    /// An S3-compatible store's base URL (default: AWS in `region`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// `https://ENDPOINT/BUCKET/KEY` instead of `https://BUCKET.ENDPOINT/KEY`.
+    pub path_style: bool,
+    /// Write each object under Object Lock `COMPLIANCE` until the playbook's
+    /// `audit.retention` has passed.
+    pub object_lock: bool,
+    pub credentials: AwsCredentialsEnv,
+    pub timeout: u64,
+    pub retries: u32,
+}
+
+/// `otlp: {endpoint, headers-env, service-name}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct OtlpSink {
+    /// The collector's base URL; traces go to `ENDPOINT/v1/traces`, logs to `ENDPOINT/v1/logs`.
+    pub endpoint: String,
+    /// The variable holding extra headers, `key=value,key2=value2` (as
+    /// `OTEL_EXPORTER_OTLP_HEADERS`): an `Authorization` for Langfuse and hosted collectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers_env: Option<String>,
+    /// The resource's `service.name` (default `pbc`).
+    pub service_name: String,
+    pub timeout: u64,
+    pub retries: u32,
+}
+
+/// `cloudtrail: {channel-arn, region, endpoint, ...-env}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct CloudTrailSink {
+    pub channel_arn: String,
+    pub region: String,
+    /// Default `https://cloudtrail-data.REGION.amazonaws.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The account the events are recorded for (`recipientAccountId`; default: the one in
+    /// the channel's ARN).
+    pub account: String,
+    pub credentials: AwsCredentialsEnv,
+    pub timeout: u64,
+    pub retries: u32,
+}
+
+/// `syslog: {host, port, tls, app-name, hostname}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SyslogSink {
+    pub host: String,
+    /// Default 6514 with TLS, 601 without.
+    pub port: u16,
+    pub tls: bool,
+    /// APP-NAME (default `pbc`).
+    pub app_name: String,
+    /// HOSTNAME (default: this machine's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    pub timeout: u64,
+    pub retries: u32,
+}
+
+/// The sink kinds.
+pub const SINK_KINDS: &[&str] = &["file", "s3", "otlp", "cloudtrail", "syslog"];
+
+/// Kept for callers of the older interface: every kind the format names is delivered.
+pub const UNDELIVERED_SINK_KINDS: &[&str] = &[];
+
+const SHAPES: &str = "`{file: PATH}`, `{s3: {bucket}}`, `{otlp: {endpoint}}`, `{cloudtrail: {channel-arn}}` or `{syslog: {host}}`";
 
 impl Config {
-    /// `audit-sinks:`, a mapping of sink names to `{file: PATH}`.
+    /// `audit-sinks:`, a mapping of sink names to one kind each.
     pub(super) fn read_audit_sinks(&mut self, v: &Node, diags: &mut Vec<Diagnostic>) {
         let Some(entries) = v.as_map() else {
             diags.push(bad(
@@ -44,46 +162,294 @@ impl Config {
             let Some(fields) = e.value.as_map().filter(|f| f.len() == 1) else {
                 diags.push(bad(
                     e.value.span,
-                    format!("audit sink `{name}` must be `{{file: PATH}}`, one kind"),
+                    format!("audit sink `{name}` must be one of {SHAPES}, one kind"),
                 ));
                 continue;
             };
             let f = &fields[0];
+            let mut r = Reader { diags, ok: true };
             let def = match f.key_str() {
                 "file" => match f.value.as_str() {
-                    Some(p) if !p.trim().is_empty() => SinkDef::File(self.root.join(p)),
+                    Some(p) if !p.trim().is_empty() => Some(SinkDef::File(self.root.join(p))),
                     _ => {
-                        diags.push(bad(f.value.span, "`file` must be a path".into()));
-                        continue;
+                        r.err(f.value.span, "`file` must be a path".into());
+                        None
                     }
                 },
-                kind if UNDELIVERED_SINK_KINDS.contains(&kind) => {
-                    diags.push(
-                        bad(
-                            f.key.span,
-                            format!(
-                                "audit sink kind `{kind}` is not delivered by this version of pbc; supported: {}",
-                                one_of(SINK_KINDS)
-                            ),
-                        )
-                        .with_help(format!(
-                            "write the audit trail to a local file instead, e.g. `{name}: {{file: .pbc/audit/{name}.jsonl}}`"
-                        )),
-                    );
-                    continue;
-                }
+                "s3" => r.s3(&name, &f.value).map(SinkDef::S3),
+                "otlp" => r.otlp(&name, &f.value).map(SinkDef::Otlp),
+                "cloudtrail" => r.cloudtrail(&name, &f.value).map(SinkDef::Cloudtrail),
+                "syslog" => r.syslog(&name, &f.value).map(SinkDef::Syslog),
                 other => {
-                    let known: Vec<&str> = SINK_KINDS
-                        .iter()
-                        .chain(UNDELIVERED_SINK_KINDS)
-                        .copied()
-                        .collect();
-                    diags.push(unknown_key(f.key.span, other, &known));
-                    continue;
+                    r.ok = false;
+                    r.diags.push(unknown_key(f.key.span, other, SINK_KINDS));
+                    None
                 }
             };
-            self.audit_sinks.insert(name, def);
+            if let Some(def) = def.filter(|_| r.ok) {
+                self.audit_sinks.insert(name, def);
+            }
         }
+    }
+}
+
+impl Reader<'_> {
+    fn flag(&mut self, v: &Node, key: &str) -> Option<bool> {
+        match v.as_scalar() {
+            Some(s) if s.kind == ScalarKind::Bool => Some(s.text == "true"),
+            _ => {
+                self.err(v.span, format!("`{key}` must be true or false"));
+                None
+            }
+        }
+    }
+
+    fn port(&mut self, v: &Node) -> Option<u16> {
+        match v.as_scalar() {
+            Some(s) if s.kind == ScalarKind::Int => match s.text.parse::<u16>() {
+                Ok(p) if p > 0 => Some(p),
+                _ => {
+                    self.err(v.span, "`port` must be 1 to 65535".into());
+                    None
+                }
+            },
+            _ => {
+                self.err(v.span, "`port` must be an integer".into());
+                None
+            }
+        }
+    }
+
+    /// A key the three AWS kinds share; false when `key` is none of them.
+    fn aws_key(&mut self, c: &mut AwsCredentialsEnv, key: &str, v: &Node) -> bool {
+        let slot = match key {
+            "access-key-id-env" => &mut c.access_key_id_env,
+            "secret-access-key-env" => &mut c.secret_access_key_env,
+            "session-token-env" => &mut c.session_token_env,
+            _ => return false,
+        };
+        if let Some(s) = self.env_name(v, key) {
+            *slot = s;
+        }
+        true
+    }
+
+    fn missing(&mut self, v: &Node, kind: &str, name: &str, what: &[(&str, bool)]) {
+        let missing: Vec<String> = what
+            .iter()
+            .filter(|(_, m)| *m)
+            .map(|(k, _)| format!("`{k}`"))
+            .collect();
+        if self.ok && !missing.is_empty() {
+            self.err(
+                v.span,
+                format!("{kind} sink `{name}` needs {}", missing.join(", ")),
+            );
+        }
+    }
+
+    fn s3(&mut self, name: &str, v: &Node) -> Option<S3Sink> {
+        const KEYS: &[&str] = &[
+            "bucket",
+            "prefix",
+            "region",
+            "endpoint",
+            "path-style",
+            "object-lock",
+            "access-key-id-env",
+            "secret-access-key-env",
+            "session-token-env",
+            "timeout",
+            "retries",
+        ];
+        let m = self.map("s3", v)?;
+        let mut d = S3Sink {
+            bucket: String::new(),
+            prefix: "pbc-audit/".into(),
+            region: "us-east-1".into(),
+            endpoint: None,
+            path_style: false,
+            object_lock: false,
+            credentials: AwsCredentialsEnv::default(),
+            timeout: 30,
+            retries: 10,
+        };
+        for x in m {
+            let k = x.key_str();
+            if self.aws_key(&mut d.credentials, k, &x.value) {
+                continue;
+            }
+            match k {
+                "bucket" => d.bucket = self.string(&x.value, "bucket").unwrap_or_default(),
+                "prefix" => match x.value.as_str() {
+                    Some(p) if !p.contains(char::is_whitespace) && !p.starts_with('/') => {
+                        d.prefix = p.to_string()
+                    }
+                    _ => self.err(
+                        x.value.span,
+                        "`prefix` must be a key prefix without spaces, not starting with `/`"
+                            .into(),
+                    ),
+                },
+                "region" => d.region = self.string(&x.value, "region").unwrap_or(d.region),
+                "endpoint" => d.endpoint = self.url(&x.value, "endpoint"),
+                "path-style" => d.path_style = self.flag(&x.value, k).unwrap_or(false),
+                "object-lock" => d.object_lock = self.flag(&x.value, k).unwrap_or(false),
+                "timeout" => d.timeout = self.seconds(&x.value, k).unwrap_or(d.timeout),
+                "retries" => d.retries = self.retries(&x.value).unwrap_or(d.retries),
+                other => self.unknown(x.key.span, other, KEYS),
+            }
+        }
+        self.missing(v, "s3", name, &[("bucket", d.bucket.is_empty())]);
+        Some(d)
+    }
+
+    fn otlp(&mut self, name: &str, v: &Node) -> Option<OtlpSink> {
+        const KEYS: &[&str] = &[
+            "endpoint",
+            "headers-env",
+            "service-name",
+            "timeout",
+            "retries",
+        ];
+        let m = self.map("otlp", v)?;
+        let mut d = OtlpSink {
+            endpoint: String::new(),
+            headers_env: None,
+            service_name: "pbc".into(),
+            timeout: 10,
+            retries: 10,
+        };
+        for x in m {
+            match x.key_str() {
+                "endpoint" => d.endpoint = self.url(&x.value, "endpoint").unwrap_or_default(),
+                "headers-env" => d.headers_env = self.env_name(&x.value, "headers-env"),
+                "service-name" => {
+                    d.service_name = self
+                        .string(&x.value, "service-name")
+                        .unwrap_or(d.service_name)
+                }
+                "timeout" => d.timeout = self.seconds(&x.value, "timeout").unwrap_or(d.timeout),
+                "retries" => d.retries = self.retries(&x.value).unwrap_or(d.retries),
+                other => self.unknown(x.key.span, other, KEYS),
+            }
+        }
+        self.missing(v, "otlp", name, &[("endpoint", d.endpoint.is_empty())]);
+        Some(d)
+    }
+
+    fn cloudtrail(&mut self, name: &str, v: &Node) -> Option<CloudTrailSink> {
+        const KEYS: &[&str] = &[
+            "channel-arn",
+            "region",
+            "endpoint",
+            "account",
+            "access-key-id-env",
+            "secret-access-key-env",
+            "session-token-env",
+            "timeout",
+            "retries",
+        ];
+        let m = self.map("cloudtrail", v)?;
+        let mut d = CloudTrailSink {
+            channel_arn: String::new(),
+            region: String::new(),
+            endpoint: None,
+            account: String::new(),
+            credentials: AwsCredentialsEnv::default(),
+            timeout: 10,
+            retries: 10,
+        };
+        for x in m {
+            let k = x.key_str();
+            if self.aws_key(&mut d.credentials, k, &x.value) {
+                continue;
+            }
+            match k {
+                "channel-arn" => {
+                    let Some(arn) = self.string(&x.value, k) else {
+                        continue;
+                    };
+                    // arn:PARTITION:cloudtrail:REGION:ACCOUNT:channel/ID
+                    let parts: Vec<&str> = arn.split(':').collect();
+                    if parts.len() == 6
+                        && parts[0] == "arn"
+                        && parts[2] == "cloudtrail"
+                        && parts[5].starts_with("channel/")
+                    {
+                        if d.region.is_empty() {
+                            d.region = parts[3].to_string();
+                        }
+                        if d.account.is_empty() {
+                            d.account = parts[4].to_string();
+                        }
+                        d.channel_arn = arn;
+                    } else {
+                        self.err(
+                            x.value.span,
+                            "`channel-arn` must be a CloudTrail Lake channel ARN, `arn:aws:cloudtrail:REGION:ACCOUNT:channel/ID`".into(),
+                        );
+                    }
+                }
+                "region" => d.region = self.string(&x.value, k).unwrap_or(d.region),
+                "account" => d.account = self.string(&x.value, k).unwrap_or(d.account),
+                "endpoint" => d.endpoint = self.url(&x.value, k),
+                "timeout" => d.timeout = self.seconds(&x.value, k).unwrap_or(d.timeout),
+                "retries" => d.retries = self.retries(&x.value).unwrap_or(d.retries),
+                other => self.unknown(x.key.span, other, KEYS),
+            }
+        }
+        self.missing(
+            v,
+            "cloudtrail",
+            name,
+            &[("channel-arn", d.channel_arn.is_empty())],
+        );
+        Some(d)
+    }
+
+    fn syslog(&mut self, name: &str, v: &Node) -> Option<SyslogSink> {
+        const KEYS: &[&str] = &[
+            "host", "port", "tls", "app-name", "hostname", "timeout", "retries",
+        ];
+        let m = self.map("syslog", v)?;
+        let mut port = None;
+        let mut d = SyslogSink {
+            host: String::new(),
+            port: 0,
+            tls: false,
+            app_name: "pbc".into(),
+            hostname: None,
+            timeout: 10,
+            retries: 10,
+        };
+        for x in m {
+            let k = x.key_str();
+            match k {
+                "host" => d.host = self.string(&x.value, k).unwrap_or_default(),
+                "port" => port = self.port(&x.value),
+                "tls" => d.tls = self.flag(&x.value, k).unwrap_or(false),
+                "app-name" => match self.string(&x.value, k) {
+                    // RFC 5424 APP-NAME: 1*48PRINTUSASCII
+                    Some(a) if a.len() <= 48 && a.bytes().all(|b| (33..=126).contains(&b)) => {
+                        d.app_name = a
+                    }
+                    Some(_) => self.err(
+                        x.value.span,
+                        "`app-name` must be at most 48 printable ASCII characters, no spaces"
+                            .into(),
+                    ),
+                    None => {}
+                },
+                "hostname" => d.hostname = self.string(&x.value, k),
+                "timeout" => d.timeout = self.seconds(&x.value, k).unwrap_or(d.timeout),
+                "retries" => d.retries = self.retries(&x.value).unwrap_or(d.retries),
+                other => self.unknown(x.key.span, other, KEYS),
+            }
+        }
+        self.missing(v, "syslog", name, &[("host", d.host.is_empty())]);
+        d.port = port.unwrap_or(if d.tls { 6514 } else { 601 });
+        Some(d)
     }
 }
 
@@ -140,21 +506,82 @@ mod tests {
     }
 
     #[test]
-    fn undelivered_kinds_fail_closed() {
-        for kind in UNDELIVERED_SINK_KINDS {
-            let (cfg, d) = apply(&format!(
-                "audit-sinks:\n  trail: {{{kind}: {{bucket: b}}}}\n"
-            ));
-            assert!(cfg.audit_sinks.is_empty(), "{kind}");
-            assert_eq!(d.len(), 1, "{d:?}");
-            assert_eq!(d[0].0, "PB0021");
-            assert_eq!(d[0].1, *kind);
+    fn remote_kinds_read_with_their_defaults() {
+        let (cfg, d) = apply(concat!(
+            "audit-sinks:\n",
+            "  a: {s3: {bucket: b, endpoint: 'http://127.0.0.1:9000/', path-style: true, object-lock: true}}\n",
+            "  o: {otlp: {endpoint: 'http://127.0.0.1:4318', headers-env: OTLP_HEADERS}}\n",
+            "  c: {cloudtrail: {channel-arn: 'arn:aws:cloudtrail:eu-west-1:123456789012:channel/abc'}}\n",
+            "  s: {syslog: {host: 127.0.0.1, tls: true}}\n",
+        ));
+        assert!(d.is_empty(), "{d:?}");
+        let Some(SinkDef::S3(s3)) = cfg.audit_sinks.get("a") else {
+            panic!("{:?}", cfg.audit_sinks)
+        };
+        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(s3.path_style && s3.object_lock);
+        assert_eq!(s3.prefix, "pbc-audit/");
+        assert_eq!(
+            s3.credentials.secret_access_key_env,
+            "AWS_SECRET_ACCESS_KEY"
+        );
+        let Some(SinkDef::Cloudtrail(c)) = cfg.audit_sinks.get("c") else {
+            panic!()
+        };
+        assert_eq!(
+            (c.region.as_str(), c.account.as_str()),
+            ("eu-west-1", "123456789012")
+        );
+        let Some(SinkDef::Syslog(s)) = cfg.audit_sinks.get("s") else {
+            panic!()
+        };
+        assert_eq!(s.port, 6514);
+        let Some(SinkDef::Otlp(o)) = cfg.audit_sinks.get("o") else {
+            panic!()
+        };
+        assert_eq!(o.headers_env.as_deref(), Some("OTLP_HEADERS"));
+        for def in cfg.audit_sinks.values() {
+            let json = serde_json::to_string(def).unwrap_or_default();
             assert_eq!(
-                d[0].2,
-                format!(
-                    "audit sink kind `{kind}` is not delivered by this version of pbc; supported: `file`"
-                )
+                serde_json::from_str::<SinkDef>(&json).ok().as_ref(),
+                Some(def)
             );
+        }
+    }
+
+    #[test]
+    fn remote_kinds_refuse_inline_secrets_and_missing_keys() {
+        for (text, under, msg) in [
+            (
+                "audit-sinks:\n  a: {s3: {bucket: b, secret-access-key: x}}\n",
+                "secret-access-key",
+                "`secret-access-key` would put a secret in the configuration file",
+            ),
+            (
+                "audit-sinks:\n  a: {s3: {prefix: x/}}\n",
+                "{prefix: x/}",
+                "s3 sink `a` needs `bucket`",
+            ),
+            (
+                "audit-sinks:\n  a: {syslog: {host: h, port: 0}}\n",
+                "0",
+                "`port` must be 1 to 65535",
+            ),
+            (
+                "audit-sinks:\n  a: {cloudtrail: {channel-arn: 'arn:aws:s3:::b'}}\n",
+                "'arn:aws:s3:::b'",
+                "`channel-arn` must be a CloudTrail Lake channel ARN, `arn:aws:cloudtrail:REGION:ACCOUNT:channel/ID`",
+            ),
+            (
+                "audit-sinks:\n  a: {otlp: {endpoint: localhost:4318}}\n",
+                "localhost:4318",
+                "`endpoint` must be an https:// (or http://) URL",
+            ),
+        ] {
+            let (cfg, d) = apply(text);
+            assert!(cfg.audit_sinks.is_empty(), "{text}");
+            assert_eq!(d.len(), 1, "{text}: {d:?}");
+            assert_eq!((d[0].1.as_str(), d[0].2.as_str()), (under, msg), "{text}");
         }
     }
 
