@@ -98,8 +98,15 @@ pub struct OtlpSink {
     pub headers_env: Option<String>,
     /// The resource's `service.name` (default `pbc`).
     pub service_name: String,
+    /// Send the entries as log records too (default true; Langfuse takes traces only).
+    #[serde(default = "yes")]
+    pub logs: bool,
     pub timeout: u64,
     pub retries: u32,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `cloudtrail: {channel-arn, region, endpoint, ...-env}`.
@@ -317,6 +324,7 @@ impl Reader<'_> {
             endpoint: String::new(),
             headers_env: None,
             service_name: "pbc".into(),
+            logs: true,
             timeout: 10,
             retries: 10,
         };
@@ -329,6 +337,7 @@ impl Reader<'_> {
                         .string(&x.value, "service-name")
                         .unwrap_or(d.service_name)
                 }
+                "logs" => d.logs = self.flag(&x.value, "logs").unwrap_or(true),
                 "timeout" => d.timeout = self.seconds(&x.value, "timeout").unwrap_or(d.timeout),
                 "retries" => d.retries = self.retries(&x.value).unwrap_or(d.retries),
                 other => self.unknown(x.key.span, other, KEYS),

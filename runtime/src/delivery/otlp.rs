@@ -319,6 +319,9 @@ pub(super) fn send(s: &OtlpSink, b: &Batch<'_>, settings: &Settings) -> Result<(
         ("/v1/traces", traces.encode_to_vec()),
         ("/v1/logs", logs.encode_to_vec()),
     ] {
+        if path == "/v1/logs" && !s.logs {
+            continue;
+        }
         let url = format!("{}{path}", s.endpoint);
         let r = request(
             "POST",

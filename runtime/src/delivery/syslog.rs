@@ -1,5 +1,5 @@
 //! The `syslog` audit sink: RFC 5424 messages over TCP with octet-counting framing
-//! (RFC 6587 §3.4.1; RFC 5425 over TLS), one message per audit entry.
+//! (RFC 6587, section 3.4.1; RFC 5425 over TLS), one message per audit entry.
 //!
 //! `<110>1 TIME HOST APP - EVENT [pbc@32473 seq="N" run="R" hash="H" prev="P" batch="B"
 //! chain-before="X" chain-after="Y"] BOM LINE`: facility 13 (log audit), severity 6
@@ -15,7 +15,7 @@ use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-/// The private enterprise number pbc's structured data is named under (RFC 5424 §7.2.2:
+/// The private enterprise number pbc's structured data is named under (RFC 5424, section 7.2.2:
 /// a documentation-reserved number, as in the RFC's own examples).
 const SD_ID: &str = "pbc@32473";
 
