@@ -125,10 +125,48 @@ fn read_copy(name: &str, def: &SinkDef, settings: &Settings) -> Result<Copy> {
     }
 }
 
+/// The runs of this state store that wrote to sink `name`.
+fn runs_of(store: &Store, name: &str) -> Result<std::collections::BTreeSet<String>> {
+    store.read(|c| {
+        let mut st = c
+            .prepare("SELECT run FROM run_sinks WHERE sink = ?1")
+            .map_err(db)?;
+        st.query_map(params![name], |r| r.get::<_, String>(0))
+            .map_err(db)?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(db)
+    })
+}
+
+/// Keeps what this state store's runs wrote: a bucket prefix or a file may be shared by
+/// several installations, whose entries are not this log's.
+fn ours(copy: Copy, runs: &std::collections::BTreeSet<String>) -> Copy {
+    let mut text = String::new();
+    for l in copy.text.lines() {
+        let run = serde_json::from_str::<AuditEntry>(l)
+            .ok()
+            .and_then(|e| e.run);
+        if run.is_none_or(|r| runs.contains(&r)) {
+            text.push_str(l);
+            text.push('\n');
+        }
+    }
+    let heads = copy
+        .heads
+        .into_iter()
+        .filter(|(key, _)| runs.iter().any(|r| key.contains(&format!("/{r}/"))))
+        .collect();
+    Copy {
+        text,
+        heads,
+        batches: copy.batches,
+    }
+}
+
 /// Compares sink `name`'s copy with the local log.
 pub(crate) fn against(store: &Store, name: &str) -> Result<Comparison> {
     let (def, settings) = sink_def(store, name)?;
-    let copy = read_copy(name, &def, &settings)?;
+    let copy = ours(read_copy(name, &def, &settings)?, &runs_of(store, name)?);
     let log = store.audit_path();
     let local_text = match crate::files::open_regular(&log, "the audit log") {
         Ok(mut f) => {

@@ -5,7 +5,8 @@
 //! bucket, optionally under Object Lock), `otlp` (OpenTelemetry over HTTP, protobuf),
 //! `cloudtrail` (CloudTrail Lake `PutAuditEvents`) and `syslog` (RFC 5424 over TCP, TLS
 //! optional). Credentials are never written in the file: config names the environment
-//! variables that hold them, read when a batch is delivered.
+//! variables that hold them, read when a batch is delivered. A remote sink has no
+//! `retries`: an audit trail is never given up, a failing sink is retried with a back-off.
 
 use super::channels::Reader;
 use super::{Config, bad, unknown_key};
@@ -82,8 +83,8 @@ pub struct S3Sink {
     /// `audit.retention` has passed.
     pub object_lock: bool,
     pub credentials: AwsCredentialsEnv,
+    /// Seconds per attempt.
     pub timeout: u64,
-    pub retries: u32,
 }
 
 /// `otlp: {endpoint, headers-env, service-name}`.
@@ -101,8 +102,8 @@ pub struct OtlpSink {
     /// Send the entries as log records too (default true; Langfuse takes traces only).
     #[serde(default = "yes")]
     pub logs: bool,
+    /// Seconds per attempt.
     pub timeout: u64,
-    pub retries: u32,
 }
 
 fn yes() -> bool {
@@ -122,8 +123,8 @@ pub struct CloudTrailSink {
     /// the channel's ARN).
     pub account: String,
     pub credentials: AwsCredentialsEnv,
+    /// Seconds per attempt.
     pub timeout: u64,
-    pub retries: u32,
 }
 
 /// `syslog: {host, port, tls, app-name, hostname}`.
@@ -139,8 +140,8 @@ pub struct SyslogSink {
     /// HOSTNAME (default: this machine's name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// Seconds per attempt.
     pub timeout: u64,
-    pub retries: u32,
 }
 
 /// The sink kinds.
@@ -267,7 +268,6 @@ impl Reader<'_> {
             "secret-access-key-env",
             "session-token-env",
             "timeout",
-            "retries",
         ];
         let m = self.map("s3", v)?;
         let mut d = S3Sink {
@@ -279,7 +279,6 @@ impl Reader<'_> {
             object_lock: false,
             credentials: AwsCredentialsEnv::default(),
             timeout: 30,
-            retries: 10,
         };
         for x in m {
             let k = x.key_str();
@@ -303,7 +302,6 @@ impl Reader<'_> {
                 "path-style" => d.path_style = self.flag(&x.value, k).unwrap_or(false),
                 "object-lock" => d.object_lock = self.flag(&x.value, k).unwrap_or(false),
                 "timeout" => d.timeout = self.seconds(&x.value, k).unwrap_or(d.timeout),
-                "retries" => d.retries = self.retries(&x.value).unwrap_or(d.retries),
                 other => self.unknown(x.key.span, other, KEYS),
             }
         }
@@ -312,13 +310,7 @@ impl Reader<'_> {
     }
 
     fn otlp(&mut self, name: &str, v: &Node) -> Option<OtlpSink> {
-        const KEYS: &[&str] = &[
-            "endpoint",
-            "headers-env",
-            "service-name",
-            "timeout",
-            "retries",
-        ];
+        const KEYS: &[&str] = &["endpoint", "headers-env", "service-name", "timeout"];
         let m = self.map("otlp", v)?;
         let mut d = OtlpSink {
             endpoint: String::new(),
@@ -326,7 +318,6 @@ impl Reader<'_> {
             service_name: "pbc".into(),
             logs: true,
             timeout: 10,
-            retries: 10,
         };
         for x in m {
             match x.key_str() {
@@ -339,7 +330,6 @@ impl Reader<'_> {
                 }
                 "logs" => d.logs = self.flag(&x.value, "logs").unwrap_or(true),
                 "timeout" => d.timeout = self.seconds(&x.value, "timeout").unwrap_or(d.timeout),
-                "retries" => d.retries = self.retries(&x.value).unwrap_or(d.retries),
                 other => self.unknown(x.key.span, other, KEYS),
             }
         }
@@ -357,7 +347,6 @@ impl Reader<'_> {
             "secret-access-key-env",
             "session-token-env",
             "timeout",
-            "retries",
         ];
         let m = self.map("cloudtrail", v)?;
         let mut d = CloudTrailSink {
@@ -367,7 +356,6 @@ impl Reader<'_> {
             account: String::new(),
             credentials: AwsCredentialsEnv::default(),
             timeout: 10,
-            retries: 10,
         };
         for x in m {
             let k = x.key_str();
@@ -404,7 +392,6 @@ impl Reader<'_> {
                 "account" => d.account = self.string(&x.value, k).unwrap_or(d.account),
                 "endpoint" => d.endpoint = self.url(&x.value, k),
                 "timeout" => d.timeout = self.seconds(&x.value, k).unwrap_or(d.timeout),
-                "retries" => d.retries = self.retries(&x.value).unwrap_or(d.retries),
                 other => self.unknown(x.key.span, other, KEYS),
             }
         }
@@ -418,9 +405,7 @@ impl Reader<'_> {
     }
 
     fn syslog(&mut self, name: &str, v: &Node) -> Option<SyslogSink> {
-        const KEYS: &[&str] = &[
-            "host", "port", "tls", "app-name", "hostname", "timeout", "retries",
-        ];
+        const KEYS: &[&str] = &["host", "port", "tls", "app-name", "hostname", "timeout"];
         let m = self.map("syslog", v)?;
         let mut port = None;
         let mut d = SyslogSink {
@@ -430,7 +415,6 @@ impl Reader<'_> {
             app_name: "pbc".into(),
             hostname: None,
             timeout: 10,
-            retries: 10,
         };
         for x in m {
             let k = x.key_str();
@@ -452,7 +436,6 @@ impl Reader<'_> {
                 },
                 "hostname" => d.hostname = self.string(&x.value, k),
                 "timeout" => d.timeout = self.seconds(&x.value, k).unwrap_or(d.timeout),
-                "retries" => d.retries = self.retries(&x.value).unwrap_or(d.retries),
                 other => self.unknown(x.key.span, other, KEYS),
             }
         }

@@ -254,7 +254,6 @@ mod tests {
             object_lock: false,
             credentials: Default::default(),
             timeout: 1,
-            retries: 0,
         };
         assert_eq!(bucket_url(&s), "https://trail.s3.eu-west-1.amazonaws.com");
         s.endpoint = Some("http://127.0.0.1:9000".into());
