@@ -21,6 +21,7 @@ pub use serve::{
     DEFAULT_MAX_BODY_BYTES, MissedSchedules, ServeSettings, ServeTls, TokenHash, is_sha256_hex,
     read_tokens,
 };
+mod remote_sinks;
 mod sinks;
 pub use sinks::{
     AwsCredentialsEnv, CloudTrailSink, OtlpSink, S3Sink, SINK_KINDS, SinkDef, SyslogSink,
