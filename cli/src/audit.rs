@@ -2,11 +2,53 @@
 //! audit sink's delivery: cursor, lag, last error) and `export` (the log in other formats).
 //! `pbc audit verify` alone is in [`crate::run`].
 
+use crate::cli::{RunFormat, StateArgs};
 use crate::run::{fail, open};
+use clap::Subcommand;
 use pbc_runtime::Error;
 use pbc_runtime::audit_export::{ExportFilter, ExportFormat, export as render};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// Verify the audit log's hash chain.
+    Verify {
+        /// The audit log (default: STATE/audit.jsonl).
+        file: Option<PathBuf>,
+        /// Also read this audit sink back (`file` or `s3`) and compare it with the local
+        /// log: catches a log that was edited and re-chained.
+        #[arg(long, value_name = "SINK")]
+        against: Option<String>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// The audit sinks runs write to: how far each is delivered, its lag and last error.
+    Sinks {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+        format: RunFormat,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Write the audit log (or part of it) in another format on standard output.
+    Export {
+        /// Only this run's entries.
+        #[arg(long, value_name = "ID")]
+        run: Option<String>,
+        /// Only entries at or after this time (RFC 3339, or a date YYYY-MM-DD).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum)]
+        format: ExportFormatArg,
+        /// The account CloudTrail events name (`recipientAccountId`, with `--format cloudtrail`).
+        #[arg(long, value_name = "ID", default_value = "000000000000")]
+        account: String,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+}
 
 /// `--format` of `pbc audit export`.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

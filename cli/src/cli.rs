@@ -105,6 +105,10 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
         format: CheckFormat,
+        /// A directory of Rego `deny`/`warn` rules to run over each resolved playbook (as
+        /// conftest does), besides `check-policies:` in .pbc.yaml. Repeatable.
+        #[arg(long = "policy", value_name = "DIR")]
+        policy: Vec<PathBuf>,
     },
     /// Resolve the kustomization at DIR and emit a target.
     ///
@@ -237,6 +241,10 @@ pub enum Command {
         /// Output format of the list.
         #[arg(long, value_enum, default_value_t = RunFormat::Human)]
         format: RunFormat,
+        /// Print policy figures instead of the list: decisions, compliance rate, violations
+        /// by policy and by stage risk, evaluation latency p50/p95/p99.
+        #[arg(long)]
+        stats: bool,
         #[command(flatten)]
         state: StateArgs,
     },
@@ -282,6 +290,11 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Policies as code (`policies:` in .pbc.yaml): run their tests, or evaluate one.
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
     /// Print the documentation of a diagnostic code (all codes without CODE).
     Explain {
         /// A code such as PB2001.
@@ -320,6 +333,8 @@ pub enum RunsAction {
     },
 }
 
+pub use crate::audit::AuditAction;
+
 #[derive(Subcommand, Debug)]
 pub enum NotificationsAction {
     /// Pending and failed deliveries, with why they failed.
@@ -346,42 +361,22 @@ pub enum NotificationsAction {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum AuditAction {
-    /// Verify the audit log's hash chain.
-    Verify {
-        /// The audit log (default: STATE/audit.jsonl).
-        file: Option<PathBuf>,
-        /// Also read this audit sink back (`file` or `s3`) and compare it with the local
-        /// log: catches a log that was edited and re-chained.
-        #[arg(long, value_name = "SINK")]
-        against: Option<String>,
-        #[command(flatten)]
-        state: StateArgs,
+pub enum PolicyAction {
+    /// Run the Rego `test_` rules (as `opa test` does) and the YAML case files (`policy:`
+    /// and `cases:` of input and expected decision) under DIR; exit 1 on a failing test.
+    Test {
+        /// Where the tests are (default: the current directory); `.pbc.yaml` is found
+        /// upward from it.
+        dir: Option<PathBuf>,
     },
-    /// The audit sinks runs write to: how far each is delivered, its lag and last error.
-    Sinks {
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = RunFormat::Human)]
-        format: RunFormat,
-        #[command(flatten)]
-        state: StateArgs,
-    },
-    /// Write the audit log (or part of it) in another format on standard output.
-    Export {
-        /// Only this run's entries.
-        #[arg(long, value_name = "ID")]
-        run: Option<String>,
-        /// Only entries at or after this time (RFC 3339, or a date YYYY-MM-DD).
-        #[arg(long, value_name = "TIME")]
-        since: Option<String>,
-        /// Output format.
-        #[arg(long, value_enum)]
-        format: crate::audit::ExportFormatArg,
-        /// The account CloudTrail events name (`recipientAccountId`, with `--format cloudtrail`).
-        #[arg(long, value_name = "ID", default_value = "000000000000")]
-        account: String,
-        #[command(flatten)]
-        state: StateArgs,
+    /// Evaluate a configured policy on an input document and print its decision (as
+    /// `opa eval` does).
+    Eval {
+        /// The policy's name under `policies:` in .pbc.yaml.
+        name: String,
+        /// The input document (JSON or YAML); fields it leaves out take test defaults.
+        #[arg(long, value_name = "FILE")]
+        input: PathBuf,
     },
 }
 
@@ -390,7 +385,11 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let g = cli.global.clone();
     match cli.command {
-        Command::Check { paths, format } => crate::commands::check(&g, paths, format),
+        Command::Check {
+            paths,
+            format,
+            policy,
+        } => crate::commands::check(&g, paths, format, policy),
         Command::Build {
             dir,
             target,
@@ -455,8 +454,10 @@ pub fn run() -> ExitCode {
         Command::Runs {
             action,
             format,
+            stats,
             state,
         } => match action {
+            None if stats => crate::run::stats(state.state, format == RunFormat::Json),
             None => crate::run::runs(state.state, format == RunFormat::Json),
             Some(RunsAction::Stop {
                 all,
@@ -526,6 +527,10 @@ pub fn run() -> ExitCode {
                 account,
                 state,
             } => crate::audit::export(state.state, run, since, format, &account),
+        },
+        Command::Policy { action } => match action {
+            PolicyAction::Test { dir } => crate::policy::test(&g, dir),
+            PolicyAction::Eval { name, input } => crate::policy::eval(&g, &name, &input),
         },
         Command::DebugPanic => panic!("debug-panic: a deliberate panic"),
     }

@@ -1,9 +1,12 @@
 //! `pbc`, the playbook compiler: a thin command line over the pbc crates.
 
 mod audit;
+mod build;
 mod cli;
 mod commands;
 mod notifications;
+mod policy;
+mod reports;
 mod run;
 
 use std::io::Write;

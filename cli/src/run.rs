@@ -230,6 +230,57 @@ pub fn resume(state: Option<PathBuf>, run: &str, agents: Option<PathBuf>, json: 
 }
 
 /// `pbc runs`.
+/// `pbc runs --stats`: policy figures over every run in the state store.
+pub fn stats(state: Option<PathBuf>, json: bool) -> ExitCode {
+    let dir = pbc_runtime::default_state_dir(state.as_deref());
+    let result = if dir.join("state.db").exists() {
+        open(state).and_then(|rt| rt.policy_stats())
+    } else {
+        Ok(pbc_runtime::PolicyStats {
+            compliance_rate: 1.0,
+            ..Default::default()
+        })
+    };
+    match result {
+        Ok(s) => {
+            if json {
+                let v = serde_json::json!({ "policy": s });
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                return ExitCode::SUCCESS;
+            }
+            println!(
+                "policy decisions: {} ({} allowed, {} denied, {} approvals required)",
+                s.evaluations, s.allowed, s.denied, s.approvals_required
+            );
+            println!("compliance rate:  {:.1}%", s.compliance_rate * 100.0);
+            let list = |m: &std::collections::BTreeMap<String, u64>| {
+                if m.is_empty() {
+                    "none".to_string()
+                } else {
+                    m.iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            };
+            println!(
+                "violations:       by policy: {}",
+                list(&s.violations_by_policy)
+            );
+            println!(
+                "                  by stage risk: {}",
+                list(&s.violations_by_risk)
+            );
+            println!(
+                "evaluation:       p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+                s.latency_ms.p50, s.latency_ms.p95, s.latency_ms.p99, s.latency_ms.max
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
 pub fn runs(state: Option<PathBuf>, json: bool) -> ExitCode {
     // Read-only: a state that does not exist has no runs, and is not created.
     let dir = pbc_runtime::default_state_dir(state.as_deref());

@@ -521,10 +521,10 @@ fn the_openapi_check_refuses_what_the_document_does_not_say() {
     assert!(refused("GET", "/nowhere", 200, r#"{}"#));
 }
 
-/// Stage durations, approval latency and guardrail triggers by name are in `/metrics`, read
-/// from the state store.
+/// Stage durations, approval latency, guardrail triggers by name and policy figures are in
+/// `/metrics`, read from the state store.
 #[test]
-fn metrics_hold_durations_latencies_and_guardrail_triggers() {
+fn metrics_hold_durations_latencies_guardrail_triggers_and_policies() {
     let dir = project("1h", "30m");
     let d = dir.path();
     // A second playbook with a guardrail defined in config, which its input trips.
@@ -542,10 +542,35 @@ spec:
 "#,
     )
     .unwrap();
+    // A third whose refunds a declarative policy limits.
+    std::fs::write(
+        d.join("refund.yaml"),
+        r#"apiVersion: agenticops/v1
+kind: Playbook
+metadata: {name: refund}
+spec:
+  trigger: refund
+  stages:
+    - name: pay
+      action: payments:refund
+      policy: refund-limit
+      params: {amount: "${input.amount}"}
+"#,
+    )
+    .unwrap();
+    let agents = std::fs::read_to_string(d.join("agents.yaml")).unwrap();
+    let refund = agents.replace("\"k8s:apply\"", "\"payments:refund\"");
+    std::fs::write(
+        d.join("agents.yaml"),
+        format!("{agents}{}", refund.trim_start_matches("actions:\n")),
+    )
+    .unwrap();
     let cfg = std::fs::read_to_string(d.join(".pbc.yaml")).unwrap();
     std::fs::write(
         d.join(".pbc.yaml"),
-        format!("guardrails:\n  no-check-output: {{patterns: ['(?i)\\bforbidden\\b']}}\n{cfg}"),
+        format!(
+            "guardrails:\n  no-check-output: {{patterns: ['(?i)\\bforbidden\\b']}}\npolicies:\n  refund-limit:\n    rules:\n      - {{resource: 'payments:*', param: amount, constraints: {{amount_max: 100}}}}\n{cfg}"
+        ),
     )
     .unwrap();
     let s = Server::start(d, ".");
@@ -575,6 +600,13 @@ spec:
         json!(["no-check-output"])
     );
 
+    // refund: one allowed under the limit, one refused over it.
+    for (amount, want) in [(50, "succeeded"), (500, "refused")] {
+        let (code, v) = s.event("refund", &format!(r#"{{"amount": {amount}}}"#), None);
+        assert_eq!(code, 202, "{v}");
+        s.wait_status(&one_run(&v), want);
+    }
+
     let (code, v) = s.call("GET", "/metrics", None, &[], None);
     assert_eq!(code, 200);
     let text = v["text"].as_str().unwrap();
@@ -583,6 +615,11 @@ spec:
             "pbc_stage_duration_seconds",
             "pbc_approval_latency_seconds",
             "pbc_guardrail_triggers",
+            "pbc_policy_evaluations",
+            "pbc_policy_compliance_ratio",
+            "pbc_policy_violations",
+            "pbc_policy_violations_by_risk",
+            "pbc_policy_evaluation_seconds",
         ] {
             assert!(
                 families.iter().any(|x| x == f),
@@ -598,6 +635,13 @@ spec:
         "pbc_approval_latency_seconds_count{decision=\"approved\"} 1",
         "pbc_approval_latency_seconds_bucket{decision=\"approved\",le=\"86400\"} 1",
         "pbc_guardrail_triggers_total{guardrail=\"no-check-output\"} 1",
+        "pbc_policy_evaluations_total{decision=\"allow\"} 1",
+        "pbc_policy_evaluations_total{decision=\"deny\"} 1",
+        "pbc_policy_compliance_ratio 0.5",
+        "pbc_policy_violations_total{policy=\"refund-limit\"} 1",
+        "pbc_policy_violations_by_risk_total{risk=\"low\"} 1",
+        "# TYPE pbc_policy_evaluation_seconds summary",
+        "pbc_policy_evaluation_seconds_count 2",
     ] {
         assert!(text.contains(series), "{series} missing:\n{text}");
     }

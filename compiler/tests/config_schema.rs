@@ -247,8 +247,81 @@ fn accepted_and_rejected_agree() {
         ("roles:\n  security-team: ann@example.com\n", false),
         ("roles: [security-team]\n", false),
         ("roles:\n  security-team: ['']\n", false),
+        (
+            "policies:\n  pii: {rego: {files: [p/pii.rego], data: [p/vendors.json], query: data.pii.decision}}\n  writes: {cedar: {policies: p/w.cedar, schema: p/w.cedarschema, entities: p/e.json}}\n  limits:\n    timeout: 2s\n    rules:\n      - {id: per-refund, resource: 'payments:refund', param: amount, constraints: {amount_max: 1000, daily_aggregate_max: 5000, group-by: customer}, enforcement: deny}\n      - {constraints: {allow: {currency: [USD, EUR]}, deny: {country: [XX]}}, enforcement: require-approval, approvers: [finance]}\nalways-on-policies: [limits]\ncheck-policies: [policy/static]\n",
+            true,
+        ),
+        ("policies: [a, b]\n", true),
+        ("policies:\n  a: {rego: {files: [a.rego]}}\n", false),
+        (
+            "policies:\n  a: {rego: {files: [a.rego], query: allow}}\n",
+            false,
+        ),
+        ("policies:\n  a: {cedar: {schema: s.json}}\n", false),
+        (
+            "policies:\n  a: {rules: [], cedar: {policies: p.cedar}}\n",
+            false,
+        ),
+        ("policies:\n  a: {}\n", false),
+        (
+            "policies:\n  a: {rules: [{constraints: {amount_max: 10}}]}\n",
+            false,
+        ),
+        (
+            "policies:\n  a: {rules: [{param: x, constraints: {amount_max: big}}]}\n",
+            false,
+        ),
+        (
+            "policies:\n  a: {rules: [{param: x, constraints: {amount_maxx: 1}}]}\n",
+            false,
+        ),
+        ("policies:\n  a: {rules: [{enforcement: block}]}\n", false),
+        (
+            "policies:\n  a: {rules: []}\n  b: {rules: [], timeout: soon}\n",
+            false,
+        ),
+        ("policies: a\n", false),
     ] {
         let (module_ok, schema_ok) = check(text);
         assert_eq!((module_ok, schema_ok), (ok, ok), "{text}");
     }
+}
+
+#[test]
+fn the_rules_schema_is_the_config_schemas_definition() {
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schemas/policy-rules.schema.json"
+    );
+    let mut rules: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let obj = rules.as_object_mut().unwrap();
+    for k in ["$schema", "$id", "title"] {
+        obj.remove(k);
+    }
+    assert_eq!(rules, schema()["$defs"]["policy-rules"]);
+}
+
+#[test]
+fn unknown_always_on_policies_are_errors_and_the_list_form_is_deprecated() {
+    let loader = Loader::new(Arc::new(OsFs), "", Default::default());
+    let l = loader.load_text(
+        "c.yaml",
+        "always-on-policies: [limitz]\npolicies: {limits: {rules: []}}\n",
+    );
+    let mut diags = Vec::new();
+    let mut cfg = Config::default();
+    cfg.apply(&l.docs[0].root, &mut diags);
+    let codes: Vec<_> = diags.iter().map(|d| (d.code.id, d.is_error())).collect();
+    assert_eq!(codes, [("PB2016", true)]);
+    assert!(diags[0].help.as_deref().unwrap_or("").contains("`limits`"));
+    let l = loader.load_text("d.yaml", "policies: [a, b-c]\n");
+    let mut diags = Vec::new();
+    let mut cfg = Config::default();
+    cfg.apply(&l.docs[0].root, &mut diags);
+    assert_eq!(diags.len(), 1);
+    assert_eq!(diags[0].code.id, "PB0023");
+    let fix = diags[0].fix.as_ref().unwrap();
+    assert_eq!(fix.edits[0].text, "{a: {rules: []}, b-c: {rules: []}}");
+    assert_eq!(cfg.policies, ["a", "b-c"]);
 }

@@ -155,6 +155,8 @@ pub struct Settings {
     /// The audit sink names the configuration defines (`audit-sinks:`); only these are
     /// evidence.
     pub audit_sinks: Vec<String>,
+    /// `always-on-policies:`: policies evaluated before every action stage.
+    pub always_on_policies: Vec<String>,
 }
 
 impl Default for Settings {
@@ -163,6 +165,7 @@ impl Default for Settings {
             production_environments: vec!["production".into(), "prod".into()],
             min_audit_retention: None,
             audit_sinks: Vec::new(),
+            always_on_policies: Vec::new(),
         }
     }
 }
@@ -175,6 +178,11 @@ impl Settings {
             production_environments: cfg.production_environments.clone(),
             min_audit_retention: cfg.audit_retention_minimum,
             audit_sinks: cfg.audit_sinks.keys().cloned().collect(),
+            always_on_policies: cfg
+                .always_on_policies
+                .iter()
+                .map(|(n, _)| n.clone())
+                .collect(),
         }
     }
 

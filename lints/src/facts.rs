@@ -66,6 +66,8 @@ pub struct StageFacts {
     pub rollback_step: Option<Span>,
     /// Stage-level compliance tags.
     pub tags: Vec<Spanned<String>>,
+    /// The stage's `policy`.
+    pub policy: Option<Spanned<String>>,
 }
 
 /// A monitoring alert.
@@ -163,6 +165,7 @@ fn stage_facts(st: &Stage) -> StageFacts {
             .as_ref()
             .map(|r| st.keys.get("rollback").unwrap_or(r.span)),
         tags: st.compliance.clone(),
+        policy: st.policy.clone(),
     }
 }
 

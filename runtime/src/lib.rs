@@ -41,8 +41,8 @@ pub use audit::{AuditEntry, Verification};
 pub use audit_against::Comparison;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
-    ApprovalCounts, Begun, Fired, HISTOGRAM_BOUNDS_SECS, Histogram, KillSwitch, OpenApproval,
-    Runtime, SCHEDULE_REQUESTER, default_state_dir,
+    ApprovalCounts, Begun, Fired, HISTOGRAM_BOUNDS_SECS, Histogram, KillSwitch, Latency,
+    OpenApproval, PolicyStats, Runtime, SCHEDULE_REQUESTER, default_state_dir,
 };
 pub use load::{Compiled, LoadOptions, load, load_all};
 pub use report::{

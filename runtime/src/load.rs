@@ -43,6 +43,10 @@ pub struct RuntimeConfig {
     /// `audit-sinks:` (runs stored before it existed have none).
     #[serde(default)]
     pub audit_sinks: BTreeMap<String, SinkDef>,
+    /// `policies:` with their files' contents, `always-on-policies:` and the run's
+    /// environment (runs stored before policies were enforced have none).
+    #[serde(default, skip_serializing_if = "pbc_policy::PolicySet::is_empty")]
+    pub policies: pbc_policy::PolicySet,
 }
 
 impl RuntimeConfig {
@@ -58,6 +62,7 @@ impl RuntimeConfig {
             roles: c.roles.clone(),
             public_url: c.serve.public_url.clone(),
             audit_sinks: c.audit_sinks.clone(),
+            policies: pbc_policy::PolicySet::default(),
         }
     }
 }
@@ -204,9 +209,15 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Compiled> {
         }
     };
     let schemas = SchemaStore::new();
+    let environment = tree.as_deref().and_then(pbc_compiler::check::environment);
     let doc = PlaybookDoc::new(root.clone(), tree);
     let checked =
         pbc_compiler::check::check_document(&loader, &schemas, &doc, &cfg, &noop, &mut diags);
+    // The policies' files are read now and kept with the run; one that does not compile
+    // refuses the run.
+    let mut policies = pbc_policy::freeze(&cfg, &loader, &mut diags);
+    pbc_policy::check(&cfg, &policies, &loader, &mut diags);
+    policies.environment = environment;
     pbc_compiler::config::apply_suppressions(&loader.sources, &mut diags);
     cfg.apply_levels(&mut diags);
     if diags.iter().any(Diagnostic::is_error) {
@@ -276,7 +287,10 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Compiled> {
         source: path.display().to_string(),
         playbook: pbc_compiler::resolve::emit_yaml(std::slice::from_ref(&frozen_root)),
         files,
-        config: RuntimeConfig::from_config(&cfg),
+        config: RuntimeConfig {
+            policies,
+            ..RuntimeConfig::from_config(&cfg)
+        },
     };
     let mut c = thaw(&frozen)?;
     c.warnings = warnings;
@@ -392,6 +406,7 @@ pub fn thaw(f: &Frozen) -> Result<Compiled> {
         .ok_or_else(|| Error::Store("frozen playbook is empty".into()))?;
     let cfg = Config {
         guardrails: f.config.known_guardrails.clone(),
+        policies: f.config.policies.policies.keys().cloned().collect(),
         notifications: f.config.notifications.clone(),
         audit_sinks: f.config.audit_sinks.clone(),
         ..Config::default()
@@ -405,9 +420,12 @@ pub fn thaw(f: &Frozen) -> Result<Compiled> {
     // configuration's severities (which are not frozen), and the frozen configuration is the
     // one the run delivers to: they are not checked again. (So a run stored before names had
     // to be defined also resumes.)
+    // Policy names too: a stage bound to a policy the run did not freeze is refused when it
+    // comes to run (fail closed), and runs stored before policies were enforced resume.
     let settled = [
         pbc_compiler::model::names::UNKNOWN_AUDIT_SINK.id,
         pbc_compiler::model::names::UNKNOWN_CHANNEL.id,
+        pbc_compiler::model::UNKNOWN_POLICY.id,
     ];
     diags.retain(|d| !settled.contains(&d.code.id));
     let errors: Vec<Diagnostic> = diags.iter().filter(|d| d.is_error()).cloned().collect();

@@ -68,6 +68,8 @@ pbc_compiler::str_enum! { @serde
         Gate = "gate",
         /// An action was in flight when pbc died: run it again, or stop.
         Interrupted = "interrupted",
+        /// A policy decided `require-approval` for the stage.
+        Policy = "policy",
     }
 }
 
@@ -176,6 +178,9 @@ pub struct StageReport {
     /// Why it failed, was refused or blocked.
     pub error: Option<String>,
     pub attempts: u32,
+    /// The policy decision that settled the stage (`{"name", "decision", "reasons"}`): a
+    /// deny if one denied, else the latest.
+    pub policy: Option<Value>,
 }
 
 impl StageReport {
@@ -229,15 +234,16 @@ impl RunReport {
     pub fn to_json(&self) -> Value {
         let mut stages = serde_json::Map::new();
         for s in &self.stages {
-            stages.insert(
-                s.name.clone(),
-                json!({
-                    "status": s.status.as_str(),
-                    "guardrails_triggered": s.guardrails_triggered,
-                    "approval_id": s.approval_id,
-                    "output": s.output,
-                }),
-            );
+            let mut one = json!({
+                "status": s.status.as_str(),
+                "guardrails_triggered": s.guardrails_triggered,
+                "approval_id": s.approval_id,
+                "output": s.output,
+            });
+            if let Some(p) = &s.policy {
+                one["policy"] = p.clone();
+            }
+            stages.insert(s.name.clone(), one);
         }
         json!({"run": self.run, "status": self.status.as_str(), "stages": stages})
     }

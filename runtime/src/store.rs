@@ -1,7 +1,9 @@
 //! The state store: one SQLite file, `STATE/state.db`, written in transactions.
 //!
 //! Tables (see `docs/runtime.md`): `runs`, `stages`, `approvals`, `rejections`,
-//! `rate_events`, `rollback_steps` (each undo step started, so that none runs twice),
+//! `rate_events`, `action_history` (each executed action stage's params, for policies'
+//! history aggregates), `policy_decisions` (every policy decision, for reports and latency
+//! figures), `rollback_steps` (each undo step started, so that none runs twice),
 //! `outbox` (notifications waiting for delivery: [`crate::delivery`]), `run_sinks` and
 //! `sink_cursor` (the audit sinks a run writes to, and how far each file is written),
 //! `audit` (every audit entry's hash; the line itself until it is in the file),
@@ -85,6 +87,27 @@ CREATE TABLE IF NOT EXISTS rollback_steps (
   PRIMARY KEY (run, stage)
 );
 CREATE TABLE IF NOT EXISTS rate_events (action TEXT NOT NULL, run TEXT NOT NULL, stage TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS action_history (
+  run TEXT NOT NULL,
+  stage TEXT NOT NULL,
+  action TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  params TEXT NOT NULL,
+  PRIMARY KEY (run, stage)
+);
+CREATE INDEX IF NOT EXISTS action_history_at ON action_history(action, at);
+CREATE TABLE IF NOT EXISTS policy_decisions (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  run TEXT NOT NULL,
+  stage TEXT NOT NULL,
+  policy TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  decision TEXT NOT NULL,
+  reasons TEXT NOT NULL,
+  elapsed_us INTEGER NOT NULL,
+  risk TEXT NOT NULL DEFAULT 'low',
+  at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
   seq INTEGER PRIMARY KEY,
   hash TEXT NOT NULL,

@@ -3,7 +3,7 @@
 //! zero with the server); gauges are read from the state store at each scrape (runs by
 //! status, approvals pending, SLA expiries, escalation levels opened, notifications failed
 //! and pending; stage durations and approval latencies as histograms; guardrail triggers by
-//! name), so they survive restarts and include what the CLI did.
+//! name; policy evaluations, compliance rate, violations and evaluation latency), so they survive restarts and include what the CLI did.
 
 use crate::App;
 use axum::extract::State;
@@ -55,6 +55,7 @@ struct Aggregates {
     stages: Vec<Histogram>,
     approvals: Vec<Histogram>,
     guardrails: Vec<(String, u64)>,
+    policies: pbc_runtime::PolicyStats,
 }
 
 /// A label value as the text format wants it.
@@ -102,6 +103,73 @@ fn histogram(out: &mut String, name: &str, help: &str, hs: &[Histogram]) {
     }
 }
 
+/// Policy decisions over every run in the store: evaluations by decision, the compliance
+/// rate, violations by policy and by the denied stage's risk, and evaluation latency as a
+/// summary (p50, p95, p99).
+fn policy_series(out: &mut String, p: &pbc_runtime::PolicyStats) {
+    let decisions = [
+        ("allow", p.allowed),
+        ("deny", p.denied),
+        ("require-approval", p.approvals_required),
+    ];
+    let by_decision: Vec<(String, u64)> = decisions
+        .iter()
+        .map(|(d, n)| (format!("{{decision=\"{d}\"}}"), *n))
+        .collect();
+    series(
+        out,
+        "pbc_policy_evaluations_total",
+        "counter",
+        "Policy evaluations over every stage of every run, by decision (state store).",
+        &by_decision,
+    );
+    let _ = writeln!(
+        out,
+        "# HELP pbc_policy_compliance_ratio Allowed policy evaluations / all (1 when there were none)."
+    );
+    let _ = writeln!(out, "# TYPE pbc_policy_compliance_ratio gauge");
+    let _ = writeln!(out, "pbc_policy_compliance_ratio {}", p.compliance_rate);
+    let by_policy: Vec<(String, u64)> = p
+        .violations_by_policy
+        .iter()
+        .map(|(k, n)| (format!("{{policy=\"{}\"}}", escape(k)), *n))
+        .collect();
+    series(
+        out,
+        "pbc_policy_violations_total",
+        "counter",
+        "Policy denials, by policy (state store).",
+        &by_policy,
+    );
+    let by_risk: Vec<(String, u64)> = p
+        .violations_by_risk
+        .iter()
+        .map(|(k, n)| (format!("{{risk=\"{}\"}}", escape(k)), *n))
+        .collect();
+    series(
+        out,
+        "pbc_policy_violations_by_risk_total",
+        "counter",
+        "Policy denials, by the risk of the stage denied: the violations' severity (state store).",
+        &by_risk,
+    );
+    let name = "pbc_policy_evaluation_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} How long policy evaluations took: p50, p95, p99 (state store)."
+    );
+    let _ = writeln!(out, "# TYPE {name} summary");
+    for (q, ms) in [
+        ("0.5", p.latency_ms.p50),
+        ("0.95", p.latency_ms.p95),
+        ("0.99", p.latency_ms.p99),
+    ] {
+        let _ = writeln!(out, "{name}{{quantile=\"{q}\"}} {}", ms / 1000.0);
+    }
+    let _ = writeln!(out, "{name}_sum {}", p.latency_total_ms / 1000.0);
+    let _ = writeln!(out, "{name}_count {}", p.evaluations);
+}
+
 /// `GET /metrics`.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     summary = "Prometheus metrics (text exposition format)",
@@ -121,6 +189,7 @@ pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
             stages: rt.stage_durations()?,
             approvals: rt.approval_latencies()?,
             guardrails: rt.guardrail_triggers()?,
+            policies: rt.policy_stats()?,
         };
         Ok::<_, pbc_runtime::Error>((runs, counts, outbox, aggregates))
     })
@@ -243,6 +312,7 @@ pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
         "Guardrail triggers over every stage of every run, by guardrail (state store).",
         &guardrails,
     );
+    policy_series(&mut out, &aggregates.policies);
     series(
         &mut out,
         "pbc_auth_failures_total",

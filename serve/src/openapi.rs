@@ -37,6 +37,11 @@ macro_rules! spelled {
 spelled!(RunStatusName, RunStatus::NAMES, "A run's status.");
 spelled!(StageStatusName, StageStatus::NAMES, "A stage's status.");
 spelled!(
+    PolicyDecisionName,
+    &["allow", "deny", "require-approval"],
+    "What a policy decided."
+);
+spelled!(
     ApprovalStatusName,
     ApprovalStatus::NAMES,
     "An approval's status."
@@ -151,6 +156,21 @@ pub struct StageReport {
     pub approval_id: Option<String>,
     /// What the stage's executor answered (null before it ran).
     pub output: serde_json::Value,
+    /// The policy decision that settled the stage (absent when no policy is bound).
+    #[serde(default)]
+    pub policy: Option<StagePolicy>,
+}
+
+/// A policy's decision on a stage.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StagePolicy {
+    /// The policy's name in `.pbc.yaml`.
+    pub name: String,
+    #[schema(value_type = PolicyDecisionName)]
+    pub decision: String,
+    /// A deny's reasons (an allow's warnings).
+    pub reasons: Vec<String>,
 }
 
 /// A run (`pbc run --format json`): stages by name.

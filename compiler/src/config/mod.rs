@@ -13,10 +13,14 @@ use std::path::{Path, PathBuf};
 
 mod channels;
 mod people;
+mod policies;
 mod serve;
 mod settings;
 
 pub use channels::{ChannelDef, EmailDef, PagerDutyDef, SlackDef, SmtpTls, WebhookDef};
+pub use policies::{
+    DEFAULT_POLICY_TIMEOUT_MS, Enforcement, PathRef, PolicyDef, PolicyKind, RuleDef,
+};
 pub use serve::{
     DEFAULT_MAX_BODY_BYTES, MissedSchedules, ServeSettings, ServeTls, TokenHash, is_sha256_hex,
     read_tokens,
@@ -43,6 +47,22 @@ declare_codes! {
     ///
     /// Codes are `PB` followed by four digits; `pbc explain CODE` documents each one.
     PB0022 CONFIG_UNKNOWN_CODE "config-unknown-code" Warning "the configuration names an unknown code";
+    /// A configuration key is written in a form that is still read but deprecated.
+    ///
+    /// `policies:` as a list of names defined nothing to evaluate: the names were labels.
+    /// Policies are now defined by name, each as Rego, Cedar or declarative rules:
+    ///
+    /// ```yaml
+    /// policies:
+    ///   financial-transaction-limit:
+    ///     rules:
+    ///       - {resource: "payments:refund", param: amount, constraints: {amount_max: 1000}}
+    /// ```
+    ///
+    /// A name from the list form is still known to the checker, but a stage bound to it is
+    /// refused at run time (there is nothing to evaluate: fail closed). The fix writes
+    /// `{rules: []}` for each name, a policy that allows everything, as the label did.
+    PB0023 CONFIG_DEPRECATED "config-deprecated" Warning "a deprecated form in the configuration";
 }
 
 /// The file name searched for.
@@ -75,8 +95,14 @@ pub struct Config {
     pub limits: Limits,
     /// Guardrails defined by the organisation, beyond the built-ins.
     pub guardrails: Vec<String>,
-    /// Policy names defined by the organisation.
+    /// Policy names defined by the organisation (with or without a definition).
     pub policies: Vec<String>,
+    /// `policies:`: each policy's definition, by name.
+    pub policy_defs: BTreeMap<String, PolicyDef>,
+    /// `always-on-policies:`: policies applied to every action stage.
+    pub always_on_policies: Vec<(String, Span)>,
+    /// `check-policies:`: directories of Rego rules `pbc check` runs over each playbook.
+    pub check_policies: Vec<PathRef>,
     /// Environments treated as production (compliance evidence).
     pub production_environments: Vec<String>,
     /// Organisation catalogs (YAML files, same shape as the built-in ones), with the span of
@@ -174,6 +200,9 @@ impl Default for Config {
             limits: Limits::default(),
             guardrails: Vec::new(),
             policies: Vec::new(),
+            policy_defs: BTreeMap::new(),
+            always_on_policies: Vec::new(),
+            check_policies: Vec::new(),
             production_environments: vec!["production".into(), "prod".into()],
             catalogs: Vec::new(),
             evidence_rules: Vec::new(),
@@ -199,6 +228,8 @@ pub const KEYS: &[&str] = &[
     "limits",
     "guardrails",
     "policies",
+    "always-on-policies",
+    "check-policies",
     "production-environments",
     "catalogs",
     "evidence-rules",
@@ -327,11 +358,9 @@ impl Config {
                         "`on-rate-limit` must be `fail` or `wait`".to_string(),
                     )),
                 },
-                "policies" => {
-                    if let Some(list) = string_list(v, "policies", diags) {
-                        self.policies = list.into_iter().map(|(s, _)| s).collect();
-                    }
-                }
+                "policies" => self.read_policies(v, diags),
+                "always-on-policies" => self.read_always_on_policies(v, diags),
+                "check-policies" => self.read_check_policies(v, diags),
                 "production-environments" => {
                     if let Some(list) = string_list(v, "production-environments", diags) {
                         self.production_environments = list.into_iter().map(|(s, _)| s).collect();
@@ -373,6 +402,7 @@ impl Config {
                 other => diags.push(unknown_key(e.key.span, other, KEYS)),
             }
         }
+        self.validate_policy_names(diags);
     }
 
     fn read_severity(&mut self, v: &Node, diags: &mut Vec<Diagnostic>) {

@@ -258,14 +258,17 @@ declare_codes! {
     /// guardrails: [owasp-top-10]    # not built in
     /// ```
     PB2015 UNKNOWN_GUARDRAIL "unknown-guardrail" Warning "a guardrail that is not built in or configured";
-    /// A stage's `policy` names a policy that the configuration does not define.
+    /// A stage's `policy` (or `always-on-policies` in `.pbc.yaml`) names a policy that the
+    /// configuration does not define.
     ///
-    /// Define the policy under `policies:` in `.pbc.yaml`, or fix the name.
+    /// A policy is evaluated before the stage runs; a name that defines nothing would let the
+    /// stage run unchecked, so it is an error. Define the policy under `policies:` in
+    /// `.pbc.yaml` (Rego, Cedar or declarative rules), or fix the name.
     ///
     /// ```yaml
     /// policy: prod-change-policy    # no configured policy has this name
     /// ```
-    PB2016 UNKNOWN_POLICY "unknown-policy" Warning "a policy the configuration does not define";
+    PB2016 UNKNOWN_POLICY "unknown-policy" Error "a policy the configuration does not define";
     /// A rate limit is not `"N per second|minute|hour|day"`.
     ///
     /// `spec.rate-limits` maps `LAYER:FUNCTION` to a string of a positive whole number, the

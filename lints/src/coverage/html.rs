@@ -2,7 +2,7 @@
 //! assets (a Content-Security-Policy forbids loading anything), inline CSS with print rules.
 //! The summary per environment and framework comes first, then the controls.
 
-use super::{Claim, CoverageReport, EvidenceItem, Status};
+use super::{Claim, CoverageReport, EvidenceItem, PolicyCoverage, Status, percent};
 use std::fmt::Write as _;
 
 /// Escapes text for HTML element content and attribute values.
@@ -127,6 +127,58 @@ fn status(s: Status) -> String {
     )
 }
 
+/// The policy coverage of an environment: the total, a row per playbook with the stages
+/// that lack a policy.
+fn policies(out: &mut String, p: &PolicyCoverage) {
+    let _ = writeln!(
+        out,
+        "<p class=\"meta\">Policy coverage: {} of {} action stages ({}) are checked by a policy before they run.</p>",
+        p.with_policy,
+        p.action_stages,
+        percent(p.ratio())
+    );
+    if !p.always_on.is_empty() {
+        let names: Vec<String> = p
+            .always_on
+            .iter()
+            .map(|n| format!("<code>{}</code>", esc(n)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "<p class=\"meta\">Always-on policies: {}.</p>",
+            names.join(", ")
+        );
+    }
+    if p.playbooks.iter().all(|b| b.action_stages == 0) {
+        return;
+    }
+    out.push_str("<table class=\"policies\"><thead><tr><th>Playbook</th><th>Action stages</th><th>With a policy</th><th>Coverage</th><th>Without a policy</th></tr></thead><tbody>\n");
+    for b in p.playbooks.iter().filter(|b| b.action_stages > 0) {
+        let without: Vec<String> = b
+            .uncovered
+            .iter()
+            .map(|u| match &u.location {
+                Some(l) => format!(
+                    "<code>{}</code> <span class=\"loc\">{}</span>",
+                    esc(&u.stage),
+                    esc(&l.to_string())
+                ),
+                None => format!("<code>{}</code>", esc(&u.stage)),
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&b.playbook),
+            b.action_stages,
+            b.with_policy,
+            percent(b.ratio()),
+            without.join("<br>")
+        );
+    }
+    out.push_str("</tbody></table>\n");
+}
+
 /// Renders the report as one self-contained HTML page.
 pub fn render(r: &CoverageReport) -> String {
     let mut out = String::new();
@@ -210,6 +262,7 @@ pub fn render(r: &CoverageReport) -> String {
             }
             out.push_str("</ul>\n");
         }
+        policies(&mut out, &e.policies);
         for f in &e.frameworks {
             let t = &f.totals;
             let _ = writeln!(

@@ -1,6 +1,6 @@
 //! The JSON rendering; its schema is `schemas/coverage.schema.json`.
 
-use super::{Claim, CoverageReport, EvidenceItem, Location, Totals};
+use super::{Claim, CoverageReport, EvidenceItem, Location, PolicyCoverage, Totals};
 use serde_json::{Value, json};
 
 fn loc(l: &Option<Location>) -> (Value, Value) {
@@ -49,6 +49,25 @@ pub(crate) fn totals(t: &Totals) -> Value {
     })
 }
 
+fn policies(p: &PolicyCoverage) -> Value {
+    json!({
+        "action_stages": p.action_stages,
+        "with_policy": p.with_policy,
+        "ratio": p.ratio(),
+        "always_on": p.always_on,
+        "playbooks": p.playbooks.iter().map(|b| json!({
+            "playbook": b.playbook,
+            "action_stages": b.action_stages,
+            "with_policy": b.with_policy,
+            "ratio": b.ratio(),
+            "uncovered": b.uncovered.iter().map(|u| {
+                let (file, line) = loc(&u.location);
+                json!({"stage": u.stage, "file": file, "line": line})
+            }).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
 /// Renders the report as pretty JSON (one object, trailing newline).
 pub fn render(r: &CoverageReport) -> String {
     let v = json!({
@@ -73,6 +92,7 @@ pub fn render(r: &CoverageReport) -> String {
                     "claims": c.claims.iter().map(claim).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
+            "policies": policies(&e.policies),
             "unresolved": e.unresolved.iter().map(|u| {
                 let (file, line) = loc(&u.location);
                 json!({"playbook": u.playbook, "stage": u.stage, "tag": u.tag, "file": file, "line": line})

@@ -2,7 +2,7 @@
 //! environment and framework the table of every control, then the evidence of each claimed
 //! control.
 
-use super::{Claim, CoverageReport, EvidenceItem, Status};
+use super::{Claim, CoverageReport, EvidenceItem, PolicyCoverage, Status, percent};
 use std::fmt::Write as _;
 
 /// Escapes text for a Markdown table cell or list item: `|` (which ends a cell, even inside
@@ -31,6 +31,50 @@ fn item(out: &mut String, e: &EvidenceItem, missing: bool) {
     }
     if let Some(h) = &e.hint {
         let _ = write!(out, " — {}", esc(h));
+    }
+    out.push('\n');
+}
+
+/// The policy coverage of an environment: the total, a row per playbook, the uncovered
+/// stages.
+fn policies(out: &mut String, p: &PolicyCoverage) {
+    let _ = writeln!(
+        out,
+        "Policy coverage: {} of {} action stages ({}) are checked by a policy before they run.\n",
+        p.with_policy,
+        p.action_stages,
+        percent(p.ratio())
+    );
+    if !p.always_on.is_empty() {
+        let names: Vec<String> = p
+            .always_on
+            .iter()
+            .map(|n| format!("`{}`", esc(n)))
+            .collect();
+        let _ = writeln!(out, "Always-on policies: {}.\n", names.join(", "));
+    }
+    if p.playbooks.iter().all(|b| b.action_stages == 0) {
+        return;
+    }
+    out.push_str("| Playbook | Action stages | With a policy | Coverage | Without a policy |\n| --- | ---: | ---: | ---: | --- |\n");
+    for b in p.playbooks.iter().filter(|b| b.action_stages > 0) {
+        let without: Vec<String> = b
+            .uncovered
+            .iter()
+            .map(|u| match &u.location {
+                Some(l) => format!("`{}` ({})", esc(&u.stage), esc(&l.to_string())),
+                None => format!("`{}`", esc(&u.stage)),
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} |",
+            esc(&b.playbook),
+            b.action_stages,
+            b.with_policy,
+            percent(b.ratio()),
+            without.join("<br>")
+        );
     }
     out.push('\n');
 }
@@ -105,6 +149,7 @@ pub fn render(r: &CoverageReport) -> String {
             }
             out.push('\n');
         }
+        policies(&mut out, &e.policies);
         for f in &e.frameworks {
             let t = &f.totals;
             let _ = writeln!(out, "### {} — {}\n", esc(e.label()), esc(&f.title));

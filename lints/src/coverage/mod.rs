@@ -11,11 +11,13 @@ mod csv;
 mod html;
 mod json;
 mod markdown;
+mod policies;
 
 pub use csv::render as csv;
 pub use html::render as html;
 pub use json::render as json;
 pub use markdown::render as markdown;
+pub use policies::{PlaybookPolicies, PolicyCoverage, Uncovered, percent};
 
 use crate::Compliance;
 use crate::catalog::{Catalog, Control};
@@ -182,6 +184,8 @@ pub struct EnvironmentReport {
     pub playbooks: Vec<String>,
     pub frameworks: Vec<FrameworkReport>,
     pub unresolved: Vec<UnresolvedTag>,
+    /// Action stages a policy checks.
+    pub policies: PolicyCoverage,
 }
 
 impl EnvironmentReport {
@@ -422,7 +426,9 @@ fn environment(
     playbooks.sort();
     playbooks.dedup();
     unresolved.sort_by(|a, b| (&a.location, &a.tag).cmp(&(&b.location, &b.tag)));
+    let policies = policies::policy_coverage(&facts, &comp.settings.always_on_policies, sources);
     EnvironmentReport {
+        policies,
         production: comp.settings.is_production(env.as_deref()),
         environment: env,
         playbooks,

@@ -375,6 +375,13 @@ impl Runtime {
                             .unwrap_or_default()
                     ),
                     ApprovalKind::StageRisk => format!("run the {what}"),
+                    ApprovalKind::Policy => format!(
+                        "run the {what}{}",
+                        params
+                            .as_ref()
+                            .map(|p| format!(" with {}", excerpt(&live.redactor.value(p), 400)))
+                            .unwrap_or_default()
+                    ),
                     _ => match proposed {
                         Some(o) => format!("accept the agent's output {}", excerpt(o, 400)),
                         None => "accept the agent's output".into(),

@@ -253,7 +253,15 @@ impl Runtime {
         if status == RunStatus::Refused || status == RunStatus::Succeeded {
             let msg = match status {
                 RunStatus::Refused => {
-                    "high-risk or unenforceable stages were refused; see the runbook"
+                    if live.stages.iter().any(|s| {
+                        s.error
+                            .as_deref()
+                            .is_some_and(|e| e.starts_with("refused by policy"))
+                    }) {
+                        "stages were refused (by a policy, high risk, or unenforceable guardrails); see each stage's error"
+                    } else {
+                        "high-risk or unenforceable stages were refused; see the runbook"
+                    }
                 }
                 _ => "every stage passed or was skipped",
             };

@@ -11,6 +11,8 @@
 //!   executor, retries, output);
 //! - `gates`: when to ask a person, and the question asked; `decisions`: who may decide, and
 //!   how a rejection or an expiry ends a run; `deadlines`: SLA escalation and expiry;
+//! - `policy`: the policies evaluated just before a stage executes (deny refuses it,
+//!   `require-approval` makes it a manual gate), their input document and their audit;
 //! - `rollback`: the on-failure path; `killswitch`: `stop` and the latch;
 //! - `queries`: a run's report, the list of runs, rejections, the audit log and its
 //!   verification;
@@ -39,6 +41,9 @@ mod killswitch;
 mod lifecycle;
 mod notices;
 mod parallel;
+mod policy;
+mod policy_output;
+mod policy_stats;
 mod queries;
 mod rollback;
 mod rows;
@@ -52,6 +57,7 @@ mod step;
 pub use create::Begun;
 pub use decisions::OpenApproval;
 pub use killswitch::KillSwitch;
+pub use policy_stats::{Latency, PolicyStats};
 pub use schedule::{Fired, SCHEDULE_REQUESTER};
 pub use service::ApprovalCounts;
 pub use stats::{BOUNDS_SECS as HISTOGRAM_BOUNDS_SECS, Histogram};

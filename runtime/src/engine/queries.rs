@@ -111,6 +111,7 @@ impl Runtime {
             .map(|s| s.idx)
             .collect();
         let runbook = (!refused.is_empty()).then(|| runbook(&c, &run, &refused));
+        let mut policies = self.stage_policies(id)?;
         Ok(RunReport {
             run: run.id.clone(),
             playbook: run.playbook.clone(),
@@ -120,6 +121,7 @@ impl Runtime {
             stages: stages
                 .into_iter()
                 .map(|s| StageReport {
+                    policy: policies.remove(&s.name),
                     name: s.name,
                     status: s.status,
                     guardrails_triggered: s.guardrails,

@@ -174,6 +174,8 @@ impl Runtime {
             // The start, and for an action its rate-limit event, in one transaction.
             let e = self.entry(live, Some(&name), "stage-started", "pbc", json!({"executor": spec.kind(), "attempt": attempt + 1, "params": live.redactor.value(&params)}));
             let action = stage.action().map(|a| a.value.to_string());
+            // Redacted as the audit log is: the state keeps no secret but the run's input.
+            let history_params = to_json(&live.redactor.value(&params));
             let (row, rid, sname, now) = (
                 live.stages[i].clone(),
                 live.run.id.clone(),
@@ -185,6 +187,10 @@ impl Runtime {
                 if let Some(action) = action {
                     tx.conn()
                         .execute("INSERT INTO rate_events(action, run, stage, at) VALUES (?1, ?2, ?3, ?4)", params![action, rid, sname, now])
+                        .map_err(|e| Error::Store(e.to_string()))?;
+                    // What policies' history aggregates count: once per stage of a run.
+                    tx.conn()
+                        .execute("INSERT OR IGNORE INTO action_history(run, stage, action, at, params) VALUES (?1, ?2, ?3, ?4, ?5)", params![rid, sname, action, now, history_params])
                         .map_err(|e| Error::Store(e.to_string()))?;
                 }
                 tx.audit(e)?;
@@ -269,6 +275,10 @@ impl Runtime {
             if !findings.is_empty() {
                 let redacted = secrets.value(&redact_value(&out, "output", &findings));
                 return self.block(live, i, findings, Some(redacted), "output");
+            }
+            // Policies that check the output decide before it is kept.
+            if !self.check_output_policies(live, i, &out)? {
+                return Ok(());
             }
             let out = secrets.value(&out);
             live.stages[i].output = Some(out.clone());

@@ -1,6 +1,6 @@
 //! One step of a stage: takes up the decision it waits on, then decides what it does now
 //! (`when`, high risk refused, guardrails it cannot enforce, a medium-risk approval, an
-//! action's gate, the action's rate limit) before executing it.
+//! action's gate, the action's rate limit, its policies) before executing it.
 
 use super::{GateNeed, Live, Runtime, approvers_of, stage_guards};
 use crate::clock::human_duration;
@@ -43,7 +43,7 @@ impl Runtime {
                         live.stages[i].risk_approved = true;
                         live.stages[i].status = StageStatus::Pending;
                     }
-                    ApprovalKind::Interrupted => {
+                    ApprovalKind::Interrupted | ApprovalKind::Policy => {
                         live.stages[i].status = StageStatus::Pending;
                     }
                     _ if stage.action().is_some() => {
@@ -188,6 +188,10 @@ impl Runtime {
                     return Ok(false);
                 }
             }
+        }
+        // policies, once the gate is decided: just before it executes
+        if !self.enforce_policies(live, i)? {
+            return Ok(true);
         }
         self.execute(live, i, &guards)?;
         let _ = name;

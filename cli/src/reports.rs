@@ -1,0 +1,172 @@
+//! `pbc diff` and `pbc coverage`: reports over a tree (what changed between two
+//! revisions; which controls the playbooks cover and with what evidence).
+
+use crate::cli::{DiffFormat, Global, ReportFormat};
+use crate::commands::{report_stderr, setup, usage_error};
+use pbc_compiler::check;
+use pbc_compiler::diag::Diagnostic;
+use pbc_compiler::load::Loader;
+use pbc_compiler::render;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// `pbc diff --base REV [PATH...]`.
+pub fn diff(g: &Global, base: String, mut paths: Vec<PathBuf>, format: DiffFormat) -> ExitCode {
+    use pbc_compiler::diff;
+    use pbc_compiler::gitfs::GitFs;
+    if paths.is_empty() {
+        paths.push(PathBuf::from("."));
+    }
+    let mut config_diags = Vec::new();
+    let (loader, cfg) = match setup(g, &paths[0], &mut config_diags) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let cwd = match std::env::current_dir() {
+        Ok(c) => c,
+        Err(e) => return usage_error(format!("cannot read the current directory: {e}")),
+    };
+    // The repository is the one holding the first path (pbc may be started outside it).
+    let first = std::fs::canonicalize(cwd.join(&paths[0])).unwrap_or_else(|_| cwd.clone());
+    let inside = if first.is_file() {
+        first.parent().map(Path::to_path_buf).unwrap_or(first)
+    } else {
+        first
+    };
+    let git = match GitFs::open_in(&inside, &cwd, &base) {
+        Ok(g) => g,
+        Err(e) => return usage_error(e),
+    };
+    let info = diff::Base {
+        rev: base.clone(),
+        commit: git.commit(),
+    };
+    let git_cwd = git.cwd().to_path_buf();
+    let base_loader = Loader::new(Arc::new(git), git_cwd, cfg.limits);
+    let opts = pbc_compiler::model::ModelOptions::from_config(&cfg);
+    let outcome = match diff::run(&base_loader, info, &loader, &paths, &opts) {
+        Ok(o) => o,
+        Err(e) => return usage_error(e),
+    };
+    let mut head_diags = config_diags;
+    head_diags.extend(outcome.head_diags);
+    report_stderr(g, &loader, &head_diags);
+    if !outcome.base_diags.is_empty() {
+        eprintln!("at `{base}`:");
+        report_stderr(g, &base_loader, &outcome.base_diags);
+    }
+    let out = match format {
+        DiffFormat::Markdown => diff::markdown(&outcome.report),
+        DiffFormat::Json => diff::json(&outcome.report),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
+    let failed = head_diags
+        .iter()
+        .chain(&outcome.base_diags)
+        .any(Diagnostic::is_error);
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `pbc coverage`.
+pub fn coverage(
+    g: &Global,
+    mut paths: Vec<PathBuf>,
+    env: Option<String>,
+    catalogs: Vec<String>,
+    format: ReportFormat,
+) -> ExitCode {
+    if paths.is_empty() {
+        paths.push(PathBuf::from("."));
+    }
+    let mut diags = Vec::new();
+    let (loader, cfg) = match setup(g, &paths[0], &mut diags) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let units = match check::discover(&paths) {
+        Ok(u) => u,
+        Err(e) => return usage_error(e),
+    };
+    let opts = pbc_compiler::resolve::ResolveOptions::default();
+    let mut inputs: Vec<(Option<String>, Vec<pbc_compiler::yaml::Node>)> = Vec::new();
+    for tree in &units.trees {
+        match pbc_compiler::resolve::resolve(&loader, tree, &opts) {
+            Ok(res) => {
+                diags.extend(res.diags);
+                inputs.push((check::environment(tree), res.docs));
+            }
+            Err(e) => return usage_error(e),
+        }
+    }
+    let mut loose = Vec::new();
+    for (f, _) in &units.files {
+        match loader.load(f) {
+            Ok(l) => {
+                diags.extend(l.diags.iter().cloned());
+                loose.extend(l.docs.iter().map(|d| d.root.clone()));
+            }
+            Err(e) => diags.push(check::load_error_diag(&loader, &e)),
+        }
+    }
+    if !loose.is_empty() {
+        inputs.push((None, loose));
+    }
+    if let Some(e) = &env {
+        let known: Vec<String> = inputs.iter().filter_map(|(x, _)| x.clone()).collect();
+        if !known.contains(e) {
+            return usage_error(format!(
+                "no environment `{e}` under the given paths (found: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        }
+        inputs.retain(|(x, _)| x.as_deref() == Some(e.as_str()));
+    }
+    let comp = pbc_lints::Compliance::load(&cfg, &loader, &mut diags);
+    // What the report reads must be sound: the playbooks' model, and every compliance tag
+    // (an unknown or ambiguous one would silently claim nothing).
+    let opts = pbc_compiler::model::ModelOptions::from_config(&cfg);
+    for (env, docs) in &inputs {
+        for doc in docs.iter().filter(|d| check::is_playbook(d)) {
+            if let Some(pb) =
+                pbc_compiler::model::from_document(doc, &loader.sources, &opts, &mut diags)
+            {
+                comp.check_tags(&pb, env.as_deref(), &mut diags);
+            }
+        }
+    }
+    pbc_compiler::config::apply_suppressions(&loader.sources, &mut diags);
+    cfg.apply_levels(&mut diags);
+    let sources = &loader.sources;
+    pbc_compiler::diag::sort_and_dedup(&mut diags, |s| match sources.get(s.file) {
+        Some(f) => (render::path_str(&f.path), s.start),
+        None => (String::new(), s.start),
+    });
+    report_stderr(g, &loader, &diags);
+    if diags.iter().any(Diagnostic::is_error) {
+        return ExitCode::from(1);
+    }
+    let report = match pbc_lints::coverage::coverage(&comp, &loader.sources, &inputs, &catalogs) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let text = match format {
+        ReportFormat::Markdown => pbc_lints::coverage::markdown(&report),
+        ReportFormat::Json => pbc_lints::coverage::json(&report),
+        ReportFormat::Csv => pbc_lints::coverage::csv(&report),
+        ReportFormat::Html => pbc_lints::coverage::html(&report),
+    };
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    ExitCode::SUCCESS
+}
