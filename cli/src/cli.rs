@@ -333,6 +333,8 @@ pub enum RunsAction {
     },
 }
 
+pub use crate::audit::AuditAction;
+
 #[derive(Subcommand, Debug)]
 pub enum NotificationsAction {
     /// Pending and failed deliveries, with why they failed.
@@ -375,17 +377,6 @@ pub enum PolicyAction {
         /// The input document (JSON or YAML); fields it leaves out take test defaults.
         #[arg(long, value_name = "FILE")]
         input: PathBuf,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum AuditAction {
-    /// Verify the audit log's hash chain.
-    Verify {
-        /// The audit log (default: STATE/audit.jsonl).
-        file: Option<PathBuf>,
-        #[command(flatten)]
-        state: StateArgs,
     },
 }
 
@@ -515,9 +506,28 @@ pub fn run() -> ExitCode {
                 crate::notifications::test(&g, &channel, dir)
             }
         },
-        Command::Audit {
-            action: AuditAction::Verify { file, state },
-        } => crate::run::verify(state.state, file),
+        Command::Audit { action } => match action {
+            AuditAction::Verify {
+                file,
+                against: None,
+                state,
+            } => crate::run::verify(state.state, file),
+            AuditAction::Verify {
+                file,
+                against: Some(sink),
+                state,
+            } => crate::audit::verify_against(state.state, file, &sink),
+            AuditAction::Sinks { format, state } => {
+                crate::audit::sinks(state.state, format == RunFormat::Json)
+            }
+            AuditAction::Export {
+                run,
+                since,
+                format,
+                account,
+                state,
+            } => crate::audit::export(state.state, run, since, format, &account),
+        },
         Command::Policy { action } => match action {
             PolicyAction::Test { dir } => crate::policy::test(&g, dir),
             PolicyAction::Eval { name, input } => crate::policy::eval(&g, &name, &input),

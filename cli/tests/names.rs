@@ -1,5 +1,5 @@
 //! Channel and audit sink names: a name `.pbc.yaml` does not define is a `pbc check` error
-//! (PB2024, PB2023), `audit-sinks:` accepts only what this version delivers, and `pbc
+//! (PB2024, PB2023), `audit-sinks:` checks each kind's settings, and `pbc
 //! coverage` counts only configured sinks as evidence.
 
 use std::path::{Path, PathBuf};
@@ -132,16 +132,16 @@ fn without_a_configuration_every_name_is_an_error() {
 }
 
 #[test]
-fn undelivered_sink_kinds_are_configuration_errors() {
+fn remote_sink_kinds_are_accepted_and_an_incomplete_one_is_a_configuration_error() {
     let d = tmpdir("kinds");
     std::fs::write(
-        d.join(".pbc.yaml"),
-        "audit-sinks:\n  trail: {s3: {bucket: audit}}\n",
+        d.join("pb.yaml"),
+        "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: x\nspec:\n  trigger: e\n  stages:\n    - {name: s, agent: m}\n  audit: {log-to: [trail]}\n",
     )
     .expect("write");
     std::fs::write(
-        d.join("pb.yaml"),
-        "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: x\nspec:\n  trigger: e\n  stages:\n    - {name: s, agent: m}\n",
+        d.join(".pbc.yaml"),
+        "audit-sinks:\n  trail: {s3: {prefix: audit/}}\n",
     )
     .expect("write");
     let out = pbc(&d, &["check", "--format", "json", "pb.yaml"]);
@@ -150,10 +150,29 @@ fn undelivered_sink_kinds_are_configuration_errors() {
     let x = &v["diagnostics"][0];
     assert_eq!(x["code"], "PB0021");
     assert_eq!(x["file"], ".pbc.yaml");
-    assert_eq!(
-        x["message"],
-        "audit sink kind `s3` is not delivered by this version of pbc; supported: `file`"
-    );
+    assert_eq!(x["message"], "s3 sink `trail` needs `bucket`");
+    for sink in [
+        "{s3: {bucket: audit}}",
+        "{otlp: {endpoint: 'http://127.0.0.1:4318'}}",
+        "{cloudtrail: {channel-arn: 'arn:aws:cloudtrail:eu-west-1:123456789012:channel/x'}}",
+        "{syslog: {host: siem.example.com}}",
+    ] {
+        std::fs::write(
+            d.join(".pbc.yaml"),
+            format!("audit-sinks:\n  trail: {sink}\n"),
+        )
+        .expect("write");
+        let out = pbc(&d, &["check", "--format", "json", "pb.yaml"]);
+        let v = json(&out);
+        let codes: Vec<&str> = v["diagnostics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["code"].as_str())
+            .filter(|c| c.starts_with("PB00") || *c == "PB2023")
+            .collect();
+        assert!(codes.is_empty(), "{sink}: {v:#}");
+    }
     let _ = std::fs::remove_dir_all(&d);
 }
 

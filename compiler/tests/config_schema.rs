@@ -178,12 +178,49 @@ fn accepted_and_rejected_agree() {
             "audit-sinks:\n  trail: {file: .pbc/audit/trail.jsonl}\n  abs: {file: /var/log/pbc.jsonl}\n",
             true,
         ),
-        ("audit-sinks:\n  trail: {s3: {bucket: b}}\n", false),
+        ("audit-sinks:\n  trail: {s3: {bucket: b}}\n", true),
         (
-            "audit-sinks:\n  trail: {otlp: {endpoint: 'http://127.0.0.1:4318'}}\n",
+            "audit-sinks:\n  trail: {s3: {bucket: b, endpoint: 'http://127.0.0.1:9000', path-style: true, object-lock: true, access-key-id-env: AK, timeout: 5s}}\n",
+            true,
+        ),
+        ("audit-sinks:\n  trail: {s3: {prefix: p/}}\n", false),
+        (
+            "audit-sinks:\n  trail: {s3: {bucket: b, secret-access-key: x}}\n",
             false,
         ),
+        (
+            "audit-sinks:\n  trail: {s3: {bucket: b, retries: 2}}\n",
+            false,
+        ),
+        (
+            "audit-sinks:\n  trail: {otlp: {endpoint: 'http://127.0.0.1:4318'}}\n",
+            true,
+        ),
+        (
+            "audit-sinks:\n  trail: {otlp: {endpoint: 'http://127.0.0.1:4318', headers-env: H, logs: false}}\n",
+            true,
+        ),
+        (
+            "audit-sinks:\n  trail: {otlp: {endpoint: localhost}}\n",
+            false,
+        ),
+        (
+            "audit-sinks:\n  trail: {cloudtrail: {channel-arn: 'arn:aws:cloudtrail:eu-west-1:123456789012:channel/x'}}\n",
+            true,
+        ),
         ("audit-sinks:\n  trail: {cloudtrail: {}}\n", false),
+        (
+            "audit-sinks:\n  trail: {syslog: {host: h, port: 6514, tls: true}}\n",
+            true,
+        ),
+        (
+            "audit-sinks:\n  trail: {syslog: {host: h, port: 0}}\n",
+            false,
+        ),
+        (
+            "audit-sinks:\n  trail: {syslog: {host: h, app-name: 'a b'}}\n",
+            false,
+        ),
         ("audit-sinks:\n  trail: {syslog: true}\n", false),
         ("audit-sinks:\n  trail: {fiel: a.jsonl}\n", false),
         ("audit-sinks:\n  trail: {file: ''}\n", false),

@@ -17,6 +17,8 @@
 
 pub mod agents;
 pub mod audit;
+mod audit_against;
+pub mod audit_export;
 mod chain;
 pub mod clock;
 mod decide;
@@ -36,6 +38,7 @@ pub mod tls;
 
 pub use agents::{Agents, ExecutorSpec};
 pub use audit::{AuditEntry, Verification};
+pub use audit_against::Comparison;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
     ApprovalCounts, Begun, Fired, HISTOGRAM_BOUNDS_SECS, Histogram, KillSwitch, Latency,

@@ -126,3 +126,27 @@ pub fn describe(url: &str, e: &ureq::Error) -> String {
         },
     }
 }
+
+/// A rustls client configuration for plain TLS streams (the syslog audit sink): the same
+/// roots as [`agent`] (the platform's plus `tls.ca-file`; Mozilla's where the platform has
+/// none).
+pub fn rustls_client(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut store = rustls::RootCertStore::empty();
+    let extra = match ca_file {
+        Some(p) => read_ca_file(p)?,
+        None => Vec::new(),
+    };
+    for c in platform_roots().iter().chain(extra.iter()) {
+        let _ = store.add(rustls::pki_types::CertificateDer::from(c.der().to_vec()));
+    }
+    if store.is_empty() {
+        store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
+}

@@ -197,9 +197,9 @@ pub(super) fn read(
 }
 
 /// Reads one channel's mapping, noting whether anything was wrong.
-struct Reader<'d> {
-    diags: &'d mut Vec<Diagnostic>,
-    ok: bool,
+pub(super) struct Reader<'d> {
+    pub(super) diags: &'d mut Vec<Diagnostic>,
+    pub(super) ok: bool,
 }
 
 /// The secrets a channel must not hold inline, and the key that names their variable.
@@ -211,15 +211,19 @@ const INLINE_SECRETS: &[(&str, &str)] = &[
     ("integration-key", "routing-key-env"),
     ("password", "password-env"),
     ("username", "username-env"),
+    ("access-key-id", "access-key-id-env"),
+    ("secret-access-key", "secret-access-key-env"),
+    ("session-token", "session-token-env"),
+    ("headers", "headers-env"),
 ];
 
 impl Reader<'_> {
-    fn err(&mut self, span: Span, msg: String) {
+    pub(super) fn err(&mut self, span: Span, msg: String) {
         self.ok = false;
         self.diags.push(bad(span, msg));
     }
 
-    fn map<'n>(&mut self, kind: &str, v: &'n Node) -> Option<&'n [crate::yaml::Entry]> {
+    pub(super) fn map<'n>(&mut self, kind: &str, v: &'n Node) -> Option<&'n [crate::yaml::Entry]> {
         match v.as_map() {
             Some(m) => Some(m),
             None => {
@@ -232,7 +236,7 @@ impl Reader<'_> {
         }
     }
 
-    fn unknown(&mut self, span: Span, key: &str, known: &[&str]) {
+    pub(super) fn unknown(&mut self, span: Span, key: &str, known: &[&str]) {
         self.ok = false;
         if let Some((_, env)) = INLINE_SECRETS.iter().find(|(k, _)| *k == key) {
             self.diags.push(
@@ -249,7 +253,7 @@ impl Reader<'_> {
         self.diags.push(unknown_key(span, key, known));
     }
 
-    fn string(&mut self, v: &Node, key: &str) -> Option<String> {
+    pub(super) fn string(&mut self, v: &Node, key: &str) -> Option<String> {
         match v.as_scalar() {
             Some(s) if s.kind == ScalarKind::Str && !s.text.trim().is_empty() => {
                 Some(s.text.trim().to_string())
@@ -261,7 +265,7 @@ impl Reader<'_> {
         }
     }
 
-    fn env_name(&mut self, v: &Node, key: &str) -> Option<String> {
+    pub(super) fn env_name(&mut self, v: &Node, key: &str) -> Option<String> {
         let s = self.string(v, key)?;
         let valid = s
             .bytes()
@@ -281,7 +285,7 @@ impl Reader<'_> {
         }
     }
 
-    fn url(&mut self, v: &Node, key: &str) -> Option<String> {
+    pub(super) fn url(&mut self, v: &Node, key: &str) -> Option<String> {
         let s = self.string(v, key)?;
         if (s.starts_with("https://") || s.starts_with("http://"))
             && !s.contains(char::is_whitespace)
@@ -296,7 +300,7 @@ impl Reader<'_> {
         }
     }
 
-    fn seconds(&mut self, v: &Node, key: &str) -> Option<u64> {
+    pub(super) fn seconds(&mut self, v: &Node, key: &str) -> Option<u64> {
         let before = self.diags.len();
         let d = duration(v, key, self.diags);
         if self.diags.len() > before {
@@ -305,7 +309,7 @@ impl Reader<'_> {
         d.map(|d| d.seconds.max(1))
     }
 
-    fn retries(&mut self, v: &Node) -> Option<u32> {
+    pub(super) fn retries(&mut self, v: &Node) -> Option<u32> {
         match v.as_scalar() {
             Some(s) if s.kind == ScalarKind::Int => match s.text.parse::<u32>() {
                 Ok(n) if n <= 20 => Some(n),

@@ -26,8 +26,12 @@ pub use serve::{
     DEFAULT_MAX_BODY_BYTES, MissedSchedules, ServeOidc, ServeSettings, ServeSlack, ServeTls,
     TokenHash, is_sha256_hex, read_tokens,
 };
+mod remote_sinks;
 mod sinks;
-pub use sinks::{SINK_KINDS, SinkDef, UNDELIVERED_SINK_KINDS};
+pub use sinks::{
+    AwsCredentialsEnv, CloudTrailSink, OtlpSink, S3Sink, SINK_KINDS, SinkDef, SyslogSink,
+    UNDELIVERED_SINK_KINDS,
+};
 
 declare_codes! {
     /// A key in `.pbc.yaml` that pbc does not know.

@@ -1,33 +1,159 @@
 //! `audit-sinks:`: the audit sinks a playbook's `spec.audit.log-to` may name.
 //!
-//! `audit-sinks: {NAME: {KIND: ...}}`. This version delivers one kind, `file: PATH` (JSON
-//! lines, relative to the configuration file like a `file` notification channel). The other
-//! kinds the format names (`s3`, `otlp`, `cloudtrail`, `syslog`) are refused: a sink that
-//! would silently go nowhere is worse than none, since a playbook naming it would look
-//! audited.
+//! `audit-sinks: {NAME: {KIND: ...}}` with the kinds `file: PATH` (JSON lines, relative to
+//! the configuration file like a `file` notification channel), `s3` (JSON Lines objects in a
+//! bucket, optionally under Object Lock), `otlp` (OpenTelemetry over HTTP, protobuf),
+//! `cloudtrail` (CloudTrail Lake `PutAuditEvents`) and `syslog` (RFC 5424 over TCP, TLS
+//! optional). Credentials are never written in the file: config names the environment
+//! variables that hold them, read when a batch is delivered. A remote sink has no
+//! `retries`: an audit trail is never given up, a failing sink is retried with a back-off.
 
+use super::channels::Reader;
 use super::{Config, bad, unknown_key};
-use crate::diag::{Diagnostic, one_of};
+use crate::diag::Diagnostic;
 use crate::yaml::Node;
 use std::path::PathBuf;
 
-/// An audit sink.
+/// An audit sink. Serialized (a run freezes its configuration) with the kind as the key.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SinkDef {
     /// Append the audit trail as JSON lines to a file (absolute, or relative to the
     /// configuration file).
     File(PathBuf),
+    /// JSON Lines objects in an S3 bucket (or an S3-compatible store).
+    S3(S3Sink),
+    /// OTLP/HTTP (protobuf): a run is a trace, audit entries are log records.
+    Otlp(OtlpSink),
+    /// CloudTrail Lake `PutAuditEvents` on a channel.
+    Cloudtrail(CloudTrailSink),
+    /// RFC 5424 syslog over TCP (octet counting), TLS optional.
+    Syslog(SyslogSink),
 }
 
-/// The sink kinds this version delivers.
-pub const SINK_KINDS: &[&str] = &["file"];
+impl SinkDef {
+    /// The kind's name as written in the configuration.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkDef::File(_) => "file",
+            SinkDef::S3(_) => "s3",
+            SinkDef::Otlp(_) => "otlp",
+            SinkDef::Cloudtrail(_) => "cloudtrail",
+            SinkDef::Syslog(_) => "syslog",
+        }
+    }
+}
 
-/// Sink kinds the format names that this version does not deliver (refused).
-pub const UNDELIVERED_SINK_KINDS: &[&str] = &["s3", "otlp", "cloudtrail", "syslog"];
+/// Where AWS-style credentials come from: the variables holding them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct AwsCredentialsEnv {
+    /// Default `AWS_ACCESS_KEY_ID`.
+    pub access_key_id_env: String,
+    /// Default `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key_env: String,
+    /// Default `AWS_SESSION_TOKEN` (used when set).
+    pub session_token_env: String,
+}
+
+impl Default for AwsCredentialsEnv {
+    fn default() -> Self {
+        AwsCredentialsEnv {
+            access_key_id_env: "AWS_ACCESS_KEY_ID".into(),
+            secret_access_key_env: "AWS_SECRET_ACCESS_KEY".into(),
+            session_token_env: "AWS_SESSION_TOKEN".into(),
+        }
+    }
+}
+
+/// `s3: {bucket, prefix, region, endpoint, path-style, object-lock, ...-env}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct S3Sink {
+    pub bucket: String,
+    /// Key prefix (default `pbc-audit/`).
+    pub prefix: String,
+    pub region: String,
+    /// An S3-compatible store's base URL (default: AWS in `region`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// `https://ENDPOINT/BUCKET/KEY` instead of `https://BUCKET.ENDPOINT/KEY`.
+    pub path_style: bool,
+    /// Write each object under Object Lock `COMPLIANCE` until the playbook's
+    /// `audit.retention` has passed.
+    pub object_lock: bool,
+    pub credentials: AwsCredentialsEnv,
+    /// Seconds per attempt.
+    pub timeout: u64,
+}
+
+/// `otlp: {endpoint, headers-env, service-name}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct OtlpSink {
+    /// The collector's base URL; traces go to `ENDPOINT/v1/traces`, logs to `ENDPOINT/v1/logs`.
+    pub endpoint: String,
+    /// The variable holding extra headers, `key=value,key2=value2` (as
+    /// `OTEL_EXPORTER_OTLP_HEADERS`): an `Authorization` for Langfuse and hosted collectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers_env: Option<String>,
+    /// The resource's `service.name` (default `pbc`).
+    pub service_name: String,
+    /// Send the entries as log records too (default true; Langfuse takes traces only).
+    #[serde(default = "yes")]
+    pub logs: bool,
+    /// Seconds per attempt.
+    pub timeout: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `cloudtrail: {channel-arn, region, endpoint, ...-env}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct CloudTrailSink {
+    pub channel_arn: String,
+    pub region: String,
+    /// Default `https://cloudtrail-data.REGION.amazonaws.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The account the events are recorded for (`recipientAccountId`; default: the one in
+    /// the channel's ARN).
+    pub account: String,
+    pub credentials: AwsCredentialsEnv,
+    /// Seconds per attempt.
+    pub timeout: u64,
+}
+
+/// `syslog: {host, port, tls, app-name, hostname}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SyslogSink {
+    pub host: String,
+    /// Default 6514 with TLS, 601 without.
+    pub port: u16,
+    pub tls: bool,
+    /// APP-NAME (default `pbc`).
+    pub app_name: String,
+    /// HOSTNAME (default: this machine's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Seconds per attempt.
+    pub timeout: u64,
+}
+
+/// The sink kinds.
+pub const SINK_KINDS: &[&str] = &["file", "s3", "otlp", "cloudtrail", "syslog"];
+
+/// Kept for callers of the older interface: every kind the format names is delivered.
+pub const UNDELIVERED_SINK_KINDS: &[&str] = &[];
+
+const SHAPES: &str = "`{file: PATH}`, `{s3: {bucket}}`, `{otlp: {endpoint}}`, `{cloudtrail: {channel-arn}}` or `{syslog: {host}}`";
 
 impl Config {
-    /// `audit-sinks:`, a mapping of sink names to `{file: PATH}`.
+    /// `audit-sinks:`, a mapping of sink names to one kind each.
     pub(super) fn read_audit_sinks(&mut self, v: &Node, diags: &mut Vec<Diagnostic>) {
         let Some(entries) = v.as_map() else {
             diags.push(bad(
@@ -44,45 +170,33 @@ impl Config {
             let Some(fields) = e.value.as_map().filter(|f| f.len() == 1) else {
                 diags.push(bad(
                     e.value.span,
-                    format!("audit sink `{name}` must be `{{file: PATH}}`, one kind"),
+                    format!("audit sink `{name}` must be one of {SHAPES}, one kind"),
                 ));
                 continue;
             };
             let f = &fields[0];
+            let mut r = Reader { diags, ok: true };
             let def = match f.key_str() {
                 "file" => match f.value.as_str() {
-                    Some(p) if !p.trim().is_empty() => SinkDef::File(self.root.join(p)),
+                    Some(p) if !p.trim().is_empty() => Some(SinkDef::File(self.root.join(p))),
                     _ => {
-                        diags.push(bad(f.value.span, "`file` must be a path".into()));
-                        continue;
+                        r.err(f.value.span, "`file` must be a path".into());
+                        None
                     }
                 },
-                kind if UNDELIVERED_SINK_KINDS.contains(&kind) => {
-                    diags.push(
-                        bad(
-                            f.key.span,
-                            format!(
-                                "audit sink kind `{kind}` is not delivered by this version of pbc; supported: {}",
-                                one_of(SINK_KINDS)
-                            ),
-                        )
-                        .with_help(format!(
-                            "write the audit trail to a local file instead, e.g. `{name}: {{file: .pbc/audit/{name}.jsonl}}`"
-                        )),
-                    );
-                    continue;
-                }
+                "s3" => r.s3(&name, &f.value).map(SinkDef::S3),
+                "otlp" => r.otlp(&name, &f.value).map(SinkDef::Otlp),
+                "cloudtrail" => r.cloudtrail(&name, &f.value).map(SinkDef::Cloudtrail),
+                "syslog" => r.syslog(&name, &f.value).map(SinkDef::Syslog),
                 other => {
-                    let known: Vec<&str> = SINK_KINDS
-                        .iter()
-                        .chain(UNDELIVERED_SINK_KINDS)
-                        .copied()
-                        .collect();
-                    diags.push(unknown_key(f.key.span, other, &known));
-                    continue;
+                    r.ok = false;
+                    r.diags.push(unknown_key(f.key.span, other, SINK_KINDS));
+                    None
                 }
             };
-            self.audit_sinks.insert(name, def);
+            if let Some(def) = def.filter(|_| r.ok) {
+                self.audit_sinks.insert(name, def);
+            }
         }
     }
 }
@@ -140,21 +254,82 @@ mod tests {
     }
 
     #[test]
-    fn undelivered_kinds_fail_closed() {
-        for kind in UNDELIVERED_SINK_KINDS {
-            let (cfg, d) = apply(&format!(
-                "audit-sinks:\n  trail: {{{kind}: {{bucket: b}}}}\n"
-            ));
-            assert!(cfg.audit_sinks.is_empty(), "{kind}");
-            assert_eq!(d.len(), 1, "{d:?}");
-            assert_eq!(d[0].0, "PB0021");
-            assert_eq!(d[0].1, *kind);
+    fn remote_kinds_read_with_their_defaults() {
+        let (cfg, d) = apply(concat!(
+            "audit-sinks:\n",
+            "  a: {s3: {bucket: b, endpoint: 'http://127.0.0.1:9000/', path-style: true, object-lock: true}}\n",
+            "  o: {otlp: {endpoint: 'http://127.0.0.1:4318', headers-env: OTLP_HEADERS}}\n",
+            "  c: {cloudtrail: {channel-arn: 'arn:aws:cloudtrail:eu-west-1:123456789012:channel/abc'}}\n",
+            "  s: {syslog: {host: 127.0.0.1, tls: true}}\n",
+        ));
+        assert!(d.is_empty(), "{d:?}");
+        let Some(SinkDef::S3(s3)) = cfg.audit_sinks.get("a") else {
+            panic!("{:?}", cfg.audit_sinks)
+        };
+        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(s3.path_style && s3.object_lock);
+        assert_eq!(s3.prefix, "pbc-audit/");
+        assert_eq!(
+            s3.credentials.secret_access_key_env,
+            "AWS_SECRET_ACCESS_KEY"
+        );
+        let Some(SinkDef::Cloudtrail(c)) = cfg.audit_sinks.get("c") else {
+            panic!()
+        };
+        assert_eq!(
+            (c.region.as_str(), c.account.as_str()),
+            ("eu-west-1", "123456789012")
+        );
+        let Some(SinkDef::Syslog(s)) = cfg.audit_sinks.get("s") else {
+            panic!()
+        };
+        assert_eq!(s.port, 6514);
+        let Some(SinkDef::Otlp(o)) = cfg.audit_sinks.get("o") else {
+            panic!()
+        };
+        assert_eq!(o.headers_env.as_deref(), Some("OTLP_HEADERS"));
+        for def in cfg.audit_sinks.values() {
+            let json = serde_json::to_string(def).unwrap_or_default();
             assert_eq!(
-                d[0].2,
-                format!(
-                    "audit sink kind `{kind}` is not delivered by this version of pbc; supported: `file`"
-                )
+                serde_json::from_str::<SinkDef>(&json).ok().as_ref(),
+                Some(def)
             );
+        }
+    }
+
+    #[test]
+    fn remote_kinds_refuse_inline_secrets_and_missing_keys() {
+        for (text, under, msg) in [
+            (
+                "audit-sinks:\n  a: {s3: {bucket: b, secret-access-key: x}}\n",
+                "secret-access-key",
+                "`secret-access-key` would put a secret in the configuration file",
+            ),
+            (
+                "audit-sinks:\n  a: {s3: {prefix: x/}}\n",
+                "{prefix: x/}",
+                "s3 sink `a` needs `bucket`",
+            ),
+            (
+                "audit-sinks:\n  a: {syslog: {host: h, port: 0}}\n",
+                "0",
+                "`port` must be 1 to 65535",
+            ),
+            (
+                "audit-sinks:\n  a: {cloudtrail: {channel-arn: 'arn:aws:s3:::b'}}\n",
+                "'arn:aws:s3:::b'",
+                "`channel-arn` must be a CloudTrail Lake channel ARN, `arn:aws:cloudtrail:REGION:ACCOUNT:channel/ID`",
+            ),
+            (
+                "audit-sinks:\n  a: {otlp: {endpoint: localhost:4318}}\n",
+                "localhost:4318",
+                "`endpoint` must be an https:// (or http://) URL",
+            ),
+        ] {
+            let (cfg, d) = apply(text);
+            assert!(cfg.audit_sinks.is_empty(), "{text}");
+            assert_eq!(d.len(), 1, "{text}: {d:?}");
+            assert_eq!((d[0].1.as_str(), d[0].2.as_str()), (under, msg), "{text}");
         }
     }
 

@@ -100,3 +100,72 @@ pub(super) fn brief(body: &str) -> String {
     let cut: String = t.chars().take(200).collect();
     format!(": {}", crate::guardrails::Redactor::secrets().text(&cut))
 }
+
+/// A response with its headers, its body read up to a bound.
+pub(crate) struct FullResponse {
+    pub status: u16,
+    /// Lower-case names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl FullResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Any request (`GET`, `PUT`, `POST`) with exactly `headers`, reading at most `limit` bytes
+/// of the answer. The proxy and TLS as [`post`].
+pub(crate) fn request(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<&[u8]>,
+    timeout: u64,
+    settings: &Settings,
+    limit: u64,
+) -> Result<FullResponse, SendError> {
+    use std::io::Read;
+    let agent = crate::tls::delivery_agent(
+        Duration::from_secs(timeout.max(1)),
+        settings.ca_file.as_deref(),
+    )
+    .map_err(SendError::retry)?;
+    let mut b = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("User-Agent", concat!("pbc/", env!("CARGO_PKG_VERSION")));
+    for (k, v) in headers {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    let req = b
+        .body(body.map(<[u8]>::to_vec).unwrap_or_default())
+        .map_err(|e| SendError::permanent(format!("{url}: {e}")))?;
+    match agent.run(req) {
+        Ok(mut r) => {
+            let status = r.status().as_u16();
+            let headers = r
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_ascii_lowercase(),
+                        v.to_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect();
+            let mut body = Vec::new();
+            let _ = r.body_mut().as_reader().take(limit).read_to_end(&mut body);
+            Ok(FullResponse {
+                status,
+                headers,
+                body,
+            })
+        }
+        Err(e) => Err(SendError::retry(crate::tls::describe(url, &e))),
+    }
+}

@@ -10,22 +10,30 @@
 //!    wait an exponential back-off; a failing channel never blocks a run: the CLI delivers at
 //!    the end of each command, and what is still due waits for the next one.
 //!
-//! 3. [`sinks`] copies each run's audit entries to the `file` audit sinks its playbook's
-//!    `audit.log-to` names.
+//! 3. [`sinks`] copies each run's audit entries to the audit sinks its playbook's
+//!    `audit.log-to` names: appended to `file` sinks, sent in batches ([`batch`]) to `s3`,
+//!    `otlp`, `cloudtrail` and `syslog` sinks, through a cursor per sink in the state store.
 //!
 //! Secrets (tokens, passwords, URLs holding a key) are read from the environment at the
 //! moment of sending and appear in no row, audit entry or error message.
 
+pub(crate) mod batch;
+pub(crate) mod cloudtrail;
 mod email;
 mod http;
 mod local;
 mod message;
+pub(crate) mod otlp;
 pub(crate) mod outbox;
 mod pagerduty;
+pub(crate) mod s3;
+mod sigv4;
 pub(crate) mod sinks;
 mod slack;
+mod syslog;
 mod webhook;
 
+pub use batch::{SinkStatus, status as sink_status};
 pub use outbox::OutboxRow;
 
 use crate::audit::AuditEntry;
@@ -217,7 +225,7 @@ pub struct DeliverySummary {
     pub failed: usize,
     /// Still waiting for a later attempt.
     pub pending: usize,
-    /// Audit entries appended to `file` audit sinks.
+    /// Audit entries written to audit sinks.
     pub sink_lines: usize,
     /// Why an audit sink could not be written (it is tried again by the next call).
     pub sink_errors: Vec<String>,
@@ -266,7 +274,7 @@ pub fn deliver(store: &mut Store, clock: &dyn Clock, wait: Duration) -> Result<D
     }
     summary.pending = outbox::counts(store)?.0 as usize;
     // The audit entries the notifications' outcomes added go to the sinks too.
-    let sinks = sinks::deliver(store)?;
+    let sinks = sinks::deliver(store, clock.now_ms())?;
     summary.sink_lines = sinks.lines;
     summary.sink_errors = sinks.errors;
     Ok(summary)

@@ -57,6 +57,9 @@ struct NewRun {
     entry: crate::audit::AuditEntry,
     log_to: Vec<String>,
     sinks: std::collections::BTreeMap<String, pbc_compiler::config::SinkDef>,
+    /// `audit.retention` in seconds (Object Lock on `s3` sinks).
+    retention: Option<u64>,
+    sink_settings: crate::delivery::Settings,
     now: i64,
     /// A schedule fire (its due time) claimed in the same transaction.
     fire: Option<i64>,
@@ -272,6 +275,18 @@ impl Runtime {
             .map(|a| a.log_to.iter().map(|s| s.value.clone()).collect())
             .unwrap_or_default();
         let sinks = live.c.frozen.config.audit_sinks.clone();
+        let retention = live
+            .c
+            .playbook
+            .spec
+            .audit
+            .as_ref()
+            .and_then(|a| a.retention.as_ref())
+            .map(|r| r.value.seconds);
+        let sink_settings = crate::delivery::Settings {
+            ca_file: live.c.frozen.config.tls_ca_file.clone(),
+            public_url: None,
+        };
         Ok(NewRun {
             id,
             playbook: live.run.playbook,
@@ -282,6 +297,8 @@ impl Runtime {
             entry: e,
             log_to,
             sinks,
+            retention,
+            sink_settings,
             now,
             fire,
         })
@@ -294,7 +311,14 @@ impl Runtime {
         {
             return Err(super::schedule::claimed());
         }
-        crate::delivery::sinks::register(tx, &n.id, &n.log_to, &n.sinks)?;
+        crate::delivery::sinks::register(
+            tx,
+            &n.id,
+            &n.log_to,
+            &n.sinks,
+            n.retention,
+            &n.sink_settings,
+        )?;
         KillSwitch::refuse_if_engaged(tx, "starting a run")?;
         tx.conn()
             .execute(

@@ -26,4 +26,14 @@ impl Runtime {
     pub fn retry_notifications(&mut self) -> Result<usize> {
         delivery::retry_failed(&mut self.store, self.clock.as_ref())
     }
+
+    /// Every audit sink runs have written to: its cursor, lag and last error.
+    pub fn audit_sinks(&self) -> Result<Vec<crate::delivery::SinkStatus>> {
+        delivery::sink_status(&self.store)
+    }
+
+    /// Reads audit sink `sink` back and compares it with the local log.
+    pub fn verify_against(&self, sink: &str) -> Result<crate::Comparison> {
+        crate::audit_against::against(&self.store, sink)
+    }
 }
