@@ -10,48 +10,19 @@
 //! elsewhere they say so and pass.
 #![cfg(unix)]
 
+mod loopback;
+
+use loopback::{pki, python, root, wait_until};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 const ACCESS_KEY: &str = "AKIDPBCTEST";
 const SECRET_KEY: &str = "pbc-test-secret";
 const OTLP_AUTH: &str = "Basic cGstbGYtdGVzdDpzay1sZi10ZXN0";
 const CHANNEL: &str = "arn:aws:cloudtrail:eu-west-1:123456789012:channel/pbc-test";
-
-/// A hang guard, not a timing.
-const HANG: Duration = Duration::from_secs(60);
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn python() -> Option<PathBuf> {
-    let mut cands = vec![root().join(".venv/bin/python3")];
-    if let Some(p) = std::env::var_os("PBC_TEST_PYTHON") {
-        cands.push(PathBuf::from(p));
-    }
-    cands.push(PathBuf::from("python3"));
-    for c in cands {
-        let ok = Command::new(&c)
-            .args(["-c", "import moto, boto3, opentelemetry.proto"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return Some(c);
-        }
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "python3 with moto, boto3 and opentelemetry-proto is required under CI (.ci/run installs tests/delivery/requirements.txt into .venv)"
-    );
-    eprintln!("skipped: no python3 with moto (pip install -r tests/delivery/requirements.txt)");
-    None
-}
 
 struct Receivers {
     child: Child,
@@ -63,7 +34,7 @@ struct Receivers {
 
 impl Receivers {
     fn start(dir: &Path, tls: Option<(&Path, &Path)>) -> Option<Receivers> {
-        let py = python()?;
+        let py = python("moto, boto3, opentelemetry.proto")?;
         let rx = dir.join("rx");
         std::fs::create_dir_all(&rx).unwrap();
         let mut cmd = Command::new(py);
@@ -134,28 +105,6 @@ impl Drop for Receivers {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A certificate authority and a certificate for 127.0.0.1 signed by it: `(ca, cert, key)`.
-fn pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "pbc sink test authority");
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    let (a, c, k) = (dir.join("ca.pem"), dir.join("srv.pem"), dir.join("srv.key"));
-    std::fs::write(&a, ca_cert.pem()).unwrap();
-    std::fs::write(&c, cert.pem()).unwrap();
-    std::fs::write(&k, key.serialize_pem()).unwrap();
-    (a, c, k)
 }
 
 const PLAYBOOK: &str = r#"apiVersion: agenticops/v1
@@ -282,14 +231,6 @@ impl Project {
     }
 }
 
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < HANG, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn seq_of(line: &str) -> u64 {
     serde_json::from_str::<Value>(line).unwrap()["seq"]
         .as_u64()
@@ -306,7 +247,7 @@ fn s3_sink(rx: &Receivers) -> String {
 #[test]
 fn s3_otlp_cloudtrail_and_syslog_receive_every_entry_of_the_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = pki(tmp.path());
+    let (ca, cert, key) = pki(tmp.path(), "pbc sink test authority");
     let Some(rx) = Receivers::start(tmp.path(), Some((&cert, &key))) else {
         return;
     };
@@ -669,7 +610,7 @@ logs = [x for r in l.resource_logs for sl in r.scope_logs for x in sl.log_record
 assert len({s.trace_id for s in spans}) == 1, spans
 print(len(spans), len(logs))
 "#;
-    let out = Command::new(python().unwrap())
+    let out = Command::new(python("moto, boto3, opentelemetry.proto").unwrap())
         .args(["-c", check])
         .arg(&f)
         .output()

@@ -9,50 +9,19 @@
 //! one fails the tests; elsewhere they say so and pass.
 #![cfg(unix)]
 
+mod loopback;
+
+use loopback::{pki, python, root, wait_until};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 const SLACK_TOKEN: &str = "xoxb-test-token";
 const PD_KEY: &str = "R0UT1NGKEY0123456789abcdefABCDEF";
 const HOOK_SECRET: &str = "s3cret-signing-key";
 /// The secret part of a Slack incoming-webhook URL.
 const SLACK_PATH_SECRET: &str = "T0SECRET/B0SECRET/XyZsecretPart";
-
-/// A hang guard, not a timing.
-const HANG: Duration = Duration::from_secs(60);
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A python3 that has aiosmtpd: the repository's `.venv` (made by `.ci/run`), else
-/// `PBC_TEST_PYTHON`, else `python3`.
-fn python() -> Option<PathBuf> {
-    let mut cands = vec![root().join(".venv/bin/python3")];
-    if let Some(p) = std::env::var_os("PBC_TEST_PYTHON") {
-        cands.push(PathBuf::from(p));
-    }
-    cands.push(PathBuf::from("python3"));
-    for c in cands {
-        let ok = Command::new(&c)
-            .args(["-c", "import aiosmtpd"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return Some(c);
-        }
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "python3 with aiosmtpd is required under CI (.ci/run installs tests/delivery/requirements.txt into .venv)"
-    );
-    eprintln!("skipped: no python3 with aiosmtpd (pip install -r tests/delivery/requirements.txt)");
-    None
-}
 
 /// The receivers: one process, killed on drop.
 struct Receivers {
@@ -64,7 +33,7 @@ struct Receivers {
 
 impl Receivers {
     fn start(dir: &Path, tls: Option<(&Path, &Path)>) -> Option<Receivers> {
-        let py = python()?;
+        let py = python("aiosmtpd")?;
         let rx = dir.join("rx");
         std::fs::create_dir_all(&rx).unwrap();
         let mut cmd = Command::new(py);
@@ -133,33 +102,6 @@ impl Drop for Receivers {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A certificate authority and a certificate for 127.0.0.1 signed by it, as PEM files:
-/// `(ca, cert, key)`.
-fn pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "pbc delivery test authority");
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    let (a, c, k) = (
-        dir.join("ca.pem"),
-        dir.join("smtp.pem"),
-        dir.join("smtp.key"),
-    );
-    std::fs::write(&a, ca_cert.pem()).unwrap();
-    std::fs::write(&c, cert.pem()).unwrap();
-    std::fs::write(&k, key.serialize_pem()).unwrap();
-    (a, c, k)
 }
 
 const PLAYBOOK: &str = r#"apiVersion: agenticops/v1
@@ -289,7 +231,7 @@ fn notification_schema() -> jsonschema::Validator {
 #[test]
 fn slack_pagerduty_email_and_a_signed_webhook_receive_what_their_services_document() {
     let tmp = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = pki(tmp.path());
+    let (ca, cert, key) = pki(tmp.path(), "pbc delivery test authority");
     let Some(rx) = Receivers::start(tmp.path(), Some((&cert, &key))) else {
         return;
     };
@@ -452,15 +394,6 @@ tls: {{ca-file: "{ca}"}}
     let seen = String::from_utf8_lossy(&seen);
     for secret in [SLACK_TOKEN, PD_KEY, HOOK_SECRET, SLACK_PATH_SECRET] {
         assert!(!seen.contains(secret), "{secret} leaked");
-    }
-}
-
-/// Polls until `f` holds (a hang guard).
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < HANG, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
