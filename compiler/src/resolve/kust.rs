@@ -10,6 +10,7 @@ use crate::yaml::{Node, ScalarKind, Value};
 
 mod generators;
 mod images;
+mod labels;
 mod patches;
 mod replacements;
 mod sort;
@@ -77,6 +78,11 @@ pub(crate) struct Pairs {
     pub field_span: Span,
     /// Where kustomize writes them.
     pub specs: PairSpecs,
+    /// A `labels` entry's own field specs (`fields`), with the span of the entry.
+    pub fields: Vec<super::fieldspec::FieldSpec>,
+    /// Whether the pairs are a `labels` entry (which the `labels` field specs of
+    /// `configurations` extend), not `commonLabels` or `commonAnnotations`.
+    pub entry: bool,
 }
 
 /// The field specs a transformer of key/value pairs writes through.
@@ -114,6 +120,8 @@ pub(crate) struct Kust {
     pub labels: Vec<Pairs>,
     pub annotations: Option<Pairs>,
     pub openapi: Option<PathRef>,
+    /// `openapi.version` is given (the built-in schema, set for the whole build).
+    pub openapi_version: bool,
     pub sort: Option<SortSpec>,
     /// `configMapGenerator` entries, then `secretGenerator` entries (kustomize's order).
     pub generators: Vec<Generator>,
@@ -121,6 +129,8 @@ pub(crate) struct Kust {
     pub images: Vec<ImageSpec>,
     pub replicas: Vec<ReplicaSpec>,
     pub replacements: Vec<ReplEntry>,
+    /// `configurations`: files of custom field specs.
+    pub configurations: Vec<PathRef>,
 }
 
 /// Fields pbc implements.
@@ -149,6 +159,7 @@ const KNOWN: &[&str] = &[
     "imageTags",
     "replicas",
     "replacements",
+    "configurations",
 ];
 
 /// Kustomize fields pbc does not implement.
@@ -158,7 +169,6 @@ const UNSUPPORTED: &[&str] = &[
     "helmGlobals",
     "helmCharts",
     "helmChartInflationGenerator",
-    "configurations",
     "generators",
     "transformers",
     "validators",
@@ -169,7 +179,13 @@ fn invalid(span: Span, msg: impl Into<String>) -> Diagnostic {
     Diagnostic::new(&INVALID_KUSTOMIZATION, span, msg)
 }
 
-fn unknown_key(key: &Node, field: &str, where_: &str, known: &[&str], diags: &mut Vec<Diagnostic>) {
+pub(super) fn unknown_key(
+    key: &Node,
+    field: &str,
+    where_: &str,
+    known: &[&str],
+    diags: &mut Vec<Diagnostic>,
+) {
     let mut d = Diagnostic::new(
         &UNKNOWN_FIELD,
         key.span,
@@ -241,7 +257,12 @@ fn path_list(n: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> Vec<PathRef> 
 }
 
 /// Reads `key: value` pairs whose values must be strings (labels, annotations).
-fn pairs(key: &Node, n: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> Option<Pairs> {
+pub(super) fn pairs(
+    key: &Node,
+    n: &Node,
+    what: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Pairs> {
     if n.is_null() {
         return None;
     }
@@ -290,12 +311,14 @@ fn pairs(key: &Node, n: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> Optio
     }
     Some(Pairs {
         specs: PairSpecs::Metadata,
+        fields: Vec::new(),
+        entry: false,
         pairs: out,
         field_span: key.span,
     })
 }
 
-fn bool_field(n: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> bool {
+pub(super) fn bool_field(n: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> bool {
     match &n.value {
         Value::Scalar(s) if s.kind == ScalarKind::Bool => s.text.eq_ignore_ascii_case("true"),
         Value::Scalar(s) if s.kind == ScalarKind::Null => false,
@@ -356,12 +379,14 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
         labels: Vec::new(),
         annotations: None,
         openapi: None,
+        openapi_version: false,
         sort: None,
         generators: Vec::new(),
         gen_options: None,
         images: Vec::new(),
         replicas: Vec::new(),
         replacements: Vec::new(),
+        configurations: Vec::new(),
     };
     let mut image_tags = Vec::new();
     let mut secrets = Vec::new();
@@ -421,63 +446,14 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
                     p
                 })
             }
-            "labels" => {
-                if v.is_null() {
-                    continue;
-                }
-                let Some(items) = v.as_seq() else {
-                    diags.push(invalid(v.span, format!("`labels` must be a list of `{{pairs: …}}` entries, not {}", v.type_name())));
-                    continue;
-                };
-                for it in items {
-                    let Some(im) = it.as_map() else {
-                        diags.push(invalid(it.span, "an entry of `labels` must be a mapping with `pairs`"));
-                        continue;
-                    };
-                    let (mut entry, mut selectors, mut templates) = (None, false, false);
-                    for f in im {
-                        match f.key_str() {
-                            "pairs" => entry = pairs(&f.key, &f.value, "pairs", diags),
-                            "includeSelectors" => {
-                                selectors = bool_field(&f.value, "includeSelectors", diags);
-                            }
-                            "includeTemplates" => {
-                                templates = bool_field(&f.value, "includeTemplates", diags);
-                            }
-                            "fields" => diags.push(
-                                Diagnostic::new(
-                                    &UNSUPPORTED_FIELD,
-                                    f.key.span,
-                                    "pbc does not implement `labels[].fields` (custom field specs)",
-                                )
-                                .with_help("remove it; labels go to `metadata.labels`"),
-                            ),
-                            other => unknown_key(
-                                &f.key,
-                                other,
-                                "a `labels` entry",
-                                &["pairs", "includeSelectors", "includeTemplates", "fields"],
-                                diags,
-                            ),
-                        }
-                    }
-                    if let Some(mut p) = entry {
-                        p.specs = if selectors {
-                            PairSpecs::Selectors
-                        } else if templates {
-                            PairSpecs::Templates
-                        } else {
-                            PairSpecs::Metadata
-                        };
-                        k.labels.push(p);
-                    }
-                }
-            }
+            "labels" => k.labels.extend(labels::labels(v, diags)),
+            "configurations" => k.configurations = path_list(v, "configurations", diags),
             "openapi" => {
                 if let Some(om) = v.as_map() {
                     // kustomize v5.5.0 builds in one schema, v1.21.2 (its default); it
                     // refuses any other version, and a version with a path.
                     if let Some(ver) = om.iter().find(|e| e.key_str() == "version") {
+                        k.openapi_version = !as_string(&ver.value).unwrap_or_default().is_empty();
                         let text = as_string(&ver.value).unwrap_or_default();
                         if om.iter().any(|e| e.key_str() == "path") {
                             diags.push(invalid(ver.key.span, "`openapi` takes a `version` or a `path`, not both"));

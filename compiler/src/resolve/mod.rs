@@ -16,11 +16,13 @@
 //! patches and transformers); `paths` checks the files it names; `resource` holds resource
 //! ids; `patch` applies patches ([`smp`], [`json6902`], `ops`, [`select`]); `transform` the
 //! namespace, prefix and suffix; `fieldspec` kustomize's field specs and built-in kinds;
-//! `refuse` what pbc does not implement; `order` the output order; `kust` reads a
+//! `openapi` and [`schema`] the schema of merge keys (built-in or custom); `config` custom
+//! field specs (`configurations`, `labels[].fields`); `order` the output order; `kust` reads a
 //! kustomization; [`emit_yaml`] and [`budget`] write the result.
 
 mod accumulate;
 pub mod budget;
+mod config;
 mod digest;
 mod emit;
 mod fieldspec;
@@ -30,11 +32,11 @@ mod inline;
 pub mod json6902;
 mod kust;
 mod nameref;
+mod openapi;
 mod ops;
 mod order;
 mod patch;
 mod paths;
-mod refuse;
 mod replace;
 mod resource;
 mod schema;
@@ -114,13 +116,16 @@ declare_codes! {
     ///
     /// pbc resolves overlays itself, and implements `resources`, `components`, `patches` (and
     /// the deprecated `patchesStrategicMerge`, `patchesJson6902`, `commonLabels`, `bases`),
-    /// `namePrefix`, `nameSuffix`, `namespace`, `labels`, `commonAnnotations`,
+    /// `namePrefix`, `nameSuffix`, `namespace`, `labels` (with `fields`), `commonAnnotations`,
     /// `configMapGenerator`, `secretGenerator`, `generatorOptions`, `images`, `replicas`,
-    /// `replacements`, `openapi` and `sortOptions`. `vars` (deprecated by kustomize: write
-    /// them as `replacements`), `configurations`, `helmCharts`, `buildMetadata`, plugins
-    /// (`generators`, `transformers`, `validators`) and the rest would be silently ignored by
-    /// a partial implementation, so they are errors. Remove the field, or express it as a
-    /// patch or a replacement.
+    /// `replacements`, `openapi`, `sortOptions` and `configurations` (its `labels`,
+    /// `commonLabels`, `templateLabels`, `commonAnnotations` and `nameReference` field specs).
+    /// `vars` (deprecated by kustomize: write them as `replacements`), the other sections of a
+    /// `configurations` file (`namePrefix`, `nameSuffix`, `namespace`, `images`, `replicas`,
+    /// `varReference`), `crds`, `helmCharts`, `buildMetadata`, plugins (`generators`,
+    /// `transformers`, `validators`) and the rest would be silently ignored by a partial
+    /// implementation, so they are errors. Remove the field, or express it as a patch or a
+    /// replacement.
     PB1007 UNSUPPORTED_FIELD "unsupported-kustomization-field" Error "a kustomize field pbc does not implement";
     /// A deprecated kustomize field.
     ///
@@ -208,10 +213,13 @@ declare_codes! {
     PB1023 UNSUPPORTED_RESOURCE "unsupported-resource" Error "a resource pbc does not implement";
     /// A kustomization needs a kustomize feature pbc does not implement yet.
     ///
-    /// pbc builds what `kubectl kustomize` builds, or refuses: it never approximates. It
-    /// refuses a custom OpenAPI schema (`openapi.path`) for kinds other than the Playbook:
-    /// kustomize would merge their lists by that schema's merge keys. The finding names the
-    /// kind. Remove `openapi`, or build the tree with kustomize.
+    /// pbc builds what `kubectl kustomize` builds, or refuses: it never approximates.
+    /// kustomize keeps one OpenAPI schema (`openapi`) for a whole build, set by the top
+    /// kustomization or else by the first one that has it; a schema set below the top is
+    /// added to the built-in one or used alone depending on what kustomize read before. pbc
+    /// refuses a strategic merge whose result would depend on that (a kind the custom schema
+    /// does not describe completely, a base merged before a later-listed base set the
+    /// schema). Give `openapi` in the top kustomization, or build the tree with kustomize.
     PB1024 UNSUPPORTED_OVERLAY "unsupported-overlay-feature" Error "a kustomize feature pbc does not implement";
 }
 
@@ -325,14 +333,20 @@ pub fn resolve(
         uid: AtomicU64::new(0),
         budget: budget::Budget::new(&loader.limits),
     };
-    let (mut acc, sort) = ctx.build_dir(&dir, &[], None, KustKind::Kustomization);
+    let (mut acc, sort) = ctx.build_dir(
+        &dir,
+        &[],
+        None,
+        KustKind::Kustomization,
+        &schema::SchemaState::Unset,
+    );
     if ctx.budget.exceeded() {
         // Abandoned: what was built is incomplete (and was dropped).
         acc.res.clear();
     }
     if !acc.res.is_empty() {
         generate::hash_names(&mut acc.res);
-        acc.diags.extend(nameref::fix(&mut acc.res));
+        acc.diags.extend(nameref::fix(&mut acc.res, &acc.name_refs));
     }
     // kustomize writes every annotation value as a string (the scalar's text; a
     // collection becomes `""`, reported) and drops an empty `annotations` map.
