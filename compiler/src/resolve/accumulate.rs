@@ -22,7 +22,7 @@ pub(super) struct Acc {
 impl Acc {
     pub(super) fn add_name_refs(&mut self, refs: &[fieldspec::NameRef], at: Span) {
         if let Err(d) = config::merge_refs(&mut self.name_refs, refs, at) {
-            self.diags.push(d);
+            self.diags.push(*d);
         }
     }
 
@@ -511,44 +511,11 @@ impl<'a> Ctx<'a> {
         }
         // 3. Generators.
         self.run_generators(kd, acc);
-        // 4. Patches.
-        let mut merged_stages: HashMap<u64, Span> = HashMap::new();
-        for p in k.patches_sm.iter().chain(&k.patches) {
-            self.patch(kd, p, acc, &mut merged_stages);
-            if self.budget.exceeded() {
-                acc.res.clear();
-                return;
-            }
+        self.run_configs(kd, &k.generator_configs, true, acc);
+        // 4. Patches and 5. transformers, then the `transformers` configurations.
+        if self.transform(kd, &config, acc) {
+            self.run_configs(kd, &k.transformer_configs, false, acc);
         }
-        // 5. Transformers.
-        if let Some(ns) = &k.namespace {
-            self.set_namespace(ns, acc);
-        }
-        if k.prefix.is_some() || k.suffix.is_some() {
-            self.prefix_suffix(k.prefix.as_ref(), k.suffix.as_ref(), acc);
-        }
-        for p in k.labels.iter().chain(&k.annotations) {
-            let custom = match fieldspec::custom_pair_specs(p, &config) {
-                Ok(c) => c,
-                Err(d) => {
-                    acc.diags.push(d);
-                    continue;
-                }
-            };
-            acc.res
-                .par_iter_mut()
-                .for_each(|r| fieldspec::apply_pairs(&mut r.node, p, custom.as_deref()));
-        }
-        for p in &k.patches_json {
-            self.patch(kd, p, acc, &mut merged_stages);
-            if self.budget.exceeded() {
-                acc.res.clear();
-                return;
-            }
-        }
-        self.set_replicas(&k.replicas, acc);
-        self.set_images(&k.images, acc);
-        self.replace(kd, &k.replacements, acc);
     }
 
     /// The resource and node budgets after the `resources:` entry at `entry` was added:

@@ -35,7 +35,7 @@ impl Config {
     }
 
     /// kustomize's `TransformerConfig.Merge`.
-    pub fn merge(&mut self, other: &Config, at: Span) -> Result<(), Diagnostic> {
+    pub fn merge(&mut self, other: &Config, at: Span) -> Result<(), Box<Diagnostic>> {
         merge_all(&mut self.labels, &other.labels, at)?;
         merge_all(&mut self.common_labels, &other.common_labels, at)?;
         merge_all(&mut self.template_labels, &other.template_labels, at)?;
@@ -75,7 +75,7 @@ pub(crate) fn merge_all(
     into: &mut Vec<FieldSpec>,
     incoming: &[FieldSpec],
     at: Span,
-) -> Result<(), Diagnostic> {
+) -> Result<(), Box<Diagnostic>> {
     for x in incoming {
         merge_one(into, x, at)?;
     }
@@ -87,9 +87,9 @@ pub(crate) fn merge_one(
     into: &mut Vec<FieldSpec>,
     x: &FieldSpec,
     at: Span,
-) -> Result<(), Diagnostic> {
+) -> Result<(), Box<Diagnostic>> {
     match into.iter().find(|h| same_spec(h, x)) {
-        Some(h) if h.create != x.create => Err(conflict(at, x)),
+        Some(h) if h.create != x.create => Err(Box::new(conflict(at, x))),
         Some(_) => Ok(()),
         None => {
             into.push(x.clone());
@@ -104,7 +104,7 @@ pub(crate) fn merge_refs(
     into: &mut Vec<NameRef>,
     incoming: &[NameRef],
     at: Span,
-) -> Result<(), Diagnostic> {
+) -> Result<(), Box<Diagnostic>> {
     for r in incoming {
         let same = |t: &FieldSpec| {
             t.group.as_deref().unwrap_or("") == r.target.group.as_deref().unwrap_or("")
@@ -269,7 +269,7 @@ fn name_refs(n: &Node, diags: &mut Vec<Diagnostic>) -> Vec<NameRef> {
             referrers,
         };
         if let Err(d) = merge_refs(&mut out, std::slice::from_ref(&r), it.span) {
-            diags.push(d);
+            diags.push(*d);
         }
     }
     out
@@ -319,7 +319,7 @@ impl super::accumulate::Ctx<'_> {
                     .merge(&c, p.span)
                     .and_then(|()| out.merge(&c, p.span))
                 {
-                    acc.diags.push(d);
+                    acc.diags.push(*d);
                 }
             }
         }

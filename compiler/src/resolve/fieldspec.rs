@@ -278,9 +278,12 @@ pub(crate) fn set_pairs_at(
 pub(crate) fn custom_pair_specs(
     p: &super::kust::Pairs,
     config: &super::config::Config,
-) -> Result<Option<Vec<FieldSpec>>, crate::diag::Diagnostic> {
+) -> Result<Option<Vec<FieldSpec>>, Box<crate::diag::Diagnostic>> {
     use super::config::{merge_all, merge_one};
     use super::kust::PairSpecs;
+    if p.specs == PairSpecs::Exact {
+        return Ok(Some(p.fields.clone()));
+    }
     if p.fields.is_empty() && config.is_empty() {
         return Ok(None);
     }
@@ -299,6 +302,7 @@ pub(crate) fn custom_pair_specs(
             merge_all(&mut out, &s.common_annotations, at)?;
             merge_all(&mut out, &config.common_annotations, at)?;
         }
+        PairSpecs::Exact => {}
         PairSpecs::Templates | PairSpecs::Metadata => {
             if p.specs == PairSpecs::Templates {
                 merge_all(&mut out, &s.template_labels, at)?;
@@ -334,6 +338,7 @@ pub(crate) fn apply_pairs(doc: &mut Node, p: &super::kust::Pairs, custom: Option
         (None, PairSpecs::Templates) => &specs().template_labels,
         (None, PairSpecs::Selectors) => &specs().common_labels,
         (None, PairSpecs::Annotations) => &specs().common_annotations,
+        (None, PairSpecs::Exact) => &p.fields,
     };
     let id = super::ResId::of(doc);
     for f in list {

@@ -96,6 +96,9 @@ pub(crate) enum PairSpecs {
     Selectors,
     /// `commonAnnotations`: metadata and pod templates.
     Annotations,
+    /// Exactly the pairs' own `fields` (a `LabelTransformer` or `AnnotationsTransformer`
+    /// configuration's field specs).
+    Exact,
 }
 
 #[derive(Clone, Debug)]
@@ -131,6 +134,13 @@ pub(crate) struct Kust {
     pub replacements: Vec<ReplEntry>,
     /// `configurations`: files of custom field specs.
     pub configurations: Vec<PathRef>,
+    /// `generators` and `transformers`: built-in generator and transformer configurations,
+    /// inline (the scalar) or files.
+    pub generator_configs: Vec<Node>,
+    pub transformer_configs: Vec<Node>,
+    /// The field specs a `PrefixSuffixTransformer` configuration renames through (all
+    /// `metadata/name`); `None` for `namePrefix`/`nameSuffix` (every resource).
+    pub name_specs: Option<Vec<super::fieldspec::FieldSpec>>,
 }
 
 /// Fields pbc implements.
@@ -160,6 +170,8 @@ const KNOWN: &[&str] = &[
     "replicas",
     "replacements",
     "configurations",
+    "generators",
+    "transformers",
 ];
 
 /// Kustomize fields pbc does not implement.
@@ -169,8 +181,6 @@ const UNSUPPORTED: &[&str] = &[
     "helmGlobals",
     "helmCharts",
     "helmChartInflationGenerator",
-    "generators",
-    "transformers",
     "validators",
     "buildMetadata",
 ];
@@ -318,6 +328,35 @@ pub(super) fn pairs(
     })
 }
 
+/// `generators` or `transformers`: each entry a path or an inline configuration (a string).
+fn config_list(n: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> Vec<Node> {
+    if n.is_null() {
+        return Vec::new();
+    }
+    let Some(items) = n.as_seq() else {
+        diags.push(invalid(
+            n.span,
+            format!("`{what}` must be a list, not {}", n.type_name()),
+        ));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for it in items {
+        if it.as_str().is_some() {
+            out.push(it.clone());
+        } else {
+            diags.push(invalid(
+                it.span,
+                format!(
+                    "an entry of `{what}` must be a path or an inline configuration, not {}",
+                    it.type_name()
+                ),
+            ));
+        }
+    }
+    out
+}
+
 pub(super) fn bool_field(n: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> bool {
     match &n.value {
         Value::Scalar(s) if s.kind == ScalarKind::Bool => s.text.eq_ignore_ascii_case("true"),
@@ -387,6 +426,9 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
         replicas: Vec::new(),
         replacements: Vec::new(),
         configurations: Vec::new(),
+        generator_configs: Vec::new(),
+        transformer_configs: Vec::new(),
+        name_specs: None,
     };
     let mut image_tags = Vec::new();
     let mut secrets = Vec::new();
@@ -448,6 +490,8 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
             }
             "labels" => k.labels.extend(labels::labels(v, diags)),
             "configurations" => k.configurations = path_list(v, "configurations", diags),
+            "generators" => k.generator_configs = config_list(v, key, diags),
+            "transformers" => k.transformer_configs = config_list(v, key, diags),
             "openapi" => {
                 if let Some(om) = v.as_map() {
                     // kustomize v5.5.0 builds in one schema, v1.21.2 (its default); it

@@ -37,6 +37,7 @@ mod ops;
 mod order;
 mod patch;
 mod paths;
+mod plugins;
 mod replace;
 mod resource;
 mod schema;
@@ -347,6 +348,16 @@ pub fn resolve(
     if !acc.res.is_empty() {
         generate::hash_names(&mut acc.res);
         acc.diags.extend(nameref::fix(&mut acc.res, &acc.name_refs));
+        // kustomize drops the resources marked as local configuration last.
+        acc.res.retain(|r| {
+            r.node
+                .get_path(&[
+                    "metadata",
+                    "annotations",
+                    "config.kubernetes.io/local-config",
+                ])
+                .is_none_or(|v| v.as_scalar().is_some_and(|s| s.text.as_str() == "false"))
+        });
     }
     // kustomize writes every annotation value as a string (the scalar's text; a
     // collection becomes `""`, reported) and drops an empty `annotations` map.

@@ -1,0 +1,310 @@
+//! The `generators` and `transformers` fields: configurations of kustomize's built-in
+//! generators and transformers (`apiVersion: builtin`), inline or in files. Each is the
+//! kustomization field it configures, written as a resource (a `PatchTransformer` is an
+//! entry of `patches`, a `ConfigMapGenerator` one of `configMapGenerator`, …): pbc reads it
+//! as that field of a kustomization of its own and runs it on the resources, after the
+//! kustomization's own generators or transformers, as kustomize does. Plugins that are not
+//! built in, and the built-in ones pbc does not implement, are refused.
+
+use super::*;
+use crate::yaml::Entry;
+use accumulate::Acc;
+use fieldspec::FieldSpec;
+
+/// The built-in transformers pbc runs from a configuration.
+const TRANSFORMERS: &[&str] = &[
+    "PatchTransformer",
+    "PatchJson6902Transformer",
+    "PatchStrategicMergeTransformer",
+    "PrefixSuffixTransformer",
+    "PrefixTransformer",
+    "SuffixTransformer",
+    "LabelTransformer",
+    "AnnotationsTransformer",
+    "ReplacementTransformer",
+];
+
+const GENERATORS: &[&str] = &["ConfigMapGenerator", "SecretGenerator"];
+
+fn entry(key: &str, span: Span, value: Node) -> Entry {
+    Entry {
+        key: Node::string(span, key),
+        value,
+    }
+}
+
+fn refuse(at: Span, what: String, help: &str) -> Diagnostic {
+    Diagnostic::new(&UNSUPPORTED_FIELD, at, what).with_help(help.to_string())
+}
+
+/// A configuration's field specs, read leniently as kustomize reads them (unknown keys
+/// are ignored).
+fn field_specs(n: Option<&Node>) -> Option<Vec<FieldSpec>> {
+    let items = n?.as_seq()?;
+    Some(
+        items
+            .iter()
+            .filter_map(|i| i.as_map().map(fieldspec::spec_of))
+            .collect(),
+    )
+}
+
+impl Ctx<'_> {
+    /// Runs the configurations of `generators` (`generate`) or `transformers`.
+    pub(super) fn run_configs(
+        &self,
+        kd: &KDir<'_>,
+        entries: &[Node],
+        generate: bool,
+        acc: &mut Acc,
+    ) {
+        if entries.is_empty() {
+            return;
+        }
+        // kustomize reads the inline configurations first, then the files.
+        let mut docs: Vec<(Node, crate::span::FileId)> = Vec::new();
+        let (inline, paths): (Vec<&Node>, Vec<&Node>) = entries.iter().partition(|n| {
+            n.as_str()
+                .is_some_and(|t| t.contains('\n') || t.contains(": "))
+        });
+        if let Some(file) = self.loader.sources.get(kd.file) {
+            for n in inline {
+                let (parsed, diags) = inline::parse_inline(&file, n, &self.loader.limits);
+                acc.diags.extend(diags);
+                docs.extend(parsed.into_iter().map(|d| (d.root, kd.file)));
+            }
+        }
+        for n in paths {
+            let r = PathRef {
+                text: n.as_str().unwrap_or_default().to_string(),
+                span: n.span,
+            };
+            if looks_remote(&r.text) {
+                acc.diags.push(self.remote(&r));
+                continue;
+            }
+            let path = normalize(&kd.dir.join(&r.text));
+            match self.loader.metadata(&path) {
+                Ok(m) if m.kind == FileKind::Dir => {
+                    acc.diags.push(refuse(
+                        r.span,
+                        format!("pbc does not implement a kustomization directory of configurations (`{}`)", r.text),
+                        "list the configuration files themselves, or build this tree with kustomize",
+                    ));
+                    continue;
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    acc.diags.push(self.missing(&r, &path, "the configuration"));
+                    continue;
+                }
+            }
+            if let Some(d) = self.check_root(kd, &r, &path) {
+                acc.diags.push(d);
+                continue;
+            }
+            let loaded = match self.loader.load(&path) {
+                Ok(l) => l,
+                Err(e) => {
+                    acc.diags.push(load_error(r.span, &e));
+                    continue;
+                }
+            };
+            acc.files.push(path);
+            acc.diags.extend(loaded.diags.iter().cloned());
+            docs.extend(loaded.docs.iter().map(|d| (d.root.clone(), loaded.file.id)));
+        }
+        for (root, file) in docs {
+            if root.is_null() {
+                continue;
+            }
+            let Some(frag) = self.fragment(&root, generate, acc) else {
+                continue;
+            };
+            let fkd = KDir {
+                kust: &frag,
+                dir: kd.dir.clone(),
+                root: kd.root.clone(),
+                file,
+            };
+            if generate {
+                self.run_generators(&fkd, acc);
+            } else if !self.transform(&fkd, &config::Config::default(), acc) {
+                return;
+            }
+        }
+    }
+
+    /// The kustomization a configuration stands for, or its refusal.
+    fn fragment(&self, root: &Node, generate: bool, acc: &mut Acc) -> Option<Kust> {
+        let at = root.span.sub(0, 0);
+        let api = root.get("apiVersion").and_then(Node::as_str).unwrap_or("");
+        let kind = root.get("kind").and_then(Node::as_str).unwrap_or("");
+        let kind_span = root.get("kind").map(|n| n.span).unwrap_or(at);
+        if api != "builtin" {
+            acc.diags.push(refuse(
+                kind_span,
+                format!("pbc does not implement the plugin `{kind}` (`{api}`)"),
+                "pbc runs kustomize's built-in generators and transformers (`apiVersion: builtin`) only; plugins stay unsupported",
+            ));
+            return None;
+        }
+        let known: &[&str] = if generate { GENERATORS } else { TRANSFORMERS };
+        if !known.contains(&kind) {
+            acc.diags.push(refuse(
+                kind_span,
+                format!(
+                    "pbc does not implement the built-in {} `{kind}` as a configuration",
+                    if generate { "generator" } else { "transformer" }
+                ),
+                "write it as the kustomization field it configures, or build this tree with kustomize",
+            ));
+            return None;
+        }
+        let get = |k: &str| root.get(k).cloned();
+        let span = root.span;
+        let one = |k: &str, v: Node| vec![entry(k, span, Node::seq(span, vec![v]))];
+        let fields: Vec<Entry> = match kind {
+            "PatchTransformer" => {
+                let keep: Vec<Entry> = root
+                    .as_map()
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|e| matches!(e.key_str(), "patch" | "path" | "target" | "options"))
+                    .cloned()
+                    .collect();
+                one("patches", Node::map(span, keep))
+            }
+            "PatchJson6902Transformer" => {
+                let mut keep: Vec<Entry> = Vec::new();
+                for e in root.as_map().unwrap_or_default() {
+                    match e.key_str() {
+                        "target" | "path" => keep.push(e.clone()),
+                        "jsonOp" => keep.push(entry("patch", e.key.span, e.value.clone())),
+                        _ => {}
+                    }
+                }
+                one("patchesJson6902", Node::map(span, keep))
+            }
+            "PatchStrategicMergeTransformer" => {
+                let mut items: Vec<Node> = get("paths")
+                    .and_then(|p| p.as_seq().map(<[Node]>::to_vec))
+                    .unwrap_or_default();
+                items.extend(get("patches"));
+                vec![entry("patchesStrategicMerge", span, Node::seq(span, items))]
+            }
+            "PrefixSuffixTransformer" | "PrefixTransformer" | "SuffixTransformer" => {
+                let Some(specs) = field_specs(root.get("fieldSpecs")) else {
+                    acc.diags.push(Diagnostic::new(
+                        &INVALID_KUSTOMIZATION,
+                        kind_span,
+                        format!("a `{kind}` needs `fieldSpecs`"),
+                    ).with_help("kustomize fails on it too (`fieldSpecs is not expected to be nil`); give `fieldSpecs: [{path: metadata/name}]`"));
+                    return None;
+                };
+                if specs.iter().any(|f| f.path != ["metadata", "name"]) {
+                    acc.diags.push(refuse(
+                        root.get("fieldSpecs").map(|n| n.span).unwrap_or(at),
+                        format!("pbc does not implement a `{kind}` on fields other than `metadata/name`"),
+                        "pbc renames resources (and follows the references to them); build this tree with kustomize to prefix other fields",
+                    ));
+                    return None;
+                }
+                let mut out = Vec::new();
+                if kind != "SuffixTransformer" {
+                    out.extend(get("prefix").map(|v| entry("namePrefix", span, v)));
+                }
+                if kind != "PrefixTransformer" {
+                    out.extend(get("suffix").map(|v| entry("nameSuffix", span, v)));
+                }
+                let mut k = self.parse_fragment(root, out, acc)?;
+                k.name_specs = Some(specs);
+                if k.prefix.is_none() && k.suffix.is_none() {
+                    // An empty prefix still records the resources' ids, as kustomize does.
+                    k.prefix = Some(Node::string(span, ""));
+                }
+                return Some(k);
+            }
+            "LabelTransformer" | "AnnotationsTransformer" => {
+                let (key, field) = if kind == "LabelTransformer" {
+                    ("labels", "commonLabels")
+                } else {
+                    ("annotations", "commonAnnotations")
+                };
+                let specs = field_specs(root.get("fieldSpecs")).unwrap_or_default();
+                let pairs = get(key).unwrap_or_else(|| Node::map(span, Vec::new()));
+                let mut k = self.parse_fragment(root, vec![entry(field, span, pairs)], acc)?;
+                let mut p = if kind == "LabelTransformer" {
+                    k.labels.pop()
+                } else {
+                    k.annotations.take()
+                }?;
+                p.specs = kust::PairSpecs::Exact;
+                p.fields = specs;
+                k.labels.clear();
+                k.annotations = Some(p);
+                return Some(k);
+            }
+            "ReplacementTransformer" => {
+                vec![entry(
+                    "replacements",
+                    span,
+                    get("replacements").unwrap_or_else(|| Node::seq(span, Vec::new())),
+                )]
+            }
+            _ => {
+                // A generator: its arguments are the entry, its name and namespace default
+                // to the configuration's own.
+                let mut keep: Vec<Entry> = root
+                    .as_map()
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|e| {
+                        // kustomize reads the generator's arguments leniently: other keys
+                        // are ignored.
+                        matches!(
+                            e.key_str(),
+                            "name"
+                                | "namespace"
+                                | "behavior"
+                                | "literals"
+                                | "files"
+                                | "envs"
+                                | "env"
+                                | "options"
+                        ) || (e.key_str() == "type" && kind == "SecretGenerator")
+                    })
+                    .cloned()
+                    .collect();
+                for k in ["name", "namespace"] {
+                    if !keep.iter().any(|e| e.key_str() == k)
+                        && let Some(v) = root.get_path(&["metadata", k])
+                    {
+                        keep.push(entry(k, v.span, v.clone()));
+                    }
+                }
+                let field = if kind == "ConfigMapGenerator" {
+                    "configMapGenerator"
+                } else {
+                    "secretGenerator"
+                };
+                one(field, Node::map(span, keep))
+            }
+        };
+        self.parse_fragment(root, fields, acc)
+    }
+
+    /// Reads the fields as a kustomization (without the deprecation warnings of the
+    /// fields that stand for a configuration).
+    fn parse_fragment(&self, root: &Node, fields: Vec<Entry>, acc: &mut Acc) -> Option<Kust> {
+        let node = Node::map(root.span, fields);
+        let mut diags = Vec::new();
+        let k = kust::parse(&node, root.span.sub(0, 0), &mut diags);
+        acc.diags.extend(
+            diags
+                .into_iter()
+                .filter(|d| d.code.id != DEPRECATED_FIELD.id),
+        );
+        k
+    }
+}
