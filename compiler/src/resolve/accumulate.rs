@@ -26,7 +26,7 @@ impl Acc {
         }
     }
 
-    fn merge_meta(&mut self, other: &mut Acc) {
+    pub(super) fn merge_meta(&mut self, other: &mut Acc) {
         let refs = std::mem::take(&mut other.name_refs);
         self.add_name_refs(&refs, Span::default());
         self.diags.append(&mut other.diags);
@@ -511,10 +511,10 @@ impl<'a> Ctx<'a> {
         }
         // 3. Generators.
         self.run_generators(kd, acc);
-        self.run_configs(kd, &k.generator_configs, true, acc);
+        self.run_configs(kd, &k.generator_configs, true, acc, stack);
         // 4. Patches and 5. transformers, then the `transformers` configurations.
         if self.transform(kd, &config, acc) {
-            self.run_configs(kd, &k.transformer_configs, false, acc);
+            self.run_configs(kd, &k.transformer_configs, false, acc, stack);
         }
     }
 

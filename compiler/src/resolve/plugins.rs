@@ -57,6 +57,7 @@ impl Ctx<'_> {
         entries: &[Node],
         generate: bool,
         acc: &mut Acc,
+        stack: &[accumulate::Frame],
     ) {
         if entries.is_empty() {
             return;
@@ -86,11 +87,24 @@ impl Ctx<'_> {
             let path = normalize(&kd.dir.join(&r.text));
             match self.loader.metadata(&path) {
                 Ok(m) if m.kind == FileKind::Dir => {
-                    acc.diags.push(refuse(
-                        r.span,
-                        format!("pbc does not implement a kustomization directory of configurations (`{}`)", r.text),
-                        "list the configuration files themselves, or build this tree with kustomize",
-                    ));
+                    // A kustomization whose resources are the configurations.
+                    if let Err(d) = self.check_enter(&path, &r, stack) {
+                        acc.diags.push(*d);
+                        continue;
+                    }
+                    acc.includes.push((path.clone(), r.span));
+                    let (mut sub, _) = self.build_dir(
+                        &path,
+                        stack,
+                        Some(r.span),
+                        KustKind::Kustomization,
+                        &acc.schema,
+                    );
+                    acc.merge_meta(&mut sub);
+                    docs.extend(sub.res.into_iter().map(|x| {
+                        let file = x.node.span.file;
+                        (x.node, file)
+                    }));
                     continue;
                 }
                 Ok(_) => {}
