@@ -24,7 +24,11 @@ const TRANSFORMERS: &[&str] = &[
     "ReplacementTransformer",
 ];
 
-const GENERATORS: &[&str] = &["ConfigMapGenerator", "SecretGenerator"];
+const GENERATORS: &[&str] = &[
+    "ConfigMapGenerator",
+    "SecretGenerator",
+    "IAMPolicyGenerator",
+];
 
 fn entry(key: &str, span: Span, value: Node) -> Entry {
     Entry {
@@ -130,6 +134,10 @@ impl Ctx<'_> {
         }
         for (root, file) in docs {
             if root.is_null() {
+                continue;
+            }
+            if generate && root.get("kind").and_then(Node::as_str) == Some("IAMPolicyGenerator") {
+                self.iam_policy(&root, acc);
                 continue;
             }
             let Some(frag) = self.fragment(&root, generate, acc) else {
@@ -306,6 +314,109 @@ impl Ctx<'_> {
             }
         };
         self.parse_fragment(root, fields, acc)
+    }
+
+    /// kustomize's `IAMPolicyGenerator` (GKE): a service account annotated with the cloud
+    /// service account it acts as.
+    fn iam_policy(&self, root: &Node, acc: &mut Acc) {
+        let at = root.get("kind").map(|n| n.span).unwrap_or(root.span);
+        if root.get("apiVersion").and_then(Node::as_str) != Some("builtin") {
+            // Refused by `fragment`.
+            let _ = self.fragment(root, true, acc);
+            return;
+        }
+        let get = |path: &[&str]| root.get_path(path).filter(|n| n.as_str().is_some());
+        let cloud = root.get("cloud").and_then(Node::as_str).unwrap_or("");
+        if cloud != "gke" {
+            acc.diags.push(
+                Diagnostic::new(
+                    &INVALID_KUSTOMIZATION,
+                    root.get("cloud").map(|n| n.span).unwrap_or(at),
+                    format!("the IAMPolicyGenerator cloud `{cloud}` is not supported"),
+                )
+                .with_help("kustomize fails on it too: it generates for `cloud: gke` only"),
+            );
+            return;
+        }
+        // kustomize writes the values into a YAML text and reads it back: a value that YAML
+        // would read as something other than a plain string is refused.
+        let plain = |n: Option<&Node>| -> Option<(String, Span)> {
+            let n = n?;
+            let t = n.as_str()?;
+            let ok = t.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+                && !matches!(t.to_ascii_lowercase().as_str(), "true" | "false" | "null");
+            ok.then(|| (t.to_string(), n.span))
+        };
+        let name = get(&["kubernetesService", "name"]);
+        let ns = get(&["kubernetesService", "namespace"]).filter(|n| n.as_str() != Some(""));
+        let sa = get(&["serviceAccount", "name"]);
+        let project = get(&["serviceAccount", "projectId"]);
+        let (Some(name), Some(sa), Some(project)) = (plain(name), plain(sa), plain(project)) else {
+            acc.diags.push(refuse(
+                at,
+                "pbc does not implement this IAMPolicyGenerator: its names must be plain names".into(),
+                "give `kubernetesService.name`, `serviceAccount.name` and `serviceAccount.projectId` as plain names (letters, digits, `-`, `.`), or build this tree with kustomize",
+            ));
+            return;
+        };
+        let ns = match ns {
+            None => None,
+            Some(n) => match plain(Some(n)) {
+                Some(v) => Some(v),
+                None => {
+                    acc.diags.push(refuse(
+                        n.span,
+                        "pbc does not implement this IAMPolicyGenerator: its namespace must be a plain name".into(),
+                        "give the namespace as a plain name, or build this tree with kustomize",
+                    ));
+                    return;
+                }
+            },
+        };
+        let s = |text: &str, span: Span| Node::string(span, text.to_string());
+        let mut md = vec![
+            entry(
+                "annotations",
+                sa.1,
+                Node::map(
+                    sa.1,
+                    vec![entry(
+                        "iam.gke.io/gcp-service-account",
+                        sa.1,
+                        s(
+                            &format!("{}@{}.iam.gserviceaccount.com", sa.0, project.0),
+                            sa.1,
+                        ),
+                    )],
+                ),
+            ),
+            entry("name", name.1, s(&name.0, name.1)),
+        ];
+        if let Some((text, span)) = ns {
+            md.push(entry("namespace", span, s(&text, span)));
+        }
+        let node = Node::map(
+            root.span,
+            vec![
+                entry("apiVersion", at, s("v1", at)),
+                entry("kind", at, s("ServiceAccount", at)),
+                entry("metadata", root.span, Node::map(root.span, md)),
+            ],
+        );
+        let nodes = node.count() as u64;
+        let res = self.new_res(node, nodes);
+        let id = res.cur();
+        if acc.res.iter().any(|r| r.cur().equals(&id)) {
+            acc.diags.push(Diagnostic::new(
+                &DUPLICATE_RESOURCE,
+                at,
+                format!("{} is defined twice", id.describe()),
+            ).with_help("kustomize fails on it too: a generated resource may not have the id of another"));
+            return;
+        }
+        acc.res.push(res);
     }
 
     /// Reads the fields as a kustomization (without the deprecation warnings of the
