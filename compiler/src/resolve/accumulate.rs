@@ -49,6 +49,10 @@ pub(super) struct Ctx<'a> {
     pub(super) opts: &'a ResolveOptions,
     pub(super) uid: AtomicU64,
     pub(super) budget: budget::Budget,
+    /// Origins are tracked (the top kustomization has `buildMetadata`), and written out
+    /// (it lists `originAnnotations`).
+    pub(super) origin_on: std::sync::atomic::AtomicBool,
+    pub(super) keep_origin: std::sync::atomic::AtomicBool,
 }
 
 /// The kustomization being accumulated: its directory and root.
@@ -58,6 +62,9 @@ pub(super) struct KDir<'k> {
     /// The canonical root for the load restrictor.
     pub(super) root: PathBuf,
     pub(super) file: crate::span::FileId,
+    /// Its directory as kustomize's origin annotations name it: relative to the directory
+    /// built.
+    pub(super) origin: String,
 }
 
 impl<'a> Ctx<'a> {
@@ -69,6 +76,7 @@ impl<'a> Ctx<'a> {
         via: Option<Span>,
         expect: KustKind,
         inherited: &schema::SchemaState,
+        origin: String,
     ) -> (Acc, Option<SortSpec>) {
         let mut acc = Acc {
             schema: inherited.clone(),
@@ -84,11 +92,15 @@ impl<'a> Ctx<'a> {
             display: dir.to_path_buf(),
             via,
         });
+        if stack.is_empty() {
+            self.top_build_metadata(&kust, &mut acc);
+        }
         let kd = KDir {
             kust: &kust,
             dir: kd_dir,
             root: canon,
             file,
+            origin,
         };
         self.accumulate(&kd, &mut acc, &stack2);
         (acc, kust.sort.clone())
@@ -275,8 +287,14 @@ impl<'a> Ctx<'a> {
                 return acc;
             }
             acc.includes.push((path.clone(), r.span));
-            let (mut sub, _) =
-                self.build_dir(&path, stack, Some(r.span), KustKind::Kustomization, schema);
+            let (mut sub, _) = self.build_dir(
+                &path,
+                stack,
+                Some(r.span),
+                KustKind::Kustomization,
+                schema,
+                origin::join(&kd.origin, &r.text),
+            );
             acc.merge_meta(&mut sub);
             acc.res = sub.res;
             acc.schema = sub.schema;
@@ -373,7 +391,14 @@ impl<'a> Ctx<'a> {
                 );
                 continue;
             }
-            acc.res.push(self.new_res(root.clone(), nodes));
+            let mut root = root.clone();
+            if self.origin_on.load(AtomicOrdering::Relaxed) {
+                match origin::of_path(&origin::join(&kd.origin, &r.text)) {
+                    Some(text) => origin::annotate(&mut root, &text, r.span, false),
+                    None => acc.diags.push(origin::unwritable(r.span)),
+                }
+            }
+            acc.res.push(self.new_res(root, nodes));
         }
         acc
     }
@@ -503,6 +528,7 @@ impl<'a> Ctx<'a> {
                 dir: cdir,
                 root: canon,
                 file: cfile,
+                origin: origin::join(&kd.origin, &c.text),
             };
             self.accumulate(&ckd, acc, &stack2);
             if self.budget.exceeded() {

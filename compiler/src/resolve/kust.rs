@@ -141,6 +141,10 @@ pub(crate) struct Kust {
     /// The field specs a `PrefixSuffixTransformer` configuration renames through (all
     /// `metadata/name`); `None` for `namePrefix`/`nameSuffix` (every resource).
     pub name_specs: Option<Vec<super::fieldspec::FieldSpec>>,
+    /// `buildMetadata`: its options (only the top kustomization's count).
+    pub build_metadata: Vec<Node>,
+    /// For a generator configuration: the origin annotation of what it generates.
+    pub config_origin: Option<String>,
 }
 
 /// Fields pbc implements.
@@ -172,6 +176,7 @@ const KNOWN: &[&str] = &[
     "configurations",
     "generators",
     "transformers",
+    "buildMetadata",
 ];
 
 /// Kustomize fields pbc does not implement.
@@ -182,7 +187,6 @@ const UNSUPPORTED: &[&str] = &[
     "helmCharts",
     "helmChartInflationGenerator",
     "validators",
-    "buildMetadata",
 ];
 
 fn invalid(span: Span, msg: impl Into<String>) -> Diagnostic {
@@ -429,6 +433,8 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
         generator_configs: Vec::new(),
         transformer_configs: Vec::new(),
         name_specs: None,
+        build_metadata: Vec::new(),
+        config_origin: None,
     };
     let mut image_tags = Vec::new();
     let mut secrets = Vec::new();
@@ -490,6 +496,7 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
             }
             "labels" => k.labels.extend(labels::labels(v, diags)),
             "configurations" => k.configurations = path_list(v, "configurations", diags),
+            "buildMetadata" => k.build_metadata = config_list(v, key, diags),
             "generators" => k.generator_configs = config_list(v, key, diags),
             "transformers" => k.transformer_configs = config_list(v, key, diags),
             "openapi" => {

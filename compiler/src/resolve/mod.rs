@@ -35,6 +35,7 @@ mod nameref;
 mod openapi;
 mod ops;
 mod order;
+mod origin;
 mod patch;
 mod paths;
 mod plugins;
@@ -333,6 +334,8 @@ pub fn resolve(
         opts,
         uid: AtomicU64::new(0),
         budget: budget::Budget::new(&loader.limits),
+        origin_on: Default::default(),
+        keep_origin: Default::default(),
     };
     let (mut acc, sort) = ctx.build_dir(
         &dir,
@@ -340,6 +343,7 @@ pub fn resolve(
         None,
         KustKind::Kustomization,
         &schema::SchemaState::Unset,
+        String::new(),
     );
     if ctx.budget.exceeded() {
         // Abandoned: what was built is incomplete (and was dropped).
@@ -348,6 +352,7 @@ pub fn resolve(
     if !acc.res.is_empty() {
         generate::hash_names(&mut acc.res);
         acc.diags.extend(nameref::fix(&mut acc.res, &acc.name_refs));
+        origin::finish(&mut acc.res, ctx.keep_origin.load(AtomicOrdering::Relaxed));
         // kustomize drops the resources marked as local configuration last.
         acc.res.retain(|r| {
             r.node

@@ -67,7 +67,8 @@ impl Ctx<'_> {
             return;
         }
         // kustomize reads the inline configurations first, then the files.
-        let mut docs: Vec<(Node, crate::span::FileId)> = Vec::new();
+        // Each configuration, the file its spans are in, and its origin path.
+        let mut docs: Vec<(Node, crate::span::FileId, Option<String>)> = Vec::new();
         let (inline, paths): (Vec<&Node>, Vec<&Node>) = entries.iter().partition(|n| {
             n.as_str()
                 .is_some_and(|t| t.contains('\n') || t.contains(": "))
@@ -76,7 +77,12 @@ impl Ctx<'_> {
             for n in inline {
                 let (parsed, diags) = inline::parse_inline(&file, n, &self.loader.limits);
                 acc.diags.extend(diags);
-                docs.extend(parsed.into_iter().map(|d| (d.root, kd.file)));
+                let at = self.kust_origin(kd);
+                docs.extend(
+                    parsed
+                        .into_iter()
+                        .map(|d| (d.root, kd.file, Some(at.clone()))),
+                );
             }
         }
         for n in paths {
@@ -103,11 +109,13 @@ impl Ctx<'_> {
                         Some(r.span),
                         KustKind::Kustomization,
                         &acc.schema,
+                        origin::join(&kd.origin, &r.text),
                     );
                     acc.merge_meta(&mut sub);
                     docs.extend(sub.res.into_iter().map(|x| {
                         let file = x.node.span.file;
-                        (x.node, file)
+                        let at = origin::path_of(&x.node);
+                        (x.node, file, at)
                     }));
                     continue;
                 }
@@ -130,24 +138,52 @@ impl Ctx<'_> {
             };
             acc.files.push(path);
             acc.diags.extend(loaded.diags.iter().cloned());
-            docs.extend(loaded.docs.iter().map(|d| (d.root.clone(), loaded.file.id)));
+            let at = origin::join(&kd.origin, &r.text);
+            docs.extend(
+                loaded
+                    .docs
+                    .iter()
+                    .map(|d| (d.root.clone(), loaded.file.id, Some(at.clone()))),
+            );
         }
-        for (root, file) in docs {
+        let origin_on = self.origin_on.load(AtomicOrdering::Relaxed);
+        for (root, file, at) in docs {
             if root.is_null() {
                 continue;
             }
+            // What a generator configuration makes names it as its origin.
+            let config_origin = if generate && origin_on {
+                let text = at.as_deref().and_then(|at| {
+                    origin::of_generator(
+                        at,
+                        root.get("kind").and_then(Node::as_str).unwrap_or(""),
+                        root.get_path(&["metadata", "name"]).and_then(Node::as_str),
+                        root.get_path(&["metadata", "namespace"])
+                            .and_then(Node::as_str),
+                    )
+                });
+                if text.is_none() {
+                    acc.diags.push(origin::unwritable(root.span.sub(0, 0)));
+                    continue;
+                }
+                text
+            } else {
+                None
+            };
             if generate && root.get("kind").and_then(Node::as_str) == Some("IAMPolicyGenerator") {
-                self.iam_policy(&root, acc);
+                self.iam_policy(&root, config_origin.as_deref(), acc);
                 continue;
             }
-            let Some(frag) = self.fragment(&root, generate, acc) else {
+            let Some(mut frag) = self.fragment(&root, generate, acc) else {
                 continue;
             };
+            frag.config_origin = config_origin;
             let fkd = KDir {
                 kust: &frag,
                 dir: kd.dir.clone(),
                 root: kd.root.clone(),
                 file,
+                origin: kd.origin.clone(),
             };
             if generate {
                 self.run_generators(&fkd, acc);
@@ -318,7 +354,7 @@ impl Ctx<'_> {
 
     /// kustomize's `IAMPolicyGenerator` (GKE): a service account annotated with the cloud
     /// service account it acts as.
-    fn iam_policy(&self, root: &Node, acc: &mut Acc) {
+    fn iam_policy(&self, root: &Node, config_origin: Option<&str>, acc: &mut Acc) {
         let at = root.get("kind").map(|n| n.span).unwrap_or(root.span);
         if root.get("apiVersion").and_then(Node::as_str) != Some("builtin") {
             // Refused by `fragment`.
@@ -405,6 +441,10 @@ impl Ctx<'_> {
                 entry("metadata", root.span, Node::map(root.span, md)),
             ],
         );
+        let mut node = node;
+        if let Some(t) = config_origin {
+            origin::annotate(&mut node, t, root.span, true);
+        }
         let nodes = node.count() as u64;
         let res = self.new_res(node, nodes);
         let id = res.cur();
