@@ -120,14 +120,15 @@ declare_codes! {
     /// the deprecated `patchesStrategicMerge`, `patchesJson6902`, `commonLabels`, `bases`),
     /// `namePrefix`, `nameSuffix`, `namespace`, `labels` (with `fields`), `commonAnnotations`,
     /// `configMapGenerator`, `secretGenerator`, `generatorOptions`, `images`, `replicas`,
-    /// `replacements`, `openapi`, `sortOptions` and `configurations` (its `labels`,
-    /// `commonLabels`, `templateLabels`, `commonAnnotations` and `nameReference` field specs).
+    /// `replacements`, `openapi`, `sortOptions`, `configurations` (its `labels`,
+    /// `commonLabels`, `templateLabels`, `commonAnnotations` and `nameReference` field specs),
+    /// `generators` and `transformers` (configurations of kustomize's built-in generators and
+    /// transformers that stand for those fields) and `buildMetadata: [originAnnotations]`.
     /// `vars` (deprecated by kustomize: write them as `replacements`), the other sections of a
-    /// `configurations` file (`namePrefix`, `nameSuffix`, `namespace`, `images`, `replicas`,
-    /// `varReference`), `crds`, `helmCharts`, `buildMetadata`, plugins (`generators`,
-    /// `transformers`, `validators`) and the rest would be silently ignored by a partial
-    /// implementation, so they are errors. Remove the field, or express it as a patch or a
-    /// replacement.
+    /// `configurations` file, `crds`, `helmCharts`, `validators`, plugins that are not built
+    /// in, the other built-in transformers as configurations and the other `buildMetadata`
+    /// options would be silently ignored by a partial implementation, so they are errors.
+    /// Remove the field, or express it as a patch or a replacement.
     PB1007 UNSUPPORTED_FIELD "unsupported-kustomization-field" Error "a kustomize field pbc does not implement";
     /// A deprecated kustomize field.
     ///
@@ -554,3 +555,6 @@ mod tests {
         assert_eq!(ef.slice(env.span), "dev");
     }
 }
+
+#[cfg(test)]
+mod provenance_tests;

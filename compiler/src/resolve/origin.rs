@@ -194,9 +194,15 @@ mod tests {
         assert_eq!(join("a/./b", "./c"), "a/b/c");
         assert_eq!(join("", "../../x"), "../../x");
         assert_eq!(
-            of_generator("kustomization.yaml", "ConfigMapGenerator", Some("n"), None).as_deref(),
+            of_generator(
+                "kustomization.yaml",
+                "ConfigMapGenerator",
+                Some("gen"),
+                None
+            )
+            .as_deref(),
             Some(
-                "configuredIn: kustomization.yaml\nconfiguredBy:\n  apiVersion: builtin\n  kind: ConfigMapGenerator\n  name: n\n"
+                "configuredIn: kustomization.yaml\nconfiguredBy:\n  apiVersion: builtin\n  kind: ConfigMapGenerator\n  name: gen\n"
             )
         );
         assert!(of_path("a b.yaml").is_none());
