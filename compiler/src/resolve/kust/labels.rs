@@ -1,5 +1,6 @@
 //! The `labels` field of a kustomization: entries of `pairs` with `includeSelectors`,
-//! `includeTemplates` and `fields` (the entry's own field specs).
+//! `includeTemplates` and `fields` (the entry's own field specs); and the key/value pairs
+//! of labels and annotations.
 
 use super::*;
 
@@ -62,4 +63,66 @@ pub(super) fn labels(v: &Node, diags: &mut Vec<Diagnostic>) -> Vec<Pairs> {
         }
     }
     out
+}
+
+/// Reads `key: value` pairs whose values must be strings (labels, annotations).
+pub(crate) fn pairs(
+    key: &Node,
+    n: &Node,
+    what: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Pairs> {
+    if n.is_null() {
+        return None;
+    }
+    let Some(m) = n.as_map() else {
+        diags.push(invalid(
+            n.span,
+            format!("`{what}` must be a mapping, not {}", n.type_name()),
+        ));
+        return None;
+    };
+    let mut out = Vec::new();
+    for e in m {
+        match &e.value.value {
+            Value::Scalar(s) if s.kind == ScalarKind::Str => {
+                out.push((e.key.clone(), e.value.clone()))
+            }
+            Value::Scalar(s) if s.kind != ScalarKind::Null => {
+                diags.push(
+                    invalid(
+                        e.value.span,
+                        format!(
+                            "the value of `{}` in `{what}` must be a string, not {}",
+                            e.key_str(),
+                            e.value.type_name()
+                        ),
+                    )
+                    .with_help(format!("quote it: \"{}\"", s.text))
+                    .with_fix(
+                        "quote the value",
+                        vec![Edit {
+                            span: e.value.span,
+                            text: format!("\"{}\"", s.text),
+                        }],
+                    ),
+                );
+            }
+            _ => diags.push(invalid(
+                e.value.span,
+                format!(
+                    "the value of `{}` in `{what}` must be a string, not {}",
+                    e.key_str(),
+                    e.value.type_name()
+                ),
+            )),
+        }
+    }
+    Some(Pairs {
+        specs: PairSpecs::Metadata,
+        fields: Vec::new(),
+        entry: false,
+        pairs: out,
+        field_span: key.span,
+    })
 }
