@@ -27,10 +27,11 @@ const EXPECTED: &[(&str, &str, &str, u32)] = &[
         "overlay/kustomization.yaml",
         5,
     ),
+    ("configurations-section", "PB1007", "overlay/config.yaml", 4),
     (
         "custom-openapi-schema",
         "PB1024",
-        "overlay/kustomization.yaml",
+        "schema/kustomization.yaml",
         6,
     ),
     ("cycle", "PB1004", "staging/kustomization.yaml", 4),
@@ -48,6 +49,12 @@ const EXPECTED: &[(&str, &str, &str, u32)] = &[
         5,
     ),
     ("invalid-json-op", "PB1013", "overlay/kustomization.yaml", 9),
+    (
+        "invalid-openapi-schema",
+        "PB1009",
+        "overlay/kustomization.yaml",
+        6,
+    ),
     ("invalid-resource", "PB1015", "overlay/playbooks.yaml", 20),
     ("invalid-target", "PB1009", "overlay/kustomization.yaml", 7),
     (

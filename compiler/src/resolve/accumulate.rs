@@ -9,10 +9,26 @@ pub(super) struct Acc {
     pub(super) diags: Vec<Diagnostic>,
     pub(super) files: Vec<PathBuf>,
     pub(super) includes: Vec<(PathBuf, Span)>,
+    /// The name-reference field specs of every `configurations` in the build so far
+    /// (kustomize merges them up to the top, where references are fixed).
+    pub(super) name_refs: Vec<fieldspec::NameRef>,
+    /// The OpenAPI schema in effect (kustomize's, set once per build).
+    pub(super) schema: schema::SchemaState,
+    /// Whether a strategic merge ran, and one ran while no schema was set.
+    pub(super) merged: bool,
+    pub(super) merged_unset: bool,
 }
 
 impl Acc {
-    fn merge_meta(&mut self, other: &mut Acc) {
+    pub(super) fn add_name_refs(&mut self, refs: &[fieldspec::NameRef], at: Span) {
+        if let Err(d) = config::merge_refs(&mut self.name_refs, refs, at) {
+            self.diags.push(*d);
+        }
+    }
+
+    pub(super) fn merge_meta(&mut self, other: &mut Acc) {
+        let refs = std::mem::take(&mut other.name_refs);
+        self.add_name_refs(&refs, Span::default());
         self.diags.append(&mut other.diags);
         self.files.append(&mut other.files);
         self.includes.append(&mut other.includes);
@@ -33,6 +49,10 @@ pub(super) struct Ctx<'a> {
     pub(super) opts: &'a ResolveOptions,
     pub(super) uid: AtomicU64,
     pub(super) budget: budget::Budget,
+    /// Origins are tracked (the top kustomization has `buildMetadata`), and written out
+    /// (it lists `originAnnotations`).
+    pub(super) origin_on: std::sync::atomic::AtomicBool,
+    pub(super) keep_origin: std::sync::atomic::AtomicBool,
 }
 
 /// The kustomization being accumulated: its directory and root.
@@ -42,6 +62,9 @@ pub(super) struct KDir<'k> {
     /// The canonical root for the load restrictor.
     pub(super) root: PathBuf,
     pub(super) file: crate::span::FileId,
+    /// Its directory as kustomize's origin annotations name it: relative to the directory
+    /// built.
+    pub(super) origin: String,
 }
 
 impl<'a> Ctx<'a> {
@@ -52,8 +75,13 @@ impl<'a> Ctx<'a> {
         stack: &[Frame],
         via: Option<Span>,
         expect: KustKind,
+        inherited: &schema::SchemaState,
+        origin: String,
     ) -> (Acc, Option<SortSpec>) {
-        let mut acc = Acc::default();
+        let mut acc = Acc {
+            schema: inherited.clone(),
+            ..Acc::default()
+        };
         let Some((kust, kd_dir, file)) = self.load_kust(dir, via, expect, &mut acc) else {
             return (acc, None);
         };
@@ -64,11 +92,15 @@ impl<'a> Ctx<'a> {
             display: dir.to_path_buf(),
             via,
         });
+        if stack.is_empty() {
+            self.top_build_metadata(&kust, &mut acc);
+        }
         let kd = KDir {
             kust: &kust,
             dir: kd_dir,
             root: canon,
             file,
+            origin,
         };
         self.accumulate(&kd, &mut acc, &stack2);
         (acc, kust.sort.clone())
@@ -225,7 +257,13 @@ impl<'a> Ctx<'a> {
     }
 
     /// One entry of `resources:`: a file or a directory, built on its own accumulator.
-    pub(super) fn resource_entry(&self, kd: &KDir<'_>, r: &PathRef, stack: &[Frame]) -> Acc {
+    pub(super) fn resource_entry(
+        &self,
+        kd: &KDir<'_>,
+        r: &PathRef,
+        stack: &[Frame],
+        schema: &schema::SchemaState,
+    ) -> Acc {
         let mut acc = Acc::default();
         if looks_remote(&r.text) {
             acc.diags.push(self.remote(r));
@@ -249,9 +287,19 @@ impl<'a> Ctx<'a> {
                 return acc;
             }
             acc.includes.push((path.clone(), r.span));
-            let (mut sub, _) = self.build_dir(&path, stack, Some(r.span), KustKind::Kustomization);
+            let (mut sub, _) = self.build_dir(
+                &path,
+                stack,
+                Some(r.span),
+                KustKind::Kustomization,
+                schema,
+                origin::join(&kd.origin, &r.text),
+            );
             acc.merge_meta(&mut sub);
             acc.res = sub.res;
+            acc.schema = sub.schema;
+            acc.merged = sub.merged;
+            acc.merged_unset = sub.merged_unset;
             return acc;
         }
         if let Some(d) = self.check_root(kd, r, &path) {
@@ -343,7 +391,14 @@ impl<'a> Ctx<'a> {
                 );
                 continue;
             }
-            acc.res.push(self.new_res(root.clone(), nodes));
+            let mut root = root.clone();
+            if self.origin_on.load(AtomicOrdering::Relaxed) {
+                match origin::of_path(&origin::join(&kd.origin, &r.text)) {
+                    Some(text) => origin::annotate(&mut root, &text, r.span, false),
+                    None => acc.diags.push(origin::unwritable(r.span)),
+                }
+            }
+            acc.res.push(self.new_res(root, nodes));
         }
         acc
     }
@@ -386,12 +441,16 @@ impl<'a> Ctx<'a> {
             return;
         }
         let k = kd.kust;
+        self.open_schema(kd, acc, stack.len() <= 1);
+        let config = self.load_config(kd, acc);
+        let config_span = k.configurations.first().map(|p| p.span).unwrap_or_default();
+        acc.add_name_refs(&config.name_reference, config_span);
         // 1. Resources, each built independently (in parallel), appended in order.
         let subs: Vec<(Acc, Vec<ResId>)> = k
             .resources
             .par_iter()
             .map(|r| {
-                let sub = self.resource_entry(kd, r, stack);
+                let sub = self.resource_entry(kd, r, stack, &acc.schema);
                 let ids = sub.res.iter().map(Res::cur).collect();
                 (sub, ids)
             })
@@ -403,7 +462,12 @@ impl<'a> Ctx<'a> {
         }
         let mut nodes: u64 = acc.res.iter().map(|r| r.nodes).sum();
         let mut stopped = false;
+        let entry_unset = acc.schema.is_unset();
         for (r, (mut sub, ids)) in k.resources.iter().zip(subs) {
+            if entry_unset {
+                self.follow_schema(acc, &sub, r.span);
+            }
+            acc.merged |= sub.merged;
             // The findings of every entry are kept, also past a budget (one of them may be
             // the budget's finding, from a build in parallel).
             acc.merge_meta(&mut sub);
@@ -419,23 +483,6 @@ impl<'a> Ctx<'a> {
         if stopped || self.budget.exceeded() {
             acc.res.clear();
             return;
-        }
-        // openapi: the file must exist and be under the root; a schema for the Playbook
-        // alone has no effect (pbc always merges stages by name), another is refused.
-        if let Some(o) = &k.openapi {
-            let path = normalize(&kd.dir.join(&o.text));
-            if self.loader.metadata(&path).is_err() {
-                acc.diags.push(self.missing(o, &path, "the openapi file"));
-            } else if let Some(d) = self.check_root(kd, o, &path) {
-                acc.diags.push(d);
-            } else if let Ok(bytes) = self
-                .loader
-                .fs
-                .read(&path, self.loader.limits.max_file_bytes)
-                && let Some(d) = refuse::custom_schema(&bytes, o.span)
-            {
-                acc.diags.push(d);
-            }
         }
         // 2. Components, run on everything accumulated so far.
         for c in &k.components {
@@ -481,6 +528,7 @@ impl<'a> Ctx<'a> {
                 dir: cdir,
                 root: canon,
                 file: cfile,
+                origin: origin::join(&kd.origin, &c.text),
             };
             self.accumulate(&ckd, acc, &stack2);
             if self.budget.exceeded() {
@@ -489,42 +537,11 @@ impl<'a> Ctx<'a> {
         }
         // 3. Generators.
         self.run_generators(kd, acc);
-        // 4. Patches.
-        let mut merged_stages: HashMap<u64, Span> = HashMap::new();
-        for p in k.patches_sm.iter().chain(&k.patches) {
-            self.patch(kd, p, acc, &mut merged_stages);
-            if self.budget.exceeded() {
-                acc.res.clear();
-                return;
-            }
+        self.run_configs(kd, &k.generator_configs, true, acc, stack);
+        // 4. Patches and 5. transformers, then the `transformers` configurations.
+        if self.transform(kd, &config, acc) {
+            self.run_configs(kd, &k.transformer_configs, false, acc, stack);
         }
-        // 5. Transformers.
-        if let Some(ns) = &k.namespace {
-            self.set_namespace(ns, acc);
-        }
-        if k.prefix.is_some() || k.suffix.is_some() {
-            self.prefix_suffix(k.prefix.as_ref(), k.suffix.as_ref(), acc);
-        }
-        for l in &k.labels {
-            acc.res
-                .par_iter_mut()
-                .for_each(|r| fieldspec::apply_pairs(&mut r.node, l));
-        }
-        if let Some(a) = &k.annotations {
-            acc.res
-                .par_iter_mut()
-                .for_each(|r| fieldspec::apply_pairs(&mut r.node, a));
-        }
-        for p in &k.patches_json {
-            self.patch(kd, p, acc, &mut merged_stages);
-            if self.budget.exceeded() {
-                acc.res.clear();
-                return;
-            }
-        }
-        self.set_replicas(&k.replicas, acc);
-        self.set_images(&k.images, acc);
-        self.replace(kd, &k.replacements, acc);
     }
 
     /// The resource and node budgets after the `resources:` entry at `entry` was added:

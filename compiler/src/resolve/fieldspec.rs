@@ -116,7 +116,7 @@ fn string(n: &Node) -> Option<String> {
     n.as_scalar().map(|s| s.text.to_string())
 }
 
-fn spec_of(m: &[Entry]) -> FieldSpec {
+pub(crate) fn spec_of(m: &[Entry]) -> FieldSpec {
     let mut f = FieldSpec::default();
     for e in m {
         match e.key_str() {
@@ -272,13 +272,61 @@ pub(crate) fn set_pairs_at(
     set_pairs_at(child, rest, create, pairs, span)
 }
 
+/// The field specs a transformer of pairs writes through when a `labels` entry has `fields`
+/// or the kustomization has `configurations` (kustomize's label transformer configuration);
+/// `None` when kustomize's built-in ones are meant.
+pub(crate) fn custom_pair_specs(
+    p: &super::kust::Pairs,
+    config: &super::config::Config,
+) -> Result<Option<Vec<FieldSpec>>, Box<crate::diag::Diagnostic>> {
+    use super::config::{merge_all, merge_one};
+    use super::kust::PairSpecs;
+    if p.specs == PairSpecs::Exact {
+        return Ok(Some(p.fields.clone()));
+    }
+    if p.fields.is_empty() && config.is_empty() {
+        return Ok(None);
+    }
+    let at = p.field_span;
+    let s = specs();
+    let mut out = p.fields.clone();
+    if p.entry {
+        merge_all(&mut out, &config.labels, at)?;
+    }
+    match p.specs {
+        PairSpecs::Selectors => {
+            merge_all(&mut out, &s.common_labels, at)?;
+            merge_all(&mut out, &config.common_labels, at)?;
+        }
+        PairSpecs::Annotations => {
+            merge_all(&mut out, &s.common_annotations, at)?;
+            merge_all(&mut out, &config.common_annotations, at)?;
+        }
+        PairSpecs::Exact => {}
+        PairSpecs::Templates | PairSpecs::Metadata => {
+            if p.specs == PairSpecs::Templates {
+                merge_all(&mut out, &s.template_labels, at)?;
+                merge_all(&mut out, &config.template_labels, at)?;
+            }
+            let metadata = FieldSpec {
+                path: vec!["metadata".into(), "labels".into()],
+                create: true,
+                ..FieldSpec::default()
+            };
+            merge_one(&mut out, &metadata, at)?;
+        }
+    }
+    Ok(Some(out))
+}
+
 /// Writes a transformer's pairs (labels or annotations) into a resource through its field
-/// specs.
-pub(crate) fn apply_pairs(doc: &mut Node, p: &super::kust::Pairs) {
+/// specs: kustomize's built-in ones, or `custom` (from [`custom_pair_specs`]).
+pub(crate) fn apply_pairs(doc: &mut Node, p: &super::kust::Pairs, custom: Option<&[FieldSpec]>) {
     use super::kust::PairSpecs;
     let metadata_labels;
-    let list: &[FieldSpec] = match p.specs {
-        PairSpecs::Metadata => {
+    let list: &[FieldSpec] = match (custom, p.specs) {
+        (Some(c), _) => c,
+        (None, PairSpecs::Metadata) => {
             // The common case, without reading the field specs.
             metadata_labels = [FieldSpec {
                 path: vec!["metadata".into(), "labels".into()],
@@ -287,9 +335,10 @@ pub(crate) fn apply_pairs(doc: &mut Node, p: &super::kust::Pairs) {
             }];
             &metadata_labels
         }
-        PairSpecs::Templates => &specs().template_labels,
-        PairSpecs::Selectors => &specs().common_labels,
-        PairSpecs::Annotations => &specs().common_annotations,
+        (None, PairSpecs::Templates) => &specs().template_labels,
+        (None, PairSpecs::Selectors) => &specs().common_labels,
+        (None, PairSpecs::Annotations) => &specs().common_annotations,
+        (None, PairSpecs::Exact) => &p.fields,
     };
     let id = super::ResId::of(doc);
     for f in list {

@@ -321,6 +321,20 @@ impl Ctx<'_> {
                 continue;
             };
             let nodes = node.count() as u64;
+            let mut node = node;
+            if self.origin_on.load(AtomicOrdering::Relaxed) {
+                let kind = match g.kind {
+                    GenKind::ConfigMap => "ConfigMapGenerator",
+                    GenKind::Secret => "SecretGenerator",
+                };
+                let text = kd.kust.config_origin.clone().or_else(|| {
+                    super::origin::of_generator(&self.kust_origin(kd), kind, None, None)
+                });
+                match text {
+                    Some(t) => super::origin::annotate(&mut node, &t, g.span, true),
+                    None => acc.diags.push(super::origin::unwritable(g.span)),
+                }
+            }
             let mut res = self.new_res(node, nodes);
             res.needs_hash = !o.disable_hash;
             self.absorb(res, g, acc);
@@ -412,6 +426,13 @@ fn merge_generated(old: &Node, new: &Node, merge_data: bool) -> Node {
             .unwrap_or_default()
         {
             set(&mut m, span, e.key_str(), e.value.clone());
+        }
+        // A merge keeps the origin of the resource merged into.
+        if merge_data
+            && f == "annotations"
+            && let Some(o) = old.get_path(&["metadata", f, super::origin::ORIGIN])
+        {
+            set(&mut m, span, super::origin::ORIGIN, o.clone());
         }
         md.retain(|e| e.key_str() != f);
         if !m.is_empty() {

@@ -10,11 +10,13 @@ use crate::yaml::{Node, ScalarKind, Value};
 
 mod generators;
 mod images;
+mod labels;
 mod patches;
 mod replacements;
 mod sort;
 pub(crate) use generators::{Behavior, GenKind, GenOptions, Generator};
 pub(crate) use images::{ImageSpec, ReplicaSpec};
+use labels::pairs;
 use patches::patch_list;
 pub(crate) use replacements::{FieldOptions, ReplEntry, Replacement, ResSel, replacement};
 use sort::sort_options;
@@ -77,6 +79,11 @@ pub(crate) struct Pairs {
     pub field_span: Span,
     /// Where kustomize writes them.
     pub specs: PairSpecs,
+    /// A `labels` entry's own field specs (`fields`), with the span of the entry.
+    pub fields: Vec<super::fieldspec::FieldSpec>,
+    /// Whether the pairs are a `labels` entry (which the `labels` field specs of
+    /// `configurations` extend), not `commonLabels` or `commonAnnotations`.
+    pub entry: bool,
 }
 
 /// The field specs a transformer of key/value pairs writes through.
@@ -90,6 +97,9 @@ pub(crate) enum PairSpecs {
     Selectors,
     /// `commonAnnotations`: metadata and pod templates.
     Annotations,
+    /// Exactly the pairs' own `fields` (a `LabelTransformer` or `AnnotationsTransformer`
+    /// configuration's field specs).
+    Exact,
 }
 
 #[derive(Clone, Debug)]
@@ -114,6 +124,8 @@ pub(crate) struct Kust {
     pub labels: Vec<Pairs>,
     pub annotations: Option<Pairs>,
     pub openapi: Option<PathRef>,
+    /// `openapi.version` is given (the built-in schema, set for the whole build).
+    pub openapi_version: bool,
     pub sort: Option<SortSpec>,
     /// `configMapGenerator` entries, then `secretGenerator` entries (kustomize's order).
     pub generators: Vec<Generator>,
@@ -121,6 +133,19 @@ pub(crate) struct Kust {
     pub images: Vec<ImageSpec>,
     pub replicas: Vec<ReplicaSpec>,
     pub replacements: Vec<ReplEntry>,
+    /// `configurations`: files of custom field specs.
+    pub configurations: Vec<PathRef>,
+    /// `generators` and `transformers`: built-in generator and transformer configurations,
+    /// inline (the scalar) or files.
+    pub generator_configs: Vec<Node>,
+    pub transformer_configs: Vec<Node>,
+    /// The field specs a `PrefixSuffixTransformer` configuration renames through (all
+    /// `metadata/name`); `None` for `namePrefix`/`nameSuffix` (every resource).
+    pub name_specs: Option<Vec<super::fieldspec::FieldSpec>>,
+    /// `buildMetadata`: its options (only the top kustomization's count).
+    pub build_metadata: Vec<Node>,
+    /// For a generator configuration: the origin annotation of what it generates.
+    pub config_origin: Option<String>,
 }
 
 /// Fields pbc implements.
@@ -149,6 +174,10 @@ const KNOWN: &[&str] = &[
     "imageTags",
     "replicas",
     "replacements",
+    "configurations",
+    "generators",
+    "transformers",
+    "buildMetadata",
 ];
 
 /// Kustomize fields pbc does not implement.
@@ -158,18 +187,20 @@ const UNSUPPORTED: &[&str] = &[
     "helmGlobals",
     "helmCharts",
     "helmChartInflationGenerator",
-    "configurations",
-    "generators",
-    "transformers",
     "validators",
-    "buildMetadata",
 ];
 
 fn invalid(span: Span, msg: impl Into<String>) -> Diagnostic {
     Diagnostic::new(&INVALID_KUSTOMIZATION, span, msg)
 }
 
-fn unknown_key(key: &Node, field: &str, where_: &str, known: &[&str], diags: &mut Vec<Diagnostic>) {
+pub(super) fn unknown_key(
+    key: &Node,
+    field: &str,
+    where_: &str,
+    known: &[&str],
+    diags: &mut Vec<Diagnostic>,
+) {
     let mut d = Diagnostic::new(
         &UNKNOWN_FIELD,
         key.span,
@@ -240,62 +271,36 @@ fn path_list(n: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> Vec<PathRef> 
     out
 }
 
-/// Reads `key: value` pairs whose values must be strings (labels, annotations).
-fn pairs(key: &Node, n: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> Option<Pairs> {
+/// `generators` or `transformers`: each entry a path or an inline configuration (a string).
+fn config_list(n: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> Vec<Node> {
     if n.is_null() {
-        return None;
+        return Vec::new();
     }
-    let Some(m) = n.as_map() else {
+    let Some(items) = n.as_seq() else {
         diags.push(invalid(
             n.span,
-            format!("`{what}` must be a mapping, not {}", n.type_name()),
+            format!("`{what}` must be a list, not {}", n.type_name()),
         ));
-        return None;
+        return Vec::new();
     };
     let mut out = Vec::new();
-    for e in m {
-        match &e.value.value {
-            Value::Scalar(s) if s.kind == ScalarKind::Str => {
-                out.push((e.key.clone(), e.value.clone()))
-            }
-            Value::Scalar(s) if s.kind != ScalarKind::Null => {
-                diags.push(
-                    invalid(
-                        e.value.span,
-                        format!(
-                            "the value of `{}` in `{what}` must be a string, not {}",
-                            e.key_str(),
-                            e.value.type_name()
-                        ),
-                    )
-                    .with_help(format!("quote it: \"{}\"", s.text))
-                    .with_fix(
-                        "quote the value",
-                        vec![Edit {
-                            span: e.value.span,
-                            text: format!("\"{}\"", s.text),
-                        }],
-                    ),
-                );
-            }
-            _ => diags.push(invalid(
-                e.value.span,
+    for it in items {
+        if it.as_str().is_some() {
+            out.push(it.clone());
+        } else {
+            diags.push(invalid(
+                it.span,
                 format!(
-                    "the value of `{}` in `{what}` must be a string, not {}",
-                    e.key_str(),
-                    e.value.type_name()
+                    "an entry of `{what}` must be a path or an inline configuration, not {}",
+                    it.type_name()
                 ),
-            )),
+            ));
         }
     }
-    Some(Pairs {
-        specs: PairSpecs::Metadata,
-        pairs: out,
-        field_span: key.span,
-    })
+    out
 }
 
-fn bool_field(n: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> bool {
+pub(super) fn bool_field(n: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> bool {
     match &n.value {
         Value::Scalar(s) if s.kind == ScalarKind::Bool => s.text.eq_ignore_ascii_case("true"),
         Value::Scalar(s) if s.kind == ScalarKind::Null => false,
@@ -356,12 +361,19 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
         labels: Vec::new(),
         annotations: None,
         openapi: None,
+        openapi_version: false,
         sort: None,
         generators: Vec::new(),
         gen_options: None,
         images: Vec::new(),
         replicas: Vec::new(),
         replacements: Vec::new(),
+        configurations: Vec::new(),
+        generator_configs: Vec::new(),
+        transformer_configs: Vec::new(),
+        name_specs: None,
+        build_metadata: Vec::new(),
+        config_origin: None,
     };
     let mut image_tags = Vec::new();
     let mut secrets = Vec::new();
@@ -421,63 +433,17 @@ pub(crate) fn parse(root: &Node, file_span: Span, diags: &mut Vec<Diagnostic>) -
                     p
                 })
             }
-            "labels" => {
-                if v.is_null() {
-                    continue;
-                }
-                let Some(items) = v.as_seq() else {
-                    diags.push(invalid(v.span, format!("`labels` must be a list of `{{pairs: …}}` entries, not {}", v.type_name())));
-                    continue;
-                };
-                for it in items {
-                    let Some(im) = it.as_map() else {
-                        diags.push(invalid(it.span, "an entry of `labels` must be a mapping with `pairs`"));
-                        continue;
-                    };
-                    let (mut entry, mut selectors, mut templates) = (None, false, false);
-                    for f in im {
-                        match f.key_str() {
-                            "pairs" => entry = pairs(&f.key, &f.value, "pairs", diags),
-                            "includeSelectors" => {
-                                selectors = bool_field(&f.value, "includeSelectors", diags);
-                            }
-                            "includeTemplates" => {
-                                templates = bool_field(&f.value, "includeTemplates", diags);
-                            }
-                            "fields" => diags.push(
-                                Diagnostic::new(
-                                    &UNSUPPORTED_FIELD,
-                                    f.key.span,
-                                    "pbc does not implement `labels[].fields` (custom field specs)",
-                                )
-                                .with_help("remove it; labels go to `metadata.labels`"),
-                            ),
-                            other => unknown_key(
-                                &f.key,
-                                other,
-                                "a `labels` entry",
-                                &["pairs", "includeSelectors", "includeTemplates", "fields"],
-                                diags,
-                            ),
-                        }
-                    }
-                    if let Some(mut p) = entry {
-                        p.specs = if selectors {
-                            PairSpecs::Selectors
-                        } else if templates {
-                            PairSpecs::Templates
-                        } else {
-                            PairSpecs::Metadata
-                        };
-                        k.labels.push(p);
-                    }
-                }
-            }
+            "labels" => k.labels.extend(labels::labels(v, diags)),
+            "configurations" => k.configurations = path_list(v, "configurations", diags),
+            "buildMetadata" => k.build_metadata = config_list(v, key, diags),
+            "generators" => k.generator_configs = config_list(v, key, diags),
+            "transformers" => k.transformer_configs = config_list(v, key, diags),
             "openapi" => {
                 if let Some(om) = v.as_map() {
                     // kustomize v5.5.0 builds in one schema, v1.21.2 (its default); it
                     // refuses any other version, and a version with a path.
                     if let Some(ver) = om.iter().find(|e| e.key_str() == "version") {
+                        k.openapi_version = !as_string(&ver.value).unwrap_or_default().is_empty();
                         let text = as_string(&ver.value).unwrap_or_default();
                         if om.iter().any(|e| e.key_str() == "path") {
                             diags.push(invalid(ver.key.span, "`openapi` takes a `version` or a `path`, not both"));

@@ -16,11 +16,13 @@
 //! patches and transformers); `paths` checks the files it names; `resource` holds resource
 //! ids; `patch` applies patches ([`smp`], [`json6902`], `ops`, [`select`]); `transform` the
 //! namespace, prefix and suffix; `fieldspec` kustomize's field specs and built-in kinds;
-//! `refuse` what pbc does not implement; `order` the output order; `kust` reads a
+//! `openapi` and [`schema`] the schema of merge keys (built-in or custom); `config` custom
+//! field specs (`configurations`, `labels[].fields`); `order` the output order; `kust` reads a
 //! kustomization; [`emit_yaml`] and [`budget`] write the result.
 
 mod accumulate;
 pub mod budget;
+mod config;
 mod digest;
 mod emit;
 mod fieldspec;
@@ -30,11 +32,13 @@ mod inline;
 pub mod json6902;
 mod kust;
 mod nameref;
+mod openapi;
 mod ops;
 mod order;
+mod origin;
 mod patch;
 mod paths;
-mod refuse;
+mod plugins;
 mod replace;
 mod resource;
 mod schema;
@@ -114,13 +118,17 @@ declare_codes! {
     ///
     /// pbc resolves overlays itself, and implements `resources`, `components`, `patches` (and
     /// the deprecated `patchesStrategicMerge`, `patchesJson6902`, `commonLabels`, `bases`),
-    /// `namePrefix`, `nameSuffix`, `namespace`, `labels`, `commonAnnotations`,
+    /// `namePrefix`, `nameSuffix`, `namespace`, `labels` (with `fields`), `commonAnnotations`,
     /// `configMapGenerator`, `secretGenerator`, `generatorOptions`, `images`, `replicas`,
-    /// `replacements`, `openapi` and `sortOptions`. `vars` (deprecated by kustomize: write
-    /// them as `replacements`), `configurations`, `helmCharts`, `buildMetadata`, plugins
-    /// (`generators`, `transformers`, `validators`) and the rest would be silently ignored by
-    /// a partial implementation, so they are errors. Remove the field, or express it as a
-    /// patch or a replacement.
+    /// `replacements`, `openapi`, `sortOptions`, `configurations` (its `labels`,
+    /// `commonLabels`, `templateLabels`, `commonAnnotations` and `nameReference` field specs),
+    /// `generators` and `transformers` (configurations of kustomize's built-in generators and
+    /// transformers that stand for those fields) and `buildMetadata: [originAnnotations]`.
+    /// `vars` (deprecated by kustomize: write them as `replacements`), the other sections of a
+    /// `configurations` file, `crds`, `helmCharts`, `validators`, plugins that are not built
+    /// in, the other built-in transformers as configurations and the other `buildMetadata`
+    /// options would be silently ignored by a partial implementation, so they are errors.
+    /// Remove the field, or express it as a patch or a replacement.
     PB1007 UNSUPPORTED_FIELD "unsupported-kustomization-field" Error "a kustomize field pbc does not implement";
     /// A deprecated kustomize field.
     ///
@@ -208,10 +216,13 @@ declare_codes! {
     PB1023 UNSUPPORTED_RESOURCE "unsupported-resource" Error "a resource pbc does not implement";
     /// A kustomization needs a kustomize feature pbc does not implement yet.
     ///
-    /// pbc builds what `kubectl kustomize` builds, or refuses: it never approximates. It
-    /// refuses a custom OpenAPI schema (`openapi.path`) for kinds other than the Playbook:
-    /// kustomize would merge their lists by that schema's merge keys. The finding names the
-    /// kind. Remove `openapi`, or build the tree with kustomize.
+    /// pbc builds what `kubectl kustomize` builds, or refuses: it never approximates.
+    /// kustomize keeps one OpenAPI schema (`openapi`) for a whole build, set by the top
+    /// kustomization or else by the first one that has it; a schema set below the top is
+    /// added to the built-in one or used alone depending on what kustomize read before. pbc
+    /// refuses a strategic merge whose result would depend on that (a kind the custom schema
+    /// does not describe completely, a base merged before a later-listed base set the
+    /// schema). Give `openapi` in the top kustomization, or build the tree with kustomize.
     PB1024 UNSUPPORTED_OVERLAY "unsupported-overlay-feature" Error "a kustomize feature pbc does not implement";
 }
 
@@ -324,15 +335,35 @@ pub fn resolve(
         opts,
         uid: AtomicU64::new(0),
         budget: budget::Budget::new(&loader.limits),
+        origin_on: Default::default(),
+        keep_origin: Default::default(),
     };
-    let (mut acc, sort) = ctx.build_dir(&dir, &[], None, KustKind::Kustomization);
+    let (mut acc, sort) = ctx.build_dir(
+        &dir,
+        &[],
+        None,
+        KustKind::Kustomization,
+        &schema::SchemaState::Unset,
+        String::new(),
+    );
     if ctx.budget.exceeded() {
         // Abandoned: what was built is incomplete (and was dropped).
         acc.res.clear();
     }
     if !acc.res.is_empty() {
         generate::hash_names(&mut acc.res);
-        acc.diags.extend(nameref::fix(&mut acc.res));
+        acc.diags.extend(nameref::fix(&mut acc.res, &acc.name_refs));
+        origin::finish(&mut acc.res, ctx.keep_origin.load(AtomicOrdering::Relaxed));
+        // kustomize drops the resources marked as local configuration last.
+        acc.res.retain(|r| {
+            r.node
+                .get_path(&[
+                    "metadata",
+                    "annotations",
+                    "config.kubernetes.io/local-config",
+                ])
+                .is_none_or(|v| v.as_scalar().is_some_and(|s| s.text.as_str() == "false"))
+        });
     }
     // kustomize writes every annotation value as a string (the scalar's text; a
     // collection becomes `""`, reported) and drops an empty `annotations` map.
@@ -524,3 +555,6 @@ mod tests {
         assert_eq!(ef.slice(env.span), "dev");
     }
 }
+
+#[cfg(test)]
+mod provenance_tests;

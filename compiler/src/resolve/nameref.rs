@@ -71,7 +71,7 @@ struct Choice {
 }
 
 /// Rewrites the name references of `res`; returns kustomize's errors (ambiguous referrals).
-pub(crate) fn fix(res: &mut [Res]) -> Vec<Diagnostic> {
+pub(crate) fn fix(res: &mut [Res], extra: &[fieldspec::NameRef]) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     // kustomize reads the service-account namespaces of every role binding, and fails on
     // one that is not a string.
@@ -113,10 +113,10 @@ pub(crate) fn fix(res: &mut [Res]) -> Vec<Diagnostic> {
     if !diags.is_empty()
         || !res.iter().any(|r| {
             !r.prev.is_empty()
-                && r.node
-                    .get("kind")
-                    .and_then(Node::as_str)
-                    .is_some_and(|k| kinds.iter().any(|x| x == k))
+                && r.node.get("kind").and_then(Node::as_str).is_some_and(|k| {
+                    kinds.iter().any(|x| x == k)
+                        || extra.iter().any(|e| e.target.kind.as_deref() == Some(k))
+                })
         })
     {
         return diags;
@@ -147,12 +147,21 @@ pub(crate) fn fix(res: &mut [Res]) -> Vec<Diagnostic> {
                 .unwrap_or_default(),
         })
         .collect();
-    let specs = fieldspec::specs();
+    let merged;
+    let name_reference: &[fieldspec::NameRef] = if extra.is_empty() {
+        &fieldspec::specs().name_reference
+    } else {
+        let mut all = fieldspec::specs().name_reference.clone();
+        // A conflict with the built-in specs was reported where the configuration was read.
+        let _ = super::config::merge_refs(&mut all, extra, Span::default());
+        merged = all;
+        &merged
+    };
     for (ri, r) in res.iter_mut().enumerate() {
         let me = &cands[ri];
         let org = me.prev.first().cloned().unwrap_or_else(|| me.cur.clone());
         let visible = visible_to(&cands, me, &r.node);
-        for nr in &specs.name_reference {
+        for nr in name_reference {
             for f in &nr.referrers {
                 if !f.selects(&org.group, &org.version, &org.kind) {
                     continue;

@@ -311,7 +311,13 @@ impl Ctx<'_> {
                     r.store_prev();
                 }
                 let rid = ResId::of(&r.node);
-                let sch = schema::Sch::for_kind(&rid.api_version(), &rid.kind);
+                let Ok(sch) = acc.schema.for_merge(&rid.api_version(), &rid.kind) else {
+                    let d = self.ambiguous_schema(p.span, &rid);
+                    acc.diags.push(d);
+                    continue;
+                };
+                acc.merged = true;
+                acc.merged_unset |= acc.schema.is_unset();
                 let m = smp::merge_resource(&mut r.node, doc, playbook, sch);
                 if m.deleted || r.node.as_map().is_none_or(|m| m.is_empty()) {
                     deleted.push(i);

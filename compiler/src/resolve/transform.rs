@@ -4,6 +4,56 @@
 use super::*;
 
 impl Ctx<'_> {
+    /// A kustomization's patches and transformers, in kustomize's order, with its custom
+    /// field specs; false when the build was abandoned (over budget).
+    pub(super) fn transform(&self, kd: &KDir<'_>, config: &config::Config, acc: &mut Acc) -> bool {
+        let k = kd.kust;
+        // 4. Patches.
+        let mut merged_stages: HashMap<u64, Span> = HashMap::new();
+        for p in k.patches_sm.iter().chain(&k.patches) {
+            self.patch(kd, p, acc, &mut merged_stages);
+            if self.budget.exceeded() {
+                acc.res.clear();
+                return false;
+            }
+        }
+        // 5. Transformers.
+        if let Some(ns) = &k.namespace {
+            self.set_namespace(ns, acc);
+        }
+        if k.prefix.is_some() || k.suffix.is_some() {
+            self.prefix_suffix(
+                k.prefix.as_ref(),
+                k.suffix.as_ref(),
+                k.name_specs.as_deref(),
+                acc,
+            );
+        }
+        for p in k.labels.iter().chain(&k.annotations) {
+            let custom = match fieldspec::custom_pair_specs(p, config) {
+                Ok(c) => c,
+                Err(d) => {
+                    acc.diags.push(*d);
+                    continue;
+                }
+            };
+            acc.res
+                .par_iter_mut()
+                .for_each(|r| fieldspec::apply_pairs(&mut r.node, p, custom.as_deref()));
+        }
+        for p in &k.patches_json {
+            self.patch(kd, p, acc, &mut merged_stages);
+            if self.budget.exceeded() {
+                acc.res.clear();
+                return false;
+            }
+        }
+        self.set_replicas(&k.replicas, acc);
+        self.set_images(&k.images, acc);
+        self.replace(kd, &k.replacements, acc);
+        true
+    }
+
     pub(super) fn set_namespace(&self, ns: &Node, acc: &mut Acc) {
         let text = ns.as_scalar().map(|s| s.text.clone()).unwrap_or_default();
         for r in &mut acc.res {
@@ -59,6 +109,7 @@ impl Ctx<'_> {
         &self,
         prefix: Option<&Node>,
         suffix: Option<&Node>,
+        select: Option<&[fieldspec::FieldSpec]>,
         acc: &mut Acc,
     ) {
         let p = prefix
@@ -76,6 +127,15 @@ impl Ctx<'_> {
             // APIService of apiregistration.k8s.io.
             if matches!(id.kind.as_str(), "CustomResourceDefinition" | "Namespace")
                 || (id.kind == "APIService" && id.group == "apiregistration.k8s.io")
+            {
+                return;
+            }
+            // A transformer configuration's field specs (all `metadata/name`) select by
+            // the resource's original group, version and kind.
+            if let Some(sel) = select
+                && !sel
+                    .iter()
+                    .any(|f| f.selects(&r.orig.group, &r.orig.version, &r.orig.kind))
             {
                 return;
             }

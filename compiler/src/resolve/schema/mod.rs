@@ -10,7 +10,10 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-const MERGE_KEYS: &str = include_str!("data/merge-keys.txt");
+mod custom;
+pub(crate) use custom::{SchemaState, parse_custom};
+
+const MERGE_KEYS: &str = include_str!("../data/merge-keys.txt");
 
 /// What a field's value is, as far as merging goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +26,21 @@ enum Shape {
     Map,
 }
 
+/// A field before definitions are numbered: its target by name.
+#[derive(Debug, Clone)]
+struct RawField {
+    shape: Shape,
+    target: Option<String>,
+    merge: Option<Vec<String>>,
+}
+
+/// A schema by definition names (the built-in one, or a custom one).
+#[derive(Debug, Clone, Default)]
+struct Raw {
+    defs: HashMap<String, HashMap<String, RawField>>,
+    kinds: HashMap<(String, String), String>,
+}
+
 #[derive(Debug)]
 struct Field {
     shape: Shape,
@@ -32,27 +50,54 @@ struct Field {
     merge: Option<Vec<String>>,
 }
 
+/// A schema of merge keys, its definitions numbered.
 #[derive(Debug, Default)]
-struct Data {
+pub(crate) struct Data {
     defs: Vec<HashMap<String, Field>>,
     kinds: HashMap<(String, String), u32>,
+    /// Whether a reference names a definition the schema does not have.
+    pub(crate) unresolved: bool,
 }
 
-static DATA: LazyLock<Data> = LazyLock::new(|| parse(MERGE_KEYS));
+static RAW: LazyLock<Raw> = LazyLock::new(|| parse_raw(MERGE_KEYS));
+static DATA: LazyLock<Data> = LazyLock::new(|| index(&RAW));
 
-fn parse(text: &str) -> Data {
-    let mut names: HashMap<&str, u32> = HashMap::new();
-    for line in text.lines() {
-        if let Some(name) = line.strip_prefix("D ") {
-            let n = names.len() as u32;
-            names.entry(name.trim()).or_insert(n);
+fn index(raw: &Raw) -> Data {
+    let mut names: Vec<&String> = raw.defs.keys().collect();
+    names.sort();
+    let ids: HashMap<&str, u32> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i as u32))
+        .collect();
+    let mut data = Data::default();
+    for n in &names {
+        let mut fields = HashMap::new();
+        for (f, rf) in raw.defs.get(*n).into_iter().flatten() {
+            let target = rf.target.as_deref().and_then(|t| ids.get(t).copied());
+            data.unresolved |= rf.target.is_some() && target.is_none();
+            fields.insert(
+                f.clone(),
+                Field {
+                    shape: rf.shape,
+                    target,
+                    merge: rf.merge.clone(),
+                },
+            );
+        }
+        data.defs.push(fields);
+    }
+    for (k, d) in &raw.kinds {
+        if let Some(i) = ids.get(d.as_str()) {
+            data.kinds.insert(k.clone(), *i);
         }
     }
-    let mut data = Data {
-        defs: (0..names.len()).map(|_| HashMap::new()).collect(),
-        kinds: HashMap::new(),
-    };
-    let mut cur: Option<u32> = None;
+    data
+}
+
+fn parse_raw(text: &str) -> Raw {
+    let mut raw = Raw::default();
+    let mut cur: Option<String> = None;
     for line in text.lines() {
         if line.starts_with('#') || line.trim().is_empty() {
             continue;
@@ -60,13 +105,15 @@ fn parse(text: &str) -> Data {
         let parts: Vec<&str> = line.split_whitespace().collect();
         match parts.as_slice() {
             ["K", api, kind, def] => {
-                if let Some(d) = names.get(def) {
-                    data.kinds.insert((api.to_string(), kind.to_string()), *d);
-                }
+                raw.kinds
+                    .insert((api.to_string(), kind.to_string()), def.to_string());
             }
-            ["D", def] => cur = names.get(def).copied(),
+            ["D", def] => {
+                raw.defs.entry(def.to_string()).or_default();
+                cur = Some(def.to_string());
+            }
             [name, shape, target, rest @ ..] => {
-                let Some(d) = cur else { continue };
+                let Some(d) = &cur else { continue };
                 let shape = match *shape {
                     "[]" => Shape::List,
                     "{}" => Shape::Map,
@@ -81,75 +128,99 @@ fn parse(text: &str) -> Data {
                     ),
                     _ => None,
                 };
-                let field = Field {
+                let field = RawField {
                     shape,
-                    target: names.get(target).copied(),
+                    target: (*target != "-").then(|| target.to_string()),
                     merge,
                 };
-                if let Some(fields) = data.defs.get_mut(d as usize) {
+                if let Some(fields) = raw.defs.get_mut(d) {
                     fields.insert(name.to_string(), field);
                 }
             }
             _ => {}
         }
     }
-    data
+    raw
+}
+
+impl Data {
+    /// The built-in schema (kustomize's Kubernetes v1.21.2).
+    pub(crate) fn builtin() -> &'static Data {
+        &DATA
+    }
+
+    /// The schema of a resource of this apiVersion and kind.
+    pub(crate) fn kind(&self, api_version: &str, kind: &str) -> Option<Sch<'_>> {
+        self.kinds
+            .get(&(api_version.to_string(), kind.to_string()))
+            .map(|d| Sch::Object(self, *d))
+    }
+
+    /// Whether the schema describes this apiVersion and kind.
+    pub(crate) fn has_kind(&self, api_version: &str, kind: &str) -> bool {
+        self.kinds
+            .contains_key(&(api_version.to_string(), kind.to_string()))
+    }
 }
 
 /// A position in the schema: an object of a definition, a list, or a map of objects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sch {
-    Object(u32),
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Sch<'a> {
+    Object(&'a Data, u32),
     /// A list: its items' definition, and the field it is (for its merge keys).
     List {
+        data: &'a Data,
         def: u32,
-        field: &'static str,
+        field: &'a str,
     },
-    Map(u32),
+    Map(&'a Data, u32),
 }
 
-impl Sch {
-    /// The schema of a resource of this apiVersion and kind, if the built-in schema has one
-    /// with a list that merges by key somewhere under it.
-    pub(crate) fn for_kind(api_version: &str, kind: &str) -> Option<Sch> {
-        DATA.kinds
-            .get(&(api_version.to_string(), kind.to_string()))
-            .map(|d| Sch::Object(*d))
+impl<'a> Sch<'a> {
+    /// The built-in schema of a resource of this apiVersion and kind, if it has one.
+    #[cfg(test)]
+    pub(crate) fn for_kind(api_version: &str, kind: &str) -> Option<Sch<'static>> {
+        DATA.kind(api_version, kind)
     }
 
-    fn field_data(self) -> Option<&'static Field> {
+    fn field_data(self) -> Option<&'a Field> {
         match self {
-            Sch::List { def, field } => DATA.defs.get(def as usize)?.get(field),
+            Sch::List { data, def, field } => data.defs.get(def as usize)?.get(field),
             _ => None,
         }
     }
 
     /// The schema of a map's field.
-    pub(crate) fn field(self, key: &str) -> Option<Sch> {
+    pub(crate) fn field(self, key: &str) -> Option<Sch<'a>> {
         match self {
-            Sch::Object(d) => {
-                let (name, f) = DATA.defs.get(d as usize)?.get_key_value(key)?;
+            Sch::Object(data, d) => {
+                let (name, f) = data.defs.get(d as usize)?.get_key_value(key)?;
                 match f.shape {
-                    Shape::Object => f.target.map(Sch::Object),
-                    Shape::Map => f.target.map(Sch::Map),
+                    Shape::Object => f.target.map(|t| Sch::Object(data, t)),
+                    Shape::Map => f.target.map(|t| Sch::Map(data, t)),
                     Shape::List => Some(Sch::List {
+                        data,
                         def: d,
                         field: name.as_str(),
                     }),
                 }
             }
-            Sch::Map(t) => Some(Sch::Object(t)),
+            Sch::Map(data, t) => Some(Sch::Object(data, t)),
             Sch::List { .. } => None,
         }
     }
 
     /// The schema of a list's items.
-    pub(crate) fn elements(self) -> Option<Sch> {
-        self.field_data()?.target.map(Sch::Object)
+    pub(crate) fn elements(self) -> Option<Sch<'a>> {
+        let data = match self {
+            Sch::List { data, .. } => data,
+            _ => return None,
+        };
+        self.field_data()?.target.map(|t| Sch::Object(data, t))
     }
 
     /// A list's merge keys, if it merges (empty: a list of scalars merged as a set).
-    pub(crate) fn merge_keys(self) -> Option<&'static [String]> {
+    pub(crate) fn merge_keys(self) -> Option<&'a [String]> {
         self.field_data()?.merge.as_deref()
     }
 }
