@@ -71,13 +71,14 @@ struct Case {
 
 /// The events a stage's own execution records (its gates are the workflow's suspends; a
 /// stage that cannot run because one it needs was refused is an omitted task, which records
-/// nothing, where `pbc run` records `stage-blocked`).
+/// nothing, where `pbc run` records `stage-blocked`; a stage whose `when` is false is a
+/// skipped task, whose pod never runs, where `pbc run` records `stage-skipped`: both are
+/// in Argo's node statuses, not in the audit trail).
 const EXECUTION_EVENTS: &[&str] = &[
     "stage-started",
     "stage-passed",
     "stage-failed",
     "stage-attempt-failed",
-    "stage-skipped",
     "stage-refused",
     "guardrail-triggered",
     "guardrails-unenforced",
@@ -121,7 +122,16 @@ fn stage_entries(lines: &str) -> Vec<(String, String, Value)> {
 struct Outcome {
     statuses: BTreeMap<String, String>,
     outputs: BTreeMap<String, Value>,
-    entries: Vec<(String, String, Value)>,
+    /// Per stage, in order (stages that do not need each other may run in either order).
+    entries: BTreeMap<String, Vec<(String, Value)>>,
+}
+
+fn by_stage(list: Vec<(String, String, Value)>) -> BTreeMap<String, Vec<(String, Value)>> {
+    let mut m: BTreeMap<String, Vec<(String, Value)>> = BTreeMap::new();
+    for (stage, event, details) in list {
+        m.entry(stage).or_default().push((event, details));
+    }
+    m
 }
 
 /// `pbc run`, each gate decided as the case says, resumed until the run ends.
@@ -194,7 +204,7 @@ fn local(case: &Case) -> Outcome {
     Outcome {
         statuses,
         outputs,
-        entries: stage_entries(&audit),
+        entries: by_stage(stage_entries(&audit)),
     }
 }
 
@@ -285,14 +295,11 @@ fn workflow(case: &Case) -> (Outcome, Execution) {
                 .filter(|(s, _, _)| s == stage),
         );
     }
-    // In workflow order, as `pbc run` records them.
-    let pos = |s: &str| x.order.iter().position(|o| o == s).unwrap_or(usize::MAX);
-    entries.sort_by_key(|(s, _, _)| pos(s));
     (
         Outcome {
             statuses,
             outputs,
-            entries,
+            entries: by_stage(entries),
         },
         x,
     )
@@ -450,6 +457,60 @@ fn a_rejected_review_stops_where_pbc_run_stops() {
 fn a_guardrail_blocks_the_output_in_the_pod_as_in_pbc_run() {
     let x = differential(&review("LOW", "approve", true));
     assert_eq!(x.status, "Failed");
+}
+
+/// Triage and paging: the trigger payload read by a conditional gate (task `pbc-input`), a
+/// stage's `when`, a gate with an escalation level.
+fn paging(page: bool) -> Case {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    copy_tree(&repo().join("testdata/targets/gated-when"), d);
+    std::fs::write(
+        d.join(".pbc.yaml"),
+        "notifications:\n  slack-incidents: {stdout: true}\n  pagerduty-sre: {stdout: true}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("agents.yaml"),
+        "agents:\n  glm-5: {fixture: recorded/}\nactions:\n  pager:page: {fixture: recorded/}\n  tickets:create: {fixture: recorded/}\nroles:\n  incident-commander: [ic@example.com]\n  sre-lead: [sre@example.com]\n  support-lead: [sup@example.com]\n",
+    )
+    .unwrap();
+    let rec = d.join("recorded");
+    std::fs::create_dir_all(&rec).unwrap();
+    for (stage, out) in [
+        ("triage", json!({"severity": "high", "page": page})),
+        ("page-oncall", json!({"paged": true})),
+        ("open-ticket", json!({"ticket": "T-1"})),
+        ("report", json!({"summary": "handled"})),
+    ] {
+        std::fs::write(rec.join(format!("{stage}.json")), out.to_string()).unwrap();
+    }
+    Case {
+        dir,
+        playbook: "gated-when.yaml".into(),
+        decisions: [(
+            "page-oncall".to_string(),
+            ("ic@example.com".to_string(), "approve".to_string()),
+        )]
+        .into(),
+        input: json!({"source": "synthetic"}),
+    }
+}
+
+#[test]
+fn paging_when_triage_says_so() {
+    let x = differential(&paging(true));
+    assert_eq!(x.status, "Succeeded");
+    assert_eq!(x.nodes["pbc-input"].phase, Phase::Succeeded);
+    assert_eq!(x.nodes["page-oncall-escalation-1"].phase, Phase::Skipped);
+}
+
+#[test]
+fn no_page_skips_the_stage_and_its_gate() {
+    let x = differential(&paging(false));
+    assert_eq!(x.status, "Succeeded");
+    assert_eq!(x.nodes["page-oncall"].phase, Phase::Skipped);
+    assert_eq!(x.nodes["page-oncall-approval"].phase, Phase::Skipped);
 }
 
 // ------------------------------------------------------------------ the gate check
