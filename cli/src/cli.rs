@@ -198,6 +198,9 @@ pub enum Command {
         #[arg(long)]
         allow_unenforced_guardrails: bool,
     },
+    /// Run one task of an emitted Argo workflow, inside its pod (docs/argo.md).
+    #[command(subcommand)]
+    Runner(crate::runner::RunnerCommand),
     /// Approve a pending gate.
     Approve {
         /// The approval id.
@@ -436,6 +439,7 @@ pub fn run() -> ExitCode {
                 allow_unenforced_guardrails,
             },
         ),
+        Command::Runner(cmd) => crate::runner::main(&g, cmd),
         Command::Approve { id, as_who, state } => {
             crate::run::decide(state.state, &id, &as_who, None)
         }

@@ -155,7 +155,7 @@ pub fn validate(c: &Compiled, input: &mut Value) -> Result<Vec<InputProblem>> {
 }
 
 /// [`validate`], with the problems as the refusal of a run (exit 1).
-pub(crate) fn check(c: &Compiled, input: &mut Value) -> Result<()> {
+pub fn check(c: &Compiled, input: &mut Value) -> Result<()> {
     let problems = validate(c, input)?;
     if problems.is_empty() {
         return Ok(());

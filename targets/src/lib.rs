@@ -40,7 +40,7 @@ pub struct Unit<'a> {
 pub struct Settings {
     /// The image that runs agent and action stages (and notifications, rollback).
     pub runner_image: String,
-    /// The image that runs the gate check script (a POSIX `sh`).
+    /// No longer used: the runner image checks gates (`pbc runner gate`).
     pub check_image: String,
     /// The CRD's API group.
     pub crd_group: String,

@@ -143,7 +143,7 @@ pub struct Config {
 pub struct TargetSettings {
     /// The image that runs agent and action stages in Argo (`runner-image`).
     pub runner_image: String,
-    /// The image that runs the Argo gate check script, a POSIX `sh` (`check-image`).
+    /// No longer used: the Argo gate check runs `pbc runner gate` in the runner image (`check-image`, kept so that existing configurations still load).
     pub check_image: String,
     /// The API group of the CRD and the custom resources (`crd-group`).
     pub crd_group: String,

@@ -40,15 +40,17 @@ fn runs_of(answer: &str) -> Vec<String> {
 
 /// What else shapes a new run: one stage only, ids already taken by runs prepared beside it,
 /// a schedule fire to claim.
-struct How<'a> {
-    only: Option<String>,
-    taken: &'a [String],
-    fire: Option<i64>,
+pub(super) struct How<'a> {
+    pub(super) only: Option<String>,
+    pub(super) taken: &'a [String],
+    pub(super) fire: Option<i64>,
+    /// In a workflow (`pbc runner`): the outputs of the stages done before (absent: skipped).
+    pub(super) upstream: Option<&'a std::collections::BTreeMap<String, Value>>,
 }
 
 /// A run prepared by `prepare`, written by `insert`.
-struct NewRun {
-    id: String,
+pub(super) struct NewRun {
+    pub(super) id: String,
     playbook: String,
     requester: String,
     input: Value,
@@ -94,6 +96,7 @@ impl Runtime {
             only,
             taken: &[],
             fire,
+            upstream: None,
         };
         let n = self.prepare(c, agents, input, opts, how)?;
         self.commit(|tx| Self::insert(tx, &n))?;
@@ -118,6 +121,7 @@ impl Runtime {
                 only: None,
                 taken: &taken,
                 fire: None,
+                upstream: None,
             };
             news.push(self.prepare(c, agents, input.clone(), opts, how)?);
         }
@@ -147,7 +151,7 @@ impl Runtime {
     }
 
     /// Everything a new run's rows hold, checked, not yet written.
-    fn prepare(
+    pub(super) fn prepare(
         &mut self,
         c: &Compiled,
         agents: &Agents,
@@ -155,7 +159,12 @@ impl Runtime {
         opts: &RunOptions,
         how: How<'_>,
     ) -> Result<NewRun> {
-        let How { only, taken, fire } = how;
+        let How {
+            only,
+            taken,
+            fire,
+            upstream,
+        } = how;
         self.check_kill_switch("starting a run")?;
         // The input schema's defaults filled in, or the run refused before anything exists.
         crate::input::check(c, &mut input)?;
@@ -203,6 +212,7 @@ impl Runtime {
             agents: agents.clone(),
             allow_unenforced: opts.allow_unenforced_guardrails,
             only_stage: only.clone(),
+            workflow: upstream.is_some(),
         };
         let run = RunRow {
             id: id.clone(),
@@ -221,23 +231,27 @@ impl Runtime {
             .stages
             .iter()
             .enumerate()
-            .map(|(i, s)| StageRow {
-                name: s.name.value.clone(),
-                idx: i,
-                status: match &only {
-                    Some(o) if *o != s.name.value => StageStatus::Skipped,
-                    _ => StageStatus::Pending,
-                },
-                output: None,
-                guardrails: Vec::new(),
-                findings: Vec::new(),
-                error: None,
-                attempts: 0,
-                approval_id: None,
-                risk_approved: false,
-                gate_approved: false,
-                started_at: None,
-                finished_at: None,
+            .map(|(i, s)| {
+                let done = upstream.and_then(|u| u.get(&s.name.value));
+                StageRow {
+                    name: s.name.value.clone(),
+                    idx: i,
+                    status: match &only {
+                        _ if done.is_some() => StageStatus::Passed,
+                        Some(o) if *o != s.name.value => StageStatus::Skipped,
+                        _ => StageStatus::Pending,
+                    },
+                    output: done.cloned(),
+                    guardrails: Vec::new(),
+                    findings: Vec::new(),
+                    error: None,
+                    attempts: 0,
+                    approval_id: None,
+                    risk_approved: false,
+                    gate_approved: false,
+                    started_at: None,
+                    finished_at: None,
+                }
             })
             .collect();
         let live = Live {
@@ -305,7 +319,7 @@ impl Runtime {
     }
 
     /// Writes a prepared run (refused while the kill switch is engaged).
-    fn insert(tx: &crate::store::Tx<'_>, n: &NewRun) -> Result<()> {
+    pub(super) fn insert(tx: &crate::store::Tx<'_>, n: &NewRun) -> Result<()> {
         if let Some(due) = n.fire
             && !super::schedule::claim(tx, &n.playbook, due, &n.id)?
         {

@@ -90,7 +90,8 @@ impl Runtime {
             }
             return Ok(true);
         }
-        if risk != Risk::Medium {
+        // In a workflow, the suspend `pbc-playbook-approval` asked before the first stage.
+        if risk != Risk::Medium || live.run.frozen.workflow {
             return Ok(true);
         }
         let approvals = self.load_approvals("run = ?1 AND kind = 'playbook-risk'", &live.run.id)?;
@@ -234,6 +235,18 @@ impl Runtime {
         proposed: Option<&Value>,
         before: Option<AuditEntry>,
     ) -> Result<()> {
+        if live.run.frozen.workflow {
+            // In an Argo workflow only its suspends ask people; a question it has no suspend
+            // for (a policy's `require-approval`) fails closed.
+            let msg = format!(
+                "{}: the Argo workflow has no suspend for this question, so the stage does not run",
+                need.why
+            );
+            return match stage {
+                Some(i) => self.stage_failed(live, i, &msg),
+                None => self.end_run(live, RunStatus::Failed, &msg),
+            };
+        }
         let now = self.now();
         let id = loop {
             let id = random_hex(8);

@@ -20,7 +20,8 @@
 //!   `notices`: notifications, written into the outbox by the commit that queues them;
 //!   `delivery`: the outbox's deliverer and what `pbc notifications` shows; `service`: what
 //!   `pbc serve` keeps (idempotency answers) and the counts its metrics read; `schedule`:
-//!   the fires of schedule triggers `pbc serve` recorded.
+//!   the fires of schedule triggers `pbc serve` recorded; `workflow`: one stage of an Argo
+//!   workflow (`pbc runner`).
 
 use crate::agents::Agents;
 use crate::clock::{Clock, SystemClock};
@@ -53,6 +54,7 @@ mod service;
 mod stage;
 mod stats;
 mod step;
+mod workflow;
 
 pub use create::Begun;
 pub use decisions::OpenApproval;

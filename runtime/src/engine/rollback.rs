@@ -14,7 +14,9 @@ impl Runtime {
     /// The on-failure path (`spec.rollback`), once per run, on `resume` or at the end of the
     /// executing command.
     pub(super) fn on_failure(&mut self, live: &mut Live) -> Result<()> {
+        // In an Argo workflow the exit handler (`pbc-exit`) owns the on-failure path.
         if live.run.rollback_done
+            || live.run.frozen.workflow
             || matches!(
                 live.run.status,
                 RunStatus::Succeeded

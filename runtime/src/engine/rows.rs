@@ -22,6 +22,9 @@ pub(super) struct FrozenRun {
     pub(super) agents: Agents,
     pub(super) allow_unenforced: bool,
     pub(super) only_stage: Option<String>,
+    /// One stage of an Argo workflow (`pbc runner`): the workflow's suspends decide its gates.
+    #[serde(default)]
+    pub(super) workflow: bool,
 }
 
 /// A run as the store keeps it.

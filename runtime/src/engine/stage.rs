@@ -292,9 +292,11 @@ impl Runtime {
             } else {
                 details["output_sha256"] = json!(audit::sha256_hex(to_json(&out).as_bytes()));
             }
-            // An agent's gate sits after its output.
+            // An agent's gate sits after its output (in a workflow: the suspend after the
+            // stage's task).
             if stage.agent().is_some()
                 && !live.stages[i].gate_approved
+                && !live.run.frozen.workflow
                 && let Some(need) = self.gate_need(live, i)
             {
                 live.stages[i].status = StageStatus::WaitingApproval;

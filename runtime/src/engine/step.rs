@@ -142,7 +142,10 @@ impl Runtime {
         // medium risk (the stage's own, not inherited: a medium playbook is asked once, before
         // its first stage): one approval before it runs
         let own_medium = stage.risk.as_ref().is_some_and(|r| r.value == Risk::Medium);
-        if own_medium && !live.stages[i].risk_approved {
+        // In a workflow, the suspends before the stage's task asked (`<stage>-risk-approval`,
+        // `<stage>-approval`): the task runs only once they passed their check.
+        let asked = live.run.frozen.workflow;
+        if own_medium && !live.stages[i].risk_approved && !asked {
             if is_action && let Some(mut need) = self.gate_need(live, i) {
                 // The action's manual gate is that same decision.
                 need.why = format!("{}; the stage is `risk: medium`", need.why);
@@ -159,6 +162,7 @@ impl Runtime {
         // an action's gate sits before it acts
         if is_action
             && !live.stages[i].gate_approved
+            && !asked
             && let Some(need) = self.gate_need(live, i)
         {
             self.open_approval(live, Some(i), ApprovalKind::Gate, need, None)?;
