@@ -8,6 +8,7 @@ mod notifications;
 mod policy;
 mod reports;
 mod run;
+mod state;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -8,10 +8,10 @@
 //! So there is one decision, one audit entry and one notification.
 
 use crate::clock::rfc3339;
+use crate::db::{OptionalExtension, params};
 use crate::report::{Approval, ApprovalStatus};
 use crate::store::Tx;
 use crate::{Error, Result};
-use rusqlite::{OptionalExtension, params};
 
 /// Records `a`'s decision (its status, who, as which role, when, why) if, and only if, the
 /// approval is still pending in the store. Refused otherwise, saying who decided it and when.
