@@ -255,8 +255,15 @@ fn two_concurrent_runs_share_one_rate_limit_and_one_audit_chain() {
     let effects = lab.lines("effects.log");
     assert_eq!(effects.len(), 3, "{effects:?}");
     let failed = if va["status"] == "failed" { &va } else { &vb };
-    let msg = failed["message"].as_str().unwrap_or_default();
-    assert!(msg.contains("rate limit"), "{failed}");
+    assert_eq!(failed["stages"]["again"]["status"], "failed", "{failed}");
+    let log = std::fs::read_to_string(lab.dir.join("st/audit.jsonl")).unwrap();
+    let limited: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "rate-limited")
+        .collect();
+    assert_eq!(limited.len(), 1, "{log}");
+    assert_eq!(limited[0]["run"], failed["run"]);
     let events: i64 = connect(&lab.db.url)
         .query_one("SELECT COUNT(*) FROM rate_events", &[])
         .unwrap()

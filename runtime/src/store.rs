@@ -1,4 +1,5 @@
-//! The state store: one SQLite file, `STATE/state.db`, written in transactions.
+//! The state store: its tables in one SQLite file, `STATE/state.db`, or in a PostgreSQL
+//! database a cluster shares ([`Backend`], [`crate::db`]), written in transactions.
 //!
 //! Tables (see `docs/runtime.md`): `runs`, `stages`, `approvals`, `rejections`,
 //! `rate_events`, `action_history` (each executed action stage's params, for policies'

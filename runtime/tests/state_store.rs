@@ -308,3 +308,119 @@ fn a_rate_limit_is_counted_once_across_concurrent_writers_and_the_chain_stays_on
         }
     });
 }
+
+const NOTIFIED: &str = "apiVersion: agenticops/v1
+kind: Playbook
+metadata: {name: notified}
+spec:
+  trigger: ev
+  stages:
+    - name: scale
+      action: k8s:scale
+      approval: manual
+      approvers: [{role: sre}]
+      notification:
+        on-pending: [ops-log]
+";
+
+/// One history through the engine's queries: a rejection, an approval, a notification in
+/// the outbox, the kill switch, every report. What each query answers, without times.
+fn history(dir: &Path, backend: &StateBackend) -> Vec<String> {
+    let st = dir.join("st");
+    std::fs::write(
+        dir.join(".pbc.yaml"),
+        "notifications:\n  ops-log: {file: notes.jsonl}\n",
+    )
+    .unwrap();
+    let (c, agents) = setup(dir, NOTIFIED);
+    let mut rt = Runtime::open_with(&st, backend).unwrap();
+    let opts = RunOptions::requested_by("alice");
+    let first = rt.run(&c, &agents, json!({}), &opts).unwrap();
+    rt.reject(&first.pending[0].id, "a@example.com", "not now")
+        .unwrap();
+    let second = rt.run(&c, &agents, json!({}), &opts).unwrap();
+    assert_eq!(second.previous_rejections.len(), 1);
+    rt.approve(&second.pending[0].id, "b@example.com").unwrap();
+    let done = rt.resume(&second.run, None).unwrap();
+    rt.deliver(std::time::Duration::from_secs(5)).unwrap();
+    let mut out = vec![
+        format!("first: {:?}, second: {:?}", first.status, done.status),
+        format!(
+            "{:?}",
+            rt.rejections("notified")
+                .unwrap()
+                .iter()
+                .map(|r| (&r.by, &r.reason))
+                .collect::<Vec<_>>()
+        ),
+        format!(
+            "runs: {:?}",
+            rt.runs()
+                .unwrap()
+                .iter()
+                .map(|r| &r.status)
+                .collect::<Vec<_>>()
+        ),
+        format!("approvals: {:?}", rt.approval_counts().unwrap()),
+        format!(
+            "stages: {:?}",
+            rt.stage_durations()
+                .unwrap()
+                .iter()
+                .map(|h| (&h.labels, h.count, &h.buckets))
+                .collect::<Vec<_>>()
+        ),
+        format!(
+            "decisions: {:?}",
+            rt.approval_latencies()
+                .unwrap()
+                .iter()
+                .map(|h| (&h.labels, h.count))
+                .collect::<Vec<_>>()
+        ),
+        format!("guardrails: {:?}", rt.guardrail_triggers().unwrap()),
+        format!("policies: {:?}", rt.policy_stats().unwrap()),
+    ];
+    let status = rt.notifications_status().unwrap();
+    out.push(format!(
+        "outbox: {} pending, {} sent, {} failed {:?}",
+        status.pending,
+        status.sent,
+        status.failed,
+        status
+            .deliveries
+            .iter()
+            .map(|r| (&r.event, &r.status))
+            .collect::<Vec<_>>()
+    ));
+    rt.stop(None, "ops@example.com").unwrap();
+    out.push(format!(
+        "kill switch: {}",
+        rt.kill_switch().unwrap().engaged
+    ));
+    out.push(format!(
+        "released by: {:?}",
+        rt.release_kill_switch("ops@example.com").unwrap().is_some()
+    ));
+    let v = rt.verify_audit(None).unwrap();
+    assert!(v.ok(), "{v:?}");
+    out
+}
+
+#[test]
+fn the_engines_queries_answer_alike_on_both_backends() {
+    let answers = std::sync::Mutex::new(Vec::new());
+    on_both(|name, backend| {
+        let dir = tempfile::tempdir().unwrap();
+        answers
+            .lock()
+            .unwrap()
+            .push((name.to_string(), history(dir.path(), backend)));
+    });
+    let answers = answers.into_inner().unwrap();
+    let (_, sqlite) = &answers[0];
+    assert_eq!(sqlite[0], "first: WaitingApproval, second: Succeeded");
+    for (name, a) in &answers[1..] {
+        assert_eq!(a, sqlite, "{name} answers otherwise than sqlite");
+    }
+}

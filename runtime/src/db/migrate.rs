@@ -1,7 +1,7 @@
 //! Versioned schema migrations, one list per backend with the same tables and columns.
 //!
-//! The version is `meta.schema`. Opening a store applies what is missing, each migration in
-//! its own write transaction (so two processes opening a new store at once apply it once);
+//! The version is `meta.schema`. Opening a store applies what is missing in one exclusive
+//! write transaction (so two processes opening a new store at once apply it once);
 //! `pbc state migrate` does the same explicitly and says what it did. A store written by a
 //! newer pbc (a higher version) is refused rather than written with an older schema.
 //!
