@@ -67,6 +67,23 @@ macro_rules! int_param {
     ($($t:ty),*) => {$(
         impl ToParam for $t {
             fn to_param(&self) -> Value {
+                Value::Int(i64::from(*self))
+            }
+        }
+    )*};
+}
+int_param!(i32, u32, u8, i16, u16);
+
+impl ToParam for i64 {
+    fn to_param(&self) -> Value {
+        Value::Int(*self)
+    }
+}
+
+macro_rules! wide_param {
+    ($($t:ty),*) => {$(
+        impl ToParam for $t {
+            fn to_param(&self) -> Value {
                 // Counters, sequence numbers and times: far below i64::MAX; saturate rather
                 // than wrap if one ever is not.
                 Value::Int(i64::try_from(*self).unwrap_or(i64::MAX))
@@ -74,7 +91,7 @@ macro_rules! int_param {
         }
     )*};
 }
-int_param!(i64, i32, u32, u64, usize, u8, i16, u16);
+wide_param!(u64, usize);
 
 /// A column value read into a Rust type.
 pub trait FromValue: Sized {
@@ -142,7 +159,16 @@ macro_rules! int_value {
         }
     )*};
 }
-int_value!(i64, i32, u32, u64, usize, u8, i16, u16);
+int_value!(i32, u32, u64, usize, u8, i16, u16);
+
+impl FromValue for i64 {
+    fn from_value(v: Value) -> Result<Self, DbError> {
+        match v {
+            Value::Int(i) => Ok(i),
+            v => Err(mismatch("an integer", &v)),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
