@@ -101,7 +101,8 @@ impl Row {
 #[derive(Debug)]
 enum Backend {
     Sqlite(rusqlite::Connection),
-    Pg(RefCell<pg::PgConn>),
+    // Boxed: the client and its statements are far larger than a SQLite handle.
+    Pg(Box<RefCell<pg::PgConn>>),
 }
 
 /// A connection to the state store.
@@ -170,7 +171,7 @@ impl Conn {
     /// A connection to PostgreSQL at `url` ([`pg::PgConn::connect`]).
     pub fn postgres(url: &str) -> Result<Conn, DbError> {
         Ok(Conn {
-            backend: Backend::Pg(RefCell::new(pg::PgConn::connect(url)?)),
+            backend: Backend::Pg(Box::new(RefCell::new(pg::PgConn::connect(url)?))),
             in_tx: Cell::new(false),
         })
     }
