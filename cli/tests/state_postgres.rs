@@ -242,7 +242,7 @@ fn json_of(o: &Output) -> Value {
 #[test]
 fn two_concurrent_runs_share_one_rate_limit_and_one_audit_chain() {
     let Some(lab) = Lab::new() else { return };
-    let (mut a, mut b) = (lab.spawn_run(), lab.spawn_run());
+    let (a, b) = (lab.spawn_run(), lab.spawn_run());
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     let (va, vb) = (json_of(&a), json_of(&b));
     let mut statuses = vec![
