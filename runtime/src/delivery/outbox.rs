@@ -191,7 +191,7 @@ fn row(r: &crate::db::Row) -> std::result::Result<OutboxRow, crate::db::DbError>
 pub(crate) fn list(store: &Store, status: Option<&str>, limit: usize) -> Result<Vec<OutboxRow>> {
     store.read(|c| {
         let sql = format!(
-            "SELECT {COLUMNS} FROM outbox WHERE ?1 IS NULL OR status = ?1 ORDER BY created_at, rowid LIMIT ?2"
+            "SELECT {COLUMNS} FROM outbox WHERE CAST(?1 AS TEXT) IS NULL OR status = ?1 ORDER BY created_at, rowid LIMIT ?2"
         );
         let mut st = c.prepare(&sql).map_err(db)?;
         st.query_map(params![status, limit as i64], row)
