@@ -65,7 +65,7 @@ pub enum ExportFormatArg {
 
 fn state_store(state: &Option<PathBuf>) -> Result<(), Error> {
     let dir = pbc_runtime::default_state_dir(state.as_deref());
-    if dir.join("state.db").is_file() {
+    if pbc_runtime::state_store_exists(&dir) {
         Ok(())
     } else {
         Err(Error::Usage(format!(

@@ -288,6 +288,11 @@ pub enum Command {
         #[command(subcommand)]
         action: NotificationsAction,
     },
+    /// The state store: `migrate` brings it to the newest schema.
+    State {
+        #[command(subcommand)]
+        action: StateAction,
+    },
     /// Audit-log tools.
     Audit {
         #[command(subcommand)]
@@ -337,6 +342,19 @@ pub enum RunsAction {
 }
 
 pub use crate::audit::AuditAction;
+
+#[derive(Subcommand, Debug)]
+pub enum StateAction {
+    /// Create or upgrade the state store's tables (SQLite in the state directory, or the
+    /// PostgreSQL database of --url / $PBC_STATE_URL; password from $PBC_STATE_PASSWORD).
+    Migrate {
+        /// A `postgres://user@host:port/db` URL (default: $PBC_STATE_URL; else SQLite).
+        #[arg(long, env = "PBC_STATE_URL", value_name = "URL")]
+        url: Option<String>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+}
 
 #[derive(Subcommand, Debug)]
 pub enum NotificationsAction {
@@ -509,6 +527,9 @@ pub fn run() -> ExitCode {
             NotificationsAction::Test { channel, dir } => {
                 crate::notifications::test(&g, &channel, dir)
             }
+        },
+        Command::State { action } => match action {
+            StateAction::Migrate { url, state } => crate::state::migrate(state.state, url),
         },
         Command::Audit { action } => match action {
             AuditAction::Verify {

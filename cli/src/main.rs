@@ -9,6 +9,7 @@ mod policy;
 mod reports;
 mod run;
 mod runner;
+mod state;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -60,7 +60,7 @@ fn row_json(r: &OutboxRow) -> serde_json::Value {
 /// `pbc notifications status`.
 pub fn status(state: Option<PathBuf>, json: bool) -> ExitCode {
     let dir = pbc_runtime::default_state_dir(state.as_deref());
-    if !dir.join("state.db").is_file() {
+    if !pbc_runtime::state_store_exists(&dir) {
         // Read-only: no state, nothing queued; nothing is created.
         if json {
             println!(

@@ -44,7 +44,7 @@ pub(crate) fn open(state: Option<PathBuf>) -> Result<Runtime, Error> {
 /// created, so a missing store is a usage error and nothing is created.
 fn open_existing(state: Option<PathBuf>) -> Result<Runtime, Error> {
     let dir = pbc_runtime::default_state_dir(state.as_deref());
-    if !dir.join("state.db").is_file() {
+    if !pbc_runtime::state_store_exists(&dir) {
         return Err(Error::Usage(format!(
             "{}: no state store here (no state.db); give the state of the run with --state DIR or PBC_STATE_DIR",
             dir.display()
@@ -233,7 +233,7 @@ pub fn resume(state: Option<PathBuf>, run: &str, agents: Option<PathBuf>, json: 
 /// `pbc runs --stats`: policy figures over every run in the state store.
 pub fn stats(state: Option<PathBuf>, json: bool) -> ExitCode {
     let dir = pbc_runtime::default_state_dir(state.as_deref());
-    let result = if dir.join("state.db").exists() {
+    let result = if pbc_runtime::state_store_exists(&dir) {
         open(state).and_then(|rt| rt.policy_stats())
     } else {
         Ok(pbc_runtime::PolicyStats {
@@ -289,7 +289,7 @@ pub fn runs(state: Option<PathBuf>, json: bool) -> ExitCode {
             "{}: the state directory is not a directory",
             dir.display()
         )))
-    } else if dir.join("state.db").exists() {
+    } else if pbc_runtime::state_store_exists(&dir) {
         open(state).and_then(|mut rt| {
             let r = (rt.runs()?, rt.kill_switch()?);
             crate::notifications::deliver(&mut rt);
@@ -408,7 +408,7 @@ pub fn release(state: Option<PathBuf>, who: Option<String>) -> ExitCode {
 pub fn verify(state: Option<PathBuf>, file: Option<PathBuf>) -> ExitCode {
     // Read-only: never creates a state directory or store.
     let dir = pbc_runtime::default_state_dir(state.as_deref());
-    let has_store = dir.join("state.db").exists();
+    let has_store = pbc_runtime::state_store_exists(&dir);
     let result = match &file {
         Some(f) if !has_store => {
             pbc_runtime::files::open_regular(f, "the audit log").and_then(|h| {

@@ -247,6 +247,19 @@ fn accepted_and_rejected_agree() {
         ("serve: {missed-schedules: run-once}\n", true),
         ("serve: {missed-schedules: run-all}\n", false),
         ("serve: {missed-schedules: [skip]}\n", false),
+        ("serve: {state: sqlite}\n", true),
+        ("serve: {state: 'postgres://pbc@db:5432/pbc'}\n", true),
+        (
+            "serve: {state: 'postgresql://db/pbc?connect_timeout=5'}\n",
+            true,
+        ),
+        ("serve: {state: 'postgres://pbc:secret@db/pbc'}\n", false),
+        (
+            "serve: {state: 'postgres://db/pbc?user=pbc&password=x'}\n",
+            false,
+        ),
+        ("serve: {state: 'mysql://db/pbc'}\n", false),
+        ("serve: {state: [sqlite]}\n", false),
         (
             "serve: {tls: {cert: tls/server.pem, key: tls/server.key}}\n",
             true,

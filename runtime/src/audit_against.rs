@@ -11,11 +11,11 @@
 //! side is reported as such.
 
 use crate::audit::{AuditEntry, GENESIS, seal};
+use crate::db::{OptionalExtension, params};
 use crate::delivery::Settings;
 use crate::store::Store;
 use crate::{Error, Result};
 use pbc_compiler::config::SinkDef;
-use rusqlite::{OptionalExtension, params};
 use std::collections::BTreeMap;
 
 /// What the comparison found.
@@ -46,7 +46,7 @@ struct Copy {
     batches: usize,
 }
 
-fn db(e: rusqlite::Error) -> Error {
+fn db(e: crate::db::DbError) -> Error {
     Error::Store(e.to_string())
 }
 
@@ -131,7 +131,7 @@ fn runs_of(store: &Store, name: &str) -> Result<std::collections::BTreeSet<Strin
         let mut st = c
             .prepare("SELECT run FROM run_sinks WHERE sink = ?1")
             .map_err(db)?;
-        st.query_map(params![name], |r| r.get::<_, String>(0))
+        st.query_map(params![name], |r| r.get::<String>(0))
             .map_err(db)?
             .collect::<std::result::Result<_, _>>()
             .map_err(db)

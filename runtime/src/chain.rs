@@ -10,6 +10,7 @@
 //! chain ([`cross_check`]).
 
 use crate::audit::{self, AuditEntry, GENESIS};
+use crate::db::params;
 use crate::report::{Approval, ApprovalStatus, RunStatus};
 use crate::store::Store;
 use crate::{Error, Result};
@@ -161,7 +162,7 @@ pub(crate) fn confirm_stage(
     })
 }
 
-fn store_err(e: rusqlite::Error) -> Error {
+fn store_err(e: crate::db::DbError) -> Error {
     Error::Store(e.to_string())
 }
 
@@ -173,15 +174,15 @@ pub(crate) fn cross_check(store: &Store, entries: &[AuditEntry]) -> Result<Vec<S
         let approvals: Vec<ApprovalRow> = c
             .prepare("SELECT id, run, status, decided_by FROM approvals ORDER BY opened_at, id")
             .map_err(store_err)?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .query_map(params![], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .map_err(store_err)?
             .collect::<std::result::Result<_, _>>()
             .map_err(store_err)?;
         let flags: Vec<(String, String, bool, bool)> = c
             .prepare("SELECT run, name, gate_approved, risk_approved FROM stages WHERE gate_approved != 0 OR risk_approved != 0 ORDER BY run, idx")
             .map_err(store_err)?
-            .query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0, r.get::<_, i64>(3)? != 0))
+            .query_map(params![], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<i64>(2)? != 0, r.get::<i64>(3)? != 0))
             })
             .map_err(store_err)?
             .collect::<std::result::Result<_, _>>()
@@ -189,7 +190,7 @@ pub(crate) fn cross_check(store: &Store, entries: &[AuditEntry]) -> Result<Vec<S
         let runs: Vec<(String, String)> = c
             .prepare("SELECT id, status FROM runs ORDER BY created_at, id")
             .map_err(store_err)?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(store_err)?
             .collect::<std::result::Result<_, _>>()
             .map_err(store_err)?;

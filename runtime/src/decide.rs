@@ -2,16 +2,17 @@
 //!
 //! A decision (approve, reject, expire) is a compare-and-set inside the transaction that
 //! also records its audit entry: `UPDATE approvals … WHERE id = ? AND status = 'pending'`,
-//! in an immediate (write-locked) transaction. When two processes decide the same approval at
-//! once, SQLite serializes their transactions (the second waits on the busy timeout); the
-//! second finds no pending row, changes nothing, and is refused with who decided and when.
+//! in an exclusive write transaction. When two processes decide the same approval at once,
+//! the store serializes their transactions (SQLite's write lock, waited for on the busy
+//! timeout; PostgreSQL's advisory lock, [`crate::db`]); the second finds no pending row,
+//! changes nothing, and is refused with who decided and when.
 //! So there is one decision, one audit entry and one notification.
 
 use crate::clock::rfc3339;
+use crate::db::{OptionalExtension, params};
 use crate::report::{Approval, ApprovalStatus};
 use crate::store::Tx;
 use crate::{Error, Result};
-use rusqlite::{OptionalExtension, params};
 
 /// Records `a`'s decision (its status, who, as which role, when, why) if, and only if, the
 /// approval is still pending in the store. Refused otherwise, saying who decided it and when.

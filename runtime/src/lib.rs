@@ -21,6 +21,7 @@ mod audit_against;
 pub mod audit_export;
 mod chain;
 pub mod clock;
+pub mod db;
 mod decide;
 pub mod delivery;
 mod engine;
@@ -42,13 +43,15 @@ pub use audit_against::Comparison;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
     ApprovalCounts, Begun, Fired, HISTOGRAM_BOUNDS_SECS, Histogram, KillSwitch, Latency,
-    OpenApproval, PolicyStats, Runtime, SCHEDULE_REQUESTER, default_state_dir,
+    OpenApproval, PolicyStats, Runtime, SCHEDULE_REQUESTER, default_state_dir, migrate_state,
+    state_store_exists,
 };
 pub use load::{Compiled, LoadOptions, load, load_all};
 pub use report::{
     Approval, ApprovalKind, ApprovalStatus, ApproverRef, AuditLog, Decision, Rejection, RunOptions,
     RunReport, RunStatus, RunSummary, StageReport, StageStatus,
 };
+pub use store::Backend as StateBackend;
 
 /// What can go wrong in the runtime.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

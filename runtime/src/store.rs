@@ -1,4 +1,5 @@
-//! The state store: one SQLite file, `STATE/state.db`, written in transactions.
+//! The state store: its tables in one SQLite file, `STATE/state.db`, or in a PostgreSQL
+//! database a cluster shares ([`Backend`], [`crate::db`]), written in transactions.
 //!
 //! Tables (see `docs/runtime.md`): `runs`, `stages`, `approvals`, `rejections`,
 //! `rate_events`, `action_history` (each executed action stage's params, for policies'
@@ -15,15 +16,13 @@
 //! writes what is missing, so no entry is lost and none is written twice.
 
 use crate::audit::{self, AuditEntry, GENESIS};
+use crate::db::{Conn, DbError, OptionalExtension, TxGuard, params};
 use crate::{Error, Result};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const SCHEMA_VERSION: i64 = 1;
-
-const SCHEMA: &str = r#"
+pub(crate) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
   id TEXT PRIMARY KEY,
@@ -115,18 +114,58 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 "#;
 
+/// Where the state store's tables live.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// `STATE/state.db` (the embedded default).
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database shared by every process of a cluster: `postgres://…`, the
+    /// password from `PBC_STATE_PASSWORD`.
+    Postgres(String),
+}
+
+impl Backend {
+    /// The backend a `state:` setting or `PBC_STATE_URL` names: empty or `sqlite` is the
+    /// embedded store, `postgres://` / `postgresql://` a PostgreSQL database.
+    pub fn parse(s: &str) -> Result<Backend> {
+        let s = s.trim();
+        if s.is_empty() || s == "sqlite" {
+            return Ok(Backend::Sqlite);
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(Backend::Postgres(s.to_string()));
+        }
+        Err(Error::Usage(
+            "the state store must be `sqlite` or a `postgres://` URL".into(),
+        ))
+    }
+
+    /// `PBC_STATE_URL`, when set and not empty.
+    pub fn from_env() -> Result<Option<Backend>> {
+        match std::env::var("PBC_STATE_URL") {
+            Ok(v) if !v.trim().is_empty() => Backend::parse(&v).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
 /// The state directory's files.
 #[derive(Debug)]
 pub struct Store {
     pub dir: PathBuf,
-    conn: Connection,
+    /// Where the tables are (the processes a run's parallel stages start use the same).
+    pub backend: Backend,
+    /// The schema version the store had when opened, and has now.
+    pub migrated: crate::db::migrate::Migrated,
+    conn: Conn,
     /// Whether this process has warned that the audit file was changed outside pbc.
     warned: bool,
 }
 
 /// A transaction on the store.
 pub struct Tx<'a> {
-    tx: rusqlite::Transaction<'a>,
+    tx: TxGuard<'a>,
     /// The audit entries appended, logged once the transaction commits.
     appended: std::cell::RefCell<Vec<Appended>>,
 }
@@ -158,13 +197,19 @@ impl Appended {
     }
 }
 
-fn db(e: rusqlite::Error) -> Error {
+fn db(e: DbError) -> Error {
     Error::Store(e.to_string())
 }
 
 impl Store {
     /// Opens (creating) `DIR/state.db`.
     pub fn open(dir: &Path) -> Result<Store> {
+        Store::open_with(dir, &Backend::Sqlite)
+    }
+
+    /// Opens the state directory (creating it) with its tables in `backend`, migrated to
+    /// the latest schema ([`crate::db::migrate`]).
+    pub fn open_with(dir: &Path, backend: &Backend) -> Result<Store> {
         if dir.exists() && !dir.is_dir() {
             return Err(Error::Usage(format!(
                 "{}: the state directory is not a directory",
@@ -178,47 +223,38 @@ impl Store {
             ))
         })?;
         crate::statedir::check_writable(dir)?;
-        let conn = Connection::open(dir.join("state.db")).map_err(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(db)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;",
-        )
-        .map_err(db)?;
-        conn.execute_batch(SCHEMA).map_err(db)?;
-        conn.execute_batch(crate::delivery::outbox::SCHEMA)
-            .map_err(db)?;
-        conn.execute_batch(crate::delivery::sinks::SCHEMA)
-            .map_err(db)?;
-        conn.execute_batch(crate::engine::schedule::SCHEMA)
-            .map_err(db)?;
-        let v: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key='schema'", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(db)?;
-        match v.and_then(|v| v.parse::<i64>().ok()) {
-            None => {
-                conn.execute(
-                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?1)",
-                    params![SCHEMA_VERSION.to_string()],
+        let conn = match backend {
+            Backend::Sqlite => {
+                let c =
+                    rusqlite::Connection::open(dir.join("state.db")).map_err(|e| db(e.into()))?;
+                c.busy_timeout(std::time::Duration::from_secs(30))
+                    .map_err(|e| db(e.into()))?;
+                c.execute_batch(
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;",
                 )
-                .map_err(db)?;
+                .map_err(|e| db(e.into()))?;
+                Conn::sqlite(c)
             }
-            Some(v) if v > SCHEMA_VERSION => {
-                return Err(Error::Usage(format!(
-                    "{}: the state was written by a newer pbc (schema {v})",
-                    dir.display()
-                )));
+            Backend::Postgres(url) => Conn::postgres(url).map_err(db)?,
+        };
+        let migrated = crate::db::migrate::migrate(&conn).map_err(|e| match e {
+            crate::db::migrate::MigrateError::Newer(_) => {
+                Error::Usage(format!("{}: {e}", dir.display()))
             }
-            Some(_) => {}
-        }
+            crate::db::migrate::MigrateError::Db(e) => db(e),
+        })?;
         Ok(Store {
             dir: dir.to_path_buf(),
+            backend: backend.clone(),
+            migrated,
             conn,
             warned: false,
         })
+    }
+
+    /// Which SQL the store speaks.
+    pub fn dialect(&self) -> crate::db::Dialect {
+        self.conn.dialect()
     }
 
     /// `STATE/audit.jsonl`.
@@ -231,10 +267,7 @@ impl Store {
     /// then stay in the store (warned about once; `pbc audit verify` reports the tampering).
     pub fn tx<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let out = {
-            let t = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db)?;
+            let t = self.conn.begin(true).map_err(db)?;
             let tx = Tx {
                 tx: t,
                 appended: Default::default(),
@@ -272,7 +305,7 @@ impl Store {
     }
 
     /// A read-only view (no audit writes).
-    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    pub fn read<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
         f(&self.conn)
     }
 
@@ -280,15 +313,12 @@ impl Store {
     /// them in the store) when the file is not the length pbc last wrote.
     pub fn flush_audit(&mut self) -> Result<()> {
         let path = self.audit_path();
-        let t = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
+        let t = self.conn.begin(true).map_err(db)?;
         let pending: Vec<(i64, String)> = {
             let mut st = t
                 .prepare("SELECT seq, line FROM audit WHERE line IS NOT NULL ORDER BY seq")
                 .map_err(db)?;
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            st.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))
                 .map_err(db)?
                 .collect::<std::result::Result<_, _>>()
                 .map_err(db)?
@@ -346,7 +376,7 @@ impl Store {
             .prepare("SELECT hash, line IS NOT NULL FROM audit ORDER BY seq")
             .map_err(db)?;
         let rows: Vec<(String, bool)> = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(db)?
             .collect::<std::result::Result<_, _>>()
             .map_err(db)?;
@@ -359,12 +389,12 @@ impl Store {
     /// entries not yet in the file (seq and line), and how many bytes of the file pbc wrote
     /// and marked (the file's first entries, `hashes.len() - pending.len()` of them).
     pub fn audit_snapshot(&self) -> Result<AuditSnapshot> {
-        let read = |c: &Connection| -> Result<AuditSnapshot> {
+        let read = |c: &Conn| -> Result<AuditSnapshot> {
             let mut st = c
                 .prepare("SELECT seq, hash, line FROM audit ORDER BY seq")
                 .map_err(db)?;
             let rows: Vec<(i64, String, Option<String>)> = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .query_map(params![], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .map_err(db)?
                 .collect::<std::result::Result<_, _>>()
                 .map_err(db)?;
@@ -386,7 +416,7 @@ impl Store {
         };
         if self.conn.is_autocommit() {
             // A read transaction: both statements see the same snapshot (WAL).
-            let t = self.conn.unchecked_transaction().map_err(db)?;
+            let t = self.conn.begin(false).map_err(db)?;
             let snap = read(&t)?;
             t.commit().map_err(db)?;
             Ok(snap)
@@ -401,7 +431,7 @@ impl Store {
             .conn
             .prepare("SELECT seq, line FROM audit WHERE line IS NOT NULL ORDER BY seq")
             .map_err(db)?;
-        st.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+        st.query_map(params![], |r| Ok((r.get::<i64>(0)? as u64, r.get(1)?)))
             .map_err(db)?
             .collect::<std::result::Result<_, _>>()
             .map_err(db)
@@ -413,7 +443,7 @@ impl Store {
             .conn
             .query_row(
                 "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                [],
+                params![],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
@@ -435,7 +465,7 @@ fn file_ends_with(path: &Path, tail: &[u8]) -> bool {
     f.read_to_end(&mut buf).is_ok() && buf == tail
 }
 
-fn meta_get(c: &Connection, key: &str) -> Result<Option<String>> {
+fn meta_get(c: &Conn, key: &str) -> Result<Option<String>> {
     c.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
         r.get(0)
     })
@@ -443,9 +473,9 @@ fn meta_get(c: &Connection, key: &str) -> Result<Option<String>> {
     .map_err(db)
 }
 
-fn meta_set(c: &Connection, key: &str, value: &str) -> Result<()> {
+fn meta_set(c: &Conn, key: &str, value: &str) -> Result<()> {
     c.execute(
-        "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+        "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         params![key, value],
     )
     .map(|_| ())
@@ -453,7 +483,7 @@ fn meta_set(c: &Connection, key: &str, value: &str) -> Result<()> {
 }
 
 impl Tx<'_> {
-    pub fn conn(&self) -> &Connection {
+    pub fn conn(&self) -> &Conn {
         &self.tx
     }
 
@@ -477,7 +507,7 @@ impl Tx<'_> {
             .tx
             .query_row(
                 "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                [],
+                params![],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()

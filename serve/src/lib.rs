@@ -39,6 +39,7 @@ pub use setup::Options;
 /// What every handler shares.
 pub struct App {
     pub(crate) state_dir: PathBuf,
+    pub(crate) state_backend: pbc_runtime::StateBackend,
     /// The playbooks served; SIGHUP swaps the set ([`App::playbooks`] reads it).
     playbooks: RwLock<Arc<Vec<Arc<Compiled>>>>,
     /// The system clock, or the test clock (`testclock`).
@@ -84,7 +85,7 @@ impl App {
 
     /// The engine over the state store, on the server's clock.
     pub(crate) fn runtime(&self) -> Result<Runtime, pbc_runtime::Error> {
-        Ok(Runtime::open(&self.state_dir)?
+        Ok(Runtime::open_with(&self.state_dir, &self.state_backend)?
             .with_clock(self.clock.clone())
             .with_parallelism(self.parallelism))
     }
@@ -253,7 +254,10 @@ pub fn serve(o: &Options) -> Result<(), pbc_runtime::Error> {
         .build()
         .map_err(|e| pbc_runtime::Error::Io(format!("cannot start the server: {e}")))?;
     // The store opens (and is created) before listening: a bad state directory refuses to start.
-    drop(Runtime::open(&loaded.state_dir)?);
+    drop(Runtime::open_with(
+        &loaded.state_dir,
+        &loaded.state_backend,
+    )?);
     let names: Vec<String> = loaded
         .playbooks
         .iter()
@@ -261,6 +265,7 @@ pub fn serve(o: &Options) -> Result<(), pbc_runtime::Error> {
         .collect();
     let app = Arc::new(App {
         state_dir: loaded.state_dir.clone(),
+        state_backend: loaded.state_backend.clone(),
         playbooks: RwLock::new(Arc::new(loaded.playbooks)),
         clock: testclock::from_env(),
         agents: loaded.agents,

@@ -179,9 +179,9 @@ fn policy_series(out: &mut String, p: &pbc_runtime::PolicyStats) {
     )
 )]
 pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
-    let dir = app.state_dir.clone();
+    let (dir, backend) = (app.state_dir.clone(), app.state_backend.clone());
     let stored = tokio::task::spawn_blocking(move || {
-        let mut rt = pbc_runtime::Runtime::open(&dir)?;
+        let mut rt = pbc_runtime::Runtime::open_with(&dir, &backend)?;
         let runs = rt.runs()?;
         let counts = rt.approval_counts()?;
         let outbox = rt.notifications_status()?;

@@ -41,6 +41,8 @@ pub struct Loaded {
     pub max_body_bytes: usize,
     pub workers: Option<usize>,
     pub state_dir: PathBuf,
+    /// Where the state store's tables are: `PBC_STATE_URL`, else `serve.state`, else SQLite.
+    pub state_backend: pbc_runtime::StateBackend,
     /// `serve.missed-schedules`.
     pub missed_schedules: MissedSchedules,
     /// Serve HTTPS with these files.
@@ -276,6 +278,10 @@ pub fn load(o: &Options) -> Result<Loaded, Error> {
             .unwrap_or(usize::MAX),
         workers: serve.workers.map(|w| w as usize),
         state_dir: pbc_runtime::default_state_dir(o.state.as_deref()),
+        state_backend: match pbc_runtime::StateBackend::from_env()? {
+            Some(b) => b,
+            None => pbc_runtime::StateBackend::parse(serve.state.as_deref().unwrap_or_default())?,
+        },
         missed_schedules: serve.missed_schedules.unwrap_or_default(),
         tls,
         warnings,

@@ -2,7 +2,8 @@
 //! link to approval pages there), who may call it (sha256 hashes of bearer tokens, inline or in
 //! a file), the env var holding the event signing secret, the agents file, the largest body
 //! accepted, the number of worker threads, what a start does with schedule fires missed while
-//! the server was down, and the certificate and key of its TLS listener.
+//! the server was down, the certificate and key of its TLS listener, and where its state
+//! store's tables are (`state`: SQLite, or a PostgreSQL URL shared by a cluster).
 
 pub use super::serve_identity::{ServeOidc, ServeSlack};
 use super::serve_identity::{read_oidc, read_slack};
@@ -61,6 +62,10 @@ pub struct ServeSettings {
     /// `slack`: Approve / Reject buttons in Slack messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slack: Option<ServeSlack>,
+    /// `state`: `sqlite` (the default: `STATE/state.db`) or a `postgres://` URL without a
+    /// password (it comes from `PBC_STATE_PASSWORD`); `PBC_STATE_URL` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 /// `serve.missed-schedules`.
@@ -113,7 +118,53 @@ const KEYS: &[&str] = &[
     "tls",
     "oidc",
     "slack",
+    "state",
 ];
+
+/// `serve.state`: `sqlite`, or a `postgres://` / `postgresql://` URL that names no password.
+fn read_state(e: &crate::yaml::Entry, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    let v = e.value.as_str().map(str::trim).unwrap_or_default();
+    let url = v
+        .strip_prefix("postgres://")
+        .or_else(|| v.strip_prefix("postgresql://"));
+    match url {
+        _ if v == "sqlite" => Some(v.to_string()),
+        // `user:password@` or `?password=`: a secret in the configuration.
+        Some(rest) if has_password(rest) => {
+            diags.push(
+                bad(e.value.span, "`state` must not hold a password".into()).with_help(
+                    "give the URL without it (`postgres://pbc@db:5432/pbc`) and the password in the environment variable PBC_STATE_PASSWORD"
+                        .to_string(),
+                ),
+            );
+            None
+        }
+        Some(_) => Some(v.to_string()),
+        None => {
+            diags.push(
+                bad(
+                    e.value.span,
+                    "`state` must be `sqlite` or a `postgres://` URL".into(),
+                )
+                .with_help(
+                    "`sqlite` keeps the tables in STATE/state.db; `postgres://user@host:port/db` shares them across a cluster (docs/state.md)"
+                        .to_string(),
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Whether a URL (after its scheme) names a password.
+fn has_password(rest: &str) -> bool {
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let user = authority.rsplit_once('@').map(|(u, _)| u);
+    user.is_some_and(|u| u.contains(':'))
+        || rest
+            .split_once('?')
+            .is_some_and(|(_, q)| q.split('&').any(|kv| kv.trim().starts_with("password=")))
+}
 
 /// Whether `s` is a sha256 in hex (64 hex digits).
 pub fn is_sha256_hex(s: &str) -> bool {
@@ -316,6 +367,7 @@ pub(super) fn read(v: &Node, root: &Path, diags: &mut Vec<Diagnostic>) -> ServeS
             "tls" => out.tls = read_tls(e, root, diags),
             "oidc" => out.oidc = read_oidc(e, root, diags),
             "slack" => out.slack = read_slack(e, diags),
+            "state" => out.state = read_state(e, diags),
             other => diags.push(unknown_key(e.key.span, other, KEYS)),
         }
     }

@@ -7,6 +7,7 @@
 
 use super::{SendError, Settings};
 use crate::audit::AuditEntry;
+use crate::db::params;
 use pbc_compiler::config::SinkDef;
 use std::collections::BTreeMap;
 
@@ -75,7 +76,7 @@ pub fn status(store: &crate::store::Store) -> crate::Result<Vec<SinkStatus>> {
     use super::sinks::db;
     store.read(|c| {
         let head: i64 = c
-            .query_row("SELECT COALESCE(MAX(seq), 0) FROM audit", [], |r| r.get(0))
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM audit", params![], |r| r.get(0))
             .map_err(db)?;
         let mut st = c
             .prepare(
@@ -85,7 +86,7 @@ pub fn status(store: &crate::store::Store) -> crate::Result<Vec<SinkStatus>> {
             )
             .map_err(db)?;
         let rows = st
-            .query_map([], |r| {
+            .query_map(params![], |r| {
                 let path: String = r.get(0)?;
                 let seq: i64 = r.get(1)?;
                 let remote_name: Option<String> = r.get(3)?;
@@ -95,7 +96,7 @@ pub fn status(store: &crate::store::Store) -> crate::Result<Vec<SinkStatus>> {
                     .map(|d| d.kind().to_string())
                     .unwrap_or_else(|| "file".into());
                 let name = remote_name
-                    .or(r.get::<_, Option<String>>(7)?)
+                    .or(r.get::<Option<String>>(7)?)
                     .unwrap_or_default();
                 Ok(SinkStatus {
                     name,

@@ -3,10 +3,10 @@
 
 use super::Notice;
 use crate::clock::rfc3339;
+use crate::db::{OptionalExtension, params};
 use crate::report::ApproverRef;
 use crate::store::Tx;
 use crate::{Error, Result};
-use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 
 /// The JSON of notification `id` for `n`. An approval's approvers, deadline, level and page

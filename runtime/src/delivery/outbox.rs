@@ -6,9 +6,9 @@
 //! by writing its process id in it; a claim whose process is gone (killed mid-delivery) is
 //! taken over, so after `kill -9` the next command delivers what was pending.
 
+use crate::db::{OptionalExtension, params};
 use crate::store::{Store, Tx};
 use crate::{Error, Result};
-use rusqlite::{OptionalExtension, params};
 
 pub(crate) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS outbox (
@@ -38,7 +38,7 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_at);
 CREATE INDEX IF NOT EXISTS outbox_approval ON outbox(approval);
 "#;
 
-fn db(e: rusqlite::Error) -> Error {
+fn db(e: crate::db::DbError) -> Error {
     Error::Store(e.to_string())
 }
 
@@ -95,7 +95,7 @@ pub(crate) struct NewRow<'a> {
 pub(crate) fn insert(tx: &Tx<'_>, r: &NewRow<'_>) -> Result<()> {
     tx.conn()
         .execute(
-            "INSERT OR IGNORE INTO outbox(id, channel, action, run, stage, event, approval, payload, def, settings, compliance, status, attempts, max_attempts, next_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'pending', 0, ?12, ?13, ?13)",
+            "INSERT INTO outbox(id, channel, action, run, stage, event, approval, payload, def, settings, compliance, status, attempts, max_attempts, next_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'pending', 0, ?12, ?13, ?13) ON CONFLICT DO NOTHING",
             params![
                 r.id,
                 r.channel,
@@ -137,7 +137,7 @@ pub(crate) fn unresolved_triggers(tx: &Tx<'_>) -> Result<Vec<Trigger>> {
              AND NOT EXISTS (SELECT 1 FROM outbox r WHERE r.action = 'resolve' AND r.approval = o.approval AND r.channel = o.channel)",
         )
         .map_err(db)?;
-    st.query_map([], |r| {
+    st.query_map(params![], |r| {
         Ok(Trigger {
             id: r.get(0)?,
             channel: r.get(1)?,
@@ -168,7 +168,7 @@ pub(crate) fn approval_status(tx: &Tx<'_>, id: &str) -> Result<Option<String>> {
 
 const COLUMNS: &str = "id, channel, action, run, stage, event, approval, status, attempts, max_attempts, next_at, last_error, created_at, sent_at";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+fn row(r: &crate::db::Row) -> std::result::Result<OutboxRow, crate::db::DbError> {
     Ok(OutboxRow {
         id: r.get(0)?,
         channel: r.get(1)?,
@@ -191,7 +191,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
 pub(crate) fn list(store: &Store, status: Option<&str>, limit: usize) -> Result<Vec<OutboxRow>> {
     store.read(|c| {
         let sql = format!(
-            "SELECT {COLUMNS} FROM outbox WHERE ?1 IS NULL OR status = ?1 ORDER BY created_at, rowid LIMIT ?2"
+            "SELECT {COLUMNS} FROM outbox WHERE CAST(?1 AS TEXT) IS NULL OR status = ?1 ORDER BY created_at, rowid LIMIT ?2"
         );
         let mut st = c.prepare(&sql).map_err(db)?;
         st.query_map(params![status, limit as i64], row)
@@ -208,7 +208,7 @@ pub(crate) fn counts(store: &Store) -> Result<(u64, u64, u64)> {
             c.query_row(
                 "SELECT COUNT(*) FROM outbox WHERE status = ?1",
                 params![s],
-                |r| r.get::<_, i64>(0),
+                |r| r.get::<i64>(0),
             )
             .map(|n| n as u64)
             .map_err(db)
@@ -278,7 +278,7 @@ pub(crate) fn claim_due(store: &mut Store, now: i64, limit: usize) -> Result<Vec
             let n = tx
                 .conn()
                 .execute(
-                    "UPDATE outbox SET claimed_by = ?1, claimed_at = ?2 WHERE id = ?3 AND channel = ?4 AND action = ?5 AND status = 'pending' AND claimed_by IS ?6",
+                    "UPDATE outbox SET claimed_by = ?1, claimed_at = ?2 WHERE id = ?3 AND channel = ?4 AND action = ?5 AND status = 'pending' AND claimed_by IS NOT DISTINCT FROM ?6",
                     params![me, now, id, channel, action, by],
                 )
                 .map_err(db)?;
@@ -359,8 +359,8 @@ pub(crate) fn next_due(store: &Store) -> Result<Option<i64>> {
     store.read(|c| {
         c.query_row(
             "SELECT MIN(next_at) FROM outbox WHERE status = 'pending'",
-            [],
-            |r| r.get::<_, Option<i64>>(0),
+            params![],
+            |r| r.get::<Option<i64>>(0),
         )
         .map_err(db)
     })

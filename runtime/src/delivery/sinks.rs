@@ -16,10 +16,10 @@
 //! never given up.
 
 use super::batch::{self, Batch};
+use crate::db::{OptionalExtension, params};
 use crate::store::{Store, Tx};
 use crate::{Error, Result};
 use pbc_compiler::config::SinkDef;
-use rusqlite::{OptionalExtension, params};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS run_retention (
 );
 "#;
 
-pub(super) fn db(e: rusqlite::Error) -> Error {
+pub(super) fn db(e: crate::db::DbError) -> Error {
     Error::Store(e.to_string())
 }
 
@@ -88,7 +88,7 @@ pub(crate) fn register(
     if let Some(secs) = retention.filter(|_| !log_to.is_empty()) {
         tx.conn()
             .execute(
-                "INSERT OR IGNORE INTO run_retention(run, seconds) VALUES (?1, ?2)",
+                "INSERT INTO run_retention(run, seconds) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                 params![run, secs as i64],
             )
             .map_err(db)?;
@@ -103,7 +103,7 @@ pub(crate) fn register(
                 let key = remote_key(name, remote);
                 tx.conn()
                     .execute(
-                        "INSERT OR IGNORE INTO sink_remote(path, name, def, settings) VALUES (?1, ?2, ?3, ?4)",
+                        "INSERT INTO sink_remote(path, name, def, settings) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
                         params![
                             key,
                             name,
@@ -117,7 +117,7 @@ pub(crate) fn register(
         };
         tx.conn()
             .execute(
-                "INSERT OR IGNORE INTO run_sinks(run, sink, path) VALUES (?1, ?2, ?3)",
+                "INSERT INTO run_sinks(run, sink, path) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
                 params![run, name, path],
             )
             .map_err(db)?;
@@ -126,7 +126,7 @@ pub(crate) fn register(
             .conn()
             .query_row(
                 "SELECT COALESCE(MAX(seq), 0) FROM audit WHERE line IS NULL",
-                [],
+                params![],
                 |r| r.get(0),
             )
             .map_err(db)?;
@@ -136,7 +136,7 @@ pub(crate) fn register(
             .unwrap_or(0);
         tx.conn()
             .execute(
-                "INSERT OR IGNORE INTO sink_cursor(path, seq, offset) VALUES (?1, ?2, ?3)",
+                "INSERT INTO sink_cursor(path, seq, \"offset\") VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
                 params![path, head, bytes],
             )
             .map_err(db)?;
@@ -197,7 +197,7 @@ fn deliver_round(store: &mut Store, now: i64, summary: &mut SinkSummary) -> Resu
     let (cursors, runs_of, written) = store.read(|c| {
         let mut st = c
             .prepare(
-                "SELECT c.path, c.seq, c.offset, r.name, r.def, r.settings, r.next_at FROM sink_cursor c LEFT JOIN sink_remote r ON r.path = c.path",
+                "SELECT c.path, c.seq, c.\"offset\", r.name, r.def, r.settings, r.next_at FROM sink_cursor c LEFT JOIN sink_remote r ON r.path = c.path",
             )
             .map_err(db)?;
         type Row = (
@@ -210,7 +210,7 @@ fn deliver_round(store: &mut Store, now: i64, summary: &mut SinkSummary) -> Resu
             Option<i64>,
         );
         let rows: Vec<Row> = st
-            .query_map([], |r| {
+            .query_map(params![], |r| {
                 Ok((
                     r.get(0)?,
                     r.get(1)?,
@@ -251,7 +251,7 @@ fn deliver_round(store: &mut Store, now: i64, summary: &mut SinkSummary) -> Resu
         let mut st = c.prepare("SELECT path, run FROM run_sinks").map_err(db)?;
         let mut runs_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for row in st
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .query_map(params![], |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)))
             .map_err(db)?
         {
             let (path, run) = row.map_err(db)?;
@@ -260,8 +260,8 @@ fn deliver_round(store: &mut Store, now: i64, summary: &mut SinkSummary) -> Resu
         let written: i64 = c
             .query_row(
                 "SELECT value FROM meta WHERE key = 'audit_bytes'",
-                [],
-                |r| r.get::<_, String>(0),
+                params![],
+                |r| r.get::<String>(0),
             )
             .optional()
             .map_err(db)?
@@ -381,7 +381,7 @@ fn deliver_round(store: &mut Store, now: i64, summary: &mut SinkSummary) -> Resu
                 store.tx(|tx| {
                     tx.conn()
                         .execute(
-                            "UPDATE sink_cursor SET seq = ?2, offset = ?3, last_error = NULL WHERE path = ?1",
+                            "UPDATE sink_cursor SET seq = ?2, \"offset\" = ?3, last_error = NULL WHERE path = ?1",
                             params![c.path, slot.seq, slot.offset],
                         )
                         .map_err(db)?;
@@ -406,7 +406,7 @@ fn deliver_round(store: &mut Store, now: i64, summary: &mut SinkSummary) -> Resu
                         .map_err(db)?;
                     tx.conn()
                         .execute(
-                            "UPDATE sink_remote SET attempts = attempts + 1, next_at = ?2 + MIN(250 * (1 << MIN(attempts, 14)), 3600000) WHERE path = ?1",
+                            "UPDATE sink_remote SET attempts = attempts + 1, next_at = ?2 + CASE WHEN attempts >= 14 THEN 3600000 ELSE 250 * (1 << CAST(attempts AS INTEGER)) END WHERE path = ?1",
                             params![c.path, now],
                         )
                         .map_err(db)?;

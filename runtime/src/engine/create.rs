@@ -6,13 +6,13 @@
 use super::{FrozenRun, KillSwitch, Live, RunRow, Runtime, StageRow, random_hex, run_guards};
 use crate::agents::Agents;
 use crate::audit;
+use crate::db::params;
 use crate::guardrails::Redactor;
 use crate::load::{Compiled, thaw};
 use crate::report::{RunOptions, RunStatus, StageStatus};
 use crate::store::to_json;
 use crate::{Error, Result};
 use pbc_compiler::model::Risk;
-use rusqlite::params;
 use serde_json::{Value, json};
 
 /// What `begin_remembered` did.

@@ -8,10 +8,10 @@
 use super::{Runtime, lock_run};
 use crate::audit::AuditEntry;
 use crate::clock::rfc3339;
+use crate::db::{Conn, OptionalExtension, params};
 use crate::report::RunStatus;
 use crate::store::Tx;
 use crate::{Error, Result};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
 const KEY: &str = "kill_switch";
@@ -34,7 +34,7 @@ impl KillSwitch {
 
     /// Reads the latch: engaged while the key is set (even if its value does not parse:
     /// fail closed).
-    pub(crate) fn read(c: &Connection) -> Result<KillSwitch> {
+    pub(crate) fn read(c: &Conn) -> Result<KillSwitch> {
         let v: Option<String> = c
             .query_row("SELECT value FROM meta WHERE key = ?1", params![KEY], |r| {
                 r.get(0)
@@ -160,7 +160,7 @@ impl Runtime {
                 let mut st = c
                     .prepare("SELECT id FROM runs WHERE status IN ('running', 'waiting-approval') ORDER BY created_at")
                     .map_err(|e| Error::Store(e.to_string()))?;
-                st.query_map([], |r| r.get(0))
+                st.query_map(params![], |r| r.get(0))
                     .map_err(|e| Error::Store(e.to_string()))?
                     .collect::<std::result::Result<Vec<String>, _>>()
                     .map_err(|e| Error::Store(e.to_string()))
@@ -212,7 +212,7 @@ impl Runtime {
                 c.query_row(
                     "SELECT stop_requested FROM runs WHERE id = ?1",
                     params![id],
-                    |r| r.get::<_, Option<String>>(0),
+                    |r| r.get::<Option<String>>(0),
                 )
                 .map_err(|e| Error::Store(e.to_string()))
             })

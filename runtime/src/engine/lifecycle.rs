@@ -3,11 +3,11 @@
 
 use super::{Closing, GateNeed, Live, Runtime, approvers_of};
 use crate::agents::Agents;
+use crate::db::params;
 use crate::load::Compiled;
 use crate::report::{Approval, ApprovalKind, RunOptions, RunReport, RunStatus, StageStatus};
 use crate::store::to_json;
 use crate::{Error, Result};
-use rusqlite::params;
 use serde_json::{Value, json};
 use std::path::Path;
 

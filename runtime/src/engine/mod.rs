@@ -84,6 +84,24 @@ pub fn default_state_dir(flag: Option<&Path>) -> PathBuf {
     }
 }
 
+/// Whether a state store exists for `dir`: a PostgreSQL store (`PBC_STATE_URL`) is taken
+/// to exist (opening it says otherwise); the embedded one is `DIR/state.db`.
+pub fn state_store_exists(dir: &Path) -> bool {
+    match crate::store::Backend::from_env() {
+        Ok(Some(crate::store::Backend::Postgres(_))) | Err(_) => true,
+        _ => dir.join("state.db").is_file(),
+    }
+}
+
+/// `pbc state migrate`: opens the state store of `dir` (in `backend`), bringing it to the
+/// newest schema; what it found and did.
+pub fn migrate_state(
+    dir: &Path,
+    backend: &crate::store::Backend,
+) -> Result<crate::db::migrate::Migrated> {
+    Ok(Store::open_with(dir, backend)?.migrated)
+}
+
 /// The local runtime over one state directory.
 pub struct Runtime {
     store: Store,
@@ -103,14 +121,21 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     /// Opens the state directory (creating it) and writes any audit entries a crash left in
-    /// the store.
+    /// the store. The tables are in the PostgreSQL database `PBC_STATE_URL` names, when it
+    /// is set; else in `DIR/state.db`.
     pub fn open(dir: &Path) -> Result<Runtime> {
+        let backend = crate::store::Backend::from_env()?.unwrap_or_default();
+        Runtime::open_with(dir, &backend)
+    }
+
+    /// [`Runtime::open`] with the state store's tables in `backend`.
+    pub fn open_with(dir: &Path, backend: &crate::store::Backend) -> Result<Runtime> {
         // Never hand SQLite or the log appender a FIFO or a device (they would block).
         crate::files::check_kind_if_present(dir, true, "the state directory")?;
         for f in ["state.db", "audit.jsonl"] {
             crate::files::check_kind_if_present(&dir.join(f), false, "a state file")?;
         }
-        let mut store = Store::open(dir)?;
+        let mut store = Store::open_with(dir, backend)?;
         // A tampered or unwritable log is reported (a warning here, `audit verify`); commands
         // still record in the store.
         if let Err(e) = store.flush_audit() {

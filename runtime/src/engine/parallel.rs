@@ -53,14 +53,15 @@ impl Runtime {
     /// Steps each stage of `batch` on its own thread; then the caller reloads the run.
     pub(super) fn step_parallel(&mut self, id: &str, batch: &[usize]) -> Result<()> {
         let dir = self.store.dir.clone();
+        let backend = self.store.backend.clone();
         let clock = self.clock.clone();
         let results: Vec<Result<bool>> = std::thread::scope(|s| {
             let handles: Vec<_> = batch
                 .iter()
                 .map(|&i| {
-                    let (dir, clock) = (dir.clone(), clock.clone());
+                    let (dir, clock, backend) = (dir.clone(), clock.clone(), &backend);
                     s.spawn(move || -> Result<bool> {
-                        let mut rt = Runtime::open(&dir)?.with_clock(clock);
+                        let mut rt = Runtime::open_with(&dir, backend)?.with_clock(clock);
                         let mut live = rt.load_live(id)?;
                         let r = rt.step(&mut live, i);
                         // Notifications it queued after its last write go out with one more.

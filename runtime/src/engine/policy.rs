@@ -6,11 +6,11 @@
 
 use super::{GateNeed, Live, Runtime, approvers_of, interpolate};
 use crate::clock::rfc3339;
+use crate::db::params;
 use crate::report::{ApprovalKind, ApproverRef, StageStatus};
 use crate::store::to_json;
 use crate::{Error, Result};
 use pbc_policy::{Decision, HistoryRow, Verdict};
-use rusqlite::params;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -37,7 +37,7 @@ impl Runtime {
                 .map_err(|e| Error::Store(e.to_string()))?;
             let rows = st
                 .query_map(params![action, since], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                    Ok((r.get::<i64>(0)?, r.get::<String>(1)?))
                 })
                 .map_err(|e| Error::Store(e.to_string()))?
                 .collect::<std::result::Result<Vec<_>, _>>()

@@ -3,6 +3,7 @@
 //! and by the stage's risk, and evaluation latency percentiles.
 
 use super::Runtime;
+use crate::db::params;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -50,10 +51,12 @@ impl Runtime {
             let mut st = c
                 .prepare("SELECT policy, decision, elapsed_us, risk FROM policy_decisions")
                 .map_err(|e| Error::Store(e.to_string()))?;
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .map_err(|e| Error::Store(e.to_string()))?
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| Error::Store(e.to_string()))
+            st.query_map(params![], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .map_err(|e| Error::Store(e.to_string()))?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Store(e.to_string()))
         })?;
         let mut s = PolicyStats::default();
         let mut times: Vec<u64> = Vec::with_capacity(rows.len());

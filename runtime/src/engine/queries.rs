@@ -5,6 +5,7 @@
 use super::{RunRow, RunScope, Runtime, approvers_of, interpolate};
 use crate::audit::{self, Verification};
 use crate::clock::rfc3339;
+use crate::db::params;
 use crate::load::{Compiled, thaw};
 use crate::report::{
     Approval, ApprovalStatus, AuditLog, Rejection, RunReport, RunStatus, RunSummary, StageReport,
@@ -12,7 +13,6 @@ use crate::report::{
 };
 use crate::{Error, Result};
 use pbc_compiler::model::{OnFailure, Risk};
-use rusqlite::params;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -150,7 +150,7 @@ impl Runtime {
             let mut st = c
                 .prepare("SELECT id, playbook, status, created_at FROM runs ORDER BY created_at DESC, rowid DESC")
                 .map_err(|e| Error::Store(e.to_string()))?;
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            st.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                 .map_err(|e| Error::Store(e.to_string()))?
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(|e| Error::Store(e.to_string()))
@@ -217,7 +217,7 @@ impl Runtime {
     pub fn rejections(&self, playbook: &str) -> Result<Vec<Rejection>> {
         self.store.read(|c| {
             let mut st = c
-                .prepare("SELECT playbook, run, stage, by, reason, at FROM rejections WHERE playbook = ?1 ORDER BY at DESC, rowid DESC")
+                .prepare("SELECT playbook, run, stage, \"by\", reason, at FROM rejections WHERE playbook = ?1 ORDER BY at DESC, rowid DESC")
                 .map_err(|e| Error::Store(e.to_string()))?;
             st.query_map(params![playbook], |r| {
                 Ok(Rejection {

@@ -3,11 +3,11 @@
 //! undo steps of the completed stages in reverse order; an undo step never runs twice.
 
 use super::{DEFAULT_TIMEOUT, Live, Runtime, interpolate};
+use crate::db::params;
 use crate::exec::ExecError;
 use crate::report::{RunStatus, StageStatus};
 use crate::{Error, Result};
 use pbc_compiler::model::OnFailure;
-use rusqlite::params;
 use serde_json::json;
 
 impl Runtime {

@@ -6,12 +6,12 @@ use super::{Runtime, run_guards};
 use crate::agents::Agents;
 use crate::audit::AuditEntry;
 use crate::clock::{Clock, SystemClock, rfc3339};
+use crate::db::{OptionalExtension, params};
 use crate::guardrails::{Finding, Redactor};
 use crate::load::{Compiled, Frozen, thaw};
 use crate::report::{Approval, ApprovalKind, ApprovalStatus, RunStatus, StageStatus};
 use crate::store::{Tx, from_json, opt_json, to_json};
 use crate::{Error, Result, audit};
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -105,16 +105,16 @@ impl Runtime {
                     params![id],
                     |r| {
                         Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, String>(4)?,
-                            r.get::<_, String>(5)?,
-                            r.get::<_, i64>(6)?,
-                            r.get::<_, Option<String>>(7)?,
-                            r.get::<_, Option<String>>(8)?,
-                            r.get::<_, i64>(9)?,
+                            r.get::<String>(0)?,
+                            r.get::<String>(1)?,
+                            r.get::<String>(2)?,
+                            r.get::<String>(3)?,
+                            r.get::<String>(4)?,
+                            r.get::<String>(5)?,
+                            r.get::<i64>(6)?,
+                            r.get::<Option<String>>(7)?,
+                            r.get::<Option<String>>(8)?,
+                            r.get::<i64>(9)?,
                         ))
                     },
                 )
@@ -149,19 +149,19 @@ impl Runtime {
                 .query_map(params![id], |r| {
                     Ok(StageRow {
                         name: r.get(0)?,
-                        idx: r.get::<_, i64>(1)? as usize,
-                        status: StageStatus::parse(&r.get::<_, String>(2)?)
+                        idx: r.get::<i64>(1)? as usize,
+                        status: StageStatus::parse(&r.get::<String>(2)?)
                             .unwrap_or(StageStatus::Failed),
                         output: opt_json(r.get(3)?),
-                        guardrails: serde_json::from_str(&r.get::<_, String>(4)?)
+                        guardrails: serde_json::from_str(&r.get::<String>(4)?)
                             .unwrap_or_default(),
-                        findings: serde_json::from_str(&r.get::<_, String>(5)?)
+                        findings: serde_json::from_str(&r.get::<String>(5)?)
                             .unwrap_or_default(),
                         error: r.get(6)?,
-                        attempts: r.get::<_, i64>(7)? as u32,
+                        attempts: r.get::<i64>(7)? as u32,
                         approval_id: r.get(8)?,
-                        risk_approved: r.get::<_, i64>(9)? != 0,
-                        gate_approved: r.get::<_, i64>(10)? != 0,
+                        risk_approved: r.get::<i64>(9)? != 0,
+                        gate_approved: r.get::<i64>(10)? != 0,
                         started_at: r.get(11)?,
                         finished_at: r.get(12)?,
                     })
@@ -185,15 +185,15 @@ impl Runtime {
                         id: r.get(0)?,
                         run: r.get(1)?,
                         stage: r.get(2)?,
-                        kind: ApprovalKind::parse(&r.get::<_, String>(3)?)
+                        kind: ApprovalKind::parse(&r.get::<String>(3)?)
                             .unwrap_or(ApprovalKind::Gate),
-                        status: ApprovalStatus::parse(&r.get::<_, String>(4)?)
+                        status: ApprovalStatus::parse(&r.get::<String>(4)?)
                             .unwrap_or(ApprovalStatus::Cancelled),
-                        approvers: serde_json::from_str(&r.get::<_, String>(5)?)
+                        approvers: serde_json::from_str(&r.get::<String>(5)?)
                             .unwrap_or_default(),
-                        escalation: serde_json::from_str(&r.get::<_, String>(6)?)
+                        escalation: serde_json::from_str(&r.get::<String>(6)?)
                             .unwrap_or_default(),
-                        level: r.get::<_, i64>(7)? as u32,
+                        level: r.get::<i64>(7)? as u32,
                         message: r.get(8)?,
                         opened_at: r.get(9)?,
                         deadline: r.get(10)?,
@@ -277,7 +277,7 @@ impl Runtime {
     pub(super) fn save_stage(tx: &Tx<'_>, run: &str, s: &StageRow) -> Result<()> {
         tx.conn()
             .execute(
-                "INSERT OR REPLACE INTO stages(run, name, idx, status, output, guardrails, findings, error, attempts, approval_id, risk_approved, gate_approved, started_at, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                "INSERT INTO stages(run, name, idx, status, output, guardrails, findings, error, attempts, approval_id, risk_approved, gate_approved, started_at, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT(run, name) DO UPDATE SET idx = excluded.idx, status = excluded.status, output = excluded.output, guardrails = excluded.guardrails, findings = excluded.findings, error = excluded.error, attempts = excluded.attempts, approval_id = excluded.approval_id, risk_approved = excluded.risk_approved, gate_approved = excluded.gate_approved, started_at = excluded.started_at, finished_at = excluded.finished_at",
                 params![
                     run,
                     s.name,
@@ -318,7 +318,7 @@ impl Runtime {
     pub(super) fn save_approval(tx: &Tx<'_>, a: &Approval) -> Result<()> {
         tx.conn()
             .execute(
-                "INSERT OR REPLACE INTO approvals(id, run, stage, kind, status, approvers, escalation, level, message, opened_at, deadline, decided_by, decided_role, decided_at, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                "INSERT INTO approvals(id, run, stage, kind, status, approvers, escalation, level, message, opened_at, deadline, decided_by, decided_role, decided_at, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT(id) DO UPDATE SET run = excluded.run, stage = excluded.stage, kind = excluded.kind, status = excluded.status, approvers = excluded.approvers, escalation = excluded.escalation, level = excluded.level, message = excluded.message, opened_at = excluded.opened_at, deadline = excluded.deadline, decided_by = excluded.decided_by, decided_role = excluded.decided_role, decided_at = excluded.decided_at, reason = excluded.reason",
                 params![
                     a.id,
                     a.run,
@@ -363,7 +363,7 @@ impl Runtime {
     ) -> Result<()> {
         tx.conn()
             .execute(
-                "INSERT OR REPLACE INTO rollback_steps(run, stage, status) VALUES (?1, ?2, ?3)",
+                "INSERT INTO rollback_steps(run, stage, status) VALUES (?1, ?2, ?3) ON CONFLICT(run, stage) DO UPDATE SET status = excluded.status",
                 params![run, stage, status],
             )
             .map(|_| ())
@@ -373,7 +373,7 @@ impl Runtime {
     pub(super) fn save_rejection(tx: &Tx<'_>, r: &RejectionRow) -> Result<()> {
         tx.conn()
             .execute(
-                "INSERT INTO rejections(playbook, run, stage, by, reason, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO rejections(playbook, run, stage, \"by\", reason, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![r.playbook, r.run, r.stage, r.by, r.reason, r.at],
             )
             .map(|_| ())

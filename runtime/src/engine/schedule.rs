@@ -7,11 +7,11 @@
 
 use super::Runtime;
 use crate::agents::Agents;
+use crate::db::{OptionalExtension, params};
 use crate::load::Compiled;
 use crate::report::{RunOptions, RunStatus};
 use crate::store::Tx;
 use crate::{Error, Result};
-use rusqlite::{OptionalExtension, params};
 
 pub(crate) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS schedule_fires (
@@ -47,7 +47,7 @@ pub(super) fn claim(tx: &Tx<'_>, playbook: &str, due_ms: i64, run: &str) -> Resu
     let n = tx
         .conn()
         .execute(
-            "INSERT OR IGNORE INTO schedule_fires(playbook, due_ms, run) VALUES (?1, ?2, ?3)",
+            "INSERT INTO schedule_fires(playbook, due_ms, run) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             params![playbook, due_ms, run],
         )
         .map_err(|e| Error::Store(e.to_string()))?;

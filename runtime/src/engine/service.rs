@@ -4,6 +4,7 @@
 
 use super::Runtime;
 use crate::Result;
+use crate::db::params;
 
 /// Approvals at a glance, for metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,13 +35,13 @@ impl Runtime {
     pub fn approval_counts(&self) -> Result<ApprovalCounts> {
         self.store.read(|c| {
             c.query_row(
-                "SELECT COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'expired'), 0), COALESCE(SUM(level), 0) FROM approvals",
-                [],
+                "SELECT COUNT(CASE WHEN status = 'pending' THEN 1 END), COUNT(CASE WHEN status = 'expired' THEN 1 END), CAST(COALESCE(SUM(level), 0) AS BIGINT) FROM approvals",
+                params![],
                 |r| {
                     Ok(ApprovalCounts {
-                        pending: r.get::<_, i64>(0)?.max(0) as u64,
-                        expired: r.get::<_, i64>(1)?.max(0) as u64,
-                        escalations: r.get::<_, i64>(2)?.max(0) as u64,
+                        pending: r.get::<i64>(0)?.max(0) as u64,
+                        expired: r.get::<i64>(1)?.max(0) as u64,
+                        escalations: r.get::<i64>(2)?.max(0) as u64,
                     })
                 },
             )

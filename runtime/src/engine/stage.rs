@@ -5,6 +5,7 @@
 use super::{Live, Runtime, interpolate};
 use crate::agents::ExecutorSpec;
 use crate::audit;
+use crate::db::params;
 use crate::exec::{self, ChatCall, ExecError};
 use crate::guardrails::{Finding, Guard, Redactor, redact_value};
 use crate::load::Compiled;
@@ -12,7 +13,6 @@ use crate::report::{ApprovalKind, RunStatus, StageStatus};
 use crate::store::to_json;
 use crate::{Error, Result};
 use pbc_compiler::model::Stage;
-use rusqlite::params;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -168,6 +168,7 @@ impl Runtime {
                     &format!("stopped by {who} (kill switch)"),
                 );
             }
+            let before = live.stages[i].clone();
             live.stages[i].status = StageStatus::Running;
             live.stages[i].attempts += 1;
             live.stages[i].started_at = Some(self.now());
@@ -182,7 +183,26 @@ impl Runtime {
                 name.clone(),
                 self.now(),
             );
-            self.commit(|tx| {
+            // The rate limit is counted again in the transaction that records the event:
+            // another process may have used the last slot since the check before the gate.
+            let limit = match attempt {
+                0 => self.rate_limit(live, i),
+                _ => None,
+            };
+            let started = self.commit(|tx| {
+                if let (Some(action), Some((count, window_ms))) = (&action, limit) {
+                    let n: i64 = tx
+                        .conn()
+                        .query_row(
+                            "SELECT COUNT(*) FROM rate_events WHERE action = ?1 AND at > ?2",
+                            params![action, now - window_ms],
+                            |r| r.get(0),
+                        )
+                        .map_err(|e| Error::Store(e.to_string()))?;
+                    if u64::try_from(n).unwrap_or(0) >= count {
+                        return Ok(false);
+                    }
+                }
                 Self::save_stage(tx, &rid, &row)?;
                 if let Some(action) = action {
                     tx.conn()
@@ -190,12 +210,18 @@ impl Runtime {
                         .map_err(|e| Error::Store(e.to_string()))?;
                     // What policies' history aggregates count: once per stage of a run.
                     tx.conn()
-                        .execute("INSERT OR IGNORE INTO action_history(run, stage, action, at, params) VALUES (?1, ?2, ?3, ?4, ?5)", params![rid, sname, action, now, history_params])
+                        .execute("INSERT INTO action_history(run, stage, action, at, params) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING", params![rid, sname, action, now, history_params])
                         .map_err(|e| Error::Store(e.to_string()))?;
                 }
                 tx.audit(e)?;
-                Ok(())
+                Ok(true)
             })?;
+            if !started {
+                // Lost the last slot to another process: nothing was recorded; the next step
+                // finds the limit reached and fails or waits as configured.
+                live.stages[i] = before;
+                return Ok(());
+            }
             let result = self.invoke(
                 &spec,
                 &request,

@@ -4,8 +4,8 @@
 //! restarts.
 
 use super::Runtime;
+use crate::db::{Conn, params};
 use crate::{Error, Result};
-use rusqlite::Connection;
 
 /// Upper bounds of the histogram buckets, in seconds (a gate waits minutes to hours, an
 /// action milliseconds to minutes).
@@ -27,7 +27,7 @@ pub struct Histogram {
 /// `SELECT labels..., COUNT(*), SUM(d), SUM(d <= b1), ...` over `(labels, d)` rows in
 /// milliseconds.
 fn histograms(
-    c: &Connection,
+    c: &Conn,
     names: &[&'static str],
     from: &str,
     label_cols: &str,
@@ -35,26 +35,31 @@ fn histograms(
 ) -> Result<Vec<Histogram>> {
     let buckets: Vec<String> = BOUNDS_SECS
         .iter()
-        .map(|b| format!("COALESCE(SUM(({ms}) <= {}), 0)", (b * 1000.0) as i64))
+        .map(|b| {
+            format!(
+                "COUNT(CASE WHEN ({ms}) <= {} THEN 1 END)",
+                (b * 1000.0) as i64
+            )
+        })
         .collect();
     let sql = format!(
-        "SELECT {label_cols}, COUNT(*), COALESCE(SUM({ms}), 0), {} FROM {from} GROUP BY {label_cols} ORDER BY {label_cols}",
+        "SELECT {label_cols}, COUNT(*), CAST(COALESCE(SUM({ms}), 0) AS BIGINT), {} FROM {from} GROUP BY {label_cols} ORDER BY {label_cols}",
         buckets.join(", ")
     );
-    let store = |e: rusqlite::Error| Error::Store(e.to_string());
+    let store = |e: crate::db::DbError| Error::Store(e.to_string());
     let mut st = c.prepare(&sql).map_err(store)?;
     let n = names.len();
     let rows = st
-        .query_map([], |r| {
+        .query_map(params![], |r| {
             let mut labels = Vec::with_capacity(n);
             for (i, name) in names.iter().enumerate() {
-                labels.push((*name, r.get::<_, String>(i)?));
+                labels.push((*name, r.get::<String>(i)?));
             }
-            let count = r.get::<_, i64>(n)?.max(0) as u64;
-            let sum_ms = r.get::<_, i64>(n + 1)?.max(0);
+            let count = r.get::<i64>(n)?.max(0) as u64;
+            let sum_ms = r.get::<i64>(n + 1)?.max(0);
             let mut buckets = Vec::with_capacity(BOUNDS_SECS.len());
             for i in 0..BOUNDS_SECS.len() {
-                buckets.push(r.get::<_, i64>(n + 2 + i)?.max(0) as u64);
+                buckets.push(r.get::<i64>(n + 2 + i)?.max(0) as u64);
             }
             Ok(Histogram {
                 labels,
@@ -98,15 +103,20 @@ impl Runtime {
     /// How many times each guardrail triggered, over every stage of every run.
     pub fn guardrail_triggers(&self) -> Result<Vec<(String, u64)>> {
         self.store.read(|c| {
-            let store = |e: rusqlite::Error| Error::Store(e.to_string());
-            let mut st = c
-                .prepare(
-                    "SELECT j.value, COUNT(*) FROM stages s, json_each(s.guardrails) j WHERE json_valid(s.guardrails) AND j.type = 'text' GROUP BY j.value ORDER BY j.value",
-                )
-                .map_err(store)?;
+            let store = |e: crate::db::DbError| Error::Store(e.to_string());
+            // JSON arrays are read with each backend's own functions.
+            let sql = match c.dialect() {
+                crate::db::Dialect::Sqlite => {
+                    "SELECT j.value, COUNT(*) FROM stages s, json_each(s.guardrails) j WHERE json_valid(s.guardrails) AND j.type = 'text' GROUP BY j.value ORDER BY j.value"
+                }
+                crate::db::Dialect::Postgres => {
+                    "SELECT e.j #>> '{}', COUNT(*) FROM stages s CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(s.guardrails::jsonb) = 'array' THEN s.guardrails::jsonb ELSE '[]'::jsonb END) AS e(j) WHERE jsonb_typeof(e.j) = 'string' GROUP BY 1 ORDER BY 1"
+                }
+            };
+            let mut st = c.prepare(sql).map_err(store)?;
             let rows = st
-                .query_map([], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+                .query_map(params![], |r| {
+                    Ok((r.get::<String>(0)?, r.get::<i64>(1)?.max(0) as u64))
                 })
                 .map_err(store)?;
             rows.collect::<std::result::Result<Vec<_>, _>>()

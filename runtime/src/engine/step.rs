@@ -4,12 +4,12 @@
 
 use super::{GateNeed, Live, Runtime, approvers_of, stage_guards};
 use crate::clock::human_duration;
+use crate::db::params;
 use crate::eval;
 use crate::report::{ApprovalKind, ApprovalStatus, RunStatus, StageStatus};
 use crate::{Error, Result};
 use pbc_compiler::config::RateLimitMode;
 use pbc_compiler::model::Risk;
-use rusqlite::params;
 use serde_json::json;
 
 impl Runtime {
@@ -200,6 +200,20 @@ impl Runtime {
         self.execute(live, i, &guards)?;
         let _ = name;
         Ok(true)
+    }
+
+    /// The stage's action's rate limit: how many runs, in how many milliseconds.
+    pub(super) fn rate_limit(&self, live: &Live, i: usize) -> Option<(u64, i64)> {
+        let stage = &live.c.playbook.spec.stages[i];
+        let action = stage.action().map(|a| a.value.to_string())?;
+        let rl = live
+            .c
+            .playbook
+            .spec
+            .rate_limits
+            .iter()
+            .find(|r| r.action.value.to_string() == action)?;
+        Some((rl.count, (rl.per.seconds() as i64) * 1000))
     }
 
     fn rate_limited(&mut self, live: &Live, i: usize) -> Result<Option<String>> {
