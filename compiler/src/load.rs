@@ -434,6 +434,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_forgotten_file_is_read_again_under_its_id_and_loads_are_recorded() {
+        let fs = Arc::new(crate::fs::OverlayFs::new(Arc::new(crate::fs::MemFs::new())));
+        fs.set(Path::new("/w/a.yaml"), "a: 1\n");
+        fs.set(Path::new("/w/b.yaml"), "b: 1\n");
+        let l = Loader::new(fs.clone(), "/w", Limits::default());
+        l.record();
+        let a1 = l.load(Path::new("/w/a.yaml")).unwrap();
+        let b1 = l.load(Path::new("b.yaml")).unwrap();
+        let seen = l.recorded();
+        assert_eq!(
+            seen,
+            HashSet::from([PathBuf::from("/w/a.yaml"), PathBuf::from("/w/b.yaml")])
+        );
+        fs.set(Path::new("/w/a.yaml"), "a: 2\n");
+        // Cached until forgotten.
+        assert_eq!(
+            &*l.load(Path::new("/w/a.yaml")).unwrap().file.text,
+            "a: 1\n"
+        );
+        l.forget(Path::new("/w/a.yaml"));
+        let a2 = l.load(Path::new("/w/a.yaml")).unwrap();
+        assert_eq!(&*a2.file.text, "a: 2\n");
+        assert_eq!(a2.file.id, a1.file.id);
+        assert_eq!(l.sources.len(), 2);
+        assert!(Arc::ptr_eq(&b1, &l.load(Path::new("/w/b.yaml")).unwrap()));
+        // Not recording any more.
+        assert!(l.recorded().is_empty());
+    }
+
+    #[test]
     fn display_paths_are_relative_to_the_working_directory() {
         let l = Loader::new(
             Arc::new(crate::fs::MemFs::new()),
