@@ -113,7 +113,9 @@ pub fn serve(conn: &Connection) -> Result<(), String> {
         };
         match msg {
             Message::Request(r) => {
-                if conn.handle_shutdown(&r).map_err(|e| e.to_string())? {
+                // After `shutdown` the server ends, whether or not `exit` follows in time.
+                if r.method == req::Shutdown::METHOD {
+                    let _ = conn.handle_shutdown(&r);
                     return Ok(());
                 }
                 // Answers read the buffers as they are now.

@@ -150,7 +150,7 @@ async def main():
             content_changes=[T.TextDocumentContentChangeWholeDocument(text=fixed)],
         )
     )
-    await c.wait_for(lu, lambda ds: ds == [], "the rename to clear loose.yaml")
+    await c.wait_for(lu, lambda ds: len(ds) == 0, "the rename to clear loose.yaml")
 
     # The suppression, applied to the original text, silences the finding too.
     supp = next(a for a in acts if a.title.startswith("suppress"))
@@ -169,7 +169,7 @@ async def main():
             content_changes=[T.TextDocumentContentChangeWholeDocument(text=suppressed)],
         )
     )
-    await c.wait_for(lu, lambda ds: ds == [], "the suppression to clear loose.yaml")
+    await c.wait_for(lu, lambda ds: len(ds) == 0, "the suppression to clear loose.yaml")
 
     # A duplicate stage: the first definition is related information.
     dup = WS / "duplicate.yaml"
@@ -197,8 +197,8 @@ async def main():
             text_document=T.TextDocumentItem(uri=bu, language_id="yaml", version=1, text=btext)
         )
     )
-    await c.wait_for(bu, lambda ds: ds == [], "the base to check clean")
-    broken = btext.replace("needs: [analyze]", "needs: [analyse]")
+    await c.wait_for(bu, lambda ds: len(ds) == 0, "the base to check clean")
+    broken = btext.replace("needs: [analyze]", "needs: [analyse]", 1)
     c.text_document_did_change(
         T.DidChangeTextDocumentParams(
             text_document=T.VersionedTextDocumentIdentifier(uri=bu, version=2),
@@ -245,7 +245,7 @@ async def main():
         )
     )
     assert sorted((r.range.start.line, r.range.start.character) for r in refs) == sorted(
-        [(p.line, p.character) for p in (pos_of(btext, "analyze"), at_need)]
+        [(p.line, p.character) for p in (pos_of(btext, "analyze"), at_need, pos_of(btext, "analyze]", 1))]
     ), refs
     comp = await c.text_document_completion_async(
         T.CompletionParams(text_document=T.TextDocumentIdentifier(uri=bu), position=at_need)
@@ -273,7 +273,7 @@ async def main():
     )
     await c.wait_for(bu, lambda ds: "PB4001" in codes(ds), "the unknown stage again")
     c.text_document_did_close(T.DidCloseTextDocumentParams(text_document=T.TextDocumentIdentifier(uri=bu)))
-    await c.wait_for(bu, lambda ds: ds == [], "the closed base to show the disk's diagnostics")
+    await c.wait_for(bu, lambda ds: len(ds) == 0, "the closed base to show the disk's diagnostics")
 
     await c.shutdown_async(None)
     c.exit(None)
