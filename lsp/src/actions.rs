@@ -12,6 +12,7 @@ fn overlaps(a: &Range, b: &Range) -> bool {
 }
 
 /// The actions for the findings whose range meets the requested one.
+#[allow(clippy::mutable_key_type)] // `Uri` hashes its text only
 pub fn code_actions(s: &Server, p: CodeActionParams) -> Vec<CodeActionOrCommand> {
     let mut out = Vec::new();
     let Some(path) = uri_to_path(&p.text_document.uri) else {

@@ -219,7 +219,7 @@ impl Workspace {
     /// The units `pbc check ROOT` finds, plus the buffers that belong to none of them (a new
     /// file, or one in an ignored directory).
     fn discover(&self) -> BTreeSet<Unit> {
-        let found = check::discover(&[self.root.clone()]).unwrap_or_default();
+        let found = check::discover(std::slice::from_ref(&self.root)).unwrap_or_default();
         let mut out: BTreeSet<Unit> = found.trees.into_iter().map(Unit::Tree).collect();
         let files: HashSet<PathBuf> = found.files.iter().map(|(f, _)| f.clone()).collect();
         out.extend(found.files.into_iter().map(|(f, e)| Unit::File(f, e)));
@@ -276,6 +276,7 @@ fn location(loader: &Loader, span: pbc_compiler::span::Span, enc: Encoding) -> O
     Some(Location::new(uri, range(&f, span.start, span.end, enc)))
 }
 
+#[allow(clippy::mutable_key_type)] // `Uri` hashes its text only
 fn convert(loader: &Loader, f: &SourceFile, d: &Diagnostic, enc: Encoding) -> Finding {
     let mut message = d.message.clone();
     if let Some(l) = &d.label {

@@ -287,6 +287,7 @@ impl Server {
         }
     }
 
+    #[allow(clippy::result_large_err)] // the error is the response itself
     fn params<P: serde::de::DeserializeOwned>(&self, r: Request) -> Result<P, Response> {
         let id = r.id.clone();
         serde_json::from_value(r.params)
