@@ -308,6 +308,12 @@ pub enum Command {
         /// A code such as PB2001.
         code: Option<String>,
     },
+    /// A language server over stdin and stdout, for editors (docs/editors.md).
+    ///
+    /// Checks the open buffers as you type, with the workspace the client names (its trees,
+    /// overlays and bases, and .pbc.yaml), and answers hover, definition, references,
+    /// completion and code actions.
+    Lsp,
     /// Panics on purpose (tests the internal-error path).
     #[command(hide = true)]
     DebugPanic,
@@ -418,6 +424,10 @@ pub fn run() -> ExitCode {
             load_restrictor,
         } => crate::commands::build(&g, dir, target, output, load_restrictor),
         Command::Explain { code } => crate::commands::explain(code),
+        Command::Lsp => match pbc_lsp::run_stdio() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => crate::commands::usage_error(format!("pbc lsp: {e}")),
+        },
         Command::Bundle {
             root,
             env,

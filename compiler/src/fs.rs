@@ -280,6 +280,153 @@ impl FileSystem for MemFs {
     }
 }
 
+/// In-memory files laid over another file system: an editor's unsaved buffers over the disk.
+/// A buffer hides the file at its path; directories list the files of both. Buffers may be
+/// set and removed while the file system is shared (then tell the loader to forget them).
+pub struct OverlayFs {
+    base: std::sync::Arc<dyn FileSystem>,
+    top: std::sync::RwLock<MemFs>,
+}
+
+impl OverlayFs {
+    pub fn new(base: std::sync::Arc<dyn FileSystem>) -> Self {
+        OverlayFs {
+            base,
+            top: std::sync::RwLock::new(MemFs::new()),
+        }
+    }
+
+    fn top(&self) -> std::sync::RwLockReadGuard<'_, MemFs> {
+        self.top.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the buffer at `path`.
+    pub fn set(&self, path: &Path, contents: impl Into<Vec<u8>>) {
+        let mut top = self.top.write().unwrap_or_else(|e| e.into_inner());
+        top.insert(path, contents);
+    }
+
+    /// Removes the buffer at `path`: the base's file shows again.
+    pub fn remove(&self, path: &Path) {
+        let mut top = self.top.write().unwrap_or_else(|e| e.into_inner());
+        top.files.remove(&normalize(path));
+    }
+
+    /// The paths of the buffers.
+    pub fn buffers(&self) -> Vec<PathBuf> {
+        self.top().files.keys().cloned().collect()
+    }
+
+    /// Whether a buffer is set at `path`.
+    pub fn has(&self, path: &Path) -> bool {
+        self.top().files.contains_key(&normalize(path))
+    }
+}
+
+impl FileSystem for OverlayFs {
+    fn read(&self, path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+        if self.has(path) {
+            return self.top().read(path, limit);
+        }
+        self.base.read(path, limit)
+    }
+
+    fn metadata(&self, path: &Path) -> io::Result<Meta> {
+        if self.has(path) {
+            return self.top().metadata(path);
+        }
+        self.base.metadata(path).or_else(|e| {
+            // A directory that only buffers make (a new file in a new directory).
+            let top = self.top();
+            if top.is_dir(&normalize(path)) {
+                top.metadata(path)
+            } else {
+                Err(e)
+            }
+        })
+    }
+
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
+        let top = self.top().read_dir(path);
+        let base = self.base.read_dir(path);
+        let mut out = match (base, top) {
+            (Ok(b), Ok(t)) => b.into_iter().chain(t).collect::<Vec<_>>(),
+            (Ok(v), Err(_)) | (Err(_), Ok(v)) => v,
+            (Err(e), Err(_)) => return Err(e),
+        };
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        let p = normalize(path);
+        if let Ok(c) = self.base.canonicalize(&p) {
+            return Ok(c);
+        }
+        if !self.has(&p) && !self.top().is_dir(&p) {
+            return Err(not_found(path));
+        }
+        // A buffer not on disk: the real path of its nearest directory on disk, then the
+        // rest of its path.
+        let mut rest = Vec::new();
+        let mut dir = p.as_path();
+        while let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) {
+            rest.push(name.to_os_string());
+            if let Ok(c) = self.base.canonicalize(parent) {
+                let mut out = c;
+                out.extend(rest.iter().rev());
+                return Ok(out);
+            }
+            dir = parent;
+        }
+        Ok(p)
+    }
+
+    fn is_symlink(&self, path: &Path) -> Option<bool> {
+        if self.has(path) {
+            return Some(false);
+        }
+        self.base.is_symlink(path)
+    }
+}
+
+#[cfg(test)]
+mod overlay_tests {
+    use super::*;
+
+    #[test]
+    fn buffers_hide_and_add_files_over_the_base() {
+        let mut base = MemFs::new();
+        base.insert("/w/a.yaml", "disk");
+        base.insert("/w/b.yaml", "b");
+        let fs = OverlayFs::new(std::sync::Arc::new(base));
+        fs.set(Path::new("/w/a.yaml"), "buffer");
+        fs.set(Path::new("/w/new/c.yaml"), "c");
+        assert_eq!(fs.read(Path::new("/w/a.yaml"), 100).unwrap(), b"buffer");
+        assert_eq!(fs.read(Path::new("/w/b.yaml"), 100).unwrap(), b"b");
+        assert_eq!(
+            fs.metadata(Path::new("/w/new")).unwrap().kind,
+            FileKind::Dir
+        );
+        assert_eq!(
+            fs.read_dir(Path::new("/w")).unwrap(),
+            vec![
+                PathBuf::from("/w/a.yaml"),
+                PathBuf::from("/w/b.yaml"),
+                PathBuf::from("/w/new")
+            ]
+        );
+        assert_eq!(
+            fs.canonicalize(Path::new("/w/new/c.yaml")).unwrap(),
+            PathBuf::from("/w/new/c.yaml")
+        );
+        fs.remove(Path::new("/w/a.yaml"));
+        assert_eq!(fs.read(Path::new("/w/a.yaml"), 100).unwrap(), b"disk");
+        assert!(fs.metadata(Path::new("/w/zzz.yaml")).is_err());
+    }
+}
+
 /// What a path that is not a regular file is, for an error message.
 pub fn file_type_name(kind: std::fs::FileType) -> &'static str {
     #[cfg(unix)]

@@ -5,9 +5,9 @@
 use crate::declare_codes;
 use crate::diag::Diagnostic;
 use crate::fs::{FileSystem, Meta, ReadError, normalize};
-use crate::span::{SourceFile, SourceMap, Span};
+use crate::span::{FileId, SourceFile, SourceMap, Span};
 use crate::yaml::{self, Document, Limits};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -144,6 +144,10 @@ pub struct Loader {
     meta: Mutex<HashMap<PathBuf, Result<Meta, std::io::ErrorKind>>>,
     /// [`Loader::canonicalize`]'s answers.
     canon: Mutex<HashMap<PathBuf, Result<PathBuf, std::io::ErrorKind>>>,
+    /// The files loaded since [`Loader::record`], while recording.
+    touched: Mutex<Option<HashSet<PathBuf>>>,
+    /// The ids of files [`Loader::forget`] dropped: a file read again keeps its id.
+    reuse: Mutex<HashMap<PathBuf, FileId>>,
 }
 
 impl std::fmt::Debug for Loader {
@@ -164,7 +168,51 @@ impl Loader {
             cache: Mutex::new(HashMap::new()),
             meta: Mutex::new(HashMap::new()),
             canon: Mutex::new(HashMap::new()),
+            touched: Mutex::new(None),
+            reuse: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Drops what this loader knows of `path` (its parse, metadata and canonical path), so
+    /// that the next load reads it again, under the same [`FileId`]: an editor's buffer
+    /// changed, and the other files stay parsed.
+    pub fn forget(&self, path: &Path) {
+        let key = self.resolve(path);
+        let slot = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        if let Some(Some(Ok(l))) = slot.as_deref().map(OnceLock::get) {
+            self.reuse
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key.clone(), l.file.id);
+        }
+        for p in [path, key.as_path()] {
+            self.meta
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(p);
+            self.canon
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(p);
+        }
+    }
+
+    /// Starts recording the files loaded (see [`Loader::recorded`]).
+    pub fn record(&self) {
+        *self.touched.lock().unwrap_or_else(|e| e.into_inner()) = Some(HashSet::new());
+    }
+
+    /// The files loaded since [`Loader::record`] (resolved paths); recording stops.
+    pub fn recorded(&self) -> HashSet<PathBuf> {
+        self.touched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_default()
     }
 
     /// The file system's metadata of `path`, asked once per loader, like the files it
@@ -264,6 +312,14 @@ impl Loader {
     pub fn load(&self, path: &Path) -> Result<Arc<Loaded>, LoadError> {
         // The cache hands out a slot per path; the first caller fills it, others wait on it.
         let key = self.resolve(path);
+        if let Some(t) = self
+            .touched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            t.insert(key.clone());
+        }
         let slot = {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             cache.entry(key.clone()).or_default().clone()
@@ -297,7 +353,15 @@ impl Loader {
             Err(ReadError::NotAFile(kind)) => return Err(LoadError::NotAFile(display, kind)),
             Err(ReadError::Io(e)) => return Err(LoadError::Io(display, e.to_string())),
         };
-        let provisional = self.sources.add(display.clone(), "");
+        let reused = self
+            .reuse
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(path);
+        let provisional = match reused {
+            Some(id) => self.sources.replace(id, ""),
+            None => self.sources.add(display.clone(), ""),
+        };
         match yaml::decode_or_keep(provisional.id, bytes) {
             Err((d, bytes)) => {
                 let lossy = || String::from_utf8_lossy(&bytes).into_owned();
@@ -368,6 +432,36 @@ fn relative_to(path: &Path, base: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forgotten_file_is_read_again_under_its_id_and_loads_are_recorded() {
+        let fs = Arc::new(crate::fs::OverlayFs::new(Arc::new(crate::fs::MemFs::new())));
+        fs.set(Path::new("/w/a.yaml"), "a: 1\n");
+        fs.set(Path::new("/w/b.yaml"), "b: 1\n");
+        let l = Loader::new(fs.clone(), "/w", Limits::default());
+        l.record();
+        let a1 = l.load(Path::new("/w/a.yaml")).unwrap();
+        let b1 = l.load(Path::new("b.yaml")).unwrap();
+        let seen = l.recorded();
+        assert_eq!(
+            seen,
+            HashSet::from([PathBuf::from("/w/a.yaml"), PathBuf::from("/w/b.yaml")])
+        );
+        fs.set(Path::new("/w/a.yaml"), "a: 2\n");
+        // Cached until forgotten.
+        assert_eq!(
+            &*l.load(Path::new("/w/a.yaml")).unwrap().file.text,
+            "a: 1\n"
+        );
+        l.forget(Path::new("/w/a.yaml"));
+        let a2 = l.load(Path::new("/w/a.yaml")).unwrap();
+        assert_eq!(&*a2.file.text, "a: 2\n");
+        assert_eq!(a2.file.id, a1.file.id);
+        assert_eq!(l.sources.len(), 2);
+        assert!(Arc::ptr_eq(&b1, &l.load(Path::new("/w/b.yaml")).unwrap()));
+        // Not recording any more.
+        assert!(l.recorded().is_empty());
+    }
 
     #[test]
     fn display_paths_are_relative_to_the_working_directory() {

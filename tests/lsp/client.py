@@ -1,0 +1,284 @@
+"""Drives `pbc lsp` over stdio with pygls's language client (lsprotocol's types).
+
+Usage: client.py PBC WORKSPACE ENCODING. ENCODING is `utf-32` (the client offers UTF-32 and
+UTF-16: the server must choose UTF-32) or `utf-16` (offered alone). WORKSPACE is a copy of
+tests/lsp/workspace that this script may change. Exits non-zero on the first failed check.
+Expected positions are computed here from the fixture text, in the agreed encoding.
+"""
+
+import asyncio
+import pathlib
+import subprocess
+import sys
+
+from lsprotocol import types as T
+from pygls.lsp.client import LanguageClient
+
+PBC, WS, ENC = sys.argv[1], pathlib.Path(sys.argv[2]).resolve(), sys.argv[3]
+TIMEOUT = 60  # seconds: a wait that never ends is a failure, not a hang
+
+
+def uri(p):
+    return p.as_uri()
+
+
+def col(line, index):
+    """The character of `index` in `line`, counted in the agreed encoding."""
+    if ENC == "utf-32":
+        return index
+    return len(line[:index].encode("utf-16-le")) // 2
+
+
+def pos_of(text, needle, nth=0):
+    """The protocol position of the `nth` occurrence of `needle` in `text`."""
+    i = -1
+    for _ in range(nth + 1):
+        i = text.index(needle, i + 1)
+    line_no = text.count("\n", 0, i)
+    line = text.splitlines()[line_no]
+    start = i - (text.rfind("\n", 0, i) + 1)
+    return T.Position(line=line_no, character=col(line, start))
+
+
+def apply(text, edits):
+    """Applies text edits (positions in the agreed encoding) to `text`."""
+    lines = text.split("\n")
+
+    def offset(p):
+        line = lines[p.line]
+        units, idx = 0, 0
+        while idx < len(line) and units < p.character:
+            units += 1 if ENC == "utf-32" else len(line[idx].encode("utf-16-le")) // 2
+            idx += 1
+        return sum(len(l) + 1 for l in lines[: p.line]) + idx
+
+    for e in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
+        s, t = offset(e.range.start), offset(e.range.end)
+        text = text[:s] + e.new_text + text[t:]
+    return text
+
+
+class Client(LanguageClient):
+    def __init__(self):
+        super().__init__("pbc-lsp-test", "1")
+        self.diags = {}
+        self.changed = asyncio.Event()
+
+        @self.feature(T.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        def publish(ls, params):
+            ls.diags[params.uri] = params.diagnostics
+            ls.changed.set()
+
+    async def wait_for(self, u, pred, what):
+        """Waits until the diagnostics of `u` satisfy `pred`."""
+
+        async def loop():
+            while not (u in self.diags and pred(self.diags[u])):
+                self.changed.clear()
+                await self.changed.wait()
+
+        try:
+            await asyncio.wait_for(loop(), TIMEOUT)
+        except asyncio.TimeoutError:
+            sys.exit(f"timed out waiting for {what}; diagnostics of {u}: {self.diags.get(u)}")
+        return self.diags[u]
+
+
+def codes(ds):
+    return sorted(d.code for d in ds)
+
+
+async def main():
+    c = Client()
+    await c.start_io(PBC, "lsp", cwd=str(WS))
+    offered = [T.PositionEncodingKind.Utf32, T.PositionEncodingKind.Utf16]
+    if ENC == "utf-16":
+        offered = [T.PositionEncodingKind.Utf16]
+    init = await c.initialize_async(
+        T.InitializeParams(
+            capabilities=T.ClientCapabilities(
+                general=T.GeneralClientCapabilities(position_encodings=offered)
+            ),
+            root_uri=uri(WS),
+            workspace_folders=[T.WorkspaceFolder(uri=uri(WS), name="ws")],
+        )
+    )
+    assert init.capabilities.position_encoding == ENC, init.capabilities.position_encoding
+    c.initialized(T.InitializedParams())
+
+    # A loose file from disk: its misspelt field, after a non-BMP character on its line.
+    loose = WS / "loose.yaml"
+    text = loose.read_text()
+    lu = uri(loose)
+    c.text_document_did_open(
+        T.DidOpenTextDocumentParams(
+            text_document=T.TextDocumentItem(uri=lu, language_id="yaml", version=1, text=text)
+        )
+    )
+    ds = await c.wait_for(lu, lambda ds: len(ds) > 0, "the finding of loose.yaml")
+    assert codes(ds) == ["PB2001"], codes(ds)
+    d = ds[0]
+    start = pos_of(text, "aproval")
+    assert d.range.start == start, (d.range, start)
+    assert d.range.end.character == start.character + len("aproval"), d.range
+    assert d.source == "pbc" and d.severity == T.DiagnosticSeverity.Error, d
+
+    # Hover on the finding shows `pbc explain`'s text.
+    explain = subprocess.run([PBC, "explain", "PB2001"], capture_output=True, text=True, check=True).stdout
+    h = await c.text_document_hover_async(T.HoverParams(text_document=T.TextDocumentIdentifier(uri=lu), position=start))
+    first_para = explain.strip().split("\n\n")[1].strip() if "\n\n" in explain.strip() else explain.strip()
+    assert "PB2001" in h.contents.value, h.contents.value
+    assert first_para.splitlines()[0] in h.contents.value, (first_para, h.contents.value)
+
+    # Code actions: the did-you-mean rename, and the suppression.
+    acts = await c.text_document_code_action_async(
+        T.CodeActionParams(
+            text_document=T.TextDocumentIdentifier(uri=lu),
+            range=d.range,
+            context=T.CodeActionContext(diagnostics=[d]),
+        )
+    )
+    titles = [a.title for a in acts]
+    assert "rename to `approval`" in titles, titles
+    assert "suppress PB2001 with `# pbc:allow(PB2001)`" in titles, titles
+    rename = next(a for a in acts if a.title == "rename to `approval`")
+    fixed = apply(text, rename.edit.changes[lu])
+    assert "approval: auto" in fixed and "aproval" not in fixed, fixed
+    c.text_document_did_change(
+        T.DidChangeTextDocumentParams(
+            text_document=T.VersionedTextDocumentIdentifier(uri=lu, version=2),
+            content_changes=[T.TextDocumentContentChangeWholeDocument(text=fixed)],
+        )
+    )
+    await c.wait_for(lu, lambda ds: len(ds) == 0, "the rename to clear loose.yaml")
+
+    # The suppression, applied to the original text, silences the finding too.
+    supp = next(a for a in acts if a.title.startswith("suppress"))
+    suppressed = apply(text, supp.edit.changes[lu])
+    assert "    # pbc:allow(PB2001)\n    - {name: review" in suppressed, suppressed
+    c.text_document_did_change(
+        T.DidChangeTextDocumentParams(
+            text_document=T.VersionedTextDocumentIdentifier(uri=lu, version=3),
+            content_changes=[T.TextDocumentContentChangeWholeDocument(text=text)],
+        )
+    )
+    await c.wait_for(lu, lambda ds: codes(ds) == ["PB2001"], "the finding to come back")
+    c.text_document_did_change(
+        T.DidChangeTextDocumentParams(
+            text_document=T.VersionedTextDocumentIdentifier(uri=lu, version=4),
+            content_changes=[T.TextDocumentContentChangeWholeDocument(text=suppressed)],
+        )
+    )
+    await c.wait_for(lu, lambda ds: len(ds) == 0, "the suppression to clear loose.yaml")
+
+    # A duplicate stage: the first definition is related information.
+    dup = WS / "duplicate.yaml"
+    du = uri(dup)
+    dtext = dup.read_text()
+    c.text_document_did_open(
+        T.DidOpenTextDocumentParams(
+            text_document=T.TextDocumentItem(uri=du, language_id="yaml", version=1, text=dtext)
+        )
+    )
+    ds = await c.wait_for(du, lambda ds: "PB2011" in codes(ds), "the duplicate stage")
+    d = next(d for d in ds if d.code == "PB2011")
+    assert d.range.start == pos_of(dtext, "review", 1), d.range
+    rel = d.related_information
+    assert rel and rel[0].location.uri == du and rel[0].message == "first defined here", rel
+    assert rel[0].location.range.start == pos_of(dtext, "review", 0), rel
+
+    # A base shared by an overlay: an unsaved change is checked through the overlay, and
+    # once closed unsaved, the file's diagnostics are those of the disk again.
+    base = WS / "playbooks/base/review.yaml"
+    bu = uri(base)
+    btext = base.read_text()
+    c.text_document_did_open(
+        T.DidOpenTextDocumentParams(
+            text_document=T.TextDocumentItem(uri=bu, language_id="yaml", version=1, text=btext)
+        )
+    )
+    await c.wait_for(bu, lambda ds: len(ds) == 0, "the base to check clean")
+    broken = btext.replace("needs: [analyze]", "needs: [analyse]", 1)
+    c.text_document_did_change(
+        T.DidChangeTextDocumentParams(
+            text_document=T.VersionedTextDocumentIdentifier(uri=bu, version=2),
+            content_changes=[T.TextDocumentContentChangeWholeDocument(text=broken)],
+        )
+    )
+    ds = await c.wait_for(bu, lambda ds: "PB4001" in codes(ds), "the unknown stage in the base")
+    d = next(d for d in ds if d.code == "PB4001")
+    assert d.range.start == pos_of(broken, "analyse"), d.range
+
+    # Hover, definition, references and completion on the base.
+    at_need = pos_of(btext, "analyze]")
+    c.text_document_did_change(
+        T.DidChangeTextDocumentParams(
+            text_document=T.VersionedTextDocumentIdentifier(uri=bu, version=3),
+            content_changes=[T.TextDocumentContentChangeWholeDocument(text=btext)],
+        )
+    )
+    h = await c.text_document_hover_async(T.HoverParams(text_document=T.TextDocumentIdentifier(uri=bu), position=at_need))
+    assert "stage `analyze`" in h.contents.value and "agent `glm-5`" in h.contents.value, h.contents.value
+    h = await c.text_document_hover_async(
+        T.HoverParams(text_document=T.TextDocumentIdentifier(uri=bu), position=pos_of(btext, "approvers"))
+    )
+    assert "**`approvers`**" in h.contents.value, h.contents.value
+    h = await c.text_document_hover_async(
+        T.HoverParams(text_document=T.TextDocumentIdentifier(uri=bu), position=pos_of(btext, "review", 1))
+    )
+    assert "approval `manual`" in h.contents.value and "role `security-team`" in h.contents.value, h.contents.value
+    defn = await c.text_document_definition_async(
+        T.DefinitionParams(text_document=T.TextDocumentIdentifier(uri=bu), position=at_need)
+    )
+    defn = defn if isinstance(defn, T.Location) else defn[0]
+    assert defn.uri == bu and defn.range.start == pos_of(btext, "analyze"), defn
+    defn = await c.text_document_definition_async(
+        T.DefinitionParams(text_document=T.TextDocumentIdentifier(uri=bu), position=pos_of(btext, "schemas/report.json"))
+    )
+    defn = defn if isinstance(defn, T.Location) else defn[0]
+    assert defn.uri == uri(WS / "playbooks/base/schemas/report.json"), defn
+    refs = await c.text_document_references_async(
+        T.ReferenceParams(
+            text_document=T.TextDocumentIdentifier(uri=bu),
+            position=pos_of(btext, "analyze"),
+            context=T.ReferenceContext(include_declaration=True),
+        )
+    )
+    assert sorted((r.range.start.line, r.range.start.character) for r in refs) == sorted(
+        [(p.line, p.character) for p in (pos_of(btext, "analyze"), at_need, pos_of(btext, "analyze]", 1))]
+    ), refs
+    comp = await c.text_document_completion_async(
+        T.CompletionParams(text_document=T.TextDocumentIdentifier(uri=bu), position=at_need)
+    )
+    items = comp if isinstance(comp, list) else comp.items
+    assert {"analyze", "review"} <= {i.label for i in items}, [i.label for i in items]
+    comp = await c.text_document_completion_async(
+        T.CompletionParams(text_document=T.TextDocumentIdentifier(uri=bu), position=pos_of(btext, "approval:"))
+    )
+    items = comp if isinstance(comp, list) else comp.items
+    labels = {i.label for i in items}
+    assert {"approval", "needs", "output-schema", "guardrails"} <= labels, labels
+    comp = await c.text_document_completion_async(
+        T.CompletionParams(text_document=T.TextDocumentIdentifier(uri=bu), position=pos_of(btext, "manual"))
+    )
+    items = comp if isinstance(comp, list) else comp.items
+    assert {"auto", "manual", "conditional"} <= {i.label for i in items}, [i.label for i in items]
+
+    # Closed unsaved: the disk's diagnostics again (clean).
+    c.text_document_did_change(
+        T.DidChangeTextDocumentParams(
+            text_document=T.VersionedTextDocumentIdentifier(uri=bu, version=4),
+            content_changes=[T.TextDocumentContentChangeWholeDocument(text=broken)],
+        )
+    )
+    await c.wait_for(bu, lambda ds: "PB4001" in codes(ds), "the unknown stage again")
+    c.text_document_did_close(T.DidCloseTextDocumentParams(text_document=T.TextDocumentIdentifier(uri=bu)))
+    await c.wait_for(bu, lambda ds: len(ds) == 0, "the closed base to show the disk's diagnostics")
+
+    await c.shutdown_async(None)
+    c.exit(None)
+    await c.stop()
+    print("ok")
+
+
+asyncio.run(main())
