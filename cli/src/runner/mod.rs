@@ -55,8 +55,10 @@ pub struct Place {
 pub enum RunnerCommand {
     /// Run one stage of the playbook, as a task of the workflow.
     Run {
+        /// The playbook's name (it must be the mounted playbook's).
         #[arg(long)]
         playbook: String,
+        /// The stage's name.
         #[arg(long)]
         stage: String,
         /// The workflow's name (recorded as who started the stage).
@@ -79,12 +81,16 @@ pub enum RunnerCommand {
     },
     /// Check the trigger payload and export the fields conditions read.
     Input {
+        /// The playbook's name (it must be the mounted playbook's).
         #[arg(long)]
         playbook: String,
+        /// The trigger payload (JSON).
         #[arg(long)]
         input: String,
+        /// `PARAM=/json/pointer`: a field to write to `OUT/fields/PARAM`.
         #[arg(long, value_name = "PARAM=POINTER")]
         export: Vec<String>,
+        /// As `--export`, a duration written in seconds.
         #[arg(long, value_name = "PARAM=POINTER")]
         export_seconds: Vec<String>,
         #[command(flatten)]
@@ -92,6 +98,7 @@ pub enum RunnerCommand {
     },
     /// The check after a gate's suspend.
     Gate {
+        /// The gate's task name (`<stage>-approval`, `<stage>-escalation-N`, …).
         #[arg(long)]
         gate: String,
         /// `final`, `level` or `refuse`.
@@ -108,12 +115,16 @@ pub enum RunnerCommand {
     },
     /// Send a gate's notification to its channels.
     Notify {
+        /// The playbook's name (it must be the mounted playbook's).
         #[arg(long)]
         playbook: String,
+        /// The workflow's name (`{{workflow.name}}`).
         #[arg(long)]
         workflow: String,
+        /// The stage's name.
         #[arg(long)]
         stage: String,
+        /// The notification's event (`approval-pending`, `escalated`, …).
         #[arg(long)]
         event: String,
         /// The channels (JSON list).
@@ -127,10 +138,13 @@ pub enum RunnerCommand {
     },
     /// The exit handler's notifications on a run that did not succeed.
     ExitNotify {
+        /// The playbook's name (it must be the mounted playbook's).
         #[arg(long)]
         playbook: String,
+        /// The workflow's name (`{{workflow.name}}`).
         #[arg(long)]
         workflow: String,
+        /// `{{workflow.status}}`: how the run ended.
         #[arg(long)]
         status: String,
         /// `{{workflow.failures}}`: the failed nodes (JSON).
@@ -145,10 +159,13 @@ pub enum RunnerCommand {
     /// The exit handler's undo steps (not run by this runner: listed for a person, and the
     /// task fails, so that the workflow shows the rollback was not done).
     Rollback {
+        /// The playbook's name (it must be the mounted playbook's).
         #[arg(long)]
         playbook: String,
+        /// The workflow's name (`{{workflow.name}}`).
         #[arg(long)]
         workflow: String,
+        /// `{{workflow.status}}`: how the run ended.
         #[arg(long)]
         status: String,
         /// The undo steps (JSON), latest stage first.
