@@ -342,18 +342,29 @@ mod tests {
         let mut writer = Store::open(dir.path()).unwrap();
         writer.tx(|t| t.audit(entry(0)).map(|_| ())).unwrap();
         let path = dir.path().to_path_buf();
-        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stop = done.clone();
-        let reader = std::thread::spawn(move || -> std::result::Result<u64, String> {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let done = Arc::new(AtomicBool::new(false));
+        let reads = Arc::new(AtomicU64::new(0));
+        let (stop, counted) = (done.clone(), reads.clone());
+        let reader = std::thread::spawn(move || -> std::result::Result<(), String> {
             let store = Store::open(&path).unwrap();
-            let mut reads = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            loop {
                 entries(&store).unwrap()?;
-                reads += 1;
+                counted.fetch_add(1, Ordering::SeqCst);
+                if stop.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
             }
-            Ok(reads)
         });
         for i in 1..400 {
+            if i == 200 {
+                // Half way, wait for the reader (opening a store takes a while on a loaded
+                // machine), so that reads overlap the rest of the writes.
+                while reads.load(Ordering::SeqCst) == 0 && !reader.is_finished() {
+                    std::thread::yield_now();
+                }
+            }
             // Two entries per transaction; each commit flushes what waits.
             writer
                 .tx(|t| {
@@ -362,9 +373,9 @@ mod tests {
                 })
                 .unwrap();
         }
-        done.store(true, std::sync::atomic::Ordering::Relaxed);
-        let reads = reader.join().unwrap().unwrap_or_else(|why| panic!("{why}"));
-        assert!(reads > 0);
+        done.store(true, Ordering::SeqCst);
+        reader.join().unwrap().unwrap_or_else(|why| panic!("{why}"));
+        assert!(reads.load(Ordering::SeqCst) > 0);
         assert_eq!(entries(&writer).unwrap().unwrap().len(), 799);
     }
 }
