@@ -157,6 +157,9 @@ pub fn sinks(state: Option<PathBuf>, json: bool) -> ExitCode {
     }
 }
 
+/// The most of the log `pbc audit export` reads from the state store (1 GiB).
+const MAX_EXPORT: u64 = 1 << 30;
+
 fn parse_since(s: &str) -> Result<pbc_runtime::audit_export::Since, Error> {
     pbc_runtime::audit_export::parse_since(s).ok_or_else(|| {
         Error::Usage(format!(
@@ -177,14 +180,24 @@ pub fn export(
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
+    let in_store = matches!(
+        pbc_runtime::StateBackend::from_env(),
+        Ok(Some(pbc_runtime::StateBackend::Postgres(_)))
+    );
     let dir = pbc_runtime::default_state_dir(state.as_deref());
     let log = dir.join("audit.jsonl");
-    let text = match pbc_runtime::files::open_regular(&log, "the audit log").and_then(|mut f| {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut f, &mut s)
-            .map_err(|e| Error::Usage(format!("{}: {e}", log.display())))?;
-        Ok(s)
-    }) {
+    let text = if in_store {
+        // The log is the shared store's table (no file in any one pod's directory).
+        open(state).and_then(|rt| rt.audit_text(MAX_EXPORT))
+    } else {
+        pbc_runtime::files::open_regular(&log, "the audit log").and_then(|mut f| {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut f, &mut s)
+                .map_err(|e| Error::Usage(format!("{}: {e}", log.display())))?;
+            Ok(s)
+        })
+    };
+    let text = match text {
         Ok(t) => t,
         Err(e) => return fail(&e),
     };

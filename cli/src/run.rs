@@ -416,7 +416,7 @@ pub fn verify(state: Option<PathBuf>, file: Option<PathBuf>) -> ExitCode {
                     .map_err(|e| Error::Usage(format!("{}: {e}", f.display())))
             })
         }
-        None if !dir.is_dir() => Err(Error::Usage(format!(
+        None if !has_store && !dir.is_dir() => Err(Error::Usage(format!(
             "{}: no such state directory (give the state with --state DIR or PBC_STATE_DIR, or a log file)",
             dir.display()
         ))),

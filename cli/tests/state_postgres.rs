@@ -2,7 +2,9 @@
 //! on a loopback server (`PBC_TEST_POSTGRES_URL`, a role that may create databases; the
 //! password in `PBC_STATE_PASSWORD`). Two `pbc run` processes at once count one rate limit;
 //! a `pbc run` killed with `kill -9` mid-stage resumes; `pbc audit verify` passes after
-//! concurrent writers; `pbc state migrate` creates the schema and re-runs as a no-op. Each
+//! concurrent writers; three `pbc runner` pods with directories of their own share one rate
+//! limit and one audit chain (no pod keeps a log file); `pbc state migrate` creates the
+//! schema and re-runs as a no-op. Each
 //! test makes a database of its own. Under CI (`.ci/run` starts the server) a missing URL
 //! fails; elsewhere the tests say so and pass. Linux only (`kill -9` and named pipes).
 #![cfg(target_os = "linux")]
@@ -256,7 +258,9 @@ fn two_concurrent_runs_share_one_rate_limit_and_one_audit_chain() {
     assert_eq!(effects.len(), 3, "{effects:?}");
     let failed = if va["status"] == "failed" { &va } else { &vb };
     assert_eq!(failed["stages"]["again"]["status"], "failed", "{failed}");
-    let log = std::fs::read_to_string(lab.dir.join("st/audit.jsonl")).unwrap();
+    // The log is the database's table: `pbc audit export` reads it.
+    assert!(!lab.dir.join("st/audit.jsonl").exists());
+    let log = String::from_utf8(lab.pbc(&["audit", "export", "--format", "jsonl"]).stdout).unwrap();
     let limited: Vec<Value> = log
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
@@ -323,4 +327,151 @@ fn state_migrate_creates_the_schema_and_reruns_as_a_no_op() {
         .unwrap()
         .get(0);
     assert_eq!(tables, 16);
+}
+
+const POD_PLAYBOOK: &str = r#"apiVersion: agenticops/v1
+kind: Playbook
+metadata: {name: scale}
+spec:
+  trigger: ev
+  audit: {log-to: [trail]}
+  rate-limits:
+    "k8s:scale": "2 per hour"
+  stages:
+    - name: up
+      action: k8s:scale
+"#;
+
+/// Three `pbc runner run` processes, each a pod with a directory of its own (the ConfigMap
+/// shared, the state and outputs not), on one PostgreSQL database: the rate limit is
+/// counted across them, the audit chain is one, a fourth directory verifies and exports it,
+/// and each pod's log shows its own run only.
+#[test]
+fn runner_pods_with_their_own_directories_share_one_rate_limit_and_one_audit_chain() {
+    let Some(db) = fresh_db() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let etc = root.join("etc");
+    std::fs::create_dir(&etc).unwrap();
+    std::fs::write(etc.join("playbook.yaml"), POD_PLAYBOOK).unwrap();
+    std::fs::write(
+        etc.join("agents.yaml"),
+        "actions:\n  \"k8s:scale\": {command: [python3, -c, \"import json,sys; json.load(sys.stdin); print('{}')\"]}\n",
+    )
+    .unwrap();
+    let trail = root.join("trail.jsonl");
+    std::fs::write(
+        etc.join("pbc.yaml"),
+        format!("audit-sinks:\n  trail: {{file: {}}}\n", trail.display()),
+    )
+    .unwrap();
+    let pod = |n: usize| {
+        Command::new(env!("CARGO_BIN_EXE_pbc"))
+            .args(["runner", "run", "--playbook", "scale", "--stage", "up"])
+            .args(["--workflow", &format!("scale-{n}"), "--input", "{}"])
+            .arg("--dir")
+            .arg(&etc)
+            .arg("--out")
+            .arg(root.join(format!("pod{n}")))
+            .env_remove("PBC_STATE_DIR")
+            .env("PBC_STATE_URL", &db.url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let pods: Vec<Child> = (0..3).map(pod).collect();
+    let outs: Vec<Output> = pods
+        .into_iter()
+        .map(|p| p.wait_with_output().unwrap())
+        .collect();
+    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+    let passed = codes.iter().filter(|c| **c == Some(0)).count();
+    let failed = codes.iter().filter(|c| **c == Some(1)).count();
+    let dump = || {
+        outs.iter()
+            .map(|o| {
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    };
+    // Two allowed per hour, across the three pods.
+    assert_eq!((passed, failed), (2, 1), "{codes:?}\n{}", dump());
+    // Each pod's log (stdout) is its own run's entries; the refused pod's has the refusal.
+    let mut runs = Vec::new();
+    for o in &outs {
+        let entries: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let run = entries[0]["run"].as_str().unwrap().to_string();
+        assert!(
+            entries.iter().all(|e| e["run"] == run.as_str()),
+            "{}",
+            dump()
+        );
+        let limited = entries.iter().any(|e| e["event"] == "rate-limited");
+        assert_eq!(limited, o.status.code() == Some(1), "{}", dump());
+        runs.push(run);
+    }
+    // No pod keeps a log of its own: the chain is the database's.
+    for n in 0..3 {
+        assert!(!root.join(format!("pod{n}/state/audit.jsonl")).exists());
+    }
+    // A fourth directory (a pod that ran nothing) sees one verified chain with every run.
+    let elsewhere = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_pbc"))
+            .args(args)
+            .arg("--state")
+            .arg(root.join("other"))
+            .env_remove("PBC_STATE_DIR")
+            .env("PBC_STATE_URL", &db.url)
+            .output()
+            .unwrap()
+    };
+    let v = elsewhere(&["audit", "verify"]);
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
+    let export = elsewhere(&["audit", "export", "--format", "jsonl"]);
+    assert_eq!(export.status.code(), Some(0));
+    let exported: Vec<Value> = String::from_utf8_lossy(&export.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for run in &runs {
+        assert!(
+            exported
+                .iter()
+                .any(|e| e["run"] == run.as_str() && e["event"] == "run-started"),
+            "{run} not in the shared log"
+        );
+    }
+    let seqs: Vec<u64> = exported
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "one chain"
+    );
+    // The file sink the playbook logs to received every run's entries from the pods.
+    let copy = std::fs::read_to_string(&trail).unwrap_or_default();
+    for run in &runs {
+        assert!(
+            copy.contains(&format!("\"run\":\"{run}\"")),
+            "{run} not in {copy}"
+        );
+    }
 }

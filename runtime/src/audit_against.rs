@@ -167,16 +167,7 @@ fn ours(copy: Copy, runs: &std::collections::BTreeSet<String>) -> Copy {
 pub(crate) fn against(store: &Store, name: &str) -> Result<Comparison> {
     let (def, settings) = sink_def(store, name)?;
     let copy = ours(read_copy(name, &def, &settings)?, &runs_of(store, name)?);
-    let log = store.audit_path();
-    let local_text = match crate::files::open_regular(&log, "the audit log") {
-        Ok(mut f) => {
-            let mut s = String::new();
-            std::io::Read::read_to_string(&mut f, &mut s)
-                .map_err(|e| Error::Io(format!("{}: {e}", log.display())))?;
-            s
-        }
-        Err(_) => String::new(),
-    };
+    let local_text = store.log_text(u64::MAX)?;
     Ok(compare(name, def.kind(), &copy, &local_text))
 }
 

@@ -7,13 +7,17 @@
 //! figures), `rollback_steps` (each undo step started, so that none runs twice),
 //! `outbox` (notifications waiting for delivery: [`crate::delivery`]), `run_sinks` and
 //! `sink_cursor` (the audit sinks a run writes to, and how far each file is written),
-//! `audit` (every audit entry's hash; the line itself until it is in the file),
+//! `audit` (every audit entry's hash; the line itself until it is in the file, or always
+//! on PostgreSQL),
 //! `schedule_fires` (the schedule fires `pbc serve` started, one run each) and `meta`
 //! (schema version, audit file length).
 //!
-//! A state change and its audit entry commit together. The entry goes to
+//! A state change and its audit entry commit together. On SQLite the entry goes to
 //! `STATE/audit.jsonl` right after ([`Store::flush_audit`]); after a crash the next command
-//! writes what is missing, so no entry is lost and none is written twice.
+//! writes what is missing, so no entry is lost and none is written twice. On PostgreSQL the
+//! `audit` table is the log ([`Store::log_in_store`]): pods that share the database share no
+//! directory, so every entry keeps its line there and the chain is one across processes.
+//! [`Store::log_reader`] reads the log, wherever it is.
 
 use crate::audit::{self, AuditEntry, GENESIS};
 use crate::db::{Conn, DbError, OptionalExtension, TxGuard, params};
@@ -262,6 +266,75 @@ impl Store {
         self.dir.join("audit.jsonl")
     }
 
+    /// Whether the audit log is the store's `audit` table (PostgreSQL, shared by every
+    /// process of a cluster) rather than `STATE/audit.jsonl` (SQLite).
+    pub fn log_in_store(&self) -> bool {
+        self.conn.dialect() == crate::db::Dialect::Postgres
+    }
+
+    /// Where the log is, for messages.
+    pub fn log_name(&self) -> String {
+        if self.log_in_store() {
+            "the state store's audit table".to_string()
+        } else {
+            self.audit_path().display().to_string()
+        }
+    }
+
+    /// The audit log from byte `start` (an entry's first byte), at most `max` bytes of it
+    /// (one line a entry, each ending in a newline, as in `STATE/audit.jsonl`). On SQLite,
+    /// the file; on PostgreSQL, the table's lines in order, `start` counted in the same
+    /// bytes (the lines' UTF-8 lengths, each plus its newline).
+    pub fn log_reader(&self, start: u64, max: u64) -> Result<Box<dyn std::io::BufRead>> {
+        use std::io::{Read, Seek, SeekFrom};
+        if !self.log_in_store() {
+            let path = self.audit_path();
+            if !path.exists() {
+                return Ok(Box::new(std::io::empty()));
+            }
+            let mut f = crate::files::open_regular(&path, "the audit log")?;
+            f.seek(SeekFrom::Start(start))
+                .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+            return Ok(Box::new(std::io::BufReader::new(f.take(max))));
+        }
+        // The running end of each line, computed by the server: only the lines after
+        // `start` cross the connection, and no more than `max` bytes of them are kept.
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT line, e FROM (SELECT seq, line, SUM(octet_length(line) + 1) OVER (ORDER BY seq) AS e FROM audit) s WHERE e > ?1 ORDER BY seq",
+            )
+            .map_err(db)?;
+        let rows: Vec<(Option<String>, i64)> = st
+            .query_map(params![start as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db)?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(db)?;
+        let mut out = Vec::new();
+        for (line, _) in rows {
+            let Some(line) = line else {
+                return Err(Error::Store(
+                    "an audit entry in the state store has no line (written to a local audit.jsonl by an earlier pbc); the log cannot be read from the store".to_string(),
+                ));
+            };
+            if (out.len() + line.len() + 1) as u64 > max {
+                break;
+            }
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+        }
+        Ok(Box::new(std::io::Cursor::new(out)))
+    }
+
+    /// The whole audit log as text (bounded: `max` bytes).
+    pub fn log_text(&self, max: u64) -> Result<String> {
+        let mut s = String::new();
+        self.log_reader(0, max)?
+            .read_to_string(&mut s)
+            .map_err(|e| Error::Io(format!("{}: {e}", self.log_name())))?;
+        Ok(s)
+    }
+
     /// Runs `f` in an immediate (write-locked) transaction, then writes pending audit entries.
     /// The change is committed even when the audit file was changed outside pbc: its entries
     /// then stay in the store (warned about once; `pbc audit verify` reports the tampering).
@@ -312,6 +385,9 @@ impl Store {
     /// Writes audit entries committed to the store but not yet in the file. Refuses (leaving
     /// them in the store) when the file is not the length pbc last wrote.
     pub fn flush_audit(&mut self) -> Result<()> {
+        if self.log_in_store() {
+            return Ok(()); // the table is the log
+        }
         let path = self.audit_path();
         let t = self.conn.begin(true).map_err(db)?;
         let pending: Vec<(i64, String)> = {
@@ -398,9 +474,13 @@ impl Store {
                 .map_err(db)?
                 .collect::<std::result::Result<_, _>>()
                 .map_err(db)?;
-            let bytes = meta_get(c, "audit_bytes")?
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
+            let bytes = if c.dialect() == crate::db::Dialect::Postgres {
+                0 // no file: every line is in the table
+            } else {
+                meta_get(c, "audit_bytes")?
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            };
             let mut snap = AuditSnapshot {
                 hashes: Vec::with_capacity(rows.len()),
                 pending: Vec::new(),
@@ -532,6 +612,18 @@ impl Tx<'_> {
                 params![seq as i64, hash, line],
             )
             .map_err(db)?;
+        if self.tx.conn().dialect() == crate::db::Dialect::Postgres {
+            // The table is the log: its length (what audit sinks copy up to) grows with
+            // the entry, in the same transaction.
+            let bytes: u64 = meta_get(&self.tx, "audit_bytes")?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            meta_set(
+                &self.tx,
+                "audit_bytes",
+                &(bytes + line.len() as u64 + 1).to_string(),
+            )?;
+        }
         Ok((seq, hash))
     }
 }

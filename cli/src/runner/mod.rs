@@ -25,7 +25,7 @@ use clap::Subcommand;
 use pbc_runtime::{Agents, Error, LoadOptions, RunOptions, Runtime, StageStatus};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Where the workflow's ConfigMap is mounted.
@@ -348,7 +348,7 @@ fn run_stage(
     let r = rt.run_workflow_stage(&c, &agents, stage, input, &upstream, &opts);
     crate::notifications::deliver(&mut rt);
     let r = r?;
-    print_audit(&state)?;
+    print_audit(&rt, &r.run)?;
     let Some(s) = r.stage(stage) else {
         return Err(Error::Store(format!("stage `{stage}` vanished")));
     };
@@ -370,10 +370,21 @@ fn run_stage(
     }
 }
 
-/// The run's audit entries on standard output, one JSON object a line (the pod's log).
-fn print_audit(state: &Path) -> Result<(), Error> {
-    let p = state.join("audit.jsonl");
-    let text = pbc_runtime::files::read_text(&p, "the audit log", 64 * 1024 * 1024)?;
-    print!("{text}");
+/// The run's audit entries on standard output, one JSON object a line, as the log holds
+/// them (the pod's log). With a shared PostgreSQL store the log holds every pod's runs: only
+/// this one's lines are printed.
+fn print_audit(rt: &Runtime, run: &str) -> Result<(), Error> {
+    let text = rt.audit_text(64 * 1024 * 1024)?;
+    let mut out = String::new();
+    for line in text.lines() {
+        let ours = serde_json::from_str::<Value>(line)
+            .ok()
+            .is_some_and(|v| v.get("run").and_then(Value::as_str) == Some(run));
+        if ours {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    print!("{out}");
     Ok(())
 }

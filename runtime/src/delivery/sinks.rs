@@ -21,7 +21,7 @@ use crate::store::{Store, Tx};
 use crate::{Error, Result};
 use pbc_compiler::config::SinkDef;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 pub(crate) const SCHEMA: &str = r#"
@@ -277,12 +277,9 @@ fn deliver_round(store: &mut Store, now: i64, summary: &mut SinkSummary) -> Resu
     else {
         return Ok(false);
     };
-    let log = store.audit_path();
-    let mut f = crate::files::open_regular(&log, "the audit log")?;
-    f.seek(SeekFrom::Start(start as u64))
-        .map_err(|e| Error::Io(format!("{}: {e}", log.display())))?;
+    let log = store.log_name();
     let len = ((written - start) as u64).min(MAX_READ);
-    let mut reader = std::io::BufReader::new(f.take(len));
+    let mut reader = store.log_reader(start as u64, len)?;
     let mut out: BTreeMap<usize, Slot> = BTreeMap::new();
     let mut offset = start;
     let mut line = String::new();
@@ -290,17 +287,16 @@ fn deliver_round(store: &mut Store, now: i64, summary: &mut SinkSummary) -> Resu
         line.clear();
         let n = reader
             .read_line(&mut line)
-            .map_err(|e| Error::Io(format!("{}: {e}", log.display())))?;
+            .map_err(|e| Error::Io(format!("{log}: {e}")))?;
         if n == 0 || !line.ends_with('\n') {
             break; // the end, or a line cut by the read budget: the next call reads it
         }
         let end = offset + n as i64;
         let text = line.trim_end_matches('\n');
         let Ok(entry) = serde_json::from_str::<crate::audit::AuditEntry>(text) else {
-            summary.errors.push(format!(
-                "{}: an unreadable line at byte {offset}",
-                log.display()
-            ));
+            summary
+                .errors
+                .push(format!("{}: an unreadable line at byte {offset}", log));
             break;
         };
         // Only a line that is exactly what pbc recorded is copied.
@@ -309,7 +305,7 @@ fn deliver_round(store: &mut Store, now: i64, summary: &mut SinkSummary) -> Resu
         if sealed != text || recorded.as_deref() != Some(hash.as_str()) {
             summary.errors.push(format!(
                 "{}: entry #{} is not the one the state recorded; audit sinks wait until `pbc audit verify` passes",
-                log.display(),
+                log,
                 entry.seq
             ));
             break;

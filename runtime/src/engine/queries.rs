@@ -235,15 +235,20 @@ impl Runtime {
         })
     }
 
+    /// The audit log's lines (the file's, or the table's on PostgreSQL), at most `max` bytes.
+    pub fn audit_text(&self, max: u64) -> Result<String> {
+        self.store.log_text(max)
+    }
+
+    /// Whether the audit log is the state store's table (PostgreSQL) rather than a file.
+    pub fn log_in_store(&self) -> bool {
+        self.store.log_in_store()
+    }
+
     /// The run's audit entries (from the log file plus entries not yet written to it).
     pub fn audit_log(&self, run: &str) -> Result<AuditLog> {
-        let path = self.store.audit_path();
-        let entries = match crate::files::open_regular(&path, "the audit log") {
-            Ok(f) => audit::read_entries(&mut std::io::BufReader::new(f))
-                .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?,
-            Err(_) if !path.exists() => Vec::new(),
-            Err(e) => return Err(e),
-        };
+        let entries = audit::read_entries(&mut self.store.log_reader(0, u64::MAX)?)
+            .map_err(|e| Error::Io(format!("{}: {e}", self.store.log_name())))?;
         let entries = entries
             .into_iter()
             .filter(|e| e.run.as_deref() == Some(run))
@@ -254,6 +259,20 @@ impl Runtime {
     /// Verifies an audit log: the state's own (`None`), or another file (chain only, unless
     /// it is the state's log).
     pub fn verify_audit(&mut self, file: Option<&Path>) -> Result<Verification> {
+        if file.is_none() && self.store.log_in_store() {
+            // The table is the log: its lines against its hashes, then the decisions.
+            let (hashes, _) = self.store.audit_hashes()?;
+            let mut reader = self.store.log_reader(0, u64::MAX)?;
+            let mut v = audit::verify_reader(&mut reader, Some(&hashes))
+                .map_err(|e| Error::Io(format!("{}: {e}", self.store.log_name())))?;
+            if v.problem.is_none() {
+                match crate::chain::entries(&self.store)? {
+                    Ok(entries) => v.mismatches = crate::chain::cross_check(&self.store, &entries)?,
+                    Err(why) => v.mismatches.push(why),
+                }
+            }
+            return Ok(v);
+        }
         let own = self.store.audit_path();
         let path = file.map(Path::to_path_buf).unwrap_or_else(|| own.clone());
         let is_own =
