@@ -93,6 +93,11 @@ fn accepted_and_rejected_agree() {
         ),
         ("default-sla: 4 hours\n", false),
         ("on-rate-limit: wait\n", true),
+        ("state: postgres://pbc@db:5432/pbc\n", true),
+        ("state: sqlite\n", true),
+        ("state: postgres://pbc:secret@db/pbc\n", false),
+        ("state: postgres://pbc@db/pbc?password=x\n", false),
+        ("state: mysql://db/pbc\n", false),
         ("on-rate-limit: queue\n", false),
         (
             "notifications:\n  a: {stdout: true}\n  b: {file: n.jsonl}\n  c: {webhook: {url: 'http://127.0.0.1:9/x', timeout: 2s, retries: 1}}\n",

@@ -280,7 +280,13 @@ pub fn load(o: &Options) -> Result<Loaded, Error> {
         state_dir: pbc_runtime::default_state_dir(o.state.as_deref()),
         state_backend: match pbc_runtime::StateBackend::from_env()? {
             Some(b) => b,
-            None => pbc_runtime::StateBackend::parse(serve.state.as_deref().unwrap_or_default())?,
+            None => pbc_runtime::StateBackend::parse(
+                serve
+                    .state
+                    .as_deref()
+                    .or(cfg.state.as_deref())
+                    .unwrap_or_default(),
+            )?,
         },
         missed_schedules: serve.missed_schedules.unwrap_or_default(),
         tls,

@@ -136,6 +136,10 @@ pub struct Config {
     pub roles: BTreeMap<String, Vec<String>>,
     /// `serve:`: the service's settings (its public address, for links in notifications).
     pub serve: ServeSettings,
+    /// `state:`: where the runtime's tables are (`sqlite`, or a `postgres://` URL without a
+    /// password), for every runtime that reads this configuration (`pbc serve`, the runner
+    /// pods of the `argo` target). `PBC_STATE_URL` wins over it.
+    pub state: Option<String>,
 }
 
 /// `targets:`: what the emitted artifacts use.
@@ -218,6 +222,7 @@ impl Default for Config {
             tls_ca_file: None,
             roles: BTreeMap::new(),
             serve: ServeSettings::default(),
+            state: None,
         }
     }
 }
@@ -244,6 +249,7 @@ pub const KEYS: &[&str] = &[
     "tls",
     "roles",
     "serve",
+    "state",
 ];
 
 /// The highest `limits.max-depth` accepted: walks over a document (emitters, checks) go as
@@ -344,6 +350,7 @@ impl Config {
                     self.notifications = channels::read(&self.root, v, diags).into_iter().collect()
                 }
                 "serve" => self.serve = serve::read(v, &self.root, diags),
+                "state" => self.state = serve::read_state(e, diags),
                 "audit-sinks" => self.read_audit_sinks(v, diags),
                 "roles" => self.read_roles(v, diags),
                 "default-sla" => {

@@ -121,8 +121,9 @@ const KEYS: &[&str] = &[
     "state",
 ];
 
-/// `serve.state`: `sqlite`, or a `postgres://` / `postgresql://` URL that names no password.
-fn read_state(e: &crate::yaml::Entry, diags: &mut Vec<Diagnostic>) -> Option<String> {
+/// `state` (top level, or `serve.state`): `sqlite`, or a `postgres://` / `postgresql://` URL
+/// that names no password.
+pub(crate) fn read_state(e: &crate::yaml::Entry, diags: &mut Vec<Diagnostic>) -> Option<String> {
     let v = e.value.as_str().map(str::trim).unwrap_or_default();
     let url = v
         .strip_prefix("postgres://")
