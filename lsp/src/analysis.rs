@@ -64,6 +64,11 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// The catalogs and evidence rules the checks use (the configuration's included).
+    pub(crate) fn compliance(&self) -> &pbc_lints::Compliance {
+        &self.comp
+    }
+
     /// The workspace under `root` (nothing is checked until [`Workspace::check`]).
     pub fn new(root: &Path, enc: Encoding) -> Self {
         let fs = Arc::new(OverlayFs::new(Arc::new(OsFs)));

@@ -251,7 +251,8 @@ fn markdown(value: String) -> Hover {
 }
 
 /// Hover: the `pbc explain` text of a finding under the cursor, a field's documentation,
-/// a stage's summary.
+/// a stage's summary, a compliance tag's control and evidence rules, an output reference's
+/// schema.
 pub fn hover(s: &Server, p: HoverParams) -> Option<Hover> {
     let tp = p.text_document_position_params;
     let mut parts: Vec<String> = Vec::new();
@@ -275,6 +276,15 @@ pub fn hover(s: &Server, p: HoverParams) -> Option<Hover> {
     if let Some(at) = at(s, &tp.text_document.uri, tp.position) {
         let root = &at.loaded.docs[at.doc].root;
         let steps = path_at(root, at.off);
+        let value_of = steps.iter().rev().find_map(|s| match s {
+            Step::Key(e, false) => Some(e.key_str()),
+            _ => None,
+        });
+        let on_scalar = match steps.last() {
+            Some(Step::Index(n)) => n.as_str().is_some(),
+            Some(Step::Key(e, false)) => e.value.as_str().is_some(),
+            _ => false,
+        };
         if let Some(name) = stage_ref(&steps).and_then(Node::as_str) {
             if let Some((_, st)) = stages(root)
                 .into_iter()
@@ -282,6 +292,18 @@ pub fn hover(s: &Server, p: HoverParams) -> Option<Hover> {
             {
                 parts.push(format!("stage `{name}`: {}", stage_summary(st)));
             }
+        } else if let (Some("compliance"), true, Some(Step::Index(n))) =
+            (value_of, on_scalar, steps.last())
+        {
+            parts.extend(
+                n.as_str()
+                    .and_then(|t| crate::hover_refs::compliance_tag(s.ws.compliance(), t)),
+            );
+        } else if let (Some("if" | "when"), true) = (value_of, on_scalar)
+            && let Some(r) = crate::hover_refs::reference_at(&at.loaded.file.text, at.off as usize)
+            && let Some(h) = crate::hover_refs::output_reference(&s.ws.loader, root, &at.path, r)
+        {
+            parts.push(h);
         } else if let Some(Step::Key(e, _)) =
             steps.iter().rev().find(|s| matches!(s, Step::Key(..)))
         {

@@ -8,6 +8,7 @@ mod actions;
 mod analysis;
 pub mod convert;
 mod features;
+mod hover_refs;
 mod server;
 
 pub use analysis::{Finding, Workspace};

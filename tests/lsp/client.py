@@ -264,6 +264,28 @@ async def main():
     items = comp if isinstance(comp, list) else comp.items
     assert {"auto", "manual", "conditional"} <= {i.label for i in items}, [i.label for i in items]
 
+    # Hover on what a playbook refers to: a compliance tag (the control and its evidence
+    # rule) and an output reference in a condition (the field in the output schema).
+    ref = WS / "refs.yaml"
+    ru = uri(ref)
+    rtext = ref.read_text()
+    c.text_document_did_open(
+        T.DidOpenTextDocumentParams(
+            text_document=T.TextDocumentItem(uri=ru, language_id="yaml", version=1, text=rtext)
+        )
+    )
+    h = await c.text_document_hover_async(
+        T.HoverParams(text_document=T.TextDocumentIdentifier(uri=ru), position=pos_of(rtext, "CC8.1"))
+    )
+    v = h.contents.value
+    assert "SOC2-CC8.1" in v and "approved" in v and "human-gate" in v, v
+    h = await c.text_document_hover_async(
+        T.HoverParams(text_document=T.TextDocumentIdentifier(uri=ru), position=pos_of(rtext, "verdict ==")),
+    )
+    v = h.contents.value
+    assert "stage `judge`" in v and "type `string`" in v and "The reviewer's verdict on the change." in v, v
+    assert '"pass"' in v and '"fail"' in v, v
+
     # Closed unsaved: the disk's diagnostics again (clean).
     c.text_document_did_change(
         T.DidChangeTextDocumentParams(

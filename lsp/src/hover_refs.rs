@@ -1,0 +1,163 @@
+//! Hover on what a playbook refers to outside itself: a compliance tag (the control's title
+//! and the evidence rules that back it) and an output reference in a condition
+//! (`security-report.risk-level`: the field's type and description in the stage's
+//! `output-schema`).
+
+use pbc_compiler::load::Loader;
+use pbc_compiler::yaml::Node;
+use pbc_lints::Compliance;
+use pbc_lints::tags::{Resolved, resolve};
+use serde_json::Value as Json;
+use std::path::Path;
+
+/// The hover text of compliance tag `tag`.
+pub(crate) fn compliance_tag(comp: &Compliance, tag: &str) -> Option<String> {
+    match resolve(&comp.catalogs, tag) {
+        Resolved::Control { catalog, control } => {
+            let mut s = format!(
+                "**{tag}**: {} — {}",
+                control.name,
+                if catalog.title.is_empty() {
+                    &catalog.framework
+                } else {
+                    &catalog.title
+                }
+            );
+            if let Some(g) = control.group.as_deref().and_then(|g| catalog.group(g)) {
+                s.push_str(&format!(" · {}", g.name));
+            }
+            if let Some(d) = &control.description {
+                s.push_str(&format!("\n\n{d}"));
+            }
+            let rules: Vec<_> = comp
+                .rules
+                .rules
+                .iter()
+                .filter(|r| r.catalog == catalog.id && r.control_id == control.id)
+                .collect();
+            if rules.is_empty() {
+                s.push_str("\n\nNo evidence rule: pbc does not assess this control.");
+            }
+            for r in rules {
+                let needs: Vec<&str> = r.requires.iter().map(|k| k.name()).collect();
+                s.push_str(&format!(
+                    "\n\nEvidence rule: requires {}. {}",
+                    needs.join(", "),
+                    r.rationale.trim()
+                ));
+            }
+            Some(s)
+        }
+        Resolved::Ambiguous { .. } => Some(format!(
+            "**{tag}**: ambiguous — a 2013 control objective or 2022 numbering with `A.`; name one control"
+        )),
+        Resolved::Unknown { suggestion, .. } => Some(match suggestion {
+            Some(t) => format!("**{tag}**: no such control (did you mean `{t}`?)"),
+            None => format!("**{tag}**: no control of the loaded catalogs"),
+        }),
+    }
+}
+
+/// The dotted reference under byte `off` of `text` (`report.field.sub`), if any.
+pub(crate) fn reference_at(text: &str, off: usize) -> Option<&str> {
+    let ok = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    let bytes = text.as_bytes();
+    if off > bytes.len() {
+        return None;
+    }
+    let mut start = off;
+    while start > 0 && ok(bytes[start - 1]) {
+        start -= 1;
+    }
+    let mut end = off;
+    while end < bytes.len() && ok(bytes[end]) {
+        end += 1;
+    }
+    let token = text.get(start..end)?.trim_matches('.');
+    token.contains('.').then_some(token)
+}
+
+/// A schema file's stem as conditions name it: the file name without `.json` and a
+/// trailing `.schema`.
+fn stem(path: &str) -> &str {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let name = name.strip_suffix(".json").unwrap_or(name);
+    name.strip_suffix(".schema").unwrap_or(name)
+}
+
+/// The hover text of output reference `reference` (`REPORT.FIELD…`) in playbook `root`
+/// (at `file`): the stage that produces the report and the field's schema.
+pub(crate) fn output_reference(
+    loader: &Loader,
+    root: &Node,
+    file: &Path,
+    reference: &str,
+) -> Option<String> {
+    let (report, fields) = reference.split_once('.')?;
+    let stages = root.get_path(&["spec", "stages"])?.as_seq()?;
+    let (stage, schema_path) = stages.iter().find_map(|st| {
+        let p = st.get("output-schema")?.as_str()?;
+        (stem(p) == report).then(|| (st.get("name").and_then(Node::as_str), p))
+    })?;
+    let target = pbc_compiler::fs::normalize(&file.parent()?.join(schema_path));
+    let loaded = loader.load(&target).ok()?;
+    let mut s: Json = loaded.docs.first()?.root.to_json();
+    for f in fields.split('.') {
+        // Bounded by the reference's length: one step a dotted segment.
+        s = s.get("properties")?.get(f)?.clone();
+    }
+    let mut out = format!(
+        "**`{reference}`**: output of stage `{}` ({schema_path})",
+        stage.unwrap_or("?")
+    );
+    if let Some(t) = s.get("type") {
+        out.push_str(&format!(
+            " · type `{}`",
+            t.as_str().map_or(t.to_string(), String::from)
+        ));
+    }
+    if let Some(e) = s.get("enum").and_then(Json::as_array) {
+        let members: Vec<String> = e.iter().map(|m| m.to_string()).collect();
+        out.push_str(&format!(" · one of {}", members.join(", ")));
+    }
+    if let Some(d) = s.get("description").and_then(Json::as_str) {
+        out.push_str(&format!("\n\n{d}"));
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reference_under_the_cursor() {
+        let t = "if: security-report.risk-level >= HIGH";
+        assert_eq!(reference_at(t, 8), Some("security-report.risk-level"));
+        assert_eq!(reference_at(t, 25), Some("security-report.risk-level"));
+        assert_eq!(reference_at(t, 35), None); // HIGH: no dot
+        assert_eq!(reference_at(t, 100), None);
+    }
+
+    #[test]
+    fn stems_drop_json_and_schema() {
+        assert_eq!(
+            stem("schemas/security-report.schema.json"),
+            "security-report"
+        );
+        assert_eq!(stem("report.json"), "report");
+    }
+
+    #[test]
+    fn a_control_tag_names_its_control_and_evidence_rule() {
+        let comp = Compliance::builtin(Default::default());
+        let h = compliance_tag(&comp, "SOC2-CC8.1").unwrap();
+        assert!(h.starts_with("**SOC2-CC8.1**: "), "{h}");
+        assert!(h.contains("Evidence rule: requires"), "{h}");
+        let h = compliance_tag(&comp, "SOC2-CC99.1").unwrap();
+        assert!(
+            h.contains("no control") || h.contains("no such control"),
+            "{h}"
+        );
+    }
+}
