@@ -69,6 +69,11 @@ impl Workspace {
         &self.comp
     }
 
+    /// The configuration file in use, if any.
+    pub(crate) fn config_path(&self) -> Option<&std::path::Path> {
+        self.cfg.path.as_deref()
+    }
+
     /// The workspace under `root` (nothing is checked until [`Workspace::check`]).
     pub fn new(root: &Path, enc: Encoding) -> Self {
         let fs = Arc::new(OverlayFs::new(Arc::new(OsFs)));

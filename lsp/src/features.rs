@@ -329,8 +329,8 @@ fn loc(f: &SourceFile, path: &std::path::Path, n: &Node, enc: Encoding) -> Optio
     ))
 }
 
-/// Go to definition: `needs` and `context` entries to their stage; `output-schema` and
-/// `input-schema` to the file.
+/// Go to definition: `needs` and `context` entries to their stage; a `role` to its entry
+/// in the configuration's `roles:`; `output-schema` and `input-schema` to the file.
 pub fn definition(s: &Server, p: GotoDefinitionParams) -> Option<GotoDefinitionResponse> {
     let tp = p.text_document_position_params;
     let at = at(s, &tp.text_document.uri, tp.position)?;
@@ -341,6 +341,16 @@ pub fn definition(s: &Server, p: GotoDefinitionParams) -> Option<GotoDefinitionR
             .into_iter()
             .find(|(n, _)| n.as_str() == Some(name))?;
         return loc(&at.loaded.file, &at.path, n, s.enc).map(GotoDefinitionResponse::Scalar);
+    }
+    if let Some(Step::Key(e, false)) = steps.last()
+        && e.key_str() == "role"
+        && let Some(role) = e.value.as_str()
+        && let Some(cfg) = s.ws.config_path()
+    {
+        let (loaded, span) = crate::hover_refs::role_definition(&s.ws.loader, cfg, role)?;
+        let uri = path_to_uri(cfg)?;
+        let r = range(&loaded.file, span.start, span.end, s.enc);
+        return Some(GotoDefinitionResponse::Scalar(Location::new(uri, r)));
     }
     if let Some(Step::Key(e, false)) = steps.last()
         && matches!(e.key_str(), "output-schema" | "input-schema")
@@ -378,8 +388,9 @@ pub fn references(s: &Server, p: ReferenceParams) -> Option<Vec<Location>> {
     Some(out)
 }
 
-/// Completion: stage names in `needs` and `context`, enum members, and the fields the
-/// schema allows where the cursor is.
+/// Completion: stage names in `needs` and `context`, control tags (with their names) in
+/// `compliance`, output fields in `if` and `when`, enum members, and the fields the schema
+/// allows where the cursor is.
 pub fn completion(s: &Server, p: CompletionParams) -> Option<Vec<CompletionItem>> {
     let tp = p.text_document_position;
     let at = at(s, &tp.text_document.uri, tp.position)?;
@@ -410,6 +421,18 @@ pub fn completion(s: &Server, p: CompletionParams) -> Option<Vec<CompletionItem>
         );
     }
     match last_key {
+        Some(("compliance", false)) => Some(
+            crate::hover_refs::control_tags(s.ws.compliance())
+                .into_iter()
+                .map(|(t, name)| item(t, CompletionItemKind::CONSTANT, name))
+                .collect(),
+        ),
+        Some(("if" | "when", false)) => Some(
+            crate::hover_refs::output_fields(&s.ws.loader, root, &at.path)
+                .into_iter()
+                .map(|(f, d)| item(f, CompletionItemKind::FIELD, d))
+                .collect(),
+        ),
         Some((_, false)) => {
             // A value: the members of the field's enum.
             let sch = deref(schema_of(&steps)?);

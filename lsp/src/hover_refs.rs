@@ -1,7 +1,8 @@
-//! Hover on what a playbook refers to outside itself: a compliance tag (the control's title
-//! and the evidence rules that back it) and an output reference in a condition
+//! What a playbook refers to outside itself: a compliance tag (the control's title and the
+//! evidence rules that back it), an output reference in a condition
 //! (`security-report.risk-level`: the field's type and description in the stage's
-//! `output-schema`).
+//! `output-schema`), a role (its entry in the configuration's `roles:`). Hover text,
+//! completion candidates and definitions.
 
 use pbc_compiler::load::Loader;
 use pbc_compiler::yaml::Node;
@@ -124,6 +125,70 @@ pub(crate) fn output_reference(
         out.push_str(&format!("\n\n{d}"));
     }
     Some(out)
+}
+
+/// Every control tag of the loaded catalogs (canonical prefix), with the control's name.
+pub(crate) fn control_tags(comp: &Compliance) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for cat in &comp.catalogs.catalogs {
+        let Some(prefix) = cat.tag_prefixes.first() else {
+            continue;
+        };
+        for c in &cat.controls {
+            out.push((format!("{prefix}{}", c.id), c.name.clone()));
+        }
+    }
+    out
+}
+
+/// Every `REPORT.FIELD` a condition of playbook `root` (at `file`) can read: each stage's
+/// output schema's top-level properties, with their descriptions.
+pub(crate) fn output_fields(loader: &Loader, root: &Node, file: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Some(stages) = root.get_path(&["spec", "stages"]).and_then(Node::as_seq) else {
+        return out;
+    };
+    let Some(dir) = file.parent() else {
+        return out;
+    };
+    for st in stages {
+        let Some(p) = st.get("output-schema").and_then(Node::as_str) else {
+            continue;
+        };
+        let target = pbc_compiler::fs::normalize(&dir.join(p));
+        let Ok(loaded) = loader.load(&target) else {
+            continue;
+        };
+        let Some(doc) = loaded.docs.first() else {
+            continue;
+        };
+        let schema = doc.root.to_json();
+        for (k, v) in schema
+            .get("properties")
+            .and_then(Json::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let d = v.get("description").and_then(Json::as_str).unwrap_or("");
+            out.push((format!("{}.{k}", stem(p)), d.to_string()));
+        }
+    }
+    out
+}
+
+/// Where role `role` is defined: the key under `roles:` in the configuration at `config`.
+pub(crate) fn role_definition(
+    loader: &Loader,
+    config: &Path,
+    role: &str,
+) -> Option<(
+    std::sync::Arc<pbc_compiler::load::Loaded>,
+    pbc_compiler::span::Span,
+)> {
+    let loaded = loader.load(config).ok()?;
+    let roles = loaded.docs.first()?.root.get("roles")?.as_map()?;
+    let span = roles.iter().find(|e| e.key_str() == role)?.key.span;
+    Some((loaded.clone(), span))
 }
 
 #[cfg(test)]

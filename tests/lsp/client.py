@@ -285,6 +285,23 @@ async def main():
     v = h.contents.value
     assert "stage `judge`" in v and "type `string`" in v and "The reviewer's verdict on the change." in v, v
     assert '"pass"' in v and '"fail"' in v, v
+    comp = await c.text_document_completion_async(
+        T.CompletionParams(text_document=T.TextDocumentIdentifier(uri=ru), position=pos_of(rtext, "SOC2-CC8.1"))
+    )
+    items = {i.label: i.detail for i in (comp if isinstance(comp, list) else comp.items)}
+    assert "SOC2-CC6.1" in items and "ISO27001-8.32" in items, list(items)[:20]
+    assert "change" in items["ISO27001-8.32"].lower(), items["ISO27001-8.32"]
+    comp = await c.text_document_completion_async(
+        T.CompletionParams(text_document=T.TextDocumentIdentifier(uri=ru), position=pos_of(rtext, "verdict =="))
+    )
+    items = {i.label: i.detail for i in (comp if isinstance(comp, list) else comp.items)}
+    assert items.get("verdict.verdict") == "The reviewer's verdict on the change.", items
+    cfg = WS / ".pbc.yaml"
+    defn = await c.text_document_definition_async(
+        T.DefinitionParams(text_document=T.TextDocumentIdentifier(uri=ru), position=pos_of(rtext, "security-team"))
+    )
+    defn = defn if isinstance(defn, T.Location) else defn[0]
+    assert defn.uri == uri(cfg) and defn.range.start == pos_of(cfg.read_text(), "security-team"), defn
 
     # Closed unsaved: the disk's diagnostics again (clean).
     c.text_document_did_change(
