@@ -69,6 +69,11 @@ impl Workspace {
         &self.comp
     }
 
+    /// The configuration in use.
+    pub(crate) fn config(&self) -> &Config {
+        &self.cfg
+    }
+
     /// The configuration file in use, if any.
     pub(crate) fn config_path(&self) -> Option<&std::path::Path> {
         self.cfg.path.as_deref()

@@ -388,8 +388,46 @@ pub fn references(s: &Server, p: ReferenceParams) -> Option<Vec<Location>> {
     Some(out)
 }
 
+/// The names the configuration (and pbc) define for `guardrails`, `policies` and channel
+/// lists (`notify`, `on-pending`, …).
+fn configured(
+    s: &Server,
+    key: &str,
+    item: &dyn Fn(String, CompletionItemKind, String) -> CompletionItem,
+) -> Vec<CompletionItem> {
+    let cfg = s.ws.config();
+    let names: Vec<(String, &str)> = match key {
+        "guardrails" => pbc_compiler::model::BUILTIN_GUARDRAILS
+            .iter()
+            .map(|g| (g.to_string(), "built-in guardrail"))
+            .chain(
+                cfg.guardrails
+                    .iter()
+                    .map(|g| (g.clone(), "guardrail (.pbc.yaml)")),
+            )
+            .collect(),
+        "policies" => cfg
+            .policies
+            .iter()
+            .map(|p| (p.clone(), "policy (.pbc.yaml)"))
+            .collect(),
+        _ => cfg
+            .notifications
+            .keys()
+            .map(|c| (c.clone(), "notification channel (.pbc.yaml)"))
+            .collect(),
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    names
+        .into_iter()
+        .filter(|(n, _)| seen.insert(n.clone()))
+        .map(|(n, d)| item(n, CompletionItemKind::VALUE, d.to_string()))
+        .collect()
+}
+
 /// Completion: stage names in `needs` and `context`, control tags (with their names) in
-/// `compliance`, output fields in `if` and `when`, enum members, and the fields the schema
+/// `compliance`, output fields in `if` and `when`, configured guardrails, policies and
+/// channels, enum members, and the fields the schema
 /// allows where the cursor is.
 pub fn completion(s: &Server, p: CompletionParams) -> Option<Vec<CompletionItem>> {
     let tp = p.text_document_position;
@@ -427,6 +465,10 @@ pub fn completion(s: &Server, p: CompletionParams) -> Option<Vec<CompletionItem>
                 .map(|(t, name)| item(t, CompletionItemKind::CONSTANT, name))
                 .collect(),
         ),
+        Some((key @ ("guardrails" | "policies" | "notify"), false)) => {
+            Some(configured(s, key, &item))
+        }
+        Some((key, false)) if key.starts_with("on-") => Some(configured(s, "notify", &item)),
         Some(("if" | "when", false)) => Some(
             crate::hover_refs::output_fields(&s.ws.loader, root, &at.path)
                 .into_iter()

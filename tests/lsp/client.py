@@ -296,6 +296,16 @@ async def main():
     )
     items = {i.label: i.detail for i in (comp if isinstance(comp, list) else comp.items)}
     assert items.get("verdict.verdict") == "The reviewer's verdict on the change.", items
+    comp = await c.text_document_completion_async(
+        T.CompletionParams(text_document=T.TextDocumentIdentifier(uri=ru), position=pos_of(rtext, "pii-detection"))
+    )
+    labels = {i.label for i in (comp if isinstance(comp, list) else comp.items)}
+    assert {"pii-detection", "prompt-injection-detection", "acme-secrets"} <= labels, labels
+    comp = await c.text_document_completion_async(
+        T.CompletionParams(text_document=T.TextDocumentIdentifier(uri=ru), position=pos_of(rtext, "ops-log"))
+    )
+    labels = {i.label for i in (comp if isinstance(comp, list) else comp.items)}
+    assert labels == {"ops-log", "pager"}, labels
     cfg = WS / ".pbc.yaml"
     defn = await c.text_document_definition_async(
         T.DefinitionParams(text_document=T.TextDocumentIdentifier(uri=ru), position=pos_of(rtext, "security-team"))
