@@ -69,6 +69,44 @@ impl Workspace {
         &self.comp
     }
 
+    /// The stage `stage` of playbook `playbook` in the other files the units that read
+    /// `path` loaded: from an overlay's patch, the base's stage (and other patches of it).
+    pub(crate) fn stage_elsewhere(
+        &self,
+        path: &Path,
+        playbook: &str,
+        stage: &str,
+    ) -> Vec<(
+        PathBuf,
+        Arc<pbc_compiler::load::Loaded>,
+        pbc_compiler::span::Span,
+    )> {
+        let path = self.loader.resolve(path);
+        let mut files: BTreeSet<&PathBuf> = BTreeSet::new();
+        for u in self.units.iter().filter(|u| u.touched.contains(&path)) {
+            files.extend(u.touched.iter().filter(|p| **p != path));
+        }
+        let mut out = Vec::new();
+        for f in files {
+            let Ok(l) = self.loader.load(f) else { continue };
+            for d in &l.docs {
+                let r = &d.root;
+                if r.get("kind").and_then(|k| k.as_str()) != Some("Playbook")
+                    || r.get_path(&["metadata", "name"]).and_then(|n| n.as_str()) != Some(playbook)
+                {
+                    continue;
+                }
+                let stages = r.get_path(&["spec", "stages"]).and_then(|s| s.as_seq());
+                for st in stages.unwrap_or(&[]) {
+                    if let Some(n) = st.get("name").filter(|n| n.as_str() == Some(stage)) {
+                        out.push((f.clone(), l.clone(), n.span));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The configuration in use.
     pub(crate) fn config(&self) -> &Config {
         &self.cfg

@@ -329,7 +329,8 @@ fn loc(f: &SourceFile, path: &std::path::Path, n: &Node, enc: Encoding) -> Optio
     ))
 }
 
-/// Go to definition: `needs` and `context` entries to their stage; a `role` to its entry
+/// Go to definition: `needs` and `context` entries to their stage; a stage's `name` in an
+/// overlay's patch to the base's stage; a `role` to its entry
 /// in the configuration's `roles:`; `output-schema` and `input-schema` to the file.
 pub fn definition(s: &Server, p: GotoDefinitionParams) -> Option<GotoDefinitionResponse> {
     let tp = p.text_document_position_params;
@@ -337,6 +338,23 @@ pub fn definition(s: &Server, p: GotoDefinitionParams) -> Option<GotoDefinitionR
     let root = &at.loaded.docs[at.doc].root;
     let steps = path_at(root, at.off);
     if let Some(name) = stage_ref(&steps).and_then(Node::as_str) {
+        let on_name = matches!(steps.last(), Some(Step::Key(e, false)) if e.key_str() == "name");
+        if on_name && let Some(pb) = root.get_path(&["metadata", "name"]).and_then(Node::as_str) {
+            // An overlay's patch names a stage the base defines: go there.
+            let others: Vec<Location> =
+                s.ws.stage_elsewhere(&at.path, pb, name)
+                    .into_iter()
+                    .filter_map(|(p, l, sp)| {
+                        Some(Location::new(
+                            path_to_uri(&p)?,
+                            range(&l.file, sp.start, sp.end, s.enc),
+                        ))
+                    })
+                    .collect();
+            if !others.is_empty() {
+                return Some(GotoDefinitionResponse::Array(others));
+            }
+        }
         let (n, _) = stages(root)
             .into_iter()
             .find(|(n, _)| n.as_str() == Some(name))?;

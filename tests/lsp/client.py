@@ -306,6 +306,20 @@ async def main():
     )
     labels = {i.label for i in (comp if isinstance(comp, list) else comp.items)}
     assert labels == {"ops-log", "pager"}, labels
+    # From an overlay's patch, a stage's name goes to the base's stage.
+    patch = WS / "playbooks/overlays/prod/patch.yaml"
+    ptext = patch.read_text()
+    c.text_document_did_open(
+        T.DidOpenTextDocumentParams(
+            text_document=T.TextDocumentItem(uri=uri(patch), language_id="yaml", version=1, text=ptext)
+        )
+    )
+    await c.wait_for(uri(patch), lambda ds: len(ds) == 0, "the overlay's patch to check clean")
+    defn = await c.text_document_definition_async(
+        T.DefinitionParams(text_document=T.TextDocumentIdentifier(uri=uri(patch)), position=pos_of(ptext, "review\n"))
+    )
+    defn = defn if isinstance(defn, list) else [defn]
+    assert [(d.uri, d.range.start) for d in defn] == [(bu, pos_of(btext, "review\n"))], defn
     cfg = WS / ".pbc.yaml"
     defn = await c.text_document_definition_async(
         T.DefinitionParams(text_document=T.TextDocumentIdentifier(uri=ru), position=pos_of(rtext, "security-team"))
