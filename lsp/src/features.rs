@@ -383,12 +383,37 @@ pub fn definition(s: &Server, p: GotoDefinitionParams) -> Option<GotoDefinitionR
     None
 }
 
-/// Find references of a stage: its name and every `needs` and `context` entry naming it.
+/// The report (output) the cursor names: an `output-schema` value, or the `REPORT.` of a
+/// reference in an `if` or `when`.
+fn report_at(steps: &[Step<'_>], at: &At) -> Option<String> {
+    match steps.last()? {
+        Step::Key(e, false) if e.key_str() == "output-schema" => {
+            Some(crate::hover_refs::stem(e.value.as_str()?).to_string())
+        }
+        Step::Key(e, false) if matches!(e.key_str(), "if" | "when") => {
+            let r = crate::hover_refs::reference_at(&at.loaded.file.text, at.off as usize)?;
+            Some(r.split_once('.')?.0.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// Find references of a stage (its name and every `needs` and `context` entry naming it),
+/// or of an output (every reference to it in `when` and `if`).
 pub fn references(s: &Server, p: ReferenceParams) -> Option<Vec<Location>> {
     let tp = p.text_document_position;
     let at = at(s, &tp.text_document.uri, tp.position)?;
     let root = &at.loaded.docs[at.doc].root;
     let steps = path_at(root, at.off);
+    if let Some(report) = report_at(&steps, &at) {
+        let uri = path_to_uri(&at.path)?;
+        return Some(
+            crate::hover_refs::output_uses(root, &at.loaded.file.text, &report)
+                .into_iter()
+                .map(|(a, b)| Location::new(uri.clone(), range(&at.loaded.file, a, b, s.enc)))
+                .collect(),
+        );
+    }
     let name = stage_ref(&steps)?.as_str()?;
     let mut out = Vec::new();
     for (n, st) in stages(root) {

@@ -80,7 +80,7 @@ pub(crate) fn reference_at(text: &str, off: usize) -> Option<&str> {
 
 /// A schema file's stem as conditions name it: the file name without `.json` and a
 /// trailing `.schema`.
-fn stem(path: &str) -> &str {
+pub(crate) fn stem(path: &str) -> &str {
     let name = path.rsplit('/').next().unwrap_or(path);
     let name = name.strip_suffix(".json").unwrap_or(name);
     name.strip_suffix(".schema").unwrap_or(name)
@@ -171,6 +171,47 @@ pub(crate) fn output_fields(loader: &Loader, root: &Node, file: &Path) -> Vec<(S
         {
             let d = v.get("description").and_then(Json::as_str).unwrap_or("");
             out.push((format!("{}.{k}", stem(p)), d.to_string()));
+        }
+    }
+    out
+}
+
+/// Every reference to report `report` (`REPORT.FIELD…`) in the `when` and `conditions[].if`
+/// of playbook `root`: the byte ranges of the references in `text`.
+pub(crate) fn output_uses(root: &Node, text: &str, report: &str) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    let stages = root.get_path(&["spec", "stages"]).and_then(Node::as_seq);
+    let mut exprs: Vec<&Node> = Vec::new();
+    for st in stages.unwrap_or(&[]) {
+        exprs.extend(st.get("when"));
+        for c in st.get("conditions").and_then(Node::as_seq).unwrap_or(&[]) {
+            exprs.extend(c.get("if"));
+        }
+    }
+    let ok = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    for e in exprs {
+        let (start, end) = (e.span.start as usize, e.span.end as usize);
+        let Some(src) = text.get(start..end) else {
+            continue;
+        };
+        let b = src.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if !ok(b[i]) {
+                i += 1;
+                continue;
+            }
+            let t0 = i;
+            while i < b.len() && ok(b[i]) {
+                i += 1;
+            }
+            let token = &src[t0..i];
+            if token
+                .split_once('.')
+                .is_some_and(|(r, f)| r == report && !f.is_empty())
+            {
+                out.push(((start + t0) as u32, (start + i) as u32));
+            }
         }
     }
     out

@@ -306,6 +306,21 @@ async def main():
     )
     labels = {i.label for i in (comp if isinstance(comp, list) else comp.items)}
     assert labels == {"ops-log", "pager"}, labels
+    # References of an output: every condition reading it.
+    refs = await c.text_document_references_async(
+        T.ReferenceParams(
+            text_document=T.TextDocumentIdentifier(uri=ru),
+            position=pos_of(rtext, "schemas/verdict.json"),
+            context=T.ReferenceContext(include_declaration=True),
+        )
+    )
+    got = sorted((r.range.start.line, r.range.start.character, r.range.end.character) for r in refs)
+    want = sorted(
+        (p.line, p.character, p.character + len("verdict.verdict"))
+        for p in (pos_of(rtext, "verdict.verdict =="), pos_of(rtext, "verdict.verdict !="))
+    )
+    assert got == want, (got, want)
+
     # From an overlay's patch, a stage's name goes to the base's stage.
     patch = WS / "playbooks/overlays/prod/patch.yaml"
     ptext = patch.read_text()
