@@ -107,6 +107,14 @@ impl Workspace {
         out
     }
 
+    /// `path` relative to the workspace root, for people.
+    pub(crate) fn shown(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
     /// The configuration in use.
     pub(crate) fn config(&self) -> &Config {
         &self.cfg

@@ -252,7 +252,7 @@ fn markdown(value: String) -> Hover {
 
 /// Hover: the `pbc explain` text of a finding under the cursor, a field's documentation,
 /// a stage's summary, a compliance tag's control and evidence rules, an output reference's
-/// schema.
+/// schema, and where else an overlaid stage field is set (the base value, the patches).
 pub fn hover(s: &Server, p: HoverParams) -> Option<Hover> {
     let tp = p.text_document_position_params;
     let mut parts: Vec<String> = Vec::new();
@@ -318,8 +318,54 @@ pub fn hover(s: &Server, p: HoverParams) -> Option<Hover> {
                 }
             }
         }
+        // Overlays: where else this stage field is set (a base, the patches of it).
+        parts.extend(provenance(s, &at, root, &steps));
     }
     (!parts.is_empty()).then(|| markdown(parts.join("\n\n---\n\n")))
+}
+
+/// A stage field's other values: the same field of the same stage of the same playbook in
+/// the other files the units reading this one load (a base and its overlays' patches), each
+/// with its file and line.
+fn provenance(s: &Server, at: &At, root: &Node, steps: &[Step<'_>]) -> Option<String> {
+    let in_stage = steps.len() >= 4
+        && matches!(steps[0], Step::Key(e, _) if e.key_str() == "spec")
+        && matches!(steps[1], Step::Key(e, _) if e.key_str() == "stages");
+    let (Step::Index(stage), Step::Key(field, _)) = (steps.get(2)?, steps.get(3)?) else {
+        return None;
+    };
+    let key = field.key_str();
+    if !in_stage || key == "name" {
+        return None;
+    }
+    let name = stage.get("name")?.as_str()?;
+    let pb = root.get_path(&["metadata", "name"])?.as_str()?;
+    let mut lines = Vec::new();
+    for (path, loaded, span) in s.ws.stage_elsewhere(&at.path, pb, name) {
+        let other = loaded.docs.iter().find_map(|d| {
+            let stages = d.root.get_path(&["spec", "stages"])?.as_seq()?;
+            stages
+                .iter()
+                .find(|st| st.get("name").is_some_and(|n| n.span == span))
+        });
+        let Some(v) = other.and_then(|st| st.get(key)) else {
+            continue;
+        };
+        let text = loaded.file.slice(v.span).trim();
+        let text: String = text.chars().take(120).collect();
+        lines.push(format!(
+            "- {}:{}: `{}`",
+            s.ws.shown(&path),
+            loaded.file.line_col(v.span.start).line,
+            text.replace('`', "'")
+        ));
+    }
+    (!lines.is_empty()).then(|| {
+        format!(
+            "`{key}` of stage `{name}` is also set in:\n{}",
+            lines.join("\n")
+        )
+    })
 }
 
 fn loc(f: &SourceFile, path: &std::path::Path, n: &Node, enc: Encoding) -> Option<Location> {

@@ -335,6 +335,17 @@ async def main():
     )
     defn = defn if isinstance(defn, list) else [defn]
     assert [(d.uri, d.range.start) for d in defn] == [(bu, pos_of(btext, "review\n"))], defn
+    # Where else an overlaid field is set: the base value from the patch, the patch from the base.
+    base_line = btext[: btext.index("sla: 4h")].count("\n") + 1
+    patch_line = ptext[: ptext.index("sla: 2h")].count("\n") + 1
+    h = await c.text_document_hover_async(
+        T.HoverParams(text_document=T.TextDocumentIdentifier(uri=uri(patch)), position=pos_of(ptext, "2h"))
+    )
+    assert f"- playbooks/base/review.yaml:{base_line}: `4h`" in h.contents.value, h.contents.value
+    h = await c.text_document_hover_async(
+        T.HoverParams(text_document=T.TextDocumentIdentifier(uri=bu), position=pos_of(btext, "4h"))
+    )
+    assert f"- playbooks/overlays/prod/patch.yaml:{patch_line}: `2h`" in h.contents.value, h.contents.value
     cfg = WS / ".pbc.yaml"
     defn = await c.text_document_definition_async(
         T.DefinitionParams(text_document=T.TextDocumentIdentifier(uri=ru), position=pos_of(rtext, "security-team"))
