@@ -52,6 +52,8 @@ pub struct Workspace {
     pub loader: Loader,
     cfg: Config,
     comp: Arc<pbc_lints::Compliance>,
+    /// The static policies (`check-policies:`), run over each playbook as `pbc check` does.
+    statics: Option<Arc<pbc_policy::static_check::StaticPolicies>>,
     /// The configuration's own findings.
     cfg_findings: Vec<(PathBuf, Finding)>,
     units: Vec<Checked>,
@@ -141,6 +143,17 @@ impl Workspace {
         };
         loader.limits = cfg.limits;
         let comp = Arc::new(pbc_lints::Compliance::load(&cfg, &loader, &mut diags));
+        // As `pbc check`: configured policies must compile, and the static policies
+        // (`check-policies:`) run over each playbook.
+        let set = pbc_policy::freeze(&cfg, &loader, &mut diags);
+        pbc_policy::check(&cfg, &set, &loader, &mut diags);
+        let dirs: Vec<(PathBuf, Option<pbc_compiler::span::Span>)> = cfg
+            .check_policies
+            .iter()
+            .map(|p| (p.path.clone(), Some(p.span)))
+            .collect();
+        let statics = pbc_policy::static_check::StaticPolicies::load(&dirs, &loader, &mut diags)
+            .map(Arc::new);
         config::apply_suppressions(&loader.sources, &mut diags);
         cfg.apply_levels(&mut diags);
         let cfg_findings = convert_all(&loader, &diags, enc);
@@ -151,6 +164,7 @@ impl Workspace {
             loader,
             cfg,
             comp,
+            statics,
             cfg_findings,
             units: Vec::new(),
             discovered: None,
@@ -258,8 +272,12 @@ impl Workspace {
             },
         };
         let comp = self.comp.clone();
+        let statics = self.statics.clone();
         let extra = move |cx: &PlaybookCtx<'_>, diags: &mut Vec<Diagnostic>| {
             comp.check_playbook(cx.playbook, cx.env.as_deref(), diags);
+            if let Some(s) = &statics {
+                s.check(&cx.doc.root, diags);
+            }
             pbc_targets::names::check_names(
                 cx.playbook,
                 &cx.doc.name_origin,

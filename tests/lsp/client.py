@@ -306,6 +306,27 @@ async def main():
     )
     labels = {i.label for i in (comp if isinstance(comp, list) else comp.items)}
     assert labels == {"ops-log", "pager"}, labels
+    # The static policies of `check-policies:` run as in `pbc check`: at the value they name.
+    bad = rtext.replace("agent: glm-5\n      needs: [judge]\n      when", "agent: unvetted-model\n      needs: [judge]\n      when", 1)
+    assert bad != rtext
+    c.text_document_did_change(
+        T.DidChangeTextDocumentParams(
+            text_document=T.VersionedTextDocumentIdentifier(uri=ru, version=2),
+            content_changes=[T.TextDocumentContentChangeWholeDocument(text=bad)],
+        )
+    )
+    ds = await c.wait_for(ru, lambda ds: "PB6020" in codes(ds), "the static policy's denial")
+    d = next(d for d in ds if d.code == "PB6020")
+    assert "stage announce uses an unvetted model" in d.message, d.message
+    assert d.range.start == pos_of(bad, "unvetted-model"), d.range
+    c.text_document_did_change(
+        T.DidChangeTextDocumentParams(
+            text_document=T.VersionedTextDocumentIdentifier(uri=ru, version=3),
+            content_changes=[T.TextDocumentContentChangeWholeDocument(text=rtext)],
+        )
+    )
+    await c.wait_for(ru, lambda ds: "PB6020" not in codes(ds), "the denial to clear")
+
     # References of an output: every condition reading it.
     refs = await c.text_document_references_async(
         T.ReferenceParams(
