@@ -300,8 +300,9 @@ fn agents_file(c: &mut Carried, loader: &Loader, limit: u64, path: &Path, span: 
                     c.problems.push(Problem {
                         span,
                         message: format!(
-                            "the fixture directory `{}` of {kind} `{}` cannot be read for the workflow's ConfigMap: {err}",
+                            "the fixture directory `{}` of {} `{}` cannot be read for the workflow's ConfigMap: {err}",
                             loader.display_path(&fdir).display(),
+                            kind.trim_end_matches('s'),
                             e.key_str()
                         ),
                         help: "create the directory, or point `fixture` at one that exists".into(),
