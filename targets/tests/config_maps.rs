@@ -95,10 +95,10 @@ fn build(d: &Path) -> Result<Vec<Value>, (Vec<String>, String, String)> {
         return Err((codes, human, json));
     }
     let text = &files["argo/carried.yaml"];
-    Ok(serde_yaml_ng_docs(text))
+    Ok(docs_of(text))
 }
 
-fn serde_yaml_ng_docs(text: &str) -> Vec<Value> {
+fn docs_of(text: &str) -> Vec<Value> {
     let loader = common::loader(Path::new(""));
     let l = loader.load_text("argo.yaml", text.to_string());
     l.docs.iter().map(|d| d.root.to_json()).collect()
@@ -218,7 +218,7 @@ fn files_over_one_mebibyte_together_are_split_over_config_maps() {
 #[test]
 fn a_file_over_the_limit_is_pb6003_naming_it() {
     let d = project("large", 10, 1_100_000);
-    let (codes, human, json) = build(&d).err().expect("a finding");
+    let (codes, human, json) = build(&d).expect_err("a finding");
     assert_eq!(codes, ["PB6003"]);
     assert!(human.contains("schemas/second.json"), "{human}");
     let tmp = d.display().to_string();
@@ -230,7 +230,7 @@ fn a_file_over_the_limit_is_pb6003_naming_it() {
 fn a_file_that_cannot_be_carried_is_pb6004() {
     let d = project("missing", 10, 10);
     std::fs::remove_dir_all(d.join("agents/recorded")).unwrap();
-    let (codes, human, json) = build(&d).err().expect("a finding");
+    let (codes, human, json) = build(&d).expect_err("a finding");
     assert_eq!(codes, ["PB6004"]);
     let tmp = d.display().to_string();
     insta::assert_snapshot!("pb6004_human", human.replace(&tmp, "[DIR]"));
