@@ -48,8 +48,8 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// YAML text to JSON through pbc's own loader (the first document).
-fn yaml(text: &str) -> Value {
+/// YAML text to JSON through pbc's own loader (every document).
+fn yaml(text: &str) -> Vec<Value> {
     let loader = pbc_compiler::load::Loader::new(
         std::sync::Arc::new(pbc_compiler::fs::MemFs::new()),
         "",
@@ -57,7 +57,7 @@ fn yaml(text: &str) -> Value {
     );
     let l = loader.load_text(PathBuf::from("argo.yaml"), text.to_string());
     assert!(l.diags.iter().all(|d| !d.is_error()));
-    l.docs[0].root.to_json()
+    l.docs.iter().map(|d| d.root.to_json()).collect()
 }
 
 /// A playbook project: a directory with `.pbc.yaml`, the agents file and the playbook.
@@ -211,15 +211,17 @@ fn local(case: &Case) -> Outcome {
 /// The emitted workflow, executed by the harness with the same decisions.
 fn workflow(case: &Case) -> (Outcome, Execution) {
     let d = case.dir.path();
-    let wt = yaml(&ok(&pbc(d, &["build", &case.playbook, "--target", "argo"])));
-    // The ConfigMap's files: the project with the playbook and the configuration under the
-    // names the runner reads.
+    let docs = yaml(&ok(&pbc(d, &["build", &case.playbook, "--target", "argo"])));
+    let wt = docs
+        .iter()
+        .find(|d| d["kind"] == "WorkflowTemplate")
+        .expect("a WorkflowTemplate")
+        .clone();
+    // The emitted ConfigMaps, mounted as the template's volume says: nothing else of the
+    // project reaches the pods.
     let root = tempfile::tempdir().unwrap();
     let mount = root.path().join("mount");
-    copy_tree(d, &mount);
-    let _ = std::fs::remove_dir_all(mount.join("st"));
-    std::fs::copy(d.join(&case.playbook), mount.join("playbook.yaml")).unwrap();
-    std::fs::copy(d.join(".pbc.yaml"), mount.join("pbc.yaml")).unwrap();
+    argo_harness::mount_config_maps(&docs, &wt, &mount);
     let work = root.path().join("pods");
     std::fs::create_dir_all(&work).unwrap();
     open_up(root.path());
@@ -319,6 +321,8 @@ fn differential(case: &Case) -> Execution {
 fn refund(input: &str) -> Case {
     let dir = tempfile::tempdir().unwrap();
     copy_tree(&repo().join("testdata/policy"), dir.path());
+    let cfg = std::fs::read_to_string(dir.path().join(".pbc.yaml")).unwrap();
+    std::fs::write(dir.path().join(".pbc.yaml"), format!("{cfg}{SERVE_AGENTS}")).unwrap();
     std::fs::copy(
         repo().join("testdata/policy/playbooks/process-customer-refund.yaml"),
         dir.path().join("refund.yaml"),
@@ -353,6 +357,9 @@ fn a_refund_over_the_limit_is_denied_by_its_policy_in_the_pod() {
     assert_eq!(x.nodes["notify-customer"].phase, Phase::Omitted);
 }
 
+/// The agents file the workflow carries (`pbc run` is given it with `--agents`).
+const SERVE_AGENTS: &str = "serve:\n  agents: agents.yaml\n";
+
 const REVIEW_PBC_YAML: &str = r#"notifications:
   slack-security-channel: {stdout: true}
   slack-security: {stdout: true}
@@ -377,7 +384,11 @@ fn review(risk: &str, security: &str, leak: bool) -> Case {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     copy_tree(&repo().join("testdata/seeds/code-review-agent"), d);
-    std::fs::write(d.join(".pbc.yaml"), REVIEW_PBC_YAML).unwrap();
+    std::fs::write(
+        d.join(".pbc.yaml"),
+        format!("{REVIEW_PBC_YAML}{SERVE_AGENTS}"),
+    )
+    .unwrap();
     std::fs::write(
         d.join("agents.yaml"),
         "agents:\n  glm-5: {fixture: recorded/}\nroles:\n  security-team: [ann@example.com]\n  compliance-team: [carol@example.com]\n  tech-lead: [tom@example.com]\n",
@@ -467,7 +478,7 @@ fn paging(page: bool) -> Case {
     copy_tree(&repo().join("testdata/targets/gated-when"), d);
     std::fs::write(
         d.join(".pbc.yaml"),
-        "notifications:\n  slack-incidents: {stdout: true}\n  pagerduty-sre: {stdout: true}\n",
+        format!("notifications:\n  slack-incidents: {{stdout: true}}\n  pagerduty-sre: {{stdout: true}}\n{SERVE_AGENTS}"),
     )
     .unwrap();
     std::fs::write(
@@ -511,6 +522,40 @@ fn no_page_skips_the_stage_and_its_gate() {
     assert_eq!(x.status, "Succeeded");
     assert_eq!(x.nodes["page-oncall"].phase, Phase::Skipped);
     assert_eq!(x.nodes["page-oncall-approval"].phase, Phase::Skipped);
+}
+
+// ------------------------------------------------------------------ the runner image's binary
+
+/// With `PBC_TEST_STATIC=1` (`.ci/run` builds the suite with `+crt-static` for the explicit
+/// target), the `pbc` the pods run is the image's static binary: its ELF has no program
+/// interpreter (`PT_INTERP`), so it runs `FROM scratch`. Under `CI` the variable must be set.
+#[test]
+fn the_pods_run_a_static_pbc() {
+    if std::env::var("PBC_TEST_STATIC").as_deref() != Ok("1") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs the suite with the static pbc: PBC_TEST_STATIC=1 (see .ci/run)"
+        );
+        return;
+    }
+    use object::elf::{FileHeader64, PT_INTERP};
+    use object::read::elf::{FileHeader, ProgramHeader};
+    let data = std::fs::read(env!("CARGO_BIN_EXE_pbc")).unwrap();
+    let header = FileHeader64::<object::Endianness>::parse(&*data).expect("an ELF64 file");
+    let endian = header.endian().unwrap();
+    let interp = header
+        .program_headers(endian, &*data)
+        .unwrap()
+        .iter()
+        .any(|p| p.p_type(endian) == PT_INTERP);
+    assert!(
+        !interp,
+        "{} is dynamically linked",
+        env!("CARGO_BIN_EXE_pbc")
+    );
+    // And it runs as the image's user: the conformance cases above ran every pod so.
+    let x = differential(&paging(true));
+    assert_eq!(x.status, "Succeeded");
 }
 
 // ------------------------------------------------------------------ the gate check

@@ -7,7 +7,9 @@ the consumers' own tools (the Argo and Kubernetes schemas, hera, langgraph).
 * argo/*.yaml: every document validates against both Argo schema files (3.7.18 and 4.1.2)
   made strict (every object definition closed, so an unknown field fails: hera's models
   accept them silently), loads with hera, and its DAGs refer only to tasks and templates
-  that exist.
+  that exist. Its ConfigMaps follow the API server's rules (DNS-subdomain name, valid data
+  keys, at most 1 MiB of keys and values) and hold every item the WorkflowTemplate's
+  projected volume mounts, at relative paths without `..`, no path twice.
 * crd-definition/playbooks.<group>.yaml: validates against the apiextensions/v1 schema and
   the structural-schema rules, and carries an Argo CD sync wave before the resources'; every
   crd/*.yaml beside it (a custom resource; no definition there) validates against that
@@ -30,6 +32,7 @@ import copy
 import itertools
 import json
 import pathlib
+import re
 import sys
 import uuid
 
@@ -116,12 +119,67 @@ def check_dag(path, doc):
             count("argo DAG tasks")
 
 
+CM_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def check_config_maps(path, docs):
+    """The ConfigMaps as the API server validates them, and the volume that mounts them."""
+    cms = {}
+    for doc in docs:
+        if doc.get("kind") != "ConfigMap":
+            continue
+        if doc.get("apiVersion") != "v1" or set(doc) - {"apiVersion", "kind", "metadata", "data"}:
+            fail(f"{path}: ConfigMap with unexpected fields {sorted(doc)}")
+        name = doc["metadata"]["name"]
+        if len(name) > 253 or not DNS_SUBDOMAIN.match(name):
+            fail(f"{path}: ConfigMap name {name!r} is not a DNS subdomain")
+        size = 0
+        for k, v in doc.get("data", {}).items():
+            if not CM_KEY.match(k) or len(k) > 253 or k in (".", ".."):
+                fail(f"{path}: ConfigMap {name}: invalid key {k!r}")
+            if not isinstance(v, str):
+                fail(f"{path}: ConfigMap {name}: key {k!r} is not a string")
+                continue
+            size += len(k.encode()) + len(v.encode())
+        if size > 1024 * 1024:
+            fail(f"{path}: ConfigMap {name} holds {size} bytes, over 1 MiB")
+        cms[name] = doc
+        count("config maps valid")
+    for doc in docs:
+        if doc.get("kind") != "WorkflowTemplate":
+            continue
+        vols = [v for v in doc["spec"].get("volumes", []) if v["name"] == "pbc-config"]
+        if len(vols) != 1 or "projected" not in vols[0]:
+            fail(f"{path}: no projected volume pbc-config")
+            continue
+        seen = set()
+        for src in vols[0]["projected"]["sources"]:
+            cm = cms.get(src["configMap"]["name"])
+            if cm is None:
+                fail(f"{path}: the volume mounts ConfigMap {src['configMap']['name']!r}, not emitted")
+                continue
+            for item in src["configMap"]["items"]:
+                p = item["path"]
+                if item["key"] not in cm.get("data", {}):
+                    fail(f"{path}: item key {item['key']!r} not in {cm['metadata']['name']}")
+                if p.startswith("/") or ".." in p.split("/") or p in seen:
+                    fail(f"{path}: bad or repeated item path {p!r}")
+                seen.add(p)
+        if "playbook.yaml" not in seen:
+            fail(f"{path}: the volume does not mount playbook.yaml")
+        count("config volumes checked")
+
+
 def check_argo(path: pathlib.Path, validators):
     docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
     if not docs:
         fail(f"{path}: no documents")
+    check_config_maps(path, docs)
     for doc in docs:
         kind = doc.get("kind")
+        if kind == "ConfigMap":
+            continue
         if kind not in ("WorkflowTemplate", "CronWorkflow"):
             fail(f"{path}: unexpected kind {kind!r}")
             continue

@@ -5,7 +5,7 @@
 //! ```text
 //! OUT/manifest.json              {"environment", "files": [{"path", "sha256"}], "source"}
 //! OUT/resolved/<playbook>.yaml   the resolved playbook (overlays applied)
-//! OUT/argo/<playbook>.yaml       WorkflowTemplate (+ CronWorkflow)
+//! OUT/argo/<playbook>.yaml       the ConfigMap(s), WorkflowTemplate (+ CronWorkflow)
 //! OUT/crd-definition/playbooks.<group>.yaml   the CustomResourceDefinition (applied first)
 //! OUT/crd/<playbook>.yaml        the playbook as a custom resource
 //! OUT/langgraph/<playbook>.json  pbc.langgraph/v1
@@ -41,6 +41,8 @@ pub struct Compiled {
     pub analysis: Analysis,
     /// Where `metadata.name` came from (the original name, then each prefix or suffix).
     pub name_origin: Vec<Span>,
+    /// The playbook's files for the Argo workflow's ConfigMap.
+    pub carried: crate::argo::carried::Carried,
 }
 
 impl Compiled {
@@ -64,6 +66,8 @@ pub struct Compilation {
     pub diags: Vec<Diagnostic>,
     /// The tree, when a kustomization directory was compiled.
     pub tree: Option<PathBuf>,
+    /// The configuration's files for the Argo workflows' ConfigMaps.
+    pub carried: crate::argo::carried::Carried,
 }
 
 impl Compilation {
@@ -131,14 +135,19 @@ pub fn compile(
             check::check_document(loader, &schemas, &doc, cfg, extra, &mut diags)
         {
             crate::names::check_names(&playbook, &origin_name, &loader.sources, &mut diags);
+            let carried = crate::argo::carried::of_playbook(loader, cfg, &doc.root, &playbook);
             out.playbooks.push(Compiled {
                 doc,
                 playbook,
                 analysis,
                 name_origin: origin_name,
+                carried,
             });
         }
         out.diags.extend(diags);
+    }
+    if !out.playbooks.is_empty() {
+        out.carried = crate::argo::carried::of_config(loader, cfg);
     }
     pbc_compiler::config::apply_suppressions(&loader.sources, &mut out.diags);
     cfg.apply_levels(&mut out.diags);
@@ -235,8 +244,16 @@ pub fn artifacts(
                         diags.push(d);
                         continue;
                     }
+                    let mounted =
+                        match crate::argo::mount(pb.unit(), &c.carried.merged(&pb.carried)) {
+                            Ok(m) => m,
+                            Err(ds) => {
+                                diags.extend(ds);
+                                continue;
+                            }
+                        };
                     let p = claim(&pb.doc.root, "argo", "yaml", &mut taken);
-                    files.insert(p, crate::argo::emit_yaml(pb.unit(), settings));
+                    files.insert(p, crate::argo::emit_yaml(pb.unit(), settings, &mounted));
                 }
             }
             Target::Crd => {

@@ -1,7 +1,8 @@
 //! pbc-targets: what a checked playbook compiles to, and the release bundle.
 //!
 //! * [`argo`]: a `WorkflowTemplate` per playbook (plus a `CronWorkflow` for schedule
-//!   triggers), valid against the Argo Workflows 3.7 and 4.x schemas.
+//!   triggers), valid against the Argo Workflows 3.7 and 4.x schemas, and the ConfigMaps
+//!   holding the files its pods read.
 //! * [`crd`]: a structural `CustomResourceDefinition` generated from
 //!   `schemas/playbook.schema.json`, and each playbook as a custom resource in normalized form.
 //! * [`langgraph`]: the `pbc.langgraph/v1` JSON of `docs/langgraph-format.md`, which
@@ -69,6 +70,7 @@ impl Default for Settings {
 pub fn codes() -> Vec<&'static Code> {
     let mut v: Vec<&'static Code> = names::CODES.to_vec();
     v.extend(cond::CODES.iter().copied());
+    v.extend(argo::CODES.iter().copied());
     v.sort_by_key(|c| c.id);
     v
 }

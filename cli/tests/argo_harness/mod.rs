@@ -7,9 +7,11 @@
 //! `workflow.status` and `workflow.failures`.
 //!
 //! Each container is a pod: its command is the `pbc` under test (the image's entrypoint),
-//! run as a non-root user when the test runs as root, with the ConfigMap's files as the
-//! directory `PBC_RUNNER_DIR` and a fresh directory per pod as its `emptyDir` (the paths
-//! under `/tmp/pbc` the templates read are read from there).
+//! run as a non-root user when the test runs as root, with the emitted ConfigMaps mounted
+//! as the projected volume says ([`mount_config_maps`]: each item's key written at its path)
+//! as the directory `PBC_RUNNER_DIR`, its `env` (a `secretKeyRef` read from the test's
+//! secrets), and a fresh directory per pod as its `emptyDir` (the paths under `/tmp/pbc`
+//! the templates read are read from there).
 
 #![allow(dead_code)]
 
@@ -55,6 +57,44 @@ pub struct Execution {
     pub order: Vec<String>,
 }
 
+/// Writes the ConfigMaps the workflow template's volume `pbc-config` projects into `dir`,
+/// each item's key at its path, as the kubelet does. Panics on anything else.
+pub fn mount_config_maps(docs: &[Value], wt: &Value, dir: &Path) {
+    let volume = wt["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "pbc-config")
+        .expect("the volume pbc-config");
+    let sources = volume["projected"]["sources"]
+        .as_array()
+        .expect("a projected volume");
+    assert!(!sources.is_empty());
+    for src in sources {
+        let name = src["configMap"]["name"].as_str().unwrap();
+        let cm = docs
+            .iter()
+            .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("ConfigMap {name} is not emitted"));
+        let data = cm["data"].as_object().unwrap();
+        for item in src["configMap"]["items"].as_array().unwrap() {
+            let key = item["key"].as_str().unwrap();
+            let path = item["path"].as_str().unwrap();
+            assert!(
+                !path.starts_with('/') && !path.split('/').any(|p| p == ".." || p.is_empty()),
+                "item path {path}"
+            );
+            let text = data[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no key {key} in {name}"));
+            let to = dir.join(path);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            assert!(!to.exists(), "two items at {path}");
+            std::fs::write(&to, text).unwrap();
+        }
+    }
+}
+
 pub struct Harness {
     pub pbc: PathBuf,
     /// The ConfigMap's files.
@@ -64,6 +104,8 @@ pub struct Harness {
     /// Per suspend task: the value supplied (absent: the suspend expires).
     pub decisions: BTreeMap<String, String>,
     pub workflow_name: String,
+    /// The Secrets' values, by (secret, key).
+    pub secrets: BTreeMap<(String, String), String>,
     pods: std::cell::Cell<usize>,
 }
 
@@ -91,6 +133,7 @@ impl Harness {
             work,
             decisions: BTreeMap::new(),
             workflow_name: "wf-conformance".into(),
+            secrets: BTreeMap::new(),
             pods: std::cell::Cell::new(0),
         }
     }
@@ -331,9 +374,20 @@ impl Harness {
         } else {
             Command::new(&self.pbc)
         };
+        cmd.args(args).env_clear();
+        for e in t["container"]["env"].as_array().into_iter().flatten() {
+            let name = e["name"].as_str().unwrap();
+            let r = &e["valueFrom"]["secretKeyRef"];
+            let key = (
+                r["name"].as_str().unwrap().to_string(),
+                r["key"].as_str().unwrap().to_string(),
+            );
+            let v = self.secrets.get(&key).unwrap_or_else(|| {
+                panic!("{tname}: secret {key:?} missing: the pod would not start")
+            });
+            cmd.env(name, v);
+        }
         let o = cmd
-            .args(args)
-            .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("PBC_RUNNER_DIR", &self.mount)
             .env("PBC_RUNNER_OUT", &out)

@@ -144,8 +144,8 @@ impl Emitter<'_> {
 
 /// A container of `image` running `pbc runner …`: as a non-root user, on a read-only root
 /// filesystem, the ConfigMap at [`CONFIG_MOUNT`] and the output volume at [`OUT_MOUNT`].
-pub(super) fn runner_container(image: &str, args: Vec<Value>) -> Value {
-    json!({
+pub(super) fn runner_container(image: &str, args: Vec<Value>, env: &[Value]) -> Value {
+    let mut c = json!({
         "image": image,
         "args": args,
         "volumeMounts": [
@@ -160,5 +160,11 @@ pub(super) fn runner_container(image: &str, args: Vec<Value>) -> Value {
             "allowPrivilegeEscalation": false,
             "capabilities": {"drop": ["ALL"]},
         },
-    })
+    });
+    if !env.is_empty()
+        && let Value::Object(m) = &mut c
+    {
+        m.insert("env".into(), Value::Array(env.to_vec()));
+    }
+    c
 }

@@ -32,10 +32,14 @@ use pbc_compiler::sema::lower::{Cond, Valid, simplify};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
+pub mod carried;
+pub mod configmap;
 mod exit;
 mod gates;
 mod metrics;
 mod tasks;
+
+pub use configmap::{CODES, Mounted, mount, secret_name};
 
 use gates::GateSpec;
 
@@ -85,12 +89,13 @@ pub fn go_duration(d: Duration) -> String {
     }
 }
 
-/// The documents of the `argo` target for one playbook: the `WorkflowTemplate`, then the
-/// `CronWorkflow` for a schedule trigger.
-pub fn emit(u: Unit<'_>, settings: &Settings) -> Vec<Value> {
-    let mut e = Emitter::new(u, settings);
+/// The documents of the `argo` target for one playbook: its ConfigMaps (`mounted`, from
+/// [`mount`]), the `WorkflowTemplate`, then the `CronWorkflow` for a schedule trigger.
+pub fn emit(u: Unit<'_>, settings: &Settings, mounted: &Mounted) -> Vec<Value> {
+    let mut e = Emitter::new(u, settings, mounted);
     let wt = e.workflow_template();
-    let mut docs = vec![wt];
+    let mut docs = mounted.config_maps.clone();
+    docs.push(wt);
     if let Some(cw) = cron_workflow(u) {
         docs.push(cw);
     }
@@ -141,8 +146,8 @@ pub fn too_large(u: Unit<'_>, settings: &Settings) -> Option<Diagnostic> {
 }
 
 /// The `argo` target as YAML.
-pub fn emit_yaml(u: Unit<'_>, settings: &Settings) -> String {
-    crate::out::yaml_docs(&emit(u, settings))
+pub fn emit_yaml(u: Unit<'_>, settings: &Settings, mounted: &Mounted) -> String {
+    crate::out::yaml_docs(&emit(u, settings, mounted))
 }
 
 fn labels(u: Unit<'_>) -> Value {
@@ -255,6 +260,7 @@ struct Emitter<'a> {
     pb: &'a Playbook,
     an: &'a Analysis,
     s: &'a Settings,
+    mounted: &'a Mounted,
     kinds: BTreeMap<Vec<String>, Valid>,
     /// Per source: path → export.
     exports: BTreeMap<Src, Vec<(Vec<String>, Export)>>,
@@ -297,7 +303,7 @@ fn channels(list: &[pbc_compiler::model::Spanned<String>]) -> Vec<String> {
 }
 
 impl<'a> Emitter<'a> {
-    fn new(u: Unit<'a>, s: &'a Settings) -> Self {
+    fn new(u: Unit<'a>, s: &'a Settings, mounted: &'a Mounted) -> Self {
         let kinds = cond::read_kinds(u.analysis);
         let mut exports: BTreeMap<Src, Vec<(Vec<String>, Export)>> = BTreeMap::new();
         for (path, valid) in &kinds {
@@ -327,6 +333,7 @@ impl<'a> Emitter<'a> {
             pb: u.playbook,
             an: u.analysis,
             s,
+            mounted,
             kinds,
             exports,
             tasks: Vec::new(),
@@ -497,7 +504,7 @@ impl<'a> Emitter<'a> {
             }]}),
             "workflowMetadata" => json!({"labels": {PLAYBOOK_LABEL: pb.name()}}),
             "volumes" => json!([
-                {"name": CONFIG_VOLUME, "configMap": {"name": config_map_name(pb.name())}},
+                self.mounted.volume.clone(),
                 {"name": OUT_VOLUME, "emptyDir": {}},
             ]),
             "metrics" => self.metrics(),

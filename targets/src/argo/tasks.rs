@@ -17,7 +17,7 @@ impl Emitter<'_> {
     /// A container of the runner image running `pbc runner …` (non-root, read-only root
     /// filesystem, the ConfigMap and the output volume mounted).
     pub(super) fn container(&self, args: Vec<Value>) -> Value {
-        runner_container(&self.s.runner_image, args)
+        runner_container(&self.s.runner_image, args, &self.mounted.env)
     }
 
     pub(super) fn export_args(&self, src: Src, args: &mut Vec<Value>) {
