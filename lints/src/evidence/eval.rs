@@ -85,8 +85,17 @@ fn evaluate_with(
             enforced_where_run(*k, at, settings, &mut out);
         }
     }
+    // A rule that requires `audit-sink` says so once: `audit-log`'s own sink item is the same.
+    if rule.requires.contains(&EvidenceKind::AuditSink) {
+        out.missing
+            .retain(|m| !(m.kind == EvidenceKind::AuditLog && m.what.starts_with(SINK_FOR_LOG)));
+    }
     out
 }
+
+/// What `audit-log` misses without a configured sink.
+const SINK_FOR_LOG: &str =
+    "a configured audit sink that receives the `audit-log: required` records";
 
 /// Evidence holds only when the targets the playbook is deployed through enforce the
 /// constructs it rests on (the enforcement table, config `targets.emit`).
@@ -317,7 +326,7 @@ fn eval_into(
                 .any(|s| settings.audit_sinks.contains(&s.value))
             {
                 c.missing(
-                    "a configured audit sink that receives the `audit-log: required` records (`spec.audit.log-to`)",
+                    format!("{SINK_FOR_LOG} (`spec.audit.log-to`)"),
                     pb.audit_log_to_key.or(pb.audit_key).unwrap_or(spec),
                     audit_sink_hint(&settings.audit_sinks),
                 );
