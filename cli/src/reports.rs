@@ -157,10 +157,23 @@ pub fn coverage(
     if diags.iter().any(Diagnostic::is_error) {
         return ExitCode::from(1);
     }
-    let report = match pbc_lints::coverage::coverage(&comp, &loader.sources, &inputs, &catalogs) {
+    let mut report = match pbc_lints::coverage::coverage(&comp, &loader.sources, &inputs, &catalogs)
+    {
         Ok(r) => r,
         Err(e) => return usage_error(e),
     };
+    // Provenance: the commit the input comes from (and whether it differs from it), and the
+    // time only from SOURCE_DATE_EPOCH, never the clock.
+    let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
+    report.provenance.generated_at = match pbc_lints::coverage::source_date(epoch.as_deref()) {
+        Ok(t) => t,
+        Err(e) => return usage_error(e),
+    };
+    let source = source_of_paths(&loader, &paths);
+    report.provenance.source = Some(pbc_lints::coverage::Source {
+        commit: source.commit,
+        dirty: source.dirty,
+    });
     let text = match format {
         ReportFormat::Markdown => pbc_lints::coverage::markdown(&report),
         ReportFormat::Json => pbc_lints::coverage::json(&report),
@@ -169,4 +182,28 @@ pub fn coverage(
     };
     let _ = std::io::stdout().write_all(text.as_bytes());
     ExitCode::SUCCESS
+}
+
+/// The git state of the reported paths: `HEAD`'s commit, and whether any reported path or
+/// any file read differs from it.
+fn source_of_paths(loader: &Loader, paths: &[PathBuf]) -> pbc_targets::bundle::Source {
+    let inputs = pbc_targets::bundle::inputs_read(loader);
+    let mut out = pbc_targets::bundle::Source::default();
+    for (i, p) in paths.iter().enumerate() {
+        let abs = loader.resolve(p);
+        let dir = if abs.is_file() {
+            abs.parent().map(Path::to_path_buf).unwrap_or(abs)
+        } else {
+            abs
+        };
+        let s = pbc_targets::bundle::source_of(&dir, if i == 0 { &inputs } else { &[] });
+        if i == 0 {
+            out.commit = s.commit;
+        } else if s.commit != out.commit {
+            // Paths from different repositories (or in none): no one commit holds them.
+            out.dirty = true;
+        }
+        out.dirty |= s.dirty;
+    }
+    out
 }

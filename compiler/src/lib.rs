@@ -5,6 +5,7 @@ pub mod codes;
 pub mod config;
 pub mod diag;
 pub mod diff;
+pub mod enforcement;
 pub mod expr;
 pub mod fs;
 #[doc(hidden)]

@@ -30,6 +30,8 @@ pub struct Approver {
 pub struct Branch {
     /// `then: manual` / `else: manual`.
     pub manual: bool,
+    /// The closing `else` branch.
+    pub is_else: bool,
     pub approvers: Vec<Approver>,
     pub span: Span,
 }
@@ -148,6 +150,7 @@ fn stage_facts(st: &Stage) -> StageFacts {
             .iter()
             .map(|c| Branch {
                 manual: c.then.value == model::Gate::Manual,
+                is_else: c.is_else(),
                 approvers: approvers_of(c.approvers.as_ref()),
                 span: c.span,
             })
@@ -317,6 +320,13 @@ impl StageFacts {
         } else {
             Gate::None
         }
+    }
+
+    /// True for a conditional gate that can let the stage run without a person: a branch
+    /// says `auto`, or no `else` branch catches the values no condition matches.
+    pub fn passes_without_person(&self) -> bool {
+        self.approval == Approval::Conditional
+            && (self.branches.iter().any(|b| !b.manual) || !self.branches.iter().any(|b| b.is_else))
     }
 
     /// True for an `action:` stage.

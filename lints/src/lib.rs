@@ -64,6 +64,7 @@ impl Compliance {
     ) -> Compliance {
         let mut c = Compliance::from_config(cfg);
         if cfg.catalogs.is_empty() && cfg.evidence_rules.is_empty() {
+            c.check_applicability(diags);
             return c;
         }
         let mut cats = (*c.catalogs).clone();
@@ -88,7 +89,30 @@ impl Compliance {
         }
         c.catalogs = Arc::new(cats);
         c.rules = Arc::new(rules);
+        c.check_applicability(diags);
         c
+    }
+
+    /// Each `compliance.applicability` entry must name one control of the loaded catalogs.
+    fn check_applicability(&self, diags: &mut Vec<Diagnostic>) {
+        for a in &self.settings.applicability {
+            if let tags::Resolved::Control { .. } = tags::resolve(&self.catalogs, &a.control) {
+                continue;
+            }
+            diags.push(
+                Diagnostic::new(
+                    &pbc_compiler::config::CONFIG_BAD_VALUE,
+                    a.control_span,
+                    format!(
+                        "`{}` in `compliance.applicability` names no control of the loaded catalogs",
+                        a.control
+                    ),
+                )
+                .with_help(
+                    "write the control as a playbook tag names it: `SOC2-CC6.4`, `ISO27001-5.7` (2022 Annex A)",
+                ),
+            );
+        }
     }
 
     /// The built-ins with the settings of a configuration.

@@ -136,7 +136,13 @@ fn the_example_tree_and_seeds_have_no_compliance_errors() {
     }
     // Other passes' findings (an info about an unread output, …) are not this crate's concern.
     diags.retain(|d| d.code.id.starts_with("PB5"));
-    assert!(diags.is_empty(), "{}", common::human(&loader, &diags));
+    assert!(!diags.iter().any(|d| d.is_error()));
+    // Warnings: the over-claims the evidence rules find (alerts on KPIs counted as security
+    // monitoring, `revert-to-previous` without undo steps), on record.
+    insta::assert_snapshot!(
+        "example_and_seeds_over_claims",
+        common::human(&loader, &diags)
+    );
     // The code-review seed keeps its 2013 tag (and guardrails pbc does not know) on purpose:
     // warnings only. Only the compliance findings are snapshotted here.
     let rel = "testdata/seeds/code-review-agent/code-review-agent.yaml";

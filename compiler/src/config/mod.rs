@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 mod channels;
+mod compliance;
 mod people;
 mod policies;
 mod serve;
@@ -19,6 +20,7 @@ mod serve_identity;
 mod settings;
 
 pub use channels::{ChannelDef, EmailDef, PagerDutyDef, SlackDef, SmtpTls, WebhookDef};
+pub use compliance::{Applicability, ApplicabilityStatus};
 pub use policies::{
     DEFAULT_POLICY_TIMEOUT_MS, Enforcement, PathRef, PolicyDef, PolicyKind, RuleDef,
 };
@@ -140,6 +142,8 @@ pub struct Config {
     /// password), for every runtime that reads this configuration (`pbc serve`, the runner
     /// pods of the `argo` target). `PBC_STATE_URL` wins over it.
     pub state: Option<String>,
+    /// `compliance.applicability`: the Statement of Applicability, in file order.
+    pub applicability: Vec<Applicability>,
 }
 
 /// `targets:`: what the emitted artifacts use.
@@ -151,6 +155,10 @@ pub struct TargetSettings {
     pub check_image: String,
     /// The API group of the CRD and the custom resources (`crd-group`).
     pub crd_group: String,
+    /// `emit`: the targets the playbooks are deployed through (default all). Compliance
+    /// evidence counts a construct only when each of them enforces it
+    /// ([`crate::enforcement`]).
+    pub emit: Vec<crate::enforcement::Target>,
 }
 
 impl Default for TargetSettings {
@@ -159,11 +167,12 @@ impl Default for TargetSettings {
             runner_image: "ghcr.io/agenticops/pbc-runner:v1".into(),
             check_image: "docker.io/library/busybox:1.37.0".into(),
             crd_group: "agenticops.io".into(),
+            emit: crate::enforcement::TARGETS.to_vec(),
         }
     }
 }
 
-const TARGET_KEYS: &[&str] = &["runner-image", "check-image", "crd-group"];
+const TARGET_KEYS: &[&str] = &["runner-image", "check-image", "crd-group", "emit"];
 
 /// A guardrail the organisation defines: regular expressions, or a command.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -223,6 +232,7 @@ impl Default for Config {
             roles: BTreeMap::new(),
             serve: ServeSettings::default(),
             state: None,
+            applicability: Vec::new(),
         }
     }
 }
@@ -250,6 +260,7 @@ pub const KEYS: &[&str] = &[
     "roles",
     "serve",
     "state",
+    "compliance",
 ];
 
 /// The highest `limits.max-depth` accepted: walks over a document (emitters, checks) go as
@@ -376,6 +387,7 @@ impl Config {
                 }
                 "limits" => self.read_limits(v, diags),
                 "targets" => self.read_targets(v, diags),
+                "compliance" => self.read_compliance(v, diags),
                 "tls" => self.read_tls(v, diags),
                 "catalogs" => {
                     if let Some(list) = string_list(v, "catalogs", diags) {

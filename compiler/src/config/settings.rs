@@ -57,6 +57,10 @@ impl Config {
                 diags.push(unknown_key(e.key.span, key, TARGET_KEYS));
                 continue;
             }
+            if key == "emit" {
+                self.read_emit(&e.value, diags);
+                continue;
+            }
             let text = match e.value.as_scalar() {
                 Some(s) if s.kind == ScalarKind::Str && !s.text.trim().is_empty() => s.text.clone(),
                 _ => {
@@ -82,6 +86,40 @@ impl Config {
                 }
             }
         }
+    }
+
+    /// `targets.emit: [TARGET]`: the targets the playbooks are deployed through.
+    fn read_emit(&mut self, v: &Node, diags: &mut Vec<Diagnostic>) {
+        use crate::enforcement::{TARGETS, Target};
+        let Some(list) = string_list(v, "targets.emit", diags) else {
+            return;
+        };
+        let names: Vec<&str> = TARGETS.iter().map(|t| t.name()).collect();
+        let mut emit = Vec::new();
+        for (name, span) in list {
+            match Target::parse(&name) {
+                Some(t) if !emit.contains(&t) => emit.push(t),
+                Some(_) => diags.push(bad(
+                    span,
+                    format!("`{name}` is listed twice in `targets.emit`"),
+                )),
+                None => {
+                    let help = match crate::diag::did_you_mean(&name, names.iter().copied()) {
+                        Some(s) => format!(
+                            "did you mean `{s}`? targets: {}",
+                            crate::diag::one_of(&names)
+                        ),
+                        None => format!("targets: {}", crate::diag::one_of(&names)),
+                    };
+                    diags.push(
+                        bad(span, format!("unknown target `{name}` in `targets.emit`"))
+                            .with_help(help),
+                    );
+                }
+            }
+        }
+        emit.sort();
+        self.targets.emit = emit;
     }
 
     /// `tls: {ca-file: PATH}` (relative to the configuration file).

@@ -1,5 +1,7 @@
 //! The CSV rendering: one row per claim, and one row per control nobody claims (RFC 4180,
-//! CRLF line ends, a header row).
+//! CRLF line ends, a header row). The Statement of Applicability and the provenance (the
+//! catalog's version, the rule set's hash, the source commit, pbc's version, the time from
+//! `SOURCE_DATE_EPOCH`) are columns of every row, so that a filtered sheet keeps them.
 
 use super::{CoverageReport, EvidenceItem};
 
@@ -19,6 +21,17 @@ const HEADER: &[&str] = &[
     "evidence_found",
     "evidence",
     "missing",
+    "not_assessed",
+    "applicability_justification",
+    "applicability_reference",
+    "catalog_edition",
+    "catalog_sha256",
+    "rule_set_sha256",
+    "targets",
+    "source_commit",
+    "source_dirty",
+    "pbc_version",
+    "generated_at",
 ];
 
 fn field(s: &str) -> String {
@@ -49,11 +62,46 @@ fn row(out: &mut String, cells: &[&str]) {
 pub fn render(r: &CoverageReport) -> String {
     let mut out = String::new();
     row(&mut out, HEADER);
+    let p = &r.provenance;
+    let targets = p.targets.join(" ");
+    let (commit, dirty) = match &p.source {
+        Some(s) => (
+            s.commit.clone().unwrap_or_default(),
+            if s.dirty { "true" } else { "false" },
+        ),
+        None => (String::new(), ""),
+    };
+    let generated = p.generated_at.clone().unwrap_or_default();
     for e in &r.environments {
         let env = e.environment.as_deref().unwrap_or("");
         let prod = if e.production { "true" } else { "false" };
         for f in &e.frameworks {
+            let version = p.catalogs.iter().find(|c| c.id == f.catalog);
+            let edition = version.map(|v| v.edition.as_str()).unwrap_or("");
+            let sha = version.map(|v| v.sha256.as_str()).unwrap_or("");
             for c in &f.controls {
+                let just = c
+                    .applicability
+                    .as_ref()
+                    .and_then(|a| a.justification.as_deref())
+                    .unwrap_or("");
+                let reference = c
+                    .applicability
+                    .as_ref()
+                    .and_then(|a| a.reference.as_deref())
+                    .unwrap_or("");
+                let tail = [
+                    just,
+                    reference,
+                    edition,
+                    sha,
+                    p.rule_set_sha256.as_str(),
+                    targets.as_str(),
+                    commit.as_str(),
+                    dirty,
+                    p.pbc_version.as_str(),
+                    generated.as_str(),
+                ];
                 let base = [
                     env,
                     prod,
@@ -65,7 +113,8 @@ pub fn render(r: &CoverageReport) -> String {
                 ];
                 if c.claims.is_empty() {
                     let mut cells = base.to_vec();
-                    cells.extend(["", "", "", "", "", "", "", ""]);
+                    cells.extend(["", "", "", "", "", "", "", "", ""]);
+                    cells.extend(tail);
                     row(&mut out, &cells);
                     continue;
                 }
@@ -92,7 +141,9 @@ pub fn render(r: &CoverageReport) -> String {
                         found,
                         ev.as_str(),
                         miss.as_str(),
+                        cl.not_assessed.as_deref().unwrap_or(""),
                     ]);
+                    cells.extend(tail);
                     row(&mut out, &cells);
                 }
             }

@@ -66,6 +66,7 @@ tr.row-covered td, tr.row-claimed-without-evidence td, tr.row-claimed-no-rule td
 .claimed-without-evidence { color: #9a1b00; }
 .claimed-no-rule { color: #7a5200; }
 .not-claimed { color: #555; font-weight: 400; }
+.not-assessed, .not-applicable, .satisfied-externally { color: #35507a; font-weight: 400; }
 tr.row-not-claimed td { color: #555; }
 ul { margin: .2rem 0 .2rem 1.1rem; padding: 0; }
 li { margin: .1rem 0; }
@@ -117,6 +118,65 @@ fn item(out: &mut String, e: &EvidenceItem, missing: bool) {
         let _ = write!(out, " — {}", rich(h));
     }
     out.push_str("</li>");
+}
+
+/// The provenance list under the title.
+fn provenance(out: &mut String, p: &super::Provenance) {
+    out.push_str("<ul class=\"meta provenance\">");
+    if let Some(s) = &p.source {
+        let commit = s.commit.as_deref().unwrap_or("none (not a git checkout)");
+        let dirty = if s.dirty {
+            " (with uncommitted changes)"
+        } else {
+            ""
+        };
+        let _ = write!(
+            out,
+            "<li>Source commit: <code>{}</code>{dirty}</li>",
+            esc(commit)
+        );
+    }
+    let _ = write!(
+        out,
+        "<li>pbc version: <code>{}</code></li>",
+        esc(&p.pbc_version)
+    );
+    for c in &p.catalogs {
+        let _ = write!(
+            out,
+            "<li>Catalog <code>{}</code>: {} (sha256 <code>{}</code>)</li>",
+            esc(&c.id),
+            esc(&c.edition),
+            esc(&c.sha256)
+        );
+    }
+    let _ = write!(
+        out,
+        "<li>Evidence rules: sha256 <code>{}</code></li>",
+        esc(&p.rule_set_sha256)
+    );
+    let targets: Vec<String> = p
+        .targets
+        .iter()
+        .map(|t| format!("<code>{}</code>", esc(t)))
+        .collect();
+    let _ = write!(
+        out,
+        "<li>Targets evidence is judged against (<code>targets.emit</code>): {}</li>",
+        if targets.is_empty() {
+            "none".to_string()
+        } else {
+            targets.join(", ")
+        }
+    );
+    if let Some(t) = &p.generated_at {
+        let _ = write!(
+            out,
+            "<li>Generated at: {} (<code>SOURCE_DATE_EPOCH</code>)</li>",
+            esc(t)
+        );
+    }
+    out.push_str("</ul>\n");
 }
 
 fn status(s: Status) -> String {
@@ -194,21 +254,25 @@ pub fn render(r: &CoverageReport) -> String {
         .map(|(id, t)| format!("{} (<code>{}</code>)", esc(t), esc(id)))
         .collect();
     let _ = writeln!(out, "<p class=\"meta\">Catalogs: {}.</p>", cats.join(", "));
+    provenance(&mut out, &r.provenance);
     out.push_str(
         "<p class=\"meta legend\">Statuses: <span class=\"status covered\">covered</span> (claimed, evidence found), \
          <span class=\"status claimed-without-evidence\">claimed without evidence</span>, \
          <span class=\"status claimed-no-rule\">claimed, no rule</span> (no evidence rule exists; never counted as covered), \
-         <span class=\"status not-claimed\">not claimed</span>.</p>\n",
+         <span class=\"status not-claimed\">not claimed</span>; not gaps: \
+         <span class=\"status not-assessed\">not assessed</span> (a requirement depends on an environment the playbook is not in), \
+         <span class=\"status not-applicable\">not applicable</span> and \
+         <span class=\"status satisfied-externally\">satisfied externally</span> (the Statement of Applicability).</p>\n",
     );
 
     // Summary first.
-    out.push_str("<section id=\"summary\">\n<h2>Summary</h2>\n<table class=\"summary\">\n<thead><tr><th>Environment</th><th>Framework</th><th class=\"n\">Controls</th><th class=\"n\">Covered</th><th class=\"n\">Claimed without evidence</th><th class=\"n\">Claimed, no rule</th><th class=\"n\">Not claimed</th></tr></thead>\n<tbody>\n");
+    out.push_str("<section id=\"summary\">\n<h2>Summary</h2>\n<table class=\"summary\">\n<thead><tr><th>Environment</th><th>Framework</th><th class=\"n\">Controls</th><th class=\"n\">Covered</th><th class=\"n\">Claimed without evidence</th><th class=\"n\">Claimed, no rule</th><th class=\"n\">Not claimed</th><th class=\"n\">Not assessed</th><th class=\"n\">Not applicable</th><th class=\"n\">Satisfied externally</th></tr></thead>\n<tbody>\n");
     for e in &r.environments {
         for f in &e.frameworks {
             let t = &f.totals;
             let _ = writeln!(
                 out,
-                "<tr id=\"totals-{}-{}\"><td>{}{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                "<tr id=\"totals-{}-{}\"><td>{}{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 e.slug(),
                 super::slug(&f.catalog),
                 esc(e.label()),
@@ -218,7 +282,10 @@ pub fn render(r: &CoverageReport) -> String {
                 t.covered,
                 t.claimed_without_evidence,
                 t.claimed_no_rule,
-                t.not_claimed
+                t.not_claimed,
+                t.not_assessed,
+                t.not_applicable,
+                t.satisfied_externally
             );
         }
     }
@@ -275,8 +342,15 @@ pub fn render(r: &CoverageReport) -> String {
             );
             let _ = writeln!(
                 out,
-                "<p class=\"meta\">{} controls: {} covered, {} claimed without evidence, {} claimed with no rule, {} not claimed.</p>",
-                t.controls, t.covered, t.claimed_without_evidence, t.claimed_no_rule, t.not_claimed
+                "<p class=\"meta\">{} controls: {} covered, {} claimed without evidence, {} claimed with no rule, {} not claimed; not gaps: {} not assessed, {} not applicable, {} satisfied externally.</p>",
+                t.controls,
+                t.covered,
+                t.claimed_without_evidence,
+                t.claimed_no_rule,
+                t.not_claimed,
+                t.not_assessed,
+                t.not_applicable,
+                t.satisfied_externally
             );
             out.push_str("<table class=\"controls\">\n<thead><tr><th class=\"c-id\">Control</th><th class=\"c-name\">Name</th><th class=\"c-status\">Status</th><th>Claims and evidence</th></tr></thead>\n<tbody>\n");
             for c in &f.controls {
@@ -288,6 +362,20 @@ pub fn render(r: &CoverageReport) -> String {
                     esc(&c.name),
                     status(c.status)
                 );
+                if let Some(a) = &c.applicability {
+                    let _ = write!(
+                        out,
+                        "<p class=\"rule\">Statement of Applicability: {}",
+                        esc(a.status)
+                    );
+                    if let Some(j) = &a.justification {
+                        let _ = write!(out, " — justification: {}", rich(j));
+                    }
+                    if let Some(r) = &a.reference {
+                        let _ = write!(out, " — reference: {}", rich(r));
+                    }
+                    out.push_str("</p>");
+                }
                 if !c.claims.is_empty() {
                     match &c.rule {
                         Some(rule) => {
@@ -309,10 +397,11 @@ pub fn render(r: &CoverageReport) -> String {
                     }
                     out.push_str("<ul>");
                     for cl in &c.claims {
-                        let verdict = match cl.evidence_found {
-                            Some(true) => "evidence found",
-                            Some(false) => "evidence missing",
-                            None => "no rule",
+                        let verdict = match (cl.evidence_found, &cl.not_assessed) {
+                            (Some(false), _) => "evidence missing".to_string(),
+                            (_, Some(why)) => format!("not assessed: {}", rich(why)),
+                            (Some(true), None) => "evidence found".to_string(),
+                            (None, None) => "no rule".to_string(),
                         };
                         let _ = write!(out, "<li>{} — tag <code>{}</code>", who(cl), esc(&cl.tag));
                         if let Some(l) = &cl.location {

@@ -1,6 +1,9 @@
 //! The JSON rendering; its schema is `schemas/coverage.schema.json`.
 
-use super::{Claim, CoverageReport, EvidenceItem, Location, PolicyCoverage, Totals};
+use super::{
+    ApplicabilityInfo, Claim, CoverageReport, EvidenceItem, Location, PolicyCoverage, Provenance,
+    Totals,
+};
 use serde_json::{Value, json};
 
 fn loc(l: &Option<Location>) -> (Value, Value) {
@@ -25,7 +28,7 @@ fn item(e: &EvidenceItem) -> Value {
 
 fn claim(c: &Claim) -> Value {
     let (file, line) = loc(&c.location);
-    json!({
+    let mut v = json!({
         "playbook": c.playbook,
         "stage": c.stage,
         "tag": c.tag,
@@ -35,7 +38,47 @@ fn claim(c: &Claim) -> Value {
         "evidence_found": c.evidence_found,
         "evidence": c.evidence.iter().map(item).collect::<Vec<_>>(),
         "missing": c.missing.iter().map(item).collect::<Vec<_>>(),
-    })
+    });
+    if let (Some(why), Some(m)) = (&c.not_assessed, v.as_object_mut()) {
+        m.insert("not_assessed".into(), json!(why));
+    }
+    v
+}
+
+fn applicability(a: &ApplicabilityInfo) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert("status".into(), json!(a.status));
+    if let Some(j) = &a.justification {
+        m.insert("justification".into(), json!(j));
+    }
+    if let Some(r) = &a.reference {
+        m.insert("reference".into(), json!(r));
+    }
+    Value::Object(m)
+}
+
+/// The provenance object; `commit` and `dirty` only when the source is recorded,
+/// `generated_at` only when `SOURCE_DATE_EPOCH` gave a time.
+pub(crate) fn provenance(p: &Provenance) -> Value {
+    let mut m = serde_json::Map::new();
+    if let Some(s) = &p.source {
+        m.insert("commit".into(), json!(s.commit));
+        m.insert("dirty".into(), json!(s.dirty));
+    }
+    m.insert("pbc_version".into(), json!(p.pbc_version));
+    m.insert(
+        "catalogs".into(),
+        p.catalogs
+            .iter()
+            .map(|c| json!({"id": c.id, "edition": c.edition, "sha256": c.sha256}))
+            .collect(),
+    );
+    m.insert("rule_set_sha256".into(), json!(p.rule_set_sha256));
+    m.insert("targets".into(), json!(p.targets));
+    if let Some(t) = &p.generated_at {
+        m.insert("generated_at".into(), json!(t));
+    }
+    Value::Object(m)
 }
 
 /// The totals object (shared with the other renderers' tests).
@@ -46,6 +89,9 @@ pub(crate) fn totals(t: &Totals) -> Value {
         "claimed_without_evidence": t.claimed_without_evidence,
         "claimed_no_rule": t.claimed_no_rule,
         "not_claimed": t.not_claimed,
+        "not_assessed": t.not_assessed,
+        "not_applicable": t.not_applicable,
+        "satisfied_externally": t.satisfied_externally,
     })
 }
 
@@ -71,6 +117,7 @@ fn policies(p: &PolicyCoverage) -> Value {
 /// Renders the report as pretty JSON (one object, trailing newline).
 pub fn render(r: &CoverageReport) -> String {
     let v = json!({
+        "provenance": provenance(&r.provenance),
         "catalogs": r.catalogs.iter().map(|(id, title)| json!({"id": id, "title": title})).collect::<Vec<_>>(),
         "environments": r.environments.iter().map(|e| json!({
             "environment": e.environment,
@@ -82,15 +129,21 @@ pub fn render(r: &CoverageReport) -> String {
                 "title": f.title,
                 "edition": f.edition,
                 "totals": totals(&f.totals),
-                "controls": f.controls.iter().map(|c| json!({
-                    "id": c.id,
-                    "tag": c.tag,
-                    "name": c.name,
-                    "group": c.group,
-                    "status": c.status.as_str(),
-                    "rule": c.rule.as_ref().map(|r| json!({"requires": r.requires, "rationale": r.rationale})),
-                    "claims": c.claims.iter().map(claim).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
+                "controls": f.controls.iter().map(|c| {
+                    let mut v = json!({
+                        "id": c.id,
+                        "tag": c.tag,
+                        "name": c.name,
+                        "group": c.group,
+                        "status": c.status.as_str(),
+                        "rule": c.rule.as_ref().map(|r| json!({"requires": r.requires, "rationale": r.rationale})),
+                        "claims": c.claims.iter().map(claim).collect::<Vec<_>>(),
+                    });
+                    if let (Some(a), Some(m)) = (&c.applicability, v.as_object_mut()) {
+                        m.insert("applicability".into(), applicability(a));
+                    }
+                    v
+                }).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "policies": policies(&e.policies),
             "unresolved": e.unresolved.iter().map(|u| {

@@ -2,7 +2,7 @@
 //! environment and framework the table of every control, then the evidence of each claimed
 //! control.
 
-use super::{Claim, CoverageReport, EvidenceItem, PolicyCoverage, Status, percent};
+use super::{Claim, CoverageReport, EvidenceItem, PolicyCoverage, Provenance, percent};
 use std::fmt::Write as _;
 
 /// Escapes text for a Markdown table cell or list item: `|` (which ends a cell, even inside
@@ -79,6 +79,45 @@ fn policies(out: &mut String, p: &PolicyCoverage) {
     out.push('\n');
 }
 
+/// The provenance list under the title.
+fn provenance(out: &mut String, p: &Provenance) {
+    out.push_str("Provenance:\n\n");
+    if let Some(s) = &p.source {
+        let commit = s.commit.as_deref().unwrap_or("none (not a git checkout)");
+        let dirty = if s.dirty {
+            " (with uncommitted changes)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "- Source commit: `{}`{dirty}", esc(commit));
+    }
+    let _ = writeln!(out, "- pbc version: `{}`", esc(&p.pbc_version));
+    for c in &p.catalogs {
+        let _ = writeln!(
+            out,
+            "- Catalog `{}`: {} (sha256 `{}`)",
+            esc(&c.id),
+            esc(&c.edition),
+            c.sha256
+        );
+    }
+    let _ = writeln!(out, "- Evidence rules: sha256 `{}`", p.rule_set_sha256);
+    let targets: Vec<String> = p.targets.iter().map(|t| format!("`{t}`")).collect();
+    let _ = writeln!(
+        out,
+        "- Targets evidence is judged against (`targets.emit`): {}",
+        if targets.is_empty() {
+            "none".to_string()
+        } else {
+            targets.join(", ")
+        }
+    );
+    if let Some(t) = &p.generated_at {
+        let _ = writeln!(out, "- Generated at: {} (`SOURCE_DATE_EPOCH`)", esc(t));
+    }
+    out.push('\n');
+}
+
 /// Renders the report as Markdown.
 pub fn render(r: &CoverageReport) -> String {
     let mut out = String::new();
@@ -89,27 +128,33 @@ pub fn render(r: &CoverageReport) -> String {
         .map(|(id, t)| format!("{} (`{}`)", esc(t), esc(id)))
         .collect();
     let _ = writeln!(out, "Catalogs: {}.\n", cats.join(", "));
+    provenance(&mut out, &r.provenance);
     out.push_str(
         "Statuses: **covered** (claimed, evidence found), **claimed without evidence**, \
          **claimed, no rule** (no evidence rule exists; never counted as covered), \
-         **not claimed**.\n\n",
+         **not claimed**; not gaps: **not assessed** (a requirement depends on an \
+         environment the playbook is not in), **not applicable** and **satisfied \
+         externally** (the Statement of Applicability, `compliance.applicability`).\n\n",
     );
     out.push_str("## Summary\n\n");
-    out.push_str("| Environment | Framework | Controls | Covered | Claimed without evidence | Claimed, no rule | Not claimed |\n");
-    out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+    out.push_str("| Environment | Framework | Controls | Covered | Claimed without evidence | Claimed, no rule | Not claimed | Not assessed | Not applicable | Satisfied externally |\n");
+    out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for e in &r.environments {
         for f in &e.frameworks {
             let t = &f.totals;
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 esc(e.label()),
                 esc(&f.title),
                 t.controls,
                 t.covered,
                 t.claimed_without_evidence,
                 t.claimed_no_rule,
-                t.not_claimed
+                t.not_claimed,
+                t.not_assessed,
+                t.not_applicable,
+                t.satisfied_externally
             );
         }
     }
@@ -155,12 +200,29 @@ pub fn render(r: &CoverageReport) -> String {
             let _ = writeln!(out, "### {} — {}\n", esc(e.label()), esc(&f.title));
             let _ = writeln!(
                 out,
-                "{} controls: {} covered, {} claimed without evidence, {} claimed with no rule, {} not claimed.\n",
-                t.controls, t.covered, t.claimed_without_evidence, t.claimed_no_rule, t.not_claimed
+                "{} controls: {} covered, {} claimed without evidence, {} claimed with no rule, {} not claimed; not gaps: {} not assessed, {} not applicable, {} satisfied externally.\n",
+                t.controls,
+                t.covered,
+                t.claimed_without_evidence,
+                t.claimed_no_rule,
+                t.not_claimed,
+                t.not_assessed,
+                t.not_applicable,
+                t.satisfied_externally
             );
             out.push_str("| Control | Name | Status | Claimed by |\n| --- | --- | --- | --- |\n");
             for c in &f.controls {
-                let by: Vec<String> = c.claims.iter().map(who).collect();
+                let mut by: Vec<String> = c.claims.iter().map(who).collect();
+                if let Some(a) = &c.applicability {
+                    for (k, v) in [
+                        ("justification", &a.justification),
+                        ("reference", &a.reference),
+                    ] {
+                        if let Some(v) = v {
+                            by.push(format!("{k}: {}", esc(v)));
+                        }
+                    }
+                }
                 let _ = writeln!(
                     out,
                     "| {} | {} | {} | {} |",
@@ -174,7 +236,7 @@ pub fn render(r: &CoverageReport) -> String {
             let claimed: Vec<_> = f
                 .controls
                 .iter()
-                .filter(|c| c.status != Status::NotClaimed)
+                .filter(|c| !c.claims.is_empty() || c.applicability.is_some())
                 .collect();
             if claimed.is_empty() {
                 continue;
@@ -193,6 +255,21 @@ pub fn render(r: &CoverageReport) -> String {
                     esc(&c.name),
                     c.status.label()
                 );
+                if let Some(a) = &c.applicability {
+                    let _ = writeln!(
+                        out,
+                        "Statement of Applicability: {}{}{}.\n",
+                        a.status,
+                        a.justification
+                            .as_ref()
+                            .map(|j| format!(" — justification: {}", esc(j)))
+                            .unwrap_or_default(),
+                        a.reference
+                            .as_ref()
+                            .map(|r| format!(" — reference: {}", esc(r)))
+                            .unwrap_or_default()
+                    );
+                }
                 match &c.rule {
                     Some(rule) => {
                         let req: Vec<String> =
@@ -214,10 +291,11 @@ pub fn render(r: &CoverageReport) -> String {
                         .as_ref()
                         .map(|l| format!(" at {}", esc(&l.to_string())))
                         .unwrap_or_default();
-                    let verdict = match cl.evidence_found {
-                        Some(true) => "evidence found",
-                        Some(false) => "evidence missing",
-                        None => "no rule",
+                    let verdict = match (cl.evidence_found, &cl.not_assessed) {
+                        (Some(false), _) => "evidence missing".to_string(),
+                        (_, Some(why)) => format!("not assessed: {}", esc(why)),
+                        (Some(true), None) => "evidence found".to_string(),
+                        (None, None) => "no rule".to_string(),
                     };
                     let _ = writeln!(
                         out,

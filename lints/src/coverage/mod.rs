@@ -12,12 +12,14 @@ mod html;
 mod json;
 mod markdown;
 mod policies;
+mod provenance;
 
 pub use csv::render as csv;
 pub use html::render as html;
 pub use json::render as json;
 pub use markdown::render as markdown;
 pub use policies::{PlaybookPolicies, PolicyCoverage, Uncovered, percent};
+pub use provenance::{CatalogVersion, Provenance, Source, source_date};
 
 use crate::Compliance;
 use crate::catalog::{Catalog, Control};
@@ -42,6 +44,15 @@ pub enum Status {
     ClaimedNoRule,
     /// No playbook claims it.
     NotClaimed,
+    /// Claimed, but a requirement depends on the environment and the claiming playbook is
+    /// in none (not under `overlays/<env>`): neither covered nor a gap.
+    NotAssessed,
+    /// The Statement of Applicability excludes it (`compliance.applicability`, with a
+    /// justification): not a gap.
+    NotApplicable,
+    /// The Statement of Applicability says something outside the playbooks meets it (with
+    /// a reference): not a gap.
+    SatisfiedExternally,
 }
 
 impl Status {
@@ -52,6 +63,9 @@ impl Status {
             Status::ClaimedWithoutEvidence => "claimed-without-evidence",
             Status::ClaimedNoRule => "claimed-no-rule",
             Status::NotClaimed => "not-claimed",
+            Status::NotAssessed => "not-assessed",
+            Status::NotApplicable => "not-applicable",
+            Status::SatisfiedExternally => "satisfied-externally",
         }
     }
 
@@ -62,7 +76,19 @@ impl Status {
             Status::ClaimedWithoutEvidence => "claimed without evidence",
             Status::ClaimedNoRule => "claimed, no rule",
             Status::NotClaimed => "not claimed",
+            Status::NotAssessed => "not assessed",
+            Status::NotApplicable => "not applicable",
+            Status::SatisfiedExternally => "satisfied externally",
         }
+    }
+
+    /// True for a status the report counts as a gap (claimed without evidence, claimed
+    /// with no rule, not claimed).
+    pub fn is_gap(self) -> bool {
+        matches!(
+            self,
+            Status::ClaimedWithoutEvidence | Status::ClaimedNoRule | Status::NotClaimed
+        )
     }
 }
 
@@ -109,6 +135,9 @@ pub struct Claim {
     pub evidence_found: Option<bool>,
     pub evidence: Vec<EvidenceItem>,
     pub missing: Vec<EvidenceItem>,
+    /// Why the claim could not be assessed (a requirement depends on an environment the
+    /// playbook is not in).
+    pub not_assessed: Option<String>,
 }
 
 /// The rule a control is judged by.
@@ -129,6 +158,17 @@ pub struct ControlReport {
     pub status: Status,
     pub rule: Option<RuleInfo>,
     pub claims: Vec<Claim>,
+    /// The Statement of Applicability's entry for the control.
+    pub applicability: Option<ApplicabilityInfo>,
+}
+
+/// What the Statement of Applicability says of a control.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplicabilityInfo {
+    /// `not-applicable` or `satisfied-externally`.
+    pub status: &'static str,
+    pub justification: Option<String>,
+    pub reference: Option<String>,
 }
 
 /// Counts per status.
@@ -139,6 +179,9 @@ pub struct Totals {
     pub claimed_without_evidence: usize,
     pub claimed_no_rule: usize,
     pub not_claimed: usize,
+    pub not_assessed: usize,
+    pub not_applicable: usize,
+    pub satisfied_externally: usize,
 }
 
 impl Totals {
@@ -149,6 +192,9 @@ impl Totals {
             Status::ClaimedWithoutEvidence => self.claimed_without_evidence += 1,
             Status::ClaimedNoRule => self.claimed_no_rule += 1,
             Status::NotClaimed => self.not_claimed += 1,
+            Status::NotAssessed => self.not_assessed += 1,
+            Status::NotApplicable => self.not_applicable += 1,
+            Status::SatisfiedExternally => self.satisfied_externally += 1,
         }
     }
 }
@@ -216,6 +262,8 @@ pub struct CoverageReport {
     /// The catalogs reported: (id, title).
     pub catalogs: Vec<(String, String)>,
     pub environments: Vec<EnvironmentReport>,
+    /// What the report was made from and by.
+    pub provenance: Provenance,
 }
 
 /// Lower-case ASCII letters, digits and `-` (for HTML ids).
@@ -261,11 +309,27 @@ pub fn coverage(
             .or_default()
             .extend(docs.iter().filter(|d| pbc_compiler::check::is_playbook(d)));
     }
+    // The Statement of Applicability by (catalog, control); entries naming no control are
+    // diagnosed when the configuration is loaded (`Compliance::load`).
+    let mut soa: BTreeMap<(String, String), ApplicabilityInfo> = BTreeMap::new();
+    for a in &comp.settings.applicability {
+        if let Resolved::Control { catalog, control } = resolve(&comp.catalogs, &a.control) {
+            soa.insert(
+                (catalog.id.clone(), control.id.clone()),
+                ApplicabilityInfo {
+                    status: a.status.as_str(),
+                    justification: a.justification.clone(),
+                    reference: a.reference.clone(),
+                },
+            );
+        }
+    }
     let environments = by_env
         .into_iter()
-        .map(|(env, docs)| environment(comp, sources, env, &docs, &selected))
+        .map(|(env, docs)| environment(comp, sources, env, &docs, &selected, &soa))
         .collect();
     Ok(CoverageReport {
+        provenance: Provenance::of(comp, &selected),
         catalogs: selected
             .iter()
             .map(|c| (c.id.clone(), c.title.clone()))
@@ -280,6 +344,7 @@ fn environment(
     env: Option<String>,
     docs: &[&Node],
     selected: &[&Catalog],
+    soa: &BTreeMap<(String, String), ApplicabilityInfo>,
 ) -> EnvironmentReport {
     // The model of each document; its diagnostics are `pbc check`'s business, not the report's.
     let mut sink = Vec::new();
@@ -337,10 +402,20 @@ fn environment(
                         evidence_found: None,
                         evidence: Vec::new(),
                         missing: Vec::new(),
+                        not_assessed: None,
                     };
                     if let Some(rule) = comp.rules.get(&cat.id, &ctl.id) {
                         let o = evaluate(rule, pb, scope, &comp.settings);
                         claim.evidence_found = Some(o.ok());
+                        if pb.environment.is_none()
+                            && let Some(k) = rule.requires.iter().find(|k| k.environment_scoped())
+                        {
+                            claim.not_assessed = Some(format!(
+                                "`{}` depends on the environment, and `{}` is in none (not under `overlays/<env>`)",
+                                k.name(),
+                                pb.name
+                            ));
+                        }
                         claim.evidence = o
                             .found
                             .iter()
@@ -388,14 +463,19 @@ fn environment(
                         ))
                     });
                     let rule = comp.rules.get(&cat.id, &ctl.id);
-                    let status = if list.is_empty() {
-                        Status::NotClaimed
-                    } else if rule.is_none() {
-                        Status::ClaimedNoRule
-                    } else if list.iter().all(|c| c.evidence_found == Some(true)) {
-                        Status::Covered
-                    } else {
-                        Status::ClaimedWithoutEvidence
+                    let applicability = soa.get(&(cat.id.clone(), ctl.id.clone())).cloned();
+                    let status = match &applicability {
+                        Some(a) if a.status == "not-applicable" => Status::NotApplicable,
+                        Some(_) => Status::SatisfiedExternally,
+                        None if list.is_empty() => Status::NotClaimed,
+                        None if rule.is_none() => Status::ClaimedNoRule,
+                        None if list.iter().any(|c| c.evidence_found == Some(false)) => {
+                            Status::ClaimedWithoutEvidence
+                        }
+                        None if list.iter().any(|c| c.not_assessed.is_some()) => {
+                            Status::NotAssessed
+                        }
+                        None => Status::Covered,
                     };
                     totals.add(status);
                     ControlReport {
@@ -409,6 +489,7 @@ fn environment(
                             rationale: r.rationale.clone(),
                         }),
                         claims: list,
+                        applicability,
                     }
                 })
                 .collect();

@@ -3,6 +3,7 @@
 //! and what is missing, each with the span it refers to.
 
 use super::*;
+use pbc_compiler::enforcement::{mechanism, unenforced};
 
 /// What a claim covers: the whole playbook, or one stage (by index).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,14 +77,77 @@ fn evaluate_with(
 ) -> Outcome {
     let mut out = Outcome::default();
     for k in &rule.requires {
-        eval_kind(*k, pb, scope, settings, describe, &mut out);
+        let before = out.missing.len();
+        let relied = eval_kind(*k, pb, scope, settings, describe, &mut out);
+        if out.missing.len() == before
+            && let Some(at) = relied
+        {
+            enforced_where_run(*k, at, settings, &mut out);
+        }
+    }
+    // A rule that requires `audit-sink` says so once: `audit-log`'s own sink item is the same.
+    if rule.requires.contains(&EvidenceKind::AuditSink) {
+        out.missing
+            .retain(|m| !(m.kind == EvidenceKind::AuditLog && m.what.starts_with(SINK_FOR_LOG)));
     }
     out
+}
+
+/// What `audit-log` misses without a configured sink.
+const SINK_FOR_LOG: &str =
+    "a configured audit sink that receives the `audit-log: required` records";
+
+/// Evidence holds only when the targets the playbook is deployed through enforce the
+/// constructs it rests on (the enforcement table, config `targets.emit`).
+fn enforced_where_run(kind: EvidenceKind, at: Span, settings: &Settings, out: &mut Outcome) {
+    for c in kind.constructs() {
+        let gaps = unenforced(*c, &settings.targets);
+        if gaps.is_empty() {
+            continue;
+        }
+        out.missing.push(Missing {
+            kind,
+            what: format!(
+                "`{}` enforced by every target in `targets.emit` (not by {})",
+                c.name(),
+                target_list(&gaps)
+            ),
+            at,
+            hint: enforcing_hint(*c),
+        });
+    }
+}
+
+fn target_list(ts: &[Target]) -> String {
+    ts.iter()
+        .map(|t| format!("`{}`", t.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What to do about a construct a deployment target does not enforce.
+fn enforcing_hint(c: Construct) -> String {
+    let enforcing: Vec<Target> = pbc_compiler::enforcement::TARGETS
+        .iter()
+        .copied()
+        .filter(|t| t.executes() && mechanism(c, *t).is_some())
+        .collect();
+    if enforcing.is_empty() {
+        return format!("no target enforces `{}` yet: do not rely on it", c.name());
+    }
+    format!(
+        "list in `targets.emit` (.pbc.yaml) only the targets you deploy through; these enforce `{}`: {}",
+        c.name(),
+        target_list(&enforcing)
+    )
 }
 
 struct Ctx<'a> {
     kind: EvidenceKind,
     out: &'a mut Outcome,
+    /// The first piece of evidence found at a place in the playbook: what the evidence rests
+    /// on (notes such as "not required" rest on nothing).
+    relied: Option<Span>,
     /// Whether to describe the evidence found (coverage reports do; `check` needs only
     /// what is missing).
     describe: bool,
@@ -91,6 +155,9 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn found<S: Into<String>>(&mut self, what: impl FnOnce() -> S, span: Option<Span>) {
+        if self.relied.is_none() {
+            self.relied = span;
+        }
         if !self.describe {
             return;
         }
@@ -167,12 +234,24 @@ fn eval_kind(
     settings: &Settings,
     describe: bool,
     out: &mut Outcome,
-) {
+) -> Option<Span> {
     let mut c = Ctx {
         kind,
         out,
+        relied: None,
         describe,
     };
+    eval_into(&mut c, kind, pb, scope, settings);
+    c.relied
+}
+
+fn eval_into(
+    c: &mut Ctx<'_>,
+    kind: EvidenceKind,
+    pb: &PlaybookFacts,
+    scope: Scope,
+    settings: &Settings,
+) {
     let stages = stages_in(pb, scope);
     let spec = pb.spec_anchor();
     match kind {
@@ -239,6 +318,18 @@ fn eval_kind(
                         }
                     }
                 }
+            }
+            // The records go somewhere only through a sink the configuration defines.
+            if !pb
+                .audit_sinks
+                .iter()
+                .any(|s| settings.audit_sinks.contains(&s.value))
+            {
+                c.missing(
+                    format!("{SINK_FOR_LOG} (`spec.audit.log-to`)"),
+                    pb.audit_log_to_key.or(pb.audit_key).unwrap_or(spec),
+                    audit_sink_hint(&settings.audit_sinks),
+                );
             }
         }
         EvidenceKind::AuditRetention => match &pb.retention {
@@ -309,7 +400,7 @@ fn eval_kind(
             if !pb.production {
                 let note = match &pb.environment {
                     Some(e) => format!("not required: `{e}` is not a production environment"),
-                    None => "not required: no environment (not under `overlays/`)".to_string(),
+                    None => "not assessed: no environment (not under `overlays/<env>`)".to_string(),
                 };
                 c.found(|| note, None);
                 return;
@@ -323,6 +414,9 @@ fn eval_kind(
                         format!("{} is `high` risk: refused, never executed", s.describe()),
                         Some(s.name_span),
                     ),
+                    g @ Gate::People { complete: true, .. } if s.passes_without_person() => {
+                        conditional_gate(c, s, &g, env, settings)
+                    }
                     g @ Gate::People { complete: true, .. } => c.found(||
                         format!("{} gated, approved by {}", s.describe(), approver_list(&g)),
                         Some(s.approval_span.unwrap_or(s.name_span)),
@@ -445,6 +539,10 @@ fn eval_kind(
             }
         }
         EvidenceKind::RollbackOnFailure => match &pb.on_failure {
+            Some(f) if f.value == OnFailure::RevertToPrevious => {
+                c.found(|| format!("`on-failure: {}`", f.value), Some(f.span));
+                undo_steps(c, pb, &stages);
+            }
             Some(f) if f.value != OnFailure::DoNothing => {
                 c.found(|| format!("`on-failure: {}`", f.value), Some(f.span))
             }
@@ -487,21 +585,7 @@ fn eval_kind(
                     "add `rollback: {on-failure: revert-to-previous}` under `spec`",
                 ),
             }
-            for s in stages.iter().filter(|s| {
-                s.is_action() && (scope != Scope::Playbook || s.audit_log_required())
-            }) {
-                match s.rollback_step {
-                    Some(span) => c.found(|| format!("{} has a `rollback` step", s.describe()), Some(span)),
-                    None => c.missing(
-                        format!("a `rollback` step on {}", s.describe()),
-                        s.name_span,
-                        format!(
-                            "add `rollback: {{action: LAYER:FUNCTION, params: …}}` to stage `{}`",
-                            s.name
-                        ),
-                    ),
-                }
-            }
+            undo_steps(c, pb, &stages);
         }
         EvidenceKind::MonitoringAlerts => {
             if pb.alerts.is_empty() {
@@ -525,6 +609,111 @@ fn eval_kind(
                     ),
                 }
             }
+        }
+        EvidenceKind::SecurityAlerts => {
+            let (security, kpis): (Vec<_>, Vec<_>) = pb
+                .alerts
+                .iter()
+                .partition(|a| super::security_signal(&a.condition.value));
+            if security.is_empty() {
+                let what = if kpis.is_empty() {
+                    "an alert on a security-relevant signal (`spec.monitoring.alerts`)".to_string()
+                } else {
+                    let list: Vec<String> = kpis
+                        .iter()
+                        .map(|a| format!("`{}`", a.condition.value))
+                        .collect();
+                    format!(
+                        "an alert on a security-relevant signal ({} watch no security signal)",
+                        list.join(", ")
+                    )
+                };
+                c.missing(
+                    what,
+                    kpis.first()
+                        .map(|a| a.span)
+                        .or(pb.monitoring_key)
+                        .unwrap_or(spec),
+                    "alert on guardrail triggers, failure, error or violation rates, or changes, e.g. `{condition: guardrail-triggers > 0, notify: [CHANNEL]}` (declare the metric under `monitoring.metrics`)",
+                );
+            }
+            for a in security {
+                let cond = &a.condition.value;
+                match a.notify.first() {
+                    Some(n) => c.found(||
+                        format!("security alert `{cond}` notifies `{}`", n.value),
+                        Some(a.condition.span),
+                    ),
+                    None => c.missing(
+                        format!("a `notify` channel on alert `{cond}`"),
+                        a.span,
+                        "add `notify: [CHANNEL]` to the alert",
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// A conditional gate before an action in production: its conditions can let the action
+/// through without a person on a value computed during the run (an agent's output), so it
+/// counts only when a policy, enforced where the playbook runs, checks the action's params
+/// before it executes.
+fn conditional_gate(c: &mut Ctx<'_>, s: &StageFacts, g: &Gate<'_>, env: &str, settings: &Settings) {
+    let policy = s
+        .policy
+        .as_ref()
+        .map(|p| (p.value.clone(), Some(p.span)))
+        .or_else(|| {
+            settings
+                .always_on_policies
+                .first()
+                .map(|p| (p.clone(), None))
+        });
+    let gate_at = s.approval_span.unwrap_or(s.name_span);
+    match policy {
+        Some((name, span)) if unenforced(Construct::Policy, &settings.targets).is_empty() => c
+            .found(
+                || {
+                    format!(
+                        "{} gated conditionally (approved by {}); policy `{name}` checks its params before it runs",
+                        s.describe(),
+                        approver_list(g)
+                    )
+                },
+                span.or(Some(gate_at)),
+            ),
+        _ => c.missing(
+            format!(
+                "a gate that always asks a person before {} in production environment `{env}`, or a policy bounding its params: its conditional gate lets it through without a person when no manual branch holds",
+                s.describe()
+            ),
+            gate_at,
+            format!(
+                "make stage `{}` `approval: manual` in the `{env}` overlay, or give it a `policy:` that bounds its params (enforced by every target in `targets.emit`)",
+                s.name
+            ),
+        ),
+    }
+}
+
+/// `revert-to-previous` undoes only what has an undo step: every `action:` stage that can
+/// run (one refused by `risk: high` changes nothing) has a `rollback` step.
+fn undo_steps(c: &mut Ctx<'_>, pb: &PlaybookFacts, stages: &[&StageFacts]) {
+    for s in stages
+        .iter()
+        .filter(|s| s.is_action() && !matches!(s.gate(pb), Gate::Refused))
+    {
+        match s.rollback_step {
+            Some(span) => c.found(|| format!("{} has a `rollback` step", s.describe()), Some(span)),
+            None => c.missing(
+                format!("a `rollback` step on {} (it changes state; `revert-to-previous` cannot undo it without one)", s.describe()),
+                s.name_span,
+                format!(
+                    "add `rollback: {{action: LAYER:FUNCTION, params: …}}` to stage `{}`",
+                    s.name
+                ),
+            ),
         }
     }
 }

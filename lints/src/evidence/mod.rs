@@ -11,9 +11,10 @@ use crate::catalog::Catalogs;
 use crate::data::Reader;
 use crate::facts::{ApproverKind, Duration, Gate, PlaybookFacts, Risk, StageFacts};
 use crate::tags::{Resolved, resolve};
-use pbc_compiler::config::Config;
+use pbc_compiler::config::{Applicability, Config};
 use pbc_compiler::declare_codes;
 use pbc_compiler::diag::Diagnostic;
+use pbc_compiler::enforcement::{Construct, TARGETS, Target};
 use pbc_compiler::load::Loader;
 use pbc_compiler::model::{AuditLog, OnFailure};
 use pbc_compiler::span::Span;
@@ -74,6 +75,10 @@ pub enum EvidenceKind {
     RevertToPrevious,
     /// `spec.monitoring.alerts` has at least one alert, and every alert notifies someone.
     MonitoringAlerts,
+    /// At least one alert watches a security-relevant signal (guardrail triggers, failure,
+    /// error or violation rates, changes; [`security_signal`]) and each such alert notifies
+    /// someone: a cost or latency KPI is not security monitoring.
+    SecurityAlerts,
 }
 
 /// Every evidence kind, in documentation order.
@@ -89,7 +94,46 @@ pub const KINDS: &[EvidenceKind] = &[
     EvidenceKind::FailureNotification,
     EvidenceKind::RevertToPrevious,
     EvidenceKind::MonitoringAlerts,
+    EvidenceKind::SecurityAlerts,
 ];
+
+/// Words in a metric's name that make an alert on it a security-relevant signal: what
+/// guardrails, policies and failures report, and changes. Anything else (cost, latency,
+/// tokens, quality scores) is a KPI.
+pub const SECURITY_SIGNALS: &[&str] = &[
+    "guardrail",
+    "violation",
+    "failure",
+    "failed",
+    "error",
+    "denied",
+    "deny",
+    "refused",
+    "blocked",
+    "rejected",
+    "change",
+    "security",
+    "incident",
+    "anomal",
+    "injection",
+    "pii",
+    "secret",
+    "unauthori",
+    "intrusion",
+    "vulnerab",
+    "exploit",
+];
+
+/// True when an alert condition (`METRIC OP VALUE`) watches a security-relevant signal: its
+/// metric's name contains one of [`SECURITY_SIGNALS`].
+pub fn security_signal(condition: &str) -> bool {
+    let metric = condition
+        .split(|c: char| c.is_whitespace() || "<>=!".contains(c))
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    SECURITY_SIGNALS.iter().any(|w| metric.contains(w))
+}
 
 impl EvidenceKind {
     /// The name used in rule files and reports.
@@ -106,6 +150,7 @@ impl EvidenceKind {
             EvidenceKind::FailureNotification => "failure-notification",
             EvidenceKind::RevertToPrevious => "revert-to-previous",
             EvidenceKind::MonitoringAlerts => "monitoring-alerts",
+            EvidenceKind::SecurityAlerts => "security-alerts",
         }
     }
 
@@ -144,6 +189,36 @@ impl EvidenceKind {
             EvidenceKind::MonitoringAlerts => {
                 "`spec.monitoring.alerts` has at least one alert, each with `notify`"
             }
+            EvidenceKind::SecurityAlerts => {
+                "an alert on a security-relevant signal (guardrail triggers, failure or violation rates, changes), each with `notify`"
+            }
+        }
+    }
+
+    /// True for a requirement that depends on the environment (a playbook in none cannot
+    /// be assessed against it).
+    pub fn environment_scoped(self) -> bool {
+        self == EvidenceKind::ProductionActionGates
+    }
+
+    /// The constructs that must be enforced where the playbook runs for this evidence to
+    /// hold ([`pbc_compiler::enforcement`]).
+    pub fn constructs(self) -> &'static [Construct] {
+        match self {
+            EvidenceKind::AuditSink | EvidenceKind::AuditLog | EvidenceKind::AuditRetention => {
+                &[Construct::AuditSink]
+            }
+            EvidenceKind::HumanGate | EvidenceKind::ProductionActionGates => {
+                &[Construct::Gate, Construct::Approvers]
+            }
+            EvidenceKind::RoleApprovers => &[Construct::Approvers],
+            EvidenceKind::GateSla => &[Construct::Sla],
+            EvidenceKind::RollbackOnFailure | EvidenceKind::RevertToPrevious => {
+                &[Construct::Rollback]
+            }
+            EvidenceKind::FailureNotification
+            | EvidenceKind::MonitoringAlerts
+            | EvidenceKind::SecurityAlerts => &[],
         }
     }
 }
@@ -160,6 +235,10 @@ pub struct Settings {
     pub audit_sinks: Vec<String>,
     /// `always-on-policies:`: policies evaluated before every action stage.
     pub always_on_policies: Vec<String>,
+    /// `targets.emit`: the targets the playbooks are deployed through (default all).
+    pub targets: Vec<Target>,
+    /// `compliance.applicability`: the Statement of Applicability.
+    pub applicability: Vec<Applicability>,
 }
 
 impl Default for Settings {
@@ -169,6 +248,8 @@ impl Default for Settings {
             min_audit_retention: None,
             audit_sinks: Vec::new(),
             always_on_policies: Vec::new(),
+            targets: TARGETS.to_vec(),
+            applicability: Vec::new(),
         }
     }
 }
@@ -186,6 +267,8 @@ impl Settings {
                 .iter()
                 .map(|(n, _)| n.clone())
                 .collect(),
+            targets: cfg.targets.emit.clone(),
+            applicability: cfg.applicability.clone(),
         }
     }
 

@@ -21,22 +21,37 @@ declare_codes! {
     /// - `audit-sink`: `spec.audit.log-to` names at least one sink that `audit-sinks:` in
     ///   `.pbc.yaml` defines.
     /// - `audit-log`: every stage with a human gate has `audit-log: required`, and at least
-    ///   one stage has it (a stage-level claim: that stage has it).
+    ///   one stage has it (a stage-level claim: that stage has it); the records go to a
+    ///   configured sink (`spec.audit.log-to`).
     /// - `audit-retention`: `spec.audit.retention` is set and is at least the organisation's
     ///   minimum.
     /// - `human-gate`: a gate with named approvers (a stage-level claim: on that stage).
     /// - `production-action-gates`: in a production environment (the overlay directory
     ///   under `overlays/`, matched against `production-environments`, default
     ///   `[production, prod]`), a gate with named approvers before every `action:` stage.
-    ///   Not required elsewhere.
+    ///   A conditional gate that can let the action through without a person (a branch
+    ///   says `auto`, or no `else`) counts only when a policy (the stage's `policy:` or an
+    ///   always-on one) checks the action's params. Not required in other environments; for
+    ///   a playbook in no environment, `pbc coverage` reports the claim `not-assessed`.
     /// - `role-approvers`: every gate names at least one role, and there is a gate.
     /// - `gate-sla`: every human gate has an `sla` and an `on-pending` notification.
-    /// - `rollback-on-failure`: `spec.rollback.on-failure` is set and is not `none`.
+    /// - `rollback-on-failure`: `spec.rollback.on-failure` is set and is not `none`; with
+    ///   `revert-to-previous`, every `action:` stage that can run has a `rollback` step.
     /// - `failure-notification`: `spec.rollback.notification` names a channel.
     /// - `revert-to-previous`: `on-failure: revert-to-previous`, and every `action:` stage
-    ///   with `audit-log: required` has a `rollback` step.
+    ///   that can run (not refused by `risk: high`) has a `rollback` step.
     /// - `monitoring-alerts`: at least one alert under `spec.monitoring.alerts`, each with
     ///   `notify`.
+    /// - `security-alerts`: at least one alert on a security-relevant signal (its metric's
+    ///   name speaks of guardrails, failures, errors, violations, denials, changes,
+    ///   incidents, …), each with `notify`; an alert on cost or latency does not count.
+    ///
+    /// Evidence holds only where the playbook runs enforces it: each kind rests on
+    /// constructs (gates, approvers, SLA, audit sinks, rollback), and every target in
+    /// `targets.emit` (`.pbc.yaml`; default all: `local`, `serve`, `argo`, `langgraph`,
+    /// `crd`) must enforce them. Today Argo and LangGraph do not check who approves, and
+    /// only the local runtime and `pbc serve` run undo steps; the CRD runs nothing and is
+    /// ignored. List only the targets you deploy through.
     ///
     /// A gate is `approval: manual`, `approval: conditional` with a manual branch, or
     /// `risk: medium`; a `high`-risk stage is refused and needs none. Controls with built-in

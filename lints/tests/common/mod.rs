@@ -42,8 +42,16 @@ pub fn config(rel: &str) -> Config {
 
 /// The compliance settings of that configuration (production environments, retention
 /// minimum, the defined audit sinks).
+/// The fixtures are judged against the local runtime and `pbc serve`, which enforce every
+/// construct evidence rests on (the default, every target, is tested in
+/// cli/tests/compliance.rs).
 pub fn settings(rel: &str) -> Settings {
-    Settings::from_config(&config(rel))
+    let mut s = Settings::from_config(&config(rel));
+    s.targets = vec![
+        pbc_compiler::enforcement::Target::Local,
+        pbc_compiler::enforcement::Target::Serve,
+    ];
+    s
 }
 
 /// The Playbook documents of a file (relative to the root); panics on a load error, which
