@@ -62,6 +62,9 @@ pub struct File {
 pub struct Carried {
     pub files: BTreeMap<String, File>,
     pub secrets: BTreeSet<String>,
+    /// The configuration's `state:` PostgreSQL URL: the pods share that store (rate limits,
+    /// one audit chain), its password from the Secret (`PBC_STATE_PASSWORD`).
+    pub state_url: Option<String>,
     pub problems: Vec<Problem>,
 }
 
@@ -91,6 +94,9 @@ impl Carried {
             c.add(p.clone(), f.clone());
         }
         c.secrets.extend(other.secrets.iter().cloned());
+        if c.state_url.is_none() {
+            c.state_url = other.state_url.clone();
+        }
         c.problems.extend(other.problems.iter().cloned());
         c
     }
@@ -216,6 +222,14 @@ pub fn of_config(loader: &Loader, cfg: &Config) -> Carried {
                 env_names(n, &mut c.secrets);
             }
         }
+    }
+    if let Some(url) = cfg
+        .state
+        .as_ref()
+        .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+    {
+        c.state_url = Some(url.clone());
+        c.secrets.insert("PBC_STATE_PASSWORD".to_string());
     }
     let base = cfg.root.clone();
     let mut named: Vec<(PathBuf, Option<Span>)> = Vec::new();

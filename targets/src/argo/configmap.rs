@@ -170,11 +170,17 @@ pub fn mount(u: Unit<'_>, carried: &Carried) -> Result<Mounted, Vec<Diagnostic>>
         sources.push(json!({"configMap": {"name": name, "items": items}}));
     }
     let secret = secret_name(pb.name());
-    let env = carried
-        .secrets
+    let mut env: Vec<Value> = carried
+        .state_url
         .iter()
-        .map(|v| json!({"name": v, "valueFrom": {"secretKeyRef": {"name": secret, "key": v}}}))
+        .map(|u| json!({"name": "PBC_STATE_URL", "value": u}))
         .collect();
+    env.extend(
+        carried
+            .secrets
+            .iter()
+            .map(|v| json!({"name": v, "valueFrom": {"secretKeyRef": {"name": secret, "key": v}}})),
+    );
     Ok(Mounted {
         config_maps,
         volume: json!({"name": CONFIG_VOLUME, "projected": {"sources": sources}}),
