@@ -11,6 +11,7 @@ use crate::yaml::{Limits, Node, ScalarKind, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod approvals;
 mod channels;
 mod people;
 mod policies;
@@ -18,6 +19,7 @@ mod serve;
 mod serve_identity;
 mod settings;
 
+pub use approvals::{ApprovalSettings, public_key_bytes};
 pub use channels::{ChannelDef, EmailDef, PagerDutyDef, SlackDef, SmtpTls, WebhookDef};
 pub use policies::{
     DEFAULT_POLICY_TIMEOUT_MS, Enforcement, PathRef, PolicyDef, PolicyKind, RuleDef,
@@ -136,6 +138,8 @@ pub struct Config {
     pub roles: BTreeMap<String, Vec<String>>,
     /// `serve:`: the service's settings (its public address, for links in notifications).
     pub serve: ServeSettings,
+    /// `approvals:`: signed approval statements and the keys that verify them.
+    pub approvals: ApprovalSettings,
 }
 
 /// `targets:`: what the emitted artifacts use.
@@ -218,6 +222,7 @@ impl Default for Config {
             tls_ca_file: None,
             roles: BTreeMap::new(),
             serve: ServeSettings::default(),
+            approvals: ApprovalSettings::default(),
         }
     }
 }
@@ -244,6 +249,7 @@ pub const KEYS: &[&str] = &[
     "tls",
     "roles",
     "serve",
+    "approvals",
 ];
 
 /// The highest `limits.max-depth` accepted: walks over a document (emitters, checks) go as
@@ -346,6 +352,7 @@ impl Config {
                 "serve" => self.serve = serve::read(v, &self.root, diags),
                 "audit-sinks" => self.read_audit_sinks(v, diags),
                 "roles" => self.read_roles(v, diags),
+                "approvals" => self.read_approvals(v, diags),
                 "default-sla" => {
                     if let Some(d) = duration(v, "default-sla", diags) {
                         self.default_sla = Some(d);
