@@ -63,6 +63,9 @@ pub struct Harness {
     pub work: PathBuf,
     /// Per suspend task: the value supplied (absent: the suspend expires).
     pub decisions: BTreeMap<String, String>,
+    /// Per suspend task: the signed approval statement supplied as its output `approval`
+    /// (`argo node set … --output-parameter approval=…`).
+    pub approvals: BTreeMap<String, String>,
     pub workflow_name: String,
     pods: std::cell::Cell<usize>,
 }
@@ -90,6 +93,7 @@ impl Harness {
             mount,
             work,
             decisions: BTreeMap::new(),
+            approvals: BTreeMap::new(),
             workflow_name: "wf-conformance".into(),
             pods: std::cell::Cell::new(0),
         }
@@ -276,6 +280,9 @@ impl Harness {
             };
             let mut outputs = BTreeMap::new();
             outputs.insert("decision".to_string(), decision);
+            if let Some(a) = self.approvals.get(name) {
+                outputs.insert("approval".to_string(), a.clone());
+            }
             return Node {
                 template: tname,
                 phase: Phase::Succeeded,
