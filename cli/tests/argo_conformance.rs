@@ -605,16 +605,14 @@ fn signed_workflow(case: &Case, approval: Option<String>) -> Execution {
 }
 
 /// The statement of the gate, as `f` changes it, signed with key `seed`.
-fn paging_statement(case: &Case, seed: u8, f: impl FnOnce(&mut signing::St<'_>)) -> String {
-    let sha = signing::built_sha(case.dir.path(), &case.playbook);
-    let (issued, expires) = (signing::at(-60), signing::at(3600));
+fn paging_statement(case: &Case, seed: u8, f: impl FnOnce(&mut signing::St)) -> String {
     let mut st = signing::St {
-        run: "wf-conformance",
-        stage: "page-oncall",
-        approver: "ic@example.com",
-        sha: &sha,
-        issued: &issued,
-        expires: &expires,
+        run: "wf-conformance".into(),
+        stage: "page-oncall".into(),
+        approver: "ic@example.com".into(),
+        sha: signing::built_sha(case.dir.path(), &case.playbook),
+        issued: signing::at(-60),
+        expires: signing::at(3600),
     };
     f(&mut st);
     signing::sign(&signing::key(seed), &st)
@@ -663,7 +661,9 @@ fn the_runner_refuses_an_approval_without_a_valid_statement() {
     refused_at_the_gate(
         &signed_workflow(
             &c,
-            Some(paging_statement(&c, 2, |s| s.approver = "sup@example.com")),
+            Some(paging_statement(&c, 2, |s| {
+                s.approver = "sup@example.com".into()
+            })),
         ),
         "not-an-approver",
     );
@@ -672,24 +672,25 @@ fn the_runner_refuses_an_approval_without_a_valid_statement() {
         &signed_workflow(
             &c,
             Some(paging_statement(&c, 3, |s| {
-                s.approver = "argo:workflow/wf-conformance"
+                s.approver = "argo:workflow/wf-conformance".into()
             })),
         ),
         "requester",
     );
     // Signed for another version of the playbook.
-    let stale = "0".repeat(64);
     refused_at_the_gate(
-        &signed_workflow(&c, Some(paging_statement(&c, 1, |s| s.sha = &stale))),
+        &signed_workflow(
+            &c,
+            Some(paging_statement(&c, 1, |s| s.sha = "0".repeat(64))),
+        ),
         "content-hash-mismatch",
     );
-    let (old_issued, old_expires) = (signing::at(-7200), signing::at(-3600));
     refused_at_the_gate(
         &signed_workflow(
             &c,
             Some(paging_statement(&c, 1, |s| {
-                s.issued = &old_issued;
-                s.expires = &old_expires;
+                s.issued = signing::at(-7200);
+                s.expires = signing::at(-3600);
             })),
         ),
         "expired",
@@ -698,7 +699,7 @@ fn the_runner_refuses_an_approval_without_a_valid_statement() {
     refused_at_the_gate(
         &signed_workflow(
             &c,
-            Some(paging_statement(&c, 1, |s| s.run = "wf-yesterday")),
+            Some(paging_statement(&c, 1, |s| s.run = "wf-yesterday".into())),
         ),
         "other-run",
     );

@@ -388,7 +388,7 @@ fn approvals_signed_by_the_server_as_a_delegate_pass() {
             .contains("no signed approval statement"),
         "{v}"
     );
-    s.terminate();
+    let _stopped = s.terminate();
 
     // The same state, the server now holding its key.
     std::fs::write(
@@ -401,7 +401,7 @@ fn approvals_signed_by_the_server_as_a_delegate_pass() {
     assert_eq!(code, 200, "{v}");
     let done = s.wait_status(&run, "succeeded");
     assert_eq!(done["stages"]["apply"]["status"], "passed");
-    s.terminate();
+    let _stopped = s.terminate();
 
     let audit = std::fs::read_to_string(dp.join("st/audit.jsonl")).unwrap();
     let granted: Value = audit

@@ -181,43 +181,43 @@ fn each_bad_statement_is_refused_with_its_reason() {
     let dir = project();
     let d = dir.path();
     let (run, id) = start(d);
-    let sha = signing::built_sha(d, "release.yaml");
-    let (issued, expires) = (signing::at(-60), signing::at(3600));
-    let (old_issued, old_expires) = (signing::at(-7200), signing::at(-3600));
-    let stale = "0".repeat(64);
     let base = signing::St {
-        run: &run,
-        stage: "deploy",
-        approver: "ann@example.com",
-        sha: &sha,
-        issued: &issued,
-        expires: &expires,
+        run: run.clone(),
+        stage: "deploy".into(),
+        approver: "ann@example.com".into(),
+        sha: signing::built_sha(d, "release.yaml"),
+        issued: signing::at(-60),
+        expires: signing::at(3600),
     };
-    let with = |f: &dyn Fn(&mut signing::St<'_>)| {
+    let with = |f: fn(&mut signing::St)| {
         let mut s = base.clone();
         f(&mut s);
         s
     };
     // Given as ann's approval (ann may decide the gate), whoever the statement names.
-    let cases: Vec<(&str, u8, signing::St<'_>)> = vec![
+    let cases: Vec<(&str, u8, signing::St)> = vec![
         ("forged-signature", 9, base.clone()),
         (
             "not-an-approver",
             2,
-            with(&|s| s.approver = "bob@example.com"),
+            with(|s| s.approver = "bob@example.com".into()),
         ),
-        ("requester", 3, with(&|s| s.approver = "req@example.com")),
-        ("content-hash-mismatch", 1, with(&|s| s.sha = &stale)),
+        (
+            "requester",
+            3,
+            with(|s| s.approver = "req@example.com".into()),
+        ),
+        ("content-hash-mismatch", 1, with(|s| s.sha = "0".repeat(64))),
         (
             "expired",
             1,
-            with(&|s| {
-                s.issued = &old_issued;
-                s.expires = &old_expires;
+            with(|s| {
+                s.issued = signing::at(-7200);
+                s.expires = signing::at(-3600);
             }),
         ),
-        ("other-run", 1, with(&|s| s.run = "an-earlier-run")),
-        ("other-stage", 1, with(&|s| s.stage = "build")),
+        ("other-run", 1, with(|s| s.run = "an-earlier-run".into())),
+        ("other-stage", 1, with(|s| s.stage = "build".into())),
     ];
     for (reason, seed, st) in cases {
         let token = signing::sign(&signing::key(seed), &st);

@@ -19,17 +19,17 @@ pub fn public(k: &SigningKey) -> String {
 
 /// What a statement says.
 #[derive(Clone)]
-pub struct St<'a> {
-    pub run: &'a str,
-    pub stage: &'a str,
-    pub approver: &'a str,
-    pub sha: &'a str,
-    pub issued: &'a str,
-    pub expires: &'a str,
+pub struct St {
+    pub run: String,
+    pub stage: String,
+    pub approver: String,
+    pub sha: String,
+    pub issued: String,
+    pub expires: String,
 }
 
 /// `base64url(payload).base64url(signature)`.
-pub fn sign(k: &SigningKey, s: &St<'_>) -> String {
+pub fn sign(k: &SigningKey, s: &St) -> String {
     let payload = format!(
         r#"{{"approver":"{}","decision":"approve","expires_at":"{}","issued_at":"{}","playbook_sha256":"{}","run":"{}","stage":"{}","v":1}}"#,
         s.approver, s.expires, s.issued, s.sha, s.run, s.stage
