@@ -355,9 +355,7 @@ fn approvals_signed_by_the_server_as_a_delegate_pass() {
     let d = project("1h", "1h");
     let dp = d.path();
     let key = SigningKey::from_bytes(&[7; 32]);
-    let pem = key
-        .to_pkcs8_pem(ed25519_dalek::pkcs8::LineEnding::LF)
-        .unwrap();
+    let pem = key.to_pkcs8_pem(pkcs8::LineEnding::LF).unwrap();
     std::fs::write(dp.join("serve.pem"), pem.as_bytes()).unwrap();
     let public = base64::engine::general_purpose::STANDARD.encode(key.verifying_key().to_bytes());
     let base = std::fs::read_to_string(dp.join(".pbc.yaml")).unwrap();

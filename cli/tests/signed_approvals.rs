@@ -65,6 +65,7 @@ fn project() -> tempfile::TempDir {
         "agents:\n  m: {fixture: recorded/}\n",
     )
     .unwrap();
+    std::fs::write(d.join("input.json"), "{}").unwrap();
     std::fs::create_dir_all(d.join("recorded")).unwrap();
     for s in ["build", "deploy"] {
         std::fs::write(d.join(format!("recorded/{s}.json")), "{\"ok\": true}").unwrap();
@@ -79,6 +80,8 @@ fn start(d: &Path) -> (String, String) {
         &[
             "run",
             "release.yaml",
+            "--input",
+            "input.json",
             "--agents",
             "agents.yaml",
             "--state",
@@ -109,7 +112,7 @@ fn resume(d: &Path, run: &str) -> Value {
 fn write_key(d: &Path, name: &str, seed: u8) -> String {
     use ed25519_dalek::pkcs8::EncodePrivateKey;
     let pem = signing::key(seed)
-        .to_pkcs8_pem(ed25519_dalek::pkcs8::LineEnding::LF)
+        .to_pkcs8_pem(pkcs8::LineEnding::LF)
         .unwrap();
     std::fs::write(d.join(name), pem.as_bytes()).unwrap();
     name.to_string()

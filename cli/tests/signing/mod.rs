@@ -68,25 +68,26 @@ pub fn at(secs: i64) -> String {
     )
 }
 
-/// The SHA-256 of `resolved/<name>.yaml` as `pbc build --target resolved -o OUT` writes it
-/// (the file the bundle manifest lists), for `playbook` in `dir`.
+/// The SHA-256 of the resolved playbook `pbc build --target resolved` prints for `playbook`
+/// in `dir` (the text the bundle writes to `resolved/<name>.yaml`, whose hash its manifest
+/// lists).
 pub fn built_sha(dir: &std::path::Path, playbook: &str) -> String {
     use sha2::Digest as _;
-    let out = tempfile::tempdir().unwrap();
+    // `--target resolved` builds a kustomization: one listing the playbook alone.
+    let k = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.join(playbook), k.path().join(playbook)).unwrap();
+    std::fs::write(
+        k.path().join("kustomization.yaml"),
+        format!("resources:\n  - {playbook}\n"),
+    )
+    .unwrap();
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_pbc"))
-        .args(["build", playbook, "--target", "resolved", "-o"])
-        .arg(out.path())
-        .current_dir(dir)
+        .args(["build", ".", "--target", "resolved"])
+        .current_dir(k.path())
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let files: Vec<_> = std::fs::read_dir(out.path().join("resolved"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
-    let bytes = std::fs::read(&files[0]).unwrap();
-    sha2::Sha256::digest(&bytes)
+    sha2::Sha256::digest(&o.stdout)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
