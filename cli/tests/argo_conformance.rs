@@ -568,8 +568,8 @@ fn the_gate_check_passes_on_exactly_approve() {
 // ------------------------------------------------------------------ signed approvals
 
 /// The paging case with `approvals.require-signature` and the keys of the incident
-/// commander (seed 1), the support lead (seed 2, not an approver of the gate) and the
-/// workflow itself (seed 3, the run's requester).
+/// commander (key 1), the support lead (key 2, not an approver of the gate) and the
+/// workflow itself (key 3, the run's requester).
 fn signed_paging() -> Case {
     let c = paging(true);
     let cfg = format!(

@@ -44,8 +44,8 @@ spec:
         - role: release-managers
 ";
 
-/// A project whose configuration requires signatures, with the keys of ann (seed 1, a release
-/// manager), bob (seed 2, not one) and req (seed 3, who triggers the run).
+/// A project whose configuration requires signatures, with the keys of ann (key 1, a release
+/// manager), bob (key 2, not one) and req (key 3, who triggers the run).
 fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
