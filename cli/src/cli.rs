@@ -208,8 +208,27 @@ pub enum Command {
         /// Who approves; must be one of the gate's approvers.
         #[arg(long = "as", value_name = "WHO")]
         as_who: String,
+        /// Sign the approval statement with this Ed25519 private key (PKCS#8 PEM, from
+        /// `pbc keygen` or `openssl genpkey -algorithm ed25519`); its public key must be
+        /// WHO's in `approvals.keys`.
+        #[arg(long, value_name = "KEYFILE", conflicts_with = "statement")]
+        sign: Option<PathBuf>,
+        /// A signed approval statement made elsewhere (`base64url(payload).base64url(sig)`).
+        #[arg(long, value_name = "STATEMENT")]
+        statement: Option<String>,
+        /// How long the signed statement stays valid (`30s`, `10m`, `4h`, `2d`).
+        #[arg(long, value_name = "DURATION", default_value = "1d", requires = "sign")]
+        valid_for: String,
         #[command(flatten)]
         state: StateArgs,
+    },
+    /// Make an Ed25519 key pair for signed approvals: the private key is written to FILE
+    /// (PKCS#8 PEM, readable by its owner only); the public key is printed in base64, the
+    /// form `approvals.keys` takes.
+    Keygen {
+        /// Where to write the private key (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
     /// Reject a pending gate.
     Reject {
@@ -468,9 +487,22 @@ pub fn run() -> ExitCode {
             },
         ),
         Command::Runner(cmd) => crate::runner::main(&g, cmd),
-        Command::Approve { id, as_who, state } => {
-            crate::run::decide(state.state, &id, &as_who, None)
-        }
+        Command::Approve {
+            id,
+            as_who,
+            sign,
+            statement,
+            valid_for,
+            state,
+        } => crate::signed::approve(
+            state.state,
+            &id,
+            &as_who,
+            sign.as_deref(),
+            statement.as_deref(),
+            &valid_for,
+        ),
+        Command::Keygen { out } => crate::signed::keygen(&out),
         Command::Reject {
             id,
             as_who,

@@ -9,6 +9,7 @@ mod policy;
 mod reports;
 mod run;
 mod runner;
+mod signed;
 mod state;
 
 use std::io::Write;

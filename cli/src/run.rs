@@ -177,11 +177,21 @@ fn findings_note(warnings: usize, infos: usize) -> Option<String> {
 
 /// `pbc approve` / `pbc reject`.
 pub fn decide(state: Option<PathBuf>, id: &str, who: &str, reason: Option<&str>) -> ExitCode {
+    decide_with(state, id, reason, |rt| match reason {
+        None => rt.approve(id, who),
+        Some(r) => rt.reject(id, who, r),
+    })
+}
+
+/// Records a decision with `f`, delivers the notifications it queued, and says what next.
+pub(crate) fn decide_with(
+    state: Option<PathBuf>,
+    id: &str,
+    reason: Option<&str>,
+    f: impl FnOnce(&mut Runtime) -> Result<pbc_runtime::Decision, Error>,
+) -> ExitCode {
     let result = open_existing(state).and_then(|mut rt| {
-        let d = match reason {
-            None => rt.approve(id, who),
-            Some(r) => rt.reject(id, who, r),
-        };
+        let d = f(&mut rt);
         crate::notifications::deliver(&mut rt);
         d
     });

@@ -5,6 +5,7 @@
 //! statuses, the outputs and the stages' audit entries are equal.
 
 mod argo_harness;
+mod signing;
 
 use argo_harness::{Execution, Harness, Phase, open_up};
 use serde_json::{Value, json};
@@ -607,4 +608,144 @@ fn the_gate_check_passes_on_exactly_approve() {
     assert_eq!(gate("level", Some("APPROVE")).0, 3);
     assert_eq!(gate("refuse", Some("approve")), (4, "refused".into()));
     assert_eq!(gate("sideways", Some("approve")).0, 5);
+}
+
+// ------------------------------------------------------------------ signed approvals
+
+/// The paging case with `approvals.require-signature` and the keys of the incident
+/// commander (key 1), the support lead (key 2, not an approver of the gate) and the
+/// workflow itself (key 3, the run's requester).
+fn signed_paging() -> Case {
+    let c = paging(true);
+    let cfg = format!(
+        "notifications:\n  slack-incidents: {{stdout: true}}\n  pagerduty-sre: {{stdout: true}}\napprovals:\n  require-signature: true\n  keys:\n    ic@example.com: \"{}\"\n    sup@example.com: \"{}\"\n    \"argo:workflow/wf-conformance\": \"{}\"\n",
+        signing::public(&signing::key(1)),
+        signing::public(&signing::key(2)),
+        signing::public(&signing::key(3)),
+    );
+    std::fs::write(c.dir.path().join(".pbc.yaml"), cfg).unwrap();
+    c
+}
+
+/// The workflow of `case` with the gate `page-oncall-approval` approved and `approval`
+/// supplied as its output parameter.
+fn signed_workflow(case: &Case, approval: Option<String>) -> Execution {
+    let d = case.dir.path();
+    let wt = yaml(&ok(&pbc(d, &["build", &case.playbook, "--target", "argo"])));
+    let root = tempfile::tempdir().unwrap();
+    let mount = root.path().join("mount");
+    copy_tree(d, &mount);
+    std::fs::copy(d.join(&case.playbook), mount.join("playbook.yaml")).unwrap();
+    std::fs::copy(d.join(".pbc.yaml"), mount.join("pbc.yaml")).unwrap();
+    let work = root.path().join("pods");
+    std::fs::create_dir_all(&work).unwrap();
+    open_up(root.path());
+    let mut h = Harness::new(PathBuf::from(env!("CARGO_BIN_EXE_pbc")), mount, work);
+    h.decisions
+        .insert("page-oncall-approval".into(), "approve".into());
+    if let Some(a) = approval {
+        h.approvals.insert("page-oncall-approval".into(), a);
+    }
+    h.execute(&wt, &case.input)
+}
+
+/// The statement of the gate, as `f` changes it, signed with key `seed`.
+fn paging_statement(case: &Case, seed: u8, f: impl FnOnce(&mut signing::St)) -> String {
+    let mut st = signing::St {
+        run: "wf-conformance".into(),
+        stage: "page-oncall".into(),
+        approver: "ic@example.com".into(),
+        sha: signing::built_sha(case.dir.path(), &case.playbook),
+        issued: signing::at(-60),
+        expires: signing::at(3600),
+    };
+    f(&mut st);
+    signing::sign(&signing::key(seed), &st)
+}
+
+/// The workflow failed at the gate's check with `reason` named, before the action ran.
+fn refused_at_the_gate(x: &Execution, reason: &str) {
+    assert_eq!(x.status, "Failed");
+    let check = &x.nodes["page-oncall-approval-decision"];
+    assert_eq!(check.exit_code, Some(6), "{}", check.stderr);
+    assert!(
+        check.stderr.contains(&format!("({reason})")),
+        "{reason}: {}",
+        check.stderr
+    );
+    assert_eq!(x.nodes["page-oncall"].phase, Phase::Omitted);
+}
+
+#[test]
+fn a_signed_approval_passes_the_gate_in_the_runner() {
+    let c = signed_paging();
+    let x = signed_workflow(&c, Some(paging_statement(&c, 1, |_| {})));
+    assert_eq!(
+        x.status, "Succeeded",
+        "{:?}",
+        x.nodes["page-oncall-approval-decision"].stderr
+    );
+    assert_eq!(x.nodes["page-oncall"].phase, Phase::Succeeded);
+    assert!(
+        x.nodes["page-oncall-approval-check"]
+            .stdout
+            .contains("signed by ic@example.com")
+    );
+}
+
+#[test]
+fn the_runner_refuses_an_approval_without_a_valid_statement() {
+    let c = signed_paging();
+    refused_at_the_gate(&signed_workflow(&c, None), "missing");
+    // Signed with another key than the approver's.
+    refused_at_the_gate(
+        &signed_workflow(&c, Some(paging_statement(&c, 9, |_| {}))),
+        "forged-signature",
+    );
+    // A person with a key who is not among the gate's approvers.
+    refused_at_the_gate(
+        &signed_workflow(
+            &c,
+            Some(paging_statement(&c, 2, |s| {
+                s.approver = "sup@example.com".into()
+            })),
+        ),
+        "not-an-approver",
+    );
+    // The run's requester (the workflow).
+    refused_at_the_gate(
+        &signed_workflow(
+            &c,
+            Some(paging_statement(&c, 3, |s| {
+                s.approver = "argo:workflow/wf-conformance".into()
+            })),
+        ),
+        "requester",
+    );
+    // Signed for another version of the playbook.
+    refused_at_the_gate(
+        &signed_workflow(
+            &c,
+            Some(paging_statement(&c, 1, |s| s.sha = "0".repeat(64))),
+        ),
+        "content-hash-mismatch",
+    );
+    refused_at_the_gate(
+        &signed_workflow(
+            &c,
+            Some(paging_statement(&c, 1, |s| {
+                s.issued = signing::at(-7200);
+                s.expires = signing::at(-3600);
+            })),
+        ),
+        "expired",
+    );
+    // A statement of another run (workflow), replayed.
+    refused_at_the_gate(
+        &signed_workflow(
+            &c,
+            Some(paging_statement(&c, 1, |s| s.run = "wf-yesterday".into())),
+        ),
+        "other-run",
+    );
 }

@@ -341,3 +341,82 @@ fn slack_buttons_decide_only_when_signed_by_slack() {
     let (code, v) = post_slack(&s, &approve, t, &sig);
     assert_eq!(code, 409, "{v}");
 }
+
+/// Signed approvals (`approvals.require-signature`): without `serve.signing-key` the server
+/// cannot make a statement and an approval is refused (the run waits); with it, the server
+/// signs for the person it authenticated, as a delegate trusted in `approvals.delegates`, and
+/// the run goes past the gate. The statement in the audit entry verifies under the server's
+/// public key and names the run, the stage and the person.
+#[test]
+fn approvals_signed_by_the_server_as_a_delegate_pass() {
+    use base64::Engine as _;
+    use ed25519_dalek::Verifier;
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    let d = project("1h", "1h");
+    let dp = d.path();
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let pem = key.to_pkcs8_pem(pkcs8::LineEnding::LF).unwrap();
+    std::fs::write(dp.join("serve.pem"), pem.as_bytes()).unwrap();
+    let public = base64::engine::general_purpose::STANDARD.encode(key.verifying_key().to_bytes());
+    let base = std::fs::read_to_string(dp.join(".pbc.yaml")).unwrap();
+    let approvals_cfg = format!(
+        "approvals:\n  require-signature: true\n  delegates:\n    pbc-serve: \"{public}\"\n"
+    );
+    std::fs::write(dp.join(".pbc.yaml"), format!("{base}{approvals_cfg}")).unwrap();
+
+    let s = Server::start(dp, "deploy.yaml");
+    let (code, v) = s.post(
+        "/v1/runs",
+        "ann-token",
+        r#"{"playbook": "deploy", "input": {"version": "1.0.0"}}"#,
+    );
+    assert_eq!(code, 201, "{v}");
+    let run = v["run"].as_str().unwrap().to_string();
+    let waiting = s.wait_status(&run, "waiting-approval");
+    let gate = waiting["stages"]["apply"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, v) = s.post(&format!("/v1/approvals/{gate}/approve"), "sam-token", "");
+    assert_eq!(code, 403, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no signed approval statement"),
+        "{v}"
+    );
+    let _stopped = s.terminate();
+
+    // The same state, the server now holding its key.
+    std::fs::write(
+        dp.join(".pbc.yaml"),
+        format!("{base}  signing-key: serve.pem\n{approvals_cfg}"),
+    )
+    .unwrap();
+    let s = Server::start(dp, "deploy.yaml");
+    let (code, v) = s.post(&format!("/v1/approvals/{gate}/approve"), "sam-token", "");
+    assert_eq!(code, 200, "{v}");
+    let done = s.wait_status(&run, "succeeded");
+    assert_eq!(done["stages"]["apply"]["status"], "passed");
+    let _stopped = s.terminate();
+
+    let audit = std::fs::read_to_string(dp.join("st/audit.jsonl")).unwrap();
+    let granted: Value = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["event"] == "approval-granted")
+        .expect("an approval-granted entry");
+    let token = granted["details"]["statement"].as_str().unwrap();
+    let (p, sig) = token.split_once('.').unwrap();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let payload = b64.decode(p).unwrap();
+    let sig = ed25519_dalek::Signature::from_slice(&b64.decode(sig).unwrap()).unwrap();
+    key.verifying_key().verify(&payload, &sig).unwrap();
+    let st: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(st["run"], run.as_str());
+    assert_eq!(st["stage"], "apply");
+    assert_eq!(st["approver"], "sam@example.com");
+    assert_eq!(st["decision"], "approve");
+    assert_eq!(st["v"], 1);
+}

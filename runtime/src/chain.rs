@@ -95,10 +95,11 @@ fn about<'a>(e: &'a AuditEntry, event: &str, approval: &str) -> Option<&'a Audit
 
 /// Whether `a` (approved in the store) was granted, by the person the store names, in the
 /// verified chain. Err: a message for the run's error.
+/// Ok: the signed statement the entry carries, if any.
 pub(crate) fn confirm_granted(
     store: &Store,
     a: &Approval,
-) -> Result<std::result::Result<(), String>> {
+) -> Result<std::result::Result<Option<String>, String>> {
     let entries = match entries(store)? {
         Ok(e) => e,
         Err(why) => {
@@ -108,13 +109,16 @@ pub(crate) fn confirm_granted(
             )));
         }
     };
-    let ok = entries.iter().any(|e| {
+    let granted = entries.iter().find(|e| {
         about(e, "approval-granted", &a.id).is_some()
             && e.run.as_deref() == Some(a.run.as_str())
             && Some(e.actor.as_str()) == a.decided_by.as_deref()
     });
-    Ok(if ok {
-        Ok(())
+    Ok(if let Some(e) = granted {
+        Ok(e.details
+            .get("statement")
+            .and_then(Value::as_str)
+            .map(String::from))
     } else {
         Err(format!(
             "approval {} is `approved` in the state store, but the verified audit chain has no approval-granted entry for it{}: the state was changed outside pbc; nothing was run (see `pbc audit verify`)",

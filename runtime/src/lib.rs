@@ -16,6 +16,7 @@
 //! ```
 
 pub mod agents;
+pub mod approval_sig;
 pub mod audit;
 mod audit_against;
 pub mod audit_export;

@@ -6,7 +6,9 @@
 
 use crate::{Error, Result};
 use pbc_compiler::check::{PlaybookCtx, PlaybookDoc};
-use pbc_compiler::config::{ChannelDef, Config, GuardrailDef, RateLimitMode, SinkDef};
+use pbc_compiler::config::{
+    ApprovalSettings, ChannelDef, Config, GuardrailDef, RateLimitMode, SinkDef,
+};
 use pbc_compiler::diag::Diagnostic;
 use pbc_compiler::fs::{FileSystem, MemFs, OsFs};
 use pbc_compiler::load::Loader;
@@ -47,6 +49,10 @@ pub struct RuntimeConfig {
     /// environment (runs stored before policies were enforced have none).
     #[serde(default, skip_serializing_if = "pbc_policy::PolicySet::is_empty")]
     pub policies: pbc_policy::PolicySet,
+    /// `approvals:` (signed approvals and their keys; runs stored before it existed have
+    /// none).
+    #[serde(default, skip_serializing_if = "ApprovalSettings::is_empty")]
+    pub approvals: ApprovalSettings,
 }
 
 impl RuntimeConfig {
@@ -63,6 +69,7 @@ impl RuntimeConfig {
             public_url: c.serve.public_url.clone(),
             audit_sinks: c.audit_sinks.clone(),
             policies: pbc_policy::PolicySet::default(),
+            approvals: c.approvals.clone(),
         }
     }
 }
@@ -77,6 +84,11 @@ pub struct Frozen {
     /// Frozen schema files by virtual path (`schemas/<stage index>/<file name>`).
     pub files: BTreeMap<String, String>,
     pub config: RuntimeConfig,
+    /// The SHA-256 (hex) of the resolved playbook as `pbc build` writes it
+    /// (`resolved/<name>.yaml`): what a signed approval names (runs stored before it existed
+    /// have none, and no signed approval passes them).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resolved_sha256: String,
 }
 
 /// A checked playbook, ready to run.
@@ -233,6 +245,9 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Compiled> {
     let (warnings, infos) = (render(&loader, &warnings), render(&loader, &infos));
     // Freeze: copy each schema file and point the document at the copy.
     let mut files = BTreeMap::new();
+    let resolved_sha256 = crate::approval_sig::sha256_hex(
+        pbc_compiler::resolve::emit_yaml(std::slice::from_ref(&root)).as_bytes(),
+    );
     let mut frozen_root = root;
     let mut refs: Vec<(Vec<PathSeg>, &pbc_compiler::model::Spanned<String>, String)> = Vec::new();
     for (i, s) in pb.spec.stages.iter().enumerate() {
@@ -291,6 +306,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Compiled> {
             policies,
             ..RuntimeConfig::from_config(&cfg)
         },
+        resolved_sha256,
     };
     let mut c = thaw(&frozen)?;
     c.warnings = warnings;
@@ -492,6 +508,7 @@ mod tests {
             playbook: PLAYBOOK.into(),
             files: BTreeMap::new(),
             config,
+            resolved_sha256: String::new(),
         }
     }
 

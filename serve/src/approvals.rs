@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use pbc_runtime::approval_sig;
 use pbc_runtime::{ApprovalStatus, Error};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -86,6 +87,7 @@ pub(crate) async fn decide_as(
     id: String,
     reason: Option<String>,
 ) -> Result<Value, ApiError> {
+    let key = app.signing_key.clone();
     let (v, run) = engine(app, move |rt| {
         let a = match rt.approval_state(&id) {
             Ok(a) => a,
@@ -95,9 +97,13 @@ pub(crate) async fn decide_as(
         if a.status != ApprovalStatus::Pending {
             return Err(not_pending(&id, a.status));
         }
-        let d = match &reason {
-            None => rt.approve(&id, &who),
-            Some(r) => rt.reject(&id, &who, r),
+        let d = match (&reason, &key) {
+            // Signed as a delegate for the person this server authenticated.
+            (None, Some(k)) => rt
+                .approval_statement(&id, &who, approval_sig::DEFAULT_VALIDITY_SECS)
+                .and_then(|st| rt.approve_signed(&id, &who, &st.sign(k))),
+            (None, None) => rt.approve(&id, &who),
+            (Some(r), _) => rt.reject(&id, &who, r),
         };
         match d {
             Ok(d) => {

@@ -63,6 +63,9 @@ pub struct App {
     pub(crate) workers: Arc<tokio::sync::Semaphore>,
     /// A run's independent stages stepped at once (`serve.workers`).
     pub(crate) parallelism: usize,
+    /// `serve.signing-key`: approvals decided here are signed statements, signed as a
+    /// delegate for the person authenticated.
+    pub(crate) signing_key: Option<Arc<pbc_runtime::approval_sig::SigningKey>>,
 }
 
 impl App {
@@ -280,6 +283,7 @@ pub fn serve(o: &Options) -> Result<(), pbc_runtime::Error> {
         idempotency: tokio::sync::Mutex::new(()),
         workers: Arc::new(tokio::sync::Semaphore::new(workers.max(1))),
         parallelism: workers.max(1),
+        signing_key: loaded.signing_key,
     });
     let max_body = loaded.max_body_bytes;
     let missed = loaded.missed_schedules;

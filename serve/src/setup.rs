@@ -49,6 +49,8 @@ pub struct Loaded {
     pub tls: Option<TlsFiles>,
     /// Said once at start (an unset secret variable, a deprecated roles place).
     pub warnings: Vec<String>,
+    /// `serve.signing-key`: approvals are signed with it (as a delegate).
+    pub signing_key: Option<Arc<pbc_runtime::approval_sig::SigningKey>>,
 }
 
 /// The tree to serve: ROOT/overlays/ENV with `--env`; ROOT's only overlay; ROOT itself.
@@ -291,5 +293,9 @@ pub fn load(o: &Options) -> Result<Loaded, Error> {
         missed_schedules: serve.missed_schedules.unwrap_or_default(),
         tls,
         warnings,
+        signing_key: match &serve.signing_key {
+            Some(p) => Some(Arc::new(pbc_runtime::approval_sig::read_signing_key(p)?)),
+            None => None,
+        },
     })
 }

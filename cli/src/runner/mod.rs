@@ -7,7 +7,8 @@
 //!   sinks;
 //! - `input`: the trigger payload checked against the playbook's input schema, its fields
 //!   exported the same way;
-//! - `gate`: the check after a gate's suspend (passes on exactly `approve`);
+//! - `gate`: the check after a gate's suspend (passes on exactly `approve`, with its signed
+//!   approval statements verified when they are required or supplied);
 //! - `notify` / `exit-notify`: notifications through the configured channels;
 //! - `rollback`: lists the undo steps and fails (not run in the exit handler yet).
 //!
@@ -110,6 +111,22 @@ pub enum RunnerCommand {
         /// A refused stage's definition (printed as its runbook).
         #[arg(long, default_value = "")]
         runbook: String,
+        /// The playbook's name (it must be the mounted playbook's); needed to check signed
+        /// approvals.
+        #[arg(long, default_value = "")]
+        playbook: String,
+        /// The workflow's name (`{{workflow.name}}`): the run a signed approval must name.
+        #[arg(long, default_value = "")]
+        workflow: String,
+        /// The stage the gate belongs to (empty: the playbook's own approval).
+        #[arg(long, default_value = "")]
+        stage: String,
+        /// The signed approval statements supplied to the suspend (its output `approval`).
+        #[arg(long, default_value = "")]
+        approval: String,
+        /// Who may approve (JSON).
+        #[arg(long, default_value = "[]")]
+        approvers: String,
         #[command(flatten)]
         place: Place,
     },
@@ -221,8 +238,27 @@ pub fn main(g: &Global, cmd: RunnerCommand) -> ExitCode {
             mode,
             decision,
             runbook,
+            playbook,
+            workflow,
+            stage,
+            approval,
+            approvers,
             place,
-        } => gate::check(&place.out, &gate, &mode, &decision, &runbook),
+        } => gate::check(
+            g,
+            &place,
+            &gate,
+            &mode,
+            &decision,
+            &runbook,
+            &gate::Signed {
+                playbook: &playbook,
+                workflow: &workflow,
+                stage: &stage,
+                approval: &approval,
+                approvers: &approvers,
+            },
+        ),
         RunnerCommand::Notify {
             playbook,
             workflow,

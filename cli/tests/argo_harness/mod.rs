@@ -103,6 +103,9 @@ pub struct Harness {
     pub work: PathBuf,
     /// Per suspend task: the value supplied (absent: the suspend expires).
     pub decisions: BTreeMap<String, String>,
+    /// Per suspend task: the signed approval statement supplied as its output `approval`
+    /// (`argo node set … --output-parameter approval=…`).
+    pub approvals: BTreeMap<String, String>,
     pub workflow_name: String,
     /// The Secrets' values, by (secret, key).
     pub secrets: BTreeMap<(String, String), String>,
@@ -132,6 +135,7 @@ impl Harness {
             mount,
             work,
             decisions: BTreeMap::new(),
+            approvals: BTreeMap::new(),
             workflow_name: "wf-conformance".into(),
             secrets: BTreeMap::new(),
             pods: std::cell::Cell::new(0),
@@ -319,6 +323,9 @@ impl Harness {
             };
             let mut outputs = BTreeMap::new();
             outputs.insert("decision".to_string(), decision);
+            if let Some(a) = self.approvals.get(name) {
+                outputs.insert("approval".to_string(), a.clone());
+            }
             return Node {
                 template: tname,
                 phase: Phase::Succeeded,

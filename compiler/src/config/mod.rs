@@ -11,6 +11,7 @@ use crate::yaml::{Limits, Node, ScalarKind, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod approvals;
 mod channels;
 mod compliance;
 mod people;
@@ -19,6 +20,7 @@ mod serve;
 mod serve_identity;
 mod settings;
 
+pub use approvals::{ApprovalSettings, public_key_bytes};
 pub use channels::{ChannelDef, EmailDef, PagerDutyDef, SlackDef, SmtpTls, WebhookDef};
 pub use compliance::{Applicability, ApplicabilityStatus};
 pub use policies::{
@@ -144,6 +146,8 @@ pub struct Config {
     pub state: Option<String>,
     /// `compliance.applicability`: the Statement of Applicability, in file order.
     pub applicability: Vec<Applicability>,
+    /// `approvals:`: signed approval statements and the keys that verify them.
+    pub approvals: ApprovalSettings,
 }
 
 /// `targets:`: what the emitted artifacts use.
@@ -233,6 +237,7 @@ impl Default for Config {
             serve: ServeSettings::default(),
             state: None,
             applicability: Vec::new(),
+            approvals: ApprovalSettings::default(),
         }
     }
 }
@@ -261,6 +266,7 @@ pub const KEYS: &[&str] = &[
     "serve",
     "state",
     "compliance",
+    "approvals",
 ];
 
 /// The highest `limits.max-depth` accepted: walks over a document (emitters, checks) go as
@@ -364,6 +370,7 @@ impl Config {
                 "state" => self.state = serve::read_state(e, diags),
                 "audit-sinks" => self.read_audit_sinks(v, diags),
                 "roles" => self.read_roles(v, diags),
+                "approvals" => self.read_approvals(v, diags),
                 "default-sla" => {
                     if let Some(d) = duration(v, "default-sla", diags) {
                         self.default_sla = Some(d);

@@ -66,6 +66,11 @@ pub struct ServeSettings {
     /// password (it comes from `PBC_STATE_PASSWORD`); `PBC_STATE_URL` overrides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// `signing-key`: the Ed25519 private key (PKCS#8 PEM, relative to the configuration)
+    /// with which the server signs the approvals of the people it authenticated, as a
+    /// delegate trusted in `approvals.delegates`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<PathBuf>,
 }
 
 /// `serve.missed-schedules`.
@@ -119,6 +124,7 @@ const KEYS: &[&str] = &[
     "oidc",
     "slack",
     "state",
+    "signing-key",
 ];
 
 /// `state` (top level, or `serve.state`): `sqlite`, or a `postgres://` / `postgresql://` URL
@@ -336,6 +342,7 @@ pub(super) fn read(v: &Node, root: &Path, diags: &mut Vec<Diagnostic>) -> ServeS
             "tokens" => out.tokens = read_tokens(&e.value, diags),
             "tokens-file" => out.tokens_file = path_value(root, e, diags),
             "agents" => out.agents = path_value(root, e, diags),
+            "signing-key" => out.signing_key = path_value(root, e, diags),
             "event-secret-env" => match e.value.as_str().map(str::trim) {
                 Some(n) if is_env_name(n) => out.event_secret_env = Some(n.to_string()),
                 _ => diags.push(

@@ -71,7 +71,13 @@ fn allowed(
 }
 
 impl Runtime {
-    pub(super) fn decide(&mut self, id: &str, who: &str, reject: Option<&str>) -> Result<Decision> {
+    pub(super) fn decide(
+        &mut self,
+        id: &str,
+        who: &str,
+        reject: Option<&str>,
+        statement: Option<&str>,
+    ) -> Result<Decision> {
         self.apply_deadlines()?;
         let mut a = self.approval(id)?;
         if a.status != ApprovalStatus::Pending {
@@ -115,6 +121,19 @@ impl Runtime {
                 )));
             }
         };
+        if reject.is_none()
+            && let Err(r) = self.check_statement(&live, &a, who, statement)
+        {
+            let e = self.entry(
+                &live,
+                a.stage.as_deref(),
+                "decision-refused",
+                who,
+                json!({"approval": id, "signature": r.code()}),
+            );
+            self.commit(|tx| tx.audit(e).map(|_| ()))?;
+            return Err(Error::Refused(format!("{who} may not approve {id}: {r}")));
+        }
         let now = self.now();
         a.decided_by = Some(who.to_string());
         a.decided_role = role.clone();
@@ -142,7 +161,10 @@ impl Runtime {
                     a.stage.as_deref(),
                     "approval-granted",
                     who,
-                    json!({"approval": id, "kind": a.kind.as_str(), "role": role}),
+                    match statement {
+                        Some(st) => json!({"approval": id, "kind": a.kind.as_str(), "role": role, "statement": st.trim()}),
+                        None => json!({"approval": id, "kind": a.kind.as_str(), "role": role}),
+                    },
                 );
                 let ap = a.clone();
                 self.queue_notice(

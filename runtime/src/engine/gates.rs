@@ -100,7 +100,14 @@ impl Runtime {
                 let Some(a) = approvals.last() else {
                     return Ok(false);
                 };
-                if let Err(m) = crate::chain::confirm_granted(&self.store, a)? {
+                let signed = match crate::chain::confirm_granted(&self.store, a)? {
+                    Ok(s) => s,
+                    Err(m) => {
+                        self.end_run(live, RunStatus::Failed, &m)?;
+                        return Ok(false);
+                    }
+                };
+                if let Err(m) = self.confirm_signature(live, a, signed.as_deref()) {
                     self.end_run(live, RunStatus::Failed, &m)?;
                     return Ok(false);
                 }

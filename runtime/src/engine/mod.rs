@@ -51,6 +51,7 @@ mod rows;
 pub(crate) mod schedule;
 mod scope;
 mod service;
+mod signatures;
 mod stage;
 mod stats;
 mod step;
@@ -231,7 +232,14 @@ impl Runtime {
     /// Records an approval by `who` (checked against the gate's users and its
     /// roles' members, never the requester; refused after expiry). `resume` executes.
     pub fn approve(&mut self, id: &str, who: &str) -> Result<Decision> {
-        self.decide(id, who, None)
+        self.decide(id, who, None, None)
+    }
+
+    /// Records an approval by `who` carried by a signed statement
+    /// ([`crate::approval_sig`]): checked now, and again before the run goes past the gate
+    /// when the run's configuration requires signatures.
+    pub fn approve_signed(&mut self, id: &str, who: &str, statement: &str) -> Result<Decision> {
+        self.decide(id, who, None, Some(statement))
     }
 
     /// Records a rejection with its reason; the run ends `rejected` (and its on-failure
@@ -242,6 +250,6 @@ impl Runtime {
                 "a rejection needs a reason (--reason TEXT)".into(),
             ));
         }
-        self.decide(id, who, Some(reason))
+        self.decide(id, who, Some(reason), None)
     }
 }

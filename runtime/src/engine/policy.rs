@@ -146,7 +146,14 @@ impl Runtime {
             .into_iter()
             .find(|a| a.stage.as_deref() == Some(sname.as_str()));
         if let Some(a) = granted {
-            if let Err(m) = crate::chain::confirm_granted(&self.store, &a)? {
+            let signed = match crate::chain::confirm_granted(&self.store, &a)? {
+                Ok(s) => s,
+                Err(m) => {
+                    self.stage_failed(live, i, &m)?;
+                    return Ok(false);
+                }
+            };
+            if let Err(m) = self.confirm_signature(live, &a, signed.as_deref()) {
                 self.stage_failed(live, i, &m)?;
                 return Ok(false);
             }

@@ -27,7 +27,14 @@ impl Runtime {
                     ApprovalStatus::Approved => {
                         // The decision must be in the verified audit chain, not only in
                         // the store.
-                        if let Err(m) = crate::chain::confirm_granted(&self.store, &a)? {
+                        let signed = match crate::chain::confirm_granted(&self.store, &a)? {
+                            Ok(s) => s,
+                            Err(m) => {
+                                self.stage_failed(live, i, &m)?;
+                                return Ok(true);
+                            }
+                        };
+                        if let Err(m) = self.confirm_signature(live, &a, signed.as_deref()) {
                             self.stage_failed(live, i, &m)?;
                             return Ok(true);
                         }

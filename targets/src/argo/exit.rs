@@ -22,6 +22,9 @@ impl Emitter<'_> {
                     {"name": "mode"},
                     {"name": "decision", "default": ""},
                     {"name": "runbook", "default": ""},
+                    {"name": "stage", "default": ""},
+                    {"name": "approval", "default": ""},
+                    {"name": "approvers", "default": "[]"},
                 ]},
                 "outputs": {"parameters": [
                     {"name": "outcome", "valueFrom": {"path": format!("{OUT_MOUNT}/outcome"), "default": ""}},
@@ -32,6 +35,12 @@ impl Emitter<'_> {
                     json!("--mode"), json!("{{inputs.parameters.mode}}"),
                     json!("--decision"), json!("{{inputs.parameters.decision}}"),
                     json!("--runbook"), json!("{{inputs.parameters.runbook}}"),
+                    // A signed approval (docs/approvals.md) names the run, stage and playbook.
+                    json!("--playbook"), json!(self.pb.name()),
+                    json!("--workflow"), json!("{{workflow.name}}"),
+                    json!("--stage"), json!("{{inputs.parameters.stage}}"),
+                    json!("--approval"), json!("{{inputs.parameters.approval}}"),
+                    json!("--approvers"), json!("{{inputs.parameters.approvers}}"),
                 ]),
             }),
             _ => json!({

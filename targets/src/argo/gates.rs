@@ -257,7 +257,11 @@ impl Emitter<'_> {
                 "name" => task.clone(),
                 "metadata" => json!({"annotations": annotations}),
                 "inputs" => json!({"parameters": inputs}),
-                "outputs" => json!({"parameters": [{"name": "decision", "valueFrom": {"supplied": {}}}]}),
+                // `approval`: the signed approval statement(s) the check verifies.
+                "outputs" => json!({"parameters": [
+                    {"name": "decision", "valueFrom": {"supplied": {}}},
+                    {"name": "approval", "valueFrom": {"supplied": {}, "default": ""}},
+                ]}),
                 "suspend" => match duration {
                     Some(d) => json!({"duration": go_duration(*d)}),
                     None => json!({}),
@@ -297,12 +301,37 @@ impl Emitter<'_> {
                         param("gate", task.clone()),
                         param("mode", "level"),
                         param("decision", format!("{{{{tasks.{task}.outputs.parameters.decision}}}}")),
+                        param("stage", g.stage.clone()),
+                        param("approval", format!("{{{{tasks.{task}.outputs.parameters.approval}}}}")),
+                        param("approvers", self.approvers_value(approvers)),
                     ]}),
                 });
                 decisions.push(d);
             }
         }
         let check = format!("{}-check", g.name);
+        // The statements of the level that decided (each level's check verified its own).
+        let approval = if multi {
+            let outcome =
+                |d: &str| format!("tasks[{}].outputs.parameters['outcome']", cond::expr_str(d));
+            let supplied = |t: &str| {
+                format!(
+                    "tasks[{}].outputs.parameters['approval']",
+                    cond::expr_str(t)
+                )
+            };
+            let mut e = supplied(levels.last().map(|l| l.0.as_str()).unwrap_or_default());
+            for (d, l) in decisions.iter().zip(&levels).rev().skip(1) {
+                e = format!("({} == 'expired' ? {e} : {})", outcome(d), supplied(&l.0));
+            }
+            tag(&e)
+        } else {
+            format!("{{{{tasks.{}.outputs.parameters.approval}}}}", g.name)
+        };
+        let last_approvers = levels
+            .last()
+            .map(|l| l.2.clone())
+            .unwrap_or_else(|| g.approvers.clone());
         let decision = if multi {
             let outcome =
                 |d: &str| format!("tasks[{}].outputs.parameters['outcome']", cond::expr_str(d));
@@ -328,6 +357,9 @@ impl Emitter<'_> {
                 param("gate", g.name.clone()),
                 param("mode", "final"),
                 param("decision", decision),
+                param("stage", g.stage.clone()),
+                param("approval", approval),
+                param("approvers", self.approvers_value(&last_approvers)),
             ]}),
         });
         self.notify_task(
