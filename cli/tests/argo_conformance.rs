@@ -618,7 +618,7 @@ fn the_gate_check_passes_on_exactly_approve() {
 fn signed_paging() -> Case {
     let c = paging(true);
     let cfg = format!(
-        "notifications:\n  slack-incidents: {{stdout: true}}\n  pagerduty-sre: {{stdout: true}}\napprovals:\n  require-signature: true\n  keys:\n    ic@example.com: \"{}\"\n    sup@example.com: \"{}\"\n    \"argo:workflow/wf-conformance\": \"{}\"\n",
+        "{SERVE_AGENTS}notifications:\n  slack-incidents: {{stdout: true}}\n  pagerduty-sre: {{stdout: true}}\napprovals:\n  require-signature: true\n  keys:\n    ic@example.com: \"{}\"\n    sup@example.com: \"{}\"\n    \"argo:workflow/wf-conformance\": \"{}\"\n",
         signing::public(&signing::key(1)),
         signing::public(&signing::key(2)),
         signing::public(&signing::key(3)),
@@ -631,12 +631,15 @@ fn signed_paging() -> Case {
 /// supplied as its output parameter.
 fn signed_workflow(case: &Case, approval: Option<String>) -> Execution {
     let d = case.dir.path();
-    let wt = yaml(&ok(&pbc(d, &["build", &case.playbook, "--target", "argo"])));
+    let docs = yaml(&ok(&pbc(d, &["build", &case.playbook, "--target", "argo"])));
+    let wt = docs
+        .iter()
+        .find(|d| d["kind"] == "WorkflowTemplate")
+        .expect("a WorkflowTemplate")
+        .clone();
     let root = tempfile::tempdir().unwrap();
     let mount = root.path().join("mount");
-    copy_tree(d, &mount);
-    std::fs::copy(d.join(&case.playbook), mount.join("playbook.yaml")).unwrap();
-    std::fs::copy(d.join(".pbc.yaml"), mount.join("pbc.yaml")).unwrap();
+    argo_harness::mount_config_maps(&docs, &wt, &mount);
     let work = root.path().join("pods");
     std::fs::create_dir_all(&work).unwrap();
     open_up(root.path());

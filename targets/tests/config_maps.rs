@@ -151,8 +151,8 @@ fn the_workflow_carries_its_files_and_references_its_secrets() {
             "playbook.yaml",
             "policies/limits.rego",
             "recorded/second.json",
-            "schemas/0/first.json",
-            "schemas/1/second.json",
+            "schemas/first.json",
+            "schemas/second.json",
         ]
     );
     let text = |p: &str| {
@@ -166,10 +166,10 @@ fn the_workflow_carries_its_files_and_references_its_secrets() {
     assert_eq!(text("pbc.yaml"), CONFIG);
     assert_eq!(text("agents.yaml"), AGENTS);
     assert_eq!(text("recorded/second.json"), "{\"ok\": true}\n");
-    assert_eq!(text("schemas/1/second.json"), schema(10));
+    assert_eq!(text("schemas/second.json"), schema(10));
     let pb = text("playbook.yaml");
-    assert!(pb.contains("output-schema: schemas/0/first.json"), "{pb}");
-    assert!(pb.contains("output-schema: schemas/1/second.json"), "{pb}");
+    assert!(pb.contains("output-schema: schemas/first.json"), "{pb}");
+    assert!(pb.contains("output-schema: schemas/second.json"), "{pb}");
     // Every container takes the three variables from the Secret, none inlined.
     let wt = docs
         .iter()
@@ -187,6 +187,40 @@ fn the_workflow_carries_its_files_and_references_its_secrets() {
     assert!(containers >= 2);
     // Deterministic bytes.
     assert_eq!(build(&d).ok(), Some(docs));
+}
+
+/// A schema the playbook names outside its directory is copied under `schemas/<stage>/`
+/// and the reference rewritten; the others keep their paths (the playbook stays the
+/// resolved text).
+#[test]
+fn a_schema_outside_the_directory_is_copied_and_its_reference_rewritten() {
+    let d = project("outside", 10, 10);
+    std::fs::create_dir_all(d.join("shared")).unwrap();
+    std::fs::write(d.join("shared/outside-shared.json"), schema(3)).unwrap();
+    // `..` leaves the directory the reference is relative to, as far as a pod can tell.
+    let pb = PLAYBOOK.replace(
+        "schemas/second.json",
+        "schemas/../shared/outside-shared.json",
+    );
+    std::fs::write(d.join("pb.yaml"), pb).unwrap();
+    let docs = build(&d).unwrap_or_else(|e| panic!("{}", e.1));
+    let files = mounted(&docs);
+    let paths: Vec<&str> = files.iter().map(|(_, p, _)| p.as_str()).collect();
+    assert!(
+        paths.contains(&"schemas/1/outside-shared.json"),
+        "{paths:?}"
+    );
+    assert!(paths.contains(&"schemas/first.json"), "{paths:?}");
+    let pb = &files
+        .iter()
+        .find(|(_, p, _)| p == "playbook.yaml")
+        .unwrap()
+        .2;
+    assert!(
+        pb.contains("output-schema: schemas/1/outside-shared.json"),
+        "{pb}"
+    );
+    assert!(pb.contains("output-schema: schemas/first.json"), "{pb}");
 }
 
 #[test]
@@ -211,8 +245,8 @@ fn files_over_one_mebibyte_together_are_split_over_config_maps() {
     let files = mounted(&docs);
     assert_eq!(files.len(), 7);
     let where_is = |p: &str| files.iter().find(|(_, q, _)| q == p).unwrap().0.clone();
-    assert_eq!(where_is("schemas/0/first.json"), "carried-pbc");
-    assert_eq!(where_is("schemas/1/second.json"), "carried-pbc-2");
+    assert_eq!(where_is("schemas/first.json"), "carried-pbc");
+    assert_eq!(where_is("schemas/second.json"), "carried-pbc-2");
 }
 
 #[test]

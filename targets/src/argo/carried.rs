@@ -4,9 +4,11 @@
 //!
 //! The layout, by path under the mount:
 //!
-//! - `playbook.yaml`: the resolved playbook, each schema reference pointing at its copy
-//!   `schemas/<stage index>/<file name>` (`schemas/input/<file name>` for the input schema),
-//!   as `pbc run` freezes a playbook;
+//! - `playbook.yaml`: the resolved playbook, byte for byte as `pbc build --target resolved`
+//!   writes it (the text a signed approval's `playbook_sha256` covers), each schema file at
+//!   the relative path the playbook names; a reference that leaves the directory (`..`,
+//!   absolute) or whose path another file takes is rewritten to a copy
+//!   `schemas/<stage index>/<file name>` (`schemas/input/<file name>` for the input schema);
 //! - `pbc.yaml`: the configuration file as written, with the files it names (policies' Rego
 //!   modules, data, Cedar files; `tls.ca-file`) at their paths relative to it;
 //! - `agents.yaml`: the agents file `serve.agents` names, with each fixture directory it
@@ -378,6 +380,11 @@ pub fn of_playbook(loader: &Loader, cfg: &Config, root: &Node, pb: &Playbook) ->
         };
         refs.push((at, is, "schemas/input".into()));
     }
+    // Where each schema went: kept at the path the playbook names (so `playbook.yaml` is the
+    // resolved playbook byte for byte, the text a signed approval's hash covers), or copied
+    // under `schemas/…` with the reference rewritten when that path leaves the mount or is
+    // taken by another file.
+    let mut placed: BTreeMap<String, PathBuf> = BTreeMap::new();
     for (at, reference, dir) in refs {
         let from = loader
             .sources
@@ -402,7 +409,18 @@ pub fn of_playbook(loader: &Loader, cfg: &Config, root: &Node, pb: &Playbook) ->
             .next()
             .unwrap_or(&reference.value)
             .to_string();
-        let rel = format!("{dir}/{base}");
+        let keep = stays_inside(&reference.value)
+            && !matches!(
+                reference.value.as_str(),
+                PLAYBOOK_FILE | CONFIG_FILE | AGENTS_FILE
+            )
+            && placed.get(&reference.value).is_none_or(|p| *p == found);
+        let rel = if keep {
+            reference.value.clone()
+        } else {
+            format!("{dir}/{base}")
+        };
+        placed.insert(rel.clone(), found.clone());
         c.carry(
             loader,
             cfg.limits.max_file_bytes,
@@ -410,7 +428,9 @@ pub fn of_playbook(loader: &Loader, cfg: &Config, root: &Node, pb: &Playbook) ->
             rel.clone(),
             Some(reference.span),
         );
-        set_string(&mut doc, &at, &rel);
+        if !keep {
+            set_string(&mut doc, &at, &rel);
+        }
     }
     let text = pbc_compiler::resolve::emit_yaml(std::slice::from_ref(&doc));
     c.add(
@@ -422,6 +442,15 @@ pub fn of_playbook(loader: &Loader, cfg: &Config, root: &Node, pb: &Playbook) ->
         },
     );
     c
+}
+
+/// A relative path that stays under the directory it is relative to (no `..`, not absolute).
+fn stays_inside(path: &str) -> bool {
+    !path.is_empty()
+        && !path.contains('\\')
+        && Path::new(path)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
 enum Seg {
