@@ -154,7 +154,10 @@ pub const GATE: Row = Row {
 /// roles' members, never the requester (`runtime/src/engine/decisions.rs`); the local CLI
 /// asserts who decides. Serve: the same rule on an authenticated identity (bearer token
 /// or OIDC, `serve/src/auth.rs`). Argo: whoever may resume the workflow supplies the
-/// decision; nothing checks who. LangGraph: `approvers()` lists who may decide; the host
+/// decision; only with `approvals.require-signature: true` does `pbc runner gate` check
+/// who (a signed statement from a listed approver, `runtime/src/approval_sig.rs`). The
+/// cell stays empty because the table does not yet read the configuration: evidence errs
+/// on the side of not claiming. LangGraph: `approvers()` lists who may decide; the host
 /// records any decision (`decide()` checks no identity).
 pub const APPROVERS: Row = Row {
     construct: Construct::Approvers,
@@ -232,7 +235,9 @@ pub const POLICY: Row = Row {
 
 /// Rate limits. Local and serve: counted in the state store across runs
 /// (`runtime/src/engine/step.rs`). Argo: each task has its own state in the pod, so no
-/// count spans runs; the limits are an annotation only. LangGraph: none.
+/// count spans runs, unless the configuration's `state:` names a PostgreSQL store the pods
+/// share (then counted as locally; the cell stays empty until the table reads the
+/// configuration). LangGraph: none.
 pub const RATE_LIMIT: Row = Row {
     construct: Construct::RateLimit,
     cells: [
