@@ -256,7 +256,14 @@ fn a_base_problem_is_reported_once_with_each_overlay_labelled() {
     std::fs::write(&f, text).unwrap();
     let out = pbc(&d, &["check", "--format", "json", "."]);
     let v = json(&out);
-    let ds = v["diagnostics"].as_array().unwrap();
+    // The example's compliance warnings (claims its emitted targets do not all enforce)
+    // are not this test's subject.
+    let ds: Vec<&serde_json::Value> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] != "PB5005")
+        .collect();
     assert_eq!(ds.len(), 1, "{ds:?}");
     assert_eq!(ds[0]["code"], "PB3015");
     assert_eq!(ds[0]["file"], "playbooks/base/code-review-agent.yaml");
@@ -769,7 +776,12 @@ fn check_reports_a_name_made_too_long_by_a_prefix_once_at_the_prefix() {
         &d,
         &["check", "--format", "json", "playbooks/overlays/staging"],
     ));
-    let ds = v["diagnostics"].as_array().unwrap();
+    let ds: Vec<&serde_json::Value> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] != "PB5005")
+        .collect();
     assert_eq!(ds.len(), 2, "{ds:?}");
     for x in ds {
         assert_eq!(x["code"], "PB6001");

@@ -194,7 +194,7 @@ fn cc72(config: &str) -> (Option<i32>, String) {
     std::fs::write(d.join(".pbc.yaml"), config).expect("write");
     std::fs::write(
         d.join("pb.yaml"),
-        "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: watched\n  compliance: [SOC2-CC7.2]\nspec:\n  trigger: e\n  stages:\n    - {name: s, agent: m}\n  audit:\n    log-to: [trail]\n  monitoring:\n    metrics: [{name: lag, target: p95 < 4h}]\n    alerts: [{condition: lag > 6h, notify: [ops]}]\n",
+        "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: watched\n  compliance: [SOC2-CC7.2]\nspec:\n  trigger: e\n  stages:\n    - {name: s, agent: m}\n  audit:\n    log-to: [trail]\n  monitoring:\n    metrics: [{name: guardrail-triggers, target: < 1}]\n    alerts: [{condition: guardrail-triggers > 0, notify: [ops]}]\n",
     )
     .expect("write");
     let out = pbc(&d, &["coverage", "--format", "json", "pb.yaml"]);
@@ -221,7 +221,9 @@ fn cc72(config: &str) -> (Option<i32>, String) {
 
 #[test]
 fn coverage_counts_only_configured_sinks() {
-    let channel = "notifications:\n  ops: {stdout: true}\n";
+    // The targets the tree deploys through enforce sinks (the default, every target,
+    // includes LangGraph, which does not).
+    let channel = "targets: {emit: [local, serve]}\nnotifications:\n  ops: {stdout: true}\n";
     // Defined: evidence.
     assert_eq!(
         cc72(&format!(

@@ -496,14 +496,32 @@ mod human_impl {
             });
         }
         Report {
-            message: d.message.clone(),
+            message: glue_names(&d.message),
             code: d.code.id.to_string(),
             severity: sev(d.severity),
-            help,
+            help: help.map(|h| glue_names(&h)),
             source,
             labels,
             related,
         }
+    }
+
+    /// Holds a name's words together while lines are wrapped: the spaces inside a
+    /// backticked name (`audit-log: required`) become [`GLUE`], put back after rendering.
+    pub(super) const GLUE: char = '\u{2007}';
+
+    fn glue_names(text: &str) -> String {
+        let mut inside = false;
+        text.chars()
+            .map(|c| match c {
+                '`' => {
+                    inside = !inside;
+                    c
+                }
+                ' ' if inside => GLUE,
+                c => c,
+            })
+            .collect()
     }
 
     pub(super) fn render(mut report: Report, opts: &HumanOptions) -> String {
@@ -538,7 +556,7 @@ mod human_impl {
                 out.push_str(one.trim_start_matches('\n'));
             }
         }
-        out
+        out.replace(GLUE, " ")
     }
 }
 

@@ -195,12 +195,12 @@ fn the_workflow_carries_its_files_and_references_its_secrets() {
 #[test]
 fn a_schema_outside_the_directory_is_copied_and_its_reference_rewritten() {
     let d = project("outside", 10, 10);
-    std::fs::create_dir_all(d.join("shared")).unwrap();
-    std::fs::write(d.join("shared/outside-shared.json"), schema(3)).unwrap();
+    std::fs::create_dir_all(d.join("common")).unwrap();
+    std::fs::write(d.join("common/outside-shared.json"), schema(3)).unwrap();
     // `..` leaves the directory the reference is relative to, as far as a pod can tell.
     let pb = PLAYBOOK.replace(
         "schemas/second.json",
-        "schemas/../shared/outside-shared.json",
+        "schemas/../common/outside-shared.json",
     );
     std::fs::write(d.join("pb.yaml"), pb).unwrap();
     let docs = build(&d).unwrap_or_else(|e| panic!("{}", e.1));

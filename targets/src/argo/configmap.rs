@@ -44,7 +44,7 @@ declare_codes! {
     /// # .pbc.yaml
     /// policies:
     ///   limits:
-    ///     rego: {files: [../shared/limits.rego], query: data.limits.deny}   # outside: PB6004
+    ///     rego: {files: [../common/limits.rego], query: data.limits.deny}   # outside: PB6004
     /// ```
     PB6004 CONFIG_MAP_FILE "config-map-file" Error "a file the Argo workflow needs cannot be put in its ConfigMap";
 }
