@@ -214,7 +214,37 @@ pub struct Node {
     pub value: Value,
 }
 
+/// One step of a path into a document: a mapping key or a sequence index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathSeg {
+    Key(&'static str),
+    Index(usize),
+}
+
 impl Node {
+    /// Sets the text of the scalar `at` leads to (nothing when the path leads nowhere or
+    /// to a collection). A loop: no recursion.
+    pub fn set_scalar_at(&mut self, at: &[PathSeg], text: &str) {
+        let mut n = self;
+        for seg in at {
+            let next = match (&mut n.value, seg) {
+                (Value::Map(entries), PathSeg::Key(k)) => entries
+                    .iter_mut()
+                    .find(|e| e.key_str() == *k)
+                    .map(|e| &mut e.value),
+                (Value::Seq(items), PathSeg::Index(i)) => items.get_mut(*i),
+                _ => None,
+            };
+            match next {
+                Some(x) => n = x,
+                None => return,
+            }
+        }
+        if let Value::Scalar(s) = &mut n.value {
+            s.text = text.into();
+        }
+    }
+
     pub fn scalar(span: Span, text: impl Into<Text>, kind: ScalarKind, style: Style) -> Node {
         Node {
             span,

@@ -15,7 +15,7 @@ use pbc_compiler::load::Loader;
 use pbc_compiler::model::Playbook;
 use pbc_compiler::sema::Analysis;
 use pbc_compiler::types::SchemaStore;
-use pbc_compiler::yaml::{Node, Value as YValue};
+use pbc_compiler::yaml::Node;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -249,34 +249,13 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Compiled> {
         pbc_compiler::resolve::emit_yaml(std::slice::from_ref(&root)).as_bytes(),
     );
     let mut frozen_root = root;
-    let mut refs: Vec<(Vec<PathSeg>, &pbc_compiler::model::Spanned<String>, String)> = Vec::new();
-    for (i, s) in pb.spec.stages.iter().enumerate() {
-        if let Some(os) = &s.output_schema {
-            refs.push((
-                vec![
-                    PathSeg::Key("spec"),
-                    PathSeg::Key("stages"),
-                    PathSeg::Index(i),
-                    PathSeg::Key("output-schema"),
-                ],
-                os,
-                format!("schemas/{i}"),
-            ));
-        }
-    }
-    if let Some(is) = pb.spec.input_schema() {
-        let at = if pb.spec.input_schema.is_some() {
-            vec![PathSeg::Key("spec"), PathSeg::Key("input-schema")]
-        } else {
-            vec![
-                PathSeg::Key("spec"),
-                PathSeg::Key("trigger"),
-                PathSeg::Key("input-schema"),
-            ]
+    let refs = pb.schema_refs();
+    for r in refs {
+        let (at, reference) = (&r.at, r.reference);
+        let dir = match r.stage {
+            Some(i) => format!("schemas/{i}"),
+            None => "schemas/input".to_string(),
         };
-        refs.push((at, is, "schemas/input".to_string()));
-    }
-    for (at, reference, dir) in refs {
         let from = loader
             .sources
             .get(reference.span.file)
@@ -296,7 +275,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Compiled> {
             .to_string();
         let virt = format!("{dir}/{base}");
         files.insert(virt.clone(), String::from_utf8_lossy(&bytes).into_owned());
-        set_string(&mut frozen_root, &at, &virt);
+        frozen_root.set_scalar_at(at, &virt);
     }
     let frozen = Frozen {
         source: path.display().to_string(),
@@ -371,32 +350,6 @@ pub fn load_all(path: &Path, opts: &LoadOptions) -> Result<Vec<Compiled>> {
         return Err(Error::Invalid(errors));
     }
     Ok(out)
-}
-
-enum PathSeg {
-    Key(&'static str),
-    Index(usize),
-}
-
-fn set_string(root: &mut Node, at: &[PathSeg], text: &str) {
-    let mut n = root;
-    for seg in at {
-        let next = match (&mut n.value, seg) {
-            (YValue::Map(entries), PathSeg::Key(k)) => entries
-                .iter_mut()
-                .find(|e| e.key_str() == *k)
-                .map(|e| &mut e.value),
-            (YValue::Seq(items), PathSeg::Index(i)) => items.get_mut(*i),
-            _ => None,
-        };
-        match next {
-            Some(x) => n = x,
-            None => return,
-        }
-    }
-    if let YValue::Scalar(s) = &mut n.value {
-        s.text = text.into();
-    }
 }
 
 const FROZEN_ROOT: &str = "/frozen";

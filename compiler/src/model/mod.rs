@@ -205,7 +205,54 @@ pub struct Playbook {
     pub keys: Keys,
 }
 
+/// A schema file a playbook names: where in the document, the reference, and the stage
+/// (`None`: the input schema).
+#[derive(Clone, Debug)]
+pub struct SchemaRef<'a> {
+    pub at: Vec<crate::yaml::PathSeg>,
+    pub reference: &'a Spanned<String>,
+    pub stage: Option<usize>,
+}
+
 impl Playbook {
+    /// Every schema file the playbook names: each stage's `output-schema`, then the input
+    /// schema (`spec.input-schema` or `spec.trigger.input-schema`).
+    pub fn schema_refs(&self) -> Vec<SchemaRef<'_>> {
+        use crate::yaml::PathSeg;
+        let mut out = Vec::new();
+        for (i, s) in self.spec.stages.iter().enumerate() {
+            if let Some(os) = &s.output_schema {
+                out.push(SchemaRef {
+                    at: vec![
+                        PathSeg::Key("spec"),
+                        PathSeg::Key("stages"),
+                        PathSeg::Index(i),
+                        PathSeg::Key("output-schema"),
+                    ],
+                    reference: os,
+                    stage: Some(i),
+                });
+            }
+        }
+        if let Some(is) = self.spec.input_schema() {
+            let at = if self.spec.input_schema.is_some() {
+                vec![PathSeg::Key("spec"), PathSeg::Key("input-schema")]
+            } else {
+                vec![
+                    PathSeg::Key("spec"),
+                    PathSeg::Key("trigger"),
+                    PathSeg::Key("input-schema"),
+                ]
+            };
+            out.push(SchemaRef {
+                at,
+                reference: is,
+                stage: None,
+            });
+        }
+        out
+    }
+
     /// The playbook's name (empty if it was missing, which was reported).
     pub fn name(&self) -> &str {
         &self.metadata.name.value

@@ -356,36 +356,18 @@ fn agents_file(c: &mut Carried, loader: &Loader, limit: u64, path: &Path, span: 
 pub fn of_playbook(loader: &Loader, cfg: &Config, root: &Node, pb: &Playbook) -> Carried {
     let mut c = Carried::default();
     let mut doc = root.clone();
-    let mut refs: Vec<(Vec<Seg>, &pbc_compiler::model::Spanned<String>, String)> = Vec::new();
-    for (i, s) in pb.spec.stages.iter().enumerate() {
-        if let Some(os) = &s.output_schema {
-            let at = vec![
-                Seg::Key("spec"),
-                Seg::Key("stages"),
-                Seg::Index(i),
-                Seg::Key("output-schema"),
-            ];
-            refs.push((at, os, format!("schemas/{i}")));
-        }
-    }
-    if let Some(is) = pb.spec.input_schema() {
-        let at = if pb.spec.input_schema.is_some() {
-            vec![Seg::Key("spec"), Seg::Key("input-schema")]
-        } else {
-            vec![
-                Seg::Key("spec"),
-                Seg::Key("trigger"),
-                Seg::Key("input-schema"),
-            ]
-        };
-        refs.push((at, is, "schemas/input".into()));
-    }
+    let refs = pb.schema_refs();
     // Where each schema went: kept at the path the playbook names (so `playbook.yaml` is the
     // resolved playbook byte for byte, the text a signed approval's hash covers), or copied
     // under `schemas/…` with the reference rewritten when that path leaves the mount or is
     // taken by another file.
     let mut placed: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for (at, reference, dir) in refs {
+    for r in refs {
+        let (at, reference) = (&r.at, r.reference);
+        let dir = match r.stage {
+            Some(i) => format!("schemas/{i}"),
+            None => "schemas/input".to_string(),
+        };
         let from = loader
             .sources
             .get(reference.span.file)
@@ -429,7 +411,7 @@ pub fn of_playbook(loader: &Loader, cfg: &Config, root: &Node, pb: &Playbook) ->
             Some(reference.span),
         );
         if !keep {
-            set_string(&mut doc, &at, &rel);
+            doc.set_scalar_at(at, &rel);
         }
     }
     let text = pbc_compiler::resolve::emit_yaml(std::slice::from_ref(&doc));
@@ -451,32 +433,6 @@ fn stays_inside(path: &str) -> bool {
         && Path::new(path)
             .components()
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
-}
-
-enum Seg {
-    Key(&'static str),
-    Index(usize),
-}
-
-fn set_string(root: &mut Node, at: &[Seg], text: &str) {
-    let mut n = root;
-    for seg in at {
-        let next = match (&mut n.value, seg) {
-            (YValue::Map(entries), Seg::Key(k)) => entries
-                .iter_mut()
-                .find(|e| e.key_str() == *k)
-                .map(|e| &mut e.value),
-            (YValue::Seq(items), Seg::Index(i)) => items.get_mut(*i),
-            _ => None,
-        };
-        match next {
-            Some(x) => n = x,
-            None => return,
-        }
-    }
-    if let YValue::Scalar(s) = &mut n.value {
-        s.text = text.into();
-    }
 }
 
 #[cfg(test)]
