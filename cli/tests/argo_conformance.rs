@@ -5,6 +5,7 @@
 //! statuses, the outputs and the stages' audit entries are equal.
 
 mod argo_harness;
+mod pg_common;
 mod signing;
 
 use argo_harness::{Execution, Harness, Phase, open_up};
@@ -68,6 +69,8 @@ struct Case {
     /// Per stage with a gate: (who decides in `pbc run`, `approve` or `reject`).
     decisions: BTreeMap<String, (String, String)>,
     input: Value,
+    /// The database the workflow's pods share (`state:` in `.pbc.yaml`), if any.
+    db: Option<pg_common::Db>,
 }
 
 /// The events a stage's own execution records (its gates are the workflow's suspends; a
@@ -87,6 +90,9 @@ const EXECUTION_EVENTS: &[&str] = &[
     "policy-violation",
     "stage-output-withheld",
     "rate-limited",
+    "rollback-started",
+    "stage-rolled-back",
+    "rollback-failed",
 ];
 
 /// `(stage, event, details)` of the execution events, in order, ids of approvals and
@@ -94,6 +100,37 @@ const EXECUTION_EVENTS: &[&str] = &[
 /// An agent whose gate follows it records `stage-output` and, once approved, a
 /// `stage-passed` naming the approval; in a workflow the suspend follows the task, whose
 /// `stage-passed` carries what `stage-output` carries: the two read as one.
+/// `d` with each execution id (a run's `run-XXXXXXXX`, the harness's workflow uid) written
+/// `<execution>` (`${execution.id}` is the run's id in `pbc run` and the workflow's uid in a
+/// workflow), and recorded outputs' paths relative to the playbook's directory.
+fn without_execution_ids(d: &mut Value) {
+    let uid = argo_harness::WORKFLOW_UID;
+    let mut stack = vec![d];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) => {
+                let mut out = s.replace(uid, "<execution>");
+                while let Some(at) = out.find("run-").filter(|&at| {
+                    out.get(at + 4..at + 12)
+                        .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                }) {
+                    out.replace_range(at..at + 12, "<execution>");
+                }
+                // A recorded output's path: the case's directory locally, the ConfigMap's
+                // mount in a pod.
+                if let Some(at) = out.find("/recorded/") {
+                    let from = out[..at].rfind(' ').map_or(0, |b| b + 1);
+                    out.replace_range(from..at + 1, "");
+                }
+                *s = out;
+            }
+            Value::Array(a) => stack.extend(a.iter_mut()),
+            Value::Object(m) => stack.extend(m.values_mut()),
+            _ => {}
+        }
+    }
+}
+
 fn stage_entries(lines: &str) -> Vec<(String, String, Value)> {
     lines
         .lines()
@@ -113,6 +150,7 @@ fn stage_entries(lines: &str) -> Vec<(String, String, Value)> {
             if event == "stage-output" {
                 event = "stage-passed".into();
             }
+            without_execution_ids(&mut d);
             EXECUTION_EVENTS
                 .contains(&event.as_str())
                 .then(|| (e["stage"].as_str().unwrap_or("").to_string(), event, d))
@@ -231,6 +269,23 @@ fn workflow(case: &Case) -> (Outcome, Execution) {
         h.decisions
             .insert(format!("{stage}-approval"), what.clone());
     }
+    // The state store's password, from the Secret the pods' env names.
+    for t in wt["spec"]["templates"].as_array().unwrap() {
+        for e in t["container"]["env"].as_array().into_iter().flatten() {
+            let r = &e["valueFrom"]["secretKeyRef"];
+            if e["name"] == "PBC_STATE_PASSWORD" {
+                h.secrets.insert(
+                    (
+                        r["name"].as_str().unwrap().to_string(),
+                        r["key"].as_str().unwrap().to_string(),
+                    ),
+                    std::env::var("PBC_STATE_PASSWORD").unwrap_or_default(),
+                );
+            }
+        }
+    }
+    // A shared store: the exit handler runs twice (its undo steps run once).
+    h.exit_runs = if case.db.is_some() { 2 } else { 1 };
     let x = h.execute(&wt, &case.input);
     let pb = &wt["metadata"]["name"];
     let mut statuses = BTreeMap::new();
@@ -271,7 +326,7 @@ fn workflow(case: &Case) -> (Outcome, Execution) {
                 if upstream.iter().any(|u| {
                     matches!(
                         statuses.get(*u).map(String::as_str),
-                        Some("refused" | "blocked" | "rejected" | "expired")
+                        Some("refused" | "blocked" | "rejected" | "expired" | "failed")
                     )
                 }) =>
             {
@@ -297,6 +352,16 @@ fn workflow(case: &Case) -> (Outcome, Execution) {
                 .into_iter()
                 .filter(|(s, _, _)| s == stage),
         );
+    }
+    // The exit handler's undo steps: a stage undone is `rolled-back`, as in `pbc run`.
+    if let Some(n) = x.exit.get("rollback") {
+        for (stage, event, details) in stage_entries(&n.stdout) {
+            if event == "stage-rolled-back" {
+                statuses.insert(stage.clone(), "rolled-back".into());
+                outputs.remove(&stage);
+            }
+            entries.push((stage, event, details));
+        }
     }
     (
         Outcome {
@@ -342,6 +407,7 @@ fn refund(input: &str) -> Case {
         )]
         .into(),
         input,
+        db: None,
     }
 }
 
@@ -439,6 +505,7 @@ fn review(risk: &str, security: &str, leak: bool) -> Case {
         ]
         .into(),
         input: json!({"files_changed": 5, "lines_added": 200}),
+        db: None,
     }
 }
 
@@ -506,6 +573,7 @@ fn paging(page: bool) -> Case {
         )]
         .into(),
         input: json!({"source": "synthetic"}),
+        db: None,
     }
 }
 
@@ -523,6 +591,137 @@ fn no_page_skips_the_stage_and_its_gate() {
     assert_eq!(x.status, "Succeeded");
     assert_eq!(x.nodes["page-oncall"].phase, Phase::Skipped);
     assert_eq!(x.nodes["page-oncall-approval"].phase, Phase::Skipped);
+}
+
+/// Nightly maintenance (`action:` steps with undo steps, `on-failure: revert-to-previous`, a
+/// manual gate, a conditional one, rate limits): `verify-rollout` fails (no recorded output)
+/// unless `verify`. `db`: the pods share that PostgreSQL store (`state:`), whose stage runs
+/// the exit handler's undo steps read; none: each pod's store is its own.
+fn maintenance(verify: bool, db: Option<pg_common::Db>) -> Case {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    copy_tree(&repo().join("testdata/seeds/ops-actions"), d);
+    let state = db
+        .as_ref()
+        .map(|db| format!("state: {}\n", db.url))
+        .unwrap_or_default();
+    std::fs::write(
+        d.join(".pbc.yaml"),
+        format!(
+            "{state}{SERVE_AGENTS}notifications:\n  slack-sre: {{stdout: true}}\n  pagerduty-sre: {{stdout: true}}\n  slack-dba: {{stdout: true}}\naudit-sinks:\n  file: {{file: audit-sink.jsonl}}\n  cloudtrail: {{file: audit-sink.jsonl}}\nroles:\n  sre-team: [sam@example.com]\n  sre-lead: [lee@example.com]\n  dba-team: [dina@example.com]\n"
+        ),
+    )
+    .unwrap();
+    let actions = [
+        "k8s:get_deployment",
+        "db:estimate_migration",
+        "k8s:scale_deployment",
+        "db:apply_migration",
+        "db:rollback_migration",
+        "k8s:wait_for_ready",
+        "notify:send_message",
+    ];
+    let mut agents = String::from("actions:\n");
+    for a in actions {
+        agents.push_str(&format!("  \"{a}\": {{fixture: recorded/}}\n"));
+    }
+    std::fs::write(d.join("agents.yaml"), agents).unwrap();
+    let rec = d.join("recorded");
+    std::fs::create_dir_all(&rec).unwrap();
+    let mut outputs = vec![
+        (
+            "snapshot-deployment",
+            json!({"replicas": 3, "ready-replicas": 3, "image": "orders:41", "revision": 41}),
+        ),
+        (
+            "estimate-migration",
+            json!({"affected-rows": 120, "reversible": true, "estimated-duration": "PT2M"}),
+        ),
+        ("scale-down", json!({"replicas": 1})),
+        ("apply-migration", json!({"applied": ["0042"]})),
+        ("scale-up", json!({"replicas": 3})),
+        ("report", json!({"sent": true})),
+        // What each undo step answers.
+        ("scale-down.rollback", json!({"replicas": 3})),
+        ("apply-migration.rollback", json!({"reverted": ["0042"]})),
+        ("scale-up.rollback", json!({"replicas": 1})),
+    ];
+    if verify {
+        outputs.push(("verify-rollout", json!({"ready": true})));
+    }
+    for (stage, out) in outputs {
+        std::fs::write(rec.join(format!("{stage}.json")), out.to_string()).unwrap();
+    }
+    Case {
+        dir,
+        playbook: "nightly-maintenance.yaml".into(),
+        decisions: [(
+            "scale-down".to_string(),
+            ("sam@example.com".to_string(), "approve".to_string()),
+        )]
+        .into(),
+        input: json!({}),
+        db,
+    }
+}
+
+/// The differential on a failed maintenance: the three completed stages with undo steps are
+/// undone by the exit handler, latest first, as `pbc run` undoes them; run twice (a restarted
+/// controller), the exit handler runs no undo step again.
+#[test]
+fn a_failed_maintenance_is_rolled_back_by_the_exit_handler_as_pbc_run_rolls_it_back() {
+    let Some(db) = pg_common::fresh_db() else {
+        return;
+    };
+    let case = maintenance(false, Some(db));
+    let x = differential(&case);
+    assert_eq!(x.status, "Failed");
+    let rb = &x.exit["rollback"];
+    assert_eq!(rb.phase, Phase::Succeeded, "{}", rb.stderr);
+    let undone: Vec<String> = stage_entries(&rb.stdout)
+        .into_iter()
+        .filter(|(_, e, _)| e == "stage-rolled-back")
+        .map(|(s, _, _)| s)
+        .collect();
+    assert_eq!(undone, ["scale-up", "apply-migration", "scale-down"]);
+    // Again: nothing is undone twice, and nothing failed.
+    let again = &x.exit_again[0]["rollback"];
+    assert_eq!(again.phase, Phase::Succeeded, "{}", again.stderr);
+    assert!(
+        !again.stdout.contains("rollback-started"),
+        "{}",
+        again.stdout
+    );
+    // The notification after it says the run was rolled back.
+    assert_eq!(x.exit["notify"].phase, Phase::Succeeded);
+}
+
+/// A maintenance that succeeds: the exit handler's undo task is skipped.
+#[test]
+fn a_maintenance_that_succeeds_undoes_nothing() {
+    let Some(db) = pg_common::fresh_db() else {
+        return;
+    };
+    let x = differential(&maintenance(true, Some(db)));
+    assert_eq!(x.status, "Succeeded");
+    assert_eq!(x.exit["rollback"].phase, Phase::Skipped);
+}
+
+/// Pods with stores of their own: the exit handler cannot tell which stages completed, so its
+/// undo task fails closed and lists the undo steps for a person.
+#[test]
+fn without_a_shared_store_the_undo_task_fails_closed() {
+    let case = maintenance(false, None);
+    let (_, x) = workflow(&case);
+    assert_eq!(x.status, "Failed");
+    let rb = &x.exit["rollback"];
+    assert_eq!(rb.phase, Phase::Failed);
+    assert_eq!(rb.exit_code, Some(3), "{}", rb.stderr);
+    assert!(rb.stderr.contains("shared PostgreSQL"), "{}", rb.stderr);
+    for step in ["db:rollback_migration", "k8s:scale_deployment"] {
+        assert!(rb.stderr.contains(step), "{}", rb.stderr);
+    }
+    assert!(!rb.stdout.contains("stage-rolled-back"));
 }
 
 // ------------------------------------------------------------------ the runner image's binary

@@ -9,73 +9,18 @@
 //! fails; elsewhere the tests say so and pass. Linux only (`kill -9` and named pipes).
 #![cfg(target_os = "linux")]
 
+mod pg_common;
+
+use pg_common::{Db, connect, fresh_db};
+
 use serde_json::Value;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A hang guard, not a timing.
 const HANG: Duration = Duration::from_secs(60);
-
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-fn connect(url: &str) -> postgres::Client {
-    let mut cfg: postgres::Config = url.parse().unwrap();
-    if let Ok(pw) = std::env::var("PBC_STATE_PASSWORD") {
-        cfg.password(pw);
-    }
-    cfg.connect(postgres::NoTls)
-        .expect("the PostgreSQL test server")
-}
-
-/// A database of its own, dropped after the test.
-struct Db {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let _ = connect(&self.admin).batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
-    }
-}
-
-fn fresh_db() -> Option<Db> {
-    let admin = match std::env::var("PBC_TEST_POSTGRES_URL") {
-        Ok(u) if !u.trim().is_empty() => u,
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "PBC_TEST_POSTGRES_URL is required under CI (.ci/run starts PostgreSQL)"
-            );
-            eprintln!("skipped: set PBC_TEST_POSTGRES_URL to test the PostgreSQL store");
-            return None;
-        }
-    };
-    let name = format!(
-        "pbc_c_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    );
-    connect(&admin)
-        .batch_execute(&format!(
-            "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'"
-        ))
-        .unwrap();
-    let (base, query) = match admin.split_once('?') {
-        Some((b, q)) => (b.to_string(), format!("?{q}")),
-        None => (admin.clone(), String::new()),
-    };
-    let cut = base.rfind('/').expect("a URL with a database");
-    let url = format!("{}/{name}{query}", &base[..cut]);
-    Some(Db { admin, name, url })
-}
 
 fn step_py() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/step.py")

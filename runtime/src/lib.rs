@@ -44,8 +44,8 @@ pub use audit_against::Comparison;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
     ApprovalCounts, Begun, Fired, HISTOGRAM_BOUNDS_SECS, Histogram, KillSwitch, Latency,
-    OpenApproval, PolicyStats, Runtime, SCHEDULE_REQUESTER, default_state_dir, migrate_state,
-    state_store_exists,
+    OpenApproval, PolicyStats, Runtime, SCHEDULE_REQUESTER, WorkflowRollback, WorkflowTask,
+    default_state_dir, migrate_state, state_store_exists,
 };
 pub use load::{Compiled, LoadOptions, load, load_all};
 pub use report::{

@@ -10,7 +10,8 @@
 //! - `gate`: the check after a gate's suspend (passes on exactly `approve`, with its signed
 //!   approval statements verified when they are required or supplied);
 //! - `notify` / `exit-notify`: notifications through the configured channels;
-//! - `rollback`: lists the undo steps and fails (not run in the exit handler yet).
+//! - `rollback`: the exit handler's undo steps, for the stages the workflow completed (read
+//!   from the shared state store; with none, the steps are listed and the task fails).
 //!
 //! The playbook, its files, the agents file and `.pbc.yaml` are read from the directory the
 //! workflow's ConfigMap is mounted at (`--dir`, default `/etc/pbc`); what the runner writes goes
@@ -19,6 +20,7 @@
 mod exports;
 mod gate;
 mod notify;
+mod rollback;
 
 use crate::cli::Global;
 use crate::run::fail;
@@ -31,6 +33,9 @@ use std::process::ExitCode;
 
 /// Where the workflow's ConfigMap is mounted.
 pub const DEFAULT_DIR: &str = "/etc/pbc";
+/// The most of the audit log a task reads (its pod's log is printed from it).
+const AUDIT_READ_MAX: u64 = 64 * 1024 * 1024;
+
 /// Where a task writes what the workflow reads.
 pub const DEFAULT_OUT: &str = "/tmp/pbc";
 
@@ -65,6 +70,10 @@ pub enum RunnerCommand {
         /// The workflow's name (recorded as who started the stage).
         #[arg(long)]
         workflow: String,
+        /// The workflow's uid (`{{workflow.uid}}`), recorded with the stage's run: the exit
+        /// handler's undo steps find the workflow's stages by it.
+        #[arg(long, default_value = "")]
+        workflow_uid: String,
         /// The trigger payload (JSON).
         #[arg(long)]
         input: String,
@@ -173,8 +182,9 @@ pub enum RunnerCommand {
         #[command(flatten)]
         place: Place,
     },
-    /// The exit handler's undo steps (not run by this runner: listed for a person, and the
-    /// task fails, so that the workflow shows the rollback was not done).
+    /// The exit handler's undo steps: for each stage the workflow completed, latest first,
+    /// read from the state store the pods share (without one, the steps are listed for a
+    /// person and the task fails, so that the workflow shows the rollback was not done).
     Rollback {
         /// The playbook's name (it must be the mounted playbook's).
         #[arg(long)]
@@ -182,12 +192,20 @@ pub enum RunnerCommand {
         /// The workflow's name (`{{workflow.name}}`).
         #[arg(long)]
         workflow: String,
+        /// The workflow's uid (`{{workflow.uid}}`): the stage runs that are this workflow's.
+        #[arg(long, default_value = "")]
+        workflow_uid: String,
         /// `{{workflow.status}}`: how the run ended.
         #[arg(long)]
         status: String,
+        /// `{{workflow.failures}}`: the failed nodes (JSON).
+        #[arg(long, default_value = "[]")]
+        failures: String,
         /// The undo steps (JSON), latest stage first.
         #[arg(long)]
         steps: String,
+        #[command(flatten)]
+        place: Place,
     },
 }
 
@@ -198,6 +216,7 @@ pub fn main(g: &Global, cmd: RunnerCommand) -> ExitCode {
             playbook,
             stage,
             workflow,
+            workflow_uid,
             input,
             upstream,
             export,
@@ -208,9 +227,13 @@ pub fn main(g: &Global, cmd: RunnerCommand) -> ExitCode {
                 Ok(e) => e,
                 Err(e) => return fail(&e),
             };
-            match run_stage(
-                g, &place, &playbook, &stage, &workflow, &input, &upstream, &ex,
-            ) {
+            let task = Task {
+                playbook: &playbook,
+                stage: &stage,
+                workflow: &workflow,
+                uid: &workflow_uid,
+            };
+            match run_stage(g, &place, &task, &input, &upstream, &ex) {
                 Ok(code) => code,
                 Err(e) => fail(&e),
             }
@@ -283,19 +306,23 @@ pub fn main(g: &Global, cmd: RunnerCommand) -> ExitCode {
         RunnerCommand::Rollback {
             playbook,
             workflow,
+            workflow_uid,
             status,
+            failures,
             steps,
-        } => {
-            if status == "Succeeded" {
-                return ExitCode::SUCCESS;
-            }
-            // Which stages completed (and their outputs, which the steps' params read) is
-            // not known to the exit handler: fail closed and say what to undo.
-            eprintln!(
-                "error: playbook {playbook} workflow {workflow} ended {status}; pbc runner does not run undo steps in the exit handler (it cannot tell which stages completed). Undo by hand, for each stage that completed, latest first:\n{steps}"
-            );
-            ExitCode::from(3)
-        }
+            place,
+        } => rollback::main(
+            g,
+            &place,
+            &rollback::Ended {
+                playbook: &playbook,
+                workflow: &workflow,
+                uid: &workflow_uid,
+                status: &status,
+                failures: &failures,
+                steps: &steps,
+            },
+        ),
     }
 }
 
@@ -360,18 +387,24 @@ fn upstream(list: &[String]) -> Result<BTreeMap<String, Value>, Error> {
     Ok(m)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Which stage of which workflow a task runs.
+struct Task<'a> {
+    playbook: &'a str,
+    stage: &'a str,
+    workflow: &'a str,
+    uid: &'a str,
+}
+
 fn run_stage(
     g: &Global,
     place: &Place,
-    playbook: &str,
-    stage: &str,
-    workflow: &str,
+    t: &Task<'_>,
     input: &str,
     up: &[String],
     ex: &[exports::Export],
 ) -> Result<ExitCode, Error> {
-    let c = load(g, place, playbook)?;
+    let (stage, workflow) = (t.stage, t.workflow);
+    let c = load(g, place, t.playbook)?;
     let input = parse_json(input, "--input")?;
     let upstream = upstream(up)?;
     let agents = agents(place)?;
@@ -381,7 +414,13 @@ fn run_stage(
         requester: format!("argo:workflow/{workflow}"),
         allow_unenforced_guardrails: false,
     };
-    let r = rt.run_workflow_stage(&c, &agents, stage, input, &upstream, &opts);
+    let uid = Some(t.uid).filter(|u| !u.is_empty());
+    let task = pbc_runtime::WorkflowTask {
+        stage,
+        upstream: &upstream,
+        uid,
+    };
+    let r = rt.run_workflow_stage(&c, &agents, &task, input, &opts);
     crate::notifications::deliver(&mut rt);
     let r = r?;
     print_audit(&rt, &r.run)?;
@@ -410,7 +449,7 @@ fn run_stage(
 /// them (the pod's log). With a shared PostgreSQL store the log holds every pod's runs: only
 /// this one's lines are printed.
 fn print_audit(rt: &Runtime, run: &str) -> Result<(), Error> {
-    let text = rt.audit_text(64 * 1024 * 1024)?;
+    let text = rt.audit_text(AUDIT_READ_MAX)?;
     let mut out = String::new();
     for line in text.lines() {
         let ours = serde_json::from_str::<Value>(line)

@@ -103,7 +103,7 @@ pub fn gate_event(
 }
 
 /// What the failed nodes say: per failed task name, its exit code (when the message has one).
-fn failed_nodes(failures: &str) -> Vec<(String, Option<i64>)> {
+pub(super) fn failed_nodes(failures: &str) -> Vec<(String, Option<i64>)> {
     let nodes: Vec<Value> = serde_json::from_str(failures).unwrap_or_default();
     nodes
         .iter()

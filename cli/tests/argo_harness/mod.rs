@@ -53,6 +53,8 @@ pub struct Execution {
     pub nodes: BTreeMap<String, Node>,
     /// The exit handler's nodes.
     pub exit: BTreeMap<String, Node>,
+    /// The exit handler's nodes when it ran again ([`Harness::exit_runs`]).
+    pub exit_again: Vec<BTreeMap<String, Node>>,
     /// Task names in the order they were decided.
     pub order: Vec<String>,
 }
@@ -95,6 +97,9 @@ pub fn mount_config_maps(docs: &[Value], wt: &Value, dir: &Path) {
     }
 }
 
+/// The `{{workflow.uid}}` a harness gives its workflows unless told otherwise.
+pub const WORKFLOW_UID: &str = "5d0c7a52-0f4e-4f6b-9a57-conformance";
+
 pub struct Harness {
     pub pbc: PathBuf,
     /// The ConfigMap's files.
@@ -107,6 +112,11 @@ pub struct Harness {
     /// (`argo node set … --output-parameter approval=…`).
     pub approvals: BTreeMap<String, String>,
     pub workflow_name: String,
+    /// How many times the exit handler runs (a controller that restarts may run it again):
+    /// the later runs are [`Execution::exit_again`].
+    pub exit_runs: usize,
+    /// `{{workflow.uid}}`.
+    pub workflow_uid: String,
     /// The Secrets' values, by (secret, key).
     pub secrets: BTreeMap<(String, String), String>,
     pods: std::cell::Cell<usize>,
@@ -137,6 +147,8 @@ impl Harness {
             decisions: BTreeMap::new(),
             approvals: BTreeMap::new(),
             workflow_name: "wf-conformance".into(),
+            exit_runs: 1,
+            workflow_uid: WORKFLOW_UID.into(),
             secrets: BTreeMap::new(),
             pods: std::cell::Cell::new(0),
         }
@@ -153,6 +165,7 @@ impl Harness {
             .collect();
         let mut globals = BTreeMap::new();
         globals.insert("workflow.name".to_string(), self.workflow_name.clone());
+        globals.insert("workflow.uid".to_string(), self.workflow_uid.clone());
         globals.insert("workflow.parameters.input".to_string(), input.to_string());
         let entry = spec["entrypoint"].as_str().unwrap();
         let (nodes, order) = self.dag(&templates, &templates[entry], &globals);
@@ -176,14 +189,17 @@ impl Harness {
         };
         globals.insert("workflow.status".into(), status.into());
         globals.insert("workflow.failures".into(), Value::Array(failed).to_string());
-        let exit = match spec["onExit"].as_str() {
+        let mut exits = (0..self.exit_runs.max(1)).map(|_| match spec["onExit"].as_str() {
             Some(t) => self.dag(&templates, &templates[t], &globals).0,
             None => BTreeMap::new(),
-        };
+        });
+        let exit = exits.next().unwrap_or_default();
+        let exit_again: Vec<_> = exits.collect();
         Execution {
             status: status.into(),
             nodes,
             exit,
+            exit_again,
             order,
         }
     }
@@ -384,6 +400,10 @@ impl Harness {
         cmd.args(args).env_clear();
         for e in t["container"]["env"].as_array().into_iter().flatten() {
             let name = e["name"].as_str().unwrap();
+            if let Some(v) = e["value"].as_str() {
+                cmd.env(name, v);
+                continue;
+            }
             let r = &e["valueFrom"]["secretKeyRef"];
             let key = (
                 r["name"].as_str().unwrap().to_string(),

@@ -54,7 +54,7 @@ pub(super) struct NewRun {
     playbook: String,
     requester: String,
     input: Value,
-    frozen: FrozenRun,
+    pub(super) frozen: FrozenRun,
     rows: Vec<StageRow>,
     entry: crate::audit::AuditEntry,
     log_to: Vec<String>,
@@ -213,6 +213,7 @@ impl Runtime {
             allow_unenforced: opts.allow_unenforced_guardrails,
             only_stage: only.clone(),
             workflow: upstream.is_some(),
+            workflow_uid: None,
         };
         let run = RunRow {
             id: id.clone(),

@@ -64,6 +64,7 @@ pub use policy_stats::{Latency, PolicyStats};
 pub use schedule::{Fired, SCHEDULE_REQUESTER};
 pub use service::ApprovalCounts;
 pub use stats::{BOUNDS_SECS as HISTOGRAM_BOUNDS_SECS, Histogram};
+pub use workflow::{WorkflowRollback, WorkflowTask};
 
 // What the rooms share, for them to `use super::…`.
 use decisions::{Closing, closing_message};

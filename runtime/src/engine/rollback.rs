@@ -49,99 +49,11 @@ impl Runtime {
             done.sort_by_key(|&i| (live.stages[i].finished_at.unwrap_or(0), i));
             done.reverse();
             for i in done {
-                let Some(rb) = pb.spec.stages[i].rollback.clone() else {
-                    continue;
-                };
-                let action = rb.action.value.to_string();
-                let scope = self.scope(live, i, true);
-                let params = rb
-                    .params
-                    .as_ref()
-                    .map(|p| interpolate(&p.to_json(), &scope))
-                    .unwrap_or_else(|| json!({}));
                 let name = live.stages[i].name.clone();
-                // An undo step is an action: it never runs twice silently. One that was
-                // started before (pbc died while it ran, or it failed) is not run again.
-                if let Some(before) = self.rollback_step(&live.run.id, &name)? {
-                    let msg = match before.as_str() {
-                        "running" => "pbc stopped while this undo step ran: it may or may not have run; it is not run again (check by hand)".to_string(),
-                        other => format!("this undo step already ran once ({other}); it is not run again (check by hand)"),
-                    };
-                    let e = self.entry(
-                        live,
-                        Some(&name),
-                        "rollback-failed",
-                        "pbc",
-                        json!({"action": action, "error": msg, "interrupted": before == "running"}),
-                    );
-                    let (rid, sname) = (live.run.id.clone(), name.clone());
-                    self.commit(|tx| {
-                        Self::save_rollback_step(tx, &rid, &sname, "interrupted")?;
-                        tx.audit(e)?;
-                        Ok(())
-                    })?;
-                    failed_undo.push(format!("{name}: {msg}"));
-                    continue;
+                match self.undo_stage(live, i)? {
+                    Ok(()) => undone.push(name),
+                    Err(msg) => failed_undo.push(format!("{name}: {msg}")),
                 }
-                {
-                    let e = self.entry(
-                        live,
-                        Some(&name),
-                        "rollback-started",
-                        "pbc",
-                        json!({"action": action, "params": live.redactor.value(&params)}),
-                    );
-                    let (rid, sname) = (live.run.id.clone(), name.clone());
-                    self.commit(|tx| {
-                        Self::save_rollback_step(tx, &rid, &sname, "running")?;
-                        tx.audit(e)?;
-                        Ok(())
-                    })?;
-                }
-                let request = json!({"playbook": pb.name(), "stage": name, "input": live.run.input, "context": {}, "params": params, "prompt": null, "rollback": true});
-                let result = match live.agents.actions.get(&action).cloned() {
-                    Some(spec) => self.invoke(
-                        &spec,
-                        &request,
-                        "",
-                        &format!("{name}.rollback"),
-                        spec.timeout().unwrap_or(DEFAULT_TIMEOUT),
-                        live,
-                    ),
-                    None => Err(ExecError::Other(format!(
-                        "no executor for rollback action `{action}`"
-                    ))),
-                };
-                let (event, step, details) = match &result {
-                    Ok(_) => {
-                        live.stages[i].status = StageStatus::RolledBack;
-                        (
-                            "stage-rolled-back",
-                            "done",
-                            json!({"action": action, "params": live.redactor.value(&params)}),
-                        )
-                    }
-                    Err(e) => {
-                        let msg = live.redactor.text(&e.to_string());
-                        failed_undo.push(format!("{name}: {msg}"));
-                        (
-                            "rollback-failed",
-                            "failed",
-                            json!({"action": action, "error": msg}),
-                        )
-                    }
-                };
-                if result.is_ok() {
-                    undone.push(name.clone());
-                }
-                let e = self.entry(live, Some(&name), event, "pbc", details);
-                let (row, rid) = (live.stages[i].clone(), live.run.id.clone());
-                self.commit(|tx| {
-                    Self::save_stage(tx, &rid, &row)?;
-                    Self::save_rollback_step(tx, &rid, &row.name, step)?;
-                    tx.audit(e)?;
-                    Ok(())
-                })?;
             }
         }
         let mut status = live.run.status;
@@ -181,5 +93,127 @@ impl Runtime {
             tx.audit(e)?;
             Ok(())
         })
+    }
+
+    /// Runs stage `i`'s undo step (`rollback:` of a completed stage), at most once: a step
+    /// started before (pbc died while it ran, or it failed) is not run again. `Ok(Err(msg))`:
+    /// the step failed or was not run again, with why (redacted).
+    pub(super) fn undo_stage(
+        &mut self,
+        live: &mut Live,
+        i: usize,
+    ) -> Result<std::result::Result<(), String>> {
+        let pb = live.c.playbook.clone();
+        let Some(rb) = pb.spec.stages.get(i).and_then(|s| s.rollback.clone()) else {
+            return Ok(Ok(()));
+        };
+        let action = rb.action.value.to_string();
+        let scope = self.scope(live, i, true);
+        let params = rb
+            .params
+            .as_ref()
+            .map(|p| interpolate(&p.to_json(), &scope))
+            .unwrap_or_else(|| json!({}));
+        let name = live.stages[i].name.clone();
+        // An undo step is an action: it never runs twice silently. Starting it is a
+        // compare-and-set on its row, in the transaction that records `rollback-started`: of
+        // two processes (a retried exit handler, a second `resume`), one runs it; a step
+        // started before (pbc died while it ran, or it failed) is not run again.
+        let started = {
+            let e = self.entry(
+                live,
+                Some(&name),
+                "rollback-started",
+                "pbc",
+                json!({"action": action, "params": live.redactor.value(&params)}),
+            );
+            let (rid, sname) = (live.run.id.clone(), name.clone());
+            self.commit(|tx| {
+                let n = tx
+                    .conn()
+                    .execute(
+                        "INSERT INTO rollback_steps(run, stage, status) VALUES (?1, ?2, 'running') ON CONFLICT(run, stage) DO NOTHING",
+                        params![rid, sname],
+                    )
+                    .map_err(|e| Error::Store(e.to_string()))?;
+                if n == 1 {
+                    tx.audit(e)?;
+                }
+                Ok(n == 1)
+            })?
+        };
+        if !started {
+            let before = self
+                .rollback_step(&live.run.id, &name)?
+                .unwrap_or_else(|| "running".to_string());
+            if before == "done" {
+                // Undone already (a retried exit handler): nothing to do, nothing failed.
+                return Ok(Ok(()));
+            }
+            let msg = match before.as_str() {
+                "running" => "pbc stopped while this undo step ran: it may or may not have run; it is not run again (check by hand)".to_string(),
+                other => format!("this undo step already ran once ({other}); it is not run again (check by hand)"),
+            };
+            let e = self.entry(
+                live,
+                Some(&name),
+                "rollback-failed",
+                "pbc",
+                json!({"action": action, "error": msg, "interrupted": before == "running"}),
+            );
+            let (rid, sname) = (live.run.id.clone(), name.clone());
+            let interrupted = before == "running";
+            self.commit(|tx| {
+                if interrupted {
+                    Self::save_rollback_step(tx, &rid, &sname, "interrupted")?;
+                }
+                tx.audit(e)?;
+                Ok(())
+            })?;
+            return Ok(Err(msg));
+        }
+        let request = json!({"playbook": pb.name(), "stage": name, "input": live.run.input, "context": {}, "params": params, "prompt": null, "rollback": true});
+        let result = match live.agents.actions.get(&action).cloned() {
+            Some(spec) => self.invoke(
+                &spec,
+                &request,
+                "",
+                &format!("{name}.rollback"),
+                spec.timeout().unwrap_or(DEFAULT_TIMEOUT),
+                live,
+            ),
+            None => Err(ExecError::Other(format!(
+                "no executor for rollback action `{action}`"
+            ))),
+        };
+        let (event, step, details, outcome) = match &result {
+            Ok(_) => {
+                live.stages[i].status = StageStatus::RolledBack;
+                (
+                    "stage-rolled-back",
+                    "done",
+                    json!({"action": action, "params": live.redactor.value(&params)}),
+                    Ok(()),
+                )
+            }
+            Err(e) => {
+                let msg = live.redactor.text(&e.to_string());
+                (
+                    "rollback-failed",
+                    "failed",
+                    json!({"action": action, "error": msg}),
+                    Err(msg),
+                )
+            }
+        };
+        let e = self.entry(live, Some(&name), event, "pbc", details);
+        let (row, rid) = (live.stages[i].clone(), live.run.id.clone());
+        self.commit(|tx| {
+            Self::save_stage(tx, &rid, &row)?;
+            Self::save_rollback_step(tx, &rid, &row.name, step)?;
+            tx.audit(e)?;
+            Ok(())
+        })?;
+        Ok(outcome)
     }
 }

@@ -25,6 +25,10 @@ pub(super) struct FrozenRun {
     /// One stage of an Argo workflow (`pbc runner`): the workflow's suspends decide its gates.
     #[serde(default)]
     pub(super) workflow: bool,
+    /// The workflow's uid (`{{workflow.uid}}`): the exit handler's on-failure path finds the
+    /// stage runs of its own workflow by it, never those of an earlier one of the same name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) workflow_uid: Option<String>,
 }
 
 /// A run as the store keeps it.

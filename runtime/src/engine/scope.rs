@@ -74,9 +74,17 @@ impl Runtime {
             "stage".into(),
             json!({"name": pb.spec.stages[i].name.value}),
         );
+        // One execution id for a whole workflow: each of its stages is a run of its own, so
+        // `${execution.id}` is the workflow's uid there (the same in every stage's pod).
+        let execution = live
+            .run
+            .frozen
+            .workflow_uid
+            .as_ref()
+            .unwrap_or(&live.run.id);
         roots.insert(
             "execution".into(),
-            json!({"id": live.run.id, "start-time": rfc3339(live.run.created_at)}),
+            json!({"id": execution, "start-time": rfc3339(live.run.created_at)}),
         );
         let visible = |j: usize| {
             let s = &live.stages[j];

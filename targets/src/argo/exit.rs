@@ -94,7 +94,9 @@ impl Emitter<'_> {
                 "container": self.container(vec![
                     json!("runner"), json!("rollback"), json!("--playbook"), json!(pb.name()),
                     json!("--workflow"), json!("{{workflow.name}}"),
+                    json!("--workflow-uid"), json!("{{workflow.uid}}"),
                     json!("--status"), json!("{{workflow.status}}"),
+                    json!("--failures"), json!("{{workflow.failures}}"),
                     json!("--steps"), json!(compact_json_for_argo(&Value::Array(steps))),
                 ]),
             }));

@@ -142,6 +142,8 @@ impl Emitter<'_> {
             json!(name),
             json!("--workflow"),
             json!("{{workflow.name}}"),
+            json!("--workflow-uid"),
+            json!("{{workflow.uid}}"),
             json!("--input"),
             json!("{{workflow.parameters.input}}"),
         ];
