@@ -4,7 +4,8 @@
 Sections: the counts by severity; the top findings with file:line (linked to the commit when
 the GitHub variables are there); compliance coverage totals, from `pbc coverage --format
 json` when that command works (the slot is marked `<!-- pbc:coverage -->`; a pbc without it
-leaves the slot empty); and `pbc diff` against the pull request's base (or `diff-base`).
+leaves the slot empty); the enforcement map (`pbc enforcement --format json`: each declared
+control against the targets of `targets.emit`); and `pbc diff` against the pull request's base (or `diff-base`).
 
 Standard library only. Input comes through the environment (see action.yml). Text that
 comes from the checked files is escaped, so a pull request cannot inject Markdown or HTML
@@ -193,6 +194,66 @@ def coverage_section():
     return out
 
 
+MAX_CONTROLS = 100
+
+
+def enforcement_section():
+    """The enforcement map, from `pbc enforcement --format json`: each declared control and
+    whether each target in `targets.emit` (that runs playbooks) enforces it."""
+    code_, stdout, _ = run_pbc(
+        ["enforcement", "--format", "json", *pbc_args(), "--", *paths_input()]
+    )
+    if code_ != 0:
+        return []
+    try:
+        data = json.loads(stdout)
+    except ValueError:
+        return []
+    if not isinstance(data, dict) or not isinstance(data.get("playbooks"), list):
+        return []
+    targets = [t for t in data.get("emit") or [] if isinstance(t, str) and t != "crd"]
+    if not targets:
+        return []
+    rows, gaps = [], 0
+    for pb in data["playbooks"]:
+        if not isinstance(pb, dict):
+            continue
+        name = pb.get("name", "?")
+        if pb.get("environment"):
+            name = f"{name} ({pb['environment']})"
+        for c in pb.get("controls") or []:
+            if not isinstance(c, dict):
+                continue
+            enforced = c.get("enforced") or {}
+            cells = []
+            for t in targets:
+                ok = isinstance(enforced.get(t), str)
+                gaps += 0 if ok else 1
+                cells.append("✅" if ok else "❌ not enforced")
+            where = code(f"{c.get('file', '')}:{c.get('line', 1)}")
+            rows.append(
+                f"| {escape_md(name)} | {code(c.get('declared', ''))} | {where} | "
+                + " | ".join(cells)
+                + " |"
+            )
+    if not rows:
+        return []
+    out = [
+        "### Enforcement map",
+        "",
+        f"{gaps} declared control(s) not enforced by a target in `targets.emit` "
+        "(`pbc enforcement` prints what enforces each).",
+        "",
+        "| playbook | control | where | " + " | ".join(escape_md(t) for t in targets) + " |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in targets) + " |",
+        *rows[:MAX_CONTROLS],
+        "",
+    ]
+    if len(rows) > MAX_CONTROLS:
+        out += [f"{len(rows) - MAX_CONTROLS} more: run `pbc enforcement` locally.", ""]
+    return out
+
+
 def diff_section():
     base = os.environ.get("PBC_DIFF_BASE") or os.environ.get("PBC_PR_BASE") or ""
     if not base:
@@ -230,7 +291,9 @@ def main():
     except (OSError, ValueError) as e:
         warn("pbc", f"no check report to summarise: {e}")
         report = {}
-    lines = findings_section(report) + coverage_section() + diff_section()
+    lines = (
+        findings_section(report) + coverage_section() + enforcement_section() + diff_section()
+    )
     with open(target, "a", encoding="utf-8") as f:
         f.write("\n".join(lines).rstrip("\n") + "\n")
     print(f"pbc: job summary written ({len(lines)} lines)")

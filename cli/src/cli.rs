@@ -156,6 +156,24 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
         format: ReportFormat,
     },
+    /// The enforcement map: for every control each playbook declares (gate, approvers, SLA,
+    /// escalation, guardrail, policy, rate limit, audit sink, rollback, risk), what enforces
+    /// it in each target, or "not enforced".
+    ///
+    /// Read with the configuration: a shared PostgreSQL `state:` and
+    /// `approvals.require-signature` change what the Argo runner enforces. With
+    /// `targets.emit` in `.pbc.yaml`, `pbc check` reports a control a listed target does not
+    /// enforce (PB6005).
+    Enforcement {
+        /// Files or directories (as for `pbc check`). Without PATH: `.`.
+        paths: Vec<PathBuf>,
+        /// Only this target's column (local, serve, argo, langgraph, crd).
+        #[arg(long, value_name = "T")]
+        target: Option<String>,
+        /// Output format: markdown (a job summary) or json.
+        #[arg(long, value_enum, default_value_t = crate::enforcement::MapFormat::Markdown)]
+        format: crate::enforcement::MapFormat,
+    },
     /// Semantic diff, per environment and playbook, between a git revision and the working
     /// tree.
     ///
@@ -459,6 +477,11 @@ pub fn run() -> ExitCode {
             catalogs,
             format,
         } => crate::commands::coverage(&g, paths, env, catalogs, format),
+        Command::Enforcement {
+            paths,
+            target,
+            format,
+        } => crate::enforcement::main(&g, paths, target, format),
         Command::Diff {
             base,
             paths,

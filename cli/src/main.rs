@@ -4,6 +4,7 @@ mod audit;
 mod build;
 mod cli;
 mod commands;
+mod enforcement;
 mod notifications;
 mod policy;
 mod reports;

@@ -91,48 +91,10 @@ pub fn coverage(
         Ok(x) => x,
         Err(code) => return code,
     };
-    let units = match check::discover(&paths) {
-        Ok(u) => u,
-        Err(e) => return usage_error(e),
+    let inputs = match playbook_inputs(&loader, &paths, env.as_deref(), &mut diags) {
+        Ok(i) => i,
+        Err(code) => return code,
     };
-    let opts = pbc_compiler::resolve::ResolveOptions::default();
-    let mut inputs: Vec<(Option<String>, Vec<pbc_compiler::yaml::Node>)> = Vec::new();
-    for tree in &units.trees {
-        match pbc_compiler::resolve::resolve(&loader, tree, &opts) {
-            Ok(res) => {
-                diags.extend(res.diags);
-                inputs.push((check::environment(tree), res.docs));
-            }
-            Err(e) => return usage_error(e),
-        }
-    }
-    let mut loose = Vec::new();
-    for (f, _) in &units.files {
-        match loader.load(f) {
-            Ok(l) => {
-                diags.extend(l.diags.iter().cloned());
-                loose.extend(l.docs.iter().map(|d| d.root.clone()));
-            }
-            Err(e) => diags.push(check::load_error_diag(&loader, &e)),
-        }
-    }
-    if !loose.is_empty() {
-        inputs.push((None, loose));
-    }
-    if let Some(e) = &env {
-        let known: Vec<String> = inputs.iter().filter_map(|(x, _)| x.clone()).collect();
-        if !known.contains(e) {
-            return usage_error(format!(
-                "no environment `{e}` under the given paths (found: {})",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ));
-        }
-        inputs.retain(|(x, _)| x.as_deref() == Some(e.as_str()));
-    }
     let comp = pbc_lints::Compliance::load(&cfg, &loader, &mut diags);
     // What the report reads must be sound: the playbooks' model, and every compliance tag
     // (an unknown or ambiguous one would silently claim nothing).
@@ -182,6 +144,63 @@ pub fn coverage(
     };
     let _ = std::io::stdout().write_all(text.as_bytes());
     ExitCode::SUCCESS
+}
+
+/// An environment (none: loose files) and its resolved documents.
+pub(crate) type EnvDocs = (Option<String>, Vec<pbc_compiler::yaml::Node>);
+
+/// The documents under `paths`, resolved (overlays applied), grouped by environment (loose
+/// files last, with none); only environment `env` when given (an unknown one is a usage
+/// error). Loading and overlay problems go to `diags`.
+pub(crate) fn playbook_inputs(
+    loader: &Loader,
+    paths: &[PathBuf],
+    env: Option<&str>,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<Vec<EnvDocs>, ExitCode> {
+    let units = match check::discover(paths) {
+        Ok(u) => u,
+        Err(e) => return Err(usage_error(e)),
+    };
+    let opts = pbc_compiler::resolve::ResolveOptions::default();
+    let mut inputs: Vec<EnvDocs> = Vec::new();
+    for tree in &units.trees {
+        match pbc_compiler::resolve::resolve(loader, tree, &opts) {
+            Ok(res) => {
+                diags.extend(res.diags);
+                inputs.push((check::environment(tree), res.docs));
+            }
+            Err(e) => return Err(usage_error(e)),
+        }
+    }
+    let mut loose = Vec::new();
+    for (f, _) in &units.files {
+        match loader.load(f) {
+            Ok(l) => {
+                diags.extend(l.diags.iter().cloned());
+                loose.extend(l.docs.iter().map(|d| d.root.clone()));
+            }
+            Err(e) => diags.push(check::load_error_diag(loader, &e)),
+        }
+    }
+    if !loose.is_empty() {
+        inputs.push((None, loose));
+    }
+    if let Some(e) = env {
+        let known: Vec<String> = inputs.iter().filter_map(|(x, _)| x.clone()).collect();
+        if !known.iter().any(|k| k == e) {
+            return Err(usage_error(format!(
+                "no environment `{e}` under the given paths (found: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+        inputs.retain(|(x, _)| x.as_deref() == Some(e));
+    }
+    Ok(inputs)
 }
 
 /// The git state of the reported paths: `HEAD`'s commit, and whether any reported path or

@@ -263,6 +263,7 @@ pub fn check_document(
         schema_paths: &cfg.schema_paths,
     };
     let analysis = crate::sema::analyze(&pb, &cx, diags);
+    crate::enforcement::check::check(&pb, cfg, diags);
     let pctx = PlaybookCtx {
         doc,
         playbook: &pb,

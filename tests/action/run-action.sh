@@ -245,6 +245,12 @@ run_action warning-ok "$covbin" "paths=playbooks/overlays/production
 playbooks/base"
 expect_in "$out/summary.md" "### Compliance coverage"
 expect_in "$out/summary.md" "| production | SOC 2 &lt;TSC&gt; | 3 | 1 | 0 | 57 | 61 |"
+#    The enforcement map (the real pbc): the gate everywhere, its approvers not in Argo (no
+#    signed approvals configured) nor LangGraph.
+expect_in "$out/summary.md" "### Enforcement map"
+expect_in "$out/summary.md" "| playbook | control | where | local | serve | argo | langgraph |"
+expect_in "$out/summary.md" "| review (production) | \`approval: manual\` | \`playbooks/base/review.yaml:12\` | ✅ | ✅ | ✅ | ✅ |"
+expect_in "$out/summary.md" "| review (production) | \`approvers: release-manager\` | \`playbooks/base/review.yaml:13\` | ✅ | ✅ | ❌ not enforced | ❌ not enforced |"
 expect_eq "$(field "$out/result.json" outcome)" success "warning-ok: outcome"
 expect_eq "$(field "$out/result.json" outputs.errors)" 0 "warning-ok: errors output"
 expect_eq "$(field "$out/result.json" outputs.warnings)" 1 "warning-ok: warnings output"

@@ -163,6 +163,9 @@ pub struct TargetSettings {
     /// evidence counts a construct only when each of them enforces it
     /// ([`crate::enforcement`]).
     pub emit: Vec<crate::enforcement::Target>,
+    /// `emit` is written in the configuration: then a control a listed target does not
+    /// enforce is an error (`crate::enforcement::check`); the default claims nothing.
+    pub emit_set: bool,
 }
 
 impl Default for TargetSettings {
@@ -172,6 +175,7 @@ impl Default for TargetSettings {
             check_image: "docker.io/library/busybox:1.37.0".into(),
             crd_group: "agenticops.io".into(),
             emit: crate::enforcement::TARGETS.to_vec(),
+            emit_set: false,
         }
     }
 }

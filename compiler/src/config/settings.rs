@@ -120,6 +120,7 @@ impl Config {
         }
         emit.sort();
         self.targets.emit = emit;
+        self.targets.emit_set = true;
     }
 
     /// `tls: {ca-file: PATH}` (relative to the configuration file).

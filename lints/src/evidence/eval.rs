@@ -3,7 +3,7 @@
 //! and what is missing, each with the span it refers to.
 
 use super::*;
-use pbc_compiler::enforcement::{mechanism, unenforced};
+use pbc_compiler::enforcement::{mechanism_in, unenforced_in};
 
 /// What a claim covers: the whole playbook, or one stage (by index).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,7 +101,7 @@ const SINK_FOR_LOG: &str =
 /// constructs it rests on (the enforcement table, config `targets.emit`).
 fn enforced_where_run(kind: EvidenceKind, at: Span, settings: &Settings, out: &mut Outcome) {
     for c in kind.constructs() {
-        let gaps = unenforced(*c, &settings.targets);
+        let gaps = unenforced_in(*c, &settings.targets, settings.deployment);
         if gaps.is_empty() {
             continue;
         }
@@ -113,7 +113,7 @@ fn enforced_where_run(kind: EvidenceKind, at: Span, settings: &Settings, out: &m
                 target_list(&gaps)
             ),
             at,
-            hint: enforcing_hint(*c),
+            hint: enforcing_hint(*c, settings.deployment),
         });
     }
 }
@@ -126,11 +126,11 @@ fn target_list(ts: &[Target]) -> String {
 }
 
 /// What to do about a construct a deployment target does not enforce.
-fn enforcing_hint(c: Construct) -> String {
+fn enforcing_hint(c: Construct, d: pbc_compiler::enforcement::Deployment) -> String {
     let enforcing: Vec<Target> = pbc_compiler::enforcement::TARGETS
         .iter()
         .copied()
-        .filter(|t| t.executes() && mechanism(c, *t).is_some())
+        .filter(|t| t.executes() && mechanism_in(c, *t, d).is_some())
         .collect();
     if enforcing.is_empty() {
         return format!("no target enforces `{}` yet: do not rely on it", c.name());
@@ -672,7 +672,7 @@ fn conditional_gate(c: &mut Ctx<'_>, s: &StageFacts, g: &Gate<'_>, env: &str, se
         });
     let gate_at = s.approval_span.unwrap_or(s.name_span);
     match policy {
-        Some((name, span)) if unenforced(Construct::Policy, &settings.targets).is_empty() => c
+        Some((name, span)) if unenforced_in(Construct::Policy, &settings.targets, settings.deployment).is_empty() => c
             .found(
                 || {
                     format!(

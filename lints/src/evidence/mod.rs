@@ -237,6 +237,9 @@ pub struct Settings {
     pub always_on_policies: Vec<String>,
     /// `targets.emit`: the targets the playbooks are deployed through (default all).
     pub targets: Vec<Target>,
+    /// What the configuration says about the deployment (a shared store, signed
+    /// approvals): cells of the enforcement table depend on it.
+    pub deployment: pbc_compiler::enforcement::Deployment,
     /// `compliance.applicability`: the Statement of Applicability.
     pub applicability: Vec<Applicability>,
 }
@@ -249,6 +252,7 @@ impl Default for Settings {
             audit_sinks: Vec::new(),
             always_on_policies: Vec::new(),
             targets: TARGETS.to_vec(),
+            deployment: Default::default(),
             applicability: Vec::new(),
         }
     }
@@ -268,6 +272,7 @@ impl Settings {
                 .map(|(n, _)| n.clone())
                 .collect(),
             targets: cfg.targets.emit.clone(),
+            deployment: pbc_compiler::enforcement::Deployment::from_config(cfg),
             applicability: cfg.applicability.clone(),
         }
     }

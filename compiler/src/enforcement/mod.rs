@@ -8,10 +8,24 @@
 //! nothing stops a run that ignores it. When a target learns to enforce a construct, its cell
 //! changes here and nowhere else.
 //!
+//! Some cells depend on how the targets are configured ([`Deployment`]): the Argo runner
+//! counts rate limits and runs undo steps only with a state store its pods share, and checks
+//! who approved only with signed approvals. [`mechanism`] is the table without
+//! configuration (what evidence relies on); [`mechanism_in`] reads it.
+//!
+//! [`declared`] lists the controls a playbook declares, [`check`] reports those a target in
+//! `targets.emit` does not enforce, and `pbc enforcement` prints the map.
+//!
 //! The CRD target emits data only: pbc ships no controller that runs a `Playbook` custom
 //! resource, so it executes nothing and enforces nothing ([`Target::executes`]); an
 //! environment that emits only the CRD has no run whose gates could be skipped, and evidence
 //! ignores it.
+
+pub mod check;
+pub mod declared;
+
+pub use check::CODES;
+pub use declared::{Declared, declared};
 
 /// A target a playbook is deployed through (config `targets.emit` names them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -155,9 +169,9 @@ pub const GATE: Row = Row {
 /// asserts who decides. Serve: the same rule on an authenticated identity (bearer token
 /// or OIDC, `serve/src/auth.rs`). Argo: whoever may resume the workflow supplies the
 /// decision; only with `approvals.require-signature: true` does `pbc runner gate` check
-/// who (a signed statement from a listed approver, `runtime/src/approval_sig.rs`). The
-/// cell stays empty because the table does not yet read the configuration: evidence errs
-/// on the side of not claiming. LangGraph: `approvers()` lists who may decide; the host
+/// who (a signed statement from a listed approver, `runtime/src/approval_sig.rs`): the
+/// cell is [`mechanism_in`]'s, given the configuration; without it, evidence errs on the
+/// side of not claiming. LangGraph: `approvers()` lists who may decide; the host
 /// records any decision (`decide()` checks no identity).
 pub const APPROVERS: Row = Row {
     construct: Construct::Approvers,
@@ -236,8 +250,7 @@ pub const POLICY: Row = Row {
 /// Rate limits. Local and serve: counted in the state store across runs
 /// (`runtime/src/engine/step.rs`). Argo: each task has its own state in the pod, so no
 /// count spans runs, unless the configuration's `state:` names a PostgreSQL store the pods
-/// share (then counted as locally; the cell stays empty until the table reads the
-/// configuration). LangGraph: none.
+/// share (then counted as locally: [`mechanism_in`]). LangGraph: none.
 pub const RATE_LIMIT: Row = Row {
     construct: Construct::RateLimit,
     cells: [
@@ -265,8 +278,8 @@ pub const AUDIT_SINK: Row = Row {
 
 /// Rollback. Local and serve: on failure, the undo steps of the completed stages run in
 /// reverse order, once each (`runtime/src/engine/rollback.rs`). Argo: the exit handler's
-/// `pbc runner rollback` lists the undo steps and fails; it does not run them yet.
-/// LangGraph: none.
+/// `pbc runner rollback` runs them only with a shared PostgreSQL `state:` (without one it
+/// lists them and fails): [`mechanism_in`]. LangGraph: none.
 pub const ROLLBACK: Row = Row {
     construct: Construct::Rollback,
     cells: [
@@ -324,6 +337,55 @@ pub fn unenforced(construct: Construct, targets: &[Target]) -> Vec<Target> {
         .collect()
 }
 
+/// What the configuration says about the deployment, beyond `targets.emit`: the facts some
+/// cells of the table depend on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Deployment {
+    /// `state:` names a PostgreSQL store, which the runner pods share.
+    pub shared_state: bool,
+    /// `approvals.require-signature: true`: a gate passes only on a signed statement.
+    pub signed_approvals: bool,
+}
+
+impl Deployment {
+    /// The facts `cfg` states.
+    pub fn from_config(cfg: &crate::config::Config) -> Deployment {
+        Deployment {
+            shared_state: cfg
+                .state
+                .as_deref()
+                .is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://")),
+            signed_approvals: cfg.approvals.require_signature,
+        }
+    }
+}
+
+/// How `target` enforces `construct` in deployment `d`: [`mechanism`], plus what the Argo
+/// runner enforces given a shared store or signed approvals.
+pub fn mechanism_in(construct: Construct, target: Target, d: Deployment) -> Option<&'static str> {
+    match (construct, target) {
+        (Construct::Approvers, Target::Argo) if d.signed_approvals => {
+            Some("`pbc runner gate`: a signed statement from a listed approver")
+        }
+        (Construct::RateLimit, Target::Argo) if d.shared_state => {
+            Some("`pbc runner run` counts in the shared PostgreSQL store")
+        }
+        (Construct::Rollback, Target::Argo) if d.shared_state => {
+            Some("the exit handler's `pbc runner rollback` runs the undo steps")
+        }
+        _ => mechanism(construct, target),
+    }
+}
+
+/// The executing targets among `targets` that do not enforce `construct` in deployment `d`.
+pub fn unenforced_in(construct: Construct, targets: &[Target], d: Deployment) -> Vec<Target> {
+    targets
+        .iter()
+        .copied()
+        .filter(|t| t.executes() && mechanism_in(construct, *t, d).is_none())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,6 +411,31 @@ mod tests {
         assert_eq!(
             unenforced(Construct::Approvers, TARGETS),
             vec![Target::Argo, Target::Langgraph]
+        );
+    }
+
+    #[test]
+    fn the_argo_runner_enforces_more_with_a_shared_store_and_signed_approvals() {
+        let none = Deployment::default();
+        let shared = Deployment {
+            shared_state: true,
+            ..none
+        };
+        let signed = Deployment {
+            signed_approvals: true,
+            ..none
+        };
+        for c in [Construct::RateLimit, Construct::Rollback] {
+            assert!(mechanism_in(c, Target::Argo, none).is_none());
+            assert!(mechanism_in(c, Target::Argo, shared).is_some());
+            assert!(mechanism_in(c, Target::Argo, signed).is_none());
+            assert!(mechanism_in(c, Target::Langgraph, shared).is_none());
+        }
+        assert!(mechanism_in(Construct::Approvers, Target::Argo, shared).is_none());
+        assert!(mechanism_in(Construct::Approvers, Target::Argo, signed).is_some());
+        assert_eq!(
+            unenforced_in(Construct::Approvers, TARGETS, signed),
+            vec![Target::Langgraph]
         );
     }
 }
