@@ -216,26 +216,36 @@ fn resume_all(app: &App) -> Result<Vec<String>, pbc_runtime::Error> {
     Ok(ids)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Waits for SIGTERM or SIGINT. The handlers are registered when this is called, not when
+/// the future is first polled: the server says it listens only after, so a signal sent
+/// the moment it does is never lost to the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    #[cfg(unix)]
+    let int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    async move {
+        #[cfg(unix)]
+        {
+            let recv = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = recv(term) => {},
+                _ = recv(int) => {},
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }
 
 /// Loads, resumes, listens until SIGTERM or SIGINT. `Err` carries the exit code's reason:
@@ -342,6 +352,7 @@ pub fn serve(o: &Options) -> Result<(), pbc_runtime::Error> {
             tasks.push(tokio::spawn(reload::watch(app.clone(), o.clone(), hup)));
         }
         let service = router(app, max_body).into_make_service_with_connect_info::<SocketAddr>();
+        let shutdown = shutdown_signal();
         let r = match tls {
             Some(cfg) => {
                 use axum::serve::ListenerExt;
@@ -350,13 +361,13 @@ pub fn serve(o: &Options) -> Result<(), pbc_runtime::Error> {
                 tracing::info!(addr = %addr, "listening on https://{addr}");
                 // `tap_io` gives the connection's peer address to the handlers.
                 axum::serve(listener.tap_io(|_| {}), service)
-                    .with_graceful_shutdown(shutdown_signal())
+                    .with_graceful_shutdown(shutdown)
                     .await
             }
             None => {
                 tracing::info!(addr = %addr, "listening on http://{addr}");
                 axum::serve(listener, service)
-                    .with_graceful_shutdown(shutdown_signal())
+                    .with_graceful_shutdown(shutdown)
                     .await
             }
         }
