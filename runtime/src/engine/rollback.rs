@@ -99,11 +99,12 @@ impl Runtime {
                     })?;
                 }
                 let request = json!({"playbook": pb.name(), "stage": name, "input": live.run.input, "context": {}, "params": params, "prompt": null, "rollback": true});
-                let result = match live.agents.actions.get(&action).cloned() {
+                let result = match live.agents.action(&action).cloned() {
                     Some(spec) => self.invoke(
                         &spec,
                         &request,
                         "",
+                        Some(&action),
                         &format!("{name}.rollback"),
                         spec.timeout().unwrap_or(DEFAULT_TIMEOUT),
                         live,

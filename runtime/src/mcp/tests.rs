@@ -1,0 +1,127 @@
+use super::*;
+use crate::agents::Agents;
+use rmcp::model::ContentBlock;
+use serde_json::json;
+
+fn agents(text: &str) -> Result<Agents, String> {
+    Agents::from_str(text, Path::new("/srv/ops"))
+}
+
+#[test]
+fn an_exact_action_beats_its_layer_wildcard() {
+    let a = agents(
+        r#"actions:
+  "k8s:*": {mcp: {command: [./bin/k8s-mcp, --read-only], tool: "{layer}_{function}"}}
+  "k8s:drain_node": {command: [./drain]}
+"#,
+    )
+    .unwrap();
+    assert_eq!(a.action("k8s:drain_node").unwrap().kind(), "command");
+    let m = a.action("k8s:cordon_node").unwrap();
+    assert_eq!(m.kind(), "mcp");
+    let spec = m.mcp.as_ref().unwrap();
+    assert_eq!(spec.tool_for("k8s:cordon_node"), "k8s_cordon_node");
+    // A relative program is taken relative to the agents file.
+    assert_eq!(spec.server(), "/srv/ops/./bin/k8s-mcp --read-only");
+    assert!(a.action("db:apply").is_none());
+}
+
+#[test]
+fn the_default_tool_is_the_function() {
+    let a = agents(r#"actions: {"k8s:*": {mcp: {url: "http://127.0.0.1:9/mcp"}}}"#).unwrap();
+    let spec = a
+        .action("k8s:get_node")
+        .and_then(|s| s.mcp.as_ref())
+        .unwrap();
+    assert_eq!(spec.tool_for("k8s:get_node"), "get_node");
+}
+
+#[test]
+fn bad_mcp_executors_are_refused() {
+    for (text, says) in [
+        (
+            r#"actions: {"k8s:*": {mcp: {}}}"#,
+            "exactly one of `command` and `url`",
+        ),
+        (
+            r#"actions: {"k8s:*": {mcp: {command: [x], url: "http://h/mcp"}}}"#,
+            "exactly one of `command` and `url`",
+        ),
+        (
+            r#"actions: {"k8s:*": {mcp: {url: "ftp://h"}}}"#,
+            "http:// or https://",
+        ),
+        (r#"actions: {"k8s:*": {mcp: {command: []}}}"#, "is empty"),
+        (
+            r#"actions: {"k8s:*": {mcp: {command: [x], headers-from-env: {A: B}}}}"#,
+            "needs `url`",
+        ),
+        (
+            r#"actions: {"k8s:*": {mcp: {command: [x], tool: "{verb}"}}}"#,
+            "only `{layer}`",
+        ),
+        (r#"agents: {m: {mcp: {command: [x]}}}"#, "for actions"),
+        (r#"actions: {"k8s*": {mcp: {command: [x]}}}"#, "`LAYER:*`"),
+        (
+            r#"actions: {"k8s:*": {mcp: {command: [x]}, command: [y]}}"#,
+            "exactly one of",
+        ),
+    ] {
+        let e = agents(text).unwrap_err();
+        assert!(e.contains(says), "{text}: {e}");
+    }
+}
+
+#[test]
+fn arguments_are_checked_against_the_input_schema() {
+    let schema = json!({
+        "type": "object",
+        "properties": {"node": {"type": "string"}, "grace": {"type": "integer"}},
+        "required": ["node"],
+    });
+    assert!(check_arguments("drain", &schema, &json!({"node": "n1", "grace": 30})).is_ok());
+    let e = check_arguments("drain", &schema, &json!({"grace": "30"})).unwrap_err();
+    let ExecError::Refused(msg) = e else {
+        panic!("{e:?}")
+    };
+    assert!(msg.contains("not called"), "{msg}");
+    assert!(msg.contains("\"node\" is a required property"), "{msg}");
+    assert!(msg.contains("/grace"), "{msg}");
+}
+
+fn result(content: Vec<ContentBlock>, structured: Option<Value>, error: bool) -> CallToolResult {
+    let mut r = if error {
+        CallToolResult::error(content)
+    } else {
+        CallToolResult::success(content)
+    };
+    r.structured_content = structured;
+    r
+}
+
+#[test]
+fn the_output_is_the_structured_content_else_the_text_as_json() {
+    let r = result(
+        vec![ContentBlock::text("ignored")],
+        Some(json!({"a": 1})),
+        false,
+    );
+    assert_eq!(output("t", r).unwrap(), json!({"a": 1}));
+    let r = result(vec![ContentBlock::text(r#"{"b": [2]}"#)], None, false);
+    assert_eq!(output("t", r).unwrap(), json!({"b": [2]}));
+    let r = result(vec![ContentBlock::text("not json")], None, false);
+    assert!(matches!(output("t", r), Err(ExecError::BadOutput(_))));
+    let r = result(vec![], None, false);
+    assert!(matches!(output("t", r), Err(ExecError::BadOutput(_))));
+}
+
+#[test]
+fn a_result_marked_is_error_fails() {
+    let r = result(
+        vec![ContentBlock::text("node n9 not found")],
+        Some(json!({})),
+        true,
+    );
+    let e = output("drain_node", r).unwrap_err().to_string();
+    assert_eq!(e, "tool `drain_node` reported an error: node n9 not found");
+}
