@@ -383,6 +383,9 @@ impl Runtime {
         )
     }
 
+    /// Runs an executor once; `action` is the stage's `LAYER:FUNCTION` (an `mcp` executor's
+    /// tool), `None` for an agent.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn invoke(
         &self,
         spec: &ExecutorSpec,
