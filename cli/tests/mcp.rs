@@ -17,7 +17,8 @@ use std::time::Instant;
 const CLUSTER: &str = r#"{"nodes": [
   {"name": "node-7", "ready": true, "schedulable": true,
    "pods": [{"name": "web-1"}, {"name": "web-2"}, {"name": "fluentd-x", "daemonset": true}]},
-  {"name": "node-8", "ready": true, "schedulable": true, "pods": []}
+  {"name": "node-8", "ready": true, "schedulable": true, "pods": []},
+  {"name": "node-9", "ready": true, "schedulable": true, "pods": [{"name": "db-0", "pdb": true}]}
 ]}"#;
 
 /// A directory with the node-maintenance playbook, a fake cluster and an agents file whose
@@ -369,6 +370,45 @@ fn node_maintenance_runs_end_to_end_over_streamable_http() {
     // The token is never written to the audit log.
     let log = std::fs::read_to_string(lab.path().join("st/audit.jsonl")).unwrap();
     assert!(!log.contains("s3cr3t"), "the token leaked");
+}
+
+#[test]
+fn a_failed_drain_is_rolled_back_through_the_servers_tools() {
+    let Some(lab) = Lab::new() else { return };
+    std::fs::write(
+        lab.path().join("input.json"),
+        r#"{"node": "node-9", "reason": "kernel upgrade", "grace-seconds": 5}"#,
+    )
+    .unwrap();
+    let o = lab.run("node-maintenance.yaml", "input.json");
+    let v = json_of(&o);
+    assert_eq!(v["status"], "waiting-approval", "{}", text(&o));
+    let run = v["run"].as_str().unwrap().to_string();
+    let id = v["stages"]["drain-node"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = lab.pbc(&["approve", &id, "--as", "sam@example.com"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = lab.pbc(&["resume", &run, "--format", "json"]);
+    let v = json_of(&o);
+    assert_eq!(v["status"], "rolled-back", "{}", text(&o));
+    assert_eq!(v["stages"]["drain-node"]["status"], "failed");
+    assert_eq!(v["stages"]["cordon-node"]["status"], "rolled-back");
+    // The cordon's undo step is the server's uncordon_node.
+    assert_eq!(
+        lab.tool_calls(),
+        ["get_node", "cordon_node", "drain_node", "uncordon_node"]
+    );
+    assert_eq!(lab.cluster()["nodes"][2]["schedulable"], true);
+    let audit = lab.audit();
+    let err = stage_events(&audit, "stage-failed")[0]["details"]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("PodDisruptionBudget"), "{err}");
+    assert_eq!(stage_events(&audit, "stage-rolled-back").len(), 1);
+    lab.verify();
 }
 
 #[test]

@@ -91,6 +91,9 @@ def drain_node(node: str, grace_seconds: int, ignore_daemonsets: bool = True) ->
         # A failure the tool reports: a result with isError and this text.
         raise ToolError(f"node {node} is not cordoned")
     evicted = [p["name"] for p in n["pods"] if not (ignore_daemonsets and p.get("daemonset"))]
+    blocked = [p["name"] for p in n["pods"] if p["name"] in evicted and p.get("pdb")]
+    if blocked:
+        raise ToolError(f"cannot evict {', '.join(blocked)}: a PodDisruptionBudget allows no disruption")
     n["pods"] = [p for p in n["pods"] if p["name"] not in evicted]
     save(state)
     return {"node": node, "evicted": evicted, "remaining": len(n["pods"]), "grace_seconds": grace_seconds}

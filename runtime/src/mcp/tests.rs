@@ -125,3 +125,36 @@ fn a_result_marked_is_error_fails() {
     let e = output("drain_node", r).unwrap_err().to_string();
     assert_eq!(e, "tool `drain_node` reported an error: node n9 not found");
 }
+
+#[test]
+fn a_call_works_from_a_blocking_task_of_a_server_runtime() {
+    // `pbc serve` runs the engine in tokio's blocking pool: the call's own runtime must start
+    // there (a program that does not exist fails without a panic).
+    let spec = McpSpec {
+        command: Some(vec!["/nonexistent/mcp-server".into()]),
+        url: None,
+        headers_from_env: Default::default(),
+        tool: None,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let got = rt.block_on(async move {
+        tokio::task::spawn_blocking(move || {
+            let c = McpCall {
+                spec: &spec,
+                cwd: None,
+                action: "k8s:get_node",
+                params: &json!({}),
+                timeout: Duration::from_secs(5),
+                run: "run-1",
+                ca_file: None,
+            };
+            call(&c, &|| false)
+        })
+        .await
+        .unwrap()
+    });
+    assert!(matches!(got, Err(ExecError::Spawn { .. })), "{got:?}");
+}
