@@ -109,6 +109,13 @@ pub enum Command {
         /// conftest does), besides `check-policies:` in .pbc.yaml. Repeatable.
         #[arg(long = "policy", value_name = "DIR")]
         policy: Vec<PathBuf>,
+        /// Check actions that run on `mcp` executors, and their params, against the tools
+        /// recorded in this lock file (`pbc agents tools --lock`), offline.
+        #[arg(long, value_name = "FILE")]
+        lock: Option<PathBuf>,
+        /// The agents file that `--lock` maps actions with (default `agents.yaml`).
+        #[arg(long, value_name = "FILE", requires = "lock")]
+        agents: Option<PathBuf>,
     },
     /// Resolve the kustomization at DIR and emit a target.
     ///
@@ -312,6 +319,11 @@ pub enum Command {
         #[command(subcommand)]
         action: StateAction,
     },
+    /// The agents file's executors: `tools` lists the tools of its MCP servers.
+    Agents {
+        #[command(subcommand)]
+        action: AgentsAction,
+    },
     /// Audit-log tools.
     Audit {
         #[command(subcommand)]
@@ -367,6 +379,23 @@ pub enum RunsAction {
 }
 
 pub use crate::audit::AuditAction;
+
+#[derive(Subcommand, Debug)]
+pub enum AgentsAction {
+    /// Ask each `mcp` executor's server for its tools (tools/list) and print them; with
+    /// `--lock FILE`, write them with their input schemas for `pbc check --lock`.
+    Tools {
+        /// The agents file (default `agents.yaml`).
+        #[arg(long, value_name = "FILE")]
+        agents: Option<PathBuf>,
+        /// Write the lock file here.
+        #[arg(long, value_name = "FILE")]
+        lock: Option<PathBuf>,
+        /// How long each server may take.
+        #[arg(long, default_value = "60s")]
+        timeout: String,
+    },
+}
 
 #[derive(Subcommand, Debug)]
 pub enum StateAction {
@@ -435,7 +464,16 @@ pub fn run() -> ExitCode {
             paths,
             format,
             policy,
-        } => crate::commands::check(&g, paths, format, policy),
+            lock,
+            agents,
+        } => crate::commands::check(&g, paths, format, policy, lock, agents),
+        Command::Agents { action } => match action {
+            AgentsAction::Tools {
+                agents,
+                lock,
+                timeout,
+            } => crate::agents::tools(agents, lock, &timeout),
+        },
         Command::Build {
             dir,
             target,

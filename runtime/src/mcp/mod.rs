@@ -9,6 +9,7 @@
 //! the kill switch ends the call (and a stdio server's process group); a server that dies
 //! mid-call fails with the tail of its stderr.
 
+pub mod lock;
 mod transport;
 
 use crate::agents::McpSpec;
@@ -75,6 +76,46 @@ pub fn call(c: &McpCall<'_>, stop: &dyn Fn() -> bool) -> Result<Value, ExecError
             }
         };
         conn.finish(outcome).await
+    })
+}
+
+/// The tools of the server of `spec` (`tools/list`): name → `inputSchema`.
+pub fn list_tools(
+    spec: &McpSpec,
+    cwd: Option<&Path>,
+    ca_file: Option<&Path>,
+    timeout: Duration,
+) -> Result<std::collections::BTreeMap<String, Value>, ExecError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ExecError::Other(format!("could not start the MCP client: {e}")))?;
+    rt.block_on(async {
+        let mut conn = transport::Connection::open(spec, cwd, ca_file).await?;
+        let work = async {
+            let client = match conn.take_transport()? {
+                transport::Transport::Stdio(t) => ().serve(t).await,
+                transport::Transport::Http(t) => ().serve(t).await,
+            }
+            .map_err(|e| Failure::broken(format!("the MCP handshake failed: {e}")))?;
+            let tools = client
+                .list_all_tools()
+                .await
+                .map_err(|e| Failure::broken(format!("tools/list failed: {e}")))?;
+            let _ = client.cancel().await;
+            Ok(tools
+                .into_iter()
+                .map(|t| (t.name.to_string(), Value::Object((*t.input_schema).clone())))
+                .collect::<std::collections::BTreeMap<_, _>>())
+        };
+        let outcome = match tokio::time::timeout(timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(Failure::Ended(ExecError::Timeout(timeout))),
+        };
+        let listed = conn
+            .finish(outcome.map(|t| serde_json::to_value(t).unwrap_or_default()))
+            .await?;
+        Ok(serde_json::from_value(listed).unwrap_or_default())
     })
 }
 
@@ -173,7 +214,7 @@ async fn session(c: &McpCall<'_>, conn: &mut transport::Connection) -> Result<Va
 }
 
 /// The arguments checked against the tool's `inputSchema`.
-fn check_arguments(tool: &str, schema: &Value, args: &Value) -> Result<(), ExecError> {
+pub(crate) fn check_arguments(tool: &str, schema: &Value, args: &Value) -> Result<(), ExecError> {
     let validator = jsonschema::validator_for(schema).map_err(|e| {
         ExecError::Refused(format!(
             "the inputSchema of tool `{tool}` is not valid: {e}"

@@ -158,3 +158,59 @@ fn a_call_works_from_a_blocking_task_of_a_server_runtime() {
     });
     assert!(matches!(got, Err(ExecError::Spawn { .. })), "{got:?}");
 }
+
+#[test]
+fn the_lock_file_checks_actions_and_literal_params_offline() {
+    use super::lock::{AgentsLock, LockedServer};
+    let a = agents(
+        r#"actions:
+  "k8s:*": {mcp: {command: [./k8s-mcp]}}
+  "db:migrate": {command: [./migrate]}
+"#,
+    )
+    .unwrap();
+    let schema = json!({
+        "type": "object",
+        "properties": {"node": {"type": "string"}, "grace": {"type": "integer"}},
+        "required": ["node", "grace"],
+        "additionalProperties": false,
+    });
+    let mut lock = AgentsLock {
+        version: super::lock::VERSION,
+        actions: Default::default(),
+    };
+    lock.actions.insert(
+        "k8s:*".into(),
+        LockedServer {
+            server: "/srv/ops/./k8s-mcp".into(),
+            tools: [("drain".to_string(), schema)].into_iter().collect(),
+        },
+    );
+    // A value known only at run time is not checked; a literal is.
+    assert!(
+        lock.check(
+            &a,
+            "k8s:drain",
+            &json!({"node": "n1", "grace": "${input.grace}"})
+        )
+        .is_empty()
+    );
+    let p = lock.check(
+        &a,
+        "k8s:drain",
+        &json!({"node": 7, "grace": "${input.grace}", "force": true}),
+    );
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(p.iter().any(|m| m.contains("/node")), "{p:?}");
+    assert!(p.iter().any(|m| m.contains("force")), "{p:?}");
+    let p = lock.check(&a, "k8s:drain", &json!({"grace": 3}));
+    assert!(p[0].contains("\"node\" is a required property"), "{p:?}");
+    let p = lock.check(&a, "k8s:reboot", &json!({}));
+    assert!(p[0].contains("tool `reboot`, which the server"), "{p:?}");
+    // Not an mcp executor's action, or none at all: nothing to say.
+    assert!(lock.check(&a, "db:migrate", &json!({"x": 1})).is_empty());
+    assert!(lock.check(&a, "s3:put", &json!({})).is_empty());
+    // The text round-trips.
+    let back: AgentsLock = serde_json::from_str(&lock.to_text()).unwrap();
+    assert_eq!(back, lock);
+}
