@@ -1,10 +1,28 @@
 //! `pbc agents tools`: the tools of the agents file's `mcp` executors, and with `--lock FILE`
 //! the lock file that `pbc check --lock` reads offline (docs/mcp.md).
 
+use clap::Subcommand;
 use pbc_runtime::Agents;
 use pbc_runtime::mcp::lock::AgentsLock;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+#[derive(Subcommand, Debug)]
+pub enum AgentsAction {
+    /// Ask each `mcp` executor's server for its tools (tools/list) and print them; with
+    /// `--lock FILE`, write them with their input schemas for `pbc check --lock`.
+    Tools {
+        /// The agents file (default `agents.yaml`).
+        #[arg(long, value_name = "FILE")]
+        agents: Option<PathBuf>,
+        /// Write the lock file here.
+        #[arg(long, value_name = "FILE")]
+        lock: Option<PathBuf>,
+        /// How long each server may take.
+        #[arg(long, default_value = "60s")]
+        timeout: String,
+    },
+}
 
 /// Reads the agents file: `--agents`, else `agents.yaml` here.
 pub(crate) fn read_agents(path: Option<&Path>) -> Result<Agents, String> {

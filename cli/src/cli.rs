@@ -322,7 +322,7 @@ pub enum Command {
     /// The agents file's executors: `tools` lists the tools of its MCP servers.
     Agents {
         #[command(subcommand)]
-        action: AgentsAction,
+        action: crate::agents::AgentsAction,
     },
     /// Audit-log tools.
     Audit {
@@ -379,23 +379,6 @@ pub enum RunsAction {
 }
 
 pub use crate::audit::AuditAction;
-
-#[derive(Subcommand, Debug)]
-pub enum AgentsAction {
-    /// Ask each `mcp` executor's server for its tools (tools/list) and print them; with
-    /// `--lock FILE`, write them with their input schemas for `pbc check --lock`.
-    Tools {
-        /// The agents file (default `agents.yaml`).
-        #[arg(long, value_name = "FILE")]
-        agents: Option<PathBuf>,
-        /// Write the lock file here.
-        #[arg(long, value_name = "FILE")]
-        lock: Option<PathBuf>,
-        /// How long each server may take.
-        #[arg(long, default_value = "60s")]
-        timeout: String,
-    },
-}
 
 #[derive(Subcommand, Debug)]
 pub enum StateAction {
@@ -468,7 +451,7 @@ pub fn run() -> ExitCode {
             agents,
         } => crate::commands::check(&g, paths, format, policy, lock, agents),
         Command::Agents { action } => match action {
-            AgentsAction::Tools {
+            crate::agents::AgentsAction::Tools {
                 agents,
                 lock,
                 timeout,
