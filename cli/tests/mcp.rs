@@ -216,6 +216,24 @@ fn node_maintenance_runs_end_to_end_over_streamable_http() {
     // The token is never written to the audit log.
     let log = std::fs::read_to_string(lab.path().join("st/audit.jsonl")).unwrap();
     assert!(!log.contains("s3cr3t"), "the token leaked");
+    // A server that dies mid-call: the stage fails at once, not at its timeout.
+    lab.one_stage(
+        "crash",
+        "k8s:crash",
+        "{message: bye}",
+        "      timeout: 5m\n",
+    );
+    let start = Instant::now();
+    let o = with_token(&run_args("crash.yaml", ""));
+    assert!(start.elapsed() < HANG);
+    assert_eq!(json_of(&o)["status"], "failed", "{}", text(&o));
+    let audit = lab.audit();
+    let err = stage_events(&audit, "stage-failed")
+        .last()
+        .map(|e| e["details"]["error"].as_str().unwrap().to_string())
+        .unwrap();
+    assert!(err.starts_with("the call of tool `crash` failed"), "{err}");
+    assert!(!err.contains("rmcp::"), "{err}");
 }
 
 #[test]
@@ -254,6 +272,10 @@ fn a_failed_drain_is_rolled_back_through_the_servers_tools() {
         .to_string();
     assert!(err.contains("PodDisruptionBudget"), "{err}");
     assert_eq!(stage_events(&audit, "stage-rolled-back").len(), 1);
+    let undo = stage_events(&audit, "rollback-started");
+    assert_eq!(undo.len(), 1);
+    assert_eq!(undo[0]["details"]["tool"], "uncordon_node");
+    assert_eq!(undo[0]["details"]["params"], json!({"node": "node-9"}));
     lab.verify();
 }
 

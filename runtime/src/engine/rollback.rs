@@ -84,13 +84,14 @@ impl Runtime {
                     continue;
                 }
                 {
-                    let e = self.entry(
-                        live,
-                        Some(&name),
-                        "rollback-started",
-                        "pbc",
-                        json!({"action": action, "params": live.redactor.value(&params)}),
-                    );
+                    let mut details =
+                        json!({"action": action, "params": live.redactor.value(&params)});
+                    // An undo step on an MCP server: which tool of which server.
+                    if let Some(m) = live.agents.action(&action).and_then(|s| s.mcp.as_ref()) {
+                        details["tool"] = json!(m.tool_for(&action));
+                        details["server"] = json!(live.redactor.text(&m.server()));
+                    }
+                    let e = self.entry(live, Some(&name), "rollback-started", "pbc", details);
                     let (rid, sname) = (live.run.id.clone(), name.clone());
                     self.commit(|tx| {
                         Self::save_rollback_step(tx, &rid, &sname, "running")?;

@@ -128,7 +128,7 @@ enum Failure {
 
 impl Failure {
     fn broken(what: impl std::fmt::Display) -> Failure {
-        Failure::Broken(ExecError::Other(what.to_string()))
+        Failure::Broken(ExecError::Other(plain(&what.to_string())))
     }
 }
 
@@ -211,6 +211,18 @@ async fn session(c: &McpCall<'_>, conn: &mut transport::Connection) -> Result<Va
         .map_err(|e| Failure::broken(format!("the call of tool `{name}` failed: {e}")))?;
     let _ = client.cancel().await;
     Ok(output(&name, result)?)
+}
+
+/// An SDK error without the transport's Rust type name (`Transport [rmcp::…] error: `).
+fn plain(msg: &str) -> String {
+    let Some(start) = msg.find("Transport [") else {
+        return msg.to_string();
+    };
+    let rest = &msg[start..];
+    match rest.find("] error: ") {
+        Some(end) => format!("{}{}", &msg[..start], &rest[end + "] error: ".len()..]),
+        None => msg.to_string(),
+    }
 }
 
 /// The arguments checked against the tool's `inputSchema`.

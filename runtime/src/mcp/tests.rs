@@ -214,3 +214,14 @@ fn the_lock_file_checks_actions_and_literal_params_offline() {
     let back: AgentsLock = serde_json::from_str(&lock.to_text()).unwrap();
     assert_eq!(back, lock);
 }
+
+#[test]
+fn transport_errors_lose_their_rust_type_names() {
+    assert_eq!(
+        plain(
+            "the call of tool `crash` failed: Transport send error: Transport [rmcp::transport::worker::WorkerTransport<X<Y>>] error: Client error: refused"
+        ),
+        "the call of tool `crash` failed: Transport send error: Client error: refused"
+    );
+    assert_eq!(plain("Transport closed"), "Transport closed");
+}
