@@ -109,6 +109,13 @@ pub enum Command {
         /// conftest does), besides `check-policies:` in .pbc.yaml. Repeatable.
         #[arg(long = "policy", value_name = "DIR")]
         policy: Vec<PathBuf>,
+        /// Check actions that run on `mcp` executors, and their params, against the tools
+        /// recorded in this lock file (`pbc agents tools --lock`), offline.
+        #[arg(long, value_name = "FILE")]
+        lock: Option<PathBuf>,
+        /// The agents file that `--lock` maps actions with (default `agents.yaml`).
+        #[arg(long, value_name = "FILE", requires = "lock")]
+        agents: Option<PathBuf>,
     },
     /// Resolve the kustomization at DIR and emit a target.
     ///
@@ -330,6 +337,11 @@ pub enum Command {
         #[command(subcommand)]
         action: StateAction,
     },
+    /// The agents file's executors: `tools` lists the tools of its MCP servers.
+    Agents {
+        #[command(subcommand)]
+        action: crate::agents::AgentsAction,
+    },
     /// Audit-log tools.
     Audit {
         #[command(subcommand)]
@@ -453,7 +465,16 @@ pub fn run() -> ExitCode {
             paths,
             format,
             policy,
-        } => crate::commands::check(&g, paths, format, policy),
+            lock,
+            agents,
+        } => crate::commands::check(&g, paths, format, policy, lock, agents),
+        Command::Agents { action } => match action {
+            crate::agents::AgentsAction::Tools {
+                agents,
+                lock,
+                timeout,
+            } => crate::agents::tools(agents, lock, &timeout),
+        },
         Command::Build {
             dir,
             target,

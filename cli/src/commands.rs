@@ -18,6 +18,7 @@ pub fn all_codes() -> Vec<&'static Code> {
     v.extend(pbc_lints::codes());
     v.extend(pbc_targets::codes());
     v.extend(pbc_policy::codes());
+    v.extend(pbc_runtime::mcp::lock::CODES);
     v.sort_by_key(|c| c.id);
     v
 }
@@ -93,10 +94,26 @@ pub fn check(
     mut paths: Vec<PathBuf>,
     format: CheckFormat,
     policy_dirs: Vec<PathBuf>,
+    lock: Option<PathBuf>,
+    agents: Option<PathBuf>,
 ) -> ExitCode {
     if paths.is_empty() {
         paths.push(PathBuf::from("."));
     }
+    // `--lock`: actions on `mcp` executors checked against the recorded tools, offline.
+    let mcp = match lock {
+        Some(l) => {
+            let lock = match pbc_runtime::mcp::lock::AgentsLock::read(&l) {
+                Ok(x) => x,
+                Err(e) => return usage_error(e),
+            };
+            match crate::agents::read_agents(agents.as_deref()) {
+                Ok(a) => Some((lock, a)),
+                Err(e) => return usage_error(e),
+            }
+        }
+        None => None,
+    };
     let mut config_diags = Vec::new();
     let (loader, cfg) = match setup(g, &paths[0], &mut config_diags) {
         Ok(x) => x,
@@ -131,6 +148,9 @@ pub fn check(
             &cx.loader.sources,
             diags,
         );
+        if let Some((lock, agents)) = &mcp {
+            lock.check_playbook(agents, cx.playbook, diags);
+        }
     };
     let mut report = check::check(&loader, &units, &cfg, &extra);
     report.diags.splice(0..0, config_diags);

@@ -1,5 +1,6 @@
 //! `pbc`, the playbook compiler: a thin command line over the pbc crates.
 
+mod agents;
 mod audit;
 mod build;
 mod cli;

@@ -7,12 +7,14 @@
 //!   replay: {fixture: recorded/}
 //! actions:
 //!   "db:apply_migration": {command: [./bin/migrate]}
+//!   "k8s:*": {mcp: {command: [python3, k8s_server.py]}}
 //! roles:
 //!   security-team: [ann@example.com]
 //! ```
 //!
 //! Relative paths (a command's program when it contains `/`, a fixture directory) are taken
 //! relative to the agents file, and commands run there. A run freezes the parsed file.
+//! An action key `LAYER:*` covers every function of the layer; an exact key beats it.
 
 use pbc_compiler::model::values::parse_duration;
 use serde::{Deserialize, Serialize};
@@ -29,6 +31,9 @@ pub struct ExecutorSpec {
     pub http: Option<HttpSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixture: Option<PathBuf>,
+    /// A tool of a Model Context Protocol server (actions only): [`crate::mcp`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<McpSpec>,
     /// `30s`, `10m`, …
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
@@ -50,6 +55,45 @@ pub struct HttpSpec {
     pub api_key_env: Option<String>,
 }
 
+/// An MCP server: a program spoken to over stdio, or a streamable-HTTP endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct McpSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Request headers whose values are read from environment variables (never stored):
+    /// header name → variable name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers_from_env: BTreeMap<String, String>,
+    /// The tool's name: `{function}` and `{layer}` are the action's parts (default
+    /// `{function}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+}
+
+impl McpSpec {
+    /// The tool that action `LAYER:FUNCTION` calls.
+    pub fn tool_for(&self, action: &str) -> String {
+        let (layer, function) = action.split_once(':').unwrap_or(("", action));
+        self.tool
+            .as_deref()
+            .unwrap_or("{function}")
+            .replace("{layer}", layer)
+            .replace("{function}", function)
+    }
+
+    /// The server as the audit log names it: its command line or its URL.
+    pub fn server(&self) -> String {
+        match (&self.command, &self.url) {
+            (Some(c), _) => c.join(" "),
+            (None, Some(u)) => u.clone(),
+            (None, None) => String::new(),
+        }
+    }
+}
+
 impl ExecutorSpec {
     /// The configured timeout.
     pub fn timeout(&self) -> Option<std::time::Duration> {
@@ -59,12 +103,14 @@ impl ExecutorSpec {
             .map(|d| d.as_std())
     }
 
-    /// `command`, `http` or `fixture`.
+    /// `command`, `http`, `mcp` or `fixture`.
     pub fn kind(&self) -> &'static str {
         if self.command.is_some() {
             "command"
         } else if self.http.is_some() {
             "http"
+        } else if self.mcp.is_some() {
+            "mcp"
         } else {
             "fixture"
         }
@@ -87,6 +133,15 @@ pub struct Agents {
 }
 
 impl Agents {
+    /// The executor of action `key` (`LAYER:FUNCTION`): its own entry, else its layer's
+    /// `LAYER:*`.
+    pub fn action(&self, key: &str) -> Option<&ExecutorSpec> {
+        self.actions.get(key).or_else(|| {
+            let (layer, _) = key.split_once(':')?;
+            self.actions.get(&format!("{layer}:*"))
+        })
+    }
+
     /// Reads an agents file (YAML or JSON).
     pub fn from_file(path: &Path) -> Result<Agents, String> {
         let text = crate::files::read_text(path, "the agents file", crate::files::MAX_AGENTS_BYTES)
@@ -129,14 +184,27 @@ impl Agents {
                     spec.command.is_some(),
                     spec.http.is_some(),
                     spec.fixture.is_some(),
+                    spec.mcp.is_some(),
                 ]
                 .iter()
                 .filter(|b| **b)
                 .count();
                 if n != 1 {
                     return Err(format!(
-                        "{kind} `{name}` needs exactly one of `command`, `http` and `fixture`"
+                        "{kind} `{name}` needs exactly one of `command`, `http`, `mcp` and `fixture`"
                     ));
+                }
+                if let Some(m) = &mut spec.mcp {
+                    if kind == "agent" {
+                        return Err(format!(
+                            "agent `{name}`: `mcp` is an executor for actions (`LAYER:FUNCTION`)"
+                        ));
+                    }
+                    check_mcp(kind, name, m, dir)?;
+                    spec.cwd = Some(dir.to_path_buf());
+                }
+                if kind == "action" && name.ends_with('*') && !name.ends_with(":*") {
+                    return Err(format!("action `{name}`: a wildcard key is `LAYER:*`"));
                 }
                 if let Some(t) = &spec.timeout
                     && let Err(e) = parse_duration(t)
@@ -224,6 +292,44 @@ impl Agents {
             .map(|(r, _)| r.clone())
             .collect()
     }
+}
+
+/// Checks an `mcp` executor and makes its program's relative path absolute.
+fn check_mcp(kind: &str, name: &str, m: &mut McpSpec, dir: &Path) -> Result<(), String> {
+    match (&mut m.command, &m.url) {
+        (Some(cmd), None) => {
+            let Some(prog) = cmd.first_mut() else {
+                return Err(format!("{kind} `{name}`: `mcp.command` is empty"));
+            };
+            if prog.contains('/') && Path::new(prog.as_str()).is_relative() {
+                *prog = dir.join(prog.as_str()).to_string_lossy().into_owned();
+            }
+        }
+        (None, Some(u)) => {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(format!(
+                    "{kind} `{name}`: `mcp.url` must be an http:// or https:// URL"
+                ));
+            }
+        }
+        _ => {
+            return Err(format!(
+                "{kind} `{name}`: `mcp` needs exactly one of `command` and `url`"
+            ));
+        }
+    }
+    if m.command.is_some() && !m.headers_from_env.is_empty() {
+        return Err(format!("{kind} `{name}`: `headers-from-env` needs `url`"));
+    }
+    if let Some(t) = &m.tool {
+        let rest = t.replace("{layer}", "").replace("{function}", "");
+        if t.is_empty() || rest.contains('{') || rest.contains('}') {
+            return Err(format!(
+                "{kind} `{name}`: `mcp.tool` may use only `{{layer}}` and `{{function}}`"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// People are compared case-insensitively (e-mail addresses, user names).

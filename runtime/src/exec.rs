@@ -1,6 +1,7 @@
 //! Executors: `command` (request JSON on stdin, output JSON on stdout, killed
 //! when its timeout passes or the run is stopped), `fixture` (recorded outputs) and `http`
-//! (OpenAI-compatible chat completions, over `http://` or `https://`: [`crate::tls`]).
+//! (OpenAI-compatible chat completions, over `http://` or `https://`: [`crate::tls`]); the
+//! `mcp` executor is [`crate::mcp`].
 
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -26,6 +27,10 @@ pub enum ExecError {
     Exit { status: String, stderr: String },
     #[error("printed no JSON output: {0}")]
     BadOutput(String),
+    /// Refused before anything was called (an MCP tool's arguments do not match its
+    /// `inputSchema`, or the server has no such tool): another attempt would fail alike.
+    #[error("{0}")]
+    Refused(String),
     #[error("{0}")]
     Other(String),
 }

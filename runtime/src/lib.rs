@@ -32,6 +32,7 @@ pub mod files;
 pub mod guardrails;
 pub mod input;
 pub mod load;
+pub mod mcp;
 pub mod redact;
 mod report;
 mod statedir;

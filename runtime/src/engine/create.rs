@@ -184,7 +184,7 @@ impl Runtime {
                 missing.push(format!("agent `{}` (stage {})", a.value, s.name.value));
             }
             if let Some(a) = s.action()
-                && !agents.actions.contains_key(&a.value.to_string())
+                && agents.action(&a.value.to_string()).is_none()
             {
                 missing.push(format!("action `{}` (stage {})", a.value, s.name.value));
             }

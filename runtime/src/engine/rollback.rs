@@ -120,13 +120,13 @@ impl Runtime {
         // two processes (a retried exit handler, a second `resume`), one runs it; a step
         // started before (pbc died while it ran, or it failed) is not run again.
         let started = {
-            let e = self.entry(
-                live,
-                Some(&name),
-                "rollback-started",
-                "pbc",
-                json!({"action": action, "params": live.redactor.value(&params)}),
-            );
+            let mut details = json!({"action": action, "params": live.redactor.value(&params)});
+            // An undo step on an MCP server: which tool of which server.
+            if let Some(m) = live.agents.action(&action).and_then(|s| s.mcp.as_ref()) {
+                details["tool"] = json!(m.tool_for(&action));
+                details["server"] = json!(live.redactor.text(&m.server()));
+            }
+            let e = self.entry(live, Some(&name), "rollback-started", "pbc", details);
             let (rid, sname) = (live.run.id.clone(), name.clone());
             self.commit(|tx| {
                 let n = tx
@@ -173,11 +173,12 @@ impl Runtime {
             return Ok(Err(msg));
         }
         let request = json!({"playbook": pb.name(), "stage": name, "input": live.run.input, "context": {}, "params": params, "prompt": null, "rollback": true});
-        let result = match live.agents.actions.get(&action).cloned() {
+        let result = match live.agents.action(&action).cloned() {
             Some(spec) => self.invoke(
                 &spec,
                 &request,
                 "",
+                Some(&action),
                 &format!("{name}.rollback"),
                 spec.timeout().unwrap_or(DEFAULT_TIMEOUT),
                 live,

@@ -123,7 +123,7 @@ impl Runtime {
         });
         let spec = match (stage.agent(), stage.action()) {
             (Some(a), _) => live.agents.agents.get(&a.value).cloned(),
-            (_, Some(a)) => live.agents.actions.get(&a.value.to_string()).cloned(),
+            (_, Some(a)) => live.agents.action(&a.value.to_string()).cloned(),
             _ => None,
         };
         let Some(spec) = spec else {
@@ -173,8 +173,14 @@ impl Runtime {
             live.stages[i].attempts += 1;
             live.stages[i].started_at = Some(self.now());
             // The start, and for an action its rate-limit event, in one transaction.
-            let e = self.entry(live, Some(&name), "stage-started", "pbc", json!({"executor": spec.kind(), "attempt": attempt + 1, "params": live.redactor.value(&params)}));
             let action = stage.action().map(|a| a.value.to_string());
+            let mut started_details = json!({"executor": spec.kind(), "attempt": attempt + 1, "params": live.redactor.value(&params)});
+            if let (Some(m), Some(a)) = (&spec.mcp, &action) {
+                // Which tool of which server (a command line or URL, redacted like the rest).
+                started_details["tool"] = json!(m.tool_for(a));
+                started_details["server"] = json!(live.redactor.text(&m.server()));
+            }
+            let e = self.entry(live, Some(&name), "stage-started", "pbc", started_details);
             // Redacted as the audit log is: the state keeps no secret but the run's input.
             let history_params = to_json(&live.redactor.value(&params));
             let (row, rid, sname, now) = (
@@ -204,7 +210,7 @@ impl Runtime {
                     }
                 }
                 Self::save_stage(tx, &rid, &row)?;
-                if let Some(action) = action {
+                if let Some(action) = &action {
                     tx.conn()
                         .execute("INSERT INTO rate_events(action, run, stage, at) VALUES (?1, ?2, ?3, ?4)", params![action, rid, sname, now])
                         .map_err(|e| Error::Store(e.to_string()))?;
@@ -226,6 +232,7 @@ impl Runtime {
                 &spec,
                 &request,
                 prompt.as_deref().unwrap_or(""),
+                action.as_deref(),
                 &name,
                 timeout,
                 live,
@@ -256,6 +263,10 @@ impl Runtime {
                         "pbc",
                         json!({"attempt": attempt + 1, "error": last_err}),
                     )?;
+                    if matches!(e, ExecError::Refused(_)) {
+                        // Refused before the call: another attempt would be refused alike.
+                        break;
+                    }
                     continue;
                 }
                 Ok(v) => v,
@@ -372,16 +383,38 @@ impl Runtime {
         )
     }
 
+    /// Runs an executor once; `action` is the stage's `LAYER:FUNCTION` (an `mcp` executor's
+    /// tool), `None` for an agent.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn invoke(
         &self,
         spec: &ExecutorSpec,
         request: &Value,
         prompt: &str,
+        action: Option<&str>,
         stage: &str,
         timeout: Duration,
         live: &Live,
     ) -> std::result::Result<Value, ExecError> {
         let run = live.run.id.as_str();
+        if let Some(m) = &spec.mcp {
+            let Some(action) = action else {
+                return Err(ExecError::Other(
+                    "an `mcp` executor runs actions (`LAYER:FUNCTION`), not agents".into(),
+                ));
+            };
+            let stop = || self.stop_requested(run);
+            let call = crate::mcp::McpCall {
+                spec: m,
+                cwd: spec.cwd.as_deref(),
+                action,
+                params: request.get("params").unwrap_or(&Value::Null),
+                timeout,
+                run,
+                ca_file: live.c.frozen.config.tls_ca_file.as_deref(),
+            };
+            return crate::mcp::call(&call, &stop);
+        }
         if let Some(cmd) = &spec.command {
             let stop = || self.stop_requested(run);
             return exec::run_json_command(cmd, spec.cwd.as_deref(), request, timeout, &stop);
