@@ -207,6 +207,22 @@ pub(crate) fn decide_with(
                 .as_ref()
                 .map(|s| format!("stage {s} of "))
                 .unwrap_or_default();
+            if d.status == pbc_runtime::ApprovalStatus::Pending && reason.is_none() {
+                // One of several approvals a `min-approvals` gate needs.
+                let left = (d.min_approvals as usize).saturating_sub(d.approved_by.len());
+                println!(
+                    "recorded {id}: {at}run {} by {}{role}: {} of {} distinct approvers ({})",
+                    d.run,
+                    d.by,
+                    d.approved_by.len(),
+                    d.min_approvals,
+                    d.approved_by.join(", ")
+                );
+                println!(
+                    "next: {left} more approver(s): pbc approve {id} --as WHO (a person who has not approved it)"
+                );
+                return ExitCode::SUCCESS;
+            }
             println!("{} {id}: {at}run {} by {}{role}", d.status, d.run, d.by);
             match reason {
                 None => println!("next: pbc resume {}", d.run),

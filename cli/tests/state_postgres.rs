@@ -257,12 +257,12 @@ fn state_migrate_creates_the_schema_and_reruns_as_a_no_op() {
     assert_eq!(first.status.code(), Some(0));
     assert_eq!(
         String::from_utf8_lossy(&first.stdout),
-        "the PostgreSQL state store: migrated schema 0 -> 1\n"
+        "the PostgreSQL state store: migrated schema 0 -> 2\n"
     );
     let again = lab.pbc(&["state", "migrate"]);
     assert_eq!(
         String::from_utf8_lossy(&again.stdout),
-        "the PostgreSQL state store: schema 1 (up to date)\n"
+        "the PostgreSQL state store: schema 2 (up to date)\n"
     );
     let tables: i64 = connect(&lab.db.url)
         .query_one(
@@ -271,7 +271,7 @@ fn state_migrate_creates_the_schema_and_reruns_as_a_no_op() {
         )
         .unwrap()
         .get(0);
-    assert_eq!(tables, 16);
+    assert_eq!(tables, 17);
 }
 
 const POD_PLAYBOOK: &str = r#"apiVersion: agenticops/v1

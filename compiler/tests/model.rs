@@ -119,7 +119,7 @@ fn good_inputs_have_no_errors() {
             );
         }
     }
-    assert_eq!(playbooks, 5);
+    assert_eq!(playbooks, 6);
 }
 
 #[test]

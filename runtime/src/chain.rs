@@ -94,12 +94,13 @@ fn about<'a>(e: &'a AuditEntry, event: &str, approval: &str) -> Option<&'a Audit
 }
 
 /// Whether `a` (approved in the store) was granted, by the person the store names, in the
-/// verified chain. Err: a message for the run's error.
-/// Ok: the signed statement the entry carries, if any.
+/// verified chain; for a gate that needs several people, also that the chain has an
+/// approval of it by as many distinct people. Err: a message for the run's error.
+/// Ok: each approval, in order: who, and the signed statement its entry carries, if any.
 pub(crate) fn confirm_granted(
     store: &Store,
     a: &Approval,
-) -> Result<std::result::Result<Option<String>, String>> {
+) -> Result<std::result::Result<Vec<(String, Option<String>)>, String>> {
     let entries = match entries(store)? {
         Ok(e) => e,
         Err(why) => {
@@ -109,26 +110,55 @@ pub(crate) fn confirm_granted(
             )));
         }
     };
-    let granted = entries.iter().find(|e| {
-        about(e, "approval-granted", &a.id).is_some()
-            && e.run.as_deref() == Some(a.run.as_str())
-            && Some(e.actor.as_str()) == a.decided_by.as_deref()
-    });
-    Ok(if let Some(e) = granted {
-        Ok(e.details
-            .get("statement")
-            .and_then(Value::as_str)
-            .map(String::from))
-    } else {
-        Err(format!(
+    let mine = |e: &&AuditEntry, event: &str| {
+        about(e, event, &a.id).is_some() && e.run.as_deref() == Some(a.run.as_str())
+    };
+    let granted = entries
+        .iter()
+        .find(|e| mine(e, "approval-granted") && Some(e.actor.as_str()) == a.decided_by.as_deref());
+    let Some(g) = granted else {
+        return Ok(Err(format!(
             "approval {} is `approved` in the state store, but the verified audit chain has no approval-granted entry for it{}: the state was changed outside pbc; nothing was run (see `pbc audit verify`)",
             a.id,
             a.decided_by
                 .as_deref()
                 .map(|b| format!(" by {b}"))
                 .unwrap_or_default()
-        ))
-    })
+        )));
+    };
+    let statement = |e: &AuditEntry| {
+        e.details
+            .get("statement")
+            .and_then(Value::as_str)
+            .map(String::from)
+    };
+    let mut votes: Vec<(String, Option<String>)> = Vec::new();
+    if a.min_approvals > 1 {
+        for e in entries.iter().filter(|e| mine(e, "approval-recorded")) {
+            if !votes
+                .iter()
+                .any(|(w, _)| crate::agents::same_person(w, &e.actor))
+            {
+                votes.push((e.actor.clone(), statement(e)));
+            }
+        }
+    }
+    if !votes
+        .iter()
+        .any(|(w, _)| crate::agents::same_person(w, &g.actor))
+    {
+        votes.push((g.actor.clone(), statement(g)));
+    }
+    if (votes.len() as u32) < a.min_approvals {
+        return Ok(Err(format!(
+            "approval {} needs {} distinct approvers, and the verified audit chain has {} ({}): the state was changed outside pbc; nothing was run (see `pbc audit verify`)",
+            a.id,
+            a.min_approvals,
+            votes.len(),
+            votes.iter().map(|(w, _)| w.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(Ok(votes))
 }
 
 /// Whether the chain has a granted approval of one of `kinds` for stage `stage` of run `run`

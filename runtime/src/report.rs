@@ -132,6 +132,10 @@ pub struct Approval {
     pub decided_role: Option<String>,
     pub decided_at: Option<i64>,
     pub reason: Option<String>,
+    /// Distinct people who must approve (`min-approvals`, 1 by default).
+    pub min_approvals: u32,
+    /// Who approved so far, in order, when more than one approval is needed.
+    pub approved_by: Vec<String>,
 }
 
 /// A rejection remembered for a playbook.
@@ -338,6 +342,10 @@ pub struct Decision {
     pub by: String,
     /// The role through which `by` was allowed (`None`: named as a user).
     pub role: Option<String>,
+    /// Distinct approvers the gate needs (`min-approvals`).
+    pub min_approvals: u32,
+    /// Who approved so far, `by` included, when the gate needs more than one.
+    pub approved_by: Vec<String>,
 }
 
 /// A run's audit entries.

@@ -130,8 +130,9 @@ spec:
 ";
 
 /// The tables every backend has after migrating (docs/state.md lists them).
-const TABLES: [&str; 16] = [
+const TABLES: [&str; 17] = [
     "action_history",
+    "approval_votes",
     "approvals",
     "audit",
     "meta",
@@ -195,10 +196,10 @@ fn migrations_create_the_schema_from_empty_and_rerun_as_a_no_op() {
         let dir = tempfile::tempdir().unwrap();
         let st = dir.path().join("st");
         let m = migrate_state(&st, backend).unwrap();
-        assert_eq!((m.from, m.to), (0, 1), "{name}");
+        assert_eq!((m.from, m.to), (0, 2), "{name}");
         assert_eq!(tables(&st, backend), TABLES, "{name}");
         let again = migrate_state(&st, backend).unwrap();
-        assert_eq!((again.from, again.to), (1, 1), "{name}");
+        assert_eq!((again.from, again.to), (2, 2), "{name}");
         assert_eq!(tables(&st, backend), TABLES, "{name}");
         // A store a newer pbc wrote is refused, not written with an older schema.
         set_schema(&st, backend, "99");

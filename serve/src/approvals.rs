@@ -108,16 +108,27 @@ pub(crate) async fn decide_as(
         match d {
             Ok(d) => {
                 tracing::info!(approval = %id, run = %d.run, stage = d.stage.as_deref().unwrap_or(""), user = %who, status = %d.status, "approval {id} {} by {who}", d.status);
-                Ok((
-                    json!({"approval": id, "run": d.run, "stage": d.stage, "status": d.status.as_str(), "by": d.by, "role": d.role}),
-                    d.run,
-                ))
+                let mut v = json!({"approval": id, "run": d.run, "stage": d.stage, "status": d.status.as_str(), "by": d.by, "role": d.role});
+                if d.min_approvals > 1 {
+                    v["min_approvals"] = json!(d.min_approvals);
+                    v["approved_by"] = json!(d.approved_by);
+                }
+                Ok((v, d.run))
             }
             Err(Error::Refused(m)) => {
                 // Decided meanwhile (409), or this caller may not decide (403).
                 let now = rt.approval_state(&id).map_err(ApiError::engine)?;
                 if now.status != ApprovalStatus::Pending {
                     return Err(not_pending(&id, now.status));
+                }
+                // One of several approvals, given twice by one person (409).
+                if reason.is_none()
+                    && now
+                        .approved_by
+                        .iter()
+                        .any(|v| pbc_runtime::agents::same_person(v, &who))
+                {
+                    return Err(ApiError::new(StatusCode::CONFLICT, "already-approved", m));
                 }
                 tracing::warn!(approval = %id, user = %who, "{who} may not decide approval {id}");
                 Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", m))

@@ -253,6 +253,13 @@ pub struct DecisionAnswer {
     pub by: String,
     /// The role through which the caller decided (none: named as a person).
     pub role: Option<String>,
+    /// For a gate that needs several distinct approvers (`min-approvals`): how many.
+    #[serde(default)]
+    pub min_approvals: Option<u32>,
+    /// For such a gate: who approved so far, the caller included. The status stays
+    /// `pending` until there are `min_approvals` of them.
+    #[serde(default)]
+    pub approved_by: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -51,7 +51,27 @@ fn verify(g: &Global, place: &Place, s: &Signed<'_>) -> Result<Option<String>, S
     }
     let c = load(g, place, s.playbook).map_err(|e| e.to_string())?;
     let cfg = &c.frozen.config.approvals;
+    // `min-approvals`: distinct people, each proven by a signed statement (resuming a
+    // suspend is one action by one account, which counts nobody). A conditional gate asks
+    // the most any of its branches asks.
+    let min = c
+        .playbook
+        .stage(s.stage)
+        .map(|st| {
+            (0..st.conditions.len())
+                .map(|k| st.min_approvals(Some(k)))
+                .chain([st.min_approvals(None)])
+                .max()
+                .unwrap_or(1)
+        })
+        .unwrap_or(1);
     if !cfg.require_signature && tokens.is_empty() {
+        if min > 1 {
+            return Err(format!(
+                "stage {} needs {min} distinct approvers (min-approvals): resume the suspend with {min} signed statements (`pbc approve --sign` by each approver; several statements separated by commas) (missing)",
+                s.stage
+            ));
+        }
         return Ok(None);
     }
     let approvers: Vec<ApproverRef> = serde_json::from_str(s.approvers)
@@ -73,7 +93,7 @@ fn verify(g: &Global, place: &Place, s: &Signed<'_>) -> Result<Option<String>, S
         requester: &requester,
         approvers: &approvers,
         roles: &roles,
-        min_approvals: 1,
+        min_approvals: min as usize,
         now,
     };
     match approval_sig::verify_all(&tokens, &Keys::from_settings(cfg), &x) {

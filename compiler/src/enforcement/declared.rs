@@ -95,7 +95,23 @@ pub fn declared(pb: &Playbook) -> Vec<Declared> {
                 a.span,
             );
         }
+        if let Some(m) = s.min_approvals.as_ref().filter(|m| m.value > 1) {
+            add(
+                Construct::MinApprovals,
+                stage,
+                format!("min-approvals: {}", m.value),
+                m.span,
+            );
+        }
         for c in &s.conditions {
+            if let Some(m) = c.min_approvals.as_ref().filter(|m| m.value > 1) {
+                add(
+                    Construct::MinApprovals,
+                    stage,
+                    format!("conditions[].min-approvals: {}", m.value),
+                    m.span,
+                );
+            }
             if let Some(a) = c.approvers.as_ref().filter(|a| !a.value.is_empty()) {
                 add(
                     Construct::Approvers,

@@ -184,10 +184,20 @@ pub const APPROVERS: Row = Row {
     ],
 };
 
-/// min-approvals: no target counts distinct approvals yet; the first approval decides.
+/// min-approvals. Local and serve: each person's approval is recorded once, and the one
+/// that makes the number decides (`runtime/src/engine/votes.rs`). Argo: resuming a suspend
+/// proves nobody, so `pbc runner gate` wants that many signed statements from distinct
+/// listed approvers, with or without `require-signature`. LangGraph: `decide()` takes one
+/// decision.
 pub const MIN_APPROVALS: Row = Row {
     construct: Construct::MinApprovals,
-    cells: [None, None, None, None, None],
+    cells: [
+        Some("engine counts distinct approvers (identities asserted by the local CLI)"),
+        Some("engine counts distinct authenticated approvers"),
+        Some("`pbc runner gate`: signed statements from that many distinct approvers"),
+        None,
+        None,
+    ],
 };
 
 /// SLA. Local and serve: deadlines expire a pending question, never approving

@@ -403,6 +403,8 @@ pub struct Condition {
     pub then: Spanned<Gate>,
     /// `None` if absent or invalid (reported); `Some([])` for an empty list.
     pub approvers: Option<Spanned<Vec<Approver>>>,
+    /// `min-approvals` of this branch, if given (else the stage's).
+    pub min_approvals: Option<Spanned<u32>>,
     pub span: Span,
     pub keys: Keys,
 }
@@ -531,6 +533,9 @@ pub struct Stage {
     pub approval: Option<Spanned<Approval>>,
     /// `None` if absent or invalid (reported); `Some([])` for an empty list.
     pub approvers: Option<Spanned<Vec<Approver>>>,
+    /// `min-approvals`: distinct people who must approve the gate; see
+    /// [`Stage::min_approvals`] for the default.
+    pub min_approvals: Option<Spanned<u32>>,
     pub conditions: Vec<Condition>,
     pub escalation: Vec<Escalation>,
     pub sla: Option<Spanned<Duration>>,
@@ -554,6 +559,16 @@ pub struct Stage {
 }
 
 impl Stage {
+    /// Distinct people who must approve this stage's gate: `min-approvals`, 1 by default.
+    /// `branch` (an index into `conditions`) takes that branch's own value when it has one.
+    pub fn min_approvals(&self, branch: Option<usize>) -> u32 {
+        branch
+            .and_then(|k| self.conditions.get(k))
+            .and_then(|c| c.min_approvals.as_ref())
+            .or(self.min_approvals.as_ref())
+            .map_or(1, |m| m.value.max(1))
+    }
+
     /// The approval mode (`auto` by default).
     pub fn approval(&self) -> Approval {
         self.approval

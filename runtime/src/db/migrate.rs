@@ -14,7 +14,7 @@
 use super::{Conn, DbError, Dialect, OptionalExtension, params};
 
 /// The newest schema version this pbc writes.
-pub const LATEST: i64 = 1;
+pub const LATEST: i64 = 2;
 
 /// PostgreSQL's version 1.
 const PG_V1: &str = r#"
@@ -183,11 +183,40 @@ fn sqlite_v1() -> String {
     .concat()
 }
 
+/// Version 2: gates that need several distinct approvers (`min-approvals`): how many an
+/// approval needs, and each person's approval until it is decided.
+const SQLITE_V2: &str = r#"
+ALTER TABLE approvals ADD COLUMN min_approvals INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE IF NOT EXISTS approval_votes (
+  approval TEXT NOT NULL,
+  person TEXT NOT NULL,
+  who TEXT NOT NULL,
+  role TEXT,
+  n INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (approval, person)
+);
+"#;
+
+/// PostgreSQL's version 2 (as [`SQLITE_V2`]).
+const PG_V2: &str = r#"
+ALTER TABLE approvals ADD COLUMN min_approvals BIGINT NOT NULL DEFAULT 1;
+CREATE TABLE IF NOT EXISTS approval_votes (
+  approval TEXT NOT NULL,
+  person TEXT NOT NULL,
+  who TEXT NOT NULL,
+  role TEXT,
+  n BIGINT NOT NULL,
+  at BIGINT NOT NULL,
+  PRIMARY KEY (approval, person)
+);
+"#;
+
 /// The migrations after version 0, in order (`(version, DDL)`).
 fn migrations(d: Dialect) -> Vec<(i64, String)> {
     match d {
-        Dialect::Sqlite => vec![(1, sqlite_v1())],
-        Dialect::Postgres => vec![(1, PG_V1.to_string())],
+        Dialect::Sqlite => vec![(1, sqlite_v1()), (2, SQLITE_V2.to_string())],
+        Dialect::Postgres => vec![(1, PG_V1.to_string()), (2, PG_V2.to_string())],
     }
 }
 
@@ -240,4 +269,34 @@ pub enum MigrateError {
     Newer(i64),
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store at version 1 (what every pbc before `min-approvals` wrote) gains version 2's
+    /// column and table, and keeps its rows.
+    #[test]
+    fn a_version_1_store_migrates_to_2() {
+        let c = Conn::sqlite(rusqlite::Connection::open_in_memory().unwrap());
+        c.execute_batch(&sqlite_v1()).unwrap();
+        c.execute_batch("INSERT INTO meta(key, value) VALUES ('schema', '1'); INSERT INTO approvals(id, run, kind, status, approvers, message, opened_at) VALUES ('a1', 'r1', 'gate', 'pending', '[]', 'm', 0)").unwrap();
+        let m = migrate(&c).unwrap();
+        assert_eq!((m.from, m.to), (1, 2));
+        let n: i64 = c
+            .query_row(
+                "SELECT min_approvals FROM approvals WHERE id = 'a1'",
+                params![],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+        let votes: i64 = c
+            .query_row("SELECT COUNT(*) FROM approval_votes", params![], |r| r.get(0))
+            .unwrap();
+        assert_eq!(votes, 0);
+        // Opening it again changes nothing.
+        assert_eq!(migrate(&c).unwrap(), Migrated { from: 2, to: 2 });
+    }
 }

@@ -154,6 +154,37 @@ impl Runtime {
             .cloned();
         let stage_model = stage_model.as_ref();
         match reject {
+            None if a.min_approvals > 1 => {
+                // One of several approvals: the one that reaches `min-approvals` decides.
+                let needed = a.min_approvals;
+                let so_far = a.approved_by.len() as u32;
+                if so_far + 1 >= needed {
+                    self.queue_notice(
+                        &live,
+                        a.stage.as_deref(),
+                        "on-approved",
+                        stage_channels(stage_model, |n| &n.on_approved),
+                        &format!(
+                            "{} approved {} ({}), with {}",
+                            who,
+                            id,
+                            a.stage.as_deref().unwrap_or("playbook"),
+                            a.approved_by.join(", ")
+                        ),
+                        json!({"approval": id, "by": who}),
+                    );
+                }
+                let mut a2 = a.clone();
+                a2.decided_by = None;
+                a2.decided_role = None;
+                a2.decided_at = None;
+                let v = self.vote(&live, &mut a2, who, role.as_deref(), statement)?;
+                a = a2;
+                if !v.decided {
+                    a.status = ApprovalStatus::Pending;
+                }
+                let _ = v.count;
+            }
             None => {
                 a.status = ApprovalStatus::Approved;
                 let e = self.entry(
@@ -223,6 +254,8 @@ impl Runtime {
             status: a.status,
             by: who.to_string(),
             role,
+            min_approvals: a.min_approvals,
+            approved_by: a.approved_by.clone(),
         })
     }
 
@@ -319,7 +352,8 @@ impl Runtime {
             let live = self.load_live(&a.run)?;
             if let Some(who) = who
                 && (same_person(who, &live.run.requester)
-                    || allowed(&a.approvers, &live.agents, who, true).is_none())
+                    || allowed(&a.approvers, &live.agents, who, true).is_none()
+                    || a.approved_by.iter().any(|v| same_person(v, who)))
             {
                 continue;
             }

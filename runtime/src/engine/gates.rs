@@ -18,6 +18,18 @@ use serde_json::{Value, json};
 pub(super) struct GateNeed {
     pub(super) approvers: Vec<ApproverRef>,
     pub(super) why: String,
+    /// Distinct people who must approve (`min-approvals`).
+    pub(super) min: u32,
+}
+
+/// The most approvals any manual branch of a stage asks (a conditional gate that fails
+/// safe to manual asks the strictest).
+fn strictest_min(stage: &pbc_compiler::model::Stage) -> u32 {
+    (0..stage.conditions.len())
+        .map(|k| stage.min_approvals(Some(k)))
+        .chain([stage.min_approvals(None)])
+        .max()
+        .unwrap_or(1)
 }
 
 /// The approvers a playbook, stage, condition or escalation level names.
@@ -107,7 +119,7 @@ impl Runtime {
                         return Ok(false);
                     }
                 };
-                if let Err(m) = self.confirm_signature(live, a, signed.as_deref()) {
+                if let Err(m) = self.confirm_signature(live, a, &signed) {
                     self.end_run(live, RunStatus::Failed, &m)?;
                     return Ok(false);
                 }
@@ -131,6 +143,7 @@ impl Runtime {
                         approvers,
                         why: "the playbook is `risk: medium`: one approval before its first stage"
                             .into(),
+                        min: 1,
                     },
                     None,
                 )?;
@@ -148,6 +161,7 @@ impl Runtime {
             Mode::Manual => Some(GateNeed {
                 approvers: stage_approvers,
                 why: "`approval: manual`".into(),
+                min: stage.min_approvals(None),
             }),
             Mode::Conditional => {
                 let scope = self.scope(live, i, stage.agent().is_some());
@@ -162,6 +176,7 @@ impl Runtime {
                         return (c.then.value == Gate::Manual).then(|| GateNeed {
                             approvers,
                             why: "the `else` branch of `conditions` says manual".into(),
+                            min: stage.min_approvals(Some(k)),
                         });
                     };
                     let text = test.text.value.clone();
@@ -176,6 +191,7 @@ impl Runtime {
                         return Some(GateNeed {
                             approvers,
                             why: format!("condition `{text}` could not be evaluated (fail safe)"),
+                            min: strictest_min(stage),
                         });
                     };
                     let valid = eval::all_valid(l, &scope);
@@ -189,7 +205,16 @@ impl Runtime {
                                         "condition `{text}` could not be evaluated (a value it reads is absent or of the wrong type): fail safe to manual"
                                     )
                                 };
-                                return Some(GateNeed { approvers, why });
+                                let min = if valid {
+                                    stage.min_approvals(Some(k))
+                                } else {
+                                    strictest_min(stage)
+                                };
+                                return Some(GateNeed {
+                                    approvers,
+                                    why,
+                                    min,
+                                });
                             }
                         }
                         Gate::Auto => {
@@ -207,6 +232,7 @@ impl Runtime {
                                     why: format!(
                                         "condition `{text}` could not be evaluated (a value it reads is absent or of the wrong type): fail safe to manual"
                                     ),
+                                    min: strictest_min(stage),
                                 });
                             }
                             if eval::when_holds(l, &scope) {
@@ -297,21 +323,21 @@ impl Runtime {
             decided_role: None,
             decided_at: None,
             reason: None,
+            min_approvals: need.min.max(1),
+            approved_by: Vec::new(),
         };
         let sname = model.as_ref().map(|s| s.name.value.clone());
-        let e = self.entry(
-            live,
-            sname.as_deref(),
-            "approval-requested",
-            "pbc",
-            json!({
-                "approval": id,
-                "kind": kind.as_str(),
-                "why": need.why,
-                "approvers": need.approvers.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "deadline": deadline.map(rfc3339),
-            }),
-        );
+        let mut details = json!({
+            "approval": id,
+            "kind": kind.as_str(),
+            "why": need.why,
+            "approvers": need.approvers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "deadline": deadline.map(rfc3339),
+        });
+        if need.min > 1 {
+            details["min_approvals"] = json!(need.min);
+        }
+        let e = self.entry(live, sname.as_deref(), "approval-requested", "pbc", details);
         let chans: Vec<String> = model
             .as_ref()
             .and_then(|s| s.notification.as_ref())
@@ -461,6 +487,12 @@ impl Runtime {
             describe_approvers(&need.approvers, &live.agents),
             live.run.requester
         ));
+        if need.min > 1 {
+            m.push_str(&format!(
+                "  needs:     {} distinct approvers (min-approvals)\n",
+                need.min
+            ));
+        }
         match (deadline, sla) {
             (Some(d), Some(s)) => m.push_str(&format!(
                 "  deadline:  {} (SLA {})\n",

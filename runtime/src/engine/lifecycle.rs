@@ -214,7 +214,11 @@ impl Runtime {
                     live,
                     Some(i),
                     ApprovalKind::Interrupted,
-                    GateNeed { approvers, why },
+                    GateNeed {
+                        approvers,
+                        why,
+                        min: 1,
+                    },
                     None,
                 )?;
             }

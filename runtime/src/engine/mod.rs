@@ -55,6 +55,7 @@ mod signatures;
 mod stage;
 mod stats;
 mod step;
+mod votes;
 mod workflow;
 
 pub use create::Begun;

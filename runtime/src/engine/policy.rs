@@ -153,7 +153,7 @@ impl Runtime {
                     return Ok(false);
                 }
             };
-            if let Err(m) = self.confirm_signature(live, &a, signed.as_deref()) {
+            if let Err(m) = self.confirm_signature(live, &a, &signed) {
                 self.stage_failed(live, i, &m)?;
                 return Ok(false);
             }
@@ -197,7 +197,11 @@ impl Runtime {
             live,
             Some(i),
             ApprovalKind::Policy,
-            GateNeed { approvers, why },
+            GateNeed {
+                approvers,
+                why,
+                min: 1,
+            },
             None,
         )?;
         Ok(false)

@@ -180,7 +180,7 @@ impl Runtime {
     pub(super) fn load_approvals(&self, where_: &str, arg: &str) -> Result<Vec<Approval>> {
         self.store.read(|c| {
             let sql = format!(
-                "SELECT id, run, stage, kind, status, approvers, escalation, level, message, opened_at, deadline, decided_by, decided_role, decided_at, reason FROM approvals WHERE {where_} ORDER BY opened_at, id"
+                "SELECT id, run, stage, kind, status, approvers, escalation, level, message, opened_at, deadline, decided_by, decided_role, decided_at, reason, min_approvals FROM approvals WHERE {where_} ORDER BY opened_at, id"
             );
             let mut st = c.prepare(&sql).map_err(|e| Error::Store(e.to_string()))?;
             let rows = st
@@ -205,11 +205,17 @@ impl Runtime {
                         decided_role: r.get(12)?,
                         decided_at: r.get(13)?,
                         reason: r.get(14)?,
+                        min_approvals: u32::try_from(r.get::<i64>(15)?.max(1)).unwrap_or(1),
+                        approved_by: Vec::new(),
                     })
                 })
                 .map_err(|e| Error::Store(e.to_string()))?
-                .collect::<std::result::Result<Vec<_>, _>>()
+                .collect::<std::result::Result<Vec<Approval>, _>>()
                 .map_err(|e| Error::Store(e.to_string()))?;
+            let mut rows = rows;
+            for a in rows.iter_mut().filter(|a| a.min_approvals > 1) {
+                a.approved_by = super::votes::voters(c, &a.id)?;
+            }
             Ok(rows)
         })
     }
@@ -322,7 +328,7 @@ impl Runtime {
     pub(super) fn save_approval(tx: &Tx<'_>, a: &Approval) -> Result<()> {
         tx.conn()
             .execute(
-                "INSERT INTO approvals(id, run, stage, kind, status, approvers, escalation, level, message, opened_at, deadline, decided_by, decided_role, decided_at, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT(id) DO UPDATE SET run = excluded.run, stage = excluded.stage, kind = excluded.kind, status = excluded.status, approvers = excluded.approvers, escalation = excluded.escalation, level = excluded.level, message = excluded.message, opened_at = excluded.opened_at, deadline = excluded.deadline, decided_by = excluded.decided_by, decided_role = excluded.decided_role, decided_at = excluded.decided_at, reason = excluded.reason",
+                "INSERT INTO approvals(id, run, stage, kind, status, approvers, escalation, level, message, opened_at, deadline, decided_by, decided_role, decided_at, reason, min_approvals) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) ON CONFLICT(id) DO UPDATE SET min_approvals = excluded.min_approvals, run = excluded.run, stage = excluded.stage, kind = excluded.kind, status = excluded.status, approvers = excluded.approvers, escalation = excluded.escalation, level = excluded.level, message = excluded.message, opened_at = excluded.opened_at, deadline = excluded.deadline, decided_by = excluded.decided_by, decided_role = excluded.decided_role, decided_at = excluded.decided_at, reason = excluded.reason",
                 params![
                     a.id,
                     a.run,
@@ -338,7 +344,8 @@ impl Runtime {
                     a.decided_by,
                     a.decided_role,
                     a.decided_at,
-                    a.reason
+                    a.reason,
+                    i64::from(a.min_approvals)
                 ],
             )
             .map(|_| ())

@@ -47,25 +47,29 @@ impl Runtime {
         Ok(())
     }
 
-    /// Before a run goes past an approved gate: its statement from the verified chain,
-    /// when signatures are required. Err: the run's or stage's error.
+    /// Before a run goes past an approved gate: the statement of each approval (one per
+    /// person a `min-approvals` gate needs) from the verified chain, when signatures are
+    /// required. Err: the run's or stage's error.
     pub(super) fn confirm_signature(
         &self,
         live: &Live,
         a: &Approval,
-        token: Option<&str>,
+        votes: &[(String, Option<String>)],
     ) -> Result<(), String> {
         if !live.c.frozen.config.approvals.require_signature {
             return Ok(());
         }
-        let who = a.decided_by.as_deref().unwrap_or_default();
-        self.check_statement(live, a, who, token).map_err(|r| {
-            format!(
-                "approval {} does not pass the gate ({}): {r}; nothing was run",
-                a.id,
-                r.code()
-            )
-        })
+        for (who, token) in votes {
+            self.check_statement(live, a, who, token.as_deref())
+                .map_err(|r| {
+                    format!(
+                        "approval {} does not pass the gate ({}): {r}; nothing was run",
+                        a.id,
+                        r.code()
+                    )
+                })?;
+        }
+        Ok(())
     }
 }
 

@@ -34,7 +34,7 @@ impl Runtime {
                                 return Ok(true);
                             }
                         };
-                        if let Err(m) = self.confirm_signature(live, &a, signed.as_deref()) {
+                        if let Err(m) = self.confirm_signature(live, &a, &signed) {
                             self.stage_failed(live, i, &m)?;
                             return Ok(true);
                         }
@@ -162,6 +162,7 @@ impl Runtime {
             let need = GateNeed {
                 approvers: approvers_of(stage.approvers.as_ref()),
                 why: "the stage is `risk: medium`: one approval before it runs".into(),
+                min: 1,
             };
             self.open_approval(live, Some(i), ApprovalKind::StageRisk, need, None)?;
             return Ok(true);

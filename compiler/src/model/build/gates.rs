@@ -31,6 +31,9 @@ impl<'a> Builder<'a> {
                 Some(a) => self.approvers("approvers", &a.value),
                 None => None,
             };
+            let min_approvals = obj
+                .get("min-approvals")
+                .and_then(|m| self.min_approvals(&m.value));
             let cond = match (obj.get("if"), obj.get("else")) {
                 (Some(i), Some(el)) => {
                     self.push(
@@ -58,6 +61,7 @@ impl<'a> Builder<'a> {
                             test: Some(test),
                             then,
                             approvers,
+                            min_approvals,
                             span: item.span,
                             keys: obj.keys(),
                         }),
@@ -81,6 +85,7 @@ impl<'a> Builder<'a> {
                             test: None,
                             then,
                             approvers,
+                            min_approvals,
                             span: item.span,
                             keys: obj.keys(),
                         })
@@ -234,7 +239,7 @@ impl<'a> Builder<'a> {
         }
         // Gate fields on a stage without a gate.
         if approval == Approval::Auto && st.risk(spec) == Risk::Low {
-            for k in ["approvers", "sla", "escalation"] {
+            for k in ["approvers", "min-approvals", "sla", "escalation"] {
                 if let Some(ks) = st.keys.get(k) {
                     let mut d = Diagnostic::new(
                         &UNUSED_GATE_FIELD,

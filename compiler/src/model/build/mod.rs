@@ -54,6 +54,7 @@ const STAGE: &[&str] = &[
     "policy",
     "approval",
     "approvers",
+    "min-approvals",
     "conditions",
     "escalation",
     "sla",
@@ -73,7 +74,7 @@ const STAGE: &[&str] = &[
 const TRIGGER_ALL: &[&str] = &["event", "input-schema", "schedule", "timezone"];
 const TRIGGER_EVENT: &[&str] = &["event", "input-schema"];
 const TRIGGER_SCHEDULE: &[&str] = &["schedule", "timezone"];
-const CONDITION: &[&str] = &["if", "then", "approvers", "else"];
+const CONDITION: &[&str] = &["if", "then", "approvers", "min-approvals", "else"];
 const ESCALATION: &[&str] = &["after", "approvers", "notify"];
 const NOTIFICATION: &[&str] = &[
     "on-pending",

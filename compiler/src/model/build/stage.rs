@@ -73,6 +73,7 @@ impl<'a> Builder<'a> {
             policy: None,
             approval: None,
             approvers: None,
+            min_approvals: None,
             conditions: Vec::new(),
             escalation: Vec::new(),
             sla: None,
@@ -127,6 +128,7 @@ impl<'a> Builder<'a> {
                 }
                 "approval" => st.approval = self.enumv(k, v, Approval::NAMES, Approval::parse),
                 "approvers" => st.approvers = self.approvers(k, v),
+                "min-approvals" => st.min_approvals = self.min_approvals(v),
                 "conditions" => conditions_entry = Some(f),
                 "escalation" => st.escalation = self.escalation(v),
                 "sla" => st.sla = self.duration(k, v),
