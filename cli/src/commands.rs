@@ -281,3 +281,20 @@ pub fn explain(code: Option<String>) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod code_registry_tests {
+    /// One code, one meaning, across every crate that declares codes (each crate checks
+    /// only its own).
+    #[test]
+    fn every_code_id_is_declared_once_across_the_crates() {
+        let all = super::all_codes();
+        let mut dup: Vec<&str> = all
+            .windows(2)
+            .filter(|w| w[0].id == w[1].id)
+            .map(|w| w[0].id)
+            .collect();
+        dup.dedup();
+        assert!(dup.is_empty(), "codes declared twice: {dup:?}");
+    }
+}

@@ -86,8 +86,18 @@ fn start(dir: &Path) -> (String, String) {
     let o = pbc(
         dir,
         &[
-            "run", "pb.yaml", "--input", "in.json", "--agents", "agents.yaml", "--state", "st",
-            "--as", "dev@example.com", "--format", "json",
+            "run",
+            "pb.yaml",
+            "--input",
+            "in.json",
+            "--agents",
+            "agents.yaml",
+            "--state",
+            "st",
+            "--as",
+            "dev@example.com",
+            "--format",
+            "json",
         ],
     );
     let v = json_of(&o);
@@ -215,7 +225,14 @@ fn a_branch_asks_for_its_own_number_and_a_rejection_by_one_ends_the_run() {
     let o = pbc(
         dir,
         &[
-            "reject", &fin, "--as", "cy@example.com", "--reason", "not now", "--state", "st",
+            "reject",
+            &fin,
+            "--as",
+            "cy@example.com",
+            "--reason",
+            "not now",
+            "--state",
+            "st",
         ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

@@ -264,6 +264,7 @@ pub fn check_document(
     };
     let analysis = crate::sema::analyze(&pb, &cx, diags);
     crate::enforcement::check::check(&pb, cfg, diags);
+    crate::approval_rules::check(&pb, cfg, diags);
     let pctx = PlaybookCtx {
         doc,
         playbook: &pb,

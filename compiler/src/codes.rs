@@ -27,6 +27,7 @@ pub fn all() -> Vec<&'static Code> {
         crate::resolve::CODES,
         crate::resolve::budget::CODES,
         crate::enforcement::CODES,
+        crate::approval_rules::CODES,
         CODES,
     ]
     .into_iter()

@@ -1,5 +1,6 @@
 //! pbc-compiler: the load → resolve → model → check pipeline for `agenticops/v1` playbooks.
 
+pub mod approval_rules;
 pub mod check;
 pub mod codes;
 pub mod config;

@@ -93,6 +93,9 @@ fn about<'a>(e: &'a AuditEntry, event: &str, approval: &str) -> Option<&'a Audit
         .then_some(e)
 }
 
+/// One approval of a gate in the chain: who, and the signed statement its entry carries.
+pub(crate) type Vote = (String, Option<String>);
+
 /// Whether `a` (approved in the store) was granted, by the person the store names, in the
 /// verified chain; for a gate that needs several people, also that the chain has an
 /// approval of it by as many distinct people. Err: a message for the run's error.
@@ -100,7 +103,7 @@ fn about<'a>(e: &'a AuditEntry, event: &str, approval: &str) -> Option<&'a Audit
 pub(crate) fn confirm_granted(
     store: &Store,
     a: &Approval,
-) -> Result<std::result::Result<Vec<(String, Option<String>)>, String>> {
+) -> Result<std::result::Result<Vec<Vote>, String>> {
     let entries = match entries(store)? {
         Ok(e) => e,
         Err(why) => {
@@ -132,7 +135,7 @@ pub(crate) fn confirm_granted(
             .and_then(Value::as_str)
             .map(String::from)
     };
-    let mut votes: Vec<(String, Option<String>)> = Vec::new();
+    let mut votes: Vec<Vote> = Vec::new();
     if a.min_approvals > 1 {
         for e in entries.iter().filter(|e| mine(e, "approval-recorded")) {
             if !votes
@@ -155,7 +158,11 @@ pub(crate) fn confirm_granted(
             a.id,
             a.min_approvals,
             votes.len(),
-            votes.iter().map(|(w, _)| w.as_str()).collect::<Vec<_>>().join(", ")
+            votes
+                .iter()
+                .map(|(w, _)| w.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     Ok(Ok(votes))

@@ -257,10 +257,7 @@ fn a_two_person_gate_needs_two_distinct_signed_statements_in_the_runner() {
         // Resuming the suspend alone proves nobody, signatures required or not.
         refused_at_the_gate(&signed_workflow(&c, None), "missing");
         // One person, once or twice: too few.
-        refused_at_the_gate(
-            &signed_workflow(&c, Some(ic.clone())),
-            "too-few-approvers",
-        );
+        refused_at_the_gate(&signed_workflow(&c, Some(ic.clone())), "too-few-approvers");
         refused_at_the_gate(
             &signed_workflow(&c, Some(format!("{ic} {ic}"))),
             "too-few-approvers",

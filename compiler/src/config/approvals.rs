@@ -6,7 +6,7 @@ use super::*;
 use base64::Engine as _;
 
 /// The keys of `approvals:`.
-const APPROVAL_KEYS: &[&str] = &["require-signature", "keys", "delegates"];
+const APPROVAL_KEYS: &[&str] = &["require-signature", "keys", "delegates", "max-wait"];
 
 /// `approvals:`. Keys are the 32 bytes of an Ed25519 public key, base64 (standard or URL-safe
 /// alphabet, padding optional), as `pbc keygen` prints them.
@@ -21,6 +21,10 @@ pub struct ApprovalSettings {
     /// `delegates`: services trusted to sign for any approver they authenticated.
     #[serde(default)]
     pub delegates: BTreeMap<String, String>,
+    /// `max-wait`: the longest a gate may wait for a decision, its `sla` and every
+    /// escalation level's `after` added up (seconds); `pbc check` holds gates to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_wait_secs: Option<u64>,
 }
 
 impl ApprovalSettings {
@@ -74,6 +78,10 @@ impl Config {
                     } else {
                         self.approvals.delegates = map;
                     }
+                }
+                "max-wait" => {
+                    self.approvals.max_wait_secs =
+                        duration(&e.value, "approvals.max-wait", diags).map(|d| d.seconds)
                 }
                 other => diags.push(unknown_key(e.key.span, other, APPROVAL_KEYS)),
             }

@@ -293,7 +293,9 @@ mod tests {
             .unwrap();
         assert_eq!(n, 1);
         let votes: i64 = c
-            .query_row("SELECT COUNT(*) FROM approval_votes", params![], |r| r.get(0))
+            .query_row("SELECT COUNT(*) FROM approval_votes", params![], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(votes, 0);
         // Opening it again changes nothing.

@@ -54,7 +54,7 @@ impl Runtime {
         &self,
         live: &Live,
         a: &Approval,
-        votes: &[(String, Option<String>)],
+        votes: &[crate::chain::Vote],
     ) -> Result<(), String> {
         if !live.c.frozen.config.approvals.require_signature {
             return Ok(());

@@ -342,25 +342,27 @@ impl<'a> Builder<'a> {
     pub(super) fn min_approvals(&mut self, v: &Node) -> Option<Spanned<u32>> {
         let span = self.vspan(v);
         match &v.value {
-            Value::Scalar(s) if s.kind == ScalarKind::Int => match crate::yaml::parse_int(&s.text) {
-                Some(n) if (1..=100).contains(&n) => Some(Spanned::new(n as u32, span)),
-                Some(n) if n < 1 => {
-                    self.invalid_value(
-                        span,
-                        format!("`min-approvals` must be 1 or more, found {n}"),
-                        "use 1 for one approval (the default), 2 for a two-person rule",
-                    );
-                    None
+            Value::Scalar(s) if s.kind == ScalarKind::Int => {
+                match crate::yaml::parse_int(&s.text) {
+                    Some(n) if (1..=100).contains(&n) => Some(Spanned::new(n as u32, span)),
+                    Some(n) if n < 1 => {
+                        self.invalid_value(
+                            span,
+                            format!("`min-approvals` must be 1 or more, found {n}"),
+                            "use 1 for one approval (the default), 2 for a two-person rule",
+                        );
+                        None
+                    }
+                    _ => {
+                        self.invalid_value(
+                            span,
+                            "`min-approvals` is too large".to_string(),
+                            "use at most 100",
+                        );
+                        None
+                    }
                 }
-                _ => {
-                    self.invalid_value(
-                        span,
-                        "`min-approvals` is too large".to_string(),
-                        "use at most 100",
-                    );
-                    None
-                }
-            },
+            }
             _ => {
                 self.wrong_type("min-approvals", v, "a whole number (1 or more)");
                 None
