@@ -121,10 +121,24 @@ fn build_target(
         return usage_error("--target all writes several files: give an output directory with -o");
     }
     let mut diags = Vec::new();
-    let (loader, cfg) = match setup(g, &dir, &mut diags) {
+    let (loader, mut cfg) = match setup(g, &dir, &mut diags) {
         Ok(x) => x,
         Err(code) => return code,
     };
+    // A control another target of `targets.emit` cannot enforce is that target's problem:
+    // building one target judges its artifacts by what it enforces.
+    if cfg.targets.emit_set {
+        use pbc_compiler::enforcement::Target as E;
+        let building: &[E] = match target {
+            Target::Argo => &[E::Argo],
+            Target::Crd => &[E::Crd],
+            Target::Langgraph => &[E::Langgraph],
+            _ => &[],
+        };
+        if !building.is_empty() {
+            cfg.targets.emit.retain(|t| building.contains(t));
+        }
+    }
     let extra = extra_checks(pbc_lints::Compliance::load(&cfg, &loader, &mut diags));
     let c = match bundle::compile(&loader, &cfg, &dir, &resolve_options(restrictor), &extra) {
         Ok(c) => c,

@@ -227,3 +227,40 @@ fn the_map_of_the_example() {
         insta::assert_snapshot!(name, String::from_utf8_lossy(&out.stdout));
     }
 }
+
+/// `pbc build --target T` judges T's artifacts by what T enforces: another target of
+/// `targets.emit` that cannot enforce a control does not stop T's build.
+#[test]
+fn building_one_target_fails_only_on_what_that_target_cannot_enforce() {
+    // Signed approvals and a shared store: Argo enforces everything the playbook declares.
+    let cfg = format!(
+        "state: postgres://pbc@db.example:5432/pbc\napprovals:\n  require-signature: true\n  keys:\n    ann@example.com: \"{KEY}\"\ntargets:\n  emit: [local, argo, langgraph]\n"
+    );
+    let d = tree(&cfg);
+    let argo = pbc(
+        d.path(),
+        &["build", "p.yaml", "--target", "argo", "-o", "out"],
+    );
+    assert_eq!(
+        argo.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&argo.stderr)
+    );
+    assert!(d.path().join("out").is_dir());
+    let lg = pbc(
+        d.path(),
+        &["build", "p.yaml", "--target", "langgraph", "-o", "lg"],
+    );
+    assert_eq!(lg.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&lg.stderr);
+    assert!(err.contains("PB6005"), "{err}");
+    assert!(err.contains("not enforced by `langgraph`"), "{err}");
+    // `pbc check` reports the LangGraph gaps whatever is built.
+    let (code, found) = unenforced(&cfg);
+    assert_eq!(code, Some(1));
+    assert!(
+        found.iter().all(|(_, m)| m.contains("`langgraph`")),
+        "{found:?}"
+    );
+}
