@@ -324,3 +324,58 @@ fn keygen_writes_a_private_key_only_its_owner_reads() {
     // Never overwritten.
     assert!(!pbc(d, &["keygen", "--out", "me.pem"]).status.success());
 }
+
+/// A two-person gate with signatures required: each approval carries its own statement,
+/// and `pbc resume` checks every one again (the first expired meanwhile: the stage fails).
+#[test]
+fn a_two_person_gate_checks_each_persons_statement_on_resume() {
+    for expire_first in [false, true] {
+        let dir = project();
+        let d = dir.path();
+        let pb = std::fs::read_to_string(d.join("release.yaml")).unwrap();
+        std::fs::write(
+            d.join("release.yaml"),
+            format!("{pb}      min-approvals: 2\n"),
+        )
+        .unwrap();
+        let cfg = std::fs::read_to_string(d.join(".pbc.yaml")).unwrap();
+        std::fs::write(
+            d.join(".pbc.yaml"),
+            cfg.replace(
+                "release-managers: [ann@example.com]",
+                "release-managers: [ann@example.com, bob@example.com]",
+            ),
+        )
+        .unwrap();
+        let (run, id) = start(d);
+        let valid = if expire_first { "1s" } else { "1h" };
+        for (who, key, seed, valid) in [
+            ("ann@example.com", "ann.pem", 1, valid),
+            ("bob@example.com", "bob.pem", 2, "1h"),
+        ] {
+            let key = write_key(d, key, seed);
+            let o = pbc(
+                d,
+                &[
+                    "approve",
+                    &id,
+                    "--as",
+                    who,
+                    "--sign",
+                    &key,
+                    "--valid-for",
+                    valid,
+                    "--state",
+                    "st",
+                ],
+            );
+            assert!(o.status.success(), "{}", text(&o));
+        }
+        if expire_first {
+            std::thread::sleep(std::time::Duration::from_millis(2100));
+        }
+        let r = resume(d, &run);
+        let want = if expire_first { "failed" } else { "passed" };
+        assert_eq!(r["stages"]["deploy"]["status"], want, "{r}");
+    }
+}
