@@ -338,6 +338,7 @@ impl Ctx<'_> {
                 if let Some(s) = m.stages_touched {
                     merged.insert(r.uid, s);
                 }
+                r.removed.extend(m.removed);
                 for u in m.unknown_stages {
                     r.quiet.push(u.stage_span);
                     acc.diags.push(unknown_stage(&u, &r.cur().describe()));
