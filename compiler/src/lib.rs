@@ -11,6 +11,7 @@ pub mod fs;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gitfs;
+pub mod guard;
 pub mod load;
 pub mod model;
 pub mod render;
