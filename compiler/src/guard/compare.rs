@@ -19,7 +19,7 @@ pub(super) struct Cmp<'a> {
     pub(super) out: Vec<Diagnostic>,
 }
 
-fn text(n: Option<&Node>) -> Option<&str> {
+pub(super) fn text(n: Option<&Node>) -> Option<&str> {
     n.and_then(Node::as_scalar).map(|s| s.text.as_str())
 }
 
@@ -68,30 +68,6 @@ fn approvers(list: Option<&Node>) -> Vec<(String, Span)> {
         .collect()
 }
 
-/// A condition of the form `FIELD OP NUMBER`: (field, operator, threshold).
-fn threshold(cond: &str) -> Option<(&str, &str, f64)> {
-    let c = cond.trim();
-    for op in [">=", "<=", ">", "<"] {
-        if let Some(i) = c.find(op) {
-            let field = c[..i].trim();
-            let num = c[i + op.len()..].trim();
-            let simple = !field.is_empty()
-                && field
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch));
-            return match (simple, num.parse::<f64>()) {
-                (true, Ok(n)) if n.is_finite() => Some((field, op, n)),
-                _ => None,
-            };
-        }
-    }
-    None
-}
-
-fn normalize_ws(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 fn seconds(n: Option<&Node>) -> Option<u64> {
     text(n)
         .and_then(|t| parse_duration(t).ok())
@@ -101,7 +77,7 @@ fn seconds(n: Option<&Node>) -> Option<u64> {
 impl Cmp<'_> {
     /// The span of the patch that removed what is at `path`: the latest removal of it or of
     /// a map holding it, else the latest removal below it, else the fallback.
-    fn removal(&self, path: &[&str]) -> Span {
+    pub(super) fn removal(&self, path: &[&str]) -> Span {
         let holds = |r: &&&Removal| {
             r.path.len() <= path.len() && r.path.iter().zip(path).all(|(a, b)| a == b)
         };
@@ -116,7 +92,7 @@ impl Cmp<'_> {
             .map_or(self.fallback, |r| r.span)
     }
 
-    fn emit(
+    pub(super) fn emit(
         &mut self,
         code: &'static Code,
         span: Span,
@@ -513,107 +489,5 @@ impl Cmp<'_> {
                 format!("policy `{bt}`"),
             );
         }
-    }
-
-    fn conditions(&mut self, name: &str, b: Option<&Node>, c: Option<&Node>) {
-        let Some(bl) = b.and_then(Node::as_seq) else {
-            return;
-        };
-        let cl = c.and_then(Node::as_seq).unwrap_or(&[]);
-        let list_at = c.map_or_else(
-            || self.removal(&["spec", "stages", name, "conditions"]),
-            |n| n.span,
-        );
-        for bb in bl {
-            if let Some(be) = bb.get("else") {
-                let ce = cl.iter().find_map(|x| x.get("else"));
-                if text(Some(be)) == Some("manual") && text(ce) != Some("manual") {
-                    self.emit(
-                        &CONDITION_WIDENED,
-                        ce.map_or(list_at, |n| n.span),
-                        format!(
-                            "the overlay turns `else: manual` of stage `{name}` into `else: {}`",
-                            text(ce).unwrap_or("nothing")
-                        ),
-                        be.span,
-                        "`else: manual`".into(),
-                    );
-                }
-                continue;
-            }
-            let (Some(bif), Some(bthen)) = (bb.get("if"), bb.get("then")) else {
-                continue;
-            };
-            if text(Some(bthen)) != Some("manual") {
-                continue;
-            }
-            let bcond = text(Some(bif)).unwrap_or("");
-            let same = cl.iter().find(|x| {
-                text(x.get("if")).is_some_and(|t| normalize_ws(t) == normalize_ws(bcond))
-            });
-            let label = format!("gates `{bcond}` manually");
-            if let Some(x) = same {
-                if let Some(t) = x.get("then")
-                    && text(Some(t)) != Some("manual")
-                {
-                    self.emit(
-                        &CONDITION_WIDENED,
-                        t.span,
-                        format!("the overlay no longer gates `{bcond}` manually in stage `{name}`"),
-                        bthen.span,
-                        label,
-                    );
-                }
-                continue;
-            }
-            // The same field and operator with another threshold.
-            let relaxed = threshold(bcond).and_then(|(f, op, bn)| {
-                cl.iter().find_map(|x| {
-                    let xi = x.get("if")?;
-                    let (xf, xop, xn) = threshold(text(Some(xi))?)?;
-                    (xf == f && xop == op && text(x.get("then")) == Some("manual"))
-                        .then_some((xi, xn, op, bn))
-                })
-            });
-            match relaxed {
-                Some((xi, xn, op, bn)) => {
-                    let laxer = if op.starts_with('>') { xn > bn } else { xn < bn };
-                    if laxer {
-                        self.emit(
-                            &CONDITION_WIDENED,
-                            xi.span,
-                            format!(
-                                "the overlay relaxes the threshold of a gate of stage `{name}`: `{}` gates less often than `{bcond}`",
-                                text(Some(xi)).unwrap_or("")
-                            ),
-                            bif.span,
-                            label,
-                        );
-                    }
-                }
-                None => self.emit(
-                    &CONDITION_WIDENED,
-                    list_at,
-                    format!(
-                        "the overlay removes the branch `if: {bcond}` (`then: manual`) from stage `{name}`"
-                    ),
-                    bif.span,
-                    label,
-                ),
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::threshold;
-
-    #[test]
-    fn thresholds_are_simple_comparisons() {
-        assert_eq!(threshold("x.y > 10"), Some(("x.y", ">", 10.0)));
-        assert_eq!(threshold("a >= 2.5"), Some(("a", ">=", 2.5)));
-        assert_eq!(threshold("a > b"), None);
-        assert_eq!(threshold("a > 1 AND b < 2"), None);
     }
 }

@@ -9,6 +9,7 @@
 //! the `# pbc:allow(CODE): reason` comments (a reason is required for these codes).
 
 mod compare;
+mod conditions;
 pub mod suppress;
 
 use crate::check::is_playbook;
