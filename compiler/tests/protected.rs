@@ -260,3 +260,13 @@ fn promotion_order_compares_with_the_previous_environment() {
     );
     assert!(l.message.contains("`staging`"), "{}", l.message);
 }
+
+#[test]
+fn json_patch_removals_point_at_the_operation() {
+    let f = "overlays/production/json-remove/kustomization.yaml";
+    let (loader, report) = run("production/json-remove", "");
+    assert_eq!(
+        found(&loader, &report),
+        own(&[("PB1030", f, 10), ("PB1039", f, 12)])
+    );
+}
