@@ -296,6 +296,40 @@ fn reasoned_suppressions_are_listed_in_the_json_output() {
 }
 
 #[test]
+fn promotion_order_finds_the_previous_environment_from_inside_an_overlay() {
+    // `pbc check .` inside `overlays/production/promotion`: staging's sibling overlay is found
+    // through the real path, and has more approvers.
+    let d = tmpdir("promotion");
+    let fixtures = workspace().join("testdata/protected");
+    let cfg = std::fs::read_to_string(fixtures.join(".pbc.yaml")).unwrap()
+        + "promotion-order: [dev, staging, production]\n";
+    std::fs::write(d.join("pbc.yaml"), cfg).unwrap();
+    let config = d.join("pbc.yaml");
+    let out = pbc(
+        &fixtures.join("overlays/production/promotion"),
+        &[
+            "check",
+            "--format",
+            "json",
+            "--config",
+            config.to_str().unwrap(),
+            ".",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert_eq!(codes(&v), ["PB1032"]);
+    assert_eq!(v["diagnostics"][0]["file"], "patch.yaml");
+    assert_eq!(v["diagnostics"][0]["line"], 10);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn a_base_problem_is_reported_once_with_each_overlay_labelled() {
     let d = tmpdir("shared");
     // The tree and its configuration (which defines the channels and sinks it names).

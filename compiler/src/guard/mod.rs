@@ -210,18 +210,27 @@ fn base_dirs(loader: &Loader, dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The overlay of environment `prev` that corresponds to `dir` (an overlay of `env`):
-/// `overlays/<prev>` with the same path below it, else `overlays/<prev>` itself.
+/// `overlays/<prev>` with the same path below it, else `overlays/<prev>` itself. The
+/// directories are found on the real path (as [`crate::check::environment`] does), and named
+/// relative to `dir` as given.
 fn sibling(loader: &Loader, dir: &Path, env: &str, prev: &str) -> Option<PathBuf> {
-    let comps: Vec<_> = dir.components().collect();
+    let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let comps: Vec<_> = real.components().collect();
     let i = comps.iter().rposition(|c| c.as_os_str() == "overlays")?;
     if comps.get(i + 1).map(|c| c.as_os_str().to_string_lossy()) != Some(env.into()) {
         return None;
     }
-    let overlays: PathBuf = comps[..=i].iter().collect();
     let rest: PathBuf = comps[i + 2..].iter().collect();
-    [overlays.join(prev).join(rest), overlays.join(prev)]
-        .into_iter()
-        .find(|p| find_kustomization(loader, p).is_some())
+    let mut overlays = dir.to_path_buf();
+    for _ in 0..=rest.components().count() {
+        overlays.push("..");
+    }
+    [
+        normalize(&overlays.join(prev).join(&rest)),
+        normalize(&overlays.join(prev)),
+    ]
+    .into_iter()
+    .find(|p| find_kustomization(loader, p).is_some())
 }
 
 /// Where a finding points when the patch that removed something left nothing behind: the
