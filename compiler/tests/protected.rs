@@ -270,3 +270,21 @@ fn json_patch_removals_point_at_the_operation() {
         own(&[("PB1030", f, 10), ("PB1039", f, 12)])
     );
 }
+
+#[test]
+fn a_branch_losing_its_approvers_is_reported_at_the_branch() {
+    let f = "overlays/production/branch-approvers/patch.yaml";
+    let (loader, report) = run("production/branch-approvers", "");
+    assert_eq!(found(&loader, &report), own(&[("PB1032", f, 15)]));
+    let d = &report
+        .diags
+        .iter()
+        .find(|d| d.code.id == "PB1032")
+        .expect("PB1032");
+    assert!(d.message.contains("security-team"), "{}", d.message);
+    assert!(
+        d.message.contains("analysis.critical == true"),
+        "{}",
+        d.message
+    );
+}

@@ -298,7 +298,7 @@ impl Cmp<'_> {
             }
         }
         if ba == "conditional" && ca == "conditional" {
-            self.conditions(name, bs.get("conditions"), cs.get("conditions"));
+            self.conditions(name, bs, cs);
         }
         self.guardrails(name, bs, cs);
         // Audit log.
@@ -409,7 +409,13 @@ impl Cmp<'_> {
         );
     }
 
-    fn approver_list(&mut self, what: &str, b: Option<&Node>, c: Option<&Node>, path: &[&str]) {
+    pub(super) fn approver_list(
+        &mut self,
+        what: &str,
+        b: Option<&Node>,
+        c: Option<&Node>,
+        path: &[&str],
+    ) {
         let bl = approvers(b);
         let Some(bn) = b.filter(|_| !bl.is_empty()) else {
             return;

@@ -33,7 +33,8 @@ fn normalize_ws(s: &str) -> String {
 }
 
 impl Cmp<'_> {
-    pub(super) fn conditions(&mut self, name: &str, b: Option<&Node>, c: Option<&Node>) {
+    pub(super) fn conditions(&mut self, name: &str, bs: &Node, cs: &Node) {
+        let (b, c) = (bs.get("conditions"), cs.get("conditions"));
         let Some(bl) = b.and_then(Node::as_seq) else {
             return;
         };
@@ -86,6 +87,14 @@ impl Cmp<'_> {
                         format!("the overlay no longer gates `{bcond}` manually in stage `{name}`"),
                         bthen.span,
                         label,
+                    );
+                } else {
+                    // A manual branch without approvers of its own uses the stage's.
+                    self.approver_list(
+                        &format!("the branch `if: {bcond}` of stage `{name}`"),
+                        bb.get("approvers").or_else(|| bs.get("approvers")),
+                        x.get("approvers").or_else(|| cs.get("approvers")),
+                        &["spec", "stages", name, "conditions"],
                     );
                 }
                 continue;

@@ -52,10 +52,11 @@ declare_codes! {
     PB1031 APPROVAL_RELAXED "approval-relaxed" Error "an overlay of a protected environment relaxes an approval";
     /// An overlay of a protected environment removes approvers.
     ///
-    /// A gated stage (or `spec.approvers`) has fewer approvers than in the base: a named
-    /// role or user is gone (lists are replaced whole by a patch, so an overlay that means to
-    /// add an approver must repeat the base's), the list is removed, or `min-approvals` is
-    /// lower. Fewer people can then approve alone what the base meant to be checked by them.
+    /// A gated stage (a manual `conditions[]` branch, or `spec.approvers`) has fewer approvers
+    /// than in the base: a named role or user is gone (lists are replaced whole by a patch, so
+    /// an overlay that means to add an approver must repeat the base's), the list is removed,
+    /// or `min-approvals` is lower. A branch without approvers of its own has the stage's.
+    /// Fewer people can then approve alone what the base meant to be checked by them.
     ///
     /// Fix: list the base's approvers too. A reviewed exception is
     /// `# pbc:allow(PB1032): <reason>` on the patch line or the line above.
