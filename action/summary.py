@@ -2,7 +2,8 @@
 """Step 3 of the action: the job summary, in Markdown, appended to GITHUB_STEP_SUMMARY.
 
 Sections: the counts by severity; the top findings with file:line (linked to the commit when
-the GitHub variables are there); compliance coverage totals, from `pbc coverage --format
+the GitHub variables are there); the findings suppression comments allowed, with their reasons
+(the check report's `suppressed` list: reviewed exceptions a reviewer should see); compliance coverage totals, from `pbc coverage --format
 json` when that command works (the slot is marked `<!-- pbc:coverage -->`; a pbc without it
 leaves the slot empty); the enforcement map (`pbc enforcement --format json`: each declared
 control against the targets of `targets.emit`); and `pbc diff` against the pull request's base (or `diff-base`).
@@ -134,6 +135,42 @@ def findings_section(report):
             f"{len(diags) - TOP} more: see the annotations and the code-scanning alerts.",
             "",
         ]
+    return out
+
+
+MAX_SUPPRESSED = 100
+
+
+def suppressed_section(report):
+    """Every finding a `# pbc:allow(CODE): reason` comment suppressed (`suppressed` in the
+    check report), with the reason given (none for older codes suppressed without one)."""
+    items = report.get("suppressed")
+    if not isinstance(items, list):
+        return []
+    items = [i for i in items if isinstance(i, dict)]
+    if not items:
+        return []
+    out = [
+        f"### Suppressed findings ({len(items)})",
+        "",
+        "Each `# pbc:allow(CODE): reason` comment that allowed a finding: reviewed exceptions.",
+        "",
+        "| code | where | reason |",
+        "| --- | --- | --- |",
+    ]
+    for i in items[:MAX_SUPPRESSED]:
+        file = i.get("file") or ""
+        line = i.get("line") or 1
+        where = code(f"{file}:{line}")
+        url = blob_url(file, line)
+        if url:
+            where = f"[{where}]({url})"
+        reason = i.get("reason")
+        reason = escape_md(reason) if reason else "_(no reason given)_"
+        out.append(f"| {escape_md(i.get('code', ''))} | {where} | {reason} |")
+    out.append("")
+    if len(items) > MAX_SUPPRESSED:
+        out += [f"{len(items) - MAX_SUPPRESSED} more: run `pbc check --format json` locally.", ""]
     return out
 
 
@@ -292,7 +329,9 @@ def main():
         warn("pbc", f"no check report to summarise: {e}")
         report = {}
     lines = (
-        findings_section(report) + coverage_section() + enforcement_section() + diff_section()
+        findings_section(report)
+        + suppressed_section(report)
+        + coverage_section() + enforcement_section() + diff_section()
     )
     with open(target, "a", encoding="utf-8") as f:
         f.write("\n".join(lines).rstrip("\n") + "\n")

@@ -179,7 +179,12 @@ pub fn check(
                 render::human(&loader.sources, &report.diags, &summary, &opts)
             }
         }
-        CheckFormat::Json => render::json(&loader.sources, &report.diags, &summary),
+        CheckFormat::Json => render::json_with_suppressed(
+            &loader.sources,
+            &report.diags,
+            &summary,
+            &report.suppressed,
+        ),
         CheckFormat::Github => render::github(&loader.sources, &report.diags),
         CheckFormat::Sarif => {
             render::sarif(&loader.sources, &report.diags, env!("CARGO_PKG_VERSION"))

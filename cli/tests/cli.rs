@@ -245,6 +245,91 @@ fn a_patched_condition_is_reported_at_the_patch_with_the_base_producer_labelled(
 }
 
 #[test]
+fn a_protected_overlay_weakening_its_base_fails_at_the_patch_line() {
+    let dir = "testdata/protected/overlays/production/no-reason";
+    let out = pbc(&workspace(), &["check", "--format", "json", dir]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    let at: Vec<(String, String, u64)> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap().to_string(),
+                d["file"].as_str().unwrap().to_string(),
+                d["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let patch = format!("{dir}/patch.yaml");
+    assert_eq!(
+        at,
+        [
+            ("PB1031".to_string(), patch.clone(), 8),
+            ("PB1040".to_string(), patch.clone(), 8)
+        ]
+    );
+    // Nothing was suppressed: no `suppressed` list.
+    assert!(v.get("suppressed").is_none());
+    insta::assert_snapshot!("protected_json", String::from_utf8_lossy(&out.stdout));
+    let human = pbc(&workspace(), &["check", dir]);
+    assert_eq!(human.status.code(), Some(1));
+    insta::assert_snapshot!("protected_human", String::from_utf8_lossy(&human.stdout));
+}
+
+#[test]
+fn reasoned_suppressions_are_listed_in_the_json_output() {
+    let dir = "testdata/protected/overlays/production/stage-deleted-allowed";
+    let out = pbc(&workspace(), &["check", "--format", "json", dir]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    assert_eq!(
+        v["suppressed"],
+        serde_json::json!([{
+            "code": "PB1030",
+            "file": format!("{dir}/patch.yaml"),
+            "line": 9,
+            "reason": "release notes are published by the docs site",
+        }])
+    );
+}
+
+#[test]
+fn promotion_order_finds_the_previous_environment_from_inside_an_overlay() {
+    // `pbc check .` inside `overlays/production/promotion`: staging's sibling overlay is found
+    // through the real path, and has more approvers.
+    let d = tmpdir("promotion");
+    let fixtures = workspace().join("testdata/protected");
+    let cfg = std::fs::read_to_string(fixtures.join(".pbc.yaml")).unwrap()
+        + "promotion-order: [dev, staging, production]\n";
+    std::fs::write(d.join("pbc.yaml"), cfg).unwrap();
+    let config = d.join("pbc.yaml");
+    let out = pbc(
+        &fixtures.join("overlays/production/promotion"),
+        &[
+            "check",
+            "--format",
+            "json",
+            "--config",
+            config.to_str().unwrap(),
+            ".",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert_eq!(codes(&v), ["PB1032"]);
+    assert_eq!(v["diagnostics"][0]["file"], "patch.yaml");
+    assert_eq!(v["diagnostics"][0]["line"], 10);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn a_base_problem_is_reported_once_with_each_overlay_labelled() {
     let d = tmpdir("shared");
     // The tree and its configuration (which defines the channels and sinks it names).

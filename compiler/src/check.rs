@@ -168,6 +168,8 @@ pub struct Report {
     pub diags: Vec<Diagnostic>,
     /// The number of files read.
     pub files: usize,
+    /// The findings suppression comments removed (with their reasons).
+    pub suppressed: Vec<crate::guard::Suppressed>,
 }
 
 /// One playbook document, ready for the checks: the resolved tree and where it came from.
@@ -355,16 +357,19 @@ pub fn load_error_diag(loader: &Loader, e: &LoadError) -> Diagnostic {
 }
 
 /// Resolves a tree (overlays applied) into its Playbook documents. Returns the entries that
-/// included other kustomizations, for labelling problems in shared bases.
+/// included other kustomizations, for labelling problems in shared bases. The tree of a
+/// protected environment is also compared with its bases ([`crate::guard`]).
 fn tree_unit(
     loader: &Loader,
     dir: &Path,
     opts: &crate::resolve::ResolveOptions,
+    cfg: &Config,
     diags: &mut Vec<Diagnostic>,
 ) -> (Vec<PlaybookDoc>, Vec<(PathBuf, Span)>) {
     match crate::resolve::resolve(loader, dir, opts) {
-        Ok(res) => {
-            diags.extend(res.diags);
+        Ok(mut res) => {
+            diags.append(&mut res.diags);
+            crate::guard::check_tree(loader, dir, &res, cfg, opts, diags);
             let docs = res
                 .docs
                 .into_iter()
@@ -422,7 +427,7 @@ pub fn check(loader: &Loader, units: &Units, cfg: &Config, extra: &DocCheck) -> 
         let mut diags = Vec::new();
         match u {
             Unit::Tree(t) => {
-                let (docs, includes) = tree_unit(loader, t, &ropts, &mut diags);
+                let (docs, includes) = tree_unit(loader, t, &ropts, cfg, &mut diags);
                 (Some((t.to_path_buf(), includes)), docs, diags)
             }
             Unit::File(f, explicit) => (None, file_unit(loader, f, *explicit, &mut diags), diags),
@@ -465,9 +470,15 @@ pub fn check(loader: &Loader, units: &Units, cfg: &Config, extra: &DocCheck) -> 
             .collect::<Vec<_>>(),
     );
     let mut diags = merge_shared(loader, per_unit);
-    config::apply_suppressions(&loader.sources, &mut diags);
+    let mut suppressed = crate::guard::suppress::apply(&loader.sources, &mut diags);
     cfg.apply_levels(&mut diags);
     let sources = &loader.sources;
+    suppressed.sort_by_cached_key(|x| {
+        let file = sources
+            .get(x.span.file)
+            .map(|f| crate::render::path_str(&f.path));
+        (file, x.span.start, x.code.id)
+    });
     sort_and_dedup(&mut diags, |s| match sources.get(s.file) {
         Some(f) => (crate::render::path_str(&f.path), s.start),
         None => (String::new(), s.start),
@@ -475,6 +486,7 @@ pub fn check(loader: &Loader, units: &Units, cfg: &Config, extra: &DocCheck) -> 
     Report {
         diags,
         files: loader.sources.len(),
+        suppressed,
     }
 }
 

@@ -26,6 +26,7 @@ pub fn all() -> Vec<&'static Code> {
         crate::model::names::CODES,
         crate::resolve::CODES,
         crate::resolve::budget::CODES,
+        crate::guard::CODES,
         crate::enforcement::CODES,
         crate::approval_rules::CODES,
         CODES,

@@ -12,6 +12,7 @@ pub mod fs;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gitfs;
+pub mod guard;
 pub mod load;
 pub mod model;
 pub mod render;

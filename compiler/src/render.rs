@@ -85,7 +85,19 @@ pub fn diagnostic_json(sources: &SourceMap, d: &Diagnostic) -> Value {
 
 /// The whole `--format json` document.
 pub fn json(sources: &SourceMap, diags: &[Diagnostic], summary: &Summary) -> String {
-    let v = json!({
+    json_with_suppressed(sources, diags, summary, &[])
+}
+
+/// The `--format json` document of `pbc check`: with a top-level `suppressed` list (each
+/// finding a suppression comment removed: `code`, `file`, `line` of the finding, `reason` or
+/// null) when a comment suppressed anything.
+pub fn json_with_suppressed(
+    sources: &SourceMap,
+    diags: &[Diagnostic],
+    summary: &Summary,
+    suppressed: &[crate::guard::Suppressed],
+) -> String {
+    let mut v = json!({
         "diagnostics": diags.iter().map(|d| diagnostic_json(sources, d)).collect::<Vec<_>>(),
         "summary": {
             "errors": summary.errors,
@@ -94,6 +106,23 @@ pub fn json(sources: &SourceMap, diags: &[Diagnostic], summary: &Summary) -> Str
             "files": summary.files,
         }
     });
+    if !suppressed.is_empty()
+        && let Some(o) = v.as_object_mut()
+    {
+        let list: Vec<Value> = suppressed
+            .iter()
+            .map(|x| {
+                let p = position(sources, x.span);
+                json!({
+                    "code": x.code.id,
+                    "file": p.as_ref().map(|p| p.file.clone()),
+                    "line": p.as_ref().map(|p| p.line),
+                    "reason": x.reason,
+                })
+            })
+            .collect();
+        o.insert("suppressed".into(), Value::Array(list));
+    }
     let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
     s.push('\n');
     s

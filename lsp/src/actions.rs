@@ -38,7 +38,14 @@ pub fn code_actions(s: &Server, p: CodeActionParams) -> Vec<CodeActionOrCommand>
                 ..Default::default()
             });
         }
-        let title = format!("suppress {} with `# pbc:allow({})`", f.code.id, f.code.id);
+        let title = if pbc_compiler::guard::needs_reason(f.code.id) {
+            format!(
+                "suppress {} with `# pbc:allow({}): <reason>`",
+                f.code.id, f.code.id
+            )
+        } else {
+            format!("suppress {} with `# pbc:allow({})`", f.code.id, f.code.id)
+        };
         if suppressions.iter().any(|c: &CodeAction| {
             c.title == title && c.edit.as_ref().is_some_and(|e| same_line(e, &f.suppress))
         }) {

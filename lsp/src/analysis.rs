@@ -405,7 +405,9 @@ fn convert(loader: &Loader, f: &SourceFile, d: &Diagnostic, enc: Encoding) -> Fi
 }
 
 /// A `# pbc:allow(CODE)` comment on its own line above the line at `offset`, indented
-/// like it.
+/// like it. A code that needs a reason (the protected-environment findings) gets
+/// `# pbc:allow(CODE): ` for the reason to be typed after it (until it is, the comment is
+/// PB1040).
 fn suppression(f: &SourceFile, offset: u32, code: &str, enc: Encoding) -> TextEdit {
     let line = f.line_col(offset).line;
     let start = f.line_start(line).unwrap_or(0);
@@ -414,6 +416,29 @@ fn suppression(f: &SourceFile, offset: u32, code: &str, enc: Encoding) -> TextEd
     let at = crate::convert::position(f, start, enc);
     TextEdit::new(
         lsp_types::Range::new(at, at),
-        format!("{indent}# pbc:allow({code})\n"),
+        if pbc_compiler::guard::needs_reason(code) {
+            format!("{indent}# pbc:allow({code}): \n")
+        } else {
+            format!("{indent}# pbc:allow({code})\n")
+        },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_suppression_of_a_protected_environment_finding_asks_for_a_reason() {
+        let f = SourceFile::new(
+            pbc_compiler::span::FileId(0),
+            PathBuf::from("p.yaml"),
+            Arc::from("stages:\n  - name: a\n    approval: auto\n"),
+        );
+        let at = f.line_start(3).unwrap_or(0) + 4;
+        let e = suppression(&f, at, "PB1031", Encoding::Utf16);
+        assert_eq!(e.new_text, "    # pbc:allow(PB1031): \n");
+        let e = suppression(&f, at, "PB2013", Encoding::Utf16);
+        assert_eq!(e.new_text, "    # pbc:allow(PB2013)\n");
+    }
 }

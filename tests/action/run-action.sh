@@ -278,6 +278,33 @@ run_action no-path "$bin" paths=does/not/exist
 expect_eq "$(field "$out/result.json" failed_step)" "Check playbooks" "no-path: failing step"
 expect_in "$out/log.txt" "does/not/exist"
 
+# 6. A reviewed exception in a protected environment: the production overlay turns the
+#    merge gate automatic with a reason; the summary lists the suppression and its reason.
+cat >"$repo/playbooks/overlays/production/kustomization.yaml" <<'EOF'
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../../base
+patches:
+  - path: merge.yaml
+EOF
+cat >"$repo/playbooks/overlays/production/merge.yaml" <<'EOF'
+apiVersion: agenticops/v1
+kind: Playbook
+metadata:
+  name: review
+spec:
+  stages:
+    - name: merge
+      approval: auto  # pbc:allow(PB1031): merges are approved in the <b>merge queue</b>
+EOF
+run_action suppressed "$bin" fail-on=never
+expect_eq "$(field "$out/result.json" outcome)" success "suppressed: outcome"
+expect_in "$out/summary.md" "### Suppressed findings (1)"
+expect_in "$out/summary.md" "| PB1031 | [\`playbooks/overlays/production/merge.yaml:8\`](https://github.example/acme/playbooks/blob/$head_sha/playbooks/overlays/production/merge.yaml#L8) | merges are approved in the &lt;b&gt;merge queue&lt;/b&gt; |"
+git -C "$repo" checkout -q -- playbooks
+rm -f "$repo/playbooks/overlays/production/merge.yaml"
+
 if ((failures)); then
   echo "tests/action/run-action.sh: $failures check(s) failed" >&2
   exit 1

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 mod approvals;
 mod channels;
 mod compliance;
+mod environments;
 mod people;
 mod policies;
 mod serve;
@@ -23,6 +24,7 @@ mod settings;
 pub use approvals::{ApprovalSettings, public_key_bytes};
 pub use channels::{ChannelDef, EmailDef, PagerDutyDef, SlackDef, SmtpTls, WebhookDef};
 pub use compliance::{Applicability, ApplicabilityStatus};
+pub use environments::EnvSettings;
 pub use policies::{
     DEFAULT_POLICY_TIMEOUT_MS, Enforcement, PathRef, PolicyDef, PolicyKind, RuleDef,
 };
@@ -110,6 +112,11 @@ pub struct Config {
     pub check_policies: Vec<PathRef>,
     /// Environments treated as production (compliance evidence).
     pub production_environments: Vec<String>,
+    /// `environments:`: per environment, whether its overlays may weaken its base.
+    pub environments: BTreeMap<String, EnvSettings>,
+    /// `promotion-order:`: environments in the order changes are promoted through them; a
+    /// protected environment may not weaken the one before it either.
+    pub promotion_order: Vec<String>,
     /// Organisation catalogs (YAML files, same shape as the built-in ones), with the span of
     /// each entry in the configuration.
     pub catalogs: Vec<(PathBuf, Span)>,
@@ -226,6 +233,8 @@ impl Default for Config {
             always_on_policies: Vec::new(),
             check_policies: Vec::new(),
             production_environments: vec!["production".into(), "prod".into()],
+            environments: BTreeMap::new(),
+            promotion_order: Vec::new(),
             catalogs: Vec::new(),
             evidence_rules: Vec::new(),
             audit_retention_minimum: None,
@@ -256,6 +265,8 @@ pub const KEYS: &[&str] = &[
     "always-on-policies",
     "check-policies",
     "production-environments",
+    "environments",
+    "promotion-order",
     "catalogs",
     "evidence-rules",
     "audit-retention-minimum",
@@ -396,6 +407,8 @@ impl Config {
                         self.production_environments = list.into_iter().map(|(s, _)| s).collect();
                     }
                 }
+                "environments" => self.read_environments(v, diags),
+                "promotion-order" => self.read_promotion_order(v, diags),
                 "limits" => self.read_limits(v, diags),
                 "targets" => self.read_targets(v, diags),
                 "compliance" => self.read_compliance(v, diags),
@@ -630,22 +643,10 @@ pub fn allows(line: &str, code: &str) -> bool {
 }
 
 /// Removes findings suppressed by comments in their source files.
+/// A protected-environment finding (PB1030–PB1039) needs a reason after the comment
+/// (`# pbc:allow(PB1031): reason`); see [`crate::guard::suppress`].
 pub fn apply_suppressions(sources: &crate::span::SourceMap, diags: &mut Vec<Diagnostic>) {
-    diags.retain(|d| {
-        let Some(f) = sources.get(d.span.file) else {
-            return true;
-        };
-        if !f.text.contains("pbc:allow(") {
-            return true;
-        }
-        let lc = f.line_col(d.span.start);
-        !is_suppressed(
-            &f.text,
-            |l| Some(f.line_text(l).to_string()),
-            lc.line,
-            d.code.id,
-        )
-    });
+    crate::guard::suppress::apply(sources, diags);
 }
 
 #[cfg(test)]

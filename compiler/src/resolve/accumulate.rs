@@ -249,6 +249,7 @@ impl<'a> Ctx<'a> {
             uid: self.uid.fetch_add(1, AtomicOrdering::Relaxed),
             name_spans,
             quiet: Vec::new(),
+            removed: Vec::new(),
             nodes,
             prefixes: Vec::new(),
             suffixes: Vec::new(),

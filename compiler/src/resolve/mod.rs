@@ -262,6 +262,20 @@ pub struct DocOrigin {
     /// Regions whose findings are consequences of an overlay finding already reported (a
     /// stage a misspelt patch appended): the later checks drop findings inside them.
     pub quiet: Vec<Span>,
+    /// What strategic-merge patches removed, replaced whole or reordered (a `key: null`, a
+    /// `$patch: delete|replace`, `$setElementOrder/stages`), in the order applied: the
+    /// patch's span for a value that is no longer in the document to carry it.
+    pub removed: Vec<Removal>,
+}
+
+/// A part of a document a patch removed (or replaced whole, or reordered).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Removal {
+    /// Where, from the document's root: map keys, and a stage's name under
+    /// `spec`/`stages` (`["spec", "stages", "deploy", "approval"]`).
+    pub path: Vec<String>,
+    /// The patch's text that did it (the key, or the `$patch` value).
+    pub span: Span,
 }
 
 /// The result of resolving a kustomization directory.
@@ -417,6 +431,7 @@ pub fn resolve(
                 DocOrigin {
                     name: r.name_spans,
                     quiet: r.quiet,
+                    removed: r.removed,
                 },
             )
         })

@@ -133,6 +133,7 @@ pub(super) fn apply_permutation(res: &mut [Res], order: &[usize]) {
             uid: r.uid,
             name_spans: Vec::new(),
             quiet: Vec::new(),
+            removed: Vec::new(),
             nodes: 0,
             prefixes: Vec::new(),
             suffixes: Vec::new(),

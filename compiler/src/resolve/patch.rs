@@ -186,9 +186,11 @@ impl Ctx<'_> {
                     let before = grown.fetch_add(c, AtomicOrdering::Relaxed);
                     base.saturating_add(before).saturating_add(c) <= max_nodes
                 };
+                let removals = json_removals(&r.node, &ops);
                 let result = budget::apply_json(&mut r.node, &ops, &values, charge, max_nodes, max_depth);
                 if result.is_ok() {
                     r.nodes = r.nodes.saturating_add(added);
+                    r.removed.extend(removals);
                 }
                 if let Some(md) = r
                     .node
@@ -338,6 +340,7 @@ impl Ctx<'_> {
                 if let Some(s) = m.stages_touched {
                     merged.insert(r.uid, s);
                 }
+                r.removed.extend(m.removed);
                 for u in m.unknown_stages {
                     r.quiet.push(u.stage_span);
                     acc.diags.push(unknown_stage(&u, &r.cur().describe()));
@@ -506,4 +509,41 @@ pub(super) fn selects(r: &Res, t: &Target) -> bool {
         }
     }
     true
+}
+
+/// What the `remove` and `move` operations of a JSON patch take away (see
+/// [`super::DocOrigin::removed`]), as paths in the document before the patch: a stage's
+/// index under `/spec/stages` becomes its name.
+fn json_removals(doc: &Node, ops: &[Op]) -> Vec<super::Removal> {
+    let mut out = Vec::new();
+    for op in ops {
+        let (pointer, span) = match op.kind {
+            OpKind::Remove => (op.path.as_str(), op.path_span),
+            OpKind::Move => match &op.from {
+                Some((f, s)) => (f.as_str(), *s),
+                None => continue,
+            },
+            _ => continue,
+        };
+        let mut path: Vec<String> = pointer
+            .split('/')
+            .skip(1)
+            .map(|t| t.replace("~1", "/").replace("~0", "~"))
+            .collect();
+        if path.len() > 2
+            && path[0] == "spec"
+            && path[1] == "stages"
+            && let Ok(i) = path[2].parse::<usize>()
+            && let Some(name) = doc
+                .get_path(&["spec", "stages"])
+                .and_then(Node::as_seq)
+                .and_then(|s| s.get(i))
+                .and_then(|s| s.get("name"))
+                .and_then(Node::as_str)
+        {
+            path[2] = name.to_string();
+        }
+        out.push(super::Removal { path, span });
+    }
+    out
 }

@@ -104,6 +104,8 @@ pub(super) struct Res {
     pub(super) name_spans: Vec<Span>,
     /// See [`DocOrigin::quiet`].
     pub(super) quiet: Vec<Span>,
+    /// See [`DocOrigin::removed`].
+    pub(super) removed: Vec<super::Removal>,
     /// The YAML nodes this resource accounts for (the node budget): counted when it was
     /// read, grown by the patches applied to it.
     pub(super) nodes: u64,

@@ -30,6 +30,16 @@ pub struct Merged {
     /// Stages the patch appends to a base's stages that have neither `agent` nor `action`:
     /// almost always a misspelt name of a base stage.
     pub unknown_stages: Vec<UnknownStage>,
+    /// What the patch removed, replaced whole or reordered (see [`super::DocOrigin::removed`]).
+    pub removed: Vec<super::Removal>,
+}
+
+impl Merged {
+    fn remove(&mut self, path: &[String], key: &str, span: Span) {
+        let mut p = path.to_vec();
+        p.push(key.to_string());
+        self.removed.push(super::Removal { path: p, span });
+    }
 }
 
 /// A stage a patch appends that names no base stage and could not run on its own.
@@ -63,6 +73,11 @@ fn without_directive(n: &Node) -> Node {
         ),
         _ => n.clone(),
     }
+}
+
+/// The span of a map's `$patch` value (else of the map).
+fn directive_span(n: &Node) -> Span {
+    n.get("$patch").map_or(n.span, |v| v.span)
 }
 
 /// True if the node is exactly `{$patch: X}`.
@@ -118,14 +133,14 @@ pub(super) fn merge_map(
     if depth > MAX_DEPTH {
         return;
     }
-    let mut order: Option<&Node> = None;
+    let mut order: Option<(&Node, Span)> = None;
     for pe in pentries {
         let key = pe.key_str();
         if key == "$patch" {
             continue;
         }
         if playbook && key == "$setElementOrder/stages" && path.len() == 1 && path[0] == "spec" {
-            order = Some(&pe.value);
+            order = Some((&pe.value, pe.key.span));
             out.stages_touched.get_or_insert(pe.key.span);
             continue;
         }
@@ -137,6 +152,7 @@ pub(super) fn merge_map(
         if pv.is_null() {
             if let Some(i) = pos {
                 dmap.remove(i);
+                out.remove(path, key, pe.key.span);
             }
             continue;
         }
@@ -169,8 +185,10 @@ pub(super) fn merge_map(
                     Value::Map(_) => match directive(pv) {
                         Some("delete") => {
                             dmap.remove(i);
+                            out.remove(path, key, directive_span(pv));
                         }
                         Some("replace") => {
+                            out.remove(path, key, directive_span(pv));
                             path.push(key.to_string());
                             let c = clean(&without_directive(pv), path, playbook, fsch, depth + 1);
                             path.pop();
@@ -204,6 +222,7 @@ pub(super) fn merge_map(
                             }
                             None => {
                                 dmap.remove(i);
+                                out.remove(path, key, pe.key.span);
                             }
                         }
                     }
@@ -231,12 +250,16 @@ pub(super) fn merge_map(
             }
         }
     }
-    if let Some(order) = order
+    if let Some((order, key_span)) = order
         && let Some(dmap) = dst.as_map_mut()
         && let Some(e) = dmap.iter_mut().find(|e| e.key_str() == "stages")
         && let Value::Seq(items) = &mut e.value.value
     {
         apply_order(items, order, out);
+        out.removed.push(super::Removal {
+            path: vec!["spec".into(), "stages".into()],
+            span: key_span,
+        });
     }
 }
 
@@ -260,6 +283,9 @@ fn merge_stages(
         return None;
     }
     let replace = items.iter().any(|i| only_directive(i, "replace"));
+    if let Some(r) = items.iter().find(|i| only_directive(i, "replace")) {
+        out.remove(&["spec".to_string()], "stages", directive_span(r));
+    }
     let mut result: Vec<Node> = if replace {
         Vec::new()
     } else {
@@ -275,15 +301,20 @@ fn merge_stages(
         match (directive(item), pos) {
             (Some("delete"), Some(i)) => {
                 result.remove(i);
+                out.remove(&spath, name.unwrap_or_default(), directive_span(item));
             }
             (Some("delete"), None) => {}
             (Some("replace"), Some(i)) => {
+                out.remove(&spath, name.unwrap_or_default(), directive_span(item));
                 if let Some(v) = clean(&without_directive(item), &spath, playbook, None, depth + 1)
                 {
                     result[i] = v;
                 }
             }
             (_, Some(i)) => {
+                // The stage's name in the path: what the patch removes inside it is found
+                // by name (see `Merged::removed`).
+                spath.push(name.unwrap_or_default().to_string());
                 merge_map(
                     &mut result[i],
                     item,
@@ -293,6 +324,7 @@ fn merge_stages(
                     out,
                     depth + 1,
                 );
+                spath.pop();
             }
             (d, None) => {
                 if d.is_none()
