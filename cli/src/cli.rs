@@ -162,6 +162,10 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
         format: ReportFormat,
+        /// Control × environment, per framework (markdown or html): where an overlay loses
+        /// evidence another environment has.
+        #[arg(long)]
+        matrix: bool,
     },
     /// The enforcement map: for every control each playbook declares (gate, approvers, SLA,
     /// escalation, guardrail, policy, rate limit, audit sink, rollback, risk), what enforces
@@ -497,7 +501,8 @@ pub fn run() -> ExitCode {
             env,
             catalogs,
             format,
-        } => crate::commands::coverage(&g, paths, env, catalogs, format),
+            matrix,
+        } => crate::commands::coverage(&g, paths, env, catalogs, format, matrix),
         Command::Enforcement {
             paths,
             target,

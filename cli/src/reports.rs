@@ -82,7 +82,11 @@ pub fn coverage(
     env: Option<String>,
     catalogs: Vec<String>,
     format: ReportFormat,
+    matrix: bool,
 ) -> ExitCode {
+    if matrix && !matches!(format, ReportFormat::Markdown | ReportFormat::Html) {
+        return usage_error("--matrix writes markdown or html (--format markdown|html)");
+    }
     if paths.is_empty() {
         paths.push(PathBuf::from("."));
     }
@@ -137,6 +141,8 @@ pub fn coverage(
         dirty: source.dirty,
     });
     let text = match format {
+        ReportFormat::Markdown if matrix => pbc_lints::coverage::matrix::markdown(&report),
+        ReportFormat::Html if matrix => pbc_lints::coverage::matrix::html(&report),
         ReportFormat::Markdown => pbc_lints::coverage::markdown(&report),
         ReportFormat::Json => pbc_lints::coverage::json(&report),
         ReportFormat::Csv => pbc_lints::coverage::csv(&report),

@@ -382,7 +382,12 @@ fn eval_into(
                             "a gate with named approvers on stage `{}`",
                             stages.first().map(|s| s.name.as_str()).unwrap_or("")
                         ),
-                        stages.first().map(|s| s.name_span).unwrap_or(spec),
+                        // At the stage's `approval` when it says `auto` (an overlay may have
+                        // set it), else at its name.
+                        stages
+                            .first()
+                            .map(|s| s.approval_span.unwrap_or(s.name_span))
+                            .unwrap_or(spec),
                     ),
                     Scope::Playbook => (
                         "a gate with named approvers on some stage".to_string(),
@@ -490,7 +495,12 @@ fn eval_into(
                             "a gate with approver roles on stage `{}`",
                             stages.first().map(|s| s.name.as_str()).unwrap_or("")
                         ),
-                        stages.first().map(|s| s.name_span).unwrap_or(spec),
+                        // At the stage's `approval` when it says `auto` (an overlay may have
+                        // set it), else at its name.
+                        stages
+                            .first()
+                            .map(|s| s.approval_span.unwrap_or(s.name_span))
+                            .unwrap_or(spec),
                     ),
                     Scope::Playbook => (
                         "a gate with approver roles".to_string(),
