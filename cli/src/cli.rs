@@ -166,6 +166,13 @@ pub enum Command {
         /// evidence another environment has.
         #[arg(long)]
         matrix: bool,
+        /// Operating evidence: whether each claimed control operated, from this audit log
+        /// (a state directory's `audit.jsonl`, or a file sink's file), verified first.
+        #[arg(long, value_name = "STATE|FILE")]
+        audit: Option<PathBuf>,
+        /// With --audit: only entries at or after this time (RFC 3339, or a date).
+        #[arg(long, value_name = "T", requires = "audit")]
+        since: Option<String>,
     },
     /// The enforcement map: for every control each playbook declares (gate, approvers, SLA,
     /// escalation, guardrail, policy, rate limit, audit sink, rollback, risk), what enforces
@@ -502,7 +509,20 @@ pub fn run() -> ExitCode {
             catalogs,
             format,
             matrix,
-        } => crate::commands::coverage(&g, paths, env, catalogs, format, matrix),
+            audit,
+            since,
+        } => crate::commands::coverage(
+            &g,
+            paths,
+            env,
+            catalogs,
+            format,
+            crate::reports::CoverageExtras {
+                matrix,
+                audit,
+                since,
+            },
+        ),
         Command::Enforcement {
             paths,
             target,

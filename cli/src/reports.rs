@@ -82,8 +82,9 @@ pub fn coverage(
     env: Option<String>,
     catalogs: Vec<String>,
     format: ReportFormat,
-    matrix: bool,
+    extras: CoverageExtras,
 ) -> ExitCode {
+    let matrix = extras.matrix;
     if matrix && !matches!(format, ReportFormat::Markdown | ReportFormat::Html) {
         return usage_error("--matrix writes markdown or html (--format markdown|html)");
     }
@@ -140,6 +141,35 @@ pub fn coverage(
         commit: source.commit,
         dirty: source.dirty,
     });
+    if let Some(log) = &extras.audit {
+        let since = match extras
+            .since
+            .as_deref()
+            .map(|s| (s, pbc_runtime::audit_export::parse_since(s)))
+        {
+            None => None,
+            Some((_, Some(t))) => Some(t),
+            Some((s, None)) => {
+                return usage_error(format!(
+                    "--since {s}: not an RFC 3339 time or a date (2026-11-01T00:00:00Z, 2026-11-01)"
+                ));
+            }
+        };
+        let events = match operating_events(log, since) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        pbc_lints::coverage::operating::attach(
+            &mut report,
+            &comp,
+            &events,
+            log.display().to_string(),
+            since.as_ref().map(pbc_runtime::audit_export::show_since),
+        );
+    }
     let text = match format {
         ReportFormat::Markdown if matrix => pbc_lints::coverage::matrix::markdown(&report),
         ReportFormat::Html if matrix => pbc_lints::coverage::matrix::html(&report),
@@ -231,4 +261,62 @@ fn source_of_paths(loader: &Loader, paths: &[PathBuf]) -> pbc_targets::bundle::S
         out.dirty |= s.dirty;
     }
     out
+}
+
+/// `pbc coverage` options beside the format.
+pub struct CoverageExtras {
+    pub matrix: bool,
+    pub audit: Option<PathBuf>,
+    pub since: Option<String>,
+}
+
+/// The largest audit log `--audit` reads.
+const MAX_AUDIT_LOG_BYTES: u64 = 512 * 1024 * 1024;
+
+/// The entries of the audit log at `path` (a state directory or a log file) at or after
+/// `since`, once its hash chain verifies. Err: why it cannot be used (fail closed: a log
+/// that does not verify is no evidence).
+fn operating_events(
+    path: &Path,
+    since: Option<pbc_runtime::audit_export::Since>,
+) -> Result<Vec<pbc_lints::coverage::operating::LogEvent>, String> {
+    let file = if path.is_dir() {
+        path.join("audit.jsonl")
+    } else {
+        path.to_path_buf()
+    };
+    if path.is_dir() && !file.is_file() {
+        return Err(format!(
+            "{}: no audit.jsonl in this directory (a state store on PostgreSQL: write its log to a file with `pbc audit export --format jsonl`)",
+            path.display()
+        ));
+    }
+    let text = pbc_runtime::files::read_text(&file, "the audit log", MAX_AUDIT_LOG_BYTES)
+        .map_err(|e| e.to_string())?;
+    let v = pbc_runtime::audit::verify(&text, None);
+    if let Some(p) = &v.problem {
+        return Err(format!(
+            "{}: the audit log does not verify at line {} (entry {}): {}; it is no evidence (see `pbc audit verify`)",
+            file.display(),
+            p.line,
+            p.seq,
+            p.message
+        ));
+    }
+    Ok(pbc_runtime::audit::parse_entries(&text)
+        .into_iter()
+        .filter(|e| since.is_none_or(|s| pbc_runtime::audit_export::at_or_after(&e.time, &s)))
+        .map(|e| pbc_lints::coverage::operating::LogEvent {
+            approval: e
+                .details
+                .get("approval")
+                .and_then(serde_json::Value::as_str)
+                .map(String::from),
+            time: e.time,
+            event: e.event,
+            actor: e.actor,
+            run: e.run,
+            tags: e.compliance,
+        })
+        .collect())
 }

@@ -29,6 +29,16 @@ pub fn parse_since(s: &str) -> Option<Since> {
         .map(|t| t.and_utc())
 }
 
+/// Whether an entry's `time` (RFC 3339) is at or after `since`; an unreadable time is not.
+pub fn at_or_after(time: &str, since: &Since) -> bool {
+    chrono::DateTime::parse_from_rfc3339(time).is_ok_and(|t| t >= *since)
+}
+
+/// The time as the coverage report shows it (RFC 3339, UTC, seconds).
+pub fn show_since(since: &Since) -> String {
+    since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// Which entries.
 #[derive(Clone, Debug, Default)]
 pub struct ExportFilter {

@@ -152,6 +152,10 @@ pub fn render(r: &CoverageReport) -> String {
             }).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     });
+    let mut v = v;
+    if let (Some(o), Some(m)) = (&r.operating, v.as_object_mut()) {
+        m.insert("operating".into(), super::operating::json(o));
+    }
     let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
     s.push('\n');
     s

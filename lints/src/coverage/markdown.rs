@@ -314,5 +314,8 @@ pub fn render(r: &CoverageReport) -> String {
             }
         }
     }
+    if let Some(o) = &r.operating {
+        super::operating::markdown(&mut out, o);
+    }
     out
 }

@@ -12,6 +12,7 @@ mod html;
 mod json;
 mod markdown;
 pub mod matrix;
+pub mod operating;
 mod policies;
 mod provenance;
 
@@ -265,6 +266,8 @@ pub struct CoverageReport {
     pub environments: Vec<EnvironmentReport>,
     /// What the report was made from and by.
     pub provenance: Provenance,
+    /// With `--audit`: whether the claimed controls operated, from the audit log.
+    pub operating: Option<operating::OperatingReport>,
 }
 
 /// Lower-case ASCII letters, digits and `-` (for HTML ids).
@@ -336,6 +339,7 @@ pub fn coverage(
             .map(|c| (c.id.clone(), c.title.clone()))
             .collect(),
         environments,
+        operating: None,
     })
 }
 
