@@ -79,6 +79,10 @@ pub enum ReportFormat {
     Json,
     Csv,
     Html,
+    /// OSCAL 1.1 `assessment-results` (JSON).
+    Oscal,
+    /// OSCAL 1.1 `component-definition` (JSON): a component per playbook.
+    OscalComponent,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -177,6 +177,12 @@ pub fn coverage(
         ReportFormat::Json => pbc_lints::coverage::json(&report),
         ReportFormat::Csv => pbc_lints::coverage::csv(&report),
         ReportFormat::Html => pbc_lints::coverage::html(&report),
+        ReportFormat::Oscal => {
+            pbc_lints::coverage::oscal::assessment_results(&report, &oscal_time(&report))
+        }
+        ReportFormat::OscalComponent => {
+            pbc_lints::coverage::oscal::component_definition(&report, &oscal_time(&report))
+        }
     };
     let _ = std::io::stdout().write_all(text.as_bytes());
     ExitCode::SUCCESS
@@ -319,4 +325,15 @@ fn operating_events(
             tags: e.compliance,
         })
         .collect())
+}
+
+/// The time an OSCAL document states: `SOURCE_DATE_EPOCH`'s (reproducible), else now.
+fn oscal_time(report: &pbc_lints::coverage::CoverageReport) -> String {
+    report.provenance.generated_at.clone().unwrap_or_else(|| {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        pbc_runtime::clock::rfc3339(ms)
+    })
 }

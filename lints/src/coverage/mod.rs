@@ -13,6 +13,7 @@ mod json;
 mod markdown;
 pub mod matrix;
 pub mod operating;
+pub mod oscal;
 mod policies;
 mod provenance;
 
