@@ -1,0 +1,116 @@
+//! Every built-in evidence rule against its two fixtures
+//! (`testdata/compliance/rules/overlays/production/<control>/{pass,fail}.yaml`, written by
+//! `testdata/compliance/rules/generate.py`): each is a playbook claiming only that control,
+//! checked as `pbc check` checks it (model, semantic checks, compliance lints) with the
+//! configuration found upward from it, in the environment its path names (`production`).
+//! `pass.yaml` must not report PB5005 for the control and `fail.yaml` must; neither may
+//! report an error.
+
+mod common;
+
+use pbc_compiler::diag::Severity;
+use pbc_lints::Compliance;
+use pbc_lints::catalog::Catalogs;
+use pbc_lints::evidence::{EvidenceRules, KINDS, Settings};
+use std::collections::BTreeSet;
+
+const DIR: &str = "testdata/compliance/rules/overlays/production";
+
+/// `Some(true)` when `rel` reports PB5005 for `control`, `Some(false)` when it does not;
+/// `Err` with the findings when it reports an error.
+fn claims_missing(
+    comp: &Compliance,
+    rel: &str,
+    control: &str,
+) -> Result<bool, String> {
+    let loader = common::loader();
+    let env = common::env_of(rel);
+    assert_eq!(env.as_deref(), Some("production"), "{rel}");
+    let diags = common::check_file(&loader, rel, comp, env.as_deref());
+    if diags.iter().any(|d| d.severity == Severity::Error) {
+        return Err(common::human(&loader, &diags));
+    }
+    let prefix = format!("`{control}` (");
+    Ok(diags
+        .iter()
+        .any(|d| d.code.id == "PB5005" && d.message.starts_with(&prefix)))
+}
+
+#[test]
+fn every_rule_passes_and_fails_on_its_fixtures() {
+    let comp = Compliance::builtin(Settings::from_config(&common::config(DIR)));
+    let mut problems = Vec::new();
+    for rule in &EvidenceRules::builtin().rules {
+        for (file, want) in [("pass.yaml", false), ("fail.yaml", true)] {
+            let rel = format!("{DIR}/{}/{file}", rule.control);
+            if !common::root().join(&rel).is_file() {
+                problems.push(format!(
+                    "{rel} is missing (run testdata/compliance/rules/generate.py)"
+                ));
+                continue;
+            }
+            match claims_missing(&comp, &rel, &rule.control) {
+                Err(found) => problems.push(format!("{rel} has errors:\n{found}")),
+                Ok(got) if got != want => problems.push(if want {
+                    format!("{rel} does not report PB5005 for `{}`", rule.control)
+                } else {
+                    format!("{rel} reports PB5005 for `{}`", rule.control)
+                }),
+                Ok(_) => {}
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn every_fixture_directory_is_a_rule() {
+    let rules: BTreeSet<String> = EvidenceRules::builtin()
+        .rules
+        .iter()
+        .map(|r| r.control.clone())
+        .collect();
+    let dirs: BTreeSet<String> = std::fs::read_dir(common::root().join(DIR))
+        .unwrap_or_else(|e| panic!("{DIR}: {e}"))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let stale: Vec<&String> = dirs.difference(&rules).collect();
+    assert!(stale.is_empty(), "fixtures for controls with no rule: {stale:?}");
+}
+
+#[test]
+fn the_rules_cover_thirty_soc2_criteria_and_thirty_iso2022_controls() {
+    let rules = &EvidenceRules::builtin().rules;
+    let count = |catalog: &str| rules.iter().filter(|r| r.catalog == catalog).count();
+    assert!(count("soc2") >= 30, "{} SOC 2 rules", count("soc2"));
+    assert!(
+        count("iso27001-2022") >= 30,
+        "{} ISO 27001:2022 rules",
+        count("iso27001-2022")
+    );
+    // Every rule names a control of the built-in catalogs.
+    let cats = Catalogs::builtin();
+    for r in rules {
+        assert!(
+            cats.catalogs
+                .iter()
+                .any(|c| c.id == r.catalog && c.controls.iter().any(|x| x.id == r.control_id)),
+            "{}",
+            r.control
+        );
+    }
+}
+
+#[test]
+fn every_evidence_kind_is_required_by_some_rule() {
+    let used: BTreeSet<&str> = EvidenceRules::builtin()
+        .rules
+        .iter()
+        .flat_map(|r| r.requires.iter().map(|k| k.name()))
+        .collect();
+    for k in KINDS {
+        assert!(used.contains(k.name()), "no rule requires `{}`", k.name());
+    }
+}
