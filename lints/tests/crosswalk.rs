@@ -1,8 +1,14 @@
 //! The SOC 2 ↔ ISO 27001:2022 crosswalk (`lints/rules/crosswalk.yaml`): it loads, every tag
 //! names a control of the built-in catalogs, and each link pairs a SOC 2 criterion with an
-//! ISO 27001:2022 control.
+//! ISO 27001:2022 control; `pbc coverage` shows a covered partner as related, never as
+//! coverage.
 
+mod common;
+
+use pbc_lints::Compliance;
 use pbc_lints::catalog::Catalogs;
+use pbc_lints::coverage::{self, Status};
+use pbc_lints::evidence::Settings;
 use pbc_lints::crosswalk::{BUILTIN_CROSSWALK, Crosswalk};
 
 fn pair(a: &str, b: &str) -> (String, String) {
@@ -55,4 +61,82 @@ fn an_unknown_tag_or_a_repeated_link_is_an_error() {
         ]
     );
     assert_eq!(cw.links.len(), 1);
+}
+
+const RULES: &str = "testdata/compliance/rules/overlays/production";
+
+/// The coverage of one rule fixture (`pass` or `fail`), in production.
+fn report_of(control: &str, which: &str) -> coverage::CoverageReport {
+    let loader = common::loader();
+    let comp = Compliance::builtin(Settings::from_config(&common::config(RULES)));
+    let docs = common::playbooks(&loader, &format!("{RULES}/{control}/{which}.yaml"));
+    coverage::coverage(&comp, &loader.sources, &[(Some("production".into()), docs)], &[])
+        .expect("known catalogs")
+}
+
+fn find<'a>(r: &'a coverage::CoverageReport, cat: &str, id: &str) -> &'a coverage::ControlReport {
+    r.environments[0]
+        .frameworks
+        .iter()
+        .find(|f| f.catalog == cat)
+        .and_then(|f| f.controls.iter().find(|c| c.id == id))
+        .unwrap_or_else(|| panic!("{cat} {id}"))
+}
+
+#[test]
+fn coverage_shows_a_covered_partner_as_related_never_as_covered() {
+    for (claimed, (cat, id), (ocat, oid), otag) in [
+        ("SOC2-CC8.1", ("soc2", "CC8.1"), ("iso27001-2022", "8.32"), "ISO27001-8.32"),
+        ("ISO27001-8.32", ("iso27001-2022", "8.32"), ("soc2", "CC8.1"), "SOC2-CC8.1"),
+    ] {
+        let r = report_of(claimed, "pass");
+        assert_eq!(find(&r, cat, id).status, Status::Covered, "{claimed}");
+        // The claimed control's own related: the partner is not covered, so none from it.
+        assert!(
+            find(&r, cat, id).related.iter().all(|x| x.id != oid),
+            "{claimed}"
+        );
+        let other = find(&r, ocat, oid);
+        assert_eq!(other.status, Status::NotClaimed, "{otag}");
+        let tags: Vec<&str> = other.related.iter().map(|x| x.tag.as_str()).collect();
+        assert_eq!(tags, [claimed], "{otag}");
+        assert_eq!(other.related[0].status, Status::Covered);
+        let slug = claimed.to_ascii_lowercase().replace('.', "-");
+        assert_eq!(other.related[0].playbooks, [format!("{slug}-pass")]);
+        // Never counted: the partner's framework covers nothing.
+        let f = r.environments[0]
+            .frameworks
+            .iter()
+            .find(|f| f.catalog == ocat)
+            .expect("framework");
+        assert_eq!(f.totals.covered, 0, "{otag}");
+
+        // JSON: a `related` array on every control, the link on the partner.
+        let v: serde_json::Value =
+            serde_json::from_str(&coverage::json(&r)).expect("coverage JSON");
+        let controls = v["environments"][0]["frameworks"]
+            .as_array()
+            .expect("frameworks")
+            .iter()
+            .find(|f| f["catalog"] == ocat)
+            .and_then(|f| f["controls"].as_array())
+            .expect("controls")
+            .clone();
+        assert!(controls.iter().all(|c| c["related"].is_array()));
+        let c = controls.iter().find(|c| c["id"] == oid).expect("partner");
+        assert_eq!(c["status"], "not-claimed");
+        assert_eq!(c["related"][0]["tag"], claimed);
+        assert_eq!(c["related"][0]["status"], "covered");
+
+        // Markdown: a related-evidence list under the partner's framework.
+        let md = coverage::markdown(&r);
+        assert!(
+            md.contains(&format!("— not claimed — related: `{claimed}` covered by `{slug}-pass`")),
+            "{md}"
+        );
+    }
+    // A claim without its evidence relates nothing.
+    let r = report_of("SOC2-CC8.1", "fail");
+    assert_eq!(find(&r, "soc2", "CC8.1").status, Status::ClaimedWithoutEvidence);
+    assert!(find(&r, "iso27001-2022", "8.32").related.is_empty());
 }

@@ -13,6 +13,7 @@ mod json;
 mod markdown;
 mod policies;
 mod provenance;
+mod related;
 
 pub use csv::render as csv;
 pub use html::render as html;
@@ -20,6 +21,7 @@ pub use json::render as json;
 pub use markdown::render as markdown;
 pub use policies::{PlaybookPolicies, PolicyCoverage, Uncovered, percent};
 pub use provenance::{CatalogVersion, Provenance, Source, source_date};
+pub use related::Related;
 
 use crate::Compliance;
 use crate::catalog::{Catalog, Control};
@@ -160,6 +162,8 @@ pub struct ControlReport {
     pub claims: Vec<Claim>,
     /// The Statement of Applicability's entry for the control.
     pub applicability: Option<ApplicabilityInfo>,
+    /// Covered controls the crosswalk links to this one (context, never coverage).
+    pub related: Vec<Related>,
 }
 
 /// What the Statement of Applicability says of a control.
@@ -442,7 +446,7 @@ fn environment(
             }
         }
     }
-    let frameworks = selected
+    let mut frameworks: Vec<FrameworkReport> = selected
         .iter()
         .map(|cat| {
             let mut totals = Totals::default();
@@ -490,6 +494,7 @@ fn environment(
                         }),
                         claims: list,
                         applicability,
+                        related: Vec::new(),
                     }
                 })
                 .collect();
@@ -503,6 +508,11 @@ fn environment(
             }
         })
         .collect();
+    related::fill(
+        &mut frameworks,
+        &comp.catalogs,
+        crate::crosswalk::Crosswalk::builtin(),
+    );
     let mut playbooks: Vec<String> = facts.iter().map(|f| f.name.clone()).collect();
     playbooks.sort();
     playbooks.dedup();
