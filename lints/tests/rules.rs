@@ -114,3 +114,28 @@ fn every_evidence_kind_is_required_by_some_rule() {
         assert!(used.contains(k.name()), "no rule requires `{}`", k.name());
     }
 }
+
+#[test]
+fn docs_list_every_rule_with_its_kinds() {
+    let path = common::root().join("docs/compliance.md");
+    let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let rules = &EvidenceRules::builtin().rules;
+    let rows = doc
+        .lines()
+        .filter(|l| l.starts_with("| `SOC2-") || l.starts_with("| `ISO27001-"))
+        .count();
+    assert_eq!(rows, rules.len(), "rows of the rule table in docs/compliance.md");
+    for r in rules {
+        let kinds: Vec<String> = r.requires.iter().map(|k| format!("`{}`", k.name())).collect();
+        let prefix = format!("| `{}` |", r.control);
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("docs/compliance.md has no row for {}", r.control));
+        assert!(
+            row.ends_with(&format!("| {} |", kinds.join(", "))),
+            "docs/compliance.md: {row}\nthe rule requires {}",
+            kinds.join(", ")
+        );
+    }
+}
