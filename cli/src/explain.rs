@@ -67,12 +67,13 @@ pub fn render(
     let Some(cat) = cats.catalogs.iter().find(|c| c.id == catalog) else {
         return out;
     };
-    let name = cat
-        .control(id)
-        .map(|c| c.name.clone())
-        .unwrap_or_default();
+    let name = cat.control(id).map(|c| c.name.clone()).unwrap_or_default();
     let _ = writeln!(out, "{}: {}", cat.tag(id), name);
-    let _ = writeln!(out, "catalog: {} ({}), control {id}", cat.title, cat.edition);
+    let _ = writeln!(
+        out,
+        "catalog: {} ({}), control {id}",
+        cat.title, cat.edition
+    );
     if let Some(succ) = cat.control(id).and_then(|c| c.successors.clone())
         && cat.superseded_by.is_some()
     {
@@ -118,7 +119,9 @@ pub fn render(
     }
     let related = crosswalk.related(cats, catalog, id);
     if !related.is_empty() {
-        out.push_str("\nrelated by the SOC 2 / ISO 27001:2022 crosswalk (lints/rules/crosswalk.yaml):\n");
+        out.push_str(
+            "\nrelated by the SOC 2 / ISO 27001:2022 crosswalk (lints/rules/crosswalk.yaml):\n",
+        );
         let rows: Vec<(String, String, &str)> = related
             .iter()
             .filter_map(|(cat_id, rid)| {

@@ -418,7 +418,12 @@ fn explain_prints_a_controls_rule_and_crosswalk() {
         ),
         "{text}"
     );
-    for kind in ["human-gate", "production-action-gates", "audit-log", "audit-sink"] {
+    for kind in [
+        "human-gate",
+        "production-action-gates",
+        "audit-log",
+        "audit-sink",
+    ] {
         assert!(
             text.lines()
                 .any(|l| l.trim_start().starts_with(kind) && l.len() > kind.len() + 10),
@@ -446,7 +451,10 @@ fn explain_prints_a_controls_rule_and_crosswalk() {
 
     // A control with no rule says so, and what a claim of it is.
     let n = stdout(&explain("ISO27001-5.1"));
-    assert!(n.starts_with("ISO27001-5.1: Policies for information security\n"), "{n}");
+    assert!(
+        n.starts_with("ISO27001-5.1: Policies for information security\n"),
+        "{n}"
+    );
     assert!(n.contains("no evidence rule"), "{n}");
     assert!(n.contains("`claimed-no-rule`"), "{n}");
 

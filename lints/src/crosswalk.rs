@@ -32,7 +32,10 @@ impl Crosswalk {
         CELL.get_or_init(|| {
             let (cw, diags) = Crosswalk::parse(Catalogs::builtin(), BUILTIN_CROSSWALK.1);
             // The embedded file is tested; a problem here is a bug in pbc, not in the input.
-            assert!(diags.is_empty(), "the built-in crosswalk is invalid: {diags:?}");
+            assert!(
+                diags.is_empty(),
+                "the built-in crosswalk is invalid: {diags:?}"
+            );
             cw
         })
     }
@@ -55,16 +58,29 @@ impl Crosswalk {
         };
         for (_, v, _) in fields {
             let Some(entries) = v.as_map() else {
-                r.error(v.span, format!("`links` must be a mapping, found {}", v.type_name()));
+                r.error(
+                    v.span,
+                    format!("`links` must be a mapping, found {}", v.type_name()),
+                );
                 continue;
             };
             for e in entries {
                 let from = control(&mut r, cats, e.key_str(), e.key.span);
-                for (tag, span) in r.text_list(&e.value, "a list of linked tags").unwrap_or_default() {
+                for (tag, span) in r
+                    .text_list(&e.value, "a list of linked tags")
+                    .unwrap_or_default()
+                {
                     let to = control(&mut r, cats, &tag, span);
                     if let (Some(a), Some(b)) = (&from, to) {
-                        if cw.links.iter().any(|(x, y)| (x == a && *y == b) || (*x == b && y == a)) {
-                            r.error(span, format!("`{}` and `{tag}` are linked twice", e.key_str()));
+                        if cw
+                            .links
+                            .iter()
+                            .any(|(x, y)| (x == a && *y == b) || (*x == b && y == a))
+                        {
+                            r.error(
+                                span,
+                                format!("`{}` and `{tag}` are linked twice", e.key_str()),
+                            );
                             continue;
                         }
                         cw.links.push((a.clone(), b));
@@ -119,7 +135,10 @@ fn control(
     match resolve(cats, tag) {
         Resolved::Control { catalog, control } => Some((catalog.id.clone(), control.id.clone())),
         _ => {
-            r.error(span, format!("`{tag}` is not a control of any loaded catalog"));
+            r.error(
+                span,
+                format!("`{tag}` is not a control of any loaded catalog"),
+            );
             None
         }
     }

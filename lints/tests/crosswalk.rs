@@ -8,8 +8,8 @@ mod common;
 use pbc_lints::Compliance;
 use pbc_lints::catalog::Catalogs;
 use pbc_lints::coverage::{self, Status};
-use pbc_lints::evidence::Settings;
 use pbc_lints::crosswalk::{BUILTIN_CROSSWALK, Crosswalk};
+use pbc_lints::evidence::Settings;
 
 fn pair(a: &str, b: &str) -> (String, String) {
     (a.to_string(), b.to_string())
@@ -25,7 +25,11 @@ fn the_builtin_crosswalk_is_valid() {
         assert_eq!(a.0, "soc2", "{a:?}");
         assert_eq!(b.0, "iso27001-2022", "{b:?}");
         for (cat, id) in [a, b] {
-            let c = cats.catalogs.iter().find(|c| &c.id == cat).expect("catalog");
+            let c = cats
+                .catalogs
+                .iter()
+                .find(|c| &c.id == cat)
+                .expect("catalog");
             assert!(c.control(id).is_some(), "{cat} {id}");
         }
     }
@@ -36,11 +40,23 @@ fn the_builtin_crosswalk_is_valid() {
 fn links_are_symmetric() {
     let cats = Catalogs::builtin();
     let cw = Crosswalk::builtin();
-    assert!(cw.related(cats, "soc2", "CC8.1").contains(&pair("iso27001-2022", "8.32")));
-    assert!(cw.related(cats, "iso27001-2022", "8.32").contains(&pair("soc2", "CC8.1")));
+    assert!(
+        cw.related(cats, "soc2", "CC8.1")
+            .contains(&pair("iso27001-2022", "8.32"))
+    );
+    assert!(
+        cw.related(cats, "iso27001-2022", "8.32")
+            .contains(&pair("soc2", "CC8.1"))
+    );
     // The controls the auditor named.
-    assert_eq!(cw.related(cats, "soc2", "A1.1"), [pair("iso27001-2022", "8.6")]);
-    assert!(cw.related(cats, "iso27001-2022", "5.26").contains(&pair("soc2", "CC7.4")));
+    assert_eq!(
+        cw.related(cats, "soc2", "A1.1"),
+        [pair("iso27001-2022", "8.6")]
+    );
+    assert!(
+        cw.related(cats, "iso27001-2022", "5.26")
+            .contains(&pair("soc2", "CC7.4"))
+    );
     // In catalog order.
     let r = cw.related(cats, "soc2", "CC6.1");
     let ids: Vec<&str> = r.iter().map(|(_, id)| id.as_str()).collect();
@@ -70,8 +86,13 @@ fn report_of(control: &str, which: &str) -> coverage::CoverageReport {
     let loader = common::loader();
     let comp = Compliance::builtin(Settings::from_config(&common::config(RULES)));
     let docs = common::playbooks(&loader, &format!("{RULES}/{control}/{which}.yaml"));
-    coverage::coverage(&comp, &loader.sources, &[(Some("production".into()), docs)], &[])
-        .expect("known catalogs")
+    coverage::coverage(
+        &comp,
+        &loader.sources,
+        &[(Some("production".into()), docs)],
+        &[],
+    )
+    .expect("known catalogs")
 }
 
 fn find<'a>(r: &'a coverage::CoverageReport, cat: &str, id: &str) -> &'a coverage::ControlReport {
@@ -86,8 +107,18 @@ fn find<'a>(r: &'a coverage::CoverageReport, cat: &str, id: &str) -> &'a coverag
 #[test]
 fn coverage_shows_a_covered_partner_as_related_never_as_covered() {
     for (claimed, (cat, id), (ocat, oid), otag) in [
-        ("SOC2-CC8.1", ("soc2", "CC8.1"), ("iso27001-2022", "8.32"), "ISO27001-8.32"),
-        ("ISO27001-8.32", ("iso27001-2022", "8.32"), ("soc2", "CC8.1"), "SOC2-CC8.1"),
+        (
+            "SOC2-CC8.1",
+            ("soc2", "CC8.1"),
+            ("iso27001-2022", "8.32"),
+            "ISO27001-8.32",
+        ),
+        (
+            "ISO27001-8.32",
+            ("iso27001-2022", "8.32"),
+            ("soc2", "CC8.1"),
+            "SOC2-CC8.1",
+        ),
     ] {
         let r = report_of(claimed, "pass");
         assert_eq!(find(&r, cat, id).status, Status::Covered, "{claimed}");
@@ -131,12 +162,17 @@ fn coverage_shows_a_covered_partner_as_related_never_as_covered() {
         // Markdown: a related-evidence list under the partner's framework.
         let md = coverage::markdown(&r);
         assert!(
-            md.contains(&format!("— not claimed — related: `{claimed}` covered by `{slug}-pass`")),
+            md.contains(&format!(
+                "— not claimed — related: `{claimed}` covered by `{slug}-pass`"
+            )),
             "{md}"
         );
     }
     // A claim without its evidence relates nothing.
     let r = report_of("SOC2-CC8.1", "fail");
-    assert_eq!(find(&r, "soc2", "CC8.1").status, Status::ClaimedWithoutEvidence);
+    assert_eq!(
+        find(&r, "soc2", "CC8.1").status,
+        Status::ClaimedWithoutEvidence
+    );
     assert!(find(&r, "iso27001-2022", "8.32").related.is_empty());
 }

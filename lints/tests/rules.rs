@@ -18,11 +18,7 @@ const DIR: &str = "testdata/compliance/rules/overlays/production";
 
 /// `Some(true)` when `rel` reports PB5005 for `control`, `Some(false)` when it does not;
 /// `Err` with the findings when it reports an error.
-fn claims_missing(
-    comp: &Compliance,
-    rel: &str,
-    control: &str,
-) -> Result<bool, String> {
+fn claims_missing(comp: &Compliance, rel: &str, control: &str) -> Result<bool, String> {
     let loader = common::loader();
     let env = common::env_of(rel);
     assert_eq!(env.as_deref(), Some("production"), "{rel}");
@@ -77,7 +73,10 @@ fn every_fixture_directory_is_a_rule() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     let stale: Vec<&String> = dirs.difference(&rules).collect();
-    assert!(stale.is_empty(), "fixtures for controls with no rule: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "fixtures for controls with no rule: {stale:?}"
+    );
 }
 
 #[test]
@@ -124,9 +123,17 @@ fn docs_list_every_rule_with_its_kinds() {
         .lines()
         .filter(|l| l.starts_with("| `SOC2-") || l.starts_with("| `ISO27001-"))
         .count();
-    assert_eq!(rows, rules.len(), "rows of the rule table in docs/compliance.md");
+    assert_eq!(
+        rows,
+        rules.len(),
+        "rows of the rule table in docs/compliance.md"
+    );
     for r in rules {
-        let kinds: Vec<String> = r.requires.iter().map(|k| format!("`{}`", k.name())).collect();
+        let kinds: Vec<String> = r
+            .requires
+            .iter()
+            .map(|k| format!("`{}`", k.name()))
+            .collect();
         let prefix = format!("| `{}` |", r.control);
         let row = doc
             .lines()
@@ -137,5 +144,48 @@ fn docs_list_every_rule_with_its_kinds() {
             "docs/compliance.md: {row}\nthe rule requires {}",
             kinds.join(", ")
         );
+    }
+}
+
+/// The message of the PB5005 a fixture reports for `control`, judged with `settings`.
+fn pb5005(settings: Settings, control: &str, file: &str) -> Option<String> {
+    let comp = Compliance::builtin(settings);
+    let rel = format!("{DIR}/{control}/{file}");
+    let loader = common::loader();
+    let env = common::env_of(&rel);
+    let prefix = format!("`{control}` (");
+    common::check_file(&loader, &rel, &comp, env.as_deref())
+        .into_iter()
+        .find(|d| d.code.id == "PB5005" && d.message.starts_with(&prefix))
+        .map(|d| d.message)
+}
+
+#[test]
+fn the_new_kinds_hold_only_where_the_targets_enforce_them() {
+    // The passing fixtures, judged against every target (the default `targets.emit`):
+    // Argo counts rate limits only with a shared state store, and LangGraph enforces no
+    // rate limit, guardrail, policy, escalation or min-approvals. The declarations
+    // (`input-schema`, `output-schemas`, `stage-timeouts`) rest on no construct and hold.
+    let all = || {
+        let mut s = Settings::from_config(&common::config(DIR));
+        s.targets = pbc_compiler::enforcement::TARGETS.to_vec();
+        s
+    };
+    for (control, construct) in [
+        ("SOC2-A1.1", "rate-limit"),
+        ("ISO27001-8.12", "guardrail"),
+        ("ISO27001-8.12", "policy"),
+        ("ISO27001-5.24", "escalation"),
+        ("SOC2-CC3.3", "min-approvals"),
+    ] {
+        let msg = pb5005(all(), control, "pass.yaml")
+            .unwrap_or_else(|| panic!("{control} holds with every target"));
+        assert!(
+            msg.contains(&format!("`{construct}` enforced by every target")),
+            "{control}: {msg}"
+        );
+    }
+    for control in ["SOC2-PI1.1", "SOC2-PI1.2", "SOC2-PI1.4"] {
+        assert_eq!(pb5005(all(), control, "pass.yaml"), None, "{control}");
     }
 }

@@ -120,7 +120,11 @@ fn provenance(out: &mut String, p: &Provenance) {
 
 /// The controls of a framework with related evidence from the crosswalk.
 fn related(out: &mut String, env: &str, f: &super::FrameworkReport) {
-    let with: Vec<_> = f.controls.iter().filter(|c| !c.related.is_empty()).collect();
+    let with: Vec<_> = f
+        .controls
+        .iter()
+        .filter(|c| !c.related.is_empty())
+        .collect();
     if with.is_empty() {
         return;
     }
@@ -135,8 +139,17 @@ fn related(out: &mut String, env: &str, f: &super::FrameworkReport) {
             .related
             .iter()
             .map(|r| {
-                let by: Vec<String> = r.playbooks.iter().map(|p| format!("`{}`", esc(p))).collect();
-                format!("`{}` {} by {}", esc(&r.tag), r.status.label(), by.join(", "))
+                let by: Vec<String> = r
+                    .playbooks
+                    .iter()
+                    .map(|p| format!("`{}`", esc(p)))
+                    .collect();
+                format!(
+                    "`{}` {} by {}",
+                    esc(&r.tag),
+                    r.status.label(),
+                    by.join(", ")
+                )
             })
             .collect();
         let _ = writeln!(

@@ -243,9 +243,11 @@ impl EvidenceKind {
             EvidenceKind::StageGuardrails => &[Construct::Guardrail],
             EvidenceKind::ActionPolicies => &[Construct::Policy],
             EvidenceKind::GateEscalation => &[Construct::Escalation],
-            EvidenceKind::TwoPersonApproval => {
-                &[Construct::Gate, Construct::Approvers, Construct::MinApprovals]
-            }
+            EvidenceKind::TwoPersonApproval => &[
+                Construct::Gate,
+                Construct::Approvers,
+                Construct::MinApprovals,
+            ],
             EvidenceKind::FailureNotification
             | EvidenceKind::MonitoringAlerts
             | EvidenceKind::SecurityAlerts

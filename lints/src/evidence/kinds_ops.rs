@@ -228,7 +228,12 @@ fn two_person(c: &mut Ctx<'_>, s: &StageFacts) {
     let (n, at) = least_approvals(s);
     if n >= 2 {
         c.found(
-            || format!("the gate of stage `{}` needs {n} distinct approvers", s.name),
+            || {
+                format!(
+                    "the gate of stage `{}` needs {n} distinct approvers",
+                    s.name
+                )
+            },
             at.map(|m| m.span).or(s.approval_span),
         );
     } else {
@@ -253,7 +258,10 @@ fn no_gate(c: &mut Ctx<'_>, pb: &PlaybookFacts, scope: Scope, stages: &[&StageFa
                 "{what} on stage `{}`",
                 stages.first().map(|s| s.name.as_str()).unwrap_or("")
             ),
-            stages.first().map(|s| s.name_span).unwrap_or(pb.spec_anchor()),
+            stages
+                .first()
+                .map(|s| s.name_span)
+                .unwrap_or(pb.spec_anchor()),
         ),
         Scope::Playbook => (
             format!("{what} on some stage"),

@@ -24,8 +24,8 @@ use std::sync::OnceLock;
 mod eval;
 mod kind;
 mod kinds_ops;
-pub use kind::{EvidenceKind, KINDS, SECURITY_SIGNALS, security_signal};
 pub use eval::{Found, Missing, Outcome, Scope, evaluate, evaluate_missing};
+pub use kind::{EvidenceKind, KINDS, SECURITY_SIGNALS, security_signal};
 
 declare_codes! {
     /// An evidence rules file is not valid.
