@@ -134,7 +134,6 @@ def break_kind(pb, kind):
         drop(apply, "rollback")
         return "the action has no undo step"
     if kind == "monitoring-alerts":
-        spec["monitoring"]["alerts"] = []
         drop(spec["monitoring"], "alerts")
         return "no monitoring alert"
     if kind == "security-alerts":
