@@ -367,9 +367,11 @@ pub enum Command {
         #[command(subcommand)]
         action: PolicyAction,
     },
-    /// Print the documentation of a diagnostic code (all codes without CODE).
+    /// Print the documentation of a diagnostic code (all codes without CODE), or the
+    /// evidence rule of a compliance control.
     Explain {
-        /// A code such as PB2001.
+        /// A code such as PB2001, or a control as a playbook tag names it (SOC2-CC6.1,
+        /// ISO27001-5.26, ISO27001:2022-5.26): its evidence rule and crosswalk links.
         code: Option<String>,
     },
     /// A language server over stdin and stdout, for editors (docs/editors.md).

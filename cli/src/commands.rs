@@ -225,7 +225,7 @@ pub(crate) fn report_stderr(g: &Global, loader: &Loader, diags: &[Diagnostic]) {
 pub use crate::build::{build, bundle};
 pub use crate::reports::{coverage, diff};
 
-/// `pbc explain [CODE]`.
+/// `pbc explain [CODE | CONTROL]`.
 pub fn explain(code: Option<String>) -> ExitCode {
     let codes = all_codes();
     let Some(code) = code else {
@@ -276,12 +276,16 @@ pub fn explain(code: Option<String>) -> ExitCode {
             ExitCode::SUCCESS
         }
         None => {
+            // A control tag: its evidence rule (`pbc explain SOC2-CC6.1`).
+            if let Some(done) = crate::explain::control(&code) {
+                return done;
+            }
             let ids: Vec<&str> = codes.iter().map(|c| c.id).collect();
             let hint = pbc_compiler::diag::did_you_mean(&code, ids.iter().copied())
                 .map(|s| format!("; did you mean {s}?"))
                 .unwrap_or_default();
             usage_error(format!(
-                "unknown code `{code}`{hint} (`pbc explain` lists them all)"
+                "unknown code or control `{code}`{hint} (`pbc explain` lists the codes; a control is written as a playbook tag names it, e.g. `SOC2-CC6.1` or `ISO27001-5.26`)"
             ))
         }
     }

@@ -6,6 +6,7 @@ mod build;
 mod cli;
 mod commands;
 mod enforcement;
+mod explain;
 mod notifications;
 mod policy;
 mod reports;

@@ -396,3 +396,73 @@ fn bundles_of_one_commit_are_identical_and_a_commit_without_input_changes_does_n
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+fn explain(control: &str) -> Output {
+    pbc(&workspace(), &["explain", control], None)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn explain_prints_a_controls_rule_and_crosswalk() {
+    // A SOC 2 criterion with a rule: its name, each required kind with its meaning, the
+    // rationale, and the ISO 27001:2022 controls the crosswalk links it to.
+    let o = explain("SOC2-CC8.1");
+    assert!(o.status.success(), "{o:?}");
+    let text = stdout(&o);
+    assert!(
+        text.starts_with(
+            "SOC2-CC8.1: Changes authorized, tested, approved before implementation\n"
+        ),
+        "{text}"
+    );
+    for kind in [
+        "human-gate",
+        "production-action-gates",
+        "audit-log",
+        "audit-sink",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start().starts_with(kind) && l.len() > kind.len() + 10),
+            "{kind} and its meaning in:\n{text}"
+        );
+    }
+    assert!(text.contains("rationale:\n  CC8.1 asks"), "{text}");
+    assert!(
+        text.contains("ISO27001-8.32  Change management (has a rule)"),
+        "{text}"
+    );
+
+    // The 2022 tag forms and letter case name the same control.
+    let a = stdout(&explain("ISO27001:2022-5.26"));
+    assert_eq!(a, stdout(&explain("ISO27001-5.26")));
+    assert_eq!(a, stdout(&explain("iso27001-5.26")));
+    assert!(
+        a.starts_with("ISO27001-5.26: Response to information security incidents\n"),
+        "{a}"
+    );
+    for kind in ["rollback-on-failure", "failure-notification", "gate-sla"] {
+        assert!(a.contains(kind), "{kind} in:\n{a}");
+    }
+    assert!(a.contains("SOC2-CC7.4"), "{a}");
+
+    // A control with no rule says so, and what a claim of it is.
+    let n = stdout(&explain("ISO27001-5.1"));
+    assert!(
+        n.starts_with("ISO27001-5.1: Policies for information security\n"),
+        "{n}"
+    );
+    assert!(n.contains("no evidence rule"), "{n}");
+    assert!(n.contains("`claimed-no-rule`"), "{n}");
+
+    // An objective of 2013 is ambiguous; a tag of no catalog is unknown: usage errors.
+    assert_eq!(explain("ISO27001-A.12.4").status.code(), Some(2));
+    let u = explain("SOC2-CC99.1");
+    assert_eq!(u.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&u.stderr).contains("unknown code or control"));
+    // Diagnostic codes are explained as before.
+    assert!(stdout(&explain("PB5005")).starts_with("PB5005 (missing-evidence)"));
+}

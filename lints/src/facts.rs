@@ -33,6 +33,8 @@ pub struct Branch {
     /// The closing `else` branch.
     pub is_else: bool,
     pub approvers: Vec<Approver>,
+    /// The branch's own `min-approvals`.
+    pub min_approvals: Option<Spanned<u32>>,
     pub span: Span,
 }
 
@@ -70,6 +72,16 @@ pub struct StageFacts {
     pub tags: Vec<Spanned<String>>,
     /// The stage's `policy`.
     pub policy: Option<Spanned<String>>,
+    /// The stage's own `guardrails` (not the organisation's always-on ones).
+    pub guardrails: Vec<Spanned<String>>,
+    /// `timeout`.
+    pub timeout: Option<Spanned<Duration>>,
+    /// `output-schema`.
+    pub output_schema: Option<Spanned<String>>,
+    /// `min-approvals` of the stage (a conditional gate's branches may set their own).
+    pub min_approvals: Option<Spanned<u32>>,
+    /// The `after` of each `escalation` level.
+    pub escalation: Vec<Span>,
 }
 
 /// A monitoring alert.
@@ -113,6 +125,14 @@ pub struct PlaybookFacts {
     /// The `spec.monitoring` key.
     pub monitoring_key: Option<Span>,
     pub alerts: Vec<Alert>,
+    /// The input schema (`spec.input-schema` or the trigger's `input-schema`).
+    pub input_schema: Option<Spanned<String>>,
+    /// The `spec.trigger` key.
+    pub trigger_key: Option<Span>,
+    /// The `spec.rate-limits` key.
+    pub rate_limits_key: Option<Span>,
+    /// `spec.rate-limits`: each limited action (`LAYER:FUNCTION`) and its value.
+    pub rate_limits: Vec<(String, Spanned<String>)>,
 }
 
 fn approvers_of(list: Option<&Spanned<Vec<model::Approver>>>) -> Vec<Approver> {
@@ -152,6 +172,7 @@ fn stage_facts(st: &Stage) -> StageFacts {
                 manual: c.then.value == model::Gate::Manual,
                 is_else: c.is_else(),
                 approvers: approvers_of(c.approvers.as_ref()),
+                min_approvals: c.min_approvals.clone(),
                 span: c.span,
             })
             .collect(),
@@ -169,6 +190,11 @@ fn stage_facts(st: &Stage) -> StageFacts {
             .map(|r| st.keys.get("rollback").unwrap_or(r.span)),
         tags: st.compliance.clone(),
         policy: st.policy.clone(),
+        guardrails: st.guardrails.clone(),
+        timeout: st.timeout.clone(),
+        output_schema: st.output_schema.clone(),
+        min_approvals: st.min_approvals.clone(),
+        escalation: st.escalation.iter().map(|e| e.after.span).collect(),
     }
 }
 
@@ -219,6 +245,14 @@ impl PlaybookFacts {
                         .collect()
                 })
                 .unwrap_or_default(),
+            input_schema: spec.input_schema().cloned(),
+            trigger_key: spec.keys.get("trigger"),
+            rate_limits_key: spec.keys.get("rate-limits"),
+            rate_limits: spec
+                .rate_limits
+                .iter()
+                .map(|r| (r.action.value.to_string(), r.value.clone()))
+                .collect(),
         }
     }
 

@@ -12,6 +12,7 @@
 
 pub mod catalog;
 pub mod coverage;
+pub mod crosswalk;
 mod data;
 pub mod evidence;
 pub mod facts;

@@ -423,6 +423,30 @@ pub fn render(r: &CoverageReport) -> String {
                     }
                     out.push_str("</ul>");
                 }
+                if !c.related.is_empty() {
+                    let rel: Vec<String> = c
+                        .related
+                        .iter()
+                        .map(|r| {
+                            let by: Vec<String> = r
+                                .playbooks
+                                .iter()
+                                .map(|p| format!("<code>{}</code>", esc(p)))
+                                .collect();
+                            format!(
+                                "<code>{}</code> {} by {}",
+                                esc(&r.tag),
+                                r.status.label(),
+                                by.join(", ")
+                            )
+                        })
+                        .collect();
+                    let _ = write!(
+                        out,
+                        "<p class=\"related\">Related (crosswalk, never counted as covered): {}</p>",
+                        rel.join("; ")
+                    );
+                }
                 out.push_str("</td></tr>\n");
             }
             out.push_str("</tbody>\n</table>\n</section>\n");

@@ -138,6 +138,14 @@ pub fn render(r: &CoverageReport) -> String {
                         "status": c.status.as_str(),
                         "rule": c.rule.as_ref().map(|r| json!({"requires": r.requires, "rationale": r.rationale})),
                         "claims": c.claims.iter().map(claim).collect::<Vec<_>>(),
+                        "related": c.related.iter().map(|r| json!({
+                            "catalog": r.catalog,
+                            "id": r.id,
+                            "tag": r.tag,
+                            "name": r.name,
+                            "status": r.status.as_str(),
+                            "playbooks": r.playbooks,
+                        })).collect::<Vec<_>>(),
                     });
                     if let (Some(a), Some(m)) = (&c.applicability, v.as_object_mut()) {
                         m.insert("applicability".into(), applicability(a));

@@ -118,6 +118,52 @@ fn provenance(out: &mut String, p: &Provenance) {
     out.push('\n');
 }
 
+/// The controls of a framework with related evidence from the crosswalk.
+fn related(out: &mut String, env: &str, f: &super::FrameworkReport) {
+    let with: Vec<_> = f
+        .controls
+        .iter()
+        .filter(|c| !c.related.is_empty())
+        .collect();
+    if with.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "#### Related evidence (crosswalk, never counted as covered) — {} — {}\n",
+        esc(env),
+        esc(&f.title)
+    );
+    for c in with {
+        let rel: Vec<String> = c
+            .related
+            .iter()
+            .map(|r| {
+                let by: Vec<String> = r
+                    .playbooks
+                    .iter()
+                    .map(|p| format!("`{}`", esc(p)))
+                    .collect();
+                format!(
+                    "`{}` {} by {}",
+                    esc(&r.tag),
+                    r.status.label(),
+                    by.join(", ")
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "- **{}** {} — {} — related: {}",
+            esc(&c.id),
+            esc(&c.name),
+            c.status.label(),
+            rel.join("; ")
+        );
+    }
+    out.push('\n');
+}
+
 /// Renders the report as Markdown.
 pub fn render(r: &CoverageReport) -> String {
     let mut out = String::new();
@@ -233,6 +279,7 @@ pub fn render(r: &CoverageReport) -> String {
                 );
             }
             out.push('\n');
+            related(&mut out, e.label(), f);
             let claimed: Vec<_> = f
                 .controls
                 .iter()

@@ -16,6 +16,7 @@ pub mod operating;
 pub mod oscal;
 mod policies;
 mod provenance;
+mod related;
 
 pub use csv::render as csv;
 pub use html::render as html;
@@ -23,6 +24,7 @@ pub use json::render as json;
 pub use markdown::render as markdown;
 pub use policies::{PlaybookPolicies, PolicyCoverage, Uncovered, percent};
 pub use provenance::{CatalogVersion, Provenance, Source, source_date};
+pub use related::Related;
 
 use crate::Compliance;
 use crate::catalog::{Catalog, Control};
@@ -163,6 +165,8 @@ pub struct ControlReport {
     pub claims: Vec<Claim>,
     /// The Statement of Applicability's entry for the control.
     pub applicability: Option<ApplicabilityInfo>,
+    /// Covered controls the crosswalk links to this one (context, never coverage).
+    pub related: Vec<Related>,
 }
 
 /// What the Statement of Applicability says of a control.
@@ -448,7 +452,7 @@ fn environment(
             }
         }
     }
-    let frameworks = selected
+    let mut frameworks: Vec<FrameworkReport> = selected
         .iter()
         .map(|cat| {
             let mut totals = Totals::default();
@@ -496,6 +500,7 @@ fn environment(
                         }),
                         claims: list,
                         applicability,
+                        related: Vec::new(),
                     }
                 })
                 .collect();
@@ -509,6 +514,11 @@ fn environment(
             }
         })
         .collect();
+    related::fill(
+        &mut frameworks,
+        &comp.catalogs,
+        crate::crosswalk::Crosswalk::builtin(),
+    );
     let mut playbooks: Vec<String> = facts.iter().map(|f| f.name.clone()).collect();
     playbooks.sort();
     playbooks.dedup();

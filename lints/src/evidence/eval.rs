@@ -142,7 +142,7 @@ fn enforcing_hint(c: Construct, d: pbc_compiler::enforcement::Deployment) -> Str
     )
 }
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     kind: EvidenceKind,
     out: &'a mut Outcome,
     /// The first piece of evidence found at a place in the playbook: what the evidence rests
@@ -154,7 +154,7 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn found<S: Into<String>>(&mut self, what: impl FnOnce() -> S, span: Option<Span>) {
+    pub(super) fn found<S: Into<String>>(&mut self, what: impl FnOnce() -> S, span: Option<Span>) {
         if self.relied.is_none() {
             self.relied = span;
         }
@@ -167,7 +167,7 @@ impl Ctx<'_> {
             span,
         });
     }
-    fn missing(&mut self, what: impl Into<String>, at: Span, hint: impl Into<String>) {
+    pub(super) fn missing(&mut self, what: impl Into<String>, at: Span, hint: impl Into<String>) {
         self.out.missing.push(Missing {
             kind: self.kind,
             what: what.into(),
@@ -185,7 +185,7 @@ fn stages_in(pb: &PlaybookFacts, scope: Scope) -> Vec<&StageFacts> {
     }
 }
 
-fn has_people_gate(g: &Gate<'_>) -> bool {
+pub(super) fn has_people_gate(g: &Gate<'_>) -> bool {
     matches!(g, Gate::People { .. })
 }
 
@@ -619,6 +619,16 @@ fn eval_into(
                     ),
                 }
             }
+        }
+        k @ (EvidenceKind::RateLimits
+        | EvidenceKind::StageTimeouts
+        | EvidenceKind::OutputSchemas
+        | EvidenceKind::InputSchema
+        | EvidenceKind::StageGuardrails
+        | EvidenceKind::ActionPolicies
+        | EvidenceKind::GateEscalation
+        | EvidenceKind::TwoPersonApproval) => {
+            super::kinds_ops::eval(c, k, pb, scope, &stages, settings)
         }
         EvidenceKind::SecurityAlerts => {
             let (security, kpis): (Vec<_>, Vec<_>) = pb

@@ -45,19 +45,36 @@ declare_codes! {
     /// - `security-alerts`: at least one alert on a security-relevant signal (its metric's
     ///   name speaks of guardrails, failures, errors, violations, denials, changes,
     ///   incidents, …), each with `notify`; an alert on cost or latency does not count.
+    /// - `rate-limits`: every `action:` stage that can run has a `spec.rate-limits` entry
+    ///   for its action.
+    /// - `stage-timeouts`: every stage that can run declares a `timeout` (a declaration:
+    ///   the enforcement table has no row for timeouts).
+    /// - `output-schemas`: every stage that can run declares an `output-schema` (a
+    ///   declaration: no enforcement-table row; pbc's engine validates outputs).
+    /// - `input-schema`: the trigger's input has an `input-schema` (a declaration: no
+    ///   enforcement-table row; `pbc run` validates the input).
+    /// - `stage-guardrails`: every agent stage that can run names guardrails of its own,
+    ///   beyond the organisation's always-on ones.
+    /// - `action-policies`: every `action:` stage that can run is checked by its `policy:`
+    ///   or an `always-on-policies:` entry.
+    /// - `gate-escalation`: every human gate has an `escalation` level, and there is a gate.
+    /// - `two-person-approval`: every human gate needs two distinct approvers or more
+    ///   (`min-approvals`), and there is a gate.
     ///
     /// Evidence holds only where the playbook runs enforces it: each kind rests on
-    /// constructs (gates, approvers, SLA, audit sinks, rollback), and every target in
+    /// constructs (gates, approvers, SLA, audit sinks, rollback, rate limits, guardrails,
+    /// policies, escalation, min-approvals), and every target in
     /// `targets.emit` (`.pbc.yaml`; default all: `local`, `serve`, `argo`, `langgraph`,
     /// `crd`) must enforce them. Today Argo and LangGraph do not check who approves, and
     /// only the local runtime and `pbc serve` run undo steps; the CRD runs nothing and is
     /// ignored. List only the targets you deploy through.
     ///
     /// A gate is `approval: manual`, `approval: conditional` with a manual branch, or
-    /// `risk: medium`; a `high`-risk stage is refused and needs none. Controls with built-in
-    /// rules: SOC 2 CC6.1, CC6.2, CC6.3, CC7.1, CC7.2, CC7.3, CC7.4, CC8.1, A1.2; ISO 27001:2022
-    /// 5.15, 5.18, 5.25, 8.2, 8.15, 8.16, 8.25, 8.32; ISO 27001:2013 A.12.4.1, A.14.2.1,
-    /// A.14.2.2. A claim on a control without a rule is reported by `pbc coverage` as
+    /// `risk: medium`; a `high`-risk stage is refused and needs none. The built-in rules
+    /// cover 31 SOC 2 criteria, 31 ISO 27001:2022 controls and 3 ISO 27001:2013 controls;
+    /// `pbc explain CONTROL` (e.g. `pbc explain SOC2-CC8.1`) prints one rule, and
+    /// docs/compliance.md lists them all. A claim on a control without a rule is reported
+    /// by `pbc coverage` as
     /// `claimed-no-rule`, never as covered.
     ///
     /// ```yaml
