@@ -264,3 +264,55 @@ fn building_one_target_fails_only_on_what_that_target_cannot_enforce() {
         "{found:?}"
     );
 }
+
+/// A `file` audit sink or channel the playbook uses cannot be written by the Argo runner
+/// (read-only root filesystem, configuration read-only at /etc/pbc): a warning at the name
+/// in the playbook, with a label at the `file` in `.pbc.yaml`; `severity: {PB6006: deny}`
+/// makes it an error. `pbc run` is not concerned.
+#[test]
+fn a_file_output_warns_when_building_the_argo_target() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    std::fs::write(
+        p.join("p.yaml"),
+        "apiVersion: agenticops/v1\nkind: Playbook\nmetadata:\n  name: deploy\nspec:\n  trigger: manual\n  audit:\n    log-to: [trail, lake]\n  stages:\n    - name: apply\n      agent: planner\n      approval: manual\n      approvers: [ann@example.com]\n      notification:\n        on-pending: [ops]\n",
+    )
+    .unwrap();
+    let cfg = "audit-sinks:\n  trail: {file: .pbc/trail.jsonl}\n  lake: {s3: {bucket: audit}}\nnotifications:\n  ops: {file: /var/log/ops.jsonl}\n  unused: {file: x.jsonl}\n";
+    std::fs::write(p.join(".pbc.yaml"), cfg).unwrap();
+    let o = pbc(p, &["build", "p.yaml", "--target", "argo", "-o", "out"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("PB6006").count(), 2, "{err}");
+    assert!(err.contains("audit sink `trail` writes a file"), "{err}");
+    assert!(
+        err.contains("notification channel `ops` writes a file"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("`lake`") && !err.contains("`unused`"),
+        "{err}"
+    );
+    assert!(err.contains("p.yaml:8:14"), "{err}");
+    // Denied: the build fails.
+    std::fs::write(
+        p.join(".pbc.yaml"),
+        format!("{cfg}severity:\n  PB6006: deny\n"),
+    )
+    .unwrap();
+    let o = pbc(p, &["build", "p.yaml", "--target", "argo", "-o", "out2"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The other targets are not concerned.
+    let o = pbc(p, &["build", "p.yaml", "--target", "langgraph", "-o", "lg"]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("PB6006"));
+}

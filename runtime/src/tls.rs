@@ -14,6 +14,12 @@ use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 /// The largest `tls.ca-file` read.
 const MAX_CA_FILE: u64 = 1024 * 1024;
 
+/// Whether the platform has root certificates (a `FROM scratch` image has none: then the
+/// bundled Mozilla roots are trusted, as for every https call).
+pub fn platform_has_roots() -> bool {
+    !platform_roots().is_empty()
+}
+
 /// The platform's root certificates, loaded once per process.
 fn platform_roots() -> &'static [Certificate<'static>] {
     static ROOTS: OnceLock<Vec<Certificate<'static>>> = OnceLock::new();

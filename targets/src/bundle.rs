@@ -244,14 +244,15 @@ pub fn artifacts(
                         diags.push(d);
                         continue;
                     }
-                    let mounted =
-                        match crate::argo::mount(pb.unit(), &c.carried.merged(&pb.carried)) {
-                            Ok(m) => m,
-                            Err(ds) => {
-                                diags.extend(ds);
-                                continue;
-                            }
-                        };
+                    let carried = c.carried.merged(&pb.carried);
+                    diags.extend(crate::argo::file_outputs(pb.unit(), &carried));
+                    let mounted = match crate::argo::mount(pb.unit(), &carried) {
+                        Ok(m) => m,
+                        Err(ds) => {
+                            diags.extend(ds);
+                            continue;
+                        }
+                    };
                     let p = claim(&pb.doc.root, "argo", "yaml", &mut taken);
                     files.insert(p, crate::argo::emit_yaml(pb.unit(), settings, &mounted));
                 }

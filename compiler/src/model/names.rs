@@ -69,8 +69,8 @@ const CHANNEL: Kind = Kind {
     key: "notifications",
 };
 
-/// Reports every channel and audit sink name of `pb` that `opts` does not define.
-pub(super) fn check(pb: &Playbook, opts: &ModelOptions, diags: &mut Vec<Diagnostic>) {
+/// The audit sinks and the notification channels `pb` names, each as written.
+pub fn references(pb: &Playbook) -> (Vec<&Spanned<String>>, Vec<&Spanned<String>>) {
     let spec = &pb.spec;
     let mut sinks: Vec<&Spanned<String>> = Vec::new();
     let mut channels: Vec<&Spanned<String>> = Vec::new();
@@ -103,6 +103,12 @@ pub(super) fn check(pb: &Playbook, opts: &ModelOptions, diags: &mut Vec<Diagnost
     }
     // Source order within each kind (a stage's lists are read in field order above).
     channels.sort_by_key(|n| (n.span.file, n.span.start));
+    (sinks, channels)
+}
+
+/// Reports every channel and audit sink name of `pb` that `opts` does not define.
+pub(super) fn check(pb: &Playbook, opts: &ModelOptions, diags: &mut Vec<Diagnostic>) {
+    let (sinks, channels) = references(pb);
     for n in sinks {
         name(&SINK, n, &opts.audit_sinks, diags);
     }

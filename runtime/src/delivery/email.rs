@@ -58,6 +58,11 @@ pub fn render(p: &Value) -> (String, String, String) {
 
 fn tls_params(host: &str, settings: &Settings) -> Result<TlsParameters, SendError> {
     let mut b = TlsParameters::builder(host.to_string());
+    // Where the platform has no roots (the runner's `FROM scratch` image), the bundled Mozilla
+    // roots, as the https channels do; else the platform's.
+    if !crate::tls::platform_has_roots() {
+        b = b.certificate_store(lettre::transport::smtp::client::CertificateStore::WebpkiRoots);
+    }
     if let Some(ca) = &settings.ca_file {
         // The same size-bounded, type-checked read as the https channels.
         crate::tls::read_ca_file(ca).map_err(SendError::retry)?;

@@ -68,6 +68,9 @@ pub struct Carried {
     /// one audit chain), its password from the Secret (`PBC_STATE_PASSWORD`).
     pub state_url: Option<String>,
     pub problems: Vec<Problem>,
+    /// The `file` audit sinks and notification channels of the configuration: (`audit-sinks`
+    /// or `notifications`, name, the `file` value's span). A pod cannot write them.
+    pub file_outputs: Vec<(&'static str, String, Option<Span>)>,
 }
 
 impl Carried {
@@ -222,6 +225,12 @@ pub fn of_config(loader: &Loader, cfg: &Config) -> Carried {
         for key in ["notifications", "audit-sinks"] {
             if let Some(n) = r.get(key) {
                 env_names(n, &mut c.secrets);
+                for e in n.as_map().into_iter().flatten() {
+                    if let Some(f) = e.value.get("file") {
+                        c.file_outputs
+                            .push((key, e.key_str().to_string(), Some(f.span)));
+                    }
+                }
             }
         }
     }

@@ -47,6 +47,23 @@ declare_codes! {
     ///     rego: {files: [../common/limits.rego], query: data.limits.deny}   # outside: PB6004
     /// ```
     PB6004 CONFIG_MAP_FILE "config-map-file" Error "a file the Argo workflow needs cannot be put in its ConfigMap";
+
+    /// The playbook sends its audit trail or notifications to a `file`, which the Argo runner
+    /// cannot write.
+    ///
+    /// Every pod of an emitted workflow runs on a read-only root filesystem, with the
+    /// configuration mounted read-only at `/etc/pbc` (a relative `file` path resolves there)
+    /// and only an `emptyDir` scratch directory, deleted with the pod. A `file` audit sink or
+    /// channel would fail in every pod, or write where nobody reads: the control it stands for
+    /// would not be enforced.
+    ///
+    /// It is a warning, so that one configuration can serve `pbc run` and a workflow; make it
+    /// an error with `severity: {PB6006: deny}` where workflows are what you deploy.
+    ///
+    /// Fix: for a workflow, send the audit trail to `s3`, `otlp`, `cloudtrail` or `syslog`, and
+    /// notifications to a `webhook`, `slack`, `pagerduty` or `email` channel; keep `file` for
+    /// `pbc run` and `pbc serve` (a configuration of their own).
+    PB6006 FILE_OUTPUT_IN_WORKFLOW "file-output-in-workflow" Warning "an audit sink or channel the playbook uses writes a file, which the Argo runner cannot";
 }
 
 /// The most bytes of keys and values one ConfigMap holds (Kubernetes' limit).
@@ -186,6 +203,49 @@ pub fn mount(u: Unit<'_>, carried: &Carried) -> Result<Mounted, Vec<Diagnostic>>
         volume: json!({"name": CONFIG_VOLUME, "projected": {"sources": sources}}),
         env,
     })
+}
+
+/// The warnings about `file` audit sinks and channels the playbook uses, which a pod cannot
+/// write (`PB6006`).
+pub fn file_outputs(u: Unit<'_>, carried: &Carried) -> Vec<Diagnostic> {
+    let pb = u.playbook;
+    let mut diags = Vec::new();
+    let (sinks, channels) = pbc_compiler::model::names::references(pb);
+    for (key, name, span) in &carried.file_outputs {
+        let used: Vec<&pbc_compiler::model::Spanned<String>> = if *key == "audit-sinks" {
+            sinks.iter().copied().filter(|s| s.value == *name).collect()
+        } else {
+            channels
+                .iter()
+                .copied()
+                .filter(|s| s.value == *name)
+                .collect()
+        };
+        let Some(first) = used.first() else { continue };
+        let what = if *key == "audit-sinks" {
+            "audit sink"
+        } else {
+            "notification channel"
+        };
+        let mut d = Diagnostic::new(
+            &FILE_OUTPUT_IN_WORKFLOW,
+            first.span,
+            format!(
+                "{what} `{name}` writes a file, which the Argo workflow of `{}` cannot: its pods have a read-only root filesystem and the configuration is mounted read-only at /etc/pbc",
+                pb.name()
+            ),
+        )
+        .with_help(if *key == "audit-sinks" {
+            "send a workflow's audit trail to an `s3`, `otlp`, `cloudtrail` or `syslog` sink; keep `file` for `pbc run` and `pbc serve`"
+        } else {
+            "notify a workflow through a `webhook`, `slack`, `pagerduty` or `email` channel; keep `file` for `pbc run` and `pbc serve`"
+        });
+        if let Some(s) = span {
+            d = d.with_label(*s, "a `file` output");
+        }
+        diags.push(d);
+    }
+    diags
 }
 
 #[cfg(test)]

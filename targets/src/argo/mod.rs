@@ -39,7 +39,7 @@ mod gates;
 mod metrics;
 mod tasks;
 
-pub use configmap::{CODES, Mounted, mount, secret_name};
+pub use configmap::{CODES, Mounted, file_outputs, mount, secret_name};
 
 use gates::GateSpec;
 
