@@ -93,20 +93,9 @@ pub fn run_json_command(
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt;
-        let parent = std::process::id() as libc::pid_t;
-        // SAFETY: the closure runs in the forked child before exec and calls only
-        // async-signal-safe functions (prctl(2), getppid(2)); it allocates nothing.
+        // SAFETY: see `die_with_parent`.
         unsafe {
-            cmd.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // pbc died between fork and prctl: do not start at all.
-                if libc::getppid() != parent {
-                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-                }
-                Ok(())
-            });
+            cmd.pre_exec(die_with_parent());
         }
     }
     let mut child = cmd.spawn().map_err(|e| ExecError::Spawn {
@@ -273,4 +262,28 @@ pub fn http_chat(c: &ChatCall<'_>) -> Result<Value, ExecError> {
             ExecError::BadOutput("the response has no choices[0].message.content".into())
         })?;
     parse_output(content.as_bytes())
+}
+
+/// The `pre_exec` hook of every child pbc starts (executors, MCP servers): the child gets
+/// SIGKILL when pbc dies, and does not start at all when pbc died between fork and exec.
+///
+/// # Safety
+/// It runs in the forked child before exec and calls only async-signal-safe functions
+/// (prctl(2), getppid(2)); it allocates nothing.
+#[cfg(target_os = "linux")]
+pub(crate) fn die_with_parent() -> impl FnMut() -> std::io::Result<()> + Send + Sync + 'static {
+    let parent = std::process::id() as libc::pid_t;
+    move || {
+        // SAFETY: prctl(2) and getppid(2) are async-signal-safe and take no pointers.
+        unsafe {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // pbc died between fork and prctl: do not start at all.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+        }
+        Ok(())
+    }
 }

@@ -65,21 +65,9 @@ impl Connection {
         cmd.process_group(0);
         // As a `command` executor: if pbc dies, the server dies with it.
         #[cfg(target_os = "linux")]
-        {
-            let parent = std::process::id() as libc::pid_t;
-            // SAFETY: the closure runs in the forked child before exec and calls only
-            // async-signal-safe functions (prctl(2), getppid(2)); it allocates nothing.
-            unsafe {
-                cmd.pre_exec(move || {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    if libc::getppid() != parent {
-                        return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-                    }
-                    Ok(())
-                });
-            }
+        // SAFETY: see `die_with_parent`.
+        unsafe {
+            cmd.pre_exec(crate::exec::die_with_parent());
         }
         let mut child = cmd.spawn().map_err(|e| ExecError::Spawn {
             program: program.clone(),
