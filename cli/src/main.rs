@@ -5,6 +5,7 @@ mod audit;
 mod build;
 mod cli;
 mod commands;
+mod dispatch;
 mod enforcement;
 mod explain;
 mod notifications;
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
             }
         }));
     }
-    match std::panic::catch_unwind(cli::run) {
+    match std::panic::catch_unwind(dispatch::run) {
         Ok(code) => code,
         Err(_) => {
             let msg = panic_message
