@@ -286,9 +286,10 @@ fn eval_into(
             };
             for s in &gated {
                 match &s.audit_log {
-                    Some(a) if a.value == AuditLog::Required => {
-                        c.found(|| format!("`audit-log: required` on stage `{}`", s.name), Some(a.span))
-                    }
+                    Some(a) if a.value == AuditLog::Required => c.found(
+                        || format!("`audit-log: required` on stage `{}`", s.name),
+                        Some(a.span),
+                    ),
                     other => c.missing(
                         format!("`audit-log: required` on stage `{}`", s.name),
                         other.as_ref().map(|a| a.span).unwrap_or(s.name_span),
@@ -311,8 +312,8 @@ fn eval_into(
                 } else if gated.is_empty() {
                     for s in any {
                         if let Some(a) = &s.audit_log {
-                            c.found(||
-                                format!("`audit-log: required` on stage `{}`", s.name),
+                            c.found(
+                                || format!("`audit-log: required` on stage `{}`", s.name),
                                 Some(a.span),
                             );
                         }
@@ -347,8 +348,8 @@ fn eval_into(
                     r.span,
                     format!("raise the retention to at least `{min}`, the organisation's minimum"),
                 ),
-                Some(min) => c.found(||
-                    format!("audit retention {} (minimum {min})", r.value),
+                Some(min) => c.found(
+                    || format!("audit retention {} (minimum {min})", r.value),
                     Some(r.span),
                 ),
                 None => c.found(|| format!("audit retention {}", r.value), Some(r.span)),
@@ -360,8 +361,14 @@ fn eval_into(
                 let g = s.gate(pb);
                 if let Gate::People { complete: true, .. } = g {
                     any = true;
-                    c.found(||
-                        format!("gate on stage `{}` approved by {}", s.name, approver_list(&g)),
+                    c.found(
+                        || {
+                            format!(
+                                "gate on stage `{}` approved by {}",
+                                s.name,
+                                approver_list(&g)
+                            )
+                        },
                         Some(s.approval_span.unwrap_or(s.name_span)),
                     );
                 }
@@ -370,8 +377,8 @@ fn eval_into(
                 && let Some(span) = playbook_gate(pb)
             {
                 any = true;
-                c.found(||
-                    "approval of the `medium`-risk playbook by `spec.approvers`",
+                c.found(
+                    || "approval of the `medium`-risk playbook by `spec.approvers`",
                     Some(span),
                 );
             }
@@ -415,24 +422,26 @@ fn eval_into(
             for s in stages.iter().filter(|s| s.is_action()) {
                 actions += 1;
                 match s.gate(pb) {
-                    Gate::Refused => c.found(||
-                        format!("{} is `high` risk: refused, never executed", s.describe()),
+                    Gate::Refused => c.found(
+                        || format!("{} is `high` risk: refused, never executed", s.describe()),
                         Some(s.name_span),
                     ),
                     g @ Gate::People { complete: true, .. } if s.passes_without_person() => {
                         conditional_gate(c, s, &g, env, settings)
                     }
-                    g @ Gate::People { complete: true, .. } => c.found(||
-                        format!("{} gated, approved by {}", s.describe(), approver_list(&g)),
+                    g @ Gate::People { complete: true, .. } => c.found(
+                        || format!("{} gated, approved by {}", s.describe(), approver_list(&g)),
                         Some(s.approval_span.unwrap_or(s.name_span)),
                     ),
                     _ => {
                         if let Some(span) = playbook_gate(pb) {
-                            c.found(||
-                                format!(
-                                    "{} runs after the playbook's approval by `spec.approvers`",
-                                    s.describe()
-                                ),
+                            c.found(
+                                || {
+                                    format!(
+                                        "{} runs after the playbook's approval by `spec.approvers`",
+                                        s.describe()
+                                    )
+                                },
                                 Some(span),
                             );
                         } else {
@@ -452,8 +461,8 @@ fn eval_into(
                 }
             }
             if actions == 0 {
-                c.found(||
-                    format!("no `action:` stage to gate in production environment `{env}`"),
+                c.found(
+                    || format!("no `action:` stage to gate in production environment `{env}`"),
                     None,
                 );
             }
@@ -468,13 +477,16 @@ fn eval_into(
                 gates += 1;
                 if approvers.is_empty() {
                     c.missing(
-                        format!("approvers on the gate of stage `{}` (it names nobody)", s.name),
+                        format!(
+                            "approvers on the gate of stage `{}` (it names nobody)",
+                            s.name
+                        ),
                         s.approval_span.unwrap_or(s.name_span),
                         format!("add `approvers: [{{role: ROLE}}]` to stage `{}`", s.name),
                     );
                 } else if let Some(role) = approvers.iter().find(|a| a.kind == ApproverKind::Role) {
-                    c.found(||
-                        format!("stage `{}` is approved by role `{}`", s.name, role.name),
+                    c.found(
+                        || format!("stage `{}` is approved by role `{}`", s.name, role.name),
                         Some(role.span),
                     );
                 } else {
@@ -522,7 +534,10 @@ fn eval_into(
                 }
                 gates += 1;
                 match &s.sla {
-                    Some(sla) => c.found(|| format!("stage `{}` has SLA {}", s.name, sla.value), Some(sla.span)),
+                    Some(sla) => c.found(
+                        || format!("stage `{}` has SLA {}", s.name, sla.value),
+                        Some(sla.span),
+                    ),
                     None => c.missing(
                         format!("an `sla` on the gate of stage `{}`", s.name),
                         s.approval_span.unwrap_or(s.name_span),
@@ -530,8 +545,8 @@ fn eval_into(
                     ),
                 }
                 match s.on_pending.first() {
-                    Some(ch) => c.found(||
-                        format!("stage `{}` notifies `{}` when pending", s.name, ch.value),
+                    Some(ch) => c.found(
+                        || format!("stage `{}` notifies `{}` when pending", s.name, ch.value),
                         Some(ch.span),
                     ),
                     None => c.missing(
@@ -548,77 +563,11 @@ fn eval_into(
                 c.found(|| "no human gate waits for a decision", None);
             }
         }
-        EvidenceKind::RollbackOnFailure => match &pb.on_failure {
-            Some(f) if f.value == OnFailure::RevertToPrevious => {
-                c.found(|| format!("`on-failure: {}`", f.value), Some(f.span));
-                undo_steps(c, pb, &stages);
-            }
-            Some(f) if f.value != OnFailure::DoNothing => {
-                c.found(|| format!("`on-failure: {}`", f.value), Some(f.span))
-            }
-            Some(f) => c.missing(
-                "a rollback on failure (`on-failure` is `none`)",
-                f.span,
-                "set `on-failure: revert-to-previous` (or `notify-only`)",
-            ),
-            None => c.missing(
-                "a rollback on failure (`spec.rollback.on-failure`)",
-                pb.rollback_key.unwrap_or(spec),
-                "add `rollback: {on-failure: revert-to-previous, notification: [CHANNEL]}` under `spec`",
-            ),
-        },
-        EvidenceKind::FailureNotification => {
-            if pb.rollback_notification.is_empty() {
-                c.missing(
-                    "a failure notification (`spec.rollback.notification`)",
-                    pb.rollback_key.unwrap_or(spec),
-                    "add `notification: [CHANNEL]` under `spec.rollback`",
-                );
-            }
-            for n in &pb.rollback_notification {
-                c.found(|| format!("failures notify `{}`", n.value), Some(n.span));
-            }
-        }
-        EvidenceKind::RevertToPrevious => {
-            match &pb.on_failure {
-                Some(f) if f.value == OnFailure::RevertToPrevious => {
-                    c.found(|| "`on-failure: revert-to-previous`", Some(f.span))
-                }
-                Some(f) => c.missing(
-                    format!("`on-failure: revert-to-previous` (it is `{}`)", f.value),
-                    f.span,
-                    "set `on-failure: revert-to-previous`",
-                ),
-                None => c.missing(
-                    "`spec.rollback.on-failure: revert-to-previous`",
-                    pb.rollback_key.unwrap_or(spec),
-                    "add `rollback: {on-failure: revert-to-previous}` under `spec`",
-                ),
-            }
-            undo_steps(c, pb, &stages);
-        }
-        EvidenceKind::MonitoringAlerts => {
-            if pb.alerts.is_empty() {
-                c.missing(
-                    "a monitoring alert (`spec.monitoring.alerts`)",
-                    pb.monitoring_key.unwrap_or(spec),
-                    "add `monitoring: {alerts: [{condition: METRIC > VALUE, notify: [CHANNEL]}]}` under `spec`",
-                );
-            }
-            for a in &pb.alerts {
-                let cond = &a.condition.value;
-                match a.notify.first() {
-                    Some(n) => c.found(||
-                        format!("alert `{cond}` notifies `{}`", n.value),
-                        Some(a.condition.span),
-                    ),
-                    None => c.missing(
-                        format!("a `notify` channel on alert `{cond}`"),
-                        a.span,
-                        "add `notify: [CHANNEL]` to the alert",
-                    ),
-                }
-            }
+        k @ (EvidenceKind::RollbackOnFailure
+        | EvidenceKind::FailureNotification
+        | EvidenceKind::RevertToPrevious) => super::kinds_rollback::eval(c, k, pb, &stages, spec),
+        k @ (EvidenceKind::MonitoringAlerts | EvidenceKind::SecurityAlerts) => {
+            super::kinds_monitoring::eval(c, k, pb, spec)
         }
         k @ (EvidenceKind::RateLimits
         | EvidenceKind::StageTimeouts
@@ -629,48 +578,6 @@ fn eval_into(
         | EvidenceKind::GateEscalation
         | EvidenceKind::TwoPersonApproval) => {
             super::kinds_ops::eval(c, k, pb, scope, &stages, settings)
-        }
-        EvidenceKind::SecurityAlerts => {
-            let (security, kpis): (Vec<_>, Vec<_>) = pb
-                .alerts
-                .iter()
-                .partition(|a| super::security_signal(&a.condition.value));
-            if security.is_empty() {
-                let what = if kpis.is_empty() {
-                    "an alert on a security-relevant signal (`spec.monitoring.alerts`)".to_string()
-                } else {
-                    let list: Vec<String> = kpis
-                        .iter()
-                        .map(|a| format!("`{}`", a.condition.value))
-                        .collect();
-                    format!(
-                        "an alert on a security-relevant signal ({} watch no security signal)",
-                        list.join(", ")
-                    )
-                };
-                c.missing(
-                    what,
-                    kpis.first()
-                        .map(|a| a.span)
-                        .or(pb.monitoring_key)
-                        .unwrap_or(spec),
-                    "alert on guardrail triggers, failure, error or violation rates, or changes, e.g. `{condition: guardrail-triggers > 0, notify: [CHANNEL]}` (declare the metric under `monitoring.metrics`)",
-                );
-            }
-            for a in security {
-                let cond = &a.condition.value;
-                match a.notify.first() {
-                    Some(n) => c.found(||
-                        format!("security alert `{cond}` notifies `{}`", n.value),
-                        Some(a.condition.span),
-                    ),
-                    None => c.missing(
-                        format!("a `notify` channel on alert `{cond}`"),
-                        a.span,
-                        "add `notify: [CHANNEL]` to the alert",
-                    ),
-                }
-            }
         }
     }
 }
@@ -714,26 +621,5 @@ fn conditional_gate(c: &mut Ctx<'_>, s: &StageFacts, g: &Gate<'_>, env: &str, se
                 s.name
             ),
         ),
-    }
-}
-
-/// `revert-to-previous` undoes only what has an undo step: every `action:` stage that can
-/// run (one refused by `risk: high` changes nothing) has a `rollback` step.
-fn undo_steps(c: &mut Ctx<'_>, pb: &PlaybookFacts, stages: &[&StageFacts]) {
-    for s in stages
-        .iter()
-        .filter(|s| s.is_action() && !matches!(s.gate(pb), Gate::Refused))
-    {
-        match s.rollback_step {
-            Some(span) => c.found(|| format!("{} has a `rollback` step", s.describe()), Some(span)),
-            None => c.missing(
-                format!("a `rollback` step on {} (it changes state; `revert-to-previous` cannot undo it without one)", s.describe()),
-                s.name_span,
-                format!(
-                    "add `rollback: {{action: LAYER:FUNCTION, params: …}}` to stage `{}`",
-                    s.name
-                ),
-            ),
-        }
     }
 }

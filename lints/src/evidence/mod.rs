@@ -16,14 +16,16 @@ use pbc_compiler::declare_codes;
 use pbc_compiler::diag::Diagnostic;
 use pbc_compiler::enforcement::{Construct, TARGETS, Target};
 use pbc_compiler::load::Loader;
-use pbc_compiler::model::{AuditLog, OnFailure};
+use pbc_compiler::model::AuditLog;
 use pbc_compiler::span::Span;
 use pbc_compiler::yaml::Node;
 use std::sync::OnceLock;
 
 mod eval;
 mod kind;
+mod kinds_monitoring;
 mod kinds_ops;
+mod kinds_rollback;
 pub use eval::{Found, Missing, Outcome, Scope, evaluate, evaluate_missing};
 pub use kind::{EvidenceKind, KINDS, SECURITY_SIGNALS, security_signal};
 
