@@ -365,10 +365,16 @@ fn history(dir: &Path, backend: &StateBackend) -> Vec<String> {
         format!("approvals: {:?}", rt.approval_counts().unwrap()),
         format!(
             "stages: {:?}",
+            // Labels and counts: the buckets hold real elapsed times, which differ between
+            // two runs of the same history (each bucket list is checked to be cumulative).
             rt.stage_durations()
                 .unwrap()
                 .iter()
-                .map(|h| (&h.labels, h.count, &h.buckets))
+                .map(|h| {
+                    assert!(h.buckets.windows(2).all(|w| w[0] <= w[1]), "{h:?}");
+                    assert!(h.buckets.last().is_none_or(|l| *l <= h.count), "{h:?}");
+                    (&h.labels, h.count)
+                })
                 .collect::<Vec<_>>()
         ),
         format!(
