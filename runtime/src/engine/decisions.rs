@@ -174,16 +174,11 @@ impl Runtime {
                         json!({"approval": id, "by": who}),
                     );
                 }
-                let mut a2 = a.clone();
-                a2.decided_by = None;
-                a2.decided_role = None;
-                a2.decided_at = None;
-                let v = self.vote(&live, &mut a2, who, role.as_deref(), statement)?;
-                a = a2;
-                if !v.decided {
-                    a.status = ApprovalStatus::Pending;
-                }
-                let _ = v.count;
+                // Decided (status, who, when) only by the vote that makes the number.
+                a.decided_by = None;
+                a.decided_role = None;
+                a.decided_at = None;
+                self.vote(&live, &mut a, who, role.as_deref(), statement)?;
             }
             None => {
                 a.status = ApprovalStatus::Approved;

@@ -30,18 +30,10 @@ pub(super) fn voters(c: &Conn, approval: &str) -> Result<Vec<String>> {
         .map_err(|e| Error::Store(e.to_string()))
 }
 
-/// How a vote came out.
-pub(super) struct Vote {
-    /// Approvals recorded, this one included.
-    pub(super) count: u32,
-    /// Whether this vote decided the approval.
-    pub(super) decided: bool,
-}
-
 impl Runtime {
-    /// Records `who`'s approval of `a` (pending, needing several people). `granted` is the
-    /// audit entry's details should this vote decide it; the caller has queued the
-    /// `on-approved` notification only then (`decides`).
+    /// Records `who`'s approval of `a` (pending, needing several people); the vote that makes
+    /// `min_approvals` decides it (`a` becomes approved, by `who`), and only then has the
+    /// caller queued the `on-approved` notification.
     pub(super) fn vote(
         &mut self,
         live: &Live,
@@ -49,7 +41,7 @@ impl Runtime {
         who: &str,
         role: Option<&str>,
         statement: Option<&str>,
-    ) -> Result<Vote> {
+    ) -> Result<()> {
         let so_far = self.store.read(|c| voters(c, &a.id))?;
         if so_far.iter().any(|v| same_person(v, who)) {
             return Err(Error::Refused(format!(
@@ -142,6 +134,6 @@ impl Runtime {
             tx.audit(e)?;
             Ok(())
         })?;
-        Ok(Vote { count, decided })
+        Ok(())
     }
 }
