@@ -130,8 +130,12 @@ fn a_two_person_rule_needs_two_people_not_two_spellings() {
     let (c, line, col, msg) = &found[0];
     // At the `min-approvals` value.
     assert_eq!((c.as_str(), *line, *col), ("PB6032", 12, 22), "{msg}");
-    assert!(msg.contains("needs 2 distinct approver(s)"), "{msg}");
-    assert!(msg.contains("people: ann@example.com"), "{msg}");
+    assert!(
+        msg.contains(
+            "needs 2 distinct approvers, but only 1 person may approve it: ann@example.com"
+        ),
+        "{msg}"
+    );
     // An escalation level that adds a person makes two.
     let pb = playbook(
         "      approval: manual
@@ -242,4 +246,23 @@ fn every_rule_has_its_explanation() {
         assert_eq!(o.status.code(), Some(0), "{code}");
         assert!(String::from_utf8_lossy(&o.stdout).contains("Fix"), "{code}");
     }
+}
+
+/// The human and JSON renderings of a two-person rule with one person (PB6032).
+#[test]
+fn too_few_approvers_renders_with_its_span_and_help() {
+    let d = tempfile::tempdir().unwrap();
+    let pb = playbook(
+        "      approval: manual
+      approvers: [{role: security}]
+      min-approvals: 2
+",
+    );
+    std::fs::write(d.path().join("p.yaml"), pb).unwrap();
+    std::fs::write(d.path().join(".pbc.yaml"), ROLES).unwrap();
+    let human = pbc(d.path(), &["check", "p.yaml"]);
+    assert_eq!(human.status.code(), Some(1));
+    insta::assert_snapshot!("pb6032_human", String::from_utf8_lossy(&human.stdout));
+    let json = pbc(d.path(), &["check", "--format", "json", "p.yaml"]);
+    insta::assert_snapshot!("pb6032_json", String::from_utf8_lossy(&json.stdout));
 }

@@ -299,6 +299,7 @@ fn a_file_output_warns_when_building_the_argo_target() {
         "{err}"
     );
     assert!(err.contains("p.yaml:8:14"), "{err}");
+    insta::assert_snapshot!("pb6006_human", err);
     // Denied: the build fails.
     std::fs::write(
         p.join(".pbc.yaml"),

@@ -212,12 +212,16 @@ fn enough_people(
         )
     } else {
         format!(
-            "{who} needs {need} distinct approver(s), but its approvers are {} {}",
-            eligible.len(),
+            "{who} needs {need} distinct approvers, but only {} may approve it{}",
+            match eligible.len() {
+                0 => "nobody".to_string(),
+                1 => "1 person".to_string(),
+                n => format!("{n} people"),
+            },
             if eligible.is_empty() {
-                "people".to_string()
+                String::new()
             } else {
-                format!("(people: {})", names(&eligible))
+                format!(": {}", names(&eligible))
             }
         )
     };
