@@ -16,6 +16,8 @@ struct Matrix<'a> {
     catalog: &'a str,
     envs: Vec<String>,
     rows: Vec<Row<'a>>,
+    /// Row index by control tag.
+    index: BTreeMap<&'a str, usize>,
 }
 
 struct Row<'a> {
@@ -62,17 +64,19 @@ fn matrices(r: &CoverageReport) -> Vec<Matrix<'_>> {
                     catalog: f.catalog.as_str(),
                     envs: envs.clone(),
                     rows: Vec::new(),
+                    index: BTreeMap::new(),
                 }
             });
             for c in &f.controls {
-                let row = match m.rows.iter().position(|row| row.tag == c.tag) {
-                    Some(k) => k,
+                let row = match m.index.get(c.tag.as_str()) {
+                    Some(k) => *k,
                     None => {
                         m.rows.push(Row {
                             tag: c.tag.as_str(),
                             name: c.name.as_str(),
                             cells: vec![None; envs.len()],
                         });
+                        m.index.insert(c.tag.as_str(), m.rows.len() - 1);
                         m.rows.len() - 1
                     }
                 };
