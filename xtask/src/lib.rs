@@ -231,9 +231,13 @@ spec:
     metrics:
       - name: review-latency
         target: p95 < {sla}h
+      - name: guardrail-triggers
+        target: < 1
     alerts:
       - condition: review-latency > {latency}h
         notify: [slack-{team}]
+      - condition: guardrail-triggers > 0
+        notify: [slack-{team}, email-{fam}-owners]
 "#
     );
     s
@@ -291,9 +295,11 @@ pub fn schemas() -> Vec<(&'static str, String)> {
 }
 
 /// The configuration: every channel (`slack-team-NN`, `email-FAMILY-owners`) and audit sink
-/// (`langfuse`, `cloudtrail`) a playbook may name, each a local file.
+/// (`langfuse`, `cloudtrail`) a playbook may name, each a local file; the playbooks are
+/// deployed through `pbc run` and `pbc serve` (`targets.emit`), which enforce every control
+/// they declare.
 pub fn config() -> String {
-    let mut s = String::from("notifications:\n");
+    let mut s = String::from("targets:\n  emit: [local, serve]\nnotifications:\n");
     for t in 1..=40 {
         let _ = writeln!(s, "  slack-team-{t:02}: {{file: notifications.jsonl}}");
     }
