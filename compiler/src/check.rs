@@ -306,8 +306,9 @@ pub fn is_playbook(root: &Node) -> bool {
     root.get("kind").and_then(Node::as_str) == Some("Playbook")
 }
 
-/// Loads a loose file and returns its Playbook documents (plus load findings).
-fn file_unit(
+/// Loads a loose file and returns its Playbook documents (plus load findings, for a file
+/// named explicitly, holding playbooks or not parsing).
+pub fn file_unit(
     loader: &Loader,
     path: &Path,
     explicit: bool,
@@ -356,20 +357,33 @@ pub fn load_error_diag(loader: &Loader, e: &LoadError) -> Diagnostic {
     Diagnostic::new(code, Span::point(file.id, 0), msg)
 }
 
-/// Resolves a tree (overlays applied) into its Playbook documents. Returns the entries that
-/// included other kustomizations, for labelling problems in shared bases. The tree of a
-/// protected environment is also compared with its bases ([`crate::guard`]).
-fn tree_unit(
+/// A tree resolved for the checks ([`resolve_tree`]).
+#[derive(Debug, Default)]
+pub struct TreeDocs {
+    /// Its Playbook documents (overlays applied), in output order.
+    pub docs: Vec<PlaybookDoc>,
+    /// The resolution's findings and those of the protected-environment comparison.
+    pub diags: Vec<Diagnostic>,
+    /// The entries that included other kustomizations, for labelling problems in shared
+    /// bases.
+    pub includes: Vec<(PathBuf, Span)>,
+    /// [`crate::resolve::Resolution::separable`].
+    pub separable: bool,
+}
+
+/// Resolves a tree (overlays applied) into its Playbook documents. The tree of a protected
+/// environment is also compared with its bases ([`crate::guard`]).
+pub fn resolve_tree(
     loader: &Loader,
     dir: &Path,
     opts: &crate::resolve::ResolveOptions,
     cfg: &Config,
-    diags: &mut Vec<Diagnostic>,
-) -> (Vec<PlaybookDoc>, Vec<(PathBuf, Span)>) {
+) -> TreeDocs {
+    let mut diags = Vec::new();
     match crate::resolve::resolve(loader, dir, opts) {
         Ok(mut res) => {
             diags.append(&mut res.diags);
-            crate::guard::check_tree(loader, dir, &res, cfg, opts, diags);
+            crate::guard::check_tree(loader, dir, &res, cfg, opts, &mut diags);
             let docs = res
                 .docs
                 .into_iter()
@@ -385,7 +399,12 @@ fn tree_unit(
                     quiet: origin.quiet,
                 })
                 .collect();
-            (docs, res.includes)
+            TreeDocs {
+                docs,
+                diags,
+                includes: res.includes,
+                separable: res.separable,
+            }
         }
         Err(e) => {
             let path = dir.to_path_buf();
@@ -398,7 +417,10 @@ fn tree_unit(
                 Span::point(file.id, 0),
                 e.to_string(),
             ));
-            (Vec::new(), Vec::new())
+            TreeDocs {
+                diags,
+                ..TreeDocs::default()
+            }
         }
     }
 }
@@ -424,13 +446,19 @@ pub fn check(loader: &Loader, units: &Units, cfg: &Config, extra: &DocCheck) -> 
         Vec<Diagnostic>,
     );
     let prepare = |u: &Unit<'_>| -> Resolved {
-        let mut diags = Vec::new();
         match u {
             Unit::Tree(t) => {
-                let (docs, includes) = tree_unit(loader, t, &ropts, cfg, &mut diags);
-                (Some((t.to_path_buf(), includes)), docs, diags)
+                let tree = resolve_tree(loader, t, &ropts, cfg);
+                (
+                    Some((t.to_path_buf(), tree.includes)),
+                    tree.docs,
+                    tree.diags,
+                )
             }
-            Unit::File(f, explicit) => (None, file_unit(loader, f, *explicit, &mut diags), diags),
+            Unit::File(f, explicit) => {
+                let mut diags = Vec::new();
+                (None, file_unit(loader, f, *explicit, &mut diags), diags)
+            }
         }
     };
     let finish = |(tree, docs, mut diags): Resolved| -> TreeDiags {
@@ -469,6 +497,12 @@ pub fn check(loader: &Loader, units: &Units, cfg: &Config, extra: &DocCheck) -> 
             .map(|u| finish(prepare(u)))
             .collect::<Vec<_>>(),
     );
+    report(loader, cfg, per_unit)
+}
+
+/// The report of the units' findings: a problem of a shared base once (labelled with each
+/// tree), suppression comments and the configured severities applied, in order.
+pub fn report(loader: &Loader, cfg: &Config, per_unit: Vec<TreeDiags>) -> Report {
     let mut diags = merge_shared(loader, per_unit);
     let mut suppressed = crate::guard::suppress::apply(&loader.sources, &mut diags);
     cfg.apply_levels(&mut diags);
@@ -491,7 +525,7 @@ pub fn check(loader: &Loader, units: &Units, cfg: &Config, extra: &DocCheck) -> 
 }
 
 /// The diagnostics of one unit, with its tree and the tree's include entries.
-type TreeDiags = (Option<(PathBuf, Vec<(PathBuf, Span)>)>, Vec<Diagnostic>);
+pub type TreeDiags = (Option<(PathBuf, Vec<(PathBuf, Span)>)>, Vec<Diagnostic>);
 
 /// A problem found identically in several trees (a shared base) is reported once, with a
 /// label per tree at the `resources:` entry through which it reaches the problem.

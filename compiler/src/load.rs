@@ -206,6 +206,18 @@ impl Loader {
         *self.touched.lock().unwrap_or_else(|e| e.into_inner()) = Some(HashSet::new());
     }
 
+    /// The file at `path` as last loaded, if it is cached (nothing is read).
+    pub fn cached(&self, path: &Path) -> Option<Arc<Loaded>> {
+        let key = self.resolve(path);
+        let slot = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned()?;
+        slot.get().and_then(|r| r.as_ref().ok()).cloned()
+    }
+
     /// The files loaded since [`Loader::record`] (resolved paths); recording stops.
     pub fn recorded(&self) -> HashSet<PathBuf> {
         self.touched

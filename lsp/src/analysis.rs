@@ -4,6 +4,7 @@
 //! Findings are converted to the protocol's diagnostics, each with its fix and suppression.
 
 use crate::convert::{Encoding, path_to_uri, range};
+use crate::incremental::{TreeState, signature};
 use lsp_types::{
     DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, TextEdit, Uri,
     WorkspaceEdit,
@@ -14,6 +15,7 @@ use pbc_compiler::diag::{Code, Diagnostic, Severity};
 use pbc_compiler::fs::{FileKind, FileSystem, OsFs, OverlayFs};
 use pbc_compiler::load::Loader;
 use pbc_compiler::span::SourceFile;
+use pbc_compiler::types::SchemaStore;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,6 +43,8 @@ struct Checked {
     /// The files its check loaded (resolved paths).
     touched: HashSet<PathBuf>,
     findings: Vec<(PathBuf, Finding)>,
+    /// A tree's findings by where they arose, for re-checking one file of it.
+    tree: Option<TreeState>,
 }
 
 /// The workspace under a root: its configuration, its loader (its parsed files), and each
@@ -61,6 +65,14 @@ pub struct Workspace {
     discovered: Option<BTreeSet<Unit>>,
     /// Files changed since the last check; `None`: check everything.
     changed: Option<BTreeSet<PathBuf>>,
+    /// The [`signature`] of each changed file as the last check read it (`None`: not read,
+    /// or not comparable).
+    before: HashMap<PathBuf, Option<String>>,
+    /// The compiled schemas, kept while only playbook files change.
+    schemas: Arc<SchemaStore>,
+    /// How many trees the checks so far re-checked by one file's documents only, instead
+    /// of whole (what the incremental path saved; the tests look at it).
+    pub spliced: usize,
     /// The findings per file (absolute paths), as of the last check.
     pub files: BTreeMap<PathBuf, Vec<Finding>>,
 }
@@ -157,6 +169,7 @@ impl Workspace {
         config::apply_suppressions(&loader.sources, &mut diags);
         cfg.apply_levels(&mut diags);
         let cfg_findings = convert_all(&loader, &diags, enc);
+        let schemas = Arc::new(SchemaStore::with_root(&cfg.root));
         Workspace {
             root: root.to_path_buf(),
             enc,
@@ -169,6 +182,9 @@ impl Workspace {
             units: Vec::new(),
             discovered: None,
             changed: None,
+            before: HashMap::new(),
+            schemas,
+            spliced: 0,
             files: BTreeMap::new(),
         }
     }
@@ -188,6 +204,11 @@ impl Workspace {
 
     /// Notes that `path` changed (on disk or in a buffer): the next check reads it again.
     pub fn touch(&mut self, path: &Path) {
+        let key = self.loader.resolve(path);
+        if !self.before.contains_key(&key) {
+            let sig = self.loader.cached(path).and_then(|l| signature(&l));
+            self.before.insert(key, sig);
+        }
         self.loader.forget(path);
         if let Some(c) = &mut self.changed {
             c.insert(pbc_compiler::fs::normalize(path));
@@ -214,6 +235,23 @@ impl Workspace {
         self.check_units(changed)
     }
 
+    /// The one file that changed, when it kept its [`signature`] (what a tree that read it
+    /// may re-check by that file's documents only), and its id.
+    fn one_playbook_file(
+        &mut self,
+        changed: &Option<BTreeSet<PathBuf>>,
+    ) -> Option<(PathBuf, pbc_compiler::span::FileId)> {
+        let before = std::mem::take(&mut self.before);
+        let ch = changed.as_ref()?;
+        let [path] = ch.iter().collect::<Vec<_>>()[..] else {
+            return None;
+        };
+        let key = self.loader.resolve(path);
+        let old = before.get(&key)?.as_ref()?;
+        let now = self.loader.load(path).ok()?;
+        (signature(&now).as_ref() == Some(old)).then(|| (key, now.file.id))
+    }
+
     fn check_units(&mut self, changed: Option<BTreeSet<PathBuf>>) {
         // A file no unit read (a new one) or a kustomization may change what the units are.
         let structural = changed.as_ref().is_none_or(|ch| {
@@ -231,10 +269,25 @@ impl Workspace {
             None => true,
             Some(ch) => ch.iter().any(|p| c.touched.contains(p)),
         };
+        let one = if structural {
+            None
+        } else {
+            self.one_playbook_file(&changed)
+        };
+        if one.is_none() {
+            // A schema may have changed: compiled again when next used.
+            self.schemas = Arc::new(SchemaStore::with_root(&self.cfg.root));
+        }
         let mut keep: BTreeMap<Unit, Checked> = BTreeMap::new();
         for c in std::mem::take(&mut self.units) {
-            if discovered.contains(&c.unit) && !stale(&c) {
+            if !discovered.contains(&c.unit) {
+                continue;
+            }
+            if !stale(&c) {
                 keep.insert(c.unit.clone(), c);
+            } else if let Some(done) = one.as_ref().and_then(|(f, id)| self.splice(&c, f, *id)) {
+                self.spliced += 1;
+                keep.insert(c.unit.clone(), done);
             }
         }
         for unit in &discovered {
@@ -260,20 +313,12 @@ impl Workspace {
         self.files = files;
     }
 
-    fn check_unit(&self, unit: Unit) -> Checked {
-        let units = match &unit {
-            Unit::Tree(t) => Units {
-                trees: vec![t.clone()],
-                files: Vec::new(),
-            },
-            Unit::File(f, e) => Units {
-                trees: Vec::new(),
-                files: vec![(f.clone(), *e)],
-            },
-        };
+    /// The checks `pbc check` runs on each playbook after the model's: compliance, the
+    /// static policies, the targets' name rules.
+    fn extra(&self) -> impl Fn(&PlaybookCtx<'_>, &mut Vec<Diagnostic>) + Sync + use<> {
         let comp = self.comp.clone();
         let statics = self.statics.clone();
-        let extra = move |cx: &PlaybookCtx<'_>, diags: &mut Vec<Diagnostic>| {
+        move |cx: &PlaybookCtx<'_>, diags: &mut Vec<Diagnostic>| {
             comp.check_playbook(cx.playbook, cx.env.as_deref(), diags);
             if let Some(s) = &statics {
                 s.check(&cx.doc.root, diags);
@@ -284,15 +329,61 @@ impl Workspace {
                 &cx.loader.sources,
                 diags,
             );
-        };
+        }
+    }
+
+    fn check_unit(&self, unit: Unit) -> Checked {
+        let extra = self.extra();
         self.loader.record();
-        let report = check::check(&self.loader, &units, &self.cfg, &extra);
+        let (report, tree) = match &unit {
+            Unit::Tree(t) => {
+                let state = TreeState::full(&self.loader, t, &self.cfg, &self.schemas, &extra);
+                (state.report(&self.loader, &self.cfg, t), Some(state))
+            }
+            Unit::File(f, e) => {
+                let units = Units {
+                    trees: Vec::new(),
+                    files: vec![(f.clone(), *e)],
+                };
+                (check::check(&self.loader, &units, &self.cfg, &extra), None)
+            }
+        };
         let touched = self.loader.recorded();
         Checked {
             unit,
             touched,
             findings: convert_all(&self.loader, &report.diags, self.enc),
+            tree,
         }
+    }
+
+    /// The tree `c` re-checked after `file` (id `id`) changed and kept its signature, by
+    /// that file's documents only; `None`: it must be checked whole.
+    fn splice(&self, c: &Checked, file: &Path, id: pbc_compiler::span::FileId) -> Option<Checked> {
+        let (Unit::Tree(dir), Some(state)) = (&c.unit, &c.tree) else {
+            return None;
+        };
+        let extra = self.extra();
+        self.loader.record();
+        let next = state.splice(
+            &self.loader,
+            dir,
+            file,
+            id,
+            &self.cfg,
+            &self.schemas,
+            &extra,
+        );
+        let mut touched = self.loader.recorded();
+        let next = next?;
+        touched.extend(c.touched.iter().cloned());
+        let report = next.report(&self.loader, &self.cfg, dir);
+        Some(Checked {
+            unit: c.unit.clone(),
+            touched,
+            findings: convert_all(&self.loader, &report.diags, self.enc),
+            tree: Some(next),
+        })
     }
 
     /// The units `pbc check ROOT` finds, plus the buffers that belong to none of them (a new

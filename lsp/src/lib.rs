@@ -9,6 +9,7 @@ mod analysis;
 pub mod convert;
 mod features;
 mod hover_refs;
+mod incremental;
 mod server;
 
 pub use analysis::{Finding, Workspace};

@@ -53,6 +53,8 @@ pub(super) struct Ctx<'a> {
     /// (it lists `originAnnotations`).
     pub(super) origin_on: std::sync::atomic::AtomicBool,
     pub(super) keep_origin: std::sync::atomic::AtomicBool,
+    /// Something ties documents to each other ([`Resolution::separable`] is false).
+    pub(super) cross: std::sync::atomic::AtomicBool,
 }
 
 /// The kustomization being accumulated: its directory and root.
@@ -156,6 +158,14 @@ impl<'a> Ctx<'a> {
             return None;
         }
         let kust = kust::parse(&root, Span::point(file, 0), &mut acc.diags)?;
+        if !(kust.replacements.is_empty()
+            && kust.generators.is_empty()
+            && kust.configurations.is_empty()
+            && kust.generator_configs.is_empty()
+            && kust.transformer_configs.is_empty())
+        {
+            self.cross.store(true, AtomicOrdering::Relaxed);
+        }
         if kust.kind != expect
             && let Some(v) = via
         {
@@ -301,6 +311,11 @@ impl<'a> Ctx<'a> {
             acc.schema = sub.schema;
             acc.merged = sub.merged;
             acc.merged_unset = sub.merged_unset;
+            return acc;
+        }
+        if let Some(only) = &self.opts.only
+            && self.loader.resolve(&path) != *only
+        {
             return acc;
         }
         if let Some(d) = self.check_root(kd, r, &path) {

@@ -242,6 +242,12 @@ pub struct ResolveOptions {
     pub load_restrictor: LoadRestrictor,
     /// The deepest nesting of kustomizations accepted.
     pub max_depth: usize,
+    /// Resolve only the documents of this resource file (a path as [`Loader::resolve`]
+    /// gives it): every other resource file is skipped unread, the kustomizations, patches
+    /// and transformers are applied as usual. Meaningful only for a tree whose full
+    /// resolution was [`Resolution::separable`]; what depends on the other documents (a patch
+    /// that matches none of these, `PB1010`/`PB1011`) is then not this subset's to say.
+    pub only: Option<PathBuf>,
 }
 
 impl Default for ResolveOptions {
@@ -249,6 +255,7 @@ impl Default for ResolveOptions {
         ResolveOptions {
             load_restrictor: LoadRestrictor::RootOnly,
             max_depth: 64,
+            only: None,
         }
     }
 }
@@ -292,6 +299,12 @@ pub struct Resolution {
     /// Each included kustomization directory (bases, components) and the entry that
     /// included it.
     pub includes: Vec<(PathBuf, Span)>,
+    /// Each resource document was resolved on its own: no replacement, generator,
+    /// configuration file, generator or transformer configuration, generated name or
+    /// rewritten name reference ties one document's result to another's. Then a change to a
+    /// resource file that keeps its documents' ids, labels and annotations changes only the
+    /// results of those documents, which [`ResolveOptions::only`] resolves alone.
+    pub separable: bool,
 }
 
 /// Why a directory could not be resolved at all (nothing to point a diagnostic at).
@@ -351,6 +364,7 @@ pub fn resolve(
         budget: budget::Budget::new(&loader.limits),
         origin_on: Default::default(),
         keep_origin: Default::default(),
+        cross: Default::default(),
     };
     let (mut acc, sort) = ctx.build_dir(
         &dir,
@@ -365,6 +379,9 @@ pub fn resolve(
         acc.res.clear();
     }
     if !acc.res.is_empty() {
+        if acc.res.iter().any(|r| r.needs_hash) || nameref::may_rewrite(&acc.res, &acc.name_refs) {
+            ctx.cross.store(true, AtomicOrdering::Relaxed);
+        }
         generate::hash_names(&mut acc.res);
         acc.diags.extend(nameref::fix(&mut acc.res, &acc.name_refs));
         origin::finish(&mut acc.res, ctx.keep_origin.load(AtomicOrdering::Relaxed));
@@ -442,6 +459,7 @@ pub fn resolve(
         diags,
         files,
         includes: acc.includes,
+        separable: !ctx.cross.load(AtomicOrdering::Relaxed),
     })
 }
 
@@ -573,3 +591,5 @@ mod tests {
 
 #[cfg(test)]
 mod provenance_tests;
+#[cfg(test)]
+mod subset_tests;

@@ -70,6 +70,20 @@ struct Choice {
     ns_span: Span,
 }
 
+/// Whether [`fix`] may rewrite a reference: something that others refer to was renamed or
+/// moved. When not (the common case, decided without reading the field specs), no
+/// reference can need rewriting.
+pub(crate) fn may_rewrite(res: &[Res], extra: &[fieldspec::NameRef]) -> bool {
+    let kinds = fieldspec::name_reference_kinds();
+    res.iter().any(|r| {
+        !r.prev.is_empty()
+            && r.node.get("kind").and_then(Node::as_str).is_some_and(|k| {
+                kinds.iter().any(|x| x == k)
+                    || extra.iter().any(|e| e.target.kind.as_deref() == Some(k))
+            })
+    })
+}
+
 /// Rewrites the name references of `res`; returns kustomize's errors (ambiguous referrals).
 pub(crate) fn fix(res: &mut [Res], extra: &[fieldspec::NameRef]) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
@@ -107,18 +121,7 @@ pub(crate) fn fix(res: &mut [Res], extra: &[fieldspec::NameRef]) -> Vec<Diagnost
             }
         }
     }
-    // Nothing that others refer to was ever renamed or moved: no reference can need
-    // rewriting (the common case, decided without reading the field specs).
-    let kinds = fieldspec::name_reference_kinds();
-    if !diags.is_empty()
-        || !res.iter().any(|r| {
-            !r.prev.is_empty()
-                && r.node.get("kind").and_then(Node::as_str).is_some_and(|k| {
-                    kinds.iter().any(|x| x == k)
-                        || extra.iter().any(|e| e.target.kind.as_deref() == Some(k))
-                })
-        })
-    {
+    if !diags.is_empty() || !may_rewrite(res, extra) {
         return diags;
     }
     let cands: Vec<Cand> = res

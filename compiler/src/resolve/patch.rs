@@ -115,6 +115,15 @@ impl Ctx<'_> {
             let Some(ops) = parse_ops(&roots[0], &mut acc.diags) else {
                 return;
             };
+            // A copy or a move carries one part of a document into another (its labels, say,
+            // which later targets select on): not a change of ids, labels and annotations
+            // alone.
+            if ops
+                .iter()
+                .any(|o| matches!(o.kind, OpKind::Copy | OpKind::Move))
+            {
+                self.cross.store(true, AtomicOrdering::Relaxed);
+            }
             let Some(target) = &p.target else {
                 acc.diags.push(
                     Diagnostic::new(&INVALID_PATCH, p.span, "a JSON patch needs a `target`")
