@@ -369,6 +369,8 @@ pub struct TreeDocs {
     pub includes: Vec<(PathBuf, Span)>,
     /// [`crate::resolve::Resolution::separable`].
     pub separable: bool,
+    /// The files the resolution read (kustomizations, patches, resources).
+    pub files: Vec<PathBuf>,
 }
 
 /// Resolves a tree (overlays applied) into its Playbook documents. The tree of a protected
@@ -404,6 +406,7 @@ pub fn resolve_tree(
                 diags,
                 includes: res.includes,
                 separable: res.separable,
+                files: res.files,
             }
         }
         Err(e) => {

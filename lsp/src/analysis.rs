@@ -73,6 +73,8 @@ pub struct Workspace {
     /// How many trees the checks so far re-checked by one file's documents only, instead
     /// of whole (what the incremental path saved; the tests look at it).
     pub spliced: usize,
+    /// How many playbooks of trees checked whole kept their findings, resolving as before.
+    pub reused: usize,
     /// The findings per file (absolute paths), as of the last check.
     pub files: BTreeMap<PathBuf, Vec<Finding>>,
 }
@@ -185,6 +187,7 @@ impl Workspace {
             before: HashMap::new(),
             schemas,
             spliced: 0,
+            reused: 0,
             files: BTreeMap::new(),
         }
     }
@@ -235,8 +238,10 @@ impl Workspace {
         self.check_units(changed)
     }
 
-    /// The one file that changed, when it kept its [`signature`] (what a tree that read it
-    /// may re-check by that file's documents only), and its id.
+    /// The one file that changed, when it is a playbook file of a tree (one of its resolved
+    /// playbooks came from it, so the checks do not read it as a schema) and kept its
+    /// [`signature`]: the trees that read it may re-check that file's documents only. With
+    /// its id.
     fn one_playbook_file(
         &mut self,
         changed: &Option<BTreeSet<PathBuf>>,
@@ -249,7 +254,13 @@ impl Workspace {
         let key = self.loader.resolve(path);
         let old = before.get(&key)?.as_ref()?;
         let now = self.loader.load(path).ok()?;
-        (signature(&now).as_ref() == Some(old)).then(|| (key, now.file.id))
+        let id = now.file.id;
+        let source = self
+            .units
+            .iter()
+            .filter_map(|u| u.tree.as_ref())
+            .any(|t| t.has_source(id));
+        (source && signature(&now).as_ref() == Some(old)).then_some((key, id))
     }
 
     fn check_units(&mut self, changed: Option<BTreeSet<PathBuf>>) {
@@ -279,20 +290,30 @@ impl Workspace {
             self.schemas = Arc::new(SchemaStore::with_root(&self.cfg.root));
         }
         let mut keep: BTreeMap<Unit, Checked> = BTreeMap::new();
-        for c in std::mem::take(&mut self.units) {
+        // Trees checked whole again that may keep the findings of playbooks resolving as
+        // before: only documents, kustomizations and patches changed.
+        let mut prev: BTreeMap<Unit, TreeState> = BTreeMap::new();
+        for mut c in std::mem::take(&mut self.units) {
             if !discovered.contains(&c.unit) {
                 continue;
             }
             if !stale(&c) {
                 keep.insert(c.unit.clone(), c);
-            } else if let Some(done) = one.as_ref().and_then(|(f, id)| self.splice(&c, f, *id)) {
+            } else if one
+                .as_ref()
+                .is_some_and(|(f, id)| self.splice(&mut c, f, *id))
+            {
                 self.spliced += 1;
-                keep.insert(c.unit.clone(), done);
+                keep.insert(c.unit.clone(), c);
+            } else if let (Some(t), Some(ch)) = (c.tree, &changed)
+                && t.read_all(ch)
+            {
+                prev.insert(c.unit, t);
             }
         }
         for unit in &discovered {
             if !keep.contains_key(unit) {
-                let c = self.check_unit(unit.clone());
+                let c = self.check_unit(unit.clone(), prev.get(unit));
                 keep.insert(unit.clone(), c);
             }
         }
@@ -332,12 +353,16 @@ impl Workspace {
         }
     }
 
-    fn check_unit(&self, unit: Unit) -> Checked {
+    /// Checks a unit whole; a tree's playbooks that resolve as in `prev` keep their
+    /// findings there.
+    fn check_unit(&mut self, unit: Unit, prev: Option<&TreeState>) -> Checked {
         let extra = self.extra();
         self.loader.record();
         let (report, tree) = match &unit {
             Unit::Tree(t) => {
-                let state = TreeState::full(&self.loader, t, &self.cfg, &self.schemas, &extra);
+                let (state, kept) =
+                    TreeState::full(&self.loader, t, &self.cfg, &self.schemas, &extra, prev);
+                self.reused += kept;
                 (state.report(&self.loader, &self.cfg, t), Some(state))
             }
             Unit::File(f, e) => {
@@ -357,15 +382,15 @@ impl Workspace {
         }
     }
 
-    /// The tree `c` re-checked after `file` (id `id`) changed and kept its signature, by
-    /// that file's documents only; `None`: it must be checked whole.
-    fn splice(&self, c: &Checked, file: &Path, id: pbc_compiler::span::FileId) -> Option<Checked> {
-        let (Unit::Tree(dir), Some(state)) = (&c.unit, &c.tree) else {
-            return None;
+    /// Re-checks the tree `c` after `file` (id `id`) changed and kept its signature, by
+    /// that file's documents only; false (and `c` unchanged): it must be checked whole.
+    fn splice(&self, c: &mut Checked, file: &Path, id: pbc_compiler::span::FileId) -> bool {
+        let (Unit::Tree(dir), Some(state)) = (&c.unit, &mut c.tree) else {
+            return false;
         };
         let extra = self.extra();
         self.loader.record();
-        let next = state.splice(
+        let done = state.splice(
             &self.loader,
             dir,
             file,
@@ -374,16 +399,13 @@ impl Workspace {
             &self.schemas,
             &extra,
         );
-        let mut touched = self.loader.recorded();
-        let next = next?;
-        touched.extend(c.touched.iter().cloned());
-        let report = next.report(&self.loader, &self.cfg, dir);
-        Some(Checked {
-            unit: c.unit.clone(),
-            touched,
-            findings: convert_all(&self.loader, &report.diags, self.enc),
-            tree: Some(next),
-        })
+        let read = self.loader.recorded();
+        if done {
+            c.touched.extend(read);
+            let report = state.report(&self.loader, &self.cfg, dir);
+            c.findings = convert_all(&self.loader, &report.diags, self.enc);
+        }
+        done
     }
 
     /// The units `pbc check ROOT` finds, plus the buffers that belong to none of them (a new

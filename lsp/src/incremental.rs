@@ -18,10 +18,11 @@ use pbc_compiler::load::{Loaded, Loader};
 use pbc_compiler::resolve::ResolveOptions;
 use pbc_compiler::span::{FileId, Span};
 use pbc_compiler::types::SchemaStore;
-use pbc_compiler::yaml::Node;
+use pbc_compiler::yaml::{Entry, Node, Value};
 use rayon::prelude::*;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A tree's findings by where they arose.
 #[derive(Debug, Default)]
@@ -30,36 +31,93 @@ pub(crate) struct TreeState {
     diags: Vec<Diagnostic>,
     includes: Vec<(PathBuf, Span)>,
     separable: bool,
-    /// Per resolved playbook, in output order: the file its document came from, and the
-    /// findings of its checks.
-    docs: Vec<(FileId, Vec<Diagnostic>)>,
+    /// Per resolved playbook, in output order: the document and the findings of its checks.
+    docs: Vec<DocState>,
+    /// The files the resolution read (kustomizations, patches, resources).
+    files: HashSet<PathBuf>,
+}
+
+/// One resolved playbook of a tree and its findings. The document shares every part an
+/// overlay did not change with the parsed file (and with the next resolution's document),
+/// so keeping it costs little.
+#[derive(Debug)]
+struct DocState {
+    doc: check::PlaybookDoc,
+    diags: Vec<Diagnostic>,
+}
+
+impl DocState {
+    /// The file the document came from.
+    fn file(&self) -> FileId {
+        self.doc.root.span.file
+    }
 }
 
 impl TreeState {
-    /// Resolves and checks the tree at `dir` whole.
+    /// Resolves and checks the tree at `dir` whole. A playbook that resolves to what it
+    /// was in `prev` keeps its findings there instead of being checked again: the caller
+    /// passes `prev` only when nothing the checks read besides the documents changed.
+    /// Returns the state and how many playbooks kept their findings.
     pub(crate) fn full(
         loader: &Loader,
         dir: &Path,
         cfg: &Config,
         schemas: &SchemaStore,
         extra: &DocCheck,
-    ) -> Self {
+        prev: Option<&TreeState>,
+    ) -> (Self, usize) {
         let tree = check::resolve_tree(loader, dir, &ResolveOptions::default(), cfg);
-        TreeState {
-            docs: check_docs(loader, tree.docs, cfg, schemas, extra),
+        let mut by_name: HashMap<&str, Vec<&DocState>> = HashMap::new();
+        for d in prev.map(|p| p.docs.as_slice()).unwrap_or_default() {
+            by_name.entry(name_of(&d.doc)).or_default().push(d);
+        }
+        let kept = AtomicUsize::new(0);
+        let docs = tree
+            .docs
+            .into_par_iter()
+            .map(|doc| {
+                let same = by_name
+                    .get(name_of(&doc))
+                    .and_then(|c| c.iter().find(|d| same_doc(&d.doc, &doc)));
+                let diags = match same {
+                    Some(d) => {
+                        kept.fetch_add(1, Ordering::Relaxed);
+                        d.diags.clone()
+                    }
+                    None => check_one(loader, &doc, cfg, schemas, extra),
+                };
+                DocState { doc, diags }
+            })
+            .collect();
+        let state = TreeState {
+            docs,
             diags: tree.diags,
             includes: tree.includes,
             separable: tree.separable,
-        }
+            files: tree.files.into_iter().collect(),
+        };
+        (state, kept.into_inner())
     }
 
-    /// The tree's state after the resource file `file` (id `id`) changed, found by resolving
-    /// and checking that file's documents only; `None` when that cannot stand for the whole
-    /// (the caller then resolves the tree whole). `same_ids`: the file's documents kept
-    /// their [`signature`].
+    /// Whether one of the tree's playbooks came from the file `id`.
+    pub(crate) fn has_source(&self, id: FileId) -> bool {
+        self.docs.iter().any(|d| d.file() == id)
+    }
+
+    /// Whether every file in `changed` is one the resolution read: then the checks' other
+    /// inputs (schemas, catalogs) are as they were, and [`TreeState::full`] may keep the
+    /// findings of the playbooks that resolve as before.
+    pub(crate) fn read_all(&self, changed: &BTreeSet<PathBuf>) -> bool {
+        changed.iter().all(|p| self.files.contains(p))
+    }
+
+    /// Brings the tree up to date after the resource file `file` (id `id`) changed, by
+    /// resolving and checking that file's documents only. False (and nothing changed) when
+    /// that cannot stand for the whole: the caller then resolves the tree whole. The file's
+    /// documents kept their [`signature`] (the caller saw to it).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn splice(
-        &self,
+        &mut self,
         loader: &Loader,
         dir: &Path,
         file: &Path,
@@ -67,63 +125,57 @@ impl TreeState {
         cfg: &Config,
         schemas: &SchemaStore,
         extra: &DocCheck,
-    ) -> Option<Self> {
-        let sources: HashSet<FileId> = self.docs.iter().map(|(f, _)| *f).collect();
+    ) -> bool {
+        let sources: HashSet<FileId> = self.docs.iter().map(DocState::file).collect();
         // The tree's own findings must each lie in one document's file, or they could be
         // about the changed documents without showing it.
         let own_file = |d: &Diagnostic| {
             sources.contains(&d.span.file) && d.labels.iter().all(|l| l.span.file == d.span.file)
         };
         if !self.separable || !sources.contains(&id) || !self.diags.iter().all(own_file) {
-            return None;
+            return false;
         }
         let opts = ResolveOptions {
             only: Some(loader.resolve(file)),
             ..ResolveOptions::default()
         };
         let sub = check::resolve_tree(loader, dir, &opts, cfg);
-        let before = self.docs.iter().filter(|(f, _)| *f == id).count();
+        let at: Vec<usize> = (0..self.docs.len())
+            .filter(|&i| self.docs[i].file() == id)
+            .collect();
         if !sub.separable
-            || sub.docs.len() != before
+            || sub.docs.len() != at.len()
             || sub.docs.iter().any(|d| d.root.span.file != id)
         {
-            return None;
+            return false;
+        }
+        let rechecked: Vec<DocState> = sub
+            .docs
+            .into_par_iter()
+            .map(|doc| DocState {
+                diags: check_one(loader, &doc, cfg, schemas, extra),
+                doc,
+            })
+            .collect();
+        for (i, d) in at.into_iter().zip(rechecked) {
+            self.docs[i] = d;
         }
         // Whether a patch or a target matches nothing is the whole tree's to say: the ids,
         // labels and annotations it selects on did not change, so neither did the answer.
-        let fresh: Vec<Diagnostic> = sub
-            .diags
-            .into_iter()
-            .filter(|d| !matches!(d.code.id, "PB1010" | "PB1011"))
-            .collect();
-        let mut rechecked = check_docs(loader, sub.docs, cfg, schemas, extra).into_iter();
-        let docs = self
-            .docs
-            .iter()
-            .map(|(f, diags)| match *f == id {
-                true => rechecked.next().unwrap_or_default(),
-                false => (*f, diags.clone()),
-            })
-            .collect();
-        let diags = self
-            .diags
-            .iter()
-            .filter(|d| d.span.file != id)
-            .cloned()
-            .chain(fresh)
-            .collect();
-        Some(TreeState {
-            diags,
-            includes: self.includes.clone(),
-            separable: true,
-            docs,
-        })
+        self.diags.retain(|d| d.span.file != id);
+        self.diags.extend(
+            sub.diags
+                .into_iter()
+                .filter(|d| !matches!(d.code.id, "PB1010" | "PB1011")),
+        );
+        self.files.extend(sub.files);
+        true
     }
 
     /// The tree's report, as `pbc check` of the tree gives it.
     pub(crate) fn report(&self, loader: &Loader, cfg: &Config, dir: &Path) -> check::Report {
         let mut diags = self.diags.clone();
-        diags.extend(self.docs.iter().flat_map(|(_, d)| d.iter().cloned()));
+        diags.extend(self.docs.iter().flat_map(|d| d.diags.iter().cloned()));
         check::report(
             loader,
             cfg,
@@ -132,21 +184,79 @@ impl TreeState {
     }
 }
 
-/// Checks each playbook (in parallel); its source file and findings, in order.
-fn check_docs(
+/// The findings of one playbook's checks.
+fn check_one(
     loader: &Loader,
-    docs: Vec<check::PlaybookDoc>,
+    doc: &check::PlaybookDoc,
     cfg: &Config,
     schemas: &SchemaStore,
     extra: &DocCheck,
-) -> Vec<(FileId, Vec<Diagnostic>)> {
-    docs.into_par_iter()
-        .map(|d| {
-            let mut found = Vec::new();
-            check::check_document(loader, schemas, &d, cfg, extra, &mut found);
-            (d.root.span.file, found)
-        })
-        .collect()
+) -> Vec<Diagnostic> {
+    let mut found = Vec::new();
+    check::check_document(loader, schemas, doc, cfg, extra, &mut found);
+    found
+}
+
+/// A playbook's `metadata.name` as resolved.
+fn name_of(doc: &check::PlaybookDoc) -> &str {
+    doc.root
+        .get_path(&["metadata", "name"])
+        .and_then(Node::as_str)
+        .unwrap_or("")
+}
+
+/// Whether two resolved playbooks are the same to the checks: the same values at the same
+/// places (spans included: findings point at them), from the same tree, with the same name
+/// provenance and quiet regions.
+fn same_doc(a: &check::PlaybookDoc, b: &check::PlaybookDoc) -> bool {
+    a.tree == b.tree
+        && a.name_origin == b.name_origin
+        && a.quiet == b.quiet
+        && same_node(&a.root, &b.root)
+}
+
+/// Whether two trees are equal, spans included. A collection both share (what no overlay
+/// changed: the same parsed part of an unchanged file) is equal without a look inside.
+/// Iterative: documents may nest deeply.
+fn same_node(a: &Node, b: &Node) -> bool {
+    let mut stack = vec![(a, b)];
+    while let Some((x, y)) = stack.pop() {
+        if x.span != y.span {
+            return false;
+        }
+        match (&x.value, &y.value) {
+            (Value::Scalar(p), Value::Scalar(q)) => {
+                if p != q {
+                    return false;
+                }
+            }
+            (Value::Seq(p), Value::Seq(q)) => {
+                let (p, q): (&Vec<Node>, &Vec<Node>) = (p, q);
+                if std::ptr::eq(p, q) {
+                    continue;
+                }
+                if p.len() != q.len() {
+                    return false;
+                }
+                stack.extend(p.iter().zip(q));
+            }
+            (Value::Map(p), Value::Map(q)) => {
+                let (p, q): (&Vec<Entry>, &Vec<Entry>) = (p, q);
+                if std::ptr::eq(p, q) {
+                    continue;
+                }
+                if p.len() != q.len() {
+                    return false;
+                }
+                for (e, f) in p.iter().zip(q) {
+                    stack.push((&e.key, &f.key));
+                    stack.push((&e.value, &f.value));
+                }
+            }
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// What of a resource file a kustomization selects and names by: per document its

@@ -24,11 +24,9 @@ fn write(root: &Path, rel: &str, text: &str) {
 /// strategic-merge patch naming one playbook, a JSON patch selecting by label), and unless
 /// `dev_only`, `production` (protected: its patch weakens a gate, allowed with a reason) and
 /// `staging` (a replacement ties documents together).
-fn fixture(dev_only: bool) -> PathBuf {
-    let root = std::env::temp_dir().join(format!(
-        "pbc-lsp-incremental-{}-{dev_only}",
-        std::process::id()
-    ));
+fn fixture(dev_only: bool, tag: &str) -> PathBuf {
+    let root =
+        std::env::temp_dir().join(format!("pbc-lsp-incremental-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     write(
         &root,
@@ -115,7 +113,7 @@ fn trees_that_cannot_be_rechecked_by_one_file_are_rechecked_whole() {
 }
 
 fn steps(dev_only: bool) {
-    let root = fixture(dev_only);
+    let root = fixture(dev_only, if dev_only { "dev" } else { "all" });
     let alpha = root.join("base/alpha.yaml");
     let pair = root.join("base/pair.yaml");
     let mut ws = Workspace::new(&root, Encoding::Utf16);
@@ -204,5 +202,87 @@ fn steps(dev_only: bool) {
     }
     ws.check();
     assert_eq!(ws.files, disk, "closed buffers: the disk's findings again");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// An edit to an overlay's patch resolves the tree whole, but the playbooks that resolve as
+/// before keep their findings; an edit to a schema (which the checks read, not the
+/// resolution) checks every playbook again.
+#[test]
+fn playbooks_an_overlay_edit_leaves_alone_keep_their_findings() {
+    let root = fixture(true, "patch");
+    write(
+        &root,
+        "base/alpha.yaml",
+        &playbook(
+            "alpha",
+            "team: a",
+            "      output-schema: schemas/out.json\n",
+        )
+        .replace(
+            "      approval: auto\n",
+            "      approval: auto\n      when: out.ok == true\n",
+        ),
+    );
+    let schema = |props: &str| {
+        format!("{{\"type\": \"object\", \"properties\": {{{props}}}, \"required\": []}}\n")
+    };
+    write(
+        &root,
+        "base/schemas/out.json",
+        &schema("\"ok\": {\"type\": \"boolean\"}"),
+    );
+    let patch = root.join("overlays/dev/alpha-patch.yaml");
+    let patch_text = std::fs::read_to_string(&patch).expect("the fixture's patch");
+    let out = root.join("base/schemas/out.json");
+    let mut ws = Workspace::new(&root, Encoding::Utf16);
+    ws.check();
+    assert_same(&ws, &root, &[], "first check");
+
+    let mut buffers: Vec<(PathBuf, String)> = Vec::new();
+    let mut edit = |ws: &mut Workspace, path: &PathBuf, text: String, step: &str| {
+        buffers.retain(|(p, _)| p != path);
+        buffers.push((path.clone(), text.clone()));
+        let before = ws.reused;
+        ws.set_buffer(path, Some(&text));
+        ws.check();
+        assert_same(ws, &root, &buffers, step);
+        ws.reused - before
+    };
+    // Four playbooks in `dev`; the patch changes one of them.
+    let kept = edit(
+        &mut ws,
+        &patch,
+        patch_text.replace("in dev.", "in dev, twice."),
+        "the patch's prompt changes",
+    );
+    assert_eq!(
+        kept, 3,
+        "the playbooks the patch does not touch keep their findings"
+    );
+    let kept = edit(
+        &mut ws,
+        &patch,
+        format!("{patch_text}      timout: 5m\n"),
+        "the patch adds a misspelt field",
+    );
+    assert_eq!(kept, 3);
+    assert!(
+        ws.files.get(&patch).is_some_and(|f| !f.is_empty()),
+        "the misspelt field is found in the patch: {:#?}",
+        ws.files
+    );
+    let kept = edit(
+        &mut ws,
+        &out,
+        schema("\"okay\": {\"type\": \"boolean\"}"),
+        "the schema loses the field a condition reads",
+    );
+    assert_eq!(kept, 0, "a schema changed: every playbook is checked again");
+    assert!(
+        ws.files.keys().any(|p| p.ends_with("base/alpha.yaml")),
+        "`out.ok` is no longer in the schema: {:#?}",
+        ws.files
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
