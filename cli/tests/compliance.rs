@@ -285,6 +285,30 @@ fn evidence_needs_every_emitted_target_to_enforce_it() {
             .any(|m| m.contains("`approvers`") && m.contains("`argo`, `langgraph`")),
         "{c:#}"
     );
+    // A construct two evidence kinds rest on (the audit sink of `audit-sink` and of
+    // `audit-log`) is listed under each kind, and named once in the finding.
+    let texts = missing(control(env(&r, Some("production")), "soc2", "CC8.1"));
+    let sink = "`audit-sink` enforced by every target in `targets.emit` (not by `langgraph`)";
+    assert_eq!(texts.iter().filter(|t| *t == sink).count(), 2, "{texts:#?}");
+    let out = pbc(
+        &d,
+        &["check", "playbooks/overlays/production", "--format", "json"],
+        None,
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pb5005: Vec<&str> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| {
+            x["code"] == "PB5005" && x["message"].as_str().is_some_and(|m| m.contains("CC8.1"))
+        })
+        .filter_map(|x| x["message"].as_str())
+        .collect();
+    assert!(!pb5005.is_empty(), "{report:#}");
+    for m in pb5005 {
+        assert_eq!(m.matches(sink).count(), 1, "{m}");
+    }
     // An unknown target is a configuration error.
     std::fs::write(
         d.join(".pbc.yaml"),

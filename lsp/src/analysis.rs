@@ -285,14 +285,25 @@ impl Workspace {
         } else {
             self.one_playbook_file(&changed)
         };
-        if one.is_none() {
-            // A schema may have changed: compiled again when next used.
+        // The compiled schemas stay while only files the trees' resolutions read changed
+        // (playbooks, kustomizations, patches); else a schema may have changed, or appeared.
+        let resolution_only = !structural
+            && changed.as_ref().is_some_and(|ch| {
+                ch.iter().all(|p| {
+                    self.units
+                        .iter()
+                        .filter_map(|u| u.tree.as_ref())
+                        .any(|t| t.read(p))
+                })
+            });
+        if !resolution_only {
             self.schemas = Arc::new(SchemaStore::with_root(&self.cfg.root));
         }
         let mut keep: BTreeMap<Unit, Checked> = BTreeMap::new();
         // Trees checked whole again that may keep the findings of playbooks resolving as
         // before: only documents, kustomizations and patches changed.
         let mut prev: BTreeMap<Unit, TreeState> = BTreeMap::new();
+        let mut read_before: BTreeMap<Unit, HashSet<PathBuf>> = BTreeMap::new();
         for mut c in std::mem::take(&mut self.units) {
             if !discovered.contains(&c.unit) {
                 continue;
@@ -305,15 +316,24 @@ impl Workspace {
             {
                 self.spliced += 1;
                 keep.insert(c.unit.clone(), c);
-            } else if let (Some(t), Some(ch)) = (c.tree, &changed)
-                && t.read_all(ch)
-            {
-                prev.insert(c.unit, t);
+            } else {
+                // The kept schemas are not read through the loader again: the files they
+                // came from stay among what the unit read.
+                if resolution_only {
+                    read_before.insert(c.unit.clone(), c.touched);
+                }
+                if let (Some(t), Some(ch)) = (c.tree, &changed)
+                    && t.read_all(ch)
+                {
+                    prev.insert(c.unit, t);
+                }
             }
         }
         for unit in &discovered {
             if !keep.contains_key(unit) {
-                let c = self.check_unit(unit.clone(), prev.get(unit));
+                let mut c = self.check_unit(unit.clone(), prev.get(unit));
+                c.touched
+                    .extend(read_before.remove(unit).unwrap_or_default());
                 keep.insert(unit.clone(), c);
             }
         }

@@ -108,7 +108,12 @@ impl TreeState {
     /// inputs (schemas, catalogs) are as they were, and [`TreeState::full`] may keep the
     /// findings of the playbooks that resolve as before.
     pub(crate) fn read_all(&self, changed: &BTreeSet<PathBuf>) -> bool {
-        changed.iter().all(|p| self.files.contains(p))
+        changed.iter().all(|p| self.read(p))
+    }
+
+    /// Whether the resolution read `path`.
+    pub(crate) fn read(&self, path: &Path) -> bool {
+        self.files.contains(path)
     }
 
     /// Brings the tree up to date after the resource file `file` (id `id`) changed, by

@@ -21,7 +21,7 @@ use crate::load::Loader;
 use crate::resolve::{Removal, Resolution, ResolveOptions, find_kustomization, resolve};
 use crate::span::Span;
 use crate::yaml::Node;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 pub use suppress::Suppressed;
@@ -276,7 +276,14 @@ pub fn check_tree(
     {
         against.push((p, format!("the previous environment `{prev}`")));
     }
+    // The current playbooks by key, and the findings so far by code and place: one pass
+    // each, not a scan per playbook.
+    let mut by_key: HashMap<&(String, String), Vec<&Doc<'_>>> = HashMap::new();
+    for c in &current {
+        by_key.entry(&c.key).or_default().push(c);
+    }
     let mut found: Vec<Diagnostic> = Vec::new();
+    let mut seen: HashSet<(&'static str, Span)> = HashSet::new();
     for (other_dir, what) in against {
         let Ok(other) = resolve(loader, &other_dir, opts) else {
             continue;
@@ -287,7 +294,7 @@ pub fn check_tree(
             .flat_map(|o| o.removed.iter().map(|r| r.span))
             .collect();
         for o in docs_of(loader, &other) {
-            for c in current.iter().filter(|c| c.key == o.key) {
+            for c in by_key.get(&o.key).into_iter().flatten() {
                 let removed: Vec<&Removal> = c
                     .removed
                     .iter()
@@ -301,10 +308,7 @@ pub fn check_tree(
                 };
                 cx.playbook(o.node, c.node);
                 for d in cx.out {
-                    if !found
-                        .iter()
-                        .any(|f| f.code.id == d.code.id && f.span == d.span)
-                    {
+                    if seen.insert((d.code.id, d.span)) {
                         found.push(d);
                     }
                 }

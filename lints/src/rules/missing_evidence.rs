@@ -127,7 +127,18 @@ fn check_list(
                 pb.stages.get(i).map(|s| s.name.as_str()).unwrap_or("")
             ),
         };
-        let missing: Vec<&str> = outcome.missing.iter().map(|m| m.what.as_str()).collect();
+        // Two kinds may miss the same thing (`audit-sink` and `audit-log` both rest on the
+        // audit sink): the message says it once, with one label.
+        let mut missing: Vec<&str> = Vec::new();
+        let mut labels: Vec<(pbc_compiler::span::Span, &str)> = Vec::new();
+        for m in &outcome.missing {
+            if !missing.contains(&m.what.as_str()) {
+                missing.push(&m.what);
+            }
+            if !labels.contains(&(m.at, m.hint.as_str())) {
+                labels.push((m.at, &m.hint));
+            }
+        }
         let mut d = Diagnostic::new(
             &MISSING_EVIDENCE,
             t.span,
@@ -139,8 +150,8 @@ fn check_list(
             ),
         )
         .with_label_text("claimed here");
-        for m in &outcome.missing {
-            d = d.with_label(m.at, m.hint.clone());
+        for (at, hint) in labels {
+            d = d.with_label(at, hint);
         }
         let kinds: Vec<String> = rule
             .requires
