@@ -144,6 +144,8 @@ pub struct Loader {
     meta: Mutex<HashMap<PathBuf, Result<Meta, std::io::ErrorKind>>>,
     /// [`Loader::canonicalize`]'s answers.
     canon: Mutex<HashMap<PathBuf, Result<PathBuf, std::io::ErrorKind>>>,
+    /// [`Loader::is_symlink`]'s answers.
+    links: Mutex<HashMap<PathBuf, Option<bool>>>,
     /// The files loaded since [`Loader::record`], while recording.
     touched: Mutex<Option<HashSet<PathBuf>>>,
     /// The ids of files [`Loader::forget`] dropped: a file read again keeps its id.
@@ -168,6 +170,7 @@ impl Loader {
             cache: Mutex::new(HashMap::new()),
             meta: Mutex::new(HashMap::new()),
             canon: Mutex::new(HashMap::new()),
+            links: Mutex::new(HashMap::new()),
             touched: Mutex::new(None),
             reuse: Mutex::new(HashMap::new()),
         }
@@ -198,7 +201,30 @@ impl Loader {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(p);
+            self.links
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(p);
         }
+    }
+
+    /// Whether `path` itself is a symbolic link (`None`: unknown), asked once per loader
+    /// like [`Loader::metadata`].
+    pub fn is_symlink(&self, path: &Path) -> Option<bool> {
+        if let Some(r) = self
+            .links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+        {
+            return *r;
+        }
+        let r = self.fs.is_symlink(path);
+        self.links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_path_buf(), r);
+        r
     }
 
     /// Starts recording the files loaded (see [`Loader::recorded`]).

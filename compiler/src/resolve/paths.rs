@@ -64,7 +64,7 @@ impl Ctx<'_> {
         // canonical root: one `lstat` instead of resolving every component of the path.
         if path.parent() == Some(kd.dir.as_path())
             && path.file_name().is_some()
-            && self.loader.fs.is_symlink(path) == Some(false)
+            && self.loader.is_symlink(path) == Some(false)
         {
             return None;
         }
