@@ -39,6 +39,7 @@ pub mod lexer;
 pub mod monitor;
 pub mod parser;
 pub mod print;
+pub mod token;
 
 #[cfg(test)]
 mod proptests;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::expr::Span;
 
 fn kinds(src: &str) -> Vec<TokenKind> {
     lex(src).tokens.into_iter().map(|t| t.kind).collect()
