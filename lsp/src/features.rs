@@ -1,15 +1,13 @@
-//! Hover, go to definition, references and completion: read from the YAML of the file as
+//! Hover and completion (go to definition and references: `navigate`): read from the YAML of the file as
 //! the latest check parsed it, the playbook schema's documentation and the findings.
 
-use crate::convert::{Encoding, offset, path_to_uri, range, uri_to_path};
+use crate::convert::{offset, uri_to_path};
 use crate::server::Server;
 use lsp_types::{
-    CompletionItem, CompletionItemKind, CompletionParams, GotoDefinitionParams,
-    GotoDefinitionResponse, Hover, HoverContents, HoverParams, Location, MarkupContent, MarkupKind,
-    Position, ReferenceParams, Uri,
+    CompletionItem, CompletionItemKind, CompletionParams, Hover, HoverContents, HoverParams,
+    MarkupContent, MarkupKind, Position, Uri,
 };
 use pbc_compiler::load::Loaded;
-use pbc_compiler::span::SourceFile;
 use pbc_compiler::yaml::{Entry, Node, Value};
 use serde_json::Value as Json;
 use std::path::PathBuf;
@@ -25,7 +23,7 @@ fn schema() -> &'static Json {
 }
 
 /// A step from a node to the child holding the cursor.
-enum Step<'a> {
+pub(crate) enum Step<'a> {
     /// A mapping entry; `true` when the cursor is on its key.
     Key(&'a Entry, bool),
     Index(&'a Node),
@@ -36,7 +34,7 @@ fn within(n: &Node, off: u32) -> bool {
 }
 
 /// The path from a document's root to the deepest node at `off` (a loop: no recursion).
-fn path_at(root: &Node, off: u32) -> Vec<Step<'_>> {
+pub(crate) fn path_at(root: &Node, off: u32) -> Vec<Step<'_>> {
     let mut steps = Vec::new();
     let mut cur = root;
     loop {
@@ -68,14 +66,14 @@ fn path_at(root: &Node, off: u32) -> Vec<Step<'_>> {
 }
 
 /// The file at a URI as last checked, its document holding `pos`, and the offset.
-struct At {
-    loaded: Arc<Loaded>,
-    doc: usize,
-    off: u32,
-    path: PathBuf,
+pub(crate) struct At {
+    pub(crate) loaded: Arc<Loaded>,
+    pub(crate) doc: usize,
+    pub(crate) off: u32,
+    pub(crate) path: PathBuf,
 }
 
-fn at(s: &Server, uri: &Uri, pos: Position) -> Option<At> {
+pub(crate) fn at(s: &Server, uri: &Uri, pos: Position) -> Option<At> {
     let path = uri_to_path(uri)?;
     let loaded = s.ws.loader.load(&path).ok()?;
     let off = offset(&loaded.file, pos, s.enc);
@@ -171,7 +169,7 @@ fn schema_of(steps: &[Step<'_>]) -> Option<&'static Json> {
 }
 
 /// The stages of a document: their name nodes and their mappings.
-fn stages(root: &Node) -> Vec<(&Node, &Node)> {
+pub(crate) fn stages(root: &Node) -> Vec<(&Node, &Node)> {
     root.get_path(&["spec", "stages"])
         .and_then(Node::as_seq)
         .unwrap_or(&[])
@@ -181,7 +179,7 @@ fn stages(root: &Node) -> Vec<(&Node, &Node)> {
 }
 
 /// The stage name the cursor is on: a stage's `name`, or an entry of `needs` or `context`.
-fn stage_ref<'a>(steps: &[Step<'a>]) -> Option<&'a Node> {
+pub(crate) fn stage_ref<'a>(steps: &[Step<'a>]) -> Option<&'a Node> {
     let last_key = steps.iter().rev().find_map(|s| match s {
         Step::Key(e, on_key) => Some((e, *on_key)),
         Step::Index(_) => None,
@@ -366,115 +364,6 @@ fn provenance(s: &Server, at: &At, root: &Node, steps: &[Step<'_>]) -> Option<St
             lines.join("\n")
         )
     })
-}
-
-fn loc(f: &SourceFile, path: &std::path::Path, n: &Node, enc: Encoding) -> Option<Location> {
-    Some(Location::new(
-        path_to_uri(path)?,
-        range(f, n.span.start, n.span.end, enc),
-    ))
-}
-
-/// Go to definition: `needs` and `context` entries to their stage; a stage's `name` in an
-/// overlay's patch to the base's stage; a `role` to its entry
-/// in the configuration's `roles:`; `output-schema` and `input-schema` to the file.
-pub fn definition(s: &Server, p: GotoDefinitionParams) -> Option<GotoDefinitionResponse> {
-    let tp = p.text_document_position_params;
-    let at = at(s, &tp.text_document.uri, tp.position)?;
-    let root = &at.loaded.docs[at.doc].root;
-    let steps = path_at(root, at.off);
-    if let Some(name) = stage_ref(&steps).and_then(Node::as_str) {
-        let on_name = matches!(steps.last(), Some(Step::Key(e, false)) if e.key_str() == "name");
-        if on_name && let Some(pb) = root.get_path(&["metadata", "name"]).and_then(Node::as_str) {
-            // An overlay's patch names a stage the base defines: go there.
-            let others: Vec<Location> =
-                s.ws.stage_elsewhere(&at.path, pb, name)
-                    .into_iter()
-                    .filter_map(|(p, l, sp)| {
-                        Some(Location::new(
-                            path_to_uri(&p)?,
-                            range(&l.file, sp.start, sp.end, s.enc),
-                        ))
-                    })
-                    .collect();
-            if !others.is_empty() {
-                return Some(GotoDefinitionResponse::Array(others));
-            }
-        }
-        let (n, _) = stages(root)
-            .into_iter()
-            .find(|(n, _)| n.as_str() == Some(name))?;
-        return loc(&at.loaded.file, &at.path, n, s.enc).map(GotoDefinitionResponse::Scalar);
-    }
-    if let Some(Step::Key(e, false)) = steps.last()
-        && e.key_str() == "role"
-        && let Some(role) = e.value.as_str()
-        && let Some(cfg) = s.ws.config_path()
-    {
-        let (loaded, span) = crate::hover_refs::role_definition(&s.ws.loader, cfg, role)?;
-        let uri = path_to_uri(cfg)?;
-        let r = range(&loaded.file, span.start, span.end, s.enc);
-        return Some(GotoDefinitionResponse::Scalar(Location::new(uri, r)));
-    }
-    if let Some(Step::Key(e, false)) = steps.last()
-        && matches!(e.key_str(), "output-schema" | "input-schema")
-    {
-        let rel = e.value.as_str()?;
-        let target = pbc_compiler::fs::normalize(&at.path.parent()?.join(rel));
-        s.ws.loader.metadata(&target).ok()?;
-        let uri = path_to_uri(&target)?;
-        let zero = lsp_types::Range::default();
-        return Some(GotoDefinitionResponse::Scalar(Location::new(uri, zero)));
-    }
-    None
-}
-
-/// The report (output) the cursor names: an `output-schema` value, or the `REPORT.` of a
-/// reference in an `if` or `when`.
-fn report_at(steps: &[Step<'_>], at: &At) -> Option<String> {
-    match steps.last()? {
-        Step::Key(e, false) if e.key_str() == "output-schema" => {
-            Some(crate::hover_refs::stem(e.value.as_str()?).to_string())
-        }
-        Step::Key(e, false) if matches!(e.key_str(), "if" | "when") => {
-            let r = crate::hover_refs::reference_at(&at.loaded.file.text, at.off as usize)?;
-            Some(r.split_once('.')?.0.to_string())
-        }
-        _ => None,
-    }
-}
-
-/// Find references of a stage (its name and every `needs` and `context` entry naming it),
-/// or of an output (every reference to it in `when` and `if`).
-pub fn references(s: &Server, p: ReferenceParams) -> Option<Vec<Location>> {
-    let tp = p.text_document_position;
-    let at = at(s, &tp.text_document.uri, tp.position)?;
-    let root = &at.loaded.docs[at.doc].root;
-    let steps = path_at(root, at.off);
-    if let Some(report) = report_at(&steps, &at) {
-        let uri = path_to_uri(&at.path)?;
-        return Some(
-            crate::hover_refs::output_uses(root, &at.loaded.file.text, &report)
-                .into_iter()
-                .map(|(a, b)| Location::new(uri.clone(), range(&at.loaded.file, a, b, s.enc)))
-                .collect(),
-        );
-    }
-    let name = stage_ref(&steps)?.as_str()?;
-    let mut out = Vec::new();
-    for (n, st) in stages(root) {
-        if n.as_str() == Some(name) && p.context.include_declaration {
-            out.extend(loc(&at.loaded.file, &at.path, n, s.enc));
-        }
-        for k in ["needs", "context"] {
-            let Some(v) = st.get(k) else { continue };
-            let items: &[Node] = v.as_seq().unwrap_or(std::slice::from_ref(v));
-            for i in items.iter().filter(|i| i.as_str() == Some(name)) {
-                out.extend(loc(&at.loaded.file, &at.path, i, s.enc));
-            }
-        }
-    }
-    Some(out)
 }
 
 /// The names the configuration (and pbc) define for `guardrails`, `policies` and channel

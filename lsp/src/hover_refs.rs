@@ -86,6 +86,48 @@ pub(crate) fn stem(path: &str) -> &str {
     name.strip_suffix(".schema").unwrap_or(name)
 }
 
+/// The stage of playbook `root` (at `file`) whose output is `report`: its name, its
+/// `output-schema` as written, and the schema's path.
+fn output_schema<'a>(
+    root: &'a Node,
+    file: &Path,
+    report: &str,
+) -> Option<(Option<&'a str>, &'a str, std::path::PathBuf)> {
+    let stages = root.get_path(&["spec", "stages"])?.as_seq()?;
+    let (stage, schema_path) = stages.iter().find_map(|st| {
+        let p = st.get("output-schema")?.as_str()?;
+        (stem(p) == report).then(|| (st.get("name").and_then(Node::as_str), p))
+    })?;
+    let target = pbc_compiler::fs::normalize(&file.parent()?.join(schema_path));
+    Some((stage, schema_path, target))
+}
+
+/// Where output reference `reference` (`REPORT.FIELD…`) of playbook `root` (at `file`) is
+/// declared: the field's key under `properties` in the report's output schema.
+pub(crate) fn output_field(
+    loader: &Loader,
+    root: &Node,
+    file: &Path,
+    reference: &str,
+) -> Option<(
+    std::path::PathBuf,
+    std::sync::Arc<pbc_compiler::load::Loaded>,
+    pbc_compiler::span::Span,
+)> {
+    let (report, fields) = reference.split_once('.')?;
+    let (_, _, target) = output_schema(root, file, report)?;
+    let loaded = loader.load(&target).ok()?;
+    let mut node = &loaded.docs.first()?.root;
+    let mut at = None;
+    for f in fields.split('.') {
+        // Bounded by the reference's length: one step a dotted segment.
+        let e = node.get("properties")?.entry(f)?;
+        at = Some(e.key.span);
+        node = &e.value;
+    }
+    Some((target, loaded.clone(), at?))
+}
+
 /// The hover text of output reference `reference` (`REPORT.FIELD…`) in playbook `root`
 /// (at `file`): the stage that produces the report and the field's schema.
 pub(crate) fn output_reference(
@@ -95,12 +137,7 @@ pub(crate) fn output_reference(
     reference: &str,
 ) -> Option<String> {
     let (report, fields) = reference.split_once('.')?;
-    let stages = root.get_path(&["spec", "stages"])?.as_seq()?;
-    let (stage, schema_path) = stages.iter().find_map(|st| {
-        let p = st.get("output-schema")?.as_str()?;
-        (stem(p) == report).then(|| (st.get("name").and_then(Node::as_str), p))
-    })?;
-    let target = pbc_compiler::fs::normalize(&file.parent()?.join(schema_path));
+    let (stage, schema_path, target) = output_schema(root, file, report)?;
     let loaded = loader.load(&target).ok()?;
     let mut s: Json = loaded.docs.first()?.root.to_json();
     for f in fields.split('.') {

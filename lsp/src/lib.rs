@@ -10,6 +10,7 @@ pub mod convert;
 mod features;
 mod hover_refs;
 mod incremental;
+mod navigate;
 mod server;
 
 pub use analysis::{Finding, Workspace};

@@ -264,10 +264,10 @@ impl Server {
                 .map(|p| serde_json::to_value(crate::features::hover(self, p))),
             req::GotoDefinition::METHOD => self
                 .params(r)
-                .map(|p| serde_json::to_value(crate::features::definition(self, p))),
+                .map(|p| serde_json::to_value(crate::navigate::definition(self, p))),
             req::References::METHOD => self
                 .params(r)
-                .map(|p| serde_json::to_value(crate::features::references(self, p))),
+                .map(|p| serde_json::to_value(crate::navigate::references(self, p))),
             req::Completion::METHOD => self
                 .params(r)
                 .map(|p| serde_json::to_value(crate::features::completion(self, p))),

@@ -285,6 +285,14 @@ async def main():
     v = h.contents.value
     assert "stage `judge`" in v and "type `string`" in v and "The reviewer's verdict on the change." in v, v
     assert '"pass"' in v and '"fail"' in v, v
+    # Go to definition on an output reference: the field's key in the output schema.
+    defn = await c.text_document_definition_async(
+        T.DefinitionParams(text_document=T.TextDocumentIdentifier(uri=ru), position=pos_of(rtext, "verdict =="))
+    )
+    defn = defn if isinstance(defn, T.Location) else defn[0]
+    vschema = WS / "schemas/verdict.json"
+    assert defn.uri == uri(vschema), defn
+    assert defn.range.start == pos_of(vschema.read_text(), '"verdict"'), defn
     comp = await c.text_document_completion_async(
         T.CompletionParams(text_document=T.TextDocumentIdentifier(uri=ru), position=pos_of(rtext, "SOC2-CC8.1"))
     )
