@@ -447,12 +447,28 @@ pub fn completion(s: &Server, p: CompletionParams) -> Option<Vec<CompletionItem>
             Some(configured(s, key, &item))
         }
         Some((key, false)) if key.starts_with("on-") => Some(configured(s, "notify", &item)),
-        Some(("if" | "when", false)) => Some(
-            crate::hover_refs::output_fields(&s.ws.loader, root, &at.path)
-                .into_iter()
-                .map(|(f, d)| item(f, CompletionItemKind::FIELD, d))
-                .collect(),
-        ),
+        Some(("if" | "when", false)) => {
+            // After `REPORT.FIELD ==`: the members of the field's enum; else the fields.
+            let text = &at.loaded.file.text;
+            let off = (at.off as usize).min(text.len());
+            let line = text.get(..off).and_then(|t| t.rsplit('\n').next());
+            if let Some(members) =
+                line.and_then(|l| crate::hover_refs::compared_enum(&s.ws.loader, root, &at.path, l))
+            {
+                return Some(
+                    members
+                        .into_iter()
+                        .map(|m| item(m, CompletionItemKind::ENUM_MEMBER, String::new()))
+                        .collect(),
+                );
+            }
+            Some(
+                crate::hover_refs::output_fields(&s.ws.loader, root, &at.path)
+                    .into_iter()
+                    .map(|(f, d)| item(f, CompletionItemKind::FIELD, d))
+                    .collect(),
+            )
+        }
         Some((_, false)) => {
             // A value: the members of the field's enum.
             let sch = deref(schema_of(&steps)?);

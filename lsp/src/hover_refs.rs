@@ -78,6 +78,46 @@ pub(crate) fn reference_at(text: &str, off: usize) -> Option<&str> {
     token.contains('.').then_some(token)
 }
 
+/// The members of the enum a condition compares with, when the text before the cursor
+/// (`before`, on the condition's line) ends in `REPORT.FIELD == ` or `!=` (and perhaps the
+/// start of a word): the field's `enum` in the report's output schema, each written as the
+/// condition language reads it (a bare word, else a quoted string).
+pub(crate) fn compared_enum(
+    loader: &Loader,
+    root: &Node,
+    file: &Path,
+    before: &str,
+) -> Option<Vec<String>> {
+    let word = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_');
+    let t = before.trim_end_matches(word).trim_end();
+    let t = t
+        .strip_suffix("==")
+        .or_else(|| t.strip_suffix("!="))?
+        .trim_end();
+    let start = t
+        .rfind(|c: char| !(word(c) || c == '.'))
+        .map_or(0, |i| i + 1);
+    let (report, fields) = t.get(start..)?.split_once('.')?;
+    let (_, _, target) = output_schema(root, file, report)?;
+    let loaded = loader.load(&target).ok()?;
+    let mut s: Json = loaded.docs.first()?.root.to_json();
+    for f in fields.split('.') {
+        // Bounded by the reference's length: one step a dotted segment.
+        s = s.get("properties")?.get(f)?.clone();
+    }
+    let members = s.get("enum")?.as_array()?;
+    Some(
+        members
+            .iter()
+            .map(|m| match m.as_str() {
+                Some(w) if !w.is_empty() && w.chars().all(word) => w.to_string(),
+                Some(w) => format!("'{}'", w.replace('\\', "\\\\").replace('\'', "\\'")),
+                None => m.to_string(),
+            })
+            .collect(),
+    )
+}
+
 /// A schema file's stem as conditions name it: the file name without `.json` and a
 /// trailing `.schema`.
 pub(crate) fn stem(path: &str) -> &str {

@@ -285,6 +285,12 @@ async def main():
     v = h.contents.value
     assert "stage `judge`" in v and "type `string`" in v and "The reviewer's verdict on the change." in v, v
     assert '"pass"' in v and '"fail"' in v, v
+    # Completion after `verdict.verdict ==`: the members of the field's enum.
+    comp = await c.text_document_completion_async(
+        T.CompletionParams(text_document=T.TextDocumentIdentifier(uri=ru), position=pos_of(rtext, "fail\n"))
+    )
+    items = comp if isinstance(comp, list) else comp.items
+    assert {i.label for i in items} == {"pass", "fail"}, [i.label for i in items]
     # Go to definition on an output reference: the field's key in the output schema.
     defn = await c.text_document_definition_async(
         T.DefinitionParams(text_document=T.TextDocumentIdentifier(uri=ru), position=pos_of(rtext, "verdict =="))
