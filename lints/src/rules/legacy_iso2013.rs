@@ -5,7 +5,7 @@ use super::ResolvedTag;
 use crate::catalog::Catalogs;
 use crate::tags::Resolved;
 use pbc_compiler::declare_codes;
-use pbc_compiler::diag::Diagnostic;
+use pbc_compiler::diag::{Diagnostic, Edit};
 
 declare_codes! {
     /// A compliance tag names a control of ISO/IEC 27001:2013, which 27001:2022 replaced.
@@ -13,7 +13,8 @@ declare_codes! {
     /// Certification against ISO/IEC 27001:2013 ended on 2025-10-31; audits now use the 2022
     /// Annex A. The tag still counts: in `pbc coverage` it claims each of its 2022 successors
     /// (shown `via A.x.y.z`), following the correspondence of ISO/IEC 27002:2022 Annex B.
-    /// The warning names the successors so the tag can be replaced. One 2013 control may have
+    /// The warning names the successors so the tag can be replaced; with exactly one, its
+    /// fix (an editor's code action) replaces it. One 2013 control may have
     /// several successors (`A.18.2.3` → `5.36` and `8.8`), and several 2013 controls may
     /// merge into one (`A.12.4.1`, `A.12.4.2`, `A.12.4.3` → `8.15`).
     ///
@@ -64,17 +65,28 @@ pub fn check(cats: &Catalogs, tags: &[ResolvedTag<'_>], diags: &mut Vec<Diagnost
                     .join(", ")
             ),
         };
-        diags.push(
-            Diagnostic::new(
-                &LEGACY_ISO2013,
-                t.span,
-                format!(
-                    "`{}` ({}) is a control of {}, which {new_title} replaces{ended}",
-                    t.text, control.name, catalog.title
-                ),
-            )
-            .with_label_text("legacy control id")
-            .with_help(help),
-        );
+        let mut d = Diagnostic::new(
+            &LEGACY_ISO2013,
+            t.span,
+            format!(
+                "`{}` ({}) is a control of {}, which {new_title} replaces{ended}",
+                t.text, control.name, catalog.title
+            ),
+        )
+        .with_label_text("legacy control id")
+        .with_help(help);
+        // One successor: the fix writes it. Several: which of them the playbook supports is
+        // for a person to say.
+        if let [(c, s)] = succ.as_slice() {
+            let tag = c.tag(&s.id);
+            d = d.with_fix(
+                format!("replace with `{tag}`"),
+                vec![Edit {
+                    span: t.span,
+                    text: tag,
+                }],
+            );
+        }
+        diags.push(d);
     }
 }

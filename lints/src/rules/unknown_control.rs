@@ -3,7 +3,7 @@
 use super::ResolvedTag;
 use crate::tags::Resolved;
 use pbc_compiler::declare_codes;
-use pbc_compiler::diag::Diagnostic;
+use pbc_compiler::diag::{Diagnostic, Edit};
 
 declare_codes! {
     /// A compliance tag names no control of any loaded catalog.
@@ -17,7 +17,7 @@ declare_codes! {
     ///
     /// The help suggests the tag that was most likely meant (another letter case, another
     /// spelling of the prefix, the `A.` of 2013 ids) and lists the ids of the group the tag
-    /// would belong to.
+    /// would belong to; with a suggestion, the fix (an editor's code action) writes it.
     ///
     /// ```yaml
     /// compliance:
@@ -46,14 +46,22 @@ pub fn check(tags: &[ResolvedTag<'_>], diags: &mut Vec<Diagnostic>) {
                     .to_string(),
             );
         }
-        diags.push(
-            Diagnostic::new(
-                &UNKNOWN_CONTROL,
-                t.span,
-                format!("`{}` is not a control of any known catalog", t.text),
-            )
-            .with_label_text("unknown control")
-            .with_help(help.join("; ")),
-        );
+        let mut d = Diagnostic::new(
+            &UNKNOWN_CONTROL,
+            t.span,
+            format!("`{}` is not a control of any known catalog", t.text),
+        )
+        .with_label_text("unknown control")
+        .with_help(help.join("; "));
+        if let Some(s) = suggestion {
+            d = d.with_fix(
+                format!("replace with `{s}`"),
+                vec![Edit {
+                    span: t.span,
+                    text: s.clone(),
+                }],
+            );
+        }
+        diags.push(d);
     }
 }
