@@ -130,7 +130,7 @@ pub fn check_tree(dir: &Path) -> Report {
     };
     let comp = pbc_lints::Compliance::load(&cfg, &l, &mut diags);
     let extra = move |cx: &PlaybookCtx<'_>, d: &mut Vec<Diagnostic>| {
-        comp.check_playbook(cx.playbook, cx.env.as_deref(), d);
+        comp.check_playbook_with(cx.playbook, cx.env.as_deref(), Some(&cx.loader.sources), d);
         pbc_targets::names::check_names(cx.playbook, &cx.doc.name_origin, &cx.loader.sources, d);
     };
     let units = check::discover(&[dir.to_path_buf()]).expect("discoverable");

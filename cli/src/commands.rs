@@ -85,7 +85,14 @@ pub(crate) fn setup(
 pub(crate) fn extra_checks(
     comp: pbc_lints::Compliance,
 ) -> impl Fn(&PlaybookCtx<'_>, &mut Vec<Diagnostic>) + Sync {
-    move |cx, diags| comp.check_playbook(cx.playbook, cx.env.as_deref(), diags)
+    move |cx, diags| {
+        comp.check_playbook_with(
+            cx.playbook,
+            cx.env.as_deref(),
+            Some(&cx.loader.sources),
+            diags,
+        )
+    }
 }
 
 /// `pbc check`.

@@ -490,3 +490,97 @@ fn explain_prints_a_controls_rule_and_crosswalk() {
     // Diagnostic codes are explained as before.
     assert!(stdout(&explain("PB5005")).starts_with("PB5005 (missing-evidence)"));
 }
+
+/// The edits of a fix from `pbc check --format json` (1-based lines, columns in
+/// characters), applied to `text` from the last to the first.
+fn apply_fix(text: &str, fix: &Value) -> String {
+    let offset = |line: u64, col: u64| -> usize {
+        let start: usize = text
+            .split_inclusive('\n')
+            .take(line as usize - 1)
+            .map(str::len)
+            .sum();
+        let rest = &text[start..];
+        start
+            + rest
+                .char_indices()
+                .nth(col as usize - 1)
+                .map_or(rest.len(), |(i, _)| i)
+    };
+    let mut edits: Vec<(usize, usize, String)> = fix["edits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let n = |k: &str| e[k].as_u64().unwrap();
+            (
+                offset(n("line"), n("column")),
+                offset(n("end_line"), n("end_column")),
+                e["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let mut out = text.to_string();
+    for (s, e, t) in edits {
+        out.replace_range(s..e, &t);
+    }
+    out
+}
+
+/// PB5005's fix for a stage without `audit-log: required` adds the line under the stage's
+/// name, indented like it: applied, the playbook has the evidence (the finding no longer
+/// names it) and still parses and checks.
+#[test]
+fn the_audit_log_fix_applied_supplies_the_evidence() {
+    let d = tmpdir("audit-log-fix");
+    let file = d.join("p.yaml");
+    let text = std::fs::read_to_string(
+        workspace().join("testdata/compliance/lints/missing-evidence.yaml"),
+    )
+    .unwrap();
+    std::fs::write(&file, &text).unwrap();
+    let check = || -> Value {
+        let out = pbc(&d, &["check", "p.yaml", "--format", "json"], None);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let gap = "`audit-log: required` on stage `approve`";
+    let before = check();
+    let fixes: Vec<&Value> = before["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["message"].as_str().is_some_and(|m| m.contains(gap)))
+        .map(|x| &x["fix"])
+        .collect();
+    assert!(!fixes.is_empty(), "{before:#}");
+    assert!(
+        fixes.iter().all(|f| f == &fixes[0]),
+        "one edit for one gap: {fixes:#?}"
+    );
+    let fixed = apply_fix(&text, fixes[0]);
+    assert!(
+        fixed.contains("    - name: approve\n      audit-log: required\n"),
+        "{fixed}"
+    );
+    std::fs::write(&file, &fixed).unwrap();
+    let after = check();
+    let messages: Vec<&str> = after["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x["message"].as_str())
+        .collect();
+    assert!(!messages.iter().any(|m| m.contains(gap)), "{messages:#?}");
+    // Nothing new: the fixed file has no finding the original did not have.
+    let codes = |v: &Value| -> std::collections::BTreeSet<String> {
+        v["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(codes(&after).is_subset(&codes(&before)), "{after:#}");
+    let _ = std::fs::remove_dir_all(&d);
+}

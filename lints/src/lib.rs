@@ -155,12 +155,24 @@ impl Compliance {
         environment: Option<&str>,
         diags: &mut Vec<Diagnostic>,
     ) {
+        self.check_playbook_with(pb, environment, None, diags);
+    }
+
+    /// [`Compliance::check_playbook`], with the playbook's sources: the fixes that add a
+    /// line (`audit-log: required` under a stage) are written in the line's indentation.
+    pub fn check_playbook_with(
+        &self,
+        pb: &Playbook,
+        environment: Option<&str>,
+        sources: Option<&pbc_compiler::span::SourceMap>,
+        diags: &mut Vec<Diagnostic>,
+    ) {
         let facts = self.facts(pb, environment);
         self.lint_tags(&facts.tags, diags);
         for s in &facts.stages {
             self.lint_tags(&s.tags, diags);
         }
-        rules::missing_evidence::check(self, &facts, diags);
+        rules::missing_evidence::check(self, &facts, sources, diags);
     }
 }
 
@@ -168,7 +180,12 @@ impl Compliance {
 /// checks (`pbc_compiler::check::DocCheck`): built-in catalogs and rules, production
 /// environments from the configuration, the environment from the tree's path.
 pub fn extra_check(cx: &PlaybookCtx<'_>, diags: &mut Vec<Diagnostic>) {
-    Compliance::from_config(cx.cfg).check_playbook(cx.playbook, cx.env.as_deref(), diags);
+    Compliance::from_config(cx.cfg).check_playbook_with(
+        cx.playbook,
+        cx.env.as_deref(),
+        Some(&cx.loader.sources),
+        diags,
+    );
 }
 
 fn missing_file(span: pbc_compiler::span::Span, e: &pbc_compiler::load::LoadError) -> Diagnostic {

@@ -360,7 +360,12 @@ impl Workspace {
         let comp = self.comp.clone();
         let statics = self.statics.clone();
         move |cx: &PlaybookCtx<'_>, diags: &mut Vec<Diagnostic>| {
-            comp.check_playbook(cx.playbook, cx.env.as_deref(), diags);
+            comp.check_playbook_with(
+                cx.playbook,
+                cx.env.as_deref(),
+                Some(&cx.loader.sources),
+                diags,
+            );
             if let Some(s) = &statics {
                 s.check(&cx.doc.root, diags);
             }

@@ -32,6 +32,17 @@ pub struct Missing {
     pub at: Span,
     /// What to write there.
     pub hint: String,
+    /// The edit that supplies it, where one edit can.
+    pub supply: Option<Supply>,
+}
+
+/// A change that supplies a missing piece of evidence by itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Supply {
+    /// Write `required` over this `audit-log` value.
+    AuditLogValue(Span),
+    /// Add `audit-log: required` to the stage whose `name` value is here.
+    AuditLogKey(Span),
 }
 
 /// The evaluation of one rule for one claim.
@@ -114,6 +125,7 @@ fn enforced_where_run(kind: EvidenceKind, at: Span, settings: &Settings, out: &m
             ),
             at,
             hint: enforcing_hint(*c, settings.deployment),
+            supply: None,
         });
     }
 }
@@ -173,7 +185,15 @@ impl Ctx<'_> {
             what: what.into(),
             at,
             hint: hint.into(),
+            supply: None,
         });
+    }
+
+    /// The edit that supplies the missing piece just recorded.
+    pub(super) fn supply(&mut self, s: Supply) {
+        if let Some(m) = self.out.missing.last_mut() {
+            m.supply = Some(s);
+        }
     }
 }
 
@@ -290,11 +310,17 @@ fn eval_into(
                         || format!("`audit-log: required` on stage `{}`", s.name),
                         Some(a.span),
                     ),
-                    other => c.missing(
-                        format!("`audit-log: required` on stage `{}`", s.name),
-                        other.as_ref().map(|a| a.span).unwrap_or(s.name_span),
-                        format!("set `audit-log: required` on stage `{}`", s.name),
-                    ),
+                    other => {
+                        c.missing(
+                            format!("`audit-log: required` on stage `{}`", s.name),
+                            other.as_ref().map(|a| a.span).unwrap_or(s.name_span),
+                            format!("set `audit-log: required` on stage `{}`", s.name),
+                        );
+                        c.supply(match other {
+                            Some(a) => Supply::AuditLogValue(a.span),
+                            None => Supply::AuditLogKey(s.name_span),
+                        });
+                    }
                 }
             }
             if scope == Scope::Playbook {

@@ -26,7 +26,7 @@ mod kind;
 mod kinds_monitoring;
 mod kinds_ops;
 mod kinds_rollback;
-pub use eval::{Found, Missing, Outcome, Scope, evaluate, evaluate_missing};
+pub use eval::{Found, Missing, Outcome, Scope, Supply, evaluate, evaluate_missing};
 pub use kind::{EvidenceKind, KINDS, SECURITY_SIGNALS, security_signal};
 
 declare_codes! {

@@ -1,11 +1,13 @@
 //! PB5005: a claimed control whose evidence rule the playbook fails.
 
 use crate::Compliance;
+use crate::evidence::Supply;
 use crate::evidence::{Scope, evaluate_missing};
 use crate::facts::{PlaybookFacts, Spanned};
 use crate::tags::{Resolved, resolve};
 use pbc_compiler::declare_codes;
-use pbc_compiler::diag::Diagnostic;
+use pbc_compiler::diag::{Diagnostic, Edit};
+use pbc_compiler::span::SourceMap;
 
 declare_codes! {
     /// A claimed control lacks the evidence its rule requires.
@@ -13,7 +15,9 @@ declare_codes! {
     /// A compliance tag claims that the playbook (or, on a stage, that stage) helps operate a
     /// control. For the controls that have an evidence rule, pbc checks that the resolved
     /// playbook shows the facts the rule requires, in the environment being checked. The
-    /// warning names what is missing; a label points at where to add each item.
+    /// warning names what is missing; a label points at where to add each item. A stage
+    /// without `audit-log: required` is one edit away: the finding's fix (an editor's code
+    /// action) sets it.
     ///
     /// Evidence kinds (a rule lists several; the rules and their rationales are in
     /// `lints/rules/evidence.yaml`, and an organisation may replace or add rules):
@@ -89,10 +93,44 @@ declare_codes! {
 }
 
 /// Checks every claim of a playbook (playbook level and stage level).
-pub fn check(comp: &Compliance, pb: &PlaybookFacts, diags: &mut Vec<Diagnostic>) {
-    check_list(comp, pb, Scope::Playbook, &pb.tags, diags);
+pub fn check(
+    comp: &Compliance,
+    pb: &PlaybookFacts,
+    sources: Option<&SourceMap>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    check_list(comp, pb, Scope::Playbook, &pb.tags, sources, diags);
     for (i, s) in pb.stages.iter().enumerate() {
-        check_list(comp, pb, Scope::Stage(i), &s.tags, diags);
+        check_list(comp, pb, Scope::Stage(i), &s.tags, sources, diags);
+    }
+}
+
+/// The edit of a [`Supply`]: `required` over an `audit-log` value, or a line
+/// `audit-log: required` after the stage's `name` line, indented like `name` (a stage
+/// written as a flow mapping, `{name: …}`, gets none; neither without `sources`).
+fn supply_edit(sources: Option<&SourceMap>, s: &Supply) -> Option<Edit> {
+    match s {
+        Supply::AuditLogValue(span) => Some(Edit {
+            span: *span,
+            text: "required".into(),
+        }),
+        Supply::AuditLogKey(name) => {
+            let f = sources?.get(name.file)?;
+            let line = f.line_col(name.start).line;
+            let start = f.line_start(line)?;
+            let text = f.line_text(line);
+            let before = text.get(..usize::try_from(name.start.checked_sub(start)?).ok()?)?;
+            let key = before.rfind("name")?;
+            // Only `- ` and spaces before the key: a block mapping.
+            if !before[..key].chars().all(|c| c == ' ' || c == '-') {
+                return None;
+            }
+            let end = start + u32::try_from(text.len()).ok()?;
+            Some(Edit {
+                span: pbc_compiler::span::Span::point(name.file, end),
+                text: format!("\n{}audit-log: required", " ".repeat(key)),
+            })
+        }
     }
 }
 
@@ -101,6 +139,7 @@ fn check_list(
     pb: &PlaybookFacts,
     scope: Scope,
     tags: &[Spanned<String>],
+    sources: Option<&SourceMap>,
     diags: &mut Vec<Diagnostic>,
 ) {
     let mut done: Vec<(String, String)> = Vec::new();
@@ -152,6 +191,20 @@ fn check_list(
         .with_label_text("claimed here");
         for (at, hint) in labels {
             d = d.with_label(at, hint);
+        }
+        // The gaps one edit closes (`audit-log: required` on a stage), each once.
+        let mut edits: Vec<Edit> = Vec::new();
+        for e in outcome
+            .missing
+            .iter()
+            .filter_map(|m| supply_edit(sources, m.supply.as_ref()?))
+        {
+            if !edits.contains(&e) {
+                edits.push(e);
+            }
+        }
+        if !edits.is_empty() {
+            d = d.with_fix("set `audit-log: required` where it is missing", edits);
         }
         let kinds: Vec<String> = rule
             .requires

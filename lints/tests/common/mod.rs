@@ -101,7 +101,7 @@ pub fn check_docs(
     // `DocCheck` is `'static`: the closure owns what it uses.
     let (comp, env) = (comp.clone(), env.map(str::to_string));
     let extra = move |cx: &PlaybookCtx<'_>, d: &mut Vec<Diagnostic>| {
-        comp.check_playbook(cx.playbook, env.as_deref(), d)
+        comp.check_playbook_with(cx.playbook, env.as_deref(), Some(&cx.loader.sources), d)
     };
     for root in docs {
         let doc = PlaybookDoc::new(root, None);
