@@ -8,7 +8,8 @@
 //! ([`EvidenceKind::constructs`]). `stage-timeouts`, `output-schemas` and `input-schema`
 //! rest on no construct of the enforcement table: they are declarations.
 
-use super::eval::{Ctx, Scope, has_people_gate};
+use super::Scope;
+use super::eval::{Ctx, has_people_gate};
 use super::{EvidenceKind, Settings};
 use crate::facts::{Approval, Gate, PlaybookFacts, StageFacts, StageKind};
 

@@ -26,8 +26,10 @@ mod kind;
 mod kinds_monitoring;
 mod kinds_ops;
 mod kinds_rollback;
-pub use eval::{Found, Missing, Outcome, Scope, Supply, evaluate, evaluate_missing};
+mod outcome;
+pub use eval::{evaluate, evaluate_missing};
 pub use kind::{EvidenceKind, KINDS, SECURITY_SIGNALS, security_signal};
+pub use outcome::{Found, Missing, Outcome, Scope, Supply};
 
 declare_codes! {
     /// An evidence rules file is not valid.
